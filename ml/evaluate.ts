@@ -1,0 +1,90 @@
+/** Inference and metrics: logits in batches, error counts, confusion matrices, bias-shift search. */
+import * as tf from '@tensorflow/tfjs';
+import { fillBatch } from './batches';
+import type { Net } from './models';
+import { Rng } from './rng';
+
+/** Logits (n × C, row-major) for the images at `indices`, at T = 1, without dropout. */
+export async function predictLogits(net: Net, images: Uint8Array, side: [number, number], indices: Int32Array, batchSize = 1000): Promise<Float32Array> {
+  const n = indices.length;
+  const C = net.numClasses;
+  const out = new Float32Array(n * C);
+  const buf = new Float32Array(batchSize * net.inputSize);
+  const noJitter = new Rng(0);
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    fillBatch(images, side, indices, start, count, buf, 0, noJitter);
+    const logits = tf.tidy(() => net.forward(tf.tensor2d(buf.subarray(0, count * net.inputSize), [count, net.inputSize])));
+    out.set(logits.dataSync(), start * C);
+    logits.dispose();
+    await new Promise((r) => setImmediate(r));
+  }
+  return out;
+}
+
+export interface Metrics {
+  n: number;
+  errors: number;
+  accuracy: number;
+  /** errors[c] = misclassified examples whose true class is c. */
+  perClassErrors: number[];
+  perClassCount: number[];
+  /** confusion[true][predicted]. */
+  confusion: number[][];
+}
+
+function argmaxRow(logits: Float32Array, row: number, C: number, bias?: ArrayLike<number>): number {
+  let best = 0;
+  let bestV = -Infinity;
+  for (let c = 0; c < C; c++) {
+    const v = logits[row * C + c]! + (bias ? bias[c]! : 0);
+    if (v > bestV) { bestV = v; best = c; }
+  }
+  return best;
+}
+
+/** Metrics of logits against labels; `bias` is added to the logits first (for bias-shift evaluation). */
+export function metrics(logits: Float32Array, labels: ArrayLike<number>, C: number, bias?: ArrayLike<number>): Metrics {
+  const n = labels.length;
+  const confusion = Array.from({ length: C }, () => new Array<number>(C).fill(0));
+  const perClassErrors = new Array<number>(C).fill(0);
+  const perClassCount = new Array<number>(C).fill(0);
+  let errors = 0;
+  for (let i = 0; i < n; i++) {
+    const y = labels[i]!;
+    const p = argmaxRow(logits, i, C, bias);
+    confusion[y]![p]! += 1;
+    perClassCount[y]! += 1;
+    if (p !== y) { errors += 1; perClassErrors[y]! += 1; }
+  }
+  return { n, errors, accuracy: n === 0 ? 0 : 1 - errors / n, perClassErrors, perClassCount, confusion };
+}
+
+export interface BiasShift {
+  classes: number[];
+  /** The shift added to each of `classes`' logits. */
+  shift: number;
+  errors: number;
+}
+
+/**
+ * Searches one shift added to the logits of `classes` (paper §3: +3.5 for an omitted 3, −7.6 for
+ * 7s and 8s) minimising errors on the given logits/labels. Grid from −range to +range.
+ */
+export function searchBiasShift(logits: Float32Array, labels: ArrayLike<number>, C: number, classes: number[], range = 12, step = 0.1): BiasShift {
+  let best: BiasShift = { classes, shift: 0, errors: metrics(logits, labels, C).errors };
+  const bias = new Float32Array(C);
+  for (let s = -range; s <= range + 1e-9; s += step) {
+    const shift = Math.round(s * 100) / 100;
+    for (const c of classes) bias[c] = shift;
+    const errors = metrics(logits, labels, C, bias).errors;
+    if (errors < best.errors || (errors === best.errors && Math.abs(shift) < Math.abs(best.shift))) best = { classes, shift, errors };
+  }
+  return best;
+}
+
+export function biasVector(C: number, shift?: BiasShift): Float32Array {
+  const b = new Float32Array(C);
+  if (shift) for (const c of shift.classes) b[c] = shift.shift;
+  return b;
+}

@@ -1,0 +1,18 @@
+export { backendInfo, initBackend, BackendUnavailableError, resetBackendForTests } from './backend';
+export type { BackendInfo, BackendOptions, RequestedBackend } from './backend';
+export { DATASET_NAMES, DatasetError, loadDataset } from './datasets';
+export type { Dataset, DatasetName, Split } from './datasets';
+export { biasVector, metrics, predictLogits, searchBiasShift } from './evaluate';
+export type { BiasShift, Metrics } from './evaluate';
+export { encodeIdx, parseIdx, IdxFormatError } from './idx';
+export { distillationLoss, softCrossEntropy, softTargetsAt } from './losses';
+export type { EnsembleMode } from './losses';
+export { buildNet, exportWeights, importWeights, paramCount } from './models';
+export type { ModelSpec, Net } from './models';
+export { Optimizer, learningRateAt } from './optimizers';
+export type { LrSchedule, OptimizerSpec } from './optimizers';
+export { Rng, deriveSeed } from './rng';
+export { makePlan } from './splits';
+export type { Plan, SplitSpec, TransferRule } from './splits';
+export { NonFiniteLossError, train } from './train';
+export type { EpochStats, TrainConfig, TrainData, TrainHooks, TrainSnapshot } from './train';

@@ -1,0 +1,173 @@
+/**
+ * Networks as plain tf.Variables with an explicit forward pass. We own the parameters rather than
+ * using tf.layers because the paper's training needs things layers hide or get wrong for us:
+ * dropout masks that differ per batch yet replay from a seed, max-norm applied after every update,
+ * and exact save/restore of weights and optimizer state for checkpoints.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { RawTensor } from '../storage/tensor-codec';
+import { Rng } from './rng';
+
+/** An MLP: ReLU hidden layers, optional dropout on input and hidden units, optional max-norm. */
+export interface MlpSpec {
+  kind: 'mlp';
+  hidden: number[];
+  /** Dropout rate on the input pixels. @default 0 */
+  inputDropout?: number | undefined;
+  /** Dropout rate on hidden units. @default 0 */
+  hiddenDropout?: number | undefined;
+  /** Max L2 norm of each hidden unit's incoming weight vector, or undefined for none. */
+  maxNorm?: number | undefined;
+}
+
+/** A small CNN: conv(3×3, ReLU) + 2×2 max-pool per entry of `filters`, then one dense layer. */
+export interface CnnSpec {
+  kind: 'cnn';
+  filters: number[];
+  dense: number;
+  /** Dropout on the dense layer. @default 0 */
+  dropout?: number | undefined;
+}
+
+export type ModelSpec = MlpSpec | CnnSpec;
+
+export interface Net {
+  spec: ModelSpec;
+  inputSize: number;
+  numClasses: number;
+  /** Parameter names are stable across processes (w0, b0, …); variables get a unique prefix. */
+  params: Map<string, tf.Variable>;
+  /** Logits for a batch of flattened inputs in [0, 1]. */
+  forward(x: tf.Tensor2D, opts?: { training?: boolean; rng?: Rng }): tf.Tensor2D;
+  /** Renormalises weights to the spec's max-norm (no-op without one). */
+  applyConstraints(): void;
+  dispose(): void;
+}
+
+let netCounter = 0;
+
+function glorot(shape: number[], fanIn: number, fanOut: number, seed: number): tf.Tensor {
+  const limit = Math.sqrt(6 / (fanIn + fanOut));
+  return tf.randomUniform(shape, -limit, limit, 'float32', seed);
+}
+
+export interface BuildOptions {
+  inputShape: [number, number];
+  numClasses: number;
+  seed: number;
+}
+
+/** Creates a freshly initialised network. */
+export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
+  const [rows, cols] = opts.inputShape;
+  const inputSize = rows * cols;
+  const prefix = `net${++netCounter}`;
+  const rng = new Rng(opts.seed);
+  const params = new Map<string, tf.Variable>();
+  const add = (name: string, init: tf.Tensor): tf.Variable => {
+    const v = tf.variable(init, true, `${prefix}/${name}`);
+    init.dispose();
+    params.set(name, v);
+    return v;
+  };
+
+  if (spec.kind === 'mlp') {
+    const sizes = [inputSize, ...spec.hidden, opts.numClasses];
+    for (let i = 0; i + 1 < sizes.length; i++) {
+      add(`w${i}`, glorot([sizes[i]!, sizes[i + 1]!], sizes[i]!, sizes[i + 1]!, rng.seed()));
+      add(`b${i}`, tf.zeros([sizes[i + 1]!]));
+    }
+    const layers = sizes.length - 1;
+    const drop = (x: tf.Tensor2D, rate: number | undefined, training: boolean, r: Rng | undefined): tf.Tensor2D =>
+      training && rate && rate > 0 ? (tf.dropout(x, rate, undefined, (r ?? rng).seed()) as tf.Tensor2D) : x;
+    return {
+      spec, inputSize, numClasses: opts.numClasses, params,
+      forward(x, o = {}) {
+        return tf.tidy(() => {
+          let h = drop(x, spec.inputDropout, o.training ?? false, o.rng);
+          for (let i = 0; i < layers; i++) {
+            h = tf.add<tf.Tensor2D>(tf.matMul(h, params.get(`w${i}`)!), params.get(`b${i}`)!);
+            if (i + 1 < layers) h = drop(tf.relu(h), spec.hiddenDropout, o.training ?? false, o.rng);
+          }
+          return h;
+        });
+      },
+      applyConstraints() {
+        if (spec.maxNorm === undefined) return;
+        const c = spec.maxNorm;
+        tf.tidy(() => {
+          // Hidden layers only: constrain each hidden unit's incoming weight vector (a column of w).
+          for (let i = 0; i + 1 < layers; i++) {
+            const w = params.get(`w${i}`)!;
+            const norms = tf.sqrt(tf.sum(tf.square(w), 0, true));
+            w.assign(tf.mul(w, tf.minimum(1, tf.div(c, tf.maximum(norms, 1e-12)))));
+          }
+        });
+      },
+      dispose() {
+        params.forEach((v) => v.dispose());
+      },
+    };
+  }
+
+  let channels = 1;
+  let h = rows;
+  let w = cols;
+  spec.filters.forEach((f, i) => {
+    add(`conv${i}`, glorot([3, 3, channels, f], 9 * channels, 9 * f, rng.seed()));
+    add(`convb${i}`, tf.zeros([f]));
+    channels = f;
+    h = Math.floor(h / 2);
+    w = Math.floor(w / 2);
+  });
+  const flat = h * w * channels;
+  add('dense', glorot([flat, spec.dense], flat, spec.dense, rng.seed()));
+  add('denseb', tf.zeros([spec.dense]));
+  add('out', glorot([spec.dense, opts.numClasses], spec.dense, opts.numClasses, rng.seed()));
+  add('outb', tf.zeros([opts.numClasses]));
+  return {
+    spec, inputSize, numClasses: opts.numClasses, params,
+    forward(x, o = {}) {
+      return tf.tidy(() => {
+        let a: tf.Tensor4D = tf.reshape(x, [-1, rows, cols, 1]);
+        spec.filters.forEach((_, i) => {
+          const conv = tf.conv2d(a, params.get(`conv${i}`) as tf.Tensor4D, 1, 'same');
+          a = tf.maxPool(tf.relu(tf.add<tf.Tensor4D>(conv, params.get(`convb${i}`)!)), 2, 2, 'valid');
+        });
+        let d: tf.Tensor2D = tf.relu(tf.add<tf.Tensor2D>(tf.matMul(tf.reshape(a, [-1, flat]), params.get('dense')!), params.get('denseb')!));
+        if ((o.training ?? false) && spec.dropout) d = tf.dropout(d, spec.dropout, undefined, (o.rng ?? rng).seed()) as tf.Tensor2D;
+        return tf.add<tf.Tensor2D>(tf.matMul(d, params.get('out')!), params.get('outb')!);
+      });
+    },
+    applyConstraints() {},
+    dispose() {
+      params.forEach((v) => v.dispose());
+    },
+  };
+}
+
+/** Parameters as named raw tensors, for the tensor codec. */
+export function exportWeights(net: Net): Record<string, RawTensor> {
+  const out: Record<string, RawTensor> = {};
+  for (const [name, v] of net.params) out[name] = { dtype: 'float32', shape: v.shape, data: v.dataSync() };
+  return out;
+}
+
+/** Loads parameters saved by {@link exportWeights}; shapes must match the net's spec. */
+export function importWeights(net: Net, weights: Record<string, RawTensor>): void {
+  for (const [name, v] of net.params) {
+    const t = weights[name];
+    if (!t) throw new Error(`weights lack parameter ${name}`);
+    if (t.shape.join(',') !== v.shape.join(',')) throw new Error(`parameter ${name}: saved shape [${t.shape.join(',')}] != model shape [${v.shape.join(',')}]`);
+    const value = tf.tensor(t.data, t.shape, 'float32');
+    v.assign(value);
+    value.dispose();
+  }
+}
+
+/** Number of trainable scalars. */
+export function paramCount(net: Net): number {
+  let n = 0;
+  net.params.forEach((v) => (n += v.size));
+  return n;
+}

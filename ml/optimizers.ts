@@ -1,0 +1,86 @@
+/**
+ * SGD+momentum and Adam over a net's named parameters, with state we can checkpoint exactly.
+ * (tfjs's built-in optimizers key state by global variable names, which differ between processes.)
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { RawTensor } from '../storage/tensor-codec';
+
+export type OptimizerSpec =
+  | { kind: 'sgd'; learningRate: number; /** @default 0.9 */ momentum?: number | undefined; /** @default false */ nesterov?: boolean | undefined }
+  | { kind: 'adam'; learningRate: number; /** @default 0.9 */ beta1?: number | undefined; /** @default 0.999 */ beta2?: number | undefined; /** @default 1e-8 */ epsilon?: number | undefined };
+
+export type LrSchedule =
+  | { kind: 'constant' }
+  | { kind: 'exponential'; /** multiplied in once per epoch */ gamma: number }
+  | { kind: 'step'; every: number; gamma: number }
+  | { kind: 'cosine'; /** final lr as a fraction of the initial. @default 0 */ minFactor?: number | undefined };
+
+export function learningRateAt(spec: OptimizerSpec, schedule: LrSchedule, epoch: number, epochs: number): number {
+  const lr = spec.learningRate;
+  switch (schedule.kind) {
+    case 'constant': return lr;
+    case 'exponential': return lr * schedule.gamma ** epoch;
+    case 'step': return lr * schedule.gamma ** Math.floor(epoch / schedule.every);
+    case 'cosine': {
+      const min = schedule.minFactor ?? 0;
+      return lr * (min + (1 - min) * 0.5 * (1 + Math.cos((Math.PI * epoch) / Math.max(1, epochs))));
+    }
+  }
+}
+
+export class Optimizer {
+  private readonly slots = new Map<string, tf.Variable>();
+  private t = 0;
+
+  constructor(readonly spec: OptimizerSpec, private readonly params: Map<string, tf.Variable>) {
+    const names = spec.kind === 'sgd' ? ['m'] : ['m', 'v'];
+    for (const [name, p] of params) for (const s of names) this.slots.set(`${s}:${name}`, tf.variable(tf.zerosLike(p), false));
+  }
+
+  /** Applies one update from gradients keyed by parameter name. */
+  apply(grads: Map<string, tf.Tensor>, lr: number): void {
+    this.t += 1;
+    tf.tidy(() => {
+      for (const [name, p] of this.params) {
+        const g = grads.get(name);
+        if (!g) continue;
+        const m = this.slots.get(`m:${name}`)!;
+        if (this.spec.kind === 'sgd') {
+          const mu = this.spec.momentum ?? 0.9;
+          m.assign(tf.add(tf.mul(m, mu), g));
+          const step = this.spec.nesterov ? tf.add(g, tf.mul(m, mu)) : m;
+          p.assign(tf.sub(p, tf.mul(step, lr)));
+        } else {
+          const { beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 } = this.spec;
+          const v = this.slots.get(`v:${name}`)!;
+          m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+          v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+          const mHat = tf.div(m, 1 - beta1 ** this.t);
+          const vHat = tf.div(v, 1 - beta2 ** this.t);
+          p.assign(tf.sub(p, tf.mul(lr, tf.div(mHat, tf.add(tf.sqrt(vHat), epsilon)))));
+        }
+      }
+    });
+  }
+
+  state(): Record<string, RawTensor> {
+    const out: Record<string, RawTensor> = { step: { dtype: 'int32', shape: [1], data: Int32Array.of(this.t) } };
+    for (const [k, v] of this.slots) out[k] = { dtype: 'float32', shape: v.shape, data: v.dataSync() };
+    return out;
+  }
+
+  loadState(state: Record<string, RawTensor>): void {
+    this.t = state['step']?.data[0] ?? 0;
+    for (const [k, v] of this.slots) {
+      const s = state[k];
+      if (!s) throw new Error(`optimizer state lacks slot ${k}`);
+      const t = tf.tensor(s.data, s.shape, 'float32');
+      v.assign(t);
+      t.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.slots.forEach((v) => v.dispose());
+  }
+}

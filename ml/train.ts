@@ -1,0 +1,155 @@
+/**
+ * The training loop. Pure tfjs plus hooks: the activity layer supplies heartbeats, checkpoints and
+ * cancellation through {@link TrainHooks}, so this file knows nothing about Temporal or storage.
+ *
+ * Every epoch's randomness (shuffle order, jitter, dropout) is derived from (seed, epoch), so a run
+ * resumed from the checkpoint after epoch k replays epochs k+1… exactly as an uninterrupted run would.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { fillBatch } from './batches';
+import { distillationLoss } from './losses';
+import type { Net } from './models';
+import { exportWeights, importWeights } from './models';
+import type { LrSchedule, OptimizerSpec } from './optimizers';
+import { Optimizer, learningRateAt } from './optimizers';
+import { Rng, deriveSeed } from './rng';
+import type { RawTensor } from '../storage/tensor-codec';
+
+export interface TrainConfig {
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerSpec;
+  /** @default { kind: 'constant' } */
+  lrSchedule?: LrSchedule;
+  seed: number;
+  /** Max translation in pixels applied to every training image. @default 0 */
+  jitter?: number;
+  /** Distillation temperature (only with soft targets). @default 1 */
+  temperature?: number;
+  /** Weight of the soft term (only with soft targets). @default 1 */
+  alpha?: number;
+}
+
+export interface TrainData {
+  /** The full image array (uint8, n × rows·cols); `indices` selects the training examples. */
+  images: Uint8Array;
+  labels: Uint8Array;
+  side: [number, number];
+  indices: Int32Array;
+  /** Teacher probabilities at T, row i for indices[i] (n × numClasses). */
+  softTargets?: Float32Array;
+}
+
+export interface EpochStats {
+  epoch: number;
+  loss: number;
+  /** Accuracy on the training batches seen this epoch (with dropout/jitter active). */
+  trainAccuracy: number;
+  learningRate: number;
+  seconds: number;
+}
+
+/** Everything needed to continue training after `epoch` completed epochs. */
+export interface TrainSnapshot {
+  epoch: number;
+  weights: Record<string, RawTensor>;
+  optimizer: Record<string, RawTensor>;
+  history: EpochStats[];
+}
+
+export interface TrainHooks {
+  /** Called every `progressEvery` batches; keep it cheap (heartbeat). */
+  onBatch?(p: { epoch: number; batch: number; batches: number; loss: number }): void;
+  /** Called after each epoch with a lazily built snapshot (build it only when checkpointing). */
+  onEpochEnd?(stats: EpochStats, snapshot: () => TrainSnapshot): Promise<void>;
+  /** Throws to stop (cancellation); called between batches. */
+  throwIfCancelled?(): void;
+  /** @default 20 */
+  progressEvery?: number;
+}
+
+export class NonFiniteLossError extends Error {
+  override readonly name = 'NonFiniteLoss';
+  constructor(readonly epoch: number, readonly batch: number, readonly value: number) {
+    super(`loss became ${value} at epoch ${epoch}, batch ${batch}`);
+  }
+}
+
+/** Lets timers, heartbeats and cancellation run between synchronous native ops. */
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+export async function train(net: Net, data: TrainData, cfg: TrainConfig, hooks: TrainHooks = {}, resume?: TrainSnapshot): Promise<EpochStats[]> {
+  const opt = new Optimizer(cfg.optimizer, net.params);
+  const history: EpochStats[] = resume ? [...resume.history] : [];
+  if (resume) {
+    importWeights(net, resume.weights);
+    opt.loadState(resume.optimizer);
+  }
+  const n = data.indices.length;
+  const C = net.numClasses;
+  const bs = Math.min(cfg.batchSize, n);
+  const batches = Math.ceil(n / bs);
+  const xBuf = new Float32Array(bs * net.inputSize);
+  const yBuf = new Int32Array(bs);
+  const sBuf = data.softTargets ? new Float32Array(bs * C) : undefined;
+  const every = hooks.progressEvery ?? 20;
+  const T = cfg.temperature ?? 1;
+  const varList = [...net.params.values()];
+  const names = [...net.params.keys()];
+
+  try {
+    for (let epoch = resume?.epoch ?? 0; epoch < cfg.epochs; epoch++) {
+      const started = Date.now();
+      const lr = learningRateAt(cfg.optimizer, cfg.lrSchedule ?? { kind: 'constant' }, epoch, cfg.epochs);
+      const order = new Rng(deriveSeed(cfg.seed, `shuffle/${epoch}`)).shuffle(Int32Array.from({ length: n }, (_, i) => i));
+      const jitterRng = new Rng(deriveSeed(cfg.seed, `jitter/${epoch}`));
+      const dropoutRng = new Rng(deriveSeed(cfg.seed, `dropout/${epoch}`));
+      let lossSum = 0;
+      let correct = 0;
+      for (let b = 0; b < batches; b++) {
+        hooks.throwIfCancelled?.();
+        const start = b * bs;
+        const count = Math.min(bs, n - start);
+        const rows = order.subarray(start, start + count);
+        const picked = Int32Array.from(rows, (r) => data.indices[r]!);
+        fillBatch(data.images, data.side, picked, 0, count, xBuf, cfg.jitter ?? 0, jitterRng);
+        for (let i = 0; i < count; i++) yBuf[i] = data.labels[picked[i]!]!;
+        if (sBuf && data.softTargets) for (let i = 0; i < count; i++) sBuf.set(data.softTargets.subarray(rows[i]! * C, rows[i]! * C + C), i * C);
+
+        const { lossValue, batchCorrect } = tf.tidy(() => {
+          const x = tf.tensor2d(xBuf.subarray(0, count * net.inputSize), [count, net.inputSize]);
+          const y = tf.tensor1d(yBuf.subarray(0, count), 'int32');
+          const soft = sBuf ? tf.tensor2d(sBuf.subarray(0, count * C), [count, C]) : undefined;
+          let hits: tf.Tensor | undefined;
+          const { value, grads } = tf.variableGrads(() => {
+            const logits = net.forward(x, { training: true, rng: dropoutRng });
+            // Kept out of variableGrads' internal tidy so accuracy can be read after the step.
+            hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')));
+            return distillationLoss(logits, {
+              labels: y, temperature: T,
+              ...(soft ? { softTargets: soft, alpha: cfg.alpha ?? 1 } : {}),
+            });
+          }, varList);
+          const byName = new Map<string, tf.Tensor>();
+          varList.forEach((v, i) => byName.set(names[i]!, grads[v.name]!));
+          opt.apply(byName, lr);
+          const batchCorrect = hits!.dataSync()[0]!;
+          hits!.dispose();
+          return { lossValue: value.dataSync()[0]!, batchCorrect };
+        });
+        if (!Number.isFinite(lossValue)) throw new NonFiniteLossError(epoch + 1, b + 1, lossValue);
+        net.applyConstraints();
+        lossSum += lossValue * count;
+        correct += batchCorrect;
+        if ((b + 1) % every === 0) hooks.onBatch?.({ epoch: epoch + 1, batch: b + 1, batches, loss: lossValue });
+        await yieldToEventLoop();
+      }
+      const stats: EpochStats = { epoch: epoch + 1, loss: lossSum / n, trainAccuracy: correct / n, learningRate: lr, seconds: (Date.now() - started) / 1000 };
+      history.push(stats);
+      await hooks.onEpochEnd?.(stats, () => ({ epoch: epoch + 1, weights: exportWeights(net), optimizer: opt.state(), history: [...history] }));
+    }
+  } finally {
+    opt.dispose();
+  }
+  return history;
+}

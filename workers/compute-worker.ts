@@ -1,0 +1,38 @@
+/**
+ * Compute worker: training and inference activities on one device. Run one per GPU
+ * (CUDA_VISIBLE_DEVICES set per process) or one per CPU host with slots sized to its cores.
+ * SIGTERM/SIGINT: stop polling, let the running epoch finish and checkpoint (grace period), exit.
+ */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createComputeActivities } from '../activities/compute';
+import { initBackend } from '../ml/backend';
+import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
+
+async function main(): Promise<void> {
+  const { env, logger } = bootstrap('compute-worker');
+  installTemporalLogging(logger, env.CHRYSALIS_LOG_LEVEL);
+  const backend = await initBackend({
+    requested: env.CHRYSALIS_BACKEND, device: env.CHRYSALIS_DEVICE,
+    warn: (msg, meta) => logger.warn(meta, msg),
+  });
+  logger.info({ ...backend, cudaVisibleDevices: process.env['CUDA_VISIBLE_DEVICES'] ?? null }, `compute backend: ${backend.backend} (${backend.package}) on ${backend.device}, ${backend.threads} threads`);
+  const tls = temporalTls(env);
+  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS, ...(tls ? { tls } : {}) });
+  try {
+    const store = await openStore(env);
+    const worker = await Worker.create({
+      connection,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.CHRYSALIS_COMPUTE_QUEUE,
+      activities: createComputeActivities({ store, logger, backend }),
+      maxConcurrentActivityTaskExecutions: env.CHRYSALIS_COMPUTE_SLOTS,
+      shutdownGraceTime: '2 minutes',
+    });
+    logger.info({ taskQueue: env.CHRYSALIS_COMPUTE_QUEUE, slots: env.CHRYSALIS_COMPUTE_SLOTS }, 'compute worker started');
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}
+
+runMain('compute-worker', main);

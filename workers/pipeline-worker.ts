@@ -1,0 +1,27 @@
+/** Pipeline worker: runs the workflows and the light activities (validation, cache look-ups, reports). */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createPipelineActivities } from '../activities/pipeline';
+import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
+
+async function main(): Promise<void> {
+  const { env, logger } = bootstrap('pipeline-worker');
+  installTemporalLogging(logger, env.CHRYSALIS_LOG_LEVEL);
+  const tls = temporalTls(env);
+  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS, ...(tls ? { tls } : {}) });
+  try {
+    const store = await openStore(env);
+    const worker = await Worker.create({
+      connection,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.CHRYSALIS_PIPELINE_QUEUE,
+      workflowsPath: require.resolve('../workflows'),
+      activities: createPipelineActivities({ store, logger }),
+    });
+    logger.info({ taskQueue: env.CHRYSALIS_PIPELINE_QUEUE, namespace: env.TEMPORAL_NAMESPACE, temporal: env.TEMPORAL_ADDRESS, minio: env.MINIO_ENDPOINT, bucket: env.MINIO_BUCKET }, 'pipeline worker started');
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}
+
+runMain('pipeline-worker', main);

@@ -1,0 +1,118 @@
+/**
+ * distillationPipeline: validate → prepare data → (cached soft targets | teachers in parallel → soft
+ * targets) → baseline + distilled students in parallel → evaluate → report.
+ * Deterministic orchestration only; every byte of data moves through the artifact store.
+ */
+import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { ComputeActivities } from '../activities/compute';
+import type { PipelineActivities } from '../activities/pipeline';
+import type { ModelOutcome } from '../activities/report';
+import type { EvaluationSummary, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
+import type { PipelineInput } from '../config/resolve';
+import { DEFAULT_COMPUTE_QUEUE, NON_RETRYABLE } from './options';
+import type { RunOptions } from './options';
+import { ProgressTracker } from './progress';
+import type { Progress } from './progress';
+
+export interface DistillationInput extends PipelineInput {
+  options?: RunOptions;
+}
+
+export interface DistillationSummary {
+  workflowId: string;
+  report: { json: string; markdown: string };
+  softTargets: { key: string; cacheHit: boolean };
+  models: { name: string; role: string; errors: number; accuracy: number; manifestKey: string; cached: boolean }[];
+}
+
+export const progressQuery = defineQuery<Progress>('progress');
+
+export async function distillationPipeline(input: DistillationInput): Promise<DistillationSummary> {
+  const startedAt = new Date(Date.now());
+  const opts = input.options ?? {};
+  const light = proxyActivities<PipelineActivities>({
+    startToCloseTimeout: '2 minutes',
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const compute = proxyActivities<ComputeActivities>({
+    taskQueue: opts.computeQueue ?? DEFAULT_COMPUTE_QUEUE,
+    startToCloseTimeout: `${opts.trainTimeoutMinutes ?? 24 * 60} minutes`,
+    heartbeatTimeout: `${opts.heartbeatTimeoutSeconds ?? 60} seconds`,
+    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const progress = new ProgressTracker();
+  setHandler(progressQuery, () => progress.snapshot());
+
+  const { overrides, preset, config } = input;
+  const cfg = await progress.stage('validate', () => light.validateDistillationInput({ ...(preset !== undefined ? { preset } : {}), ...(overrides ? { overrides } : {}), ...(config ? { config } : {}) }));
+  const data = await progress.stage('prepare-data', () => compute.prepareData({ data: cfg.data, transfer: cfg.transfer, seed: cfg.seed }));
+
+  // Teachers: recipes (trained here unless cached) or given models.
+  const teacherReqs: TrainRequest[] = 'count' in cfg.teachers
+    ? Array.from({ length: cfg.teachers.count }, (_, i) => ({
+        name: `teacher-${i + 1}`, role: 'teacher' as const, data, split: 'train' as const,
+        spec: (cfg.teachers as { model: TrainRequest['spec'] }).model, train: (cfg.teachers as { train: TrainRequest['train'] }).train, seed: cfg.seed * 1000 + 101 + i,
+      }))
+    : [];
+  const givenTeachers: ModelRef[] = 'refs' in cfg.teachers ? await light.resolveModelRefs(cfg.teachers.refs) : [];
+  const lookup = await progress.stage('soft-target-cache', () =>
+    light.lookupSoftTargets({ teachers: givenTeachers.length > 0 ? givenTeachers : teacherReqs.map(({ name: _n, role: _r, ...recipe }) => recipe), planDigest: data.planDigest }));
+
+  let soft: SoftTargetsRef;
+  const teacherResults: TrainResult[] = [];
+  let teachers: (ModelRef | null)[] = givenTeachers;
+  if (lookup.found) {
+    soft = lookup.found;
+    if (teacherReqs.length > 0) teachers = await light.findModels(lookup.teacherDigests);
+  } else {
+    if (teacherReqs.length > 0) {
+      teacherReqs.forEach((r) => progress.model(r.name, 'teacher', r.train.epochs));
+      const results = await progress.stage('teachers', () => Promise.all(teacherReqs.map((r) => progress.track(r.name, compute.trainModel(r)))));
+      teacherResults.push(...results);
+      teachers = results.map((r) => r.model);
+    }
+    soft = await progress.stage('soft-targets', () => compute.computeSoftTargets({ key: lookup.key, data, teachers: teachers.filter((t): t is ModelRef => t !== null) }));
+  }
+
+  // Students: the hard-label baseline and one distilled student per (T, α), all in parallel.
+  const studentSeed = cfg.seed * 1000 + 7;
+  const studentReqs: (TrainRequest & { temperature?: number; alpha?: number })[] = [
+    { name: 'baseline-hard', role: 'baseline', data, split: 'transfer', spec: cfg.student.model, train: cfg.student.train, seed: studentSeed },
+    ...cfg.students.map((v) => ({
+      name: `student-T${v.temperature}-a${v.alpha}`, role: 'student' as const, data, split: 'transfer' as const, spec: cfg.student.model, train: cfg.student.train, seed: studentSeed,
+      distill: { softTargets: soft, temperature: v.temperature, alpha: v.alpha, ensemble: cfg.ensemble }, temperature: v.temperature, alpha: v.alpha,
+    })),
+  ];
+  studentReqs.forEach((r) => progress.model(r.name, r.role, r.train.epochs));
+  const studentResults = await progress.stage('students', () =>
+    Promise.all(studentReqs.map(({ temperature: _t, alpha: _a, ...r }) => progress.track(r.name, compute.trainModel(r)))));
+
+  // Evaluate everything on the test set; class-omission variants also get the bias-shift search.
+  const t = cfg.transfer;
+  const biasClasses = t.kind === 'excludeClasses' ? t.classes : t.kind === 'onlyClasses' ? t.classes : undefined;
+  const toEvaluate: { name: string; role: ModelOutcome['role']; model: ModelRef; training?: TrainResult; epochs?: number; temperature?: number; alpha?: number }[] = [
+    ...teachers.flatMap((m, i) => (m ? [{ name: teacherReqs[i]?.name ?? `teacher-${i + 1}`, role: 'teacher' as const, model: m, ...(teacherResults[i] ? { training: teacherResults[i], epochs: teacherReqs[i]!.train.epochs } : {}) }] : [])),
+    ...studentReqs.map((r, i) => ({
+      name: r.name, role: r.role, model: studentResults[i]!.model, training: studentResults[i]!, epochs: r.train.epochs,
+      ...(r.temperature !== undefined ? { temperature: r.temperature } : {}), ...(r.alpha !== undefined ? { alpha: r.alpha } : {}),
+    })),
+  ];
+  const evaluations: EvaluationSummary[] = await progress.stage('evaluate', () => Promise.all(toEvaluate.map((m) =>
+    compute.evaluateModel({ name: m.name, model: m.model, data, ...(biasClasses && m.role !== 'teacher' ? { biasClasses } : {}) }))));
+
+  const models: ModelOutcome[] = toEvaluate.map((m, i) => ({
+    name: m.name, role: m.role, evaluation: evaluations[i]!, manifestKey: m.model.manifest.key,
+    ...(m.temperature !== undefined ? { temperature: m.temperature } : {}), ...(m.alpha !== undefined ? { alpha: m.alpha } : {}),
+    ...(m.training ? { training: { cached: m.training.cached, resumedFromEpoch: m.training.resumedFromEpoch, epochsTrained: m.training.epochsTrained, seconds: m.training.seconds, backend: m.training.backend, backendFallback: m.training.backendFallback, epochs: m.epochs ?? 0 } } : {}),
+  }));
+  const workflowId = workflowInfo().workflowId;
+  const finishedAt = new Date(Date.now());
+  const report = await progress.stage('report', () => light.writeReport({
+    workflowId, pipeline: 'distillationPipeline', config: cfg, softTargets: { key: soft.key, cacheHit: lookup.found !== null }, models,
+    startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+  }));
+  return {
+    workflowId, report, softTargets: { key: soft.key, cacheHit: lookup.found !== null },
+    models: models.map((m) => ({ name: m.name, role: m.role, errors: m.evaluation.errors, accuracy: m.evaluation.accuracy, manifestKey: m.manifestKey, cached: m.training?.cached ?? true })),
+  };
+}

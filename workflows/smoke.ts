@@ -1,0 +1,38 @@
+/** smokePipeline: the foundation check — train one tiny model through Temporal, store it in MinIO, evaluate it. */
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { ComputeActivities } from '../activities/compute';
+import type { PipelineActivities } from '../activities/pipeline';
+import type { PipelineInput } from '../config/resolve';
+import { DEFAULT_COMPUTE_QUEUE, NON_RETRYABLE } from './options';
+import type { RunOptions } from './options';
+
+export interface SmokeSummary {
+  workflowId: string;
+  manifestKey: string;
+  weightsSha256: string;
+  errors: number;
+  accuracy: number;
+  backend: string;
+  backendFallback: boolean;
+  epochsTrained: number;
+}
+
+export async function smokePipeline(input: PipelineInput & { options?: RunOptions } = { preset: 'smoke' }): Promise<SmokeSummary> {
+  const opts = input.options ?? {};
+  const light = proxyActivities<PipelineActivities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE } });
+  const compute = proxyActivities<ComputeActivities>({
+    taskQueue: opts.computeQueue ?? DEFAULT_COMPUTE_QUEUE,
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: `${opts.heartbeatTimeoutSeconds ?? 60} seconds`,
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const { options: _o, ...raw } = input;
+  const cfg = await light.validateSmokeInput(raw);
+  const data = await compute.prepareData({ data: cfg.data, transfer: { kind: 'full' }, seed: cfg.seed });
+  const trained = await compute.trainModel({ name: 'smoke', role: 'model', data, split: 'train', spec: cfg.model, train: cfg.train, seed: cfg.seed });
+  const ev = await compute.evaluateModel({ name: 'smoke', model: trained.model, data });
+  return {
+    workflowId: workflowInfo().workflowId, manifestKey: trained.model.manifest.key, weightsSha256: trained.model.weights.sha256,
+    errors: ev.errors, accuracy: ev.accuracy, backend: trained.backend, backendFallback: trained.backendFallback, epochsTrained: trained.epochsTrained,
+  };
+}
