@@ -17,8 +17,8 @@ export interface DevStackOptions {
   toolsDir?: string;
   /** @default 7233 / 8233 / 9000 / 9001 (or the CHRYSALIS_DEV_* variables) */
   ports?: { temporal?: number; temporalUi?: number; minio?: number; minioConsole?: number };
-  /** Start the two workers too. @default true */
-  workers?: boolean;
+  /** Which services to start now; [] gives a handle to an already running stack. @default all four */
+  services?: ServiceName[];
   /** Echo child output to this process's stderr as well as to log files. @default false */
   echo?: boolean;
   /** Extra environment for the workers. */
@@ -159,12 +159,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   };
 
   try {
-    await stack.start('temporal');
-    await stack.start('minio');
-    if (opts.workers ?? true) {
-      await stack.start('pipeline-worker');
-      await stack.start('compute-worker');
-    }
+    for (const name of opts.services ?? ['temporal', 'minio', 'pipeline-worker', 'compute-worker']) await stack.start(name);
   } catch (err) {
     await stack.stopAll();
     throw err;

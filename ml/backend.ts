@@ -86,6 +86,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
     current = await useWasm(device);
     return current;
   }
+  // TF's C++ start-up banners (oneDNN, CPU features) go to stderr unless told otherwise.
+  process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '1';
   try {
     const node = load(pkg) as { version?: Record<string, string> };
     if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but the 'tensorflow' backend did not initialise`);

@@ -1,0 +1,48 @@
+// `npm test` after build + lint: starts a real Temporal dev server and a real MinIO on test ports
+// with a throw-away data dir, runs every unit and integration test in one node:test run, stops them.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const { startDevStack } = require(path.join(root, 'dist/infra/dev-stack.js'));
+
+const ports = { temporal: 17233, temporalUi: 18233, minio: 19000, minioConsole: 19001 };
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'chrysalis-test-'));
+process.env.CHRYSALIS_DEV_TEMPORAL_PORT = String(ports.temporal);
+process.env.CHRYSALIS_DEV_TEMPORAL_UI_PORT = String(ports.temporalUi);
+process.env.CHRYSALIS_DEV_MINIO_PORT = String(ports.minio);
+process.env.CHRYSALIS_DEV_MINIO_CONSOLE_PORT = String(ports.minioConsole);
+
+function files(dir) {
+  return readdirSync(dir).flatMap((f) => {
+    const p = path.join(dir, f);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.test.js') ? [p] : [];
+  });
+}
+
+const filter = process.argv.slice(2);
+let stack;
+let code = 1;
+try {
+  process.stderr.write(`[tests] starting Temporal dev server and MinIO (data: ${dataDir})\n`);
+  stack = await startDevStack({ dataDir, ports, services: ['temporal', 'minio'] });
+  const testFiles = files(path.join(root, 'dist/test')).filter((f) => filter.length === 0 || filter.some((x) => f.includes(x))).sort();
+  code = await new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...testFiles], {
+      stdio: 'inherit',
+      env: { ...process.env, ...stack.env, CHRYSALIS_TEST_DATA_DIR: dataDir, CHRYSALIS_LOG_LEVEL: process.env.CHRYSALIS_LOG_LEVEL ?? 'info' },
+    });
+    child.on('exit', (c) => resolve(c ?? 1));
+  });
+} catch (err) {
+  process.stderr.write(`[tests] could not run: ${err instanceof Error ? err.message : err}\n`);
+} finally {
+  await stack?.stopAll();
+  if (code === 0 && !process.env.CHRYSALIS_KEEP_TEST_DATA) rmSync(dataDir, { recursive: true, force: true });
+  else process.stderr.write(`[tests] data and logs kept in ${dataDir}\n`);
+}
+process.exit(code);

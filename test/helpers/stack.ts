@@ -1,0 +1,58 @@
+/**
+ * Integration-test access to the real dev stack started by infra/run-tests.mjs: spawns real worker
+ * processes on per-test task queues and gives a connected Temporal client.
+ */
+import { readFileSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import type { TestContext } from 'node:test';
+import type { DevStack } from '../../infra/dev-stack';
+import { startDevStack } from '../../infra/dev-stack';
+import { MinioArtifactStore } from '../../storage';
+
+export interface TestStack {
+  stack: DevStack;
+  client: Client;
+  store: MinioArtifactStore;
+  queues: { pipeline: string; compute: string };
+  /** Instance names of the worker processes, for logs and fault injection. */
+  workers: { pipeline: string; compute: string };
+  startCompute(instance?: string, extraEnv?: Record<string, string>): Promise<void>;
+  logs(): string;
+}
+
+export function requireStackEnv(): void {
+  if (!process.env['CHRYSALIS_TEST_DATA_DIR'] || !process.env['TEMPORAL_ADDRESS']) {
+    throw new Error('integration tests need the dev stack: run them through `npm test` (infra/run-tests.mjs)');
+  }
+}
+
+export async function withStack(t: TestContext, name: string, opts: { computeEnv?: Record<string, string>; startCompute?: boolean } = {}): Promise<TestStack> {
+  requireStackEnv();
+  const stack = await startDevStack({ dataDir: process.env['CHRYSALIS_TEST_DATA_DIR']!, services: [] });
+  const queues = { pipeline: `${name}-pipeline`, compute: `${name}-compute` };
+  const workers = { pipeline: `${name}-pipeline-worker`, compute: `${name}-compute-worker` };
+  const queueEnv = { CHRYSALIS_PIPELINE_QUEUE: queues.pipeline, CHRYSALIS_COMPUTE_QUEUE: queues.compute, CHRYSALIS_MINIO_BUCKET: 'chrysalis' };
+  await stack.start('pipeline-worker', queueEnv, workers.pipeline);
+  const startCompute = async (instance = workers.compute, extraEnv: Record<string, string> = {}) => {
+    await stack.start('compute-worker', { ...queueEnv, ...(opts.computeEnv ?? {}), ...extraEnv }, instance);
+  };
+  if (opts.startCompute ?? true) await startCompute();
+  const connection = await Connection.connect({ address: stack.env['TEMPORAL_ADDRESS']! });
+  const client = new Client({ connection });
+  const store = new MinioArtifactStore({ endpoint: stack.env['MINIO_ENDPOINT']!, accessKey: stack.env['MINIO_ACCESS_KEY']!, secretKey: stack.env['MINIO_SECRET_KEY']!, bucket: 'chrysalis' });
+  await store.ensureBucket();
+  t.after(async () => {
+    await connection.close();
+    await stack.stopAll();
+  });
+  return {
+    stack, client, store, queues, workers, startCompute,
+    logs: () => [...stack.processes.keys(), workers.pipeline, workers.compute].map((n) => { try { return readFileSync(stack.logFile(n), 'utf8'); } catch { return ''; } }).join('\n'),
+  };
+}
+
+/** Activity types scheduled in a workflow's history, in order. */
+export async function scheduledActivities(client: Client, workflowId: string): Promise<string[]> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  return (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name ? [e.activityTaskScheduledEventAttributes.activityType.name] : []));
+}

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { DistillationSummary } from '../../workflows';
+import { scheduledActivities, withStack } from '../helpers/stack';
+
+// mnist-quick's shape at a size CI can afford on 2 cores (the preset itself runs in the quickstart).
+const small = {
+  data: { dataset: 'mnist', validationSize: 1000, trainLimit: 4000 },
+  teachers: { count: 2, model: { kind: 'mlp', hidden: [128], hiddenDropout: 0.3 }, train: { epochs: 2, jitter: 1 } },
+  transfer: { kind: 'fraction', fraction: 0.25 },
+  student: { model: { kind: 'mlp', hidden: [64] }, train: { epochs: 3 } },
+};
+
+test('distillation pipeline runs end to end, then reuses cached soft targets without any teacher activity', async (t) => {
+  const s = await withStack(t, 'distill');
+  const run = async (id: string, students: { temperature: number; alpha: number }[]) => s.client.workflow.execute('distillationPipeline', {
+    taskQueue: s.queues.pipeline, workflowId: id,
+    args: [{ preset: 'mnist-quick', overrides: { ...small, students }, options: { computeQueue: s.queues.compute } }],
+  }) as Promise<DistillationSummary>;
+
+  const id1 = `distill-a-${Date.now()}`;
+  const first = await run(id1, [{ temperature: 4, alpha: 0.9 }]);
+  assert.equal(first.softTargets.cacheHit, false);
+  assert.deepEqual(first.models.map((m) => m.role), ['teacher', 'teacher', 'baseline', 'student']);
+  for (const m of first.models) assert.ok(m.accuracy > 0.8, `${m.name} accuracy ${m.accuracy}`);
+  const acts1 = await scheduledActivities(s.client, id1);
+  assert.equal(acts1.filter((a) => a === 'trainModel').length, 4);
+  assert.equal(acts1.filter((a) => a === 'computeSoftTargets').length, 1);
+  const report = new TextDecoder().decode(await s.store.get(first.report.markdown));
+  assert.match(report, /\| teacher-1 \| teacher \|/);
+  assert.match(report, /student-T4-a0\.9/);
+
+  const id2 = `distill-b-${Date.now()}`;
+  const second = await run(id2, [{ temperature: 2, alpha: 0.5 }]);
+  assert.equal(second.softTargets.cacheHit, true);
+  assert.equal(second.softTargets.key, first.softTargets.key);
+  const acts2 = await scheduledActivities(s.client, id2);
+  assert.equal(acts2.filter((a) => a === 'computeSoftTargets').length, 0, 'no teacher inference on a cache hit');
+  assert.equal(acts2.filter((a) => a === 'trainModel').length, 2, 'only the two students train');
+  const baseline2 = second.models.find((m) => m.role === 'baseline')!;
+  assert.equal(baseline2.cached, true, 'identical baseline recipe is reused');
+  assert.equal(second.models.filter((m) => m.role === 'teacher').length, 2, 'cached teachers are still evaluated');
+});
+
+test('invalid inputs fail at once, non-retryably, naming the field', async (t) => {
+  const s = await withStack(t, 'invalid', { startCompute: false });
+  const cases: [unknown, RegExp][] = [
+    [{ preset: 'mnist-quick', overrides: { seed: 'x' } }, /seed: Invalid input: expected number/],
+    [{ preset: 'no-such-preset' }, /preset: unknown preset "no-such-preset"/],
+    [{ preset: 'mnist-quick', overrides: { teachers: { train: { epochs: -1 } } } }, /teachers\.train\.epochs: Too small/],
+    [{ preset: 'mnist-quick', overrides: { students: [{ temperature: 0, alpha: 0.5 }] } }, /students\.0\.temperature: T must be > 0/],
+    [{ preset: 'mnist-quick', overrides: { students: [{ temperature: 2, alpha: -0.1 }] } }, /students\.0\.alpha: alpha must be in \[0, 1\]/],
+    [{ preset: 'mnist-quick', overrides: { transfer: { kind: 'onlyClasses', classes: [7, 10] } } }, /transfer\.classes\.1: unknown class id 10/],
+  ];
+  await Promise.all(cases.map(async ([input, pattern], i) => {
+    const err = await s.client.workflow.execute('distillationPipeline', { taskQueue: s.queues.pipeline, workflowId: `invalid-${i}-${Date.now()}`, args: [input] }).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof WorkflowFailedError, `case ${i} should fail`);
+    const cause = (err.cause as { cause?: unknown }).cause;
+    assert.ok(cause instanceof ApplicationFailure, `case ${i}: ${String(cause)}`);
+    assert.equal(cause.type, 'InvalidInput');
+    assert.equal(cause.nonRetryable, true);
+    assert.match(cause.message, pattern);
+  }));
+});

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { distillationLoss, encodeIdx, initBackend, makePlan, metrics, parseIdx, searchBiasShift, softCrossEntropy, softTargetsAt } from '../../ml';
+
+before(async () => {
+  await initBackend({ requested: 'auto' });
+});
+
+function softmax(z: number[], T = 1): number[] {
+  const m = Math.max(...z.map((v) => v / T));
+  const e = z.map((v) => Math.exp(v / T - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+test('soft-term gradient w.r.t. student logits is (1/T)(q - p)', () => {
+  const z = [2.0, -1.0, 0.5, 3.0];
+  const teacherLogits = [1.0, 0.0, -2.0, 4.0];
+  for (const T of [1, 2.5, 20]) {
+    const p = softmax(teacherLogits, T);
+    const q = softmax(z, T);
+    const g = tf.grad((zz: tf.Tensor) => softCrossEntropy(tf.tensor2d([p]), tf.div<tf.Tensor2D>(zz, T)))(tf.tensor2d([z]));
+    const got = Array.from(g.dataSync());
+    got.forEach((v, i) => assert.ok(Math.abs(v - (q[i]! - p[i]!) / T) < 1e-6, `T=${T} i=${i}: ${v} vs ${(q[i]! - p[i]!) / T}`));
+  }
+});
+
+test('distillation loss multiplies the soft term by T^2 and mixes the hard term by 1 - alpha', () => {
+  const logits = tf.tensor2d([[2, -1, 0.5], [0.1, 0.2, 0.3]]);
+  const soft = tf.tensor2d([[0.7, 0.1, 0.2], [0.2, 0.5, 0.3]]);
+  const labels = tf.tensor1d([0, 2], 'int32');
+  for (const T of [1, 4, 20]) {
+    const softOnly = distillationLoss(logits, { softTargets: soft, temperature: T, alpha: 1 }).dataSync()[0]!;
+    const raw = softCrossEntropy(soft, tf.div<tf.Tensor2D>(logits, T)).dataSync()[0]!;
+    assert.ok(Math.abs(softOnly - T * T * raw) < 1e-4 * T * T, `T=${T}`);
+    // Gradient of the scaled soft term is T(q - p)/batch: its magnitude does not vanish as T grows.
+    const g = tf.grad((z: tf.Tensor) => distillationLoss(z as tf.Tensor2D, { softTargets: soft, temperature: T, alpha: 1 }))(logits);
+    const q = softmax([2, -1, 0.5], T);
+    assert.ok(Math.abs(g.dataSync()[0]! - (T * (q[0]! - 0.7)) / 2) < 1e-5);
+  }
+  const hard = distillationLoss(logits, { labels }).dataSync()[0]!;
+  const mixed = distillationLoss(logits, { labels, softTargets: soft, temperature: 3, alpha: 0.25 }).dataSync()[0]!;
+  const softPart = distillationLoss(logits, { softTargets: soft, temperature: 3, alpha: 1 }).dataSync()[0]!;
+  assert.ok(Math.abs(mixed - (0.25 * softPart + 0.75 * hard)) < 1e-5);
+});
+
+test('ensemble soft targets: arithmetic mean of probabilities vs softmax of mean logits', () => {
+  const a = Float32Array.from([0, 0, 4]);
+  const b = Float32Array.from([4, 0, 0]);
+  const arith = softTargetsAt([a, b], 1, 3, 1, 'arithmetic');
+  const pa = softmax([0, 0, 4]);
+  const pb = softmax([4, 0, 0]);
+  arith.forEach((v, i) => assert.ok(Math.abs(v - (pa[i]! + pb[i]!) / 2) < 1e-6));
+  const geo = softTargetsAt([a, b], 1, 3, 2, 'geometric');
+  softmax([2, 0, 2], 2).forEach((v, i) => assert.ok(Math.abs(geo[i]! - v) < 1e-6));
+});
+
+test('IDX reader: raw and gzip, shape checked', () => {
+  const data = Uint8Array.from({ length: 2 * 3 * 4 }, (_, i) => i);
+  const idx = encodeIdx([2, 3, 4], data);
+  for (const bytes of [idx, new Uint8Array(gzipSync(idx))]) {
+    const parsed = parseIdx(bytes);
+    assert.deepEqual(parsed.shape, [2, 3, 4]);
+    assert.deepEqual(Array.from(parsed.data), Array.from(data));
+  }
+  assert.throws(() => parseIdx(idx.subarray(0, idx.length - 1)), /header promises 24 values/);
+  assert.throws(() => parseIdx(Uint8Array.from([1, 2, 3, 4])), /bad magic/);
+});
+
+test('metrics and bias-shift search', () => {
+  // Class 2's logit is systematically 3 too low: a +3 shift fixes every example.
+  const labels = [0, 1, 2, 2, 2];
+  const logits = Float32Array.from([5, 0, 2, 0, 5, 2, 1, 0, -1, 0, 1, -0.5, 1, 0, -1.5]);
+  const m = metrics(logits, labels, 3);
+  assert.equal(m.errors, 3);
+  assert.deepEqual(m.perClassErrors, [0, 0, 3]);
+  assert.deepEqual(m.confusion[2], [2, 1, 0]);
+  const s = searchBiasShift(logits, labels, 3, [2], 6, 0.5);
+  assert.equal(s.errors, 0);
+  assert.equal(s.shift, 3, "only shifts in (2.5, 3] fix all five; ties go to the lower class index");
+});
+
+test('splits are deterministic, disjoint, and honour transfer rules', () => {
+  const labels = Uint8Array.from({ length: 1000 }, (_, i) => i % 10);
+  const p = makePlan(labels, { validationSize: 100, transfer: { kind: 'excludeClasses', classes: [3] }, seed: 5 });
+  const q = makePlan(labels, { validationSize: 100, transfer: { kind: 'excludeClasses', classes: [3] }, seed: 5 });
+  assert.deepEqual(Array.from(p.train), Array.from(q.train));
+  assert.equal(p.train.length, 900);
+  const val = new Set(p.validation);
+  assert.ok(Array.from(p.train).every((i) => !val.has(i)));
+  assert.ok(Array.from(p.transfer).every((i) => labels[i] !== 3));
+  const only = makePlan(labels, { validationSize: 100, transfer: { kind: 'onlyClasses', classes: [7, 8] }, seed: 5 });
+  assert.ok(Array.from(only.transfer).every((i) => labels[i] === 7 || labels[i] === 8));
+  const frac = makePlan(labels, { validationSize: 100, transfer: { kind: 'fraction', fraction: 0.03 }, seed: 5 });
+  assert.equal(frac.transfer.length, 27);
+});
