@@ -22,6 +22,7 @@ import type { DataSpec, TransferSpec } from '../config/schemas';
 import { findModel, keys, loadCheckpoint, loadNet, loadPlan, publishModel, readManifest, saveCheckpoint, savePlan } from './artifacts';
 import { modelDigest } from './digests';
 import { mapFailures } from './failures';
+import type { ModelProgressUpdate } from '../workflows/progress';
 import type { DataPlanRef, EvaluateRequest, EvaluationSummary, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from './types';
 
 export interface ComputeDeps {
@@ -30,6 +31,8 @@ export interface ComputeDeps {
   backend: BackendInfo;
   /** Save a checkpoint every this many epochs. @default 1 */
   checkpointEvery?: number;
+  /** Delivers per-epoch progress to the calling workflow (a `modelProgress` signal). Best effort. */
+  reportProgress?: (workflow: { workflowId: string; runId: string }, update: ModelProgressUpdate) => Promise<void>;
 }
 
 /** What a training activity heartbeats: small, and enough to resume. */
@@ -125,6 +128,14 @@ export function createComputeActivities(deps: ComputeDeps) {
             lastCheckpoint = { ...ref, epoch: stats.epoch };
           }
           ctx?.heartbeat({ epoch: stats.epoch, ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}) } satisfies TrainHeartbeat);
+          const wf = ctx?.info.workflowExecution;
+          if (wf && deps.reportProgress) {
+            const update: ModelProgressUpdate = {
+              model: req.name, epoch: stats.epoch, epochs: req.train.epochs, loss: stats.loss, trainAccuracy: stats.trainAccuracy, epochSeconds: stats.seconds,
+              ...(resume && stats.epoch === resume.epoch + 1 ? { resumedFromEpoch: resume.epoch } : {}),
+            };
+            deps.reportProgress(wf, update).catch((err: unknown) => log.warn({ err }, 'progress signal not delivered'));
+          }
         },
       }, resume);
       const model = await publishModel(store, digest, net, side, {

@@ -167,22 +167,3 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   return stack;
 }
 
-/** `node dist/infra/dev-stack.js`: run the stack in the foreground until Ctrl-C. */
-if (require.main === module) {
-  void (async () => {
-    const stack = await startDevStack({ echo: process.env['CHRYSALIS_DEV_QUIET'] !== '1' });
-    process.stderr.write(`\nchrysalis dev stack is up:\n  Temporal  ${stack.env['TEMPORAL_ADDRESS']} (UI http://127.0.0.1:${envPort('CHRYSALIS_DEV_TEMPORAL_UI_PORT', 8233)})\n  MinIO     ${stack.env['MINIO_ENDPOINT']}\n  logs      ${path.join(stack.dataDir, 'logs')}\n  env       ${path.join(stack.dataDir, 'dev.env')}\nCtrl-C stops everything.\n`);
-    let stopping = false;
-    const shutdown = () => {
-      if (stopping) return;
-      stopping = true;
-      process.stderr.write('\nstopping the dev stack…\n');
-      void stack.stopAll().then(() => process.exit(0));
-    };
-    process.on('SIGINT', shutdown);
-    process.on('SIGTERM', shutdown);
-  })().catch((err: unknown) => {
-    process.stderr.write(`dev-stack: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}

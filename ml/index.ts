@@ -5,7 +5,7 @@ export type { Dataset, DatasetName, Split } from './datasets';
 export { biasVector, metrics, predictLogits, searchBiasShift } from './evaluate';
 export type { BiasShift, Metrics } from './evaluate';
 export { encodeIdx, parseIdx, IdxFormatError } from './idx';
-export { distillationLoss, softCrossEntropy, softTargetsAt } from './losses';
+export { distillationLoss, softCrossEntropy, softKl, softTargetsAt } from './losses';
 export type { EnsembleMode } from './losses';
 export { buildNet, exportWeights, importWeights, paramCount } from './models';
 export type { ModelSpec, Net } from './models';

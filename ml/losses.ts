@@ -1,6 +1,7 @@
 /**
  * The distillation objective (paper §2):
  *   α·T²·CE(softmax(z_t/T), softmax(z_s/T)) + (1−α)·CE(y, softmax(z_s))
+ * (the soft CE is computed as a KL divergence: identical gradient, and a loss that reads 0 at a perfect match).
  * The soft term's gradient w.r.t. a student logit is (1/T)(q − p); T² restores its scale so the
  * balance between the two terms does not drift when T changes.
  */
@@ -9,6 +10,17 @@ import * as tf from '@tensorflow/tfjs';
 /** Mean over the batch of −Σ_c targets·log softmax(logits). */
 export function softCrossEntropy(targets: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))) as tf.Scalar);
+}
+
+/**
+ * Mean over the batch of KL(targets ‖ softmax(logits)) = cross-entropy − entropy(targets). Same
+ * gradient as the cross-entropy; reported instead because it reaches 0 when the student matches.
+ */
+export function softKl(targets: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const entropy = tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.log(tf.maximum(targets, 1e-30))), 1)));
+    return tf.sub<tf.Scalar>(softCrossEntropy(targets, logits), entropy);
+  });
 }
 
 export interface DistillationTerms {
@@ -28,7 +40,7 @@ export function distillationLoss(studentLogits: tf.Tensor2D, terms: Distillation
     const alpha = terms.softTargets ? (terms.alpha ?? 1) : 0;
     let loss: tf.Scalar = tf.scalar(0);
     if (alpha > 0 && terms.softTargets) {
-      loss = tf.add(loss, tf.mul(alpha * T * T, softCrossEntropy(terms.softTargets, tf.div(studentLogits, T))));
+      loss = tf.add(loss, tf.mul(alpha * T * T, softKl(terms.softTargets, tf.div(studentLogits, T))));
     }
     if (alpha < 1) {
       if (!terms.labels) throw new Error('hard-label term needs labels (alpha < 1)');

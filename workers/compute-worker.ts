@@ -3,7 +3,9 @@
  * (CUDA_VISIBLE_DEVICES set per process) or one per CPU host with slots sized to its cores.
  * SIGTERM/SIGINT: stop polling, let the running epoch finish and checkpoint (grace period), exit.
  */
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { modelProgressSignal } from '../workflows/progress';
 import { createComputeActivities } from '../activities/compute';
 import { initBackend } from '../ml/backend';
 import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
@@ -18,19 +20,26 @@ async function main(): Promise<void> {
   logger.info({ ...backend, cudaVisibleDevices: process.env['CUDA_VISIBLE_DEVICES'] ?? null }, `compute backend: ${backend.backend} (${backend.package}) on ${backend.device}, ${backend.threads} threads`);
   const tls = temporalTls(env);
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS, ...(tls ? { tls } : {}) });
+  // A client connection too: training activities signal their workflow with per-epoch progress.
+  const clientConnection = await Connection.connect({ address: env.TEMPORAL_ADDRESS, ...(tls ? { tls } : {}) });
+  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
   try {
     const store = await openStore(env);
     const worker = await Worker.create({
       connection,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.CHRYSALIS_COMPUTE_QUEUE,
-      activities: createComputeActivities({ store, logger, backend }),
+      activities: createComputeActivities({
+        store, logger, backend,
+        reportProgress: async (wf, update) => client.workflow.getHandle(wf.workflowId, wf.runId).signal(modelProgressSignal, update),
+      }),
       maxConcurrentActivityTaskExecutions: env.CHRYSALIS_COMPUTE_SLOTS,
       shutdownGraceTime: '2 minutes',
     });
     logger.info({ taskQueue: env.CHRYSALIS_COMPUTE_QUEUE, slots: env.CHRYSALIS_COMPUTE_SLOTS }, 'compute worker started');
     await worker.run();
   } finally {
+    await clientConnection.close();
     await connection.close();
   }
 }

@@ -3,16 +3,15 @@
  * targets) → baseline + distilled students in parallel → evaluate → report.
  * Deterministic orchestration only; every byte of data moves through the artifact store.
  */
-import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { ModelOutcome } from '../activities/report';
 import type { EvaluationSummary, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
 import type { PipelineInput } from '../config/resolve';
-import { DEFAULT_COMPUTE_QUEUE, NON_RETRYABLE } from './options';
+import { NON_RETRYABLE, computeActivityOptions, describeTraining } from './options';
 import type { RunOptions } from './options';
-import { ProgressTracker } from './progress';
-import type { Progress } from './progress';
+import { ProgressTracker, modelProgressSignal, progressQuery } from './progress';
 
 export interface DistillationInput extends PipelineInput {
   options?: RunOptions;
@@ -25,8 +24,6 @@ export interface DistillationSummary {
   models: { name: string; role: string; errors: number; accuracy: number; manifestKey: string; cached: boolean }[];
 }
 
-export const progressQuery = defineQuery<Progress>('progress');
-
 export async function distillationPipeline(input: DistillationInput): Promise<DistillationSummary> {
   const startedAt = new Date(Date.now());
   const opts = input.options ?? {};
@@ -34,14 +31,12 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
     startToCloseTimeout: '2 minutes',
     retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
   });
-  const compute = proxyActivities<ComputeActivities>({
-    taskQueue: opts.computeQueue ?? DEFAULT_COMPUTE_QUEUE,
-    startToCloseTimeout: `${opts.trainTimeoutMinutes ?? 24 * 60} minutes`,
-    heartbeatTimeout: `${opts.heartbeatTimeoutSeconds ?? 60} seconds`,
-    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
-  });
+  const computeOptions = computeActivityOptions(opts);
+  const compute = proxyActivities<ComputeActivities>(computeOptions);
   const progress = new ProgressTracker();
   setHandler(progressQuery, () => progress.snapshot());
+  setHandler(modelProgressSignal, (u) => progress.update(u));
+  const trainModel = (r: TrainRequest) => progress.track(r.name, compute.trainModel.executeWithOptions({ ...computeOptions, summary: describeTraining(r) }, [r]));
 
   const { overrides, preset, config } = input;
   const cfg = await progress.stage('validate', () => light.validateDistillationInput({ ...(preset !== undefined ? { preset } : {}), ...(overrides ? { overrides } : {}), ...(config ? { config } : {}) }));
@@ -67,7 +62,7 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
   } else {
     if (teacherReqs.length > 0) {
       teacherReqs.forEach((r) => progress.model(r.name, 'teacher', r.train.epochs));
-      const results = await progress.stage('teachers', () => Promise.all(teacherReqs.map((r) => progress.track(r.name, compute.trainModel(r)))));
+      const results = await progress.stage('teachers', () => Promise.all(teacherReqs.map((r) => trainModel(r))));
       teacherResults.push(...results);
       teachers = results.map((r) => r.model);
     }
@@ -85,7 +80,7 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
   ];
   studentReqs.forEach((r) => progress.model(r.name, r.role, r.train.epochs));
   const studentResults = await progress.stage('students', () =>
-    Promise.all(studentReqs.map(({ temperature: _t, alpha: _a, ...r }) => progress.track(r.name, compute.trainModel(r)))));
+    Promise.all(studentReqs.map(({ temperature: _t, alpha: _a, ...r }) => trainModel(r))));
 
   // Evaluate everything on the test set; class-omission variants also get the bias-shift search.
   const t = cfg.transfer;

@@ -1,4 +1,6 @@
 /** Queue names, timeouts and retry policies shared by the workflows. Plain data: sandbox-safe. */
+import type { ActivityOptions } from '@temporalio/workflow';
+import type { TrainRequest } from '../activities/types';
 
 /** @default task queue for workflows and light activities */
 export const DEFAULT_PIPELINE_QUEUE = 'chrysalis-pipeline';
@@ -16,4 +18,21 @@ export interface RunOptions {
   heartbeatTimeoutSeconds?: number;
   /** Upper bound on one training activity. @default 24 h */
   trainTimeoutMinutes?: number;
+}
+
+/** Options for compute-queue activities: long timeouts, heartbeats, retries that resume. */
+export function computeActivityOptions(opts: RunOptions): ActivityOptions {
+  return {
+    taskQueue: opts.computeQueue ?? DEFAULT_COMPUTE_QUEUE,
+    startToCloseTimeout: `${opts.trainTimeoutMinutes ?? 24 * 60} minutes`,
+    heartbeatTimeout: `${opts.heartbeatTimeoutSeconds ?? 60} seconds`,
+    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+  };
+}
+
+/** One line for the Temporal UI: what this training activity is. */
+export function describeTraining(r: TrainRequest): string {
+  const arch = r.spec.kind === 'mlp' ? `MLP ${r.spec.hidden.join('×')}` : `CNN ${r.spec.filters.join('-')}/${r.spec.dense}`;
+  const how = r.distill ? `distilled at T=${r.distill.temperature}, α=${r.distill.alpha}` : 'hard labels';
+  return `train ${r.name}: ${arch}, ${r.train.epochs} epochs, ${how}`;
 }

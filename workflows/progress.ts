@@ -1,18 +1,43 @@
-/** Progress state kept by a workflow and served by its `progress` query. */
+/**
+ * Progress state kept by a workflow and served by its `progress` query. Training activities signal
+ * `modelProgress` after every epoch, so the query alone shows epoch/total, loss, accuracy and ETA
+ * (`temporal workflow query --name progress`).
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
 
-export type StageStatus = 'pending' | 'running' | 'done' | 'failed';
+export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cached';
+
+export interface ModelProgressUpdate {
+  model: string;
+  epoch: number;
+  epochs: number;
+  loss: number;
+  trainAccuracy: number;
+  epochSeconds: number;
+  /** Set on the first update of an attempt that resumed from a checkpoint. */
+  resumedFromEpoch?: number;
+}
 
 export interface ModelProgress {
   name: string;
   role: string;
   status: StageStatus;
-  epochsPlanned: number;
+  epoch: number;
+  epochs: number;
+  loss?: number;
+  trainAccuracy?: number;
+  /** Seconds left for this model at its recent epoch pace. */
+  etaSeconds?: number;
+  resumedFromEpoch?: number;
 }
 
 export interface Progress {
   stages: { name: string; status: StageStatus; startedAt?: string; finishedAt?: string }[];
   models: ModelProgress[];
 }
+
+export const progressQuery = defineQuery<Progress>('progress');
+export const modelProgressSignal = defineSignal<[ModelProgressUpdate]>('modelProgress');
 
 export class ProgressTracker {
   private readonly state: Progress = { stages: [], models: [] };
@@ -36,16 +61,32 @@ export class ProgressTracker {
     }
   }
 
-  model(name: string, role: string, epochsPlanned: number): void {
-    if (!this.state.models.some((m) => m.name === name)) this.state.models.push({ name, role, status: 'pending', epochsPlanned });
+  model(name: string, role: string, epochs: number): void {
+    if (!this.state.models.some((m) => m.name === name)) this.state.models.push({ name, role, status: 'pending', epoch: 0, epochs });
   }
 
-  async track<T>(name: string, p: Promise<T>): Promise<T> {
+  update(u: ModelProgressUpdate): void {
+    const m = this.state.models.find((x) => x.name === u.model);
+    if (!m) return;
+    m.status = 'running';
+    m.epoch = u.epoch;
+    m.epochs = u.epochs;
+    m.loss = u.loss;
+    m.trainAccuracy = u.trainAccuracy;
+    m.etaSeconds = Math.max(0, (u.epochs - u.epoch) * u.epochSeconds);
+    if (u.resumedFromEpoch !== undefined) m.resumedFromEpoch = u.resumedFromEpoch;
+  }
+
+  async track<T extends { cached?: boolean }>(name: string, p: Promise<T>): Promise<T> {
     const m = this.state.models.find((x) => x.name === name);
     if (m) m.status = 'running';
     try {
       const out = await p;
-      if (m) m.status = 'done';
+      if (m) {
+        m.status = out.cached ? 'cached' : 'done';
+        m.epoch = m.epochs;
+        m.etaSeconds = 0;
+      }
       return out;
     } catch (err) {
       if (m) m.status = 'failed';

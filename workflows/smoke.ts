@@ -1,10 +1,11 @@
 /** smokePipeline: the foundation check — train one tiny model through Temporal, store it in MinIO, evaluate it. */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { PipelineInput } from '../config/resolve';
-import { DEFAULT_COMPUTE_QUEUE, NON_RETRYABLE } from './options';
+import { NON_RETRYABLE, computeActivityOptions } from './options';
 import type { RunOptions } from './options';
+import { ProgressTracker, modelProgressSignal, progressQuery } from './progress';
 
 export interface SmokeSummary {
   workflowId: string;
@@ -20,16 +21,15 @@ export interface SmokeSummary {
 export async function smokePipeline(input: PipelineInput & { options?: RunOptions } = { preset: 'smoke' }): Promise<SmokeSummary> {
   const opts = input.options ?? {};
   const light = proxyActivities<PipelineActivities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE } });
-  const compute = proxyActivities<ComputeActivities>({
-    taskQueue: opts.computeQueue ?? DEFAULT_COMPUTE_QUEUE,
-    startToCloseTimeout: '30 minutes',
-    heartbeatTimeout: `${opts.heartbeatTimeoutSeconds ?? 60} seconds`,
-    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
-  });
+  const compute = proxyActivities<ComputeActivities>({ ...computeActivityOptions(opts), startToCloseTimeout: '30 minutes' });
+  const progress = new ProgressTracker();
+  setHandler(progressQuery, () => progress.snapshot());
+  setHandler(modelProgressSignal, (u) => progress.update(u));
   const { options: _o, ...raw } = input;
   const cfg = await light.validateSmokeInput(raw);
   const data = await compute.prepareData({ data: cfg.data, transfer: { kind: 'full' }, seed: cfg.seed });
-  const trained = await compute.trainModel({ name: 'smoke', role: 'model', data, split: 'train', spec: cfg.model, train: cfg.train, seed: cfg.seed });
+  progress.model('smoke', 'model', cfg.train.epochs);
+  const trained = await progress.track('smoke', compute.trainModel({ name: 'smoke', role: 'model', data, split: 'train', spec: cfg.model, train: cfg.train, seed: cfg.seed }));
   const ev = await compute.evaluateModel({ name: 'smoke', model: trained.model, data });
   return {
     workflowId: workflowInfo().workflowId, manifestKey: trained.model.manifest.key, weightsSha256: trained.model.weights.sha256,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { distillationLoss, encodeIdx, initBackend, makePlan, metrics, parseIdx, searchBiasShift, softCrossEntropy, softTargetsAt } from '../../ml';
+import { distillationLoss, softKl, encodeIdx, initBackend, makePlan, metrics, parseIdx, searchBiasShift, softCrossEntropy, softTargetsAt } from '../../ml';
 
 before(async () => {
   await initBackend({ requested: 'auto' });
@@ -34,7 +34,8 @@ test('distillation loss multiplies the soft term by T^2 and mixes the hard term 
   for (const T of [1, 4, 20]) {
     const softOnly = distillationLoss(logits, { softTargets: soft, temperature: T, alpha: 1 }).dataSync()[0]!;
     const raw = softCrossEntropy(soft, tf.div<tf.Tensor2D>(logits, T)).dataSync()[0]!;
-    assert.ok(Math.abs(softOnly - T * T * raw) < 1e-4 * T * T, `T=${T}`);
+    const entropy = -[[0.7, 0.1, 0.2], [0.2, 0.5, 0.3]].reduce((s, row) => s + row.reduce((a, p) => a + p * Math.log(p), 0), 0) / 2;
+    assert.ok(Math.abs(softOnly - T * T * (raw - entropy)) < 1e-4 * T * T, `T=${T}: soft term is T²·KL = T²·(CE − H)`);
     // Gradient of the scaled soft term is T(q - p)/batch: its magnitude does not vanish as T grows.
     const g = tf.grad((z: tf.Tensor) => distillationLoss(z as tf.Tensor2D, { softTargets: soft, temperature: T, alpha: 1 }))(logits);
     const q = softmax([2, -1, 0.5], T);
@@ -44,6 +45,12 @@ test('distillation loss multiplies the soft term by T^2 and mixes the hard term 
   const mixed = distillationLoss(logits, { labels, softTargets: soft, temperature: 3, alpha: 0.25 }).dataSync()[0]!;
   const softPart = distillationLoss(logits, { softTargets: soft, temperature: 3, alpha: 1 }).dataSync()[0]!;
   assert.ok(Math.abs(mixed - (0.25 * softPart + 0.75 * hard)) < 1e-5);
+});
+
+test('soft KL is zero exactly when the student matches the teacher', () => {
+  const p = tf.tensor2d([[0.7, 0.2, 0.1]]);
+  assert.ok(Math.abs(softKl(p, tf.log<tf.Tensor2D>(p)).dataSync()[0]!) < 1e-6);
+  assert.ok(softKl(p, tf.tensor2d([[0, 0, 0]])).dataSync()[0]! > 0.1);
 });
 
 test('ensemble soft targets: arithmetic mean of probabilities vs softmax of mean logits', () => {

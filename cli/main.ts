@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/** The `chrysalis` command. Errors print as one line; exit codes: 0 ok, 1 run failed, 2 usage/invalid config, 3 unavailable. */
+import { parseArgs } from 'node:util';
+import { CliError, Exit } from './context';
+import { cancelCommand, listCommand, reportCommand, statusCommand } from './inspect';
+import { runCommand } from './run';
+
+const USAGE = `usage: chrysalis <command> [options]
+
+  run <distill|smoke> [--preset P] [--config file.json] [--set key=value …] [--detach] [--json] [--id ID]
+  status <workflowId> [--json]      list [--json]      cancel <workflowId>
+  report <workflowId> [--out dir] [--json]
+  dev                               start the local dev stack (Ctrl-C stops it)
+
+Settings come from the environment (TEMPORAL_ADDRESS, MINIO_*, …); unset ones fall back to .data/dev.env.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: {
+      preset: { type: 'string' }, config: { type: 'string' }, set: { type: 'string', multiple: true },
+      detach: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, id: { type: 'string' },
+      out: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, target] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return command || values.help ? Exit.ok : Exit.usage;
+  }
+  const need = (what: string): string => {
+    if (!target) throw new CliError(`${command} needs a ${what}\n${USAGE}`);
+    return target;
+  };
+  switch (command) {
+    case 'run':
+      return runCommand({ pipeline: need('pipeline (distill|smoke)'), preset: values.preset, configFile: values.config, set: values.set ?? [], detach: values.detach, json: values.json, workflowId: values.id });
+    case 'status': return statusCommand(need('workflow id'), values.json);
+    case 'list': return listCommand(values.json);
+    case 'cancel': return cancelCommand(need('workflow id'), values.json);
+    case 'report': return reportCommand(need('workflow id'), values.out, values.json);
+    case 'dev': {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require('../infra/dev-stack-main');
+      return new Promise<number>(() => undefined); // runs until Ctrl-C
+    }
+    default:
+      throw new CliError(`unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    const code = err instanceof CliError ? err.code : Exit.runFailed;
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`chrysalis: ${msg.split('\n')[0]}\n${err instanceof CliError && msg.includes('\n') ? `${msg.split('\n').slice(1).join('\n')}\n` : ''}`);
+    process.exitCode = code;
+  },
+);
