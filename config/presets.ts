@@ -9,8 +9,17 @@ type DistillInput = z.input<typeof distillationConfigSchema>;
 type SmokeInput = z.input<typeof smokeConfigSchema>;
 
 type ModelInput = DistillInput['student']['model'];
+type TeachersInput = DistillInput['teachers'];
 const paperTeacher: ModelInput = { kind: 'mlp', hidden: [1200, 1200], inputDropout: 0.2, hiddenDropout: 0.5, maxNorm: 3.5 };
 const paperStudent: ModelInput = { kind: 'mlp', hidden: [800, 800] };
+const cosineSgd = { optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } as const;
+/**
+ * One teacher recipe for every section-3 experiment: teachers are content-addressed by recipe, so
+ * the paper presets share a single trained teacher (and each transfer variant only re-runs inference).
+ * The epoch budget is a parameter: `--set teachers.train.epochs=N`.
+ */
+const paperTeachers: TeachersInput = { count: 1, model: paperTeacher, train: { epochs: 100, ...cosineSgd, jitter: 2 } };
+const studentTrain = (epochs: number) => ({ epochs, ...cosineSgd });
 
 export const distillationPresets: Record<string, DistillInput> = {
   /** The README's main job: under 5 minutes on 2 cores, and the distilled student beats the hard baseline. */
@@ -26,44 +35,44 @@ export const distillationPresets: Record<string, DistillInput> = {
   'mnist-paper': {
     name: 'mnist-paper',
     data: { dataset: 'mnist', validationSize: 5000 },
-    teachers: { count: 1, model: paperTeacher, train: { epochs: 60, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 }, jitter: 2 } },
+    teachers: paperTeachers,
     transfer: { kind: 'full' },
-    student: { model: paperStudent, train: { epochs: 60, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } },
-    students: [{ temperature: 20, alpha: 0.9 }],
+    student: { model: paperStudent, train: studentTrain(60) },
+    students: [{ temperature: 20, alpha: 0.9 }, { temperature: 20, alpha: 1 }],
   },
   /** Student size vs temperature: 2×30 units, where T in 2.5–4 was best in the paper. */
   'mnist-tiny-sweep': {
     name: 'mnist-tiny-sweep',
     data: { dataset: 'mnist', validationSize: 5000 },
-    teachers: { count: 1, model: paperTeacher, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 }, jitter: 2 } },
-    student: { model: { kind: 'mlp', hidden: [30, 30] }, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } },
+    teachers: paperTeachers,
+    student: { model: { kind: 'mlp', hidden: [30, 30] }, train: studentTrain(60) },
     students: [1, 2.5, 4, 8, 20].map((temperature) => ({ temperature, alpha: 0.9 })),
   },
   /** Transfer set without any 3: the student must infer 3s from the teacher's soft targets alone. */
   'mnist-omit-3': {
     name: 'mnist-omit-3',
     data: { dataset: 'mnist', validationSize: 5000 },
-    teachers: { count: 1, model: paperTeacher, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 }, jitter: 2 } },
+    teachers: paperTeachers,
     transfer: { kind: 'excludeClasses', classes: [3] },
-    student: { model: paperStudent, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } },
+    student: { model: paperStudent, train: studentTrain(60) },
     students: [{ temperature: 20, alpha: 1 }],
   },
   /** Transfer set of only 7s and 8s. */
   'mnist-only-7-8': {
     name: 'mnist-only-7-8',
     data: { dataset: 'mnist', validationSize: 5000 },
-    teachers: { count: 1, model: paperTeacher, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 }, jitter: 2 } },
+    teachers: paperTeachers,
     transfer: { kind: 'onlyClasses', classes: [7, 8] },
-    student: { model: paperStudent, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } },
+    student: { model: paperStudent, train: studentTrain(60) },
     students: [{ temperature: 20, alpha: 1 }],
   },
   /** Soft targets as a regulariser (§6): a 3% transfer set. */
   'mnist-transfer-3pct': {
     name: 'mnist-transfer-3pct',
     data: { dataset: 'mnist', validationSize: 5000 },
-    teachers: { count: 1, model: paperTeacher, train: { epochs: 20, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 }, jitter: 2 } },
+    teachers: paperTeachers,
     transfer: { kind: 'fraction', fraction: 0.03 },
-    student: { model: paperStudent, train: { epochs: 60, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } },
+    student: { model: paperStudent, train: studentTrain(200) },
     students: [{ temperature: 20, alpha: 0.9 }],
   },
 };
