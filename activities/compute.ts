@@ -108,6 +108,7 @@ export function createComputeActivities(deps: ComputeDeps) {
     if (resume) log.info({ resumeEpoch: resume.epoch, epochs: req.train.epochs }, `resuming from checkpoint after epoch ${resume.epoch}`);
 
     const net = buildNet(req.spec, { inputShape: side, numClasses: ds.numClasses, seed: req.seed });
+    log.info({ role: req.role, spec: req.spec, epochs: req.train.epochs, examples: indices.length, distill: req.distill ? { T: req.distill.temperature, alpha: req.distill.alpha } : null }, `training ${req.name}`);
     let lastCheckpoint: TrainHeartbeat['checkpoint'];
     const every = deps.checkpointEvery ?? 1;
     try {
@@ -146,6 +147,10 @@ export function createComputeActivities(deps: ComputeDeps) {
       const epochsTrained = req.train.epochs - (resume?.epoch ?? 0);
       log.info({ epochsTrained, resumedFromEpoch: resume?.epoch ?? 0 }, 'model published');
       return { model, cached: false, resumedFromEpoch: resume?.epoch ?? 0, epochsTrained, history, seconds: (Date.now() - started) / 1000, backend: deps.backend.backend, backendFallback: deps.backend.fallback };
+    } catch (err) {
+      if (err instanceof CancelledFailure) log.warn({ lastCheckpointEpoch: lastCheckpoint?.epoch ?? 0 }, 'training cancelled');
+      else log.error({ err }, 'training failed');
+      throw err;
     } finally {
       net.dispose();
     }

@@ -43,7 +43,7 @@ export class ProgressTracker {
   private readonly state: Progress = { stages: [], models: [] };
 
   snapshot(): Progress {
-    return structuredClone(this.state);
+    return JSON.parse(JSON.stringify(this.state)) as Progress; // structuredClone is not in the workflow sandbox
   }
 
   async stage<T>(name: string, fn: () => Promise<T>): Promise<T> {

@@ -16,6 +16,8 @@ export interface SmokeSummary {
   backend: string;
   backendFallback: boolean;
   epochsTrained: number;
+  /** > 0 when training resumed from a checkpoint after a failure. */
+  resumedFromEpoch: number;
 }
 
 export async function smokePipeline(input: PipelineInput & { options?: RunOptions } = { preset: 'smoke' }): Promise<SmokeSummary> {
@@ -33,6 +35,6 @@ export async function smokePipeline(input: PipelineInput & { options?: RunOption
   const ev = await compute.evaluateModel({ name: 'smoke', model: trained.model, data });
   return {
     workflowId: workflowInfo().workflowId, manifestKey: trained.model.manifest.key, weightsSha256: trained.model.weights.sha256,
-    errors: ev.errors, accuracy: ev.accuracy, backend: trained.backend, backendFallback: trained.backendFallback, epochsTrained: trained.epochsTrained,
+    errors: ev.errors, accuracy: ev.accuracy, backend: trained.backend, backendFallback: trained.backendFallback, epochsTrained: trained.epochsTrained, resumedFromEpoch: trained.resumedFromEpoch,
   };
 }

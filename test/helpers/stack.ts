@@ -2,7 +2,8 @@
  * Integration-test access to the real dev stack started by infra/run-tests.mjs: spawns real worker
  * processes on per-test task queues and gives a connected Temporal client.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { TestContext } from 'node:test';
 import type { DevStack } from '../../infra/dev-stack';
@@ -26,9 +27,26 @@ export function requireStackEnv(): void {
   }
 }
 
-export async function withStack(t: TestContext, name: string, opts: { computeEnv?: Record<string, string>; startCompute?: boolean } = {}): Promise<TestStack> {
+export interface StackOptions {
+  computeEnv?: Record<string, string>;
+  startCompute?: boolean;
+  /**
+   * Run a private Temporal server and MinIO on ports base…base+3 (own data dir) instead of the
+   * shared ones, so the test may stop and restart them.
+   */
+  ownServersOnPort?: number;
+}
+
+export async function withStack(t: TestContext, name: string, opts: StackOptions = {}): Promise<TestStack> {
   requireStackEnv();
-  const stack = await startDevStack({ dataDir: process.env['CHRYSALIS_TEST_DATA_DIR']!, services: [] });
+  const base = opts.ownServersOnPort;
+  const stack = base === undefined
+    ? await startDevStack({ dataDir: process.env['CHRYSALIS_TEST_DATA_DIR']!, services: [] })
+    : await startDevStack({
+        dataDir: mkdtempSync(path.join(process.env['CHRYSALIS_TEST_DATA_DIR']!, `${name}-`)),
+        ports: { temporal: base, temporalUi: base + 1, minio: base + 2, minioConsole: base + 3 },
+        services: ['temporal', 'minio'],
+      });
   const queues = { pipeline: `${name}-pipeline`, compute: `${name}-compute` };
   const workers = { pipeline: `${name}-pipeline-worker`, compute: `${name}-compute-worker` };
   const queueEnv = { CHRYSALIS_PIPELINE_QUEUE: queues.pipeline, CHRYSALIS_COMPUTE_QUEUE: queues.compute, CHRYSALIS_MINIO_BUCKET: 'chrysalis' };

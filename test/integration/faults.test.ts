@@ -1,0 +1,108 @@
+/**
+ * Durability with real processes: kill -9 of a compute worker mid-training, non-finite loss,
+ * duplicate starts, cancellation, and the progress query.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { SmokeSummary } from '../../workflows';
+import { progressQuery } from '../../workflows/progress';
+import type { Progress } from '../../workflows/progress';
+import { withStack } from '../helpers/stack';
+
+/** A smoke run long enough to interrupt: ~1 s epochs on 2 cores. */
+function longSmoke(epochs: number, computeQueue: string, extra: Record<string, unknown> = {}) {
+  return {
+    preset: 'smoke',
+    overrides: { data: { dataset: 'mnist', validationSize: 1000, trainLimit: 12000 }, model: { kind: 'mlp', hidden: [256, 256] }, train: { epochs, batchSize: 64 }, ...extra },
+    options: { computeQueue, heartbeatTimeoutSeconds: 5 },
+  };
+}
+
+async function waitForEpoch(query: () => Promise<Progress>, epoch: number, timeoutMs = 90_000): Promise<Progress> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const p = await query().catch(() => undefined);
+    const m = p?.models[0];
+    if (p && m && m.epoch >= epoch) return p;
+    if (Date.now() > deadline) throw new Error(`no model reached epoch ${epoch} in time: ${JSON.stringify(p)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('kill -9 of the compute worker mid-training: a new worker resumes from the last checkpoint', async (t) => {
+  const s = await withStack(t, 'kill');
+  const handle = await s.client.workflow.start('smokePipeline', { taskQueue: s.queues.pipeline, workflowId: `kill-${Date.now()}`, args: [longSmoke(6, s.queues.compute)] });
+  const p = await waitForEpoch(() => handle.query(progressQuery), 2);
+  const m = p.models[0]!;
+  assert.equal(m.epochs, 6);
+  assert.ok(m.loss !== undefined && m.trainAccuracy !== undefined && m.etaSeconds !== undefined, 'progress carries loss, accuracy and ETA');
+
+  await s.stack.stop(s.workers.compute, 'SIGKILL');
+  await s.startCompute(`${s.workers.compute}-2`);
+  const summary = await handle.result() as SmokeSummary;
+
+  assert.ok(summary.resumedFromEpoch >= 2, `resumed from epoch ${summary.resumedFromEpoch}`);
+  assert.equal(summary.epochsTrained, 6 - summary.resumedFromEpoch);
+  const second = readFileSync(s.stack.logFile(`${s.workers.compute}-2`), 'utf8');
+  assert.match(second, new RegExp(`resuming from checkpoint after epoch ${summary.resumedFromEpoch}`));
+  // Epochs completed across both workers exceed the plan by at most one checkpoint interval.
+  const first = readFileSync(s.stack.logFile(s.workers.compute), 'utf8');
+  const completed = [...`${first}\n${second}`.matchAll(/"msg":"epoch (\d+)\/6 /g)].length;
+  assert.ok(completed >= 6 && completed <= 7, `${completed} epochs trained for a plan of 6`);
+  assert.ok(summary.accuracy > 0.9);
+});
+
+test('a non-finite loss fails the run at once, non-retryably, naming model, epoch and batch', async (t) => {
+  const s = await withStack(t, 'nan');
+  const err = await s.client.workflow.execute('smokePipeline', {
+    taskQueue: s.queues.pipeline, workflowId: `nan-${Date.now()}`,
+    args: [longSmoke(3, s.queues.compute, { train: { epochs: 3, optimizer: { kind: 'sgd', learningRate: 1e30 } } })],
+  }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof WorkflowFailedError);
+  const activity = err.cause;
+  assert.ok(activity instanceof ActivityFailure);
+  const cause = activity.cause;
+  assert.ok(cause instanceof ApplicationFailure);
+  assert.equal(cause.type, 'NonFiniteLoss');
+  assert.equal(cause.nonRetryable, true);
+  assert.match(cause.message, /^trainModel: loss became (NaN|Infinity|-Infinity) at epoch 1, batch \d+/);
+  assert.match(readFileSync(s.stack.logFile(s.workers.compute), 'utf8'), /"model":"smoke"/);
+});
+
+test('starting the same run twice attaches to the first instead of duplicating work', async (t) => {
+  const s = await withStack(t, 'twice');
+  const id = `twice-${Date.now()}`;
+  const start = () => s.client.workflow.start('smokePipeline', {
+    taskQueue: s.queues.pipeline, workflowId: id, args: [longSmoke(2, s.queues.compute)], workflowIdConflictPolicy: 'USE_EXISTING',
+  });
+  const [a, b] = [await start(), await start()];
+  assert.equal(a.firstExecutionRunId, b.firstExecutionRunId);
+  await a.result();
+  // A later identical run is all cache hits: the model recipe's digest names an existing model.
+  const again = await s.client.workflow.execute('smokePipeline', { taskQueue: s.queues.pipeline, workflowId: `${id}-again`, args: [longSmoke(2, s.queues.compute)] }) as SmokeSummary;
+  assert.equal(again.epochsTrained, 0);
+});
+
+test('cancelling a run stops training within one heartbeat interval and ends it as cancelled', async (t) => {
+  const s = await withStack(t, 'cancel');
+  const handle = await s.client.workflow.start('smokePipeline', { taskQueue: s.queues.pipeline, workflowId: `cancel-${Date.now()}`, args: [longSmoke(100, s.queues.compute)] });
+  await waitForEpoch(() => handle.query(progressQuery), 1);
+  const cancelledAt = Date.now();
+  await handle.cancel();
+  const err = await handle.result().then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
+  assert.equal((await handle.describe()).status.name, 'CANCELLED');
+  const log = s.stack.logFile(s.workers.compute);
+  const deadline = Date.now() + 15_000;
+  let line: string | undefined;
+  while (!line && Date.now() < deadline) {
+    line = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('"msg":"training cancelled"'));
+    if (!line) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(line, 'the compute worker stopped training');
+  const stoppedAt = (JSON.parse(line) as { time: number }).time;
+  assert.ok(stoppedAt - cancelledAt <= 5_000 + 1_000, `training stopped ${stoppedAt - cancelledAt} ms after cancel (heartbeat timeout 5 s)`);
+});
