@@ -3,8 +3,7 @@
  * Long ones heartbeat, checkpoint to the store, resume from the newest checkpoint on retry, and stop
  * on cancellation between batches.
  */
-import { CancelledFailure, Context } from '@temporalio/activity';
-import type { ArtifactStore } from '../storage/artifact-store';
+import { CancelledFailure } from '@temporalio/activity';
 import { putJson } from '../storage/artifact-store';
 import { digestOf } from '../storage/hash';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
@@ -15,45 +14,26 @@ import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evalu
 import { softTargetsAt } from '../ml/losses';
 import { buildNet } from '../ml/models';
 import { makePlan } from '../ml/splits';
-import type { TrainSnapshot } from '../ml/train';
 import { train } from '../ml/train';
 import type { Logger } from '../config/logger';
 import type { DataSpec, TransferSpec } from '../config/schemas';
-import { findModel, keys, loadCheckpoint, loadNet, loadPlan, publishModel, readManifest, saveCheckpoint, savePlan } from './artifacts';
+import { findModel, keys, loadNet, loadPlan, publishModel, readManifest, savePlan } from './artifacts';
+import { activityContext, dropCheckpoints, durableTraining } from './durable-training';
+import type { DurableTrainingDeps } from './durable-training';
 import { modelDigest } from './digests';
 import { mapFailures } from './failures';
-import type { ModelProgressUpdate } from '../workflows/progress';
 import type { DataPlanRef, EvaluateRequest, EvaluationSummary, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from './types';
 
-export interface ComputeDeps {
-  store: ArtifactStore;
+export interface ComputeDeps extends DurableTrainingDeps {
   logger: Logger;
   backend: BackendInfo;
-  /** Save a checkpoint every this many epochs. @default 1 */
-  checkpointEvery?: number;
-  /** Delivers per-epoch progress to the calling workflow (a `modelProgress` signal). Best effort. */
-  reportProgress?: (workflow: { workflowId: string; runId: string }, update: ModelProgressUpdate) => Promise<void>;
 }
 
-/** What a training activity heartbeats: small, and enough to resume. */
-export interface TrainHeartbeat {
-  epoch: number;
-  batch?: number;
-  checkpoint?: { key: string; sha256: string; bytes: number; epoch: number };
-}
-
-async function datasetFor(data: DataPlanRef) {
+/** Loads the dataset a data plan was made from, refusing one whose content changed since. */
+export async function datasetFor(data: DataPlanRef) {
   const ds = await loadDataset(data.dataset as DatasetName);
   if (ds.digest !== data.datasetDigest) throw new Error(`dataset ${data.dataset} changed since the data plan was made (digest ${ds.digest} != ${data.datasetDigest})`);
   return ds;
-}
-
-function activityContext(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined; // called outside an activity (unit tests, benchmarks)
-  }
 }
 
 export function createComputeActivities(deps: ComputeDeps) {
@@ -70,15 +50,6 @@ export function createComputeActivities(deps: ComputeDeps) {
       dataset: req.data.dataset, datasetDigest: ds.digest, trainDigest, planDigest, plan: ref, numClasses: ds.numClasses, classNames: ds.classNames,
       counts: { train: plan.train.length, validation: plan.validation.length, transfer: plan.transfer.length, test: ds.test.n },
     };
-  }
-
-  async function latestCheckpoint(digest: string, fromHeartbeat: TrainHeartbeat | undefined): Promise<TrainSnapshot | undefined> {
-    // Prefer the heartbeat's checkpoint (this activity's own retry); else the newest one in the
-    // store (a re-run workflow training the same recipe continues where the failed one stopped).
-    if (fromHeartbeat?.checkpoint) return loadCheckpoint(store, fromHeartbeat.checkpoint);
-    const stored = (await store.list(`checkpoints/${digest}/`)).filter((k) => k.endsWith('.cht'));
-    const newest = stored.at(-1);
-    return newest ? loadCheckpoint(store, newest) : undefined;
   }
 
   async function trainModel(req: TrainRequest): Promise<TrainResult> {
@@ -104,51 +75,25 @@ export function createComputeActivities(deps: ComputeDeps) {
       const perMember = Array.from({ length: members }, (_, m) => all.subarray(m * n * C, (m + 1) * n * C));
       softTargets = softTargetsAt(perMember, n, C, req.distill.temperature, req.distill.ensemble);
     }
-    const resume = await latestCheckpoint(digest, ctx?.info.heartbeatDetails as TrainHeartbeat | undefined);
-    if (resume) log.info({ resumeEpoch: resume.epoch, epochs: req.train.epochs }, `resuming from checkpoint after epoch ${resume.epoch}`);
-
+    const { resume, hooks, lastCheckpointEpoch } = await durableTraining(deps, { digest, name: req.name, epochs: req.train.epochs, log });
     const net = buildNet(req.spec, { inputShape: side, numClasses: ds.numClasses, seed: req.seed });
     log.info({ role: req.role, spec: req.spec, epochs: req.train.epochs, examples: indices.length, distill: req.distill ? { T: req.distill.temperature, alpha: req.distill.alpha } : null }, `training ${req.name}`);
-    let lastCheckpoint: TrainHeartbeat['checkpoint'];
-    const every = deps.checkpointEvery ?? 1;
     try {
       const history = await train(net, { images: ds.train.images, labels: ds.train.labels, side, indices, ...(softTargets ? { softTargets } : {}) }, {
         epochs: req.train.epochs, batchSize: req.train.batchSize, optimizer: req.train.optimizer, lrSchedule: req.train.lrSchedule,
         jitter: req.train.jitter, seed: req.seed,
         ...(req.distill ? { temperature: req.distill.temperature, alpha: req.distill.alpha } : {}),
-      }, {
-        throwIfCancelled: () => {
-          if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`training of ${req.name} cancelled`);
-        },
-        onBatch: (p) => ctx?.heartbeat({ epoch: p.epoch - 1, batch: p.batch, ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}) } satisfies TrainHeartbeat),
-        onEpochEnd: async (stats, snapshot) => {
-          log.info({ ...stats, epochs: req.train.epochs }, `epoch ${stats.epoch}/${req.train.epochs} loss ${stats.loss.toFixed(4)} acc ${(stats.trainAccuracy * 100).toFixed(2)}%`);
-          if (stats.epoch % every === 0 && stats.epoch < req.train.epochs) {
-            // Write (and verify) the checkpoint before the heartbeat that names it.
-            const ref = await saveCheckpoint(store, digest, snapshot());
-            lastCheckpoint = { ...ref, epoch: stats.epoch };
-          }
-          ctx?.heartbeat({ epoch: stats.epoch, ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}) } satisfies TrainHeartbeat);
-          const wf = ctx?.info.workflowExecution;
-          if (wf && deps.reportProgress) {
-            const update: ModelProgressUpdate = {
-              model: req.name, epoch: stats.epoch, epochs: req.train.epochs, loss: stats.loss, trainAccuracy: stats.trainAccuracy, epochSeconds: stats.seconds,
-              ...(resume && stats.epoch === resume.epoch + 1 ? { resumedFromEpoch: resume.epoch } : {}),
-            };
-            deps.reportProgress(wf, update).catch((err: unknown) => log.warn({ err }, 'progress signal not delivered'));
-          }
-        },
-      }, resume);
+      }, hooks, resume);
       const model = await publishModel(store, digest, net, side, {
         name: req.name, role: req.role, data: { dataset: req.data.dataset, datasetDigest: req.data.datasetDigest, planDigest: req.data.planDigest, split: req.split },
         train: req.train, seed: req.seed, distill: req.distill ?? null, backend: deps.backend, history,
       });
-      for (const k of await store.list(`checkpoints/${digest}/`)) await store.delete(k);
+      await dropCheckpoints(store, digest);
       const epochsTrained = req.train.epochs - (resume?.epoch ?? 0);
       log.info({ epochsTrained, resumedFromEpoch: resume?.epoch ?? 0 }, 'model published');
       return { model, cached: false, resumedFromEpoch: resume?.epoch ?? 0, epochsTrained, history, seconds: (Date.now() - started) / 1000, backend: deps.backend.backend, backendFallback: deps.backend.fallback };
     } catch (err) {
-      if (err instanceof CancelledFailure) log.warn({ lastCheckpointEpoch: lastCheckpoint?.epoch ?? 0 }, 'training cancelled');
+      if (err instanceof CancelledFailure) log.warn({ lastCheckpointEpoch: lastCheckpointEpoch() }, 'training cancelled');
       else log.error({ err }, 'training failed');
       throw err;
     } finally {

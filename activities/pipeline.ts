@@ -51,15 +51,18 @@ export function createPipelineActivities(deps: PipelineDeps) {
    * The soft-target cache key for these teachers and transfer set, and the cached entry if present.
    * Teachers are identified by their recipe digest (or given weights' digest), known before training.
    */
-  async function lookupSoftTargets(req: { teachers: Omit<TrainRequest, 'name' | 'role'>[] | ModelRef[]; planDigest: string }): Promise<{ key: string; teacherDigests: string[]; found: SoftTargetsRef | null }> {
+  async function lookupSoftTargets(req: { teachers: Omit<TrainRequest, 'name' | 'role'>[] | ModelRef[]; planDigest: string; key?: string }): Promise<{ key: string; teacherDigests: string[]; found: SoftTargetsRef | null }> {
     const teacherDigests = req.teachers.map((t) => ('digest' in t ? t.digest : modelDigest(t)));
-    const key = softTargetsKey(req.planDigest, teacherDigests);
+    const key = req.key ?? softTargetsKey(req.planDigest, teacherDigests);
     const manifestRef = await store.stat(`${keys.softTargets(key)}/manifest.json`);
     if (!manifestRef) {
       deps.logger.info({ key }, 'soft-target cache miss');
       return { key, teacherDigests, found: null };
     }
-    const m = await getJson<{ logits: SoftTargetsRef['logits']; members: number; n: number; numClasses: number }>(store, manifestRef);
+    const m = await getJson<{ logits: SoftTargetsRef['logits']; members: number; n: number; numClasses: number; provenance?: { planDigest?: string } }>(store, manifestRef);
+    if (req.key !== undefined && m.provenance?.planDigest !== undefined && m.provenance.planDigest !== req.planDigest) {
+      throw ApplicationFailure.create({ message: `teachers.softTargets.key: soft targets "${key}" were computed for data plan ${m.provenance.planDigest}, not this run's ${req.planDigest} (dataset, validation split, seed and transfer set must match)`, type: FailureType.InvalidInput, nonRetryable: true });
+    }
     deps.logger.info({ key }, 'soft-target cache hit: no teacher will run');
     return { key, teacherDigests, found: { key, logits: m.logits, manifest: manifestRef, members: m.members, n: m.n, numClasses: m.numClasses } };
   }

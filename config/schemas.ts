@@ -80,6 +80,8 @@ export const distillationConfigSchema = z.object({
   teachers: z.union([
     z.object({ count: positiveInt.max(64), model: modelSpecSchema, train: trainSpecSchema }).strict(),
     z.object({ refs: z.array(modelRefSchema).min(1) }).strict(),
+    /** Soft targets already stored (e.g. a generalist+specialists combination's log q): no teacher runs. */
+    z.object({ softTargets: z.object({ key: z.string().min(1) }).strict() }).strict(),
   ]),
   ensemble: z.enum(['arithmetic', 'geometric']).default('arithmetic'),
   transfer: transferSchema.default({ kind: 'full' }),

@@ -3,7 +3,7 @@
  * targets) → baseline + distilled students in parallel → evaluate → report.
  * Deterministic orchestration only; every byte of data moves through the artifact store.
  */
-import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { ModelOutcome } from '../activities/report';
@@ -50,8 +50,15 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
       }))
     : [];
   const givenTeachers: ModelRef[] = 'refs' in cfg.teachers ? await light.resolveModelRefs(cfg.teachers.refs) : [];
+  const givenSoftTargets = 'softTargets' in cfg.teachers ? cfg.teachers.softTargets.key : undefined;
   const lookup = await progress.stage('soft-target-cache', () =>
-    light.lookupSoftTargets({ teachers: givenTeachers.length > 0 ? givenTeachers : teacherReqs.map(({ name: _n, role: _r, ...recipe }) => recipe), planDigest: data.planDigest }));
+    light.lookupSoftTargets({
+      teachers: givenTeachers.length > 0 ? givenTeachers : teacherReqs.map(({ name: _n, role: _r, ...recipe }) => recipe), planDigest: data.planDigest,
+      ...(givenSoftTargets !== undefined ? { key: givenSoftTargets } : {}),
+    }));
+  if (givenSoftTargets !== undefined && !lookup.found) {
+    throw ApplicationFailure.create({ message: `teachers.softTargets.key: no stored soft targets "${givenSoftTargets}"`, type: 'InvalidInput', nonRetryable: true });
+  }
 
   let soft: SoftTargetsRef;
   const teacherResults: TrainResult[] = [];
