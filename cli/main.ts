@@ -4,12 +4,15 @@ import { parseArgs } from 'node:util';
 import { CliError, Exit } from './context';
 import { cancelCommand, listCommand, reportCommand, statusCommand } from './inspect';
 import { runCommand } from './run';
+import { scheduleCommand } from './schedule';
 
 const USAGE = `usage: chrysalis <command> [options]
 
   run <distill|smoke> [--preset P] [--config file.json] [--set key=value …] [--detach] [--json] [--id ID]
   status <workflowId> [--json]      list [--json]      cancel <workflowId>
   report <workflowId> [--out dir] [--json]
+  schedule create <id> <distill|smoke> (--every 24h | --cron "0 3 * * *") [--preset P] [--set k=v …] [--overlap skip]
+  schedule list | trigger <id> | pause <id> | unpause <id> | describe <id> | delete <id>
   dev                               start the local dev stack (Ctrl-C stops it)
 
 Settings come from the environment (TEMPORAL_ADDRESS, MINIO_*, …); unset ones fall back to .data/dev.env.`;
@@ -20,7 +23,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       preset: { type: 'string' }, config: { type: 'string' }, set: { type: 'string', multiple: true },
       detach: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, id: { type: 'string' },
-      out: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
+      out: { type: 'string' }, every: { type: 'string' }, cron: { type: 'string' }, overlap: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const [command, target] = positionals;
@@ -39,6 +42,14 @@ async function main(argv: string[]): Promise<number> {
     case 'list': return listCommand(values.json);
     case 'cancel': return cancelCommand(need('workflow id'), values.json);
     case 'report': return reportCommand(need('workflow id'), values.out, values.json);
+    case 'schedule': {
+      const [, action, id, pipeline] = positionals;
+      if (!action) throw new CliError(`schedule needs an action\n${USAGE}`);
+      return scheduleCommand(action, id, {
+        pipeline: pipeline ?? 'distill', preset: values.preset, configFile: values.config, set: values.set ?? [], json: values.json,
+        every: values.every, cron: values.cron, overlap: values.overlap,
+      });
+    }
     case 'dev': {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       require('../infra/dev-stack-main');
