@@ -107,10 +107,13 @@ export function createComputeActivities(deps: ComputeDeps) {
     const n = plan.transfer.length;
     const C = ds.numClasses;
     const all = new Float32Array(req.teachers.length * n * C);
+    let inferenceSeconds = 0;
     for (const [m, teacher] of req.teachers.entries()) {
       const net = await loadNet(store, await readManifest(store, teacher.manifest.key));
       try {
+        const t0 = performance.now();
         all.set(await predictLogits(net, ds.train.images, [ds.rows, ds.cols], plan.transfer), m * n * C);
+        inferenceSeconds += (performance.now() - t0) / 1000;
       } finally {
         net.dispose();
       }
@@ -123,7 +126,7 @@ export function createComputeActivities(deps: ComputeDeps) {
       provenance: { teachers: req.teachers.map((t) => ({ digest: t.digest, weightsSha256: t.weights.sha256 })), dataset: req.data.dataset, datasetDigest: req.data.datasetDigest, planDigest: req.data.planDigest, transferIndices: 'data plan "transfer" split' },
     });
     deps.logger.info({ key: req.key, members: req.teachers.length, n }, 'soft targets (teacher logits) stored');
-    return { key: req.key, logits, manifest, members: req.teachers.length, n, numClasses: C };
+    return { key: req.key, logits, manifest, members: req.teachers.length, n, numClasses: C, inferenceSeconds };
   }
 
   async function evaluateModel(req: EvaluateRequest): Promise<EvaluationSummary> {
@@ -133,12 +136,16 @@ export function createComputeActivities(deps: ComputeDeps) {
     const C = ds.numClasses;
     try {
       const testIdx = Int32Array.from({ length: ds.test.n }, (_, i) => i);
+      let t0 = performance.now();
       const testLogits = await predictLogits(net, ds.test.images, side, testIdx);
+      let inferenceSeconds = (performance.now() - t0) / 1000;
       const m = metrics(testLogits, ds.test.labels, C);
       let biasShift: EvaluationSummary['biasShift'];
       if (req.biasClasses && req.biasClasses.length > 0) {
         const plan = await loadPlan(store, req.data.plan);
+        t0 = performance.now();
         const valLogits = await predictLogits(net, ds.train.images, side, plan.validation);
+        inferenceSeconds += (performance.now() - t0) / 1000;
         const valLabels = Uint8Array.from(plan.validation, (i) => ds.train.labels[i]!);
         const onVal = searchBiasShift(valLogits, valLabels, C, req.biasClasses);
         const onTest = searchBiasShift(testLogits, ds.test.labels, C, req.biasClasses);
@@ -149,7 +156,7 @@ export function createComputeActivities(deps: ComputeDeps) {
         };
       }
       const details = await putJson(store, keys.evaluation(req.model.digest, req.data.planDigest), { name: req.name, model: req.model.digest, ...m, classNames: ds.classNames, biasShift: biasShift ?? null });
-      return { name: req.name, modelDigest: req.model.digest, errors: m.errors, n: m.n, accuracy: m.accuracy, perClassErrors: m.perClassErrors, ...(biasShift ? { biasShift } : {}), details };
+      return { name: req.name, modelDigest: req.model.digest, errors: m.errors, n: m.n, accuracy: m.accuracy, perClassErrors: m.perClassErrors, ...(biasShift ? { biasShift } : {}), details, inferenceSeconds };
     } finally {
       net.dispose();
     }

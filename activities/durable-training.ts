@@ -20,6 +20,11 @@ export interface DurableTrainingDeps {
   store: ArtifactStore;
   /** Save a checkpoint every this many epochs. @default 1 */
   checkpointEvery?: number;
+  /**
+   * …but not sooner than this many seconds after the previous one (or the start), so short epochs
+   * do not spend their time uploading checkpoints. A crash loses at most max(K epochs, this). @default 10
+   */
+  checkpointMinSeconds?: number;
   /** Delivers per-epoch progress to the calling workflow (a `modelProgress` signal). Best effort. */
   reportProgress?: (workflow: { workflowId: string; runId: string }, update: ModelProgressUpdate) => Promise<void>;
 }
@@ -57,7 +62,9 @@ export async function durableTraining(deps: DurableTrainingDeps, opts: { digest:
   if (resume) opts.log.info({ resumeEpoch: resume.epoch, epochs: opts.epochs }, `resuming from checkpoint after epoch ${resume.epoch}`);
 
   let lastCheckpoint: TrainHeartbeat['checkpoint'];
+  let lastCheckpointAt = Date.now();
   const every = deps.checkpointEvery ?? 1;
+  const minMs = (deps.checkpointMinSeconds ?? 10) * 1000;
   const hooks: TrainHooks = {
     throwIfCancelled: () => {
       if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`training of ${opts.name} cancelled`);
@@ -65,10 +72,11 @@ export async function durableTraining(deps: DurableTrainingDeps, opts: { digest:
     onBatch: (p) => ctx?.heartbeat({ epoch: p.epoch - 1, batch: p.batch, ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}) } satisfies TrainHeartbeat),
     onEpochEnd: async (stats, snapshot) => {
       opts.log.info({ ...stats, epochs: opts.epochs }, `epoch ${stats.epoch}/${opts.epochs} loss ${stats.loss.toFixed(4)} acc ${(stats.trainAccuracy * 100).toFixed(2)}%`);
-      if (stats.epoch % every === 0 && stats.epoch < opts.epochs) {
+      if (stats.epoch % every === 0 && stats.epoch < opts.epochs && Date.now() - lastCheckpointAt >= minMs) {
         // Write (and verify) the checkpoint before the heartbeat that names it.
         const ref = await saveCheckpoint(store, opts.digest, snapshot());
         lastCheckpoint = { ...ref, epoch: stats.epoch };
+        lastCheckpointAt = Date.now();
       }
       ctx?.heartbeat({ epoch: stats.epoch, ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}) } satisfies TrainHeartbeat);
       const wf = ctx?.info.workflowExecution;

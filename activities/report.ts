@@ -7,7 +7,11 @@ export interface ModelOutcome {
   role: 'teacher' | 'baseline' | 'student' | 'model';
   temperature?: number;
   alpha?: number;
-  training?: Pick<TrainResult, 'cached' | 'resumedFromEpoch' | 'epochsTrained' | 'seconds' | 'backend' | 'backendFallback'> & { epochs: number };
+  training?: Pick<TrainResult, 'cached' | 'resumedFromEpoch' | 'epochsTrained' | 'seconds' | 'backend' | 'backendFallback'> & {
+    epochs: number;
+    /** Seconds inside the training loop this attempt (sum of epoch times): compute, not orchestration. */
+    loopSeconds: number;
+  };
   evaluation: EvaluationSummary;
   manifestKey: string;
 }
@@ -16,7 +20,7 @@ export interface DistillationReport {
   workflowId: string;
   pipeline: 'distillationPipeline';
   config: DistillationConfig;
-  softTargets: { key: string; cacheHit: boolean };
+  softTargets: { key: string; cacheHit: boolean; inferenceSeconds: number };
   models: ModelOutcome[];
   startedAt: string;
   finishedAt: string;

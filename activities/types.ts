@@ -63,6 +63,8 @@ export interface SoftTargetsRef {
   members: number;
   n: number;
   numClasses: number;
+  /** Seconds spent in teacher inference (0 when read from the cache). */
+  inferenceSeconds?: number;
 }
 
 export interface SoftTargetsKeyInput {
@@ -100,4 +102,6 @@ export interface EvaluationSummary {
   biasShift?: BiasShiftResult;
   /** Full metrics (confusion matrix, …) in the store. */
   details: ArtifactRef;
+  /** Seconds spent in forward passes (test and validation logits). */
+  inferenceSeconds: number;
 }

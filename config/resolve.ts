@@ -54,7 +54,7 @@ function issuesOf(err: z.ZodError, prefix: string[] = []): InputIssue[] {
   return err.issues.map((i) => ({ path: [...prefix, ...i.path.map(String)].join('.') || '(root)', message: i.message }));
 }
 
-function resolveWith<T>(raw: unknown, presets: Record<string, unknown>, schema: z.ZodType<T>): Resolved<T> {
+export function resolveWith<T>(raw: unknown, presets: Record<string, unknown>, schema: z.ZodType<T>): Resolved<T> {
   const input = inputSchema.safeParse(raw ?? {});
   if (!input.success) return { ok: false, issues: issuesOf(input.error) };
   const { preset, overrides, config } = input.data;

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.CHRYSALIS_COMPUTE_QUEUE,
       activities: createComputeActivities({
-        store, logger, backend,
+        store, logger, backend, checkpointEvery: env.CHRYSALIS_CHECKPOINT_EVERY, checkpointMinSeconds: env.CHRYSALIS_CHECKPOINT_MIN_SECONDS,
         reportProgress: async (wf, update) => client.workflow.getHandle(wf.workflowId, wf.runId).signal(modelProgressSignal, update),
       }),
       maxConcurrentActivityTaskExecutions: env.CHRYSALIS_COMPUTE_SLOTS,

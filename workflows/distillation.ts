@@ -105,12 +105,12 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
   const models: ModelOutcome[] = toEvaluate.map((m, i) => ({
     name: m.name, role: m.role, evaluation: evaluations[i]!, manifestKey: m.model.manifest.key,
     ...(m.temperature !== undefined ? { temperature: m.temperature } : {}), ...(m.alpha !== undefined ? { alpha: m.alpha } : {}),
-    ...(m.training ? { training: { cached: m.training.cached, resumedFromEpoch: m.training.resumedFromEpoch, epochsTrained: m.training.epochsTrained, seconds: m.training.seconds, backend: m.training.backend, backendFallback: m.training.backendFallback, epochs: m.epochs ?? 0 } } : {}),
+    ...(m.training ? { training: { cached: m.training.cached, resumedFromEpoch: m.training.resumedFromEpoch, epochsTrained: m.training.epochsTrained, seconds: m.training.seconds, backend: m.training.backend, backendFallback: m.training.backendFallback, epochs: m.epochs ?? 0, loopSeconds: m.training.history.filter((h) => h.epoch > m.training!.resumedFromEpoch).reduce((a, h) => a + h.seconds, 0) } } : {}),
   }));
   const workflowId = workflowInfo().workflowId;
   const finishedAt = new Date(Date.now());
   const report = await progress.stage('report', () => light.writeReport({
-    workflowId, pipeline: 'distillationPipeline', config: cfg, softTargets: { key: soft.key, cacheHit: lookup.found !== null }, models,
+    workflowId, pipeline: 'distillationPipeline', config: cfg, softTargets: { key: soft.key, cacheHit: lookup.found !== null, inferenceSeconds: lookup.found ? 0 : soft.inferenceSeconds ?? 0 }, models,
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
   }));
   return {

@@ -49,7 +49,8 @@ export async function withStack(t: TestContext, name: string, opts: StackOptions
       });
   const queues = { pipeline: `${name}-pipeline`, compute: `${name}-compute` };
   const workers = { pipeline: `${name}-pipeline-worker`, compute: `${name}-compute-worker` };
-  const queueEnv = { CHRYSALIS_PIPELINE_QUEUE: queues.pipeline, CHRYSALIS_COMPUTE_QUEUE: queues.compute, CHRYSALIS_MINIO_BUCKET: 'chrysalis' };
+  // Checkpoint after every epoch: fault tests interrupt runs whose epochs last about a second.
+  const queueEnv = { CHRYSALIS_PIPELINE_QUEUE: queues.pipeline, CHRYSALIS_COMPUTE_QUEUE: queues.compute, CHRYSALIS_CHECKPOINT_MIN_SECONDS: '0' };
   await stack.start('pipeline-worker', queueEnv, workers.pipeline);
   const startCompute = async (instance = workers.compute, extraEnv: Record<string, string> = {}) => {
     await stack.start('compute-worker', { ...queueEnv, ...(opts.computeEnv ?? {}), ...extraEnv }, instance);
