@@ -12,6 +12,7 @@ import type { DatasetName } from '../ml/datasets';
 import { loadDataset } from '../ml/datasets';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { softTargetsAt } from '../ml/losses';
+import { exportLayersModel } from '../ml/export';
 import { buildNet } from '../ml/models';
 import { makePlan } from '../ml/splits';
 import { train } from '../ml/train';
@@ -162,7 +163,25 @@ export function createComputeActivities(deps: ComputeDeps) {
     }
   }
 
+  /** Publishes a model in the standard tfjs layers format under exports/<digest>/ (idempotent). */
+  async function exportModel(req: { model: ModelRef; classNames: string[] }): Promise<{ modelJson: string; weights: string }> {
+    const dir = `exports/${req.model.digest}`;
+    const existing = await store.stat(`${dir}/model.json`);
+    if (existing) return { modelJson: existing.key, weights: `${dir}/group1-shard1of1.bin` };
+    const manifest = await readManifest(store, req.model.manifest.key);
+    const net = await loadNet(store, manifest);
+    try {
+      const out = await exportLayersModel(net, manifest.inputShape, { chrysalisModel: req.model.digest, classNames: req.classNames, inputShape: manifest.inputShape });
+      const weights = await store.put(`${dir}/${out.weightsFile}`, out.weights);
+      const modelJson = await putJson(store, `${dir}/model.json`, out.modelJson);
+      return { modelJson: modelJson.key, weights: weights.key };
+    } finally {
+      net.dispose();
+    }
+  }
+
   return {
+    exportModel: mapFailures('exportModel', exportModel),
     prepareData: mapFailures('prepareData', prepareData),
     trainModel: mapFailures('trainModel', trainModel),
     computeSoftTargets: mapFailures('computeSoftTargets', computeSoftTargets),

@@ -25,6 +25,7 @@ export interface DistillationReport {
   startedAt: string;
   finishedAt: string;
   wallSeconds: number;
+  exported?: { model: string; modelJson: string; weights: string };
 }
 
 function pct(x: number): string {
@@ -44,6 +45,7 @@ export function renderDistillationReport(r: DistillationReport): string {
     const note = t ? (t.cached ? 'cached' : t.resumedFromEpoch > 0 ? `resumed at epoch ${t.resumedFromEpoch}` : '') : 'given';
     lines.push(`| ${m.name} | ${m.role} | ${m.temperature ?? ''} | ${m.alpha ?? ''} | ${m.evaluation.errors} / ${m.evaluation.n} | ${pct(m.evaluation.accuracy)} | ${t?.epochs ?? ''} | ${t ? `${t.seconds.toFixed(1)} s` : ''} | ${note} |`);
   }
+  if (r.exported) lines.push('', `Exported **${r.exported.model}** in TensorFlow.js layers format: \`${r.exported.modelJson}\` (+ \`${r.exported.weights}\`).`);
   const shifted = r.models.filter((m) => m.evaluation.biasShift);
   if (shifted.length > 0) {
     lines.push('', '## Bias shift for the classes missing from or alone in the transfer set', '');

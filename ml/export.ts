@@ -1,0 +1,67 @@
+/**
+ * Export to the standard TensorFlow.js layers format (model.json + one weights shard), loadable with
+ * plain @tensorflow/tfjs in Node or a browser, without chrysalis. The exported model ends in a
+ * softmax (probabilities at T = 1) and takes flattened 28×28 grey images scaled to [0, 1].
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Net } from './models';
+
+export interface ExportedModel {
+  /** Contents of model.json. */
+  modelJson: Record<string, unknown>;
+  /** Contents of the weights file named in modelJson.weightsManifest. */
+  weights: Uint8Array;
+  weightsFile: string;
+}
+
+/** Rebuilds `net` as a tf.Sequential with the same weights. */
+export function toLayersModel(net: Net, inputShape: [number, number]): tf.Sequential {
+  const [h, w] = inputShape;
+  const p = (name: string) => net.params.get(name)!;
+  const model = tf.sequential();
+  const weights: tf.Tensor[] = [];
+  if (net.spec.kind === 'mlp') {
+    const sizes = [...net.spec.hidden, net.numClasses];
+    sizes.forEach((units, i) => {
+      const last = i === sizes.length - 1;
+      model.add(tf.layers.dense({ units, activation: last ? 'softmax' : 'relu', ...(i === 0 ? { inputShape: [h * w] } : {}), name: last ? 'probabilities' : `dense_${i}` }));
+      weights.push(p(`w${i}`), p(`b${i}`));
+    });
+  } else {
+    model.add(tf.layers.reshape({ targetShape: [h, w, 1], inputShape: [h * w], name: 'image' }));
+    net.spec.filters.forEach((filters, i) => {
+      model.add(tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu', name: `conv_${i}` }));
+      model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'valid', name: `pool_${i}` }));
+      weights.push(p(`conv${i}`), p(`convb${i}`));
+    });
+    model.add(tf.layers.flatten({ name: 'flatten' }));
+    model.add(tf.layers.dense({ units: net.spec.dense, activation: 'relu', name: 'dense' }));
+    model.add(tf.layers.dense({ units: net.numClasses, activation: 'softmax', name: 'probabilities' }));
+    weights.push(p('dense'), p('denseb'), p('out'), p('outb'));
+  }
+  model.setWeights(weights);
+  return model;
+}
+
+/** Serialises `net` in the layers format, with chrysalis metadata (class names, input convention). */
+export async function exportLayersModel(net: Net, inputShape: [number, number], metadata: Record<string, unknown>): Promise<ExportedModel> {
+  const model = toLayersModel(net, inputShape);
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    artifacts = a;
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+  model.dispose();
+  const a = artifacts!;
+  const weightsFile = 'group1-shard1of1.bin';
+  const data = a.weightData instanceof ArrayBuffer ? new Uint8Array(a.weightData) : new Uint8Array(tf.io.concatenateArrayBuffers(a.weightData as ArrayBuffer[]));
+  return {
+    modelJson: {
+      format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`, convertedBy: 'chrysalis',
+      modelTopology: a.modelTopology, weightsManifest: [{ paths: [weightsFile], weights: a.weightSpecs }],
+      userDefinedMetadata: { input: 'float32 [batch, rows*cols], grey pixels / 255', output: 'class probabilities (softmax at T = 1)', ...metadata },
+    },
+    weights: data,
+    weightsFile,
+  };
+}

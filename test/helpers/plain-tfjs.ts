@@ -1,0 +1,44 @@
+/**
+ * Loads an exported layers model in a bare Node process that has nothing but @tensorflow/tfjs (its
+ * pure-JS CPU backend): proof that exports work without chrysalis or the native addon.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { repoRoot } from '../../config/env';
+
+const SCRIPT = (tfjs: string) => `
+const fs = require('fs'), path = require('path'), zlib = require('zlib');
+const tf = require(${JSON.stringify(tfjs)});
+const [dir, mode, arg] = process.argv.slice(1);
+(async () => {
+  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+  const m = json.weightsManifest[0];
+  const buf = fs.readFileSync(path.join(dir, m.paths[0]));
+  const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: m.weights, weightData: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) }));
+  if (mode === 'predict') {
+    const x = tf.tensor2d(JSON.parse(fs.readFileSync(arg, 'utf8')));
+    process.stdout.write(JSON.stringify({ backend: tf.getBackend(), probs: await model.predict(x).array(), meta: json.userDefinedMetadata }));
+    return;
+  }
+  // mode 'errors': count test errors on IDX files at arg (images, labels)
+  const [imgFile, lblFile] = arg.split(',');
+  const idx = (f) => { let b = fs.readFileSync(f); if (b[0] === 0x1f) b = zlib.gunzipSync(b); const d = b[3]; return b.subarray(4 + 4 * d); };
+  const images = idx(imgFile), labels = idx(lblFile);
+  const n = labels.length, size = images.length / n;
+  let errors = 0;
+  for (let s = 0; s < n; s += 1000) {
+    const c = Math.min(1000, n - s);
+    const x = tf.tidy(() => tf.div(tf.tensor2d(images.subarray(s * size, (s + c) * size), [c, size], 'float32'), 255));
+    const pred = await model.predict(x).argMax(1).data();
+    for (let i = 0; i < c; i++) if (pred[i] !== labels[s + i]) errors++;
+    x.dispose();
+  }
+  process.stdout.write(JSON.stringify({ backend: tf.getBackend(), errors, n }));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+export function runPlainTfjs<T>(modelDir: string, mode: 'predict' | 'errors', arg: string): T {
+  const r = spawnSync(process.execPath, ['-e', SCRIPT(path.join(repoRoot, 'node_modules/@tensorflow/tfjs')), modelDir, mode, arg], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`plain tfjs loader failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
