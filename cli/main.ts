@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { CliError, Exit } from './context';
 import { cancelCommand, listCommand, reportCommand, statusCommand } from './inspect';
+import { predictCommand } from './predict';
 import { runCommand } from './run';
 import { scheduleCommand } from './schedule';
 
@@ -13,6 +14,7 @@ const USAGE = `usage: chrysalis <command> [options]
   report <workflowId> [--out dir] [--json]
   schedule create <id> <distill|smoke> (--every 24h | --cron "0 3 * * *") [--preset P] [--set k=v …] [--overlap skip]
   schedule list | trigger <id> | pause <id> | unpause <id> | describe <id> | delete <id>
+  predict --model <dir|exports/<digest>|workflowId> <image.png|images.idx …> [--limit N] [--top K] [--json]
   dev                               start the local dev stack (Ctrl-C stops it)
 
 Settings come from the environment (TEMPORAL_ADDRESS, MINIO_*, …); unset ones fall back to .data/dev.env.`;
@@ -23,7 +25,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       preset: { type: 'string' }, config: { type: 'string' }, set: { type: 'string', multiple: true },
       detach: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, id: { type: 'string' },
-      out: { type: 'string' }, every: { type: 'string' }, cron: { type: 'string' }, overlap: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
+      out: { type: 'string' }, model: { type: 'string' }, limit: { type: 'string' }, top: { type: 'string' }, every: { type: 'string' }, cron: { type: 'string' }, overlap: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const [command, target] = positionals;
@@ -42,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
     case 'list': return listCommand(values.json);
     case 'cancel': return cancelCommand(need('workflow id'), values.json);
     case 'report': return reportCommand(need('workflow id'), values.out, values.json);
+    case 'predict':
+      return predictCommand(values.model, positionals.slice(1), { json: values.json, limit: Number(values.limit ?? 10), top: Number(values.top ?? 3) });
     case 'schedule': {
       const [, action, id, pipeline] = positionals;
       if (!action) throw new CliError(`schedule needs an action\n${USAGE}`);
