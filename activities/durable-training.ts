@@ -3,6 +3,7 @@
  * progress signals, packaged as ml/train's hooks. Used by trainModel and by specialist training.
  */
 import { CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../storage/artifact-store';
 import type { TrainHooks, TrainSnapshot } from '../ml/train';
 import type { Logger } from '../config/logger';
@@ -25,6 +26,11 @@ export interface DurableTrainingDeps {
    * do not spend their time uploading checkpoints. A crash loses at most max(K epochs, this). @default 10
    */
   checkpointMinSeconds?: number;
+  /**
+   * True once the worker was asked to shut down (SIGTERM): training checkpoints at the end of the
+   * current epoch and hands the activity back (retryable `WorkerShutdown`) so another worker resumes.
+   */
+  draining?: () => boolean;
   /** Delivers per-epoch progress to the calling workflow (a `modelProgress` signal). Best effort. */
   reportProgress?: (workflow: { workflowId: string; runId: string }, update: ModelProgressUpdate) => Promise<void>;
 }
@@ -72,7 +78,8 @@ export async function durableTraining(deps: DurableTrainingDeps, opts: { digest:
     onBatch: (p) => ctx?.heartbeat({ epoch: p.epoch - 1, batch: p.batch, ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}) } satisfies TrainHeartbeat),
     onEpochEnd: async (stats, snapshot) => {
       opts.log.info({ ...stats, epochs: opts.epochs }, `epoch ${stats.epoch}/${opts.epochs} loss ${stats.loss.toFixed(4)} acc ${(stats.trainAccuracy * 100).toFixed(2)}%`);
-      if (stats.epoch % every === 0 && stats.epoch < opts.epochs && Date.now() - lastCheckpointAt >= minMs) {
+      const draining = deps.draining?.() === true && stats.epoch < opts.epochs;
+      if (draining || (stats.epoch % every === 0 && stats.epoch < opts.epochs && Date.now() - lastCheckpointAt >= minMs)) {
         // Write (and verify) the checkpoint before the heartbeat that names it.
         const ref = await saveCheckpoint(store, opts.digest, snapshot());
         lastCheckpoint = { ...ref, epoch: stats.epoch };
@@ -86,6 +93,10 @@ export async function durableTraining(deps: DurableTrainingDeps, opts: { digest:
           ...(resume && stats.epoch === resume.epoch + 1 ? { resumedFromEpoch: resume.epoch } : {}),
         };
         deps.reportProgress(wf, update).catch((err: unknown) => opts.log.warn({ err }, 'progress signal not delivered'));
+      }
+      if (draining) {
+        opts.log.warn({ checkpointEpoch: stats.epoch }, `worker shutting down: checkpointed epoch ${stats.epoch}, handing the activity back`);
+        throw ApplicationFailure.create({ message: `worker shut down after checkpointing epoch ${stats.epoch} of ${opts.name}`, type: 'WorkerShutdown', nonRetryable: false });
       }
     },
   };

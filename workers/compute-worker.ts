@@ -25,11 +25,16 @@ async function main(): Promise<void> {
   const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
   try {
     const store = await openStore(env);
+    // The Worker's own SIGTERM handling stops polling and waits shutdownGraceTime; this flag makes
+    // running training checkpoint at the end of its epoch and hand back well before that.
+    let draining = false;
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { draining = true; logger.warn({ signal: sig }, 'shutdown requested: draining'); });
     const worker = await Worker.create({
       connection,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.CHRYSALIS_COMPUTE_QUEUE,
       activities: createComputeActivities({
+        draining: () => draining,
         store, logger, backend, checkpointEvery: env.CHRYSALIS_CHECKPOINT_EVERY, checkpointMinSeconds: env.CHRYSALIS_CHECKPOINT_MIN_SECONDS,
         reportProgress: async (wf, update) => client.workflow.getHandle(wf.workflowId, wf.runId).signal(modelProgressSignal, update),
       }),

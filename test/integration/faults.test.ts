@@ -106,3 +106,20 @@ test('cancelling a run stops training within one heartbeat interval and ends it 
   const stoppedAt = (JSON.parse(line) as { time: number }).time;
   assert.ok(stoppedAt - cancelledAt <= 5_000 + 1_000, `training stopped ${stoppedAt - cancelledAt} ms after cancel (heartbeat timeout 5 s)`);
 });
+
+test('SIGTERM to a compute worker checkpoints the current epoch and hands the run to another worker', async (t) => {
+  const s = await withStack(t, 'drain');
+  const handle = await s.client.workflow.start('smokePipeline', { taskQueue: s.queues.pipeline, workflowId: `drain-${Date.now()}`, args: [longSmoke(6, s.queues.compute, { seed: 4242 })] });
+  await waitForEpoch(() => handle.query(progressQuery), 1);
+  const stopping = Date.now();
+  await s.stack.stop(s.workers.compute, 'SIGTERM', 60_000);
+  const stoppedIn = Date.now() - stopping;
+  const first = readFileSync(s.stack.logFile(s.workers.compute), 'utf8');
+  const drained = /"msg":"worker shutting down: checkpointed epoch (\d+)/.exec(first);
+  assert.ok(drained, 'the worker checkpointed on shutdown');
+  assert.ok(stoppedIn < 20_000, `worker exited ${stoppedIn} ms after SIGTERM, not after the 2-minute grace period`);
+  await s.startCompute(`${s.workers.compute}-2`);
+  const summary = await handle.result() as SmokeSummary;
+  assert.equal(summary.resumedFromEpoch, Number(drained[1]));
+  assert.equal(summary.epochsTrained, 6 - summary.resumedFromEpoch);
+});

@@ -1,0 +1,275 @@
+/**
+ * Report charts: declarative vega-lite specs built from plain data, compiled to a vega View
+ * (headless, renderer 'none'), written as SVG and rasterised to PNG with resvg.
+ *
+ * vega and vega-lite are ESM-only; this CommonJS module loads them with a real dynamic `import()`
+ * (kept as such by TypeScript's Node16 module mode).
+ */
+import { Resvg } from '@resvg/resvg-js';
+import type * as VegaModule from 'vega' with { 'resolution-mode': 'import' };
+import type * as VegaLiteModule from 'vega-lite' with { 'resolution-mode': 'import' };
+import type { TopLevelSpec } from 'vega-lite' with { 'resolution-mode': 'import' };
+
+export interface CurvePoint { model: string; epoch: number; loss: number; trainAccuracy: number }
+export interface ConfusionInput { model: string; classNames: string[]; /** matrix[true][predicted] */ matrix: number[][] }
+export interface SweepPoint { temperature: number; alpha: number; errors: number }
+export interface SubsetInput { specialist: number; classes: string[] }
+export interface CoverageRow { specialistsCovering: string; examples: number; deltaCorrect: number; relativeChange: number }
+
+export interface ChartInputs {
+  title: string;
+  /** Training curves: one line per model (EpochStats from each model's manifest history). */
+  curves?: CurvePoint[];
+  /** One confusion-matrix heatmap per entry. */
+  confusions?: ConfusionInput[];
+  /** Test errors against temperature, one line per α. */
+  temperatureSweep?: SweepPoint[];
+  /** Drawn as a dashed horizontal line on the temperature sweep (the hard-label baseline). */
+  baselineErrors?: number;
+  /** The specialists' class subsets. */
+  subsets?: SubsetInput[];
+  /** Table 4: accuracy change by the number of specialists covering the test example. */
+  coverage?: CoverageRow[];
+}
+
+export interface Chart { name: string; title: string; svg: string; png: Uint8Array }
+
+export interface RenderOptions {
+  /** PNG pixels per SVG pixel. @default 1 */
+  scale?: number;
+}
+
+export const FONT = 'DejaVu Sans';
+
+/** Shared look: white background (so blank detection means something), one font, quiet grid. */
+const CONFIG = {
+  font: `${FONT}, sans-serif`,
+  view: { stroke: '#cccccc' },
+  title: { fontSize: 14, anchor: 'start', subtitleColor: '#555555', offset: 8 },
+  axis: { labelFontSize: 11, titleFontSize: 12, gridColor: '#eeeeee' },
+  legend: { labelFontSize: 11, titleFontSize: 12 },
+} as const;
+
+function top(spec: Record<string, unknown>): TopLevelSpec {
+  return { background: 'white', padding: 12, config: CONFIG, ...spec } as TopLevelSpec;
+}
+
+/** A file-name-safe chart name part. */
+export function slug(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'chart';
+}
+
+// ---- specs ------------------------------------------------------------------------------------
+
+export function trainingCurvesSpec(title: string, curves: CurvePoint[]): TopLevelSpec {
+  const epochs = new Set(curves.map((c) => c.epoch)).size;
+  const panel = (field: 'loss' | 'trainAccuracy', axisTitle: string, format?: string): Record<string, unknown> => ({
+    width: 320,
+    height: 220,
+    mark: { type: 'line', point: epochs <= 30, strokeWidth: 2 },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+      y: { field, type: 'quantitative', title: axisTitle, scale: { zero: false }, ...(format ? { axis: { format } } : {}) },
+      color: { field: 'model', type: 'nominal', title: 'model' },
+    },
+  });
+  return top({
+    title: { text: title, subtitle: 'per epoch, on the training batches (dropout and jitter active)' },
+    data: { values: curves },
+    hconcat: [panel('loss', 'training loss'), panel('trainAccuracy', 'training accuracy', '.1%')],
+  });
+}
+
+export function confusionSpec(c: ConfusionInput): TopLevelSpec {
+  const C = c.classNames.length;
+  const name = (i: number): string => c.classNames[i] ?? String(i);
+  const cells = c.matrix.flatMap((row, t) => row.map((count, p) => ({ true: name(t), predicted: name(p), count })));
+  const max = Math.max(1, ...cells.map((x) => x.count));
+  const n = cells.reduce((s, x) => s + x.count, 0);
+  const errors = cells.reduce((s, x) => s + (x.true === x.predicted ? 0 : x.count), 0);
+  const withShade = cells.map((x) => ({ ...x, dark: Math.log1p(x.count) / Math.log1p(max) > 0.6 }));
+  const side = Math.max(220, C * 30);
+  const longNames = c.classNames.some((s) => s.length > 3);
+  const order = c.classNames.map((_, i) => name(i));
+  return top({
+    title: { text: `Confusion matrix: ${c.model}`, subtitle: `rows true class, columns predicted; ${errors} errors of ${n}` },
+    data: { values: withShade },
+    width: side,
+    height: side,
+    encoding: {
+      x: { field: 'predicted', type: 'ordinal', sort: order, title: 'predicted class', axis: { labelAngle: longNames ? -40 : 0, orient: 'bottom' } },
+      y: { field: 'true', type: 'ordinal', sort: order, title: 'true class' },
+    },
+    layer: [
+      // Zero cells stay white (the view background), so a single stray error still shows.
+      { mark: 'rect', transform: [{ filter: 'datum.count > 0' }], encoding: { color: { field: 'count', type: 'quantitative', title: 'examples', scale: { type: 'symlog', scheme: 'blues' } } } },
+      ...(C <= 20
+        ? [{
+            mark: { type: 'text', fontSize: C <= 10 ? 11 : 9 },
+            transform: [{ filter: 'datum.count > 0' }],
+            encoding: {
+              text: { field: 'count', type: 'quantitative' },
+              color: { condition: { test: 'datum.dark', value: 'white' }, value: 'black' },
+            },
+          }]
+        : []),
+    ],
+  });
+}
+
+export function temperatureSweepSpec(title: string, sweep: SweepPoint[], baselineErrors?: number): TopLevelSpec {
+  const ts = [...new Set(sweep.map((s) => s.temperature))].sort((a, b) => a - b);
+  const logScale = ts.every((t) => t > 0) && Math.max(...ts) / Math.min(...ts) >= 8;
+  const layers: Record<string, unknown>[] = [{
+    data: { values: sweep },
+    mark: { type: 'line', point: { size: 40 }, strokeWidth: 2 },
+    encoding: {
+      x: {
+        field: 'temperature', type: 'quantitative', title: 'temperature T',
+        scale: logScale ? { type: 'log', base: 2, nice: false } : { zero: false },
+        ...(ts.length <= 12 ? { axis: { values: ts } } : {}),
+      },
+      y: { field: 'errors', type: 'quantitative', title: 'test errors', scale: { zero: false } },
+      color: { field: 'alpha', type: 'nominal', title: 'α (soft weight)' },
+    },
+  }];
+  if (baselineErrors !== undefined) {
+    const base = { data: { values: [{ errors: baselineErrors, label: `hard-label baseline: ${baselineErrors}` }] } };
+    layers.push(
+      { ...base, mark: { type: 'rule', strokeDash: [6, 4], color: '#b00000' }, encoding: { y: { field: 'errors', type: 'quantitative' } } },
+      {
+        ...base,
+        mark: { type: 'text', align: 'right', baseline: 'bottom', dy: -3, x: 'width', color: '#b00000', fontSize: 11 },
+        encoding: { y: { field: 'errors', type: 'quantitative' }, text: { field: 'label' } },
+      },
+    );
+  }
+  return top({
+    title: { text: title, subtitle: 'distilled students: test errors against the softmax temperature' },
+    width: 420,
+    height: 260,
+    layer: layers,
+  });
+}
+
+export function subsetsSpec(subsets: SubsetInput[]): TopLevelSpec {
+  const sorted = [...subsets].sort((a, b) => a.specialist - b.specialist);
+  const order = [...new Set(sorted.flatMap((s) => s.classes))];
+  const cells = sorted.flatMap((s) => s.classes.map((cls) => ({ specialist: `specialist ${s.specialist}`, class: cls, size: s.classes.length })));
+  const rows = sorted.map((s) => `specialist ${s.specialist}`);
+  return top({
+    title: { text: "Specialists' class subsets", subtitle: `${sorted.length} specialists covering ${order.length} classes` },
+    data: { values: cells },
+    width: Math.max(240, order.length * 22),
+    height: Math.max(80, sorted.length * 24),
+    mark: { type: 'rect', stroke: 'white', strokeWidth: 2 },
+    encoding: {
+      x: { field: 'class', type: 'ordinal', sort: order, title: null, axis: { labelAngle: order.some((s) => s.length > 3) ? -40 : 0 } },
+      y: { field: 'specialist', type: 'ordinal', sort: rows, title: null },
+      color: { field: 'specialist', type: 'nominal', sort: rows, legend: null, scale: { scheme: 'tableau20' } },
+    },
+  });
+}
+
+export function coverageSpec(rows: CoverageRow[]): TopLevelSpec {
+  const order = rows.map((r) => r.specialistsCovering);
+  const values = rows.map((r) => ({
+    ...r,
+    labelY: Math.max(0, r.relativeChange),
+    label: `${r.deltaCorrect > 0 ? '+' : ''}${r.deltaCorrect}`,
+  }));
+  const x = { field: 'specialistsCovering', type: 'ordinal', sort: order, title: 'specialists covering the correct class', axis: { labelAngle: 0 } };
+  return top({
+    title: { text: 'Accuracy change by specialist coverage (Table 4)', subtitle: 'left: test examples; right: relative accuracy change, labelled with Δ correct' },
+    data: { values },
+    hconcat: [
+      {
+        width: Math.max(200, rows.length * 30),
+        height: 220,
+        mark: { type: 'bar', color: '#7f9fbf' },
+        encoding: { x, y: { field: 'examples', type: 'quantitative', title: 'test examples' } },
+      },
+      {
+        width: Math.max(200, rows.length * 30),
+        height: 220,
+        encoding: { x },
+        layer: [
+          {
+            mark: 'bar',
+            encoding: {
+              y: { field: 'relativeChange', type: 'quantitative', title: 'relative accuracy change', axis: { format: '+.1%' } },
+              color: { condition: { test: 'datum.relativeChange < 0', value: '#c0504d' }, value: '#4f9f5f' },
+            },
+          },
+          {
+            mark: { type: 'text', baseline: 'bottom', dy: -3, fontSize: 10 },
+            encoding: { y: { field: 'labelY', type: 'quantitative' }, text: { field: 'label' } },
+          },
+        ],
+      },
+    ],
+  });
+}
+
+// ---- rendering --------------------------------------------------------------------------------
+
+type Vega = typeof VegaModule;
+type VegaLite = typeof VegaLiteModule;
+let libs: Promise<{ vega: Vega; vl: VegaLite }> | undefined;
+
+function load(): Promise<{ vega: Vega; vl: VegaLite }> {
+  libs ??= Promise.all([import('vega'), import('vega-lite')]).then(([vega, vl]) => ({ vega, vl }));
+  return libs;
+}
+
+/** A vega-lite spec as SVG, via a headless vega View. */
+export async function specToSvg(spec: TopLevelSpec): Promise<string> {
+  const { vega, vl } = await load();
+  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/**
+ * SVG to PNG. Uses the system fonts (DejaVu Sans preferred); where no font is installed the text is
+ * simply not drawn, the marks still are.
+ */
+export function svgToPng(svg: string, options: RenderOptions = {}): Uint8Array {
+  const scale = options.scale ?? 1;
+  const resvg = new Resvg(svg, {
+    background: 'white',
+    font: { loadSystemFonts: true, defaultFontFamily: FONT, sansSerifFamily: FONT },
+    ...(scale !== 1 ? { fitTo: { mode: 'zoom', value: scale } } : {}),
+  });
+  return resvg.render().asPng();
+}
+
+/** The specs for every chart kind present in `inputs` (empty arrays give no chart). */
+export function chartSpecs(inputs: ChartInputs): { name: string; title: string; spec: TopLevelSpec }[] {
+  const out: { name: string; title: string; spec: TopLevelSpec }[] = [];
+  if (inputs.curves?.length) out.push({ name: 'training-curves', title: `Training curves: ${inputs.title}`, spec: trainingCurvesSpec(`Training curves: ${inputs.title}`, inputs.curves) });
+  const used = new Set<string>();
+  for (const c of inputs.confusions ?? []) {
+    let name = `confusion-${slug(c.model)}`;
+    for (let i = 2; used.has(name); i++) name = `confusion-${slug(c.model)}-${i}`;
+    used.add(name);
+    out.push({ name, title: `Confusion matrix: ${c.model}`, spec: confusionSpec(c) });
+  }
+  if (inputs.temperatureSweep?.length) out.push({ name: 'temperature-sweep', title: 'Temperature sweep', spec: temperatureSweepSpec(`Temperature sweep: ${inputs.title}`, inputs.temperatureSweep, inputs.baselineErrors) });
+  if (inputs.subsets?.length) out.push({ name: 'specialist-subsets', title: "Specialists' class subsets", spec: subsetsSpec(inputs.subsets) });
+  if (inputs.coverage?.length) out.push({ name: 'coverage', title: 'Accuracy change by specialist coverage (Table 4)', spec: coverageSpec(inputs.coverage) });
+  return out;
+}
+
+/** Renders every chart kind present in `inputs` to SVG and PNG. */
+export async function renderCharts(inputs: ChartInputs, options: RenderOptions = {}): Promise<Chart[]> {
+  const charts: Chart[] = [];
+  for (const { name, title, spec } of chartSpecs(inputs)) {
+    const svg = await specToSvg(spec);
+    charts.push({ name, title, svg, png: svgToPng(svg, options) });
+  }
+  return charts;
+}
