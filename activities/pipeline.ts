@@ -12,7 +12,8 @@ import type { DistillationConfig, ModelRefInput, SmokeConfig } from '../config/s
 import { findModel, keys, readManifest } from './artifacts';
 import { modelDigest, softTargetsKey } from './digests';
 import { FailureType, mapFailures } from './failures';
-import { renderDistillationReport } from './report';
+import { chartsMarkdown, renderCharts, renderHtml } from '../reports';
+import { distillationChartInputs, renderDistillationReport } from './report';
 import type { DistillationReport } from './report';
 import type { ModelRef, SoftTargetsRef, TrainRequest } from './types';
 
@@ -72,11 +73,20 @@ export function createPipelineActivities(deps: PipelineDeps) {
     return Promise.all(digests.map(async (d) => (await findModel(store, d)) ?? null));
   }
 
-  async function writeReport(report: DistillationReport): Promise<{ json: string; markdown: string }> {
+  /** JSON, Markdown, and a self-contained HTML page with charts (PNG + SVG stored beside it). */
+  async function writeReport(report: DistillationReport): Promise<{ json: string; markdown: string; html: string; charts: string[] }> {
     const dir = keys.run(report.workflowId);
     const json = await putJson(store, `${dir}/report.json`, report);
-    const md = await store.put(`${dir}/report.md`, new TextEncoder().encode(renderDistillationReport(report)), { contentType: 'text/markdown' });
-    return { json: json.key, markdown: md.key };
+    const charts = await renderCharts(await distillationChartInputs(store, report));
+    const chartKeys: string[] = [];
+    for (const c of charts) {
+      chartKeys.push((await store.put(`${dir}/charts/${c.name}.png`, c.png, { contentType: 'image/png' })).key);
+      await store.put(`${dir}/charts/${c.name}.svg`, new TextEncoder().encode(c.svg), { contentType: 'image/svg+xml' });
+    }
+    const markdown = `${renderDistillationReport(report)}\n## Charts\n\n${chartsMarkdown(charts)}\n`;
+    const md = await store.put(`${dir}/report.md`, new TextEncoder().encode(markdown), { contentType: 'text/markdown' });
+    const html = await store.put(`${dir}/report.html`, new TextEncoder().encode(renderHtml(`chrysalis run ${report.workflowId}`, markdown, charts)), { contentType: 'text/html' });
+    return { json: json.key, markdown: md.key, html: html.key, charts: chartKeys };
   }
 
   return {

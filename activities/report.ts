@@ -1,5 +1,10 @@
-/** The distillation run report: a JSON document and its Markdown rendering. */
+/** The distillation run report: a JSON document, its Markdown rendering, and its chart inputs. */
 import type { DistillationConfig } from '../config/schemas';
+import type { EpochStats } from '../ml/train';
+import type { ChartInputs } from '../reports/charts';
+import type { ArtifactStore } from '../storage/artifact-store';
+import { getJson } from '../storage/artifact-store';
+import { readManifest } from './artifacts';
 import type { EvaluationSummary, TrainResult } from './types';
 
 export interface ModelOutcome {
@@ -60,4 +65,25 @@ export function renderDistillationReport(r: DistillationReport): string {
   lines.push(`| model | ${Array.from({ length: C }, (_, c) => c).join(' | ')} |`, `|---|${'---|'.repeat(C)}`);
   for (const m of r.models) lines.push(`| ${m.name} | ${m.evaluation.perClassErrors.join(' | ')} |`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Training curves (from model manifests), confusion matrices (from stored evaluations), the T sweep. */
+export async function distillationChartInputs(store: ArtifactStore, r: DistillationReport): Promise<ChartInputs> {
+  const curves: NonNullable<ChartInputs['curves']> = [];
+  const confusions: NonNullable<ChartInputs['confusions']> = [];
+  for (const m of r.models) {
+    const manifest = await readManifest(store, m.manifestKey);
+    for (const h of (manifest.provenance['history'] as EpochStats[] | undefined) ?? []) curves.push({ model: m.name, epoch: h.epoch, loss: h.loss, trainAccuracy: h.trainAccuracy });
+    const details = await getJson<{ confusion: number[][]; classNames: string[] }>(store, m.evaluation.details);
+    confusions.push({ model: m.name, classNames: details.classNames, matrix: details.confusion });
+  }
+  const students = r.models.filter((m) => m.role === 'student' && m.temperature !== undefined);
+  const baseline = r.models.find((m) => m.role === 'baseline');
+  return {
+    title: `chrysalis run ${r.workflowId}`,
+    curves,
+    confusions,
+    ...(students.length > 1 ? { temperatureSweep: students.map((m) => ({ temperature: m.temperature!, alpha: m.alpha ?? 1, errors: m.evaluation.errors })) } : {}),
+    ...(baseline ? { baselineErrors: baseline.evaluation.errors } : {}),
+  };
 }

@@ -79,10 +79,17 @@ export async function reportCommand(workflowId: string, out: string | undefined,
       const md = new TextDecoder().decode(await store.get(summary.report.markdown));
       const js = new TextDecoder().decode(await store.get(summary.report.json));
       if (out) {
-        mkdirSync(out, { recursive: true });
-        writeFileSync(path.join(out, 'report.md'), md);
-        writeFileSync(path.join(out, 'report.json'), js);
-        process.stdout.write(json ? `${JSON.stringify({ workflowId, files: [path.join(out, 'report.md'), path.join(out, 'report.json')] })}\n` : `wrote ${out}/report.md and report.json\n`);
+        mkdirSync(path.join(out, 'charts'), { recursive: true });
+        const files: string[] = [];
+        const save = (name: string, data: string | Uint8Array) => {
+          writeFileSync(path.join(out, name), data);
+          files.push(path.join(out, name));
+        };
+        save('report.md', md);
+        save('report.json', js);
+        if (summary.report.html) save('report.html', await store.get(summary.report.html));
+        for (const key of summary.report.charts ?? []) save(`charts/${path.basename(key)}`, await store.get(key));
+        process.stdout.write(json ? `${JSON.stringify({ workflowId, files })}\n` : `wrote ${files.length} files to ${out} (open ${path.join(out, 'report.html')})\n`);
       } else {
         process.stdout.write(json ? js : md);
       }

@@ -19,7 +19,7 @@ export interface DistillationInput extends PipelineInput {
 
 export interface DistillationSummary {
   workflowId: string;
-  report: { json: string; markdown: string };
+  report: { json: string; markdown: string; html: string; charts: string[] };
   /** The best distilled student in tfjs layers format (model.json + weights) in the store. */
   exported?: { model: string; modelJson: string; weights: string };
   softTargets: { key: string; cacheHit: boolean };

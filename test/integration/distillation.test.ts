@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { DistillationSummary } from '../../workflows';
+import { pngInfo, pngIsBlank } from '../../reports/png';
 import { runPlainTfjs } from '../helpers/plain-tfjs';
 import { scheduledActivities, withStack } from '../helpers/stack';
 
@@ -33,6 +34,17 @@ test('distillation pipeline runs end to end, then reuses cached soft targets wit
   assert.equal(acts1.filter((a) => a === 'trainModel').length, 4);
   assert.equal(acts1.filter((a) => a === 'computeSoftTargets').length, 1);
   const report = new TextDecoder().decode(await s.store.get(first.report.markdown));
+  // Charts: real PNGs with content, embedded in a self-contained HTML page.
+  assert.ok(first.report.charts.some((k) => k.endsWith('/training-curves.png')) && first.report.charts.some((k) => k.includes('/confusion-')));
+  for (const key of first.report.charts) {
+    const png = await s.store.get(key);
+    const { width, height } = pngInfo(png);
+    assert.ok(width >= 200 && height >= 100, `${key}: ${width}×${height}`);
+    assert.equal(pngIsBlank(png), false, `${key} is blank`);
+  }
+  const html = new TextDecoder().decode(await s.store.get(first.report.html));
+  assert.equal(html.split('data:image/png;base64,').length - 1, first.report.charts.length);
+  assert.doesNotMatch(html, /https?:\/\//);
   assert.match(report, /\| teacher-1 \| teacher \|/);
   assert.match(report, /student-T4-a0\.9/);
 
