@@ -50,6 +50,9 @@ test('chrysalis CLI: run with progress and results, status/list as JSON, one-lin
   assert.equal(status.status, 'COMPLETED');
   assert.equal(status.progress.models.length, 3);
   assert.ok((JSON.parse(cli('list', '--json').out) as { workflowId: string }[]).some((w) => w.workflowId === id));
+  // Search attributes let the Temporal CLI filter chrysalis runs.
+  const listed = spawnSync(path.join(repoRoot, '.tools/bin/temporal'), ['workflow', 'list', '--address', s.stack.env['TEMPORAL_ADDRESS']!, '--query', "ChrysalisPipeline='distill' AND ChrysalisPreset='mnist-quick' AND ChrysalisDataset='mnist'", '-o', 'json'], { encoding: 'utf8' });
+  assert.ok((JSON.parse(listed.stdout || '[]') as { execution: { workflowId: string } }[]).some((w) => w.execution.workflowId === id), listed.stdout + listed.stderr);
   const report = cli('report', id);
   assert.equal(report.code, 0);
   assert.match(report.out, /^# chrysalis run /);
