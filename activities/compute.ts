@@ -3,13 +3,17 @@
  * Long ones heartbeat, checkpoint to the store, resume from the newest checkpoint on retry, and stop
  * on cancellation between batches.
  */
+import { readFile } from 'node:fs/promises';
 import { CancelledFailure } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
 import { digestOf } from '../storage/hash';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import type { BackendInfo } from '../ml/backend';
 import type { DatasetName } from '../ml/datasets';
-import { loadDataset } from '../ml/datasets';
+import { DatasetError, loadDataset, loadIdxFiles } from '../ml/datasets';
+import type { Dataset, IdxFiles } from '../ml/datasets';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { softTargetsAt } from '../ml/losses';
 import { exportLayersModel } from '../ml/export';
@@ -30,9 +34,29 @@ export interface ComputeDeps extends DurableTrainingDeps {
   backend: BackendInfo;
 }
 
+const idxCache = new Map<string, Promise<Dataset>>();
+
+/** Built-in datasets by name; IDX files from the worker's disk or the store (`minio:<key>`), once per process. */
+function loadSource(data: { dataset: string; idx?: IdxFiles | undefined }, store?: ArtifactStore): Promise<Dataset> {
+  if (data.dataset !== 'idx') return loadDataset(data.dataset as DatasetName);
+  if (!data.idx) throw new DatasetError('dataset "idx" needs data.idx');
+  const key = JSON.stringify(data.idx);
+  let p = idxCache.get(key);
+  if (!p) {
+    p = loadIdxFiles(data.idx, async (ref) => {
+      if (!ref.startsWith('minio:')) return new Uint8Array(await readFile(ref));
+      if (!store) throw new Error('no artifact store to read it from');
+      return store.get(ref.slice('minio:'.length));
+    });
+    p.catch(() => idxCache.delete(key));
+    idxCache.set(key, p);
+  }
+  return p;
+}
+
 /** Loads the dataset a data plan was made from, refusing one whose content changed since. */
-export async function datasetFor(data: DataPlanRef) {
-  const ds = await loadDataset(data.dataset as DatasetName);
+export async function datasetFor(data: DataPlanRef, store?: ArtifactStore) {
+  const ds = await loadSource(data, store);
   if (ds.digest !== data.datasetDigest) throw new Error(`dataset ${data.dataset} changed since the data plan was made (digest ${ds.digest} != ${data.datasetDigest})`);
   return ds;
 }
@@ -41,14 +65,18 @@ export function createComputeActivities(deps: ComputeDeps) {
   const { store } = deps;
 
   async function prepareData(req: { data: DataSpec; transfer: TransferSpec; seed: number }): Promise<DataPlanRef> {
-    const ds = await loadDataset(req.data.dataset);
+    const ds = await loadSource(req.data, store);
+    if (req.transfer.kind === 'excludeClasses' || req.transfer.kind === 'onlyClasses') {
+      const bad = req.transfer.classes.findIndex((c) => c >= ds.numClasses);
+      if (bad >= 0) throw ApplicationFailure.create({ message: `invalid input: transfer.classes.${bad}: unknown class id ${req.transfer.classes[bad]}: the dataset has classes 0-${ds.numClasses - 1}`, type: 'InvalidInput', nonRetryable: true });
+    }
     const splitSpec = { validationSize: req.data.validationSize, trainLimit: req.data.trainLimit, transfer: req.transfer, seed: req.seed };
     const trainDigest = digestOf({ dataset: ds.digest, validationSize: splitSpec.validationSize, trainLimit: splitSpec.trainLimit, seed: req.seed });
     const planDigest = digestOf({ trainDigest, transfer: req.transfer });
     const plan = makePlan(ds.train.labels, splitSpec);
     const ref = await savePlan(store, planDigest, plan);
     return {
-      dataset: req.data.dataset, datasetDigest: ds.digest, trainDigest, planDigest, plan: ref, numClasses: ds.numClasses, classNames: ds.classNames,
+      dataset: req.data.dataset, ...(req.data.idx ? { idx: req.data.idx } : {}), datasetDigest: ds.digest, trainDigest, planDigest, plan: ref, numClasses: ds.numClasses, classNames: ds.classNames,
       counts: { train: plan.train.length, validation: plan.validation.length, transfer: plan.transfer.length, test: ds.test.n },
     };
   }
@@ -63,7 +91,7 @@ export function createComputeActivities(deps: ComputeDeps) {
       log.info('identical model already published; reusing it');
       return { model: existing, cached: true, resumedFromEpoch: 0, epochsTrained: 0, history: [], seconds: (Date.now() - started) / 1000, backend: deps.backend.backend, backendFallback: deps.backend.fallback };
     }
-    const ds = await datasetFor(req.data);
+    const ds = await datasetFor(req.data, store);
     const plan = await loadPlan(store, req.data.plan);
     const indices = req.split === 'train' ? plan.train : plan.transfer;
     const side: [number, number] = [ds.rows, ds.cols];
@@ -103,7 +131,7 @@ export function createComputeActivities(deps: ComputeDeps) {
   }
 
   async function computeSoftTargets(req: { key: string; data: DataPlanRef; teachers: ModelRef[] }): Promise<SoftTargetsRef> {
-    const ds = await datasetFor(req.data);
+    const ds = await datasetFor(req.data, store);
     const plan = await loadPlan(store, req.data.plan);
     const n = plan.transfer.length;
     const C = ds.numClasses;
@@ -131,7 +159,7 @@ export function createComputeActivities(deps: ComputeDeps) {
   }
 
   async function evaluateModel(req: EvaluateRequest): Promise<EvaluationSummary> {
-    const ds = await datasetFor(req.data);
+    const ds = await datasetFor(req.data, store);
     const net = await loadNet(store, await readManifest(store, req.model.manifest.key));
     const side: [number, number] = [ds.rows, ds.cols];
     const C = ds.numClasses;

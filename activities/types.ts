@@ -4,11 +4,14 @@
  */
 import type { ArtifactRef } from '../storage/artifact-store';
 import type { BackendInfo } from '../ml/backend';
+import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
 import type { ModelSpecInput, TrainSpec, TransferSpec } from '../config/schemas';
 
 export interface DataPlanRef {
   dataset: string;
+  /** The files of a `dataset: "idx"` run. */
+  idx?: IdxFiles;
   datasetDigest: string;
   /** Digest of (dataset, validation hold-out, train limit, seed): what teachers' weights depend on. */
   trainDigest: string;

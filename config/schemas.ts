@@ -51,7 +51,16 @@ export const modelRefSchema = z.object({
   manifestKey: z.string().min(1),
 }).strict();
 
-export const datasetSchema = z.enum(DATASET_NAMES);
+export const datasetSchema = z.enum([...DATASET_NAMES, 'idx']);
+
+/** Files for `dataset: "idx"`: paths on the compute workers, or `minio:<key>` objects in the store. */
+export const idxFilesSchema = z.object({
+  trainImages: z.string().min(1),
+  trainLabels: z.string().min(1),
+  testImages: z.string().min(1),
+  testLabels: z.string().min(1),
+  classNames: z.array(z.string().min(1)).min(2).max(1000).optional(),
+}).strict();
 
 export const transferSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('full') }).strict(),
@@ -67,6 +76,7 @@ export const studentVariantSchema = z.object({
 
 const dataSchema = z.object({
   dataset: datasetSchema,
+  idx: idxFilesSchema.optional(),
   /** Examples held out from the training set for validation (bias-shift search, clustering). */
   validationSize: z.number().int().min(0).max(30000).default(5000),
   /** Use only this many training examples (after the validation hold-out); undefined = all. */
@@ -89,7 +99,11 @@ export const distillationConfigSchema = z.object({
   /** One distilled student per entry; the hard-label baseline is always trained too. */
   students: z.array(studentVariantSchema).min(1).max(32),
 }).strict().superRefine((cfg, ctx) => {
-  const classes = cfg.data.dataset === 'mnist+fashion' ? 20 : 10;
+  if ((cfg.data.dataset === 'idx') !== (cfg.data.idx !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['data', 'idx'], message: 'give data.idx (the four IDX files) exactly when data.dataset is "idx"' });
+  }
+  // IDX datasets' class counts are known only once loaded; prepareData checks class ids then.
+  const classes = cfg.data.dataset === 'mnist+fashion' ? 20 : cfg.data.dataset === 'idx' ? Infinity : 10;
   if (cfg.transfer.kind === 'excludeClasses' || cfg.transfer.kind === 'onlyClasses') {
     cfg.transfer.classes.forEach((c, i) => {
       if (c >= classes) ctx.addIssue({ code: 'custom', path: ['transfer', 'classes', i], message: `unknown class id ${c}: ${cfg.data.dataset} has classes 0-${classes - 1}` });

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { encodeIdx, loadDataset } from '../../ml';
 import { ArtifactCorruptError, ArtifactNotFoundError, decodeTensors, encodeTensors, sha256Hex } from '../../storage';
 import type { SmokeSummary } from '../../workflows';
 import { withStack } from '../helpers/stack';
@@ -41,4 +46,27 @@ test('MinIO store: tensor file round trip, checksum verified, typed errors', asy
   await s.store.client.putObject('chrysalis', key, Buffer.from([1, 2, 3]), 3, { 'X-Amz-Meta-Sha256': sha256Hex('something else') });
   await assert.rejects(s.store.get(key), ArtifactCorruptError);
   await assert.rejects(s.store.get({ ...ref, sha256: sha256Hex('x') }), ArtifactCorruptError);
+});
+
+test('a run on user-supplied IDX files, read from disk and from MinIO', async (t) => {
+  const s = await withStack(t, 'idx');
+  const ds = await loadDataset('mnist');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'idx-'));
+  writeFileSync(path.join(dir, 'train-images.idx.gz'), gzipSync(encodeIdx([4000, 28, 28], ds.train.images.subarray(0, 4000 * 784))));
+  writeFileSync(path.join(dir, 'train-labels.idx'), encodeIdx([4000], ds.train.labels.subarray(0, 4000)));
+  writeFileSync(path.join(dir, 'test-images.idx'), encodeIdx([1000, 28, 28], ds.test.images.subarray(0, 1000 * 784)));
+  const testLabels = await s.store.put(`inputs/${Date.now()}/test-labels.idx`, encodeIdx([1000], ds.test.labels.subarray(0, 1000)));
+  const idx = { trainImages: path.join(dir, 'train-images.idx.gz'), trainLabels: path.join(dir, 'train-labels.idx'), testImages: path.join(dir, 'test-images.idx'), testLabels: `minio:${testLabels.key}` };
+  const summary = await s.client.workflow.execute('smokePipeline', {
+    taskQueue: s.queues.pipeline, workflowId: `idx-${Date.now()}`,
+    args: [{ preset: 'smoke', overrides: { data: { dataset: 'idx', idx, validationSize: 500 } }, options: { computeQueue: s.queues.compute } }],
+  }) as SmokeSummary;
+  assert.ok(summary.accuracy > 0.8, `accuracy ${summary.accuracy}`);
+  // A missing file is a clear, non-retryable failure naming it.
+  const err = await s.client.workflow.execute('smokePipeline', {
+    taskQueue: s.queues.pipeline, workflowId: `idx-missing-${Date.now()}`,
+    args: [{ preset: 'smoke', overrides: { data: { dataset: 'idx', idx: { ...idx, trainImages: '/nonexistent/train.idx' } } }, options: { computeQueue: s.queues.compute } }],
+  }).then(() => undefined, (e: unknown) => e);
+  assert.match(String((err as { cause?: { cause?: Error } }).cause?.cause?.message), /cannot read IDX file \/nonexistent\/train\.idx/);
+  assert.equal((err as { cause?: { cause?: { type?: string } } }).cause?.cause?.type, 'DatasetUnavailable');
 });

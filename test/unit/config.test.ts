@@ -46,6 +46,7 @@ test('invalid inputs name the field and the expectation', () => {
   assert.match(issues({ preset: 'mnist-quick', overrides: { data: { dataset: 'cifar' } } }), /data\.dataset: Invalid option: expected one of "mnist"\|"fashion-mnist"\|"mnist\+fashion"/);
   assert.match(issues({ config: { data: { dataset: 'mnist' } } }), /config\.teachers/);
   assert.match(issues({}), /give exactly one of "preset"/);
+  assert.match(issues({ preset: 'mnist-quick', overrides: { data: { dataset: 'idx' } } }), /data\.idx: give data\.idx \(the four IDX files\) exactly when data\.dataset is "idx"/);
   assert.match(issues({ preset: 'mnist-quick', bogus: 1 }), /Unrecognized key: "bogus"/);
 });
 
