@@ -2,13 +2,17 @@
  * Integration-test access to the real dev stack started by infra/run-tests.mjs: spawns real worker
  * processes on per-test task queues and gives a connected Temporal client.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { TestContext } from 'node:test';
 import type { DevStack } from '../../infra/dev-stack';
+import { repoRoot } from '../../config/env';
 import { startDevStack } from '../../infra/dev-stack';
 import { MinioArtifactStore } from '../../storage';
+
+export interface CommandResult { code: number | null; out: string; err: string }
 
 export interface TestStack {
   stack: DevStack;
@@ -19,6 +23,10 @@ export interface TestStack {
   workers: { pipeline: string; compute: string };
   startCompute(instance?: string, extraEnv?: Record<string, string>): Promise<void>;
   logs(): string;
+  /** Runs `chrysalis …` against this stack and its queues. */
+  cli: (...args: string[]) => CommandResult;
+  /** Runs the installed Temporal CLI against this stack's server. */
+  temporal: (...args: string[]) => CommandResult;
 }
 
 export function requireStackEnv(): void {
@@ -64,8 +72,15 @@ export async function withStack(t: TestContext, name: string, opts: StackOptions
     await connection.close();
     await stack.stopAll();
   });
+  const cliEnv = { ...process.env, ...stack.env, CHRYSALIS_PIPELINE_QUEUE: queues.pipeline, CHRYSALIS_COMPUTE_QUEUE: queues.compute };
+  const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv): CommandResult => {
+    const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 180_000 });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
   return {
     stack, client, store, queues, workers, startCompute,
+    cli: (...args) => run(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), ...args], cliEnv),
+    temporal: (...args) => run(path.join(repoRoot, '.tools/bin/temporal'), [...args, '--address', stack.env['TEMPORAL_ADDRESS']!], process.env),
     logs: () => [...stack.processes.keys(), workers.pipeline, workers.compute].map((n) => { try { return readFileSync(stack.logFile(n), 'utf8'); } catch { return ''; } }).join('\n'),
   };
 }

@@ -1,18 +1,12 @@
 /** The operator's surface: the Temporal CLI commands of docs/OPERATIONS.md and the chrysalis CLI end to end. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../../config/env';
 import type { SmokeSummary } from '../../workflows';
 import { withStack } from '../helpers/stack';
 
 test('temporal workflow query progress, result, and reset of a finished run that reuses its artifacts', async (t) => {
   const s = await withStack(t, 'ops');
-  const temporal = (...args: string[]) => {
-    const r = spawnSync(path.join(repoRoot, '.tools/bin/temporal'), [...args, '--address', s.stack.env['TEMPORAL_ADDRESS']!], { encoding: 'utf8', timeout: 60_000 });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
+  const { temporal } = s;
   const id = `ops-${Date.now()}`;
   // A seed of its own: other tests share the store, and an identical recipe would be a cache hit.
   const input = JSON.stringify({ preset: 'smoke', overrides: { seed: Date.now() % 1_000_000_000 }, options: { computeQueue: s.queues.compute } });
@@ -33,11 +27,7 @@ test('temporal workflow query progress, result, and reset of a finished run that
 
 test('chrysalis CLI: run with progress and results, status/list as JSON, one-line errors with exit codes', async (t) => {
   const s = await withStack(t, 'cli');
-  const env = { ...process.env, ...s.stack.env, CHRYSALIS_PIPELINE_QUEUE: s.queues.pipeline, CHRYSALIS_COMPUTE_QUEUE: s.queues.compute };
-  const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), ...args], { env, encoding: 'utf8', timeout: 120_000 });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
+  const { cli } = s;
   const run = cli('run', 'distill', '--preset', 'mnist-quick',
     '--set', 'data.trainLimit=3000', '--set', 'teachers.count=1', '--set', 'teachers.train.epochs=1', '--set', 'teachers.model.hidden=[64]',
     '--set', 'student.model.hidden=[32]', '--set', 'student.train.epochs=2');
@@ -51,8 +41,8 @@ test('chrysalis CLI: run with progress and results, status/list as JSON, one-lin
   assert.equal(status.progress.models.length, 3);
   assert.ok((JSON.parse(cli('list', '--json').out) as { workflowId: string }[]).some((w) => w.workflowId === id));
   // Search attributes let the Temporal CLI filter chrysalis runs.
-  const listed = spawnSync(path.join(repoRoot, '.tools/bin/temporal'), ['workflow', 'list', '--address', s.stack.env['TEMPORAL_ADDRESS']!, '--query', "ChrysalisPipeline='distill' AND ChrysalisPreset='mnist-quick' AND ChrysalisDataset='mnist'", '-o', 'json'], { encoding: 'utf8' });
-  assert.ok((JSON.parse(listed.stdout || '[]') as { execution: { workflowId: string } }[]).some((w) => w.execution.workflowId === id), listed.stdout + listed.stderr);
+  const listed = s.temporal('workflow', 'list', '--query', "ChrysalisPipeline='distill' AND ChrysalisPreset='mnist-quick' AND ChrysalisDataset='mnist'", '-o', 'json');
+  assert.ok((JSON.parse(listed.out || '[]') as { execution: { workflowId: string } }[]).some((w) => w.execution.workflowId === id), listed.out + listed.err);
   const report = cli('report', id);
   assert.equal(report.code, 0);
   assert.match(report.out, /^# chrysalis run /);

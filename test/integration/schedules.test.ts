@@ -1,19 +1,12 @@
 /** Scheduled retraining through our CLI and through the Temporal CLI, on the real dev server. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../../config/env';
 import type { SmokeSummary } from '../../workflows';
 import { withStack } from '../helpers/stack';
 
 test('chrysalis schedule create, list, trigger, pause, delete', async (t) => {
   const s = await withStack(t, 'sched');
-  const env = { ...process.env, ...s.stack.env, CHRYSALIS_PIPELINE_QUEUE: s.queues.pipeline, CHRYSALIS_COMPUTE_QUEUE: s.queues.compute };
-  const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), ...args], { env, encoding: 'utf8', timeout: 60_000 });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
+  const { cli } = s;
   const id = `nightly-${Date.now()}`;
   const created = cli('schedule', 'create', id, 'smoke', '--every', '24h', '--preset', 'smoke', '--set', 'train.epochs=1');
   assert.equal(created.code, 0, created.err);
@@ -42,8 +35,8 @@ test('chrysalis schedule create, list, trigger, pause, delete', async (t) => {
 test('the Temporal CLI commands in docs/OPERATIONS.md create, pause and delete a distillation schedule', async (t) => {
   const s = await withStack(t, 'tsched', { startCompute: false });
   const temporal = (...args: string[]) => {
-    const r = spawnSync(path.join(repoRoot, '.tools/bin/temporal'), [...args, '--address', s.stack.env['TEMPORAL_ADDRESS']!], { encoding: 'utf8', timeout: 30_000 });
-    return { code: r.status, out: r.stdout + r.stderr };
+    const r = s.temporal(...args);
+    return { code: r.code, out: r.out + r.err };
   };
   const id = `retrain-${Date.now()}`;
   const created = temporal('schedule', 'create', '--schedule-id', id, '--interval', '24h', '--overlap-policy', 'Skip',
