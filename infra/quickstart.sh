@@ -6,17 +6,18 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 started=$(date +%s)
+data="${CHRYSALIS_DATA_DIR:-$root/.data}"
 bash infra/setup.sh
 echo "[quickstart] building"
 npx tsc -p tsconfig.json
-echo "[quickstart] starting the dev stack (Temporal, MinIO, pipeline and compute workers); logs in .data/logs"
-rm -f .data/dev-stack.ready
+echo "[quickstart] starting the dev stack (Temporal, MinIO, pipeline and compute workers); logs in $data/logs"
+rm -f "$data/dev-stack.ready"
 CHRYSALIS_DEV_QUIET=1 node dist/infra/dev-stack-main.js &
 stack=$!
 trap 'kill -INT $stack 2>/dev/null || true; wait $stack 2>/dev/null || true' EXIT
 for _ in $(seq 1 240); do
-  [ -f .data/dev-stack.ready ] && break
-  kill -0 $stack 2>/dev/null || { echo "[quickstart] the dev stack failed to start; see .data/logs" >&2; exit 1; }
+  [ -f "$data/dev-stack.ready" ] && break
+  kill -0 $stack 2>/dev/null || { echo "[quickstart] the dev stack failed to start; see $data/logs" >&2; exit 1; }
   sleep 0.5
 done
 args=("$@")
