@@ -53,8 +53,25 @@ async function main(): Promise<void> {
       const softReady = at('computeSoftTargets', 'last') ?? lookupDone;
       const lookupScheduled = (history.events ?? []).find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'lookupSoftTargets')!.eventTime!;
       const softStage = softReady - (Number(lookupScheduled.seconds) + (lookupScheduled.nanos ?? 0) / 1e9);
+      // Where the time goes: each activity type's total (started → completed) and what is left between them.
+      const ts = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) => Number(e.eventTime?.seconds ?? 0) + (e.eventTime?.nanos ?? 0) / 1e9;
+      const events = history.events ?? [];
+      const typeOf = new Map<number, string>();
+      const startedAt = new Map<number, number>();
+      const byType: Record<string, number> = {};
+      for (const e of events) {
+        if (e.activityTaskScheduledEventAttributes) typeOf.set(Number(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+        if (e.activityTaskStartedEventAttributes) startedAt.set(Number(e.activityTaskStartedEventAttributes.scheduledEventId), ts(e));
+        const done = e.activityTaskCompletedEventAttributes;
+        if (done) {
+          const sid = Number(done.scheduledEventId);
+          const type = typeOf.get(sid) ?? '?';
+          byType[type] = (byType[type] ?? 0) + ts(e) - (startedAt.get(sid) ?? ts(e));
+        }
+      }
+      const inActivities = Object.values(byType).reduce((a, b) => a + b, 0);
       rows.push({
-        run: label, workflowId: id, wallSeconds: wall, trainingSeconds: training, inferenceSeconds: inference,
+        run: label, activitySeconds: byType, betweenActivitiesSeconds: wall - inActivities, workflowId: id, wallSeconds: wall, trainingSeconds: training, inferenceSeconds: inference,
         outsideSeconds: wall - training - inference, outsideShare: (wall - training - inference) / wall, softTargetStageSeconds: softStage,
         models: report.models.map((m) => ({ name: m.name, errors: m.evaluation.errors, cached: m.training?.cached ?? null })),
       });
@@ -68,6 +85,7 @@ async function main(): Promise<void> {
   if (out) writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   for (const r of rows) {
+    process.stdout.write(`${String(r['run'])}: ${Object.entries(r['activitySeconds'] as Record<string, number>).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}; between activities ${(r['betweenActivitiesSeconds'] as number).toFixed(2)} s\n`);
     process.stdout.write(`| ${String(r['run'])} | ${(r['wallSeconds'] as number).toFixed(1)} s | ${(r['trainingSeconds'] as number).toFixed(1)} s | ${(r['inferenceSeconds'] as number).toFixed(1)} s | ${(r['outsideSeconds'] as number).toFixed(2)} s | ${((r['outsideShare'] as number) * 100).toFixed(2)}% | ${(r['softTargetStageSeconds'] as number).toFixed(2)} s |\n`);
   }
 }
