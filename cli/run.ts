@@ -4,9 +4,11 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { applySetters, formatIssues, resolveDistillationInput, resolveSmokeInput } from '../config/resolve';
+import { resolveSpecialistsInput } from '../config/specialists';
 import type { PipelineInput } from '../config/resolve';
 import { digestOf } from '../storage/hash';
 import type { DistillationSummary, SmokeSummary } from '../workflows';
+import type { SpecialistsSummary } from '../workflows/specialists';
 import { progressQuery } from '../workflows/progress';
 import { CliError, Exit, connect } from './context';
 import type { CliContext } from './context';
@@ -15,6 +17,7 @@ import { ProgressView } from './progress-view';
 export const PIPELINES = {
   distill: { workflowType: 'distillationPipeline', defaultPreset: 'mnist-quick', resolve: resolveDistillationInput },
   smoke: { workflowType: 'smokePipeline', defaultPreset: 'smoke', resolve: resolveSmokeInput },
+  specialists: { workflowType: 'specialistsPipeline', defaultPreset: 'fashion-specialists', resolve: resolveSpecialistsInput },
 } as const;
 export type PipelineName = keyof typeof PIPELINES;
 
@@ -96,6 +99,15 @@ function printDistillation(s: DistillationSummary): void {
   ].join('\n'));
 }
 
+function printSpecialists(s: SpecialistsSummary): void {
+  const student = s.distillBack?.models.filter((m) => m.role === 'student').sort((a, b) => a.errors - b.errors)[0];
+  process.stdout.write([
+    `\nrun ${s.workflowId}: ${s.specialists.length} specialists over subsets ${s.subsets.map((x) => `{${x.join(',')}}`).join(' ')}`,
+    `generalist ${s.generalist.errors} test errors → combined ${s.combined.errors} (${(s.combined.relativeErrorChange * 100).toFixed(1)}%)${student ? `; distilled-back student ${student.errors}` : ''}`,
+    `report: chrysalis report ${s.workflowId}`, '',
+  ].join('\n'));
+}
+
 export async function runCommand(args: RunArgs): Promise<number> {
   const { pipeline, input, workflowId, dataset, label } = buildInput(args);
   const ctx = await connect();
@@ -123,8 +135,9 @@ export async function runCommand(args: RunArgs): Promise<number> {
     }
     process.stderr.write(`workflow ${workflowId} (temporal workflow describe -w ${workflowId})\n`);
     try {
-      const summary = await follow<DistillationSummary | SmokeSummary>(ctx, handle, args.json);
+      const summary = await follow<DistillationSummary | SmokeSummary | SpecialistsSummary>(ctx, handle, args.json);
       if (args.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      else if ('combined' in summary) printSpecialists(summary);
       else if ('models' in summary) printDistillation(summary);
       else process.stdout.write(`\nsmoke: ${summary.errors} test errors (${(summary.accuracy * 100).toFixed(2)}%) on ${summary.backend}${summary.backendFallback ? ' (WASM FALLBACK)' : ''}; model ${summary.manifestKey}\n`);
       return Exit.ok;

@@ -7,6 +7,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { modelProgressSignal } from '../workflows/progress';
 import { createComputeActivities } from '../activities/compute';
+import type { ComputeDeps } from '../activities/compute';
+import { createSpecialistsComputeActivities } from '../activities/specialists';
 import { initBackend } from '../ml/backend';
 import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
 
@@ -29,15 +31,16 @@ async function main(): Promise<void> {
     // running training checkpoint at the end of its epoch and hand back well before that.
     let draining = false;
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { draining = true; logger.warn({ signal: sig }, 'shutdown requested: draining'); });
+    const deps: ComputeDeps = {
+      draining: () => draining,
+      store, logger, backend, checkpointEvery: env.CHRYSALIS_CHECKPOINT_EVERY, checkpointMinSeconds: env.CHRYSALIS_CHECKPOINT_MIN_SECONDS,
+      reportProgress: async (wf, update) => client.workflow.getHandle(wf.workflowId, wf.runId).signal(modelProgressSignal, update),
+    };
     const worker = await Worker.create({
       connection,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.CHRYSALIS_COMPUTE_QUEUE,
-      activities: createComputeActivities({
-        draining: () => draining,
-        store, logger, backend, checkpointEvery: env.CHRYSALIS_CHECKPOINT_EVERY, checkpointMinSeconds: env.CHRYSALIS_CHECKPOINT_MIN_SECONDS,
-        reportProgress: async (wf, update) => client.workflow.getHandle(wf.workflowId, wf.runId).signal(modelProgressSignal, update),
-      }),
+      activities: { ...createComputeActivities(deps), ...createSpecialistsComputeActivities(deps) },
       maxConcurrentActivityTaskExecutions: env.CHRYSALIS_COMPUTE_SLOTS,
       shutdownGraceTime: '2 minutes',
     });

@@ -1,6 +1,7 @@
 /** Pipeline worker: runs the workflows and the light activities (validation, cache look-ups, reports). */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createPipelineActivities } from '../activities/pipeline';
+import { createSpecialistsPipelineActivities } from '../activities/specialists';
 import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
 
 async function main(): Promise<void> {
@@ -15,7 +16,7 @@ async function main(): Promise<void> {
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.CHRYSALIS_PIPELINE_QUEUE,
       workflowsPath: require.resolve('../workflows'),
-      activities: createPipelineActivities({ store, logger }),
+      activities: { ...createPipelineActivities({ store, logger }), ...createSpecialistsPipelineActivities({ store, logger }) },
     });
     logger.info({ taskQueue: env.CHRYSALIS_PIPELINE_QUEUE, namespace: env.TEMPORAL_NAMESPACE, temporal: env.TEMPORAL_ADDRESS, minio: env.MINIO_ENDPOINT, bucket: env.MINIO_BUCKET }, 'pipeline worker started');
     await worker.run();

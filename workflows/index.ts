@@ -1,5 +1,7 @@
 // The workflow bundle's entry: every exported function is a workflow type.
 export { distillationPipeline } from './distillation';
 export type { DistillationInput, DistillationSummary } from './distillation';
+export { specialistsPipeline } from './specialists';
+export type { SpecialistsInput, SpecialistsSummary } from './specialists';
 export { smokePipeline } from './smoke';
 export type { SmokeSummary } from './smoke';

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { tsToMs } from '@temporalio/common/lib/time';
+import { getJson } from '../../storage';
+import { decodeTensors } from '../../storage/tensor-codec';
+import type { ModelManifest } from '../../activities/artifacts';
+import type { SpecialistsReport } from '../../activities/specialists-report';
+import type { SpecialistsSummary } from '../../workflows';
+import { scheduledActivities, withStack } from '../helpers/stack';
+
+/** [start, end] in ms of every completed execution of one activity type, from the workflow history. */
+async function activityIntervals(client: Client, workflowId: string, type: string): Promise<[number, number][]> {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const scheduled = new Set<string>();
+  const started = new Map<string, number>();
+  const out: [number, number][] = [];
+  for (const e of events) {
+    const id = String(e.eventId);
+    if (e.activityTaskScheduledEventAttributes?.activityType?.name === type) scheduled.add(id);
+    const s = e.activityTaskStartedEventAttributes;
+    if (s && scheduled.has(String(s.scheduledEventId))) started.set(String(s.scheduledEventId), tsToMs(e.eventTime));
+    const c = e.activityTaskCompletedEventAttributes;
+    if (c && started.has(String(c.scheduledEventId))) out.push([started.get(String(c.scheduledEventId))!, tsToMs(e.eventTime)]);
+  }
+  return out;
+}
+
+// specialists-tiny (3,000 digits, tiny nets) with enough specialist work that two slots visibly overlap.
+const tiny = {
+  clustering: { specialists: 3, minClasses: 2, normalize: true },
+  specialist: { train: { epochs: 3, batchSize: 64 }, sampleFactor: 2 },
+  combine: { topN: 2 },
+};
+
+test('specialists pipeline: end to end with distil-back; specialists overlap on two slots; a re-run reuses them', async (t) => {
+  const s = await withStack(t, 'specialists', { computeEnv: { CHRYSALIS_COMPUTE_SLOTS: '2' } });
+  const run = async (id: string) => s.client.workflow.execute('specialistsPipeline', {
+    taskQueue: s.queues.pipeline, workflowId: id,
+    args: [{ preset: 'specialists-tiny', overrides: tiny, options: { computeQueue: s.queues.compute } }],
+  }) as Promise<SpecialistsSummary>;
+
+  const id1 = `specialists-a-${Date.now()}`;
+  const first = await run(id1);
+  // Clusters: a partition of the 10 digits; every cluster of ≥ 2 classes has a specialist.
+  assert.deepEqual(first.subsets.flat().sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(first.subsets.length, 3);
+  const expected = first.subsets.filter((x) => x.length >= 2);
+  assert.deepEqual(first.specialists.map((x) => x.subset), expected);
+  assert.ok(first.specialists.length >= 2, `specialists: ${JSON.stringify(first.subsets)}`);
+  assert.ok(first.generalist.accuracy > 0.75, `generalist accuracy ${first.generalist.accuracy}`);
+  assert.ok(first.combined.accuracy > 0.75, `combined accuracy ${first.combined.accuracy}`);
+  assert.equal(first.byCoverage.reduce((a, r) => a + r.examples, 0), 10000, 'Table 4 rows cover every test example');
+  assert.ok(first.specialists.every((x) => !x.cached && x.correctionFactor > 0));
+
+  // Distil-back ran as a child distillationPipeline on the stored log q.
+  assert.ok(first.distillBack);
+  assert.deepEqual(first.distillBack.models.map((m) => m.role), ['baseline', 'student']);
+  for (const m of first.distillBack.models) assert.ok(m.accuracy > 0.6, `${m.name} accuracy ${m.accuracy}`);
+  const soft = await getJson<{ members: number; n: number; numClasses: number; provenance: { planDigest: string } }>(s.store, `soft-targets/${first.distillBack.softTargetsKey}/manifest.json`);
+  assert.equal(soft.members, 1);
+  assert.equal(soft.numClasses, 10);
+  const logq = decodeTensors(await s.store.get(`soft-targets/${first.distillBack.softTargetsKey}/logits.cht`))['logits']!;
+  assert.deepEqual(logq.shape, [1, soft.n, 10]);
+  const row = Array.from((logq.data as Float32Array).subarray(0, 10));
+  assert.ok(Math.abs(row.reduce((a, v) => a + Math.exp(v), 0) - 1) < 1e-3, 'log q rows are log-probabilities');
+
+  // Acts: one generalist, one specialist activity each, one combination, one soft-target set.
+  const acts1 = await scheduledActivities(s.client, id1);
+  assert.equal(acts1.filter((a) => a === 'trainSpecialist').length, first.specialists.length);
+  assert.equal(acts1.filter((a) => a === 'clusterConfusions').length, 1);
+  assert.equal(acts1.filter((a) => a === 'computeCombinedSoftTargets').length, 1);
+
+  // Two compute slots: at least two specialist executions overlapped in time.
+  const spans = await activityIntervals(s.client, id1, 'trainSpecialist');
+  assert.equal(spans.length, first.specialists.length);
+  const overlapping = spans.some(([a0, a1], i) => spans.some(([b0, b1], j) => i !== j && a0 < b1 && b0 < a1));
+  assert.ok(overlapping, `specialist executions did not overlap: ${JSON.stringify(spans)}`);
+
+  // Manifests carry the subset and the dustbin correction; the report names classes and has Table 4.
+  const manifest = await getJson<ModelManifest>(s.store, first.specialists[0]!.manifestKey);
+  const prov = manifest.provenance['specialist'] as { subset: number[]; correctionFactor: number };
+  assert.deepEqual(prov.subset, first.specialists[0]!.subset);
+  assert.equal(prov.correctionFactor, first.specialists[0]!.correctionFactor);
+  assert.equal(manifest.numClasses, first.specialists[0]!.subset.length + 1);
+  const md = new TextDecoder().decode(await s.store.get(first.report.markdown));
+  assert.match(md, /paper Table 4/);
+  assert.match(md, /\| specialist-1 \| \d/);
+  assert.match(md, /Covariance of the predicted probabilities/);
+  assert.match(md, /keeps -?\d+% of the specialists' gain|no gain for a student to keep/);
+  const json = await getJson<SpecialistsReport>(s.store, first.report.json);
+  assert.equal(json.clustering.covarianceMatrix?.length, 10);
+  assert.equal(first.report.json, `runs/${id1}/report.json`);
+
+  // The same run again: generalist, clusters, specialists, soft targets and students are all reused.
+  const id2 = `specialists-b-${Date.now()}`;
+  const second = await run(id2);
+  assert.equal(second.generalist.cached, true);
+  assert.deepEqual(second.subsets, first.subsets);
+  assert.ok(second.specialists.every((x) => x.cached), 'specialists are reused');
+  assert.deepEqual(second.specialists.map((x) => x.manifestKey), first.specialists.map((x) => x.manifestKey));
+  assert.equal(second.combined.errors, first.combined.errors);
+  assert.equal(second.distillBack?.softTargetsKey, first.distillBack.softTargetsKey);
+  assert.ok(second.distillBack?.models.every((m) => m.cached), 'distilled-back students are reused');
+  const acts2 = await scheduledActivities(s.client, id2);
+  assert.equal(acts2.filter((a) => a === 'trainSpecialist').length, first.specialists.length, 'each specialist activity answers from the store');
+});
+
+test('invalid specialists inputs fail at once, non-retryably, naming the field', async (t) => {
+  const s = await withStack(t, 'specialists-invalid', { startCompute: false });
+  const cases: [unknown, RegExp][] = [
+    [{ preset: 'no-such-preset' }, /preset: unknown preset "no-such-preset"/],
+    [{ preset: 'specialists-tiny', overrides: { clustering: { specialists: 11 } } }, /clustering\.specialists: 11 clusters for 10 classes/],
+    [{ preset: 'specialists-tiny', overrides: { clustering: { specialists: 4, minSize: 3 } } }, /clustering\.minSize: 4 clusters of at least 3 classes/],
+    [{ preset: 'specialists-tiny', overrides: { specialist: { train: { epochs: 0 } } } }, /specialist\.train\.epochs: Too small/],
+    [{ preset: 'specialists-tiny', overrides: { combine: { topN: 0 } } }, /combine\.topN: Too small/],
+    [{ preset: 'specialists-tiny', overrides: { distill: { students: [{ temperature: 0, alpha: 0.5 }] } } }, /distill\.students\.0\.temperature: T must be > 0/],
+    [{ config: { data: { dataset: 'mnist' } } }, /config\.generalist: /],
+  ];
+  await Promise.all(cases.map(async ([input, pattern], i) => {
+    const err = await s.client.workflow.execute('specialistsPipeline', { taskQueue: s.queues.pipeline, workflowId: `specialists-invalid-${i}-${Date.now()}`, args: [input] }).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof WorkflowFailedError, `case ${i} should fail`);
+    const cause = (err.cause as { cause?: unknown }).cause;
+    assert.ok(cause instanceof ApplicationFailure, `case ${i}: ${String(cause)}`);
+    assert.equal(cause.type, 'InvalidInput');
+    assert.equal(cause.nonRetryable, true);
+    assert.match(cause.message, pattern);
+  }));
+});
