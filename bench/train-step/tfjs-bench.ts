@@ -1,0 +1,330 @@
+/**
+ * tfjs side of bench/train-step: examples/s of ONE training step of the paper's MLPs (forward +
+ * backward + plain SGD update, fp32, batch 128) through the project's own code path (buildNet,
+ * distillationLoss, tf.variableGrads, Optimizer: the inner step of ml/train.ts), plus
+ *   - a raw tf.matMul GFLOP/s for the same SGEMM shapes as pytorch_bench.py (context: how close the
+ *     backend's GEMM gets to the machine's peak), plus the weight-gradient shape with transposeA,
+ *   - a breakdown of the step (forward / + loss / + backward / full) in ms, and
+ *   - the same step driven by ml/train.ts's full train() loop (uint8 → float batch assembly,
+ *     shuffling, accuracy readback, event-loop yields), to show the loop's overhead over the bare step.
+ * Prints ONE JSON object on stdout (same shape as pytorch_bench.py's where the fields overlap);
+ * progress goes to stderr. Built by `npx tsc -p .` to dist/bench/train-step/tfjs-bench.js:
+ *   node dist/bench/train-step/tfjs-bench.js --backend tensorflow
+ *   node dist/bench/train-step/tfjs-bench.js --backend wasm --steps 5 --repeats 3 --warmup 2
+ * Run everything (venv, both backends, PyTorch, table) with bench/train-step/run.sh.
+ */
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../ml/backend';
+import type { BackendInfo } from '../../ml/backend';
+import { fillBatch } from '../../ml/batches';
+import { distillationLoss } from '../../ml/losses';
+import { buildNet } from '../../ml/models';
+import type { Net } from '../../ml/models';
+import { Optimizer } from '../../ml/optimizers';
+import type { OptimizerSpec } from '../../ml/optimizers';
+import { Rng } from '../../ml/rng';
+import { train } from '../../ml/train';
+
+// Same names, sizes and SGEMM shapes as pytorch_bench.py, so rows line up in the merged table.
+const MODELS: Record<string, number[]> = { '784-800-800-10': [800, 800], '784-1200-1200-10': [1200, 1200] };
+/** (M, K, N) for C[M,N] = A[M,K] @ B[K,N]; see pytorch_bench.py for why these three. */
+const SGEMM_SHAPES: [number, number, number][] = [[1024, 1024, 1024], [128, 784, 800], [784, 128, 800]];
+const SIDE: [number, number] = [28, 28];
+const CLASSES = 10;
+// Recorded so a result can be interpreted later: threading and oneDNN change TF's kernels.
+const ENV_KNOBS = ['TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'TF_ENABLE_ONEDNN_OPTS', 'OMP_NUM_THREADS', 'OPENBLAS_CORETYPE', 'OPENBLAS_NUM_THREADS'];
+
+interface Args {
+  backend: 'tensorflow' | 'wasm';
+  steps: number;
+  warmup: number;
+  repeats: number;
+  batch: number;
+  lr: number;
+  seed: number;
+  models: string[];
+  sgemm: boolean;
+  sgemmSeconds: number;
+  loopExamples: number;
+  loopRepeats: number;
+  breakdown: boolean;
+}
+
+function log(msg: string): void {
+  process.stderr.write(`${msg}\n`);
+}
+
+function parse(): Args {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: 'string', default: 'tensorflow' },
+      steps: { type: 'string', default: '50' },
+      warmup: { type: 'string', default: '10' },
+      repeats: { type: 'string', default: '5' },
+      batch: { type: 'string', default: '128' },
+      lr: { type: 'string', default: '0.01' },
+      seed: { type: 'string', default: '1' },
+      model: { type: 'string', multiple: true },
+      'no-sgemm': { type: 'boolean', default: false },
+      'sgemm-seconds': { type: 'string', default: '0.3' },
+      'loop-examples': { type: 'string', default: '12800' },
+      'loop-repeats': { type: 'string', default: '3' },
+      'no-breakdown': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    log('usage: tfjs-bench.js [--backend tensorflow|wasm] [--steps 50] [--warmup 10] [--repeats 5] [--batch 128] [--lr 0.01]\n'
+      + '  [--seed 1] [--model NAME]... [--no-sgemm] [--sgemm-seconds 0.3] [--loop-examples 12800 (0: skip)] [--loop-repeats 3] [--no-breakdown]');
+    process.exit(0);
+  }
+  const num = (name: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}, got ${v}`);
+    return n;
+  };
+  if (values.backend !== 'tensorflow' && values.backend !== 'wasm') throw new Error(`--backend must be tensorflow or wasm, got ${values.backend}`);
+  const models = values.model ?? Object.keys(MODELS);
+  for (const m of models) if (!(m in MODELS)) throw new Error(`unknown --model ${m}; one of ${Object.keys(MODELS).join(', ')}`);
+  return {
+    backend: values.backend, steps: num('steps', values.steps, 1), warmup: num('warmup', values.warmup, 0),
+    repeats: num('repeats', values.repeats, 1), batch: num('batch', values.batch, 1), lr: num('lr', values.lr, 0),
+    seed: num('seed', values.seed, 0), models, sgemm: !values['no-sgemm'], sgemmSeconds: num('sgemm-seconds', values['sgemm-seconds'], 0.01),
+    loopExamples: num('loop-examples', values['loop-examples'], 0), loopRepeats: num('loop-repeats', values['loop-repeats'], 1),
+    breakdown: !values['no-breakdown'],
+  };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+const round = (x: number, digits: number): number => Number(x.toFixed(digits));
+
+/** Same count as pytorch_bench.py's step_flops: the GEMMs only (forward, grad-weight, grad-input except layer 0). */
+function stepFlops(sizes: number[], batch: number): number {
+  const macs = sizes.slice(1).map((out, i) => sizes[i]! * out);
+  return 2 * batch * (3 * macs.reduce((a, b) => a + b, 0) - macs[0]!);
+}
+
+/** Synthetic MNIST-shaped data: uint8 pixels and labels from a seed, so every backend sees the same inputs. */
+function syntheticData(n: number, seed: number): { images: Uint8Array; labels: Uint8Array } {
+  const rng = new Rng(seed);
+  const images = new Uint8Array(n * SIDE[0] * SIDE[1]);
+  for (let i = 0; i < images.length; i++) images[i] = rng.int(0, 255);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) labels[i] = rng.int(0, CLASSES - 1);
+  return { images, labels };
+}
+
+// Plain SGD as in the issue (and pytorch_bench.py). Note the project's Optimizer still keeps and
+// updates a momentum slot at momentum 0 (m = 0·m + g; p -= lr·m): that cost is part of OUR step.
+const sgd = (lr: number): OptimizerSpec => ({ kind: 'sgd', learningRate: lr, momentum: 0 });
+
+/** ml/train.ts's inner step, minus batch assembly and accuracy: variableGrads over distillationLoss, then Optimizer.apply. */
+function makeStep(net: Net, opt: Optimizer, x: tf.Tensor2D, y: tf.Tensor1D, lr: number): () => number {
+  const varList = [...net.params.values()];
+  const names = [...net.params.keys()];
+  return () => tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), varList);
+    const byName = new Map<string, tf.Tensor>();
+    varList.forEach((v, i) => byName.set(names[i]!, grads[v.name]!));
+    opt.apply(byName, lr);
+    // train.ts reads the loss back every step (NaN check); keep that scalar sync in the step too.
+    return value.dataSync()[0]!;
+  });
+}
+
+function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Uint8Array }): Record<string, unknown> {
+  const sizes = [SIDE[0] * SIDE[1], ...MODELS[name]!, CLASSES];
+  const net = buildNet({ kind: 'mlp', hidden: MODELS[name]! }, { inputShape: SIDE, numClasses: CLASSES, seed: a.seed });
+  const opt = new Optimizer(sgd(a.lr), net.params);
+  // One fixed batch (the first `batch` synthetic images), as on the PyTorch side: compute, not input pipeline.
+  const xBuf = new Float32Array(a.batch * net.inputSize);
+  const rows = Int32Array.from({ length: a.batch }, (_, i) => i);
+  fillBatch(data.images, SIDE, rows, 0, a.batch, xBuf, 0, new Rng(a.seed));
+  const x = tf.tensor2d(xBuf, [a.batch, net.inputSize]);
+  const y = tf.tensor1d(Int32Array.from(data.labels.subarray(0, a.batch)), 'int32');
+  const step = makeStep(net, opt, x, y, a.lr);
+
+  for (let i = 0; i < a.warmup; i++) step();
+  const tensorsBefore = tf.memory().numTensors;
+  const rates: number[] = [];
+  let loss = NaN;
+  for (let r = 0; r < a.repeats; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < a.steps; i++) loss = step();
+    rates.push((a.steps * a.batch) / ((performance.now() - t0) / 1e3));
+  }
+  const leaked = tf.memory().numTensors - tensorsBefore;
+  if (!Number.isFinite(loss)) throw new Error(`${name}: loss diverged (${loss}); lower --lr`);
+  if (leaked !== 0) throw new Error(`${name}: the step leaks ${leaked} tensors over ${a.repeats * a.steps} steps`);
+  const breakdown = a.breakdown ? stepBreakdown(net, x, y, step, a) : undefined;
+  x.dispose();
+  y.dispose();
+  opt.dispose();
+  net.dispose();
+
+  const med = median(rates);
+  const flops = stepFlops(sizes, a.batch);
+  log(`  ${name}: ${med.toFixed(0)} examples/s (median of ${a.repeats}), ${((med / a.batch) * flops / 1e9).toFixed(1)} GFLOP/s in GEMMs`);
+  return {
+    model: name, batch: a.batch, steps: a.steps, warmup: a.warmup, repeats: a.repeats,
+    examples_per_s: round(med, 1), examples_per_s_all: rates.map((r) => round(r, 1)),
+    ms_per_step: round((1e3 * a.batch) / med, 3), gflop_per_step: round(flops / 1e9, 4),
+    gflop_per_s: round(((med / a.batch) * flops) / 1e9, 2), final_loss: round(loss, 4),
+    ...(breakdown ? { breakdown_ms: breakdown } : {}),
+  };
+}
+
+/**
+ * Where the step's time goes, as cumulative prefixes of it (each the median ms of `repeats` runs of
+ * min(steps, 20) calls, all ending in a scalar readback so every backend has finished): forward;
+ * + loss; + backward (variableGrads, no update); the full step. Differences give each stage's cost.
+ * Stages run round-robin, one timed block each per repeat, so a drift in machine speed hits all alike.
+ */
+function stepBreakdown(net: Net, x: tf.Tensor2D, y: tf.Tensor1D, step: () => number, a: Args): Record<string, number> {
+  const varList = [...net.params.values()];
+  const stages: Record<string, () => unknown> = {
+    forward: () => tf.tidy(() => tf.sum(net.forward(x, { training: true })).dataSync()),
+    forward_loss: () => tf.tidy(() => distillationLoss(net.forward(x, { training: true }), { labels: y }).dataSync()),
+    forward_loss_backward: () => tf.tidy(() => tf.variableGrads(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), varList).value.dataSync()),
+    full_step: step,
+    // Not the project's path: the same step with a bare p -= lr·g instead of Optimizer.apply
+    // (which at momentum 0 still writes its momentum slot). Shows what the update could cost.
+    full_step_plain_sgd: () => tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), varList);
+      for (const v of varList) v.assign(tf.sub(v, tf.mul(grads[v.name]!, a.lr)));
+      return value.dataSync()[0]!;
+    }),
+  };
+  const n = Math.min(a.steps, 20);
+  const ms: Record<string, number[]> = {};
+  for (const fn of Object.values(stages)) for (let i = 0; i < 3; i++) fn();
+  for (let r = 0; r < a.repeats; r++) {
+    for (const [stage, fn] of Object.entries(stages)) {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) fn();
+      (ms[stage] ??= []).push((performance.now() - t0) / n);
+    }
+  }
+  return Object.fromEntries(Object.entries(ms).map(([stage, xs]) => [stage, round(median(xs), 3)]));
+}
+
+/**
+ * The same step via ml/train.ts's train(): one epoch over `loopExamples` synthetic uint8 images
+ * per repeat, timed around the whole call (so it includes the Optimizer's slot set-up, shuffling,
+ * fillBatch, the accuracy readback and one setImmediate yield per batch).
+ */
+async function benchLoop(name: string, a: Args, data: { images: Uint8Array; labels: Uint8Array }, bareMsPerStep: number): Promise<Record<string, unknown>> {
+  const net = buildNet({ kind: 'mlp', hidden: MODELS[name]! }, { inputShape: SIDE, numClasses: CLASSES, seed: a.seed });
+  const cfg = { epochs: 1, batchSize: a.batch, optimizer: sgd(a.lr), seed: a.seed };
+  const all = Int32Array.from({ length: a.loopExamples }, (_, i) => i);
+  const warm = all.subarray(0, Math.min(a.loopExamples, Math.max(1, a.warmup) * a.batch));
+  await train(net, { ...data, side: SIDE, indices: warm }, cfg);
+  const rates: number[] = [];
+  for (let r = 0; r < a.loopRepeats; r++) {
+    const t0 = performance.now();
+    const [stats] = await train(net, { ...data, side: SIDE, indices: all }, { ...cfg, seed: a.seed + r });
+    rates.push(a.loopExamples / ((performance.now() - t0) / 1e3));
+    if (!stats || !Number.isFinite(stats.loss)) throw new Error(`${name}: train() loss is ${stats?.loss}`);
+  }
+  net.dispose();
+  const med = median(rates);
+  const msPerStep = (1e3 * a.batch) / med;
+  log(`  ${name} via train(): ${med.toFixed(0)} examples/s (median of ${a.loopRepeats} × ${a.loopExamples}), ${(msPerStep - bareMsPerStep).toFixed(2)} ms/step over the bare step`);
+  return {
+    model: name, examples: a.loopExamples, batch: a.batch, repeats: a.loopRepeats,
+    examples_per_s: round(med, 1), examples_per_s_all: rates.map((r) => round(r, 1)),
+    ms_per_step: round(msPerStep, 3), overhead_ms_per_step: round(msPerStep - bareMsPerStep, 3),
+  };
+}
+
+/** Median GFLOP/s of fn over `repeats` runs of ~minSeconds each (same calibration as pytorch_bench.py). */
+function timeGflops(fn: () => void, flops: number, minSeconds: number, repeats: number): { med: number; all: number[] } {
+  fn();
+  let n = 1;
+  let t = 0;
+  while (t < minSeconds / 4) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) fn();
+    t = (performance.now() - t0) / 1e3;
+    n *= 2;
+  }
+  n = Math.max(1, Math.floor(((n / 2) * minSeconds) / Math.max(t, 1e-9)));
+  const all: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) fn();
+    all.push((n * flops) / ((performance.now() - t0) / 1e3) / 1e9);
+  }
+  return { med: median(all), all };
+}
+
+function benchSgemm(a: Args): Record<string, unknown>[] {
+  // The weight gradient's shape once more, the way the step really computes it: X^T·dY with X
+  // stored [K=128, M=784], i.e. matMul(X, dY, transposeA=true); the plain row is the reference.
+  const shapes: [number, number, number, boolean][] = [...SGEMM_SHAPES.map(([m, k, n]): [number, number, number, boolean] => [m, k, n, false]), [784, 128, 800, true]];
+  return shapes.map(([m, k, n, transposeA]) => {
+    const A = tf.randomNormal(transposeA ? [k, m] : [m, k], 0, 1, 'float32', a.seed);
+    const B = tf.randomNormal([k, n], 0, 1, 'float32', a.seed + 1);
+    // tfjs has no out= parameter: the result is allocated and disposed every call, as in a real step.
+    // dataSync-free: both backends execute matMul synchronously, so the op is done when it returns.
+    const { med, all } = timeGflops(() => tf.matMul(A, B, transposeA).dispose(), 2 * m * n * k, a.sgemmSeconds, a.repeats);
+    A.dispose();
+    B.dispose();
+    log(`  sgemm ${m}x${k}x${n}${transposeA ? ' (A transposed)' : ''}: ${med.toFixed(1)} GFLOP/s`);
+    return { m, k, n, ...(transposeA ? { transpose_a: true } : {}), gflop_per_s: round(med, 2), all: all.map((r) => round(r, 2)) };
+  });
+}
+
+async function versions(info: BackendInfo): Promise<Record<string, unknown>> {
+  const v: Record<string, unknown> = { node: process.versions.node, tfjs: tf.version.tfjs, native: info.nativeVersion ?? null };
+  if (info.backend === 'tensorflow') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    v['tfjs_node'] = (require('@tensorflow/tfjs-node/package.json') as { version: string }).version;
+  } else {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    v['tfjs_backend_wasm'] = (require('@tensorflow/tfjs-backend-wasm/package.json') as { version: string }).version;
+    // In Node, tfjs-backend-wasm never uses its threaded binary (tfjs#3830): SIMD, one thread.
+    v['wasm_simd'] = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    v['wasm_multithread'] = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+  }
+  return v;
+}
+
+async function main(): Promise<void> {
+  const a = parse();
+  const loadBefore = os.loadavg()[0]!;
+  const info = await initBackend({ requested: a.backend });
+  log(`tfjs ${tf.version.tfjs} on ${info.backend} (${info.nativeVersion ?? info.package}), ${info.threads} threads`);
+  const data = syntheticData(Math.max(a.batch, a.loopExamples), a.seed);
+  const res: Record<string, unknown> = {
+    framework: 'tfjs', backend: info.backend, package: info.package, versions: await versions(info),
+    threads: info.threads, cpu_count: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? null,
+    dtype: 'float32', seed: a.seed, lr: a.lr, optimizer: 'project Optimizer, sgd momentum 0',
+    env: Object.fromEntries(ENV_KNOBS.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
+    // A busy 2-core box makes every number here meaningless; the driver checks this too.
+    loadavg_before: round(loadBefore, 2), results: [] as unknown[], loop: [] as unknown[], sgemm: [] as unknown[],
+  };
+  const results: Record<string, unknown>[] = [];
+  for (const name of a.models) results.push(benchStep(name, a, data));
+  res['results'] = results;
+  if (a.loopExamples > 0) {
+    const loop: Record<string, unknown>[] = [];
+    for (const r of results) loop.push(await benchLoop(r['model'] as string, a, data, r['ms_per_step'] as number));
+    res['loop'] = loop;
+  }
+  if (a.sgemm) res['sgemm'] = benchSgemm(a);
+  res['loadavg_after'] = round(os.loadavg()[0]!, 2);
+  process.stdout.write(`${JSON.stringify(res)}\n`);
+}
+
+main().catch((err: unknown) => {
+  log(`tfjs-bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});
