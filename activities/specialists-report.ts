@@ -88,7 +88,7 @@ export function renderSpecialistsReport(r: SpecialistsReport): string {
   const fallback = [r.generalist.training, ...r.specialists.map((s) => s.training)].some((t) => t?.backendFallback);
   if (fallback) lines.push('> **WARNING: trained on the WASM fallback backend, not native TensorFlow.** Timings are not representative; run `npm run setup`.', '');
   lines.push(`Preset/config **${r.config.name}**, dataset **${r.dataset}** (${r.classNames.length} classes), seed ${r.config.seed}, wall time ${r.wallSeconds.toFixed(1)} s.`);
-  lines.push(`${r.specialists.length} specialists from ${r.clustering.subsets.length} clusters; combination: top-${e.topN} generalist classes select the active specialists, KL minimised (≤ ${e.iterations} iterations, ${e.combineSeconds.toFixed(1)} s).`, '');
+  lines.push(`${r.specialists.length} specialist${r.specialists.length === 1 ? '' : 's'} from ${r.clustering.subsets.length} clusters; combination: top-${e.topN} generalist classes select the active specialists, KL minimised (≤ ${e.iterations} iterations, ${e.combineSeconds.toFixed(1)} s).`, '');
 
   lines.push('## Test errors', '');
   lines.push('| model | test errors | accuracy | change in errors vs generalist |', '|---|---|---|---|');
@@ -103,9 +103,13 @@ export function renderSpecialistsReport(r: SpecialistsReport): string {
     const students = r.distillBack.models.filter((m) => m.role === 'student');
     lines.push('');
     if (gain <= 0) lines.push(`The combination did not beat the generalist (${signed(-gain)} errors), so there is no gain for a student to keep.`);
+    const baseline = r.distillBack.models.find((m) => m.role === 'baseline');
     for (const s of students) {
       const kept = gainKept(e.generalist.errors, e.combined.errors, s.errors);
-      if (kept !== undefined) lines.push(`**${escape(s.name)}** keeps ${(kept * 100).toFixed(0)}% of the specialists' gain (${e.generalist.errors - s.errors} of ${gain} fewer errors than the generalist).`);
+      const vsBaseline = baseline ? ` Against its own recipe on hard labels (${escape(baseline.name)}, ${baseline.errors} errors) it has ${signed(s.errors - baseline.errors)} errors.` : '';
+      if (kept === undefined) continue;
+      if (kept > 0) lines.push(`**${escape(s.name)}** keeps ${(kept * 100).toFixed(0)}% of the specialists' gain (${e.generalist.errors - s.errors} of ${gain} fewer errors than the generalist).${vsBaseline}`);
+      else lines.push(`**${escape(s.name)}** keeps none of the specialists' gain: ${s.errors - e.generalist.errors} more errors than the generalist (the combination had ${gain} fewer).${vsBaseline}`);
     }
     lines.push('', `Distilled from soft targets \`${r.distillBack.softTargets.key}\` (${r.distillBack.softTargets.cached ? 'reused' : `computed, ${r.distillBack.softTargets.inferenceSeconds.toFixed(1)} s`}) by child workflow \`${r.distillBack.childWorkflowId}\`; its report: \`${r.distillBack.report.markdown}\`.`);
   }

@@ -67,6 +67,10 @@ test('the Markdown report shows results, subsets by class name, the covariance, 
   assert.match(md, /\| generalist \| 1000 \/ 10000 \| 90\.00% \| \|/);
   assert.match(md, /\| generalist \+ specialists \| 940 \/ 10000 \| 90\.60% \| -60 \(-6\.0%\) \|/);
   assert.match(md, /\*\*student-T2-a0\.9\*\* keeps 67% of the specialists' gain \(40 of 60 fewer errors/);
+  assert.match(md, /Against its own recipe on hard labels \(baseline-hard, 1010 errors\) it has -50 errors\./);
+  const worse = fixture();
+  worse.distillBack!.models[1]!.errors = 1020;
+  assert.match(renderSpecialistsReport(worse), /keeps none of the specialists' gain: 20 more errors than the generalist \(the combination had 60 fewer\)/);
   assert.match(md, /\| specialist-1 \| T-shirt\/top, Shirt \| 22000 \| 20\.0% \| 2\.500 \| 4\.000 \(\+1\.386\)/);
   assert.match(md, /\| specialist-2 \| Pullover, Dress, Coat \|.*\| cached \|/);
   assert.match(md, /\| — \| Trouser \|.*no specialist/);
