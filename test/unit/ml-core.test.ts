@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { distillationLoss, softKl, encodeIdx, initBackend, makePlan, metrics, parseIdx, searchBiasShift, softCrossEntropy, softTargetsAt } from '../../ml';
+import { Optimizer, distillationLoss, softKl, encodeIdx, initBackend, makePlan, metrics, parseIdx, searchBiasShift, softCrossEntropy, softTargetsAt } from '../../ml';
 
 before(async () => {
   await initBackend({ requested: 'auto' });
@@ -102,4 +102,36 @@ test('splits are deterministic, disjoint, and honour transfer rules', () => {
   assert.ok(Array.from(only.transfer).every((i) => labels[i] === 7 || labels[i] === 8));
   const frac = makePlan(labels, { validationSize: 100, transfer: { kind: 'fraction', fraction: 0.03 }, seed: 5 });
   assert.equal(frac.transfer.length, 27);
+});
+
+test('optimizer updates: plain SGD is p − lr·g with no state; momentum keeps its slot and restores it from a checkpoint', () => {
+  const fresh = () => new Map([['w', tf.variable(tf.tensor1d([1, -2, 3]))]]);
+  const grads = new Map([['w', tf.tensor1d([0.5, 0.25, -1])]]);
+  const read = (p: Map<string, tf.Variable>) => Array.from(p.get('w')!.dataSync());
+
+  const plain = fresh();
+  const sgd = new Optimizer({ kind: 'sgd', learningRate: 0.1, momentum: 0 }, plain);
+  sgd.apply(grads, 0.1);
+  sgd.apply(grads, 0.1);
+  assert.deepEqual(read(plain).map((v) => +v.toFixed(6)), [0.9, -2.05, 3.2]);
+  assert.deepEqual(Object.keys(sgd.state()), ['step'], 'no momentum slot to checkpoint');
+  // A checkpoint written before plain SGD dropped its slot still loads.
+  sgd.loadState({ step: { dtype: 'int32', shape: [1], data: Int32Array.of(7) }, 'm:w': { dtype: 'float32', shape: [3], data: new Float32Array(3) } });
+
+  // Momentum 0.9: the second step moves by lr·(0.9·g + g); its state restores into a new optimizer.
+  const heavy = fresh();
+  const mom = new Optimizer({ kind: 'sgd', learningRate: 0.1, momentum: 0.9 }, heavy);
+  mom.apply(grads, 0.1);
+  const saved = mom.state();
+  assert.deepEqual(Object.keys(saved).sort(), ['m:w', 'step']);
+  mom.apply(grads, 0.1);
+  assert.deepEqual(read(heavy).map((v) => +v.toFixed(6)), [0.855, -2.0725, 3.29]);
+  const resumed = fresh();
+  resumed.get('w')!.assign(tf.tensor1d([0.95, -2.025, 3.1]));
+  const again = new Optimizer({ kind: 'sgd', learningRate: 0.1, momentum: 0.9 }, resumed);
+  again.loadState(saved);
+  again.apply(grads, 0.1);
+  assert.deepEqual(read(resumed).map((v) => +v.toFixed(6)), read(heavy).map((v) => +v.toFixed(6)));
+  assert.throws(() => again.loadState({ step: saved['step']! }), /optimizer state lacks slot m:w/);
+  [sgd, mom, again].forEach((o) => o.dispose());
 });
