@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../storage/artifact-store';
-import { getJson, putJson } from '../storage/artifact-store';
+import { getJson } from '../storage/artifact-store';
 import type { Logger } from '../config/logger';
 import { formatIssues, resolveDistillationInput, resolveSmokeInput } from '../config/resolve';
 import type { Resolved } from '../config/resolve';
@@ -12,9 +12,10 @@ import type { DistillationConfig, ModelRefInput, SmokeConfig } from '../config/s
 import { findModel, keys, readManifest } from './artifacts';
 import { modelDigest, softTargetsKey } from './digests';
 import { FailureType, mapFailures } from './failures';
-import { chartsMarkdown, renderCharts, renderHtml } from '../reports';
 import { distillationChartInputs, renderDistillationReport } from './report';
 import type { DistillationReport } from './report';
+import { storeReport } from './report-files';
+import type { StoredReport } from './report-files';
 import type { ModelRef, SoftTargetsRef, TrainRequest } from './types';
 
 export interface PipelineDeps {
@@ -74,19 +75,8 @@ export function createPipelineActivities(deps: PipelineDeps) {
   }
 
   /** JSON, Markdown, and a self-contained HTML page with charts (PNG + SVG stored beside it). */
-  async function writeReport(report: DistillationReport): Promise<{ json: string; markdown: string; html: string; charts: string[] }> {
-    const dir = keys.run(report.workflowId);
-    const json = await putJson(store, `${dir}/report.json`, report);
-    const charts = await renderCharts(await distillationChartInputs(store, report));
-    const chartKeys: string[] = [];
-    for (const c of charts) {
-      chartKeys.push((await store.put(`${dir}/charts/${c.name}.png`, c.png, { contentType: 'image/png' })).key);
-      await store.put(`${dir}/charts/${c.name}.svg`, new TextEncoder().encode(c.svg), { contentType: 'image/svg+xml' });
-    }
-    const markdown = `${renderDistillationReport(report)}\n## Charts\n\n${chartsMarkdown(charts)}\n`;
-    const md = await store.put(`${dir}/report.md`, new TextEncoder().encode(markdown), { contentType: 'text/markdown' });
-    const html = await store.put(`${dir}/report.html`, new TextEncoder().encode(renderHtml(`chrysalis run ${report.workflowId}`, markdown, charts)), { contentType: 'text/html' });
-    return { json: json.key, markdown: md.key, html: html.key, charts: chartKeys };
+  async function writeReport(report: DistillationReport): Promise<StoredReport> {
+    return storeReport(store, report.workflowId, report, renderDistillationReport(report), await distillationChartInputs(store, report));
   }
 
   return {

@@ -1,6 +1,10 @@
 /** The specialists run report: a JSON document and its Markdown rendering (paper §5, Table 4 layout). */
-import type { ArtifactRef } from '../storage/artifact-store';
+import type { ArtifactRef, ArtifactStore } from '../storage/artifact-store';
+import { getJson } from '../storage/artifact-store';
 import type { SpecialistsConfig } from '../config/specialists';
+import type { EpochStats } from '../ml/train';
+import type { ChartInputs } from '../reports/charts';
+import { readManifest } from './artifacts';
 import type { CombinationEvaluation, SpecialistSamplingInfo } from './specialists';
 import type { TrainResult } from './types';
 
@@ -47,6 +51,8 @@ export interface SpecialistsReport {
   specialists: SpecialistOutcome[];
   evaluation: CombinationEvaluation;
   distillBack?: DistillBackOutcome;
+  /** The generalist + specialists package (layers models, combination.json, loader.mjs). */
+  exported?: { dir: string; manifest: string };
   startedAt: string;
   finishedAt: string;
   wallSeconds: number;
@@ -114,6 +120,8 @@ export function renderSpecialistsReport(r: SpecialistsReport): string {
     lines.push('', `Distilled from soft targets \`${r.distillBack.softTargets.key}\` (${r.distillBack.softTargets.cached ? 'reused' : `computed, ${r.distillBack.softTargets.inferenceSeconds.toFixed(1)} s`}) by child workflow \`${r.distillBack.childWorkflowId}\`; its report: \`${r.distillBack.report.markdown}\`.`);
   }
 
+  if (r.exported) lines.push('', `Exported the generalist and specialists as one package with a loader that performs the KL combination: \`${r.exported.dir}/\` (\`chrysalis predict --model ${r.exported.dir} <image.png>\`).`);
+
   lines.push('', '## Confusable subsets', '');
   lines.push(`k-means (k = ${r.clustering.subsets.length}${r.config.clustering.normalize ? ', unit-length columns' : ''}) on the columns of the covariance of the generalist's predicted probabilities over ${r.clustering.examples} ${r.config.clustering.on} examples; clusters \`${r.clustering.key}\`${r.clustering.cached ? ' (reused)' : ''}.`, '');
   lines.push('| specialist | classes | examples/epoch | natural share π | oversampling π′/π | correction factor (dustbin logit +log) | train time | note |', '|---|---|---|---|---|---|---|---|');
@@ -156,4 +164,26 @@ export function renderSpecialistsReport(r: SpecialistsReport): string {
   lines.push(`| generalist | ${e.generalist.perClassErrors.join(' | ')} |`);
   lines.push(`| generalist + specialists | ${e.combined.perClassErrors.join(' | ')} |`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Training curves (generalist and specialists), both confusion matrices, the subsets and Table 4. */
+export async function specialistsChartInputs(store: ArtifactStore, r: SpecialistsReport): Promise<ChartInputs> {
+  const curves: NonNullable<ChartInputs['curves']> = [];
+  const models = [{ name: 'generalist', manifestKey: r.generalist.manifestKey }, ...r.specialists.map((s) => ({ name: s.name, manifestKey: s.manifestKey }))];
+  for (const m of models) {
+    const manifest = await readManifest(store, m.manifestKey);
+    for (const h of (manifest.provenance['history'] as EpochStats[] | undefined) ?? []) curves.push({ model: m.name, epoch: h.epoch, loss: h.loss, trainAccuracy: h.trainAccuracy });
+  }
+  const details = await getJson<{ generalist: { confusion: number[][] }; combined: { confusion: number[][] } }>(store, r.evaluation.details);
+  const title = `specialists run ${r.workflowId}`;
+  return {
+    title,
+    curves,
+    confusions: [
+      { model: 'generalist', classNames: r.classNames, matrix: details.generalist.confusion },
+      { model: 'generalist + specialists', classNames: r.classNames, matrix: details.combined.confusion },
+    ],
+    subsets: r.specialists.map((s, m) => ({ specialist: m + 1, classes: s.subset.map((c) => r.classNames[c] ?? String(c)) })),
+    coverage: table4Rows(r.evaluation.byCoverage).map((row) => ({ specialistsCovering: row.label, examples: row.examples, deltaCorrect: row.delta, relativeChange: row.relativeChange })),
+  };
 }

@@ -32,7 +32,11 @@ import type { ComputeDeps } from './compute';
 import { datasetFor } from './compute';
 import { activityContext, dropCheckpoints, durableTraining } from './durable-training';
 import { FailureType, mapFailures } from './failures';
-import { renderSpecialistsReport } from './specialists-report';
+import { exportCombinationPackage } from './specialists-export';
+import type { ExportCombinationRequest, ExportedCombination } from './specialists-export';
+import { renderSpecialistsReport, specialistsChartInputs } from './specialists-report';
+import { storeReport } from './report-files';
+import type { StoredReport } from './report-files';
 import type { SpecialistsReport } from './specialists-report';
 import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainResult } from './types';
 
@@ -467,8 +471,17 @@ export function createSpecialistsComputeActivities(deps: ComputeDeps) {
     return { key, logits, manifest, members: 1, n, numClasses: C, inferenceSeconds, cached: false };
   }
 
+  /** Step 5b: the generalist + specialists as one package with the loader that combines them. */
+  async function exportCombination(req: Omit<ExportCombinationRequest, 'key'>): Promise<ExportedCombination> {
+    const key = combinationDigest(req.combination.generalist, req.combination.specialists, req.combination.combine);
+    const out = await exportCombinationPackage(store, { ...req, key });
+    deps.logger.info({ dir: out.dir, cached: out.cached, files: out.files.length }, out.cached ? 'combination package already exported' : 'combination package exported');
+    return out;
+  }
+
   return {
     clusterConfusions: mapFailures('clusterConfusions', clusterConfusions),
+    exportCombination: mapFailures('exportCombination', exportCombination),
     trainSpecialist: mapFailures('trainSpecialist', trainSpecialist),
     evaluateCombination: mapFailures('evaluateCombination', evaluateCombination),
     computeCombinedSoftTargets: mapFailures('computeCombinedSoftTargets', computeCombinedSoftTargets),
@@ -499,8 +512,8 @@ export function createSpecialistsPipelineActivities(deps: { store: ArtifactStore
     return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
   }
 
-  /** Writes `runs/<workflowId>/report.json` and `report.md`; the covariance matrix is read from the store here. */
-  async function writeSpecialistsReport(report: SpecialistsReport): Promise<{ json: string; markdown: string }> {
+  /** The report as JSON, Markdown and HTML with charts; the covariance matrix is read from the store here. */
+  async function writeSpecialistsReport(report: SpecialistsReport): Promise<StoredReport> {
     const full: SpecialistsReport = { ...report };
     const C = report.classNames.length;
     if (C <= 64 && !report.clustering.covarianceMatrix) {
@@ -508,10 +521,7 @@ export function createSpecialistsPipelineActivities(deps: { store: ArtifactStore
       const data = t.data as Float32Array;
       full.clustering = { ...report.clustering, covarianceMatrix: Array.from({ length: C }, (_, r) => Array.from(data.subarray(r * C, r * C + C))) };
     }
-    const dir = keys.run(report.workflowId);
-    const json = await putJson(store, `${dir}/report.json`, full);
-    const md = await store.put(`${dir}/report.md`, new TextEncoder().encode(renderSpecialistsReport(full)), { contentType: 'text/markdown' });
-    return { json: json.key, markdown: md.key };
+    return storeReport(store, report.workflowId, full, renderSpecialistsReport(full), await specialistsChartInputs(store, full));
   }
 
   return {

@@ -9,12 +9,13 @@ import { scheduleCommand } from './schedule';
 
 const USAGE = `usage: chrysalis <command> [options]
 
-  run <distill|smoke> [--preset P] [--config file.json] [--set key=value …] [--detach] [--json] [--id ID]
+  run <distill|specialists|smoke> [--preset P] [--config file.json] [--set key=value …] [--detach] [--json] [--id ID]
   status <workflowId> [--json]      list [--json]      cancel <workflowId>
   report <workflowId> [--out dir] [--json]
   schedule create <id> <distill|smoke> (--every 24h | --cron "0 3 * * *") [--preset P] [--set k=v …] [--overlap skip]
   schedule list | trigger <id> | pause <id> | unpause <id> | describe <id> | delete <id>
   predict --model <dir|exports/<digest>|workflowId> <image.png|images.idx …> [--limit N] [--top K] [--json]
+                                    (a single exported model, or a generalist + specialists package)
   dev                               start the local dev stack (Ctrl-C stops it)
 
 Settings come from the environment (TEMPORAL_ADDRESS, MINIO_*, …); unset ones fall back to .data/dev.env.`;
@@ -39,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
   };
   switch (command) {
     case 'run':
-      return runCommand({ pipeline: need('pipeline (distill|smoke)'), preset: values.preset, configFile: values.config, set: values.set ?? [], detach: values.detach, json: values.json, workflowId: values.id });
+      return runCommand({ pipeline: need('pipeline (distill|specialists|smoke)'), preset: values.preset, configFile: values.config, set: values.set ?? [], detach: values.detach, json: values.json, workflowId: values.id });
     case 'status': return statusCommand(need('workflow id'), values.json);
     case 'list': return listCommand(values.json);
     case 'cancel': return cancelCommand(need('workflow id'), values.json);

@@ -1,14 +1,17 @@
 /**
  * `chrysalis predict --model <ref> <input…>`: classify 28×28 grey PNGs or IDX image files with an
- * exported model. <ref> is a local directory holding model.json (+ weights), an `exports/<digest>`
- * prefix in MinIO, or the workflow id of a finished distillation run (its exported student).
+ * exported model: a single layers model (model.json + weights) or a generalist + specialists package
+ * (combination.json, combined by the package's loader, the same code as ml/specialists/combination-loader).
+ * <ref> is a local directory, an `exports/<digest>` prefix in MinIO, or the workflow id of a finished
+ * distillation run (its exported student) or specialists run (its package).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../ml/backend';
 import { parseIdx } from '../ml/idx';
-import type { DistillationSummary } from '../workflows';
+import type { PackageReader } from '../ml/specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
+import type { DistillationSummary, SpecialistsSummary } from '../workflows';
 import { CliError, Exit, connect } from './context';
 
 interface LayersModelJson {
@@ -17,22 +20,54 @@ interface LayersModelJson {
   userDefinedMetadata?: { classNames?: string[]; inputShape?: [number, number] };
 }
 
-async function loadModelFiles(ref: string): Promise<{ json: LayersModelJson; weights: Uint8Array; source: string }> {
-  if (existsSync(path.join(ref, 'model.json'))) {
-    const json = JSON.parse(readFileSync(path.join(ref, 'model.json'), 'utf8')) as LayersModelJson;
-    return { json, weights: new Uint8Array(readFileSync(path.join(ref, json.weightsManifest[0]!.paths[0]!))), source: ref };
+/** A model package: one layers model, or a generalist + specialists combination (combination.json). */
+type Loaded =
+  | { kind: 'model'; json: LayersModelJson; weights: Uint8Array; source: string }
+  | { kind: 'combination'; read: PackageReader; source: string };
+
+function fromDirectory(dir: string): Loaded | undefined {
+  if (existsSync(path.join(dir, 'combination.json'))) {
+    return { kind: 'combination', read: async (rel) => new Uint8Array(readFileSync(path.join(dir, rel))), source: dir };
   }
+  if (existsSync(path.join(dir, 'model.json'))) {
+    const json = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')) as LayersModelJson;
+    return { kind: 'model', json, weights: new Uint8Array(readFileSync(path.join(dir, json.weightsManifest[0]!.paths[0]!))), source: dir };
+  }
+  return undefined;
+}
+
+/** The exports/<digest> prefix a finished run published: a distillation's student or a specialists package. */
+function exportedPrefix(summary: DistillationSummary | SpecialistsSummary | undefined): string | undefined {
+  const exported = summary?.exported as { modelJson?: string; dir?: string } | undefined;
+  return exported?.dir ?? exported?.modelJson?.replace(/\/model\.json$/, '');
+}
+
+async function loadPackage(ref: string): Promise<Loaded> {
+  const local = fromDirectory(ref);
+  if (local) return local;
   const ctx = await connect();
   try {
-    let prefix = ref.replace(/\/(model\.json)?$/, '');
+    let prefix = ref.replace(/\/((model|combination)\.json)?$/, '');
     if (!prefix.startsWith('exports/')) {
-      const summary = await ctx.client.workflow.getHandle(ref).result().catch(() => undefined) as DistillationSummary | undefined;
-      if (!summary?.exported) throw new CliError(`--model ${ref}: not a directory with model.json, an exports/<digest> key, or a finished run with an exported model`);
-      prefix = summary.exported.modelJson.replace(/\/model\.json$/, '');
+      const summary = await ctx.client.workflow.getHandle(ref).result().catch(() => undefined) as DistillationSummary | SpecialistsSummary | undefined;
+      const found = exportedPrefix(summary);
+      if (!found) throw new CliError(`--model ${ref}: not a directory with model.json or combination.json, an exports/<digest> key, or a finished run with an exported model`);
+      prefix = found;
     }
     const store = await ctx.store();
+    if (await store.stat(`${prefix}/combination.json`)) {
+      // Fetch the whole package now: the connection closes before the loader reads it.
+      const files = new Map<string, Uint8Array>();
+      for (const key of await store.list(`${prefix}/`)) files.set(key.slice(prefix.length + 1), await store.get(key));
+      const read: PackageReader = async (rel) => {
+        const bytes = files.get(rel);
+        if (!bytes) throw new CliError(`minio:${prefix}: the package has no ${rel}`);
+        return bytes;
+      };
+      return { kind: 'combination', read, source: `minio:${prefix}` };
+    }
     const json = JSON.parse(new TextDecoder().decode(await store.get(`${prefix}/model.json`))) as LayersModelJson;
-    return { json, weights: await store.get(`${prefix}/${json.weightsManifest[0]!.paths[0]!}`), source: `minio:${prefix}` };
+    return { kind: 'model', json, weights: await store.get(`${prefix}/${json.weightsManifest[0]!.paths[0]!}`), source: `minio:${prefix}` };
   } finally {
     await ctx.close();
   }
@@ -71,24 +106,52 @@ function readInputs(files: string[], limit: number): { x: Float32Array; names: s
   return { x, names, size };
 }
 
+interface Classified { probabilities: Float32Array; classNames: string[] | undefined; numClasses: number; active?: string[][] }
+
+async function classify(loaded: Loaded, x: Float32Array, n: number, size: number): Promise<Classified> {
+  if (loaded.kind === 'combination') {
+    const { loadCombination } = await import('../ml/specialists/combination-loader.mjs');
+    const model = await loadCombination(tf, loaded.read);
+    try {
+      const p = await model.predict(x);
+      return { probabilities: p.probabilities, classNames: p.classNames, numClasses: p.numClasses, active: p.active.map((a) => a.map((m) => model.manifest.specialists[m]!.name)) };
+    } finally {
+      model.dispose();
+    }
+  }
+  const { json, weights } = loaded;
+  const model = await tf.loadLayersModel(tf.io.fromMemory({
+    modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0]!.weights,
+    weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer,
+  }));
+  try {
+    const probabilities = tf.tidy(() => (model.predict(tf.tensor2d(x, [n, size])) as tf.Tensor2D).dataSync() as Float32Array);
+    return { probabilities, classNames: json.userDefinedMetadata?.classNames, numClasses: probabilities.length / Math.max(1, n) };
+  } finally {
+    model.dispose();
+  }
+}
+
 export async function predictCommand(ref: string | undefined, inputs: string[], opts: { json: boolean; limit: number; top: number }): Promise<number> {
   if (!ref) throw new CliError('predict needs --model <dir | exports/<digest> | workflowId>');
   if (inputs.length === 0) throw new CliError('predict needs at least one input file (PNG 28×28 grey, or IDX images)');
   process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
   await initBackend({ requested: 'auto', warn: (m) => process.stderr.write(`warning: ${m}\n`) });
-  const { json, weights, source } = await loadModelFiles(ref);
-  const model = await tf.loadLayersModel(tf.io.fromMemory({
-    modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0]!.weights,
-    weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer,
-  }));
+  const loaded = await loadPackage(ref);
   const { x, names, size } = readInputs(inputs, opts.limit);
-  const probs = tf.tidy(() => (model.predict(tf.tensor2d(x, [names.length, size])) as tf.Tensor2D).arraySync());
-  const classNames = json.userDefinedMetadata?.classNames;
+  const { probabilities, classNames, numClasses: C, active } = await classify(loaded, x, names.length, size);
   const results = names.map((name, i) => ({
     input: name,
-    top: probs[i]!.map((p, c) => ({ class: c, name: classNames?.[c] ?? String(c), probability: p })).sort((a, b) => b.probability - a.probability).slice(0, opts.top),
+    top: Array.from(probabilities.subarray(i * C, i * C + C), (p, c) => ({ class: c, name: classNames?.[c] ?? String(c), probability: p }))
+      .sort((a, b) => b.probability - a.probability).slice(0, opts.top),
+    ...(active ? { specialists: active[i]! } : {}),
   }));
-  if (opts.json) process.stdout.write(`${JSON.stringify({ model: source, results }, null, 2)}\n`);
-  else for (const r of results) process.stdout.write(`${r.input}: ${r.top.map((t) => `${t.name} ${(t.probability * 100).toFixed(1)}%`).join(', ')}\n`);
+  if (opts.json) process.stdout.write(`${JSON.stringify({ model: loaded.source, kind: loaded.kind, results }, null, 2)}\n`);
+  else {
+    for (const r of results) {
+      const fired = r.specialists ? `  [specialists: ${r.specialists.length > 0 ? r.specialists.join(', ') : 'none'}]` : '';
+      process.stdout.write(`${r.input}: ${r.top.map((t) => `${t.name} ${(t.probability * 100).toFixed(1)}%`).join(', ')}${fired}\n`);
+    }
+  }
   return Exit.ok;
 }

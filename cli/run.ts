@@ -11,7 +11,6 @@ import type { DistillationSummary, SmokeSummary } from '../workflows';
 import type { SpecialistsSummary } from '../workflows/specialists';
 import { progressQuery } from '../workflows/progress';
 import { CliError, Exit, connect } from './context';
-import type { CliContext } from './context';
 import { ProgressView } from './progress-view';
 
 export const PIPELINES = {
@@ -69,7 +68,7 @@ export function buildInput(args: RunArgs): { pipeline: PipelineName; input: Pipe
   return { pipeline, input, workflowId, dataset: cfg.data.dataset, label };
 }
 
-async function follow<T>(ctx: CliContext, handle: WorkflowHandle, json: boolean): Promise<T> {
+async function follow<T>(handle: WorkflowHandle, json: boolean): Promise<T> {
   const view = json ? undefined : new ProgressView(process.stderr);
   let done = false;
   const result = handle.result().finally(() => { done = true; }) as Promise<T>;
@@ -86,7 +85,6 @@ async function follow<T>(ctx: CliContext, handle: WorkflowHandle, json: boolean)
   } catch {
     // Completed runs still answer queries while their history is retained; ignore otherwise.
   }
-  void ctx;
   return result;
 }
 
@@ -104,6 +102,7 @@ function printSpecialists(s: SpecialistsSummary): void {
   process.stdout.write([
     `\nrun ${s.workflowId}: ${s.specialists.length} specialists over subsets ${s.subsets.map((x) => `{${x.join(',')}}`).join(' ')}`,
     `generalist ${s.generalist.errors} test errors → combined ${s.combined.errors} (${(s.combined.relativeErrorChange * 100).toFixed(1)}%)${student ? `; distilled-back student ${student.errors}` : ''}`,
+    `package (generalist + specialists + loader): ${s.exported.dir}/  →  chrysalis predict --model ${s.workflowId} <image.png>`,
     `report: chrysalis report ${s.workflowId}`, '',
   ].join('\n'));
 }
@@ -135,7 +134,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     }
     process.stderr.write(`workflow ${workflowId} (temporal workflow describe -w ${workflowId})\n`);
     try {
-      const summary = await follow<DistillationSummary | SmokeSummary | SpecialistsSummary>(ctx, handle, args.json);
+      const summary = await follow<DistillationSummary | SmokeSummary | SpecialistsSummary>(handle, args.json);
       if (args.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       else if ('combined' in summary) printSpecialists(summary);
       else if ('models' in summary) printDistillation(summary);

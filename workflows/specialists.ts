@@ -8,7 +8,9 @@
 import { ApplicationFailure, executeChild, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { CombinationRequest, SpecialistModel, SpecialistRequest, SpecialistResult, SpecialistsComputeActivities, SpecialistsPipelineActivities } from '../activities/specialists';
+import type { ExportedCombination } from '../activities/specialists-export';
 import type { DistillBackOutcome, SpecialistsReport, TrainingOutcome } from '../activities/specialists-report';
+import type { StoredReport } from '../activities/report-files';
 import type { ModelRef, TrainRequest, TrainResult } from '../activities/types';
 import type { PipelineInput } from '../config/resolve';
 import { distillationPipeline } from './distillation';
@@ -22,7 +24,9 @@ export interface SpecialistsInput extends PipelineInput {
 
 export interface SpecialistsSummary {
   workflowId: string;
-  report: { json: string; markdown: string };
+  report: StoredReport;
+  /** The generalist + specialists package: layers models, combination.json and loader.mjs. */
+  exported: { dir: string; manifest: string };
   generalist: { errors: number; accuracy: number; manifestKey: string; cached: boolean };
   combined: { errors: number; accuracy: number; relativeErrorChange: number };
   subsets: number[][];
@@ -91,6 +95,10 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
   // 4–5. Combination on the test set.
   const combination: CombinationRequest = { data, generalist, specialists, combine: cfg.combine };
   const evaluation = await progress.stage('combine', () => special.evaluateCombination(combination));
+  const exported: ExportedCombination = await progress.stage('export', () => special.exportCombination({
+    combination, classNames: data.classNames,
+    evaluation: { dataset: data.dataset, testExamples: evaluation.n, generalistErrors: evaluation.generalist.errors, combinedErrors: evaluation.combined.errors },
+  }));
 
   // 6. Distil back: the combination's log q on the transfer set → a child distillationPipeline.
   let distillBack: DistillBackOutcome | undefined;
@@ -122,12 +130,12 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
     specialists: specialistResults.map((s, m) => ({
       name: s.name, subset: s.subset, manifestKey: s.model.manifest.key, digest: s.model.digest, sampling: s.sampling, training: trainingOutcome(s, specialistReqs[m]!.train.epochs),
     })),
-    evaluation, ...(distillBack ? { distillBack } : {}),
+    evaluation, ...(distillBack ? { distillBack } : {}), exported: { dir: exported.dir, manifest: exported.manifest },
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
   };
   const written = await progress.stage('report', () => light.writeSpecialistsReport(report));
   return {
-    workflowId, report: written,
+    workflowId, report: written, exported: { dir: exported.dir, manifest: exported.manifest },
     generalist: { errors: evaluation.generalist.errors, accuracy: evaluation.generalist.accuracy, manifestKey: generalist.manifest.key, cached: generalistTraining?.cached ?? true },
     combined: { errors: evaluation.combined.errors, accuracy: evaluation.combined.accuracy, relativeErrorChange: evaluation.relativeErrorChange },
     subsets: clusters.subsets,

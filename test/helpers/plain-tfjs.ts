@@ -42,3 +42,35 @@ export function runPlainTfjs<T>(modelDir: string, mode: 'predict' | 'errors', ar
   if (r.status !== 0) throw new Error(`plain tfjs loader failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
 }
+
+const COMBINATION_SCRIPT = (tfjs: string) => `
+const fs = require('fs'), path = require('path'), url = require('url'), zlib = require('zlib');
+const tf = require(${JSON.stringify(tfjs)});
+const [dir, imgFile, lblFile] = process.argv.slice(1);
+(async () => {
+  const { loadCombination } = await import(url.pathToFileURL(path.join(dir, 'loader.mjs')).href);
+  const model = await loadCombination(tf, async (rel) => fs.readFileSync(path.join(dir, rel)));
+  const idx = (f) => { let b = fs.readFileSync(f); if (b[0] === 0x1f) b = zlib.gunzipSync(b); const d = b[3]; return b.subarray(4 + 4 * d); };
+  const images = idx(imgFile), labels = idx(lblFile);
+  const n = labels.length, size = images.length / n, C = model.classNames.length;
+  let errors = 0, generalistErrors = 0, active = 0;
+  const argmax = (a, i) => { let b = 0; for (let c = 1; c < C; c++) if (a[i * C + c] > a[i * C + b]) b = c; return b; };
+  for (let s = 0; s < n; s += 2000) {
+    const c = Math.min(2000, n - s);
+    const p = await model.predict(Float32Array.from(images.subarray(s * size, (s + c) * size), (v) => v / 255));
+    for (let i = 0; i < c; i++) {
+      if (argmax(p.probabilities, i) !== labels[s + i]) errors++;
+      if (argmax(p.generalist, i) !== labels[s + i]) generalistErrors++;
+      if (p.active[i].length > 0) active++;
+    }
+  }
+  process.stdout.write(JSON.stringify({ backend: tf.getBackend(), errors, generalistErrors, active, n }));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+/** Runs a generalist + specialists package's own loader.mjs under bare @tensorflow/tfjs and counts its test errors on IDX files. */
+export function runPlainCombination(packageDir: string, images: string, labels: string): { backend: string; errors: number; generalistErrors: number; active: number; n: number } {
+  const r = spawnSync(process.execPath, ['-e', COMBINATION_SCRIPT(path.join(repoRoot, 'node_modules/@tensorflow/tfjs')), packageDir, images, labels], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`plain tfjs combination loader failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { backend: string; errors: number; generalistErrors: number; active: number; n: number };
+}

@@ -23,7 +23,7 @@ export interface TestStack {
   workers: { pipeline: string; compute: string };
   startCompute(instance?: string, extraEnv?: Record<string, string>): Promise<void>;
   logs(): string;
-  /** Runs `chrysalis …` against this stack and its queues. */
+  /** Runs `./chrysalis …` (the checkout's wrapper script, as the docs show it) against this stack and its queues. */
   cli: (...args: string[]) => CommandResult;
   /** Runs the installed Temporal CLI against this stack's server. */
   temporal: (...args: string[]) => CommandResult;
@@ -79,7 +79,7 @@ export async function withStack(t: TestContext, name: string, opts: StackOptions
   };
   return {
     stack, client, store, queues, workers, startCompute,
-    cli: (...args) => run(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), ...args], cliEnv),
+    cli: (...args) => run(path.join(repoRoot, 'chrysalis'), args, cliEnv),
     temporal: (...args) => run(path.join(repoRoot, '.tools/bin/temporal'), [...args, '--address', stack.env['TEMPORAL_ADDRESS']!], process.env),
     logs: () => [...stack.processes.keys(), workers.pipeline, workers.compute].map((n) => { try { return readFileSync(stack.logFile(n), 'utf8'); } catch { return ''; } }).join('\n'),
   };

