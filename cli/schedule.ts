@@ -60,7 +60,7 @@ export async function scheduleCommand(action: string, id: string | undefined, ar
         case 'delete': await handle.delete(); out({ scheduleId: id, deleted: true }, `schedule ${id} deleted`); return Exit.ok;
         case 'describe': {
           const d = await handle.describe();
-          if (args.json) process.stdout.write(`${JSON.stringify({ scheduleId: id, paused: d.state.paused, overlap: d.policies.overlap, recentActions: d.info.recentActions.map((a) => a.action.type === 'startWorkflow' ? a.action.workflow.workflowId : null) }, null, 2)}\n`);
+          if (args.json) process.stdout.write(`${JSON.stringify({ scheduleId: id, workflowType: d.action.type === 'startWorkflow' ? d.action.workflowType : null, paused: d.state.paused, overlap: d.policies.overlap, recentActions: d.info.recentActions.map((a) => a.action.type === 'startWorkflow' ? a.action.workflow.workflowId : null) }, null, 2)}\n`);
           else process.stdout.write(`${id}: ${d.state.paused ? 'paused' : 'active'}, overlap ${d.policies.overlap}, ${d.info.numActionsTaken} runs started\n`);
           return Exit.ok;
         }

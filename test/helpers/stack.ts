@@ -25,6 +25,8 @@ export interface TestStack {
   logs(): string;
   /** Runs `./chrysalis …` (the checkout's wrapper script, as the docs show it) against this stack and its queues. */
   cli: (...args: string[]) => CommandResult;
+  /** The environment `cli` runs with: this stack's servers and queues. */
+  cliEnv: NodeJS.ProcessEnv;
   /** Runs the installed Temporal CLI against this stack's server. */
   temporal: (...args: string[]) => CommandResult;
 }
@@ -78,7 +80,7 @@ export async function withStack(t: TestContext, name: string, opts: StackOptions
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
   return {
-    stack, client, store, queues, workers, startCompute,
+    stack, client, store, queues, workers, startCompute, cliEnv,
     cli: (...args) => run(path.join(repoRoot, 'chrysalis'), args, cliEnv),
     temporal: (...args) => run(path.join(repoRoot, '.tools/bin/temporal'), [...args, '--address', stack.env['TEMPORAL_ADDRESS']!], process.env),
     logs: () => [...stack.processes.keys(), workers.pipeline, workers.compute].map((n) => { try { return readFileSync(stack.logFile(n), 'utf8'); } catch { return ''; } }).join('\n'),

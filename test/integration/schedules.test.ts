@@ -14,6 +14,14 @@ test('chrysalis schedule create, list, trigger, pause, delete', async (t) => {
   assert.equal(cli('schedule', 'create', id, 'smoke', '--every', '24h').code, 2, 'duplicate id is a usage error');
   const listed = JSON.parse(cli('schedule', 'list', '--json').out) as { scheduleId: string; workflowType: string; paused: boolean }[];
   assert.deepEqual(listed.find((x) => x.scheduleId === id), { ...listed.find((x) => x.scheduleId === id), workflowType: 'smokePipeline', paused: false });
+  assert.match(cli('schedule', 'list').out, new RegExp(id));
+  // OPERATIONS.md's nightly distillation schedule, as written there.
+  const nightly = `${id}-distill`;
+  assert.equal(cli('schedule', 'create', nightly, 'distill', '--preset', 'mnist-quick', '--every', '24h').code, 0);
+  const d = JSON.parse(cli('schedule', 'describe', nightly, '--json').out) as { workflowType: string; paused: boolean };
+  assert.equal(d.workflowType, 'distillationPipeline');
+  assert.equal(d.paused, false);
+  assert.equal(cli('schedule', 'delete', nightly).code, 0);
 
   assert.equal(cli('schedule', 'trigger', id).code, 0);
   let runId: string | undefined;
@@ -46,6 +54,17 @@ test('the Temporal CLI commands in docs/OPERATIONS.md create, pause and delete a
   assert.equal(described.schedule.action.startWorkflow.workflowType.name, 'distillationPipeline');
   assert.match(described.schedule.policies.overlapPolicy, /SKIP/);
   assert.equal(temporal('schedule', 'toggle', '--schedule-id', id, '--pause', '--reason', 'maintenance').code, 0);
+  // A paused schedule still runs on an explicit trigger. No compute worker polls here, so the started
+  // run is terminated once it exists.
+  assert.equal(temporal('schedule', 'trigger', '--schedule-id', id).code, 0);
+  let started: string | undefined;
+  for (let i = 0; i < 100 && !started; i++) {
+    const action = (await s.client.schedule.getHandle(id).describe()).info.recentActions[0]?.action;
+    started = action?.type === 'startWorkflow' ? action.workflow.workflowId : undefined;
+    if (!started) await new Promise((r) => setTimeout(r, 300));
+  }
+  assert.ok(started?.startsWith(`${id}-run`), `triggered run ${started}`);
+  await s.client.workflow.getHandle(started!).terminate('test: no compute worker');
   assert.match(temporal('schedule', 'list').out, new RegExp(id));
   assert.equal(temporal('schedule', 'delete', '--schedule-id', id).code, 0);
 });
