@@ -87,6 +87,18 @@ type SpecialistsInputConfig = z.input<typeof specialistsConfigSchema>;
 
 const sgd = (learningRate: number) => ({ optimizer: { kind: 'sgd', learningRate, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } }) as const;
 
+/** The 784-512-512 MLP the full presets use as generalist, at lr 0.05. */
+const mlp512 = (epochs: number, hiddenDropout?: number) => ({
+  model: { kind: 'mlp' as const, hidden: [512, 512], ...(hiddenDropout !== undefined ? { hiddenDropout } : {}) },
+  train: { epochs, ...sgd(0.05) },
+});
+
+/**
+ * Distil the combination back into a student with the generalist's own recipe, so the child run's
+ * hard-label baseline is a re-seeded generalist and the comparison isolates the soft targets.
+ */
+const distilBackInto = (recipe: ReturnType<typeof mlp512>) => ({ student: recipe, students: [{ temperature: 2, alpha: 0.5 }] });
+
 /**
  * Budgets: each preset finishes in a few minutes on 2 CPU cores with native TensorFlow, one compute
  * slot (measured wall times in each comment). The fan-out does not depend on the numbers: raise
@@ -107,15 +119,11 @@ export const specialistsPresets: Record<string, SpecialistsInputConfig> = {
   'fashion-specialists': {
     name: 'fashion-specialists',
     data: { dataset: 'fashion-mnist', validationSize: 5000 },
-    generalist: { model: { kind: 'mlp', hidden: [512, 512], hiddenDropout: 0.2 }, train: { epochs: 25, ...sgd(0.05) } },
+    generalist: mlp512(25, 0.2),
     clustering: { specialists: 3, normalize: true },
     specialist: { train: { epochs: 15, ...sgd(0.05) }, sampleFactor: 2 },
     combine: { topN: 2 },
-    distill: {
-      // The student recipe is the generalist's, so the child's hard-label baseline is a re-seeded generalist.
-      student: { model: { kind: 'mlp', hidden: [512, 512], hiddenDropout: 0.2 }, train: { epochs: 25, ...sgd(0.05) } },
-      students: [{ temperature: 2, alpha: 0.5 }],
-    },
+    distill: distilBackInto(mlp512(25, 0.2)),
   },
   /**
    * MNIST digits: the generalist fits the training set, so specialists need a gentle, augmented
@@ -126,14 +134,11 @@ export const specialistsPresets: Record<string, SpecialistsInputConfig> = {
   'mnist-specialists': {
     name: 'mnist-specialists',
     data: { dataset: 'mnist', validationSize: 5000 },
-    generalist: { model: { kind: 'mlp', hidden: [512, 512] }, train: { epochs: 10, ...sgd(0.05) } },
+    generalist: mlp512(10),
     clustering: { specialists: 4, minSize: 2, normalize: true },
     specialist: { train: { epochs: 6, ...sgd(0.01), jitter: 1 }, sampleFactor: 2 },
     combine: { topN: 2 },
-    distill: {
-      student: { model: { kind: 'mlp', hidden: [512, 512] }, train: { epochs: 10, ...sgd(0.05) } },
-      students: [{ temperature: 2, alpha: 0.5 }],
-    },
+    distill: distilBackInto(mlp512(10)),
   },
   /**
    * The 20-class union of digits and garments (115,000 training images): more classes, more
@@ -142,14 +147,11 @@ export const specialistsPresets: Record<string, SpecialistsInputConfig> = {
   'union-specialists': {
     name: 'union-specialists',
     data: { dataset: 'mnist+fashion', validationSize: 5000 },
-    generalist: { model: { kind: 'mlp', hidden: [512, 512] }, train: { epochs: 10, ...sgd(0.05) } },
+    generalist: mlp512(10),
     clustering: { specialists: 6, minSize: 2, normalize: true },
     specialist: { train: { epochs: 6, ...sgd(0.05) } },
     combine: { topN: 2 },
-    distill: {
-      student: { model: { kind: 'mlp', hidden: [512, 512] }, train: { epochs: 10, ...sgd(0.05) } },
-      students: [{ temperature: 2, alpha: 0.5 }],
-    },
+    distill: distilBackInto(mlp512(10)),
   },
   /** Seconds: the whole DAG on 3,000 digits with tiny nets (integration tests, smoke checks). */
   'specialists-tiny': {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, applySetters, formatIssues, loadEnv, resolveDistillationInput } from '../../config';
+import { ConfigError, applySetters, distillationPresets, formatIssues, loadEnv, resolveDistillationInput } from '../../config';
 
 const baseEnv = { MINIO_ACCESS_KEY: 'chrysalis', MINIO_SECRET_KEY: 'super-secret-value' };
 
@@ -25,6 +25,16 @@ function issues(raw: unknown): string {
   assert.equal(r.ok, false, 'expected invalid input');
   return r.ok ? '' : formatIssues(r.issues);
 }
+
+test('every distillation preset named in the docs resolves to a valid config', () => {
+  const names = Object.keys(distillationPresets);
+  for (const name of ['mnist-quick', 'mnist-paper', 'mnist-tiny-sweep', 'mnist-omit-3', 'mnist-only-7-8', 'mnist-transfer-3pct']) assert.ok(names.includes(name), name);
+  for (const name of names) {
+    const r = resolveDistillationInput({ preset: name });
+    assert.ok(r.ok, `${name}: ${r.ok ? '' : formatIssues(r.issues)}`);
+    assert.equal(r.config.name, name);
+  }
+});
 
 test('presets resolve, with overrides merged', () => {
   const r = resolveDistillationInput({ preset: 'mnist-quick', overrides: { students: [{ temperature: 4, alpha: 0.5 }], student: { train: { epochs: 2 } } } });
