@@ -53,6 +53,7 @@ const MIN_COMPUTE_GRACE_S = 150;
 interface Device { driver?: string; count?: number | string; device_ids?: string[]; capabilities?: string[] }
 interface ComposeService {
   image?: string;
+  profiles?: string[];
   build?: unknown;
   environment?: Record<string, string | number | boolean | null> | string[];
   stop_grace_period?: string;
@@ -261,6 +262,25 @@ test('k8s: kustomization.yaml lists every manifest', () => {
   const kustomization = loadK8s().find(({ obj }) => obj.kind === 'Kustomization');
   assert.ok(kustomization, 'k8s/kustomization.yaml');
   assert.deepEqual([...(kustomization.obj.resources ?? [])].sort(), k8sFiles().filter((f) => f !== kustomization.file));
+});
+
+test('deploy README: its commands name services, profiles, deployments, build args and variables that exist', () => {
+  const sh = readDeploy('README.md'); // code blocks and inline commands alike
+  const all = (re: RegExp) => [...new Set([...sh.matchAll(re)].map((m) => m[1]!))];
+  const services = loadCompose().services;
+  const named = [...all(/docker compose run --rm ([\w-]+)/g), ...all(/--scale ([\w-]+)=/g)];
+  assert.ok(named.length >= 2, 'the README runs and scales compose services');
+  for (const name of named) assert.ok(services[name], `compose service ${name}`);
+  for (const profile of all(/--profile (\w+)/g)) assert.ok(Object.values(services).some((svc) => svc.profiles?.includes(profile)), `a compose service in profile ${profile}`);
+  const deployments = loadK8s().filter(({ obj }) => obj.kind === 'Deployment').map(({ obj }) => obj.metadata?.name);
+  const scaled = all(/deployment\/([\w-]+)/g);
+  assert.ok(scaled.length >= 2);
+  for (const name of scaled) assert.ok(deployments.includes(name), `k8s Deployment ${name}`);
+  const dockerfile = readDeploy('docker/Dockerfile');
+  for (const arg of all(/--build-arg (\w+)=/g)) assert.match(dockerfile, new RegExp(`^ARG ${arg}(=|$)`, 'm'), `Dockerfile ARG ${arg}`);
+  const passed = all(/ -e (\w+)/g);
+  assert.ok(passed.length >= 5, 'docker run passes its settings with -e');
+  assert.deepEqual(passed.flatMap((v) => schemaProblem(v, 'README docker run')), []);
 });
 
 test('Dockerfile: every ENV it sets is in envSchema or a library variable', () => {
