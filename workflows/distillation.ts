@@ -9,7 +9,7 @@ import type { PipelineActivities } from '../activities/pipeline';
 import type { ModelOutcome } from '../activities/report';
 import type { EvaluationSummary, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
 import type { PipelineInput } from '../config/resolve';
-import { NON_RETRYABLE, computeActivityOptions, describeTraining } from './options';
+import { LIGHT_ACTIVITY_OPTIONS, computeActivityOptions, describeTraining } from './options';
 import type { RunOptions } from './options';
 import { ProgressTracker, modelProgressSignal, progressQuery } from './progress';
 
@@ -29,10 +29,7 @@ export interface DistillationSummary {
 export async function distillationPipeline(input: DistillationInput): Promise<DistillationSummary> {
   const startedAt = new Date(Date.now());
   const opts = input.options ?? {};
-  const light = proxyActivities<PipelineActivities>({
-    startToCloseTimeout: '2 minutes',
-    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
-  });
+  const light = proxyActivities<PipelineActivities>(LIGHT_ACTIVITY_OPTIONS);
   const computeOptions = computeActivityOptions(opts);
   const compute = proxyActivities<ComputeActivities>(computeOptions);
   const progress = new ProgressTracker();
@@ -42,7 +39,7 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
 
   const { overrides, preset, config } = input;
   const cfg = await progress.stage('validate', () => light.validateDistillationInput({ ...(preset !== undefined ? { preset } : {}), ...(overrides ? { overrides } : {}), ...(config ? { config } : {}) }));
-  const data = await progress.stage('prepare-data', () => compute.prepareData({ data: cfg.data, transfer: cfg.transfer, seed: cfg.seed }));
+  const data = await progress.stage('prepare-data', () => compute.prepareData.executeWithOptions({ ...computeOptions, summary: `prepare ${cfg.data.dataset}: validation split, transfer set` }, [{ data: cfg.data, transfer: cfg.transfer, seed: cfg.seed }]));
 
   // Teachers: recipes (trained here unless cached) or given models.
   const teacherReqs: TrainRequest[] = 'count' in cfg.teachers
@@ -75,7 +72,8 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
       teacherResults.push(...results);
       teachers = results.map((r) => r.model);
     }
-    soft = await progress.stage('soft-targets', () => compute.computeSoftTargets({ key: lookup.key, data, teachers: teachers.filter((t): t is ModelRef => t !== null) }));
+    const members = teachers.filter((t): t is ModelRef => t !== null);
+    soft = await progress.stage('soft-targets', () => compute.computeSoftTargets.executeWithOptions({ ...computeOptions, summary: `soft targets: logits of ${members.length} teacher${members.length === 1 ? '' : 's'} on ${data.counts.transfer} transfer examples` }, [{ key: lookup.key, data, teachers: members }]));
   }
 
   // Students: the hard-label baseline and one distilled student per (T, α), all in parallel.
@@ -102,7 +100,8 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
     })),
   ];
   const evaluations: EvaluationSummary[] = await progress.stage('evaluate', () => Promise.all(toEvaluate.map((m) =>
-    compute.evaluateModel({ name: m.name, model: m.model, data, ...(biasClasses && m.role !== 'teacher' ? { biasClasses } : {}) }))));
+    compute.evaluateModel.executeWithOptions({ ...computeOptions, summary: `evaluate ${m.name} on the test set${biasClasses && m.role !== 'teacher' ? ', with the bias-shift search' : ''}` },
+      [{ name: m.name, model: m.model, data, ...(biasClasses && m.role !== 'teacher' ? { biasClasses } : {}) }]))));
 
   const models: ModelOutcome[] = toEvaluate.map((m, i) => ({
     name: m.name, role: m.role, evaluation: evaluations[i]!, manifestKey: m.model.manifest.key,
@@ -111,7 +110,7 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
   }));
   // The deployable artifact: the best distilled student, in the standard tfjs layers format.
   const best = models.filter((m) => m.role === 'student').sort((a, b) => a.evaluation.errors - b.evaluation.errors)[0];
-  const exported = best ? await compute.exportModel({ model: toEvaluate.find((m) => m.name === best.name)!.model, classNames: data.classNames }) : undefined;
+  const exported = best ? await compute.exportModel.executeWithOptions({ ...computeOptions, summary: `export ${best.name} (best student) in the TensorFlow.js layers format` }, [{ model: toEvaluate.find((m) => m.name === best.name)!.model, classNames: data.classNames }]) : undefined;
   const workflowId = workflowInfo().workflowId;
   const finishedAt = new Date(Date.now());
   const report = await progress.stage('report', () => light.writeReport({

@@ -10,6 +10,12 @@ export const DEFAULT_COMPUTE_QUEUE = 'chrysalis-compute';
 /** Failure types that no retry can fix. */
 export const NON_RETRYABLE = ['InvalidInput', 'NonFiniteLoss', 'ArtifactNotFound', 'DatasetUnavailable', 'BackendUnavailable'];
 
+/** Pipeline-queue activities: validation, look-ups, reports; short, retried a few times. */
+export const LIGHT_ACTIVITY_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
 /** Operational knobs a run can set beside its config; none changes results. */
 export interface RunOptions {
   /** @default DEFAULT_COMPUTE_QUEUE */

@@ -14,7 +14,7 @@ import type { StoredReport } from '../activities/report-files';
 import type { ModelRef, TrainRequest, TrainResult } from '../activities/types';
 import type { PipelineInput } from '../config/resolve';
 import { distillationPipeline } from './distillation';
-import { NON_RETRYABLE, computeActivityOptions, describeTraining } from './options';
+import { LIGHT_ACTIVITY_OPTIONS, computeActivityOptions, describeTraining } from './options';
 import type { RunOptions } from './options';
 import { ProgressTracker, modelProgressSignal, progressQuery } from './progress';
 
@@ -43,10 +43,7 @@ function trainingOutcome(r: TrainResult, epochs: number): TrainingOutcome {
 export async function specialistsPipeline(input: SpecialistsInput): Promise<SpecialistsSummary> {
   const startedAt = new Date(Date.now());
   const opts = input.options ?? {};
-  const light = proxyActivities<SpecialistsPipelineActivities>({
-    startToCloseTimeout: '2 minutes',
-    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
-  });
+  const light = proxyActivities<SpecialistsPipelineActivities>(LIGHT_ACTIVITY_OPTIONS);
   const computeOptions = computeActivityOptions(opts);
   const compute = proxyActivities<ComputeActivities>(computeOptions);
   const special = proxyActivities<SpecialistsComputeActivities>(computeOptions);
@@ -58,7 +55,7 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
   const { overrides, preset, config } = input;
   const cfg = await progress.stage('validate', () => light.validateSpecialistsInput({ ...(preset !== undefined ? { preset } : {}), ...(overrides ? { overrides } : {}), ...(config ? { config } : {}) }));
   const transfer = cfg.distill?.transfer ?? { kind: 'full' as const };
-  const data = await progress.stage('prepare-data', () => compute.prepareData({ data: cfg.data, transfer, seed: cfg.seed }));
+  const data = await progress.stage('prepare-data', () => compute.prepareData.executeWithOptions({ ...computeOptions, summary: `prepare ${cfg.data.dataset}: validation split, transfer set` }, [{ data: cfg.data, transfer, seed: cfg.seed }]));
 
   // 1. Generalist: trained on all classes (content-addressed, so an identical recipe is reused) or given.
   let generalist: ModelRef;
@@ -75,10 +72,10 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
   }
 
   // 2. Confusable subsets.
-  const clusters = await progress.stage('cluster', () => special.clusterConfusions({
+  const clusters = await progress.stage('cluster', () => special.clusterConfusions.executeWithOptions({ ...computeOptions, summary: `cluster the generalist's confusions into ${cfg.clustering.specialists} subsets (k-means on the covariance of its ${cfg.clustering.on} predictions)` }, [{
     data, generalist, k: cfg.clustering.specialists, minSize: cfg.clustering.minSize, normalize: cfg.clustering.normalize,
     restarts: cfg.clustering.restarts, on: cfg.clustering.on, seed: cfg.seed,
-  }));
+  }]));
   const trainedSubsets = clusters.subsets.filter((s) => s.length >= cfg.clustering.minClasses);
   const skipped = clusters.subsets.filter((s) => s.length < cfg.clustering.minClasses);
 
@@ -94,17 +91,17 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
 
   // 4–5. Combination on the test set.
   const combination: CombinationRequest = { data, generalist, specialists, combine: cfg.combine };
-  const evaluation = await progress.stage('combine', () => special.evaluateCombination(combination));
-  const exported: ExportedCombination = await progress.stage('export', () => special.exportCombination({
+  const evaluation = await progress.stage('combine', () => special.evaluateCombination.executeWithOptions({ ...computeOptions, summary: `combine generalist + ${specialists.length} specialists (min KL, top-${cfg.combine.topN}) on the test set` }, [combination]));
+  const exported: ExportedCombination = await progress.stage('export', () => special.exportCombination.executeWithOptions({ ...computeOptions, summary: 'export generalist + specialists + KL-combining loader as one package' }, [{
     combination, classNames: data.classNames,
     evaluation: { dataset: data.dataset, testExamples: evaluation.n, generalistErrors: evaluation.generalist.errors, combinedErrors: evaluation.combined.errors },
-  }));
+  }]));
 
   // 6. Distil back: the combination's log q on the transfer set → a child distillationPipeline.
   let distillBack: DistillBackOutcome | undefined;
   if (cfg.distill) {
     const d = cfg.distill;
-    const soft = await progress.stage('soft-targets', () => special.computeCombinedSoftTargets(combination));
+    const soft = await progress.stage('soft-targets', () => special.computeCombinedSoftTargets.executeWithOptions({ ...computeOptions, summary: `soft targets: the combination's log q on ${data.counts.transfer} transfer examples` }, [combination]));
     const childWorkflowId = `${workflowId}-distil-back`;
     const child = await progress.stage('distil-back', () => executeChild(distillationPipeline, {
       workflowId: childWorkflowId,

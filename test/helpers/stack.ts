@@ -92,3 +92,14 @@ export async function scheduledActivities(client: Client, workflowId: string): P
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   return (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name ? [e.activityTaskScheduledEventAttributes.activityType.name] : []));
 }
+
+/** Each scheduled activity's type and its summary line (what the Temporal Web UI shows), in order. */
+export async function activitySummaries(client: Client, workflowId: string): Promise<{ type: string; summary: string | undefined }[]> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  return (history.events ?? []).flatMap((e) => {
+    const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (!type) return [];
+    const data = e.userMetadata?.summary?.data;
+    return [{ type, summary: data ? JSON.parse(Buffer.from(data).toString('utf8')) as string : undefined }];
+  });
+}

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import type { DistillationSummary } from '../../workflows';
 import { assertChartsRendered, assertInvalidInputs } from '../helpers/assertions';
 import { runPlainTfjs } from '../helpers/plain-tfjs';
-import { scheduledActivities, withStack } from '../helpers/stack';
+import { activitySummaries, scheduledActivities, withStack } from '../helpers/stack';
 
 // mnist-quick's shape at a size CI can afford on 2 cores (the preset itself runs in the quickstart).
 const small = {
@@ -31,6 +31,15 @@ test('distillation pipeline runs end to end, then reuses cached soft targets wit
   const acts1 = await scheduledActivities(s.client, id1);
   assert.equal(acts1.filter((a) => a === 'trainModel').length, 4);
   assert.equal(acts1.filter((a) => a === 'computeSoftTargets').length, 1);
+  // Every compute step carries a summary line for the Temporal Web UI.
+  const summaries = await activitySummaries(s.client, id1);
+  assert.deepEqual(summaries.filter((a) => a.summary === undefined).map((a) => a.type).sort(), ['lookupSoftTargets', 'validateDistillationInput', 'writeReport']);
+  const lines = summaries.map((a) => a.summary ?? '');
+  assert.ok(lines.includes('prepare mnist: validation split, transfer set'), lines.join('\n'));
+  assert.ok(lines.includes('train student-T4-a0.9: MLP 64, 3 epochs, distilled at T=4, α=0.9'), lines.join('\n'));
+  assert.ok(lines.some((l) => /^soft targets: logits of 2 teachers on \d+ transfer examples$/.test(l)), lines.join('\n'));
+  assert.ok(lines.includes('evaluate baseline-hard on the test set'), lines.join('\n'));
+  assert.ok(lines.includes('export student-T4-a0.9 (best student) in the TensorFlow.js layers format'), lines.join('\n'));
   const report = new TextDecoder().decode(await s.store.get(first.report.markdown));
   // Charts: real PNGs with content, embedded in a self-contained HTML page.
   assert.ok(first.report.charts.some((k) => k.endsWith('/training-curves.png')) && first.report.charts.some((k) => k.includes('/confusion-')));

@@ -12,7 +12,7 @@ import type { SpecialistsReport } from '../../activities/specialists-report';
 import type { SpecialistsSummary } from '../../workflows';
 import { assertChartsRendered, assertInvalidInputs } from '../helpers/assertions';
 import { runPlainCombination } from '../helpers/plain-tfjs';
-import { scheduledActivities, withStack } from '../helpers/stack';
+import { activitySummaries, scheduledActivities, withStack } from '../helpers/stack';
 
 /** [start, end] in ms of every completed execution of one activity type, from the workflow history. */
 async function activityIntervals(client: Client, workflowId: string, type: string): Promise<[number, number][]> {
@@ -75,6 +75,10 @@ test('specialists pipeline: end to end with distil-back; specialists overlap on 
   assert.equal(acts1.filter((a) => a === 'trainSpecialist').length, first.specialists.length);
   assert.equal(acts1.filter((a) => a === 'clusterConfusions').length, 1);
   assert.equal(acts1.filter((a) => a === 'computeCombinedSoftTargets').length, 1);
+  const lines = (await activitySummaries(s.client, id1)).map((a) => a.summary ?? '');
+  assert.ok(lines.includes("cluster the generalist's confusions into 3 subsets (k-means on the covariance of its validation predictions)"), lines.join('\n'));
+  assert.ok(lines.some((l) => /^train specialist-1: classes [\d,]+ \+ dustbin, 3 epochs from the generalist$/.test(l)), lines.join('\n'));
+  assert.ok(lines.includes(`combine generalist + ${first.specialists.length} specialists (min KL, top-2) on the test set`), lines.join('\n'));
 
   // Two compute slots: at least two specialist executions overlapped in time.
   const spans = await activityIntervals(s.client, id1, 'trainSpecialist');
