@@ -72,7 +72,8 @@ import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { loadCombination } from './loader.mjs';
 
-const model = await loadCombination(tf, (file) => readFile(new URL(file, import.meta.url)));
+const dir = new URL('./', import.meta.url); // this package's directory (here: the script sits in it)
+const model = await loadCombination(tf, (file) => readFile(new URL(file, dir)));
 const { probabilities, active } = await model.predict(x); // x: [n, ${m.inputShape[0] * m.inputShape[1]}] tensor or Float32Array
 \`\`\`
 
