@@ -98,12 +98,18 @@ function printDistillation(s: DistillationSummary): void {
 }
 
 function printSpecialists(s: SpecialistsSummary): void {
-  const student = s.distillBack?.models.filter((m) => m.role === 'student').sort((a, b) => a.errors - b.errors)[0];
+  const g = s.generalist.errors;
+  const vs = (errors: number) => `${errors - g > 0 ? '+' : ''}${errors - g} (${g > 0 ? `${(((errors - g) / g) * 100).toFixed(1)}%` : '—'})`;
+  const row = (name: string, errors: number, accuracy: number, note: string) => `| ${name} | ${errors} | ${(accuracy * 100).toFixed(2)}% | ${note} |`;
   process.stdout.write([
     `\nrun ${s.workflowId}: ${s.specialists.length} specialists over subsets ${s.subsets.map((x) => `{${x.join(',')}}`).join(' ')}`,
-    `generalist ${s.generalist.errors} test errors → combined ${s.combined.errors} (${(s.combined.relativeErrorChange * 100).toFixed(1)}%)${student ? `; distilled-back student ${student.errors}` : ''}`,
+    '| model | test errors | accuracy | vs generalist |', '|---|---|---|---|',
+    row('generalist', g, s.generalist.accuracy, s.generalist.cached ? 'cached' : ''),
+    row('generalist + specialists', s.combined.errors, s.combined.accuracy, vs(s.combined.errors)),
+    ...(s.distillBack?.models ?? []).map((m) => row(`${m.name} (distilled back, ${m.role})`, m.errors, m.accuracy, vs(m.errors))),
+    `specialists: ${s.specialists.map((x) => `${x.name} {${x.subset.join(',')}}${x.cached ? ' (cached)' : ''}`).join(', ')}`,
     `package (generalist + specialists + loader): ${s.exported.dir}/  →  chrysalis predict --model ${s.workflowId} <image.png>`,
-    `report: chrysalis report ${s.workflowId}`, '',
+    `report: chrysalis report ${s.workflowId}  (MinIO ${s.report.markdown})`, '',
   ].join('\n'));
 }
 

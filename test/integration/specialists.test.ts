@@ -146,6 +146,15 @@ test('specialists pipeline: end to end with distil-back; specialists overlap on 
   assert.equal(second.combined.errors, first.combined.errors);
   assert.equal(second.distillBack?.softTargetsKey, first.distillBack.softTargetsKey);
   assert.ok(second.distillBack?.models.every((m) => m.cached), 'distilled-back students are reused');
+  // The same run through the CLI: every step answers from the store, and the results table is printed.
+  const viaCli = s.cli('run', 'specialists', '--preset', 'specialists-tiny', '--set', 'clustering.specialists=3', '--set', 'clustering.minClasses=2', '--set', 'clustering.normalize=true',
+    '--set', 'specialist.train.epochs=3', '--set', 'specialist.train.batchSize=64', '--set', 'specialist.sampleFactor=2', '--set', 'combine.topN=2');
+  assert.equal(viaCli.code, 0, viaCli.err);
+  assert.match(viaCli.out, new RegExp(`^\\| generalist \\| ${first.generalist.errors} \\| [\\d.]+% \\| cached \\|$`, 'm'));
+  assert.match(viaCli.out, new RegExp(`^\\| generalist \\+ specialists \\| ${first.combined.errors} \\|`, 'm'));
+  assert.match(viaCli.out, /^\| student-T2-a0\.9 \(distilled back, student\) \| \d+ \|/m);
+  assert.match(viaCli.out, new RegExp(`package \\(generalist \\+ specialists \\+ loader\\): ${first.exported.dir}/`));
+  assert.match(viaCli.err, /^specialist-1 +cached +3 ep$/m, 'a progress line per model, cached ones marked');
   const acts2 = await scheduledActivities(s.client, id2);
   assert.equal(acts2.filter((a) => a === 'trainSpecialist').length, first.specialists.length, 'each specialist activity answers from the store');
 });
