@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -114,6 +116,24 @@ test('an exported package loads from its own loader.mjs and predicts what chrysa
   const text = spawnSync(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), 'predict', '--model', dir, imgs, '--limit', '2'], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /^test\.idx\[0\]: digit-\d \d+\.\d%.*\[specialists: [^\]]+\]$/m);
+
+  // Served over HTTP, as a browser loads it: a base URL instead of a reader.
+  const server = createServer((req, res) => {
+    const file = path.join(dir, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    if (!file.startsWith(dir) || !existsSync(file)) return void res.writeHead(404).end();
+    res.writeHead(200).end(readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const served = await own.loadCombination(tf, `http://127.0.0.1:${port}/`);
+    const viaHttp = await served.predict(x);
+    served.dispose();
+    assert.deepEqual(Array.from(viaHttp.probabilities), Array.from(got.probabilities));
+    await assert.rejects(own.loadCombination(tf, `http://127.0.0.1:${port}/nowhere`), /nowhere\/combination\.json: HTTP 404/);
+  } finally {
+    server.close();
+  }
 
   // A package in an unknown format is refused with a clear message.
   writeFileSync(path.join(dir, 'combination.json'), JSON.stringify({ ...manifest, version: 2 }));
