@@ -15,15 +15,20 @@ export interface StoredReport {
 
 export async function storeReport(store: ArtifactStore, workflowId: string, report: unknown, markdown: string, chartInputs: ChartInputs): Promise<StoredReport> {
   const dir = keys.run(workflowId);
-  const json = await putJson(store, `${dir}/report.json`, report);
-  const charts = await renderCharts(chartInputs);
-  const chartKeys: string[] = [];
-  for (const c of charts) {
-    chartKeys.push((await store.put(`${dir}/charts/${c.name}.png`, c.png, { contentType: 'image/png' })).key);
-    await store.put(`${dir}/charts/${c.name}.svg`, new TextEncoder().encode(c.svg), { contentType: 'image/svg+xml' });
-  }
+  const encode = (text: string) => new TextEncoder().encode(text);
+  // Independent objects: the JSON uploads while the charts render, and the charts upload side by side.
+  const [json, charts] = await Promise.all([putJson(store, `${dir}/report.json`, report), renderCharts(chartInputs)]);
   const full = `${markdown}\n## Charts\n\n${chartsMarkdown(charts)}\n`;
-  const md = await store.put(`${dir}/report.md`, new TextEncoder().encode(full), { contentType: 'text/markdown' });
-  const html = await store.put(`${dir}/report.html`, new TextEncoder().encode(renderHtml(`chrysalis run ${workflowId}`, full, charts)), { contentType: 'text/html' });
+  const [md, html, chartKeys] = await Promise.all([
+    store.put(`${dir}/report.md`, encode(full), { contentType: 'text/markdown' }),
+    store.put(`${dir}/report.html`, encode(renderHtml(`chrysalis run ${workflowId}`, full, charts)), { contentType: 'text/html' }),
+    Promise.all(charts.map(async (c) => {
+      const [png] = await Promise.all([
+        store.put(`${dir}/charts/${c.name}.png`, c.png, { contentType: 'image/png' }),
+        store.put(`${dir}/charts/${c.name}.svg`, encode(c.svg), { contentType: 'image/svg+xml' }),
+      ]);
+      return png.key;
+    })),
+  ]);
   return { json: json.key, markdown: md.key, html: html.key, charts: chartKeys };
 }

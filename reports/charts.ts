@@ -222,6 +222,14 @@ function load(): Promise<{ vega: Vega; vl: VegaLite }> {
   return libs;
 }
 
+/**
+ * Loads vega and vega-lite and renders one small chart, so that a long-lived worker pays the module
+ * loading and first-render costs at start rather than inside its first run's report.
+ */
+export async function warmUpCharts(): Promise<void> {
+  svgToPng(await specToSvg(top({ data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] }, mark: 'line', encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } } })));
+}
+
 /** A vega-lite spec as SVG, via a headless vega View. */
 export async function specToSvg(spec: TopLevelSpec): Promise<string> {
   const { vega, vl } = await load();

@@ -2,6 +2,7 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createPipelineActivities } from '../activities/pipeline';
 import { createSpecialistsPipelineActivities } from '../activities/specialists';
+import { warmUpCharts } from '../reports/charts';
 import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
 
 async function main(): Promise<void> {
@@ -18,6 +19,8 @@ async function main(): Promise<void> {
       workflowsPath: require.resolve('../workflows'),
       activities: { ...createPipelineActivities({ store, logger }), ...createSpecialistsPipelineActivities({ store, logger }) },
     });
+    // In the background: reports render charts, and the first would otherwise pay for loading vega.
+    warmUpCharts().catch((err: unknown) => logger.warn({ err }, 'chart libraries did not warm up; the first report will load them'));
     logger.info({ taskQueue: env.CHRYSALIS_PIPELINE_QUEUE, namespace: env.TEMPORAL_NAMESPACE, temporal: env.TEMPORAL_ADDRESS, minio: env.MINIO_ENDPOINT, bucket: env.MINIO_BUCKET }, 'pipeline worker started');
     await worker.run();
   } finally {
