@@ -19,6 +19,11 @@ export const FailureType = {
   BackendUnavailable: 'BackendUnavailable',
 } as const;
 
+/** A request the workflow could not have known to be impossible until the data was seen: non-retryable. */
+export function invalidInput(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ message, type: FailureType.InvalidInput, nonRetryable: true });
+}
+
 export function toFailure(err: unknown, context: string): unknown {
   if (err instanceof ApplicationFailure) return err;
   if (err instanceof NonFiniteLossError) {

@@ -12,7 +12,7 @@ import { putJson } from '../storage/artifact-store';
 import { exportLayersModel } from '../ml/export';
 import type { CombinationManifest } from '../ml/specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
 import { loadNet, readManifest } from './artifacts';
-import type { CombinationRequest } from './specialists';
+import type { CombinationRequest } from './specialists-types';
 import type { ModelRef } from './types';
 
 export interface ExportCombinationRequest {

@@ -5,7 +5,7 @@ import type { SpecialistsConfig } from '../config/specialists';
 import type { EpochStats } from '../ml/train';
 import type { ChartInputs } from '../reports/charts';
 import { readManifest } from './artifacts';
-import type { CombinationEvaluation, SpecialistSamplingInfo } from './specialists';
+import type { CombinationEvaluation, SpecialistSamplingInfo } from './specialists-types';
 import type { TrainResult } from './types';
 
 export type TrainingOutcome = Pick<TrainResult, 'cached' | 'resumedFromEpoch' | 'epochsTrained' | 'seconds' | 'backend' | 'backendFallback'> & { epochs: number };

@@ -7,183 +7,34 @@
  * KL-minimising combination on the test set, and store the combination's log q on the transfer set
  * as soft targets that a distillationPipeline reads exactly like teacher logits.
  *
- * Pipeline queue (`createSpecialistsPipelineActivities`): input validation, resolving a given
- * generalist, and writing the report.
+ * The pipeline-queue activities are in specialists-pipeline.ts, the types that travel through
+ * Temporal in specialists-types.ts (re-exported here).
  */
 import { CancelledFailure } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import * as tf from '@tensorflow/tfjs';
 import type { ArtifactRef, ArtifactStore } from '../storage/artifact-store';
 import { getJson, putJson } from '../storage/artifact-store';
 import { digestOf } from '../storage/hash';
-import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
+import { encodeTensors } from '../storage/tensor-codec';
 import type { Dataset } from '../ml/datasets';
 import { metrics, predictLogits } from '../ml/evaluate';
 import type { Metrics } from '../ml/evaluate';
 import { classCovariance, clusterClasses, combine, trainSpecialist as trainSpecialistNet } from '../ml/specialists';
 import type { SpecialistProbs } from '../ml/specialists';
-import type { Logger } from '../config/logger';
-import { formatIssues } from '../config/resolve';
-import type { TrainSpec } from '../config/schemas';
-import { resolveSpecialistsInput } from '../config/specialists';
-import type { SpecialistsConfig } from '../config/specialists';
 import { findModel, keys, loadNet, loadPlan, publishModel, readManifest } from './artifacts';
 import type { ComputeDeps } from './compute';
 import { datasetFor } from './compute';
 import { activityContext, dropCheckpoints, durableTraining } from './durable-training';
-import { FailureType, mapFailures } from './failures';
+import { invalidInput, mapFailures } from './failures';
 import { exportCombinationPackage } from './specialists-export';
 import type { ExportCombinationRequest, ExportedCombination } from './specialists-export';
-import { renderSpecialistsReport, specialistsChartInputs } from './specialists-report';
-import { storeReport } from './report-files';
-import type { StoredReport } from './report-files';
-import type { SpecialistsReport } from './specialists-report';
-import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainResult } from './types';
+import type {
+  ClusterRequest, ClusterResult, CombinationEvaluation, CombinationRequest, CombineSpec, CombinedSoftTargets, CoverageRow, FiringRow, ModelScore,
+  SpecialistModel, SpecialistRequest, SpecialistResult, SpecialistSamplingInfo, SubsetRow,
+} from './specialists-types';
+import type { ModelRef } from './types';
 
-// ---------------------------------------------------------------------------------------------
-// Types that travel through Temporal
-// ---------------------------------------------------------------------------------------------
-
-export interface ClusterRequest {
-  data: DataPlanRef;
-  generalist: ModelRef;
-  /** Number of clusters. */
-  k: number;
-  minSize: number;
-  normalize: boolean;
-  restarts: number;
-  /** Whose predictions give the covariance. */
-  on: 'validation' | 'train';
-  seed: number;
-}
-
-export interface ClusterResult {
-  /** Content digest of (generalist, examples, clustering parameters): names the stored clusters. */
-  key: string;
-  /** Disjoint subsets covering every class, each sorted, ordered by their smallest class. */
-  subsets: number[][];
-  /** `clusters/<key>/covariance.cht`: tensor `covariance`, C×C float32. */
-  covariance: ArtifactRef;
-  /** `clusters/<key>/clusters.json`: subsets with class names, parameters, provenance. */
-  clusters: ArtifactRef;
-  /** Examples whose predictions gave the covariance. */
-  examples: number;
-  /** True when these clusters were already stored (and were reused as they are). */
-  cached: boolean;
-}
-
-export interface SpecialistRequest {
-  /** Human label, e.g. "specialist-2"; also the name in progress signals. */
-  name: string;
-  data: DataPlanRef;
-  generalist: ModelRef;
-  subset: number[];
-  train: TrainSpec;
-  seed: number;
-  /** Examples per epoch = round(sampleFactor × 2 × the training examples in the subset), half from the subset. */
-  sampleFactor: number;
-}
-
-export interface SpecialistSamplingInfo {
-  /** Examples per epoch. */
-  examples: number;
-  specialCount: number;
-  /** π: share of the training split whose class is in the subset. */
-  naturalFraction: number;
-  /** π′: share of the specialist's examples whose class is in the subset (≈ ½). */
-  trainFraction: number;
-  /** π′/π. */
-  oversampling: number;
-  /** The odds ratio whose log was added to the dustbin logit after training. */
-  correctionFactor: number;
-}
-
-export interface SpecialistResult extends TrainResult {
-  name: string;
-  subset: number[];
-  sampling: SpecialistSamplingInfo;
-}
-
-export interface SpecialistModel {
-  name: string;
-  model: ModelRef;
-  subset: number[];
-}
-
-export interface CombineSpec {
-  topN: number;
-  maxIterations: number;
-  tolerance: number;
-}
-
-export interface CombinationRequest {
-  data: DataPlanRef;
-  generalist: ModelRef;
-  specialists: SpecialistModel[];
-  combine: CombineSpec;
-}
-
-/** One row of the paper's Table 4: test examples grouped by how many specialists covered them. */
-export interface CoverageRow {
-  specialists: number;
-  examples: number;
-  generalistCorrect: number;
-  combinedCorrect: number;
-  /** combinedCorrect − generalistCorrect. */
-  delta: number;
-  /** delta / generalistCorrect (0 when the generalist got none right). */
-  relativeChange: number;
-}
-
-/** Test examples whose true class is in one specialist's subset. */
-export interface SubsetRow {
-  name: string;
-  subset: number[];
-  examples: number;
-  generalistCorrect: number;
-  combinedCorrect: number;
-  /** The specialist alone, on its own |S|+1 outputs: argmax is the example's class. */
-  specialistCorrect: number;
-}
-
-export interface FiringRow {
-  name: string;
-  /** Test inputs on which the specialist was active. */
-  fired: number;
-  /** …of which the true class was in its subset. */
-  firedOnSubset: number;
-}
-
-export interface ModelScore {
-  errors: number;
-  accuracy: number;
-  perClassErrors: number[];
-}
-
-export interface CombinationEvaluation {
-  /** Content digest of (generalist, specialists, combination options). */
-  key: string;
-  n: number;
-  topN: number;
-  generalist: ModelScore;
-  combined: ModelScore;
-  /** (combined − generalist) / generalist test errors: negative is better. */
-  relativeErrorChange: number;
-  byCoverage: CoverageRow[];
-  perSubset: SubsetRow[];
-  firing: FiringRow[];
-  /** Most EM iterations any batch of the combination needed. */
-  iterations: number;
-  /** Seconds for the combination itself (after inference). */
-  combineSeconds: number;
-  /** Both confusion matrices and the rows above, in the store. */
-  details: ArtifactRef;
-}
-
-export interface CombinedSoftTargets extends SoftTargetsRef {
-  /** True when the same combination's soft targets for this data plan were already stored. */
-  cached: boolean;
-}
+export type * from './specialists-types';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -253,11 +104,6 @@ function score(m: Metrics): ModelScore {
   return { errors: m.errors, accuracy: m.accuracy, perClassErrors: m.perClassErrors };
 }
 
-/** A request the workflow could not have known to be impossible until the data was seen. */
-function invalid(message: string): ApplicationFailure {
-  return ApplicationFailure.create({ message, type: FailureType.InvalidInput, nonRetryable: true });
-}
-
 // ---------------------------------------------------------------------------------------------
 // Compute queue
 // ---------------------------------------------------------------------------------------------
@@ -279,15 +125,15 @@ export function createSpecialistsComputeActivities(deps: ComputeDeps) {
     const ds = await datasetFor(req.data, store);
     const plan = await loadPlan(store, req.data.plan);
     const C = ds.numClasses;
-    if (req.k > C || req.k * req.minSize > C) throw invalid(`clustering.specialists: ${req.k} clusters of at least ${req.minSize} classes do not fit ${C} classes`);
+    if (req.k > C || req.k * req.minSize > C) throw invalidInput(`clustering.specialists: ${req.k} clusters of at least ${req.minSize} classes do not fit ${C} classes`);
     const indices = req.on === 'validation' ? plan.validation : plan.train;
-    if (indices.length === 0) throw invalid(`clustering.on: the ${req.on} split is empty`);
+    if (indices.length === 0) throw invalidInput(`clustering.on: the ${req.on} split is empty`);
     const probs = await probabilitiesOf(store, req.generalist, ds.train.images, [ds.rows, ds.cols], indices);
     beat({ stage: 'predicted', examples: indices.length });
     const cov = classCovariance(probs, indices.length, C);
     const subsets = clusterClasses(cov, C, { k: req.k, minSize: req.minSize, normalize: req.normalize, restarts: req.restarts, seed: req.seed });
     const tooBig = subsets.find((s) => s.length > 255);
-    if (tooBig) throw invalid(`clustering.specialists: a cluster of ${tooBig.length} classes exceeds the 255 a specialist can hold; use more clusters`);
+    if (tooBig) throw invalidInput(`clustering.specialists: a cluster of ${tooBig.length} classes exceeds the 255 a specialist can hold; use more clusters`);
     const covariance = await store.put(`${dir}/covariance.cht`, encodeTensors({ covariance: { dtype: 'float32', shape: [C, C], data: cov } }));
     const clusters = await putJson(store, `${dir}/clusters.json`, {
       kind: 'chrysalis-clusters', version: 1, key, subsets, subsetNames: subsets.map((s) => s.map((c) => ds.classNames[c]!)), classNames: ds.classNames,
@@ -320,7 +166,7 @@ export function createSpecialistsComputeActivities(deps: ComputeDeps) {
     const side: [number, number] = [ds.rows, ds.cols];
     const inS = new Set(req.subset);
     const specialInPool = plan.train.reduce((n, i) => n + (inS.has(ds.train.labels[i]!) ? 1 : 0), 0);
-    if (specialInPool === 0 || specialInPool === plan.train.length) throw invalid(`${req.name}: the training split needs examples both in and outside classes ${req.subset.join(', ')}`);
+    if (specialInPool === 0 || specialInPool === plan.train.length) throw invalidInput(`${req.name}: the training split needs examples both in and outside classes ${req.subset.join(', ')}`);
     const sampleSize = Math.max(2, Math.round(req.sampleFactor * 2 * specialInPool));
     const generalist = await loadNet(store, await readManifest(store, req.generalist.manifest.key));
     const { resume, hooks, lastCheckpointEpoch } = await durableTraining(deps, { digest, name: req.name, epochs: req.train.epochs, log });
@@ -489,46 +335,3 @@ export function createSpecialistsComputeActivities(deps: ComputeDeps) {
 }
 
 export type SpecialistsComputeActivities = ReturnType<typeof createSpecialistsComputeActivities>;
-
-// ---------------------------------------------------------------------------------------------
-// Pipeline queue
-// ---------------------------------------------------------------------------------------------
-
-export function createSpecialistsPipelineActivities(deps: { store: ArtifactStore; logger: Logger }) {
-  const { store } = deps;
-
-  async function validateSpecialistsInput(raw: unknown): Promise<SpecialistsConfig> {
-    const r = resolveSpecialistsInput(raw);
-    if (r.ok) return r.config;
-    throw ApplicationFailure.create({ message: formatIssues(r.issues), type: FailureType.InvalidInput, nonRetryable: true, details: [r.issues] });
-  }
-
-  /** A given generalist: a published model for this dataset's classes and image size. */
-  async function resolveGeneralist(req: { manifestKey: string; data: DataPlanRef }): Promise<ModelRef> {
-    const stat = await store.stat(req.manifestKey);
-    if (!stat) throw invalid(`generalist.ref.manifestKey: no model manifest at "${req.manifestKey}"`);
-    const m = await readManifest(store, req.manifestKey);
-    if (m.numClasses !== req.data.numClasses) throw invalid(`generalist.ref.manifestKey: the model has ${m.numClasses} outputs, ${req.data.dataset} has ${req.data.numClasses} classes`);
-    return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
-  }
-
-  /** The report as JSON, Markdown and HTML with charts; the covariance matrix is read from the store here. */
-  async function writeSpecialistsReport(report: SpecialistsReport): Promise<StoredReport> {
-    const full: SpecialistsReport = { ...report };
-    const C = report.classNames.length;
-    if (C <= 64 && !report.clustering.covarianceMatrix) {
-      const t = decodeTensors(await store.get(report.clustering.covariance))['covariance']!;
-      const data = t.data as Float32Array;
-      full.clustering = { ...report.clustering, covarianceMatrix: Array.from({ length: C }, (_, r) => Array.from(data.subarray(r * C, r * C + C))) };
-    }
-    return storeReport(store, report.workflowId, full, renderSpecialistsReport(full), await specialistsChartInputs(store, full));
-  }
-
-  return {
-    validateSpecialistsInput: mapFailures('validateSpecialistsInput', validateSpecialistsInput),
-    resolveGeneralist: mapFailures('resolveGeneralist', resolveGeneralist),
-    writeSpecialistsReport: mapFailures('writeSpecialistsReport', writeSpecialistsReport),
-  };
-}
-
-export type SpecialistsPipelineActivities = ReturnType<typeof createSpecialistsPipelineActivities>;

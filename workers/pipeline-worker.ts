@@ -1,7 +1,7 @@
 /** Pipeline worker: runs the workflows and the light activities (validation, cache look-ups, reports). */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createPipelineActivities } from '../activities/pipeline';
-import { createSpecialistsPipelineActivities } from '../activities/specialists';
+import { createSpecialistsPipelineActivities } from '../activities/specialists-pipeline';
 import { warmUpCharts } from '../reports/charts';
 import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
 

@@ -7,7 +7,9 @@
  */
 import { ApplicationFailure, executeChild, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
-import type { CombinationRequest, SpecialistModel, SpecialistRequest, SpecialistResult, SpecialistsComputeActivities, SpecialistsPipelineActivities } from '../activities/specialists';
+import type { SpecialistsComputeActivities } from '../activities/specialists';
+import type { SpecialistsPipelineActivities } from '../activities/specialists-pipeline';
+import type { CombinationRequest, SpecialistModel, SpecialistRequest, SpecialistResult } from '../activities/specialists-types';
 import type { ExportedCombination } from '../activities/specialists-export';
 import type { DistillBackOutcome, SpecialistsReport, TrainingOutcome } from '../activities/specialists-report';
 import type { StoredReport } from '../activities/report-files';

@@ -1,0 +1,54 @@
+/** Pipeline-queue activities of the specialists pipeline: input validation, a given generalist, the report. */
+import { ApplicationFailure } from '@temporalio/common';
+import type { ArtifactStore } from '../storage/artifact-store';
+import { decodeTensors } from '../storage/tensor-codec';
+import type { Logger } from '../config/logger';
+import { formatIssues } from '../config/resolve';
+import { resolveSpecialistsInput } from '../config/specialists';
+import type { SpecialistsConfig } from '../config/specialists';
+import { readManifest } from './artifacts';
+import { FailureType, invalidInput, mapFailures } from './failures';
+import { storeReport } from './report-files';
+import type { StoredReport } from './report-files';
+import { renderSpecialistsReport, specialistsChartInputs } from './specialists-report';
+import type { SpecialistsReport } from './specialists-report';
+import type { DataPlanRef, ModelRef } from './types';
+
+export function createSpecialistsPipelineActivities(deps: { store: ArtifactStore; logger: Logger }) {
+  const { store } = deps;
+
+  async function validateSpecialistsInput(raw: unknown): Promise<SpecialistsConfig> {
+    const r = resolveSpecialistsInput(raw);
+    if (r.ok) return r.config;
+    throw ApplicationFailure.create({ message: formatIssues(r.issues), type: FailureType.InvalidInput, nonRetryable: true, details: [r.issues] });
+  }
+
+  /** A given generalist: a published model for this dataset's classes and image size. */
+  async function resolveGeneralist(req: { manifestKey: string; data: DataPlanRef }): Promise<ModelRef> {
+    const stat = await store.stat(req.manifestKey);
+    if (!stat) throw invalidInput(`generalist.ref.manifestKey: no model manifest at "${req.manifestKey}"`);
+    const m = await readManifest(store, req.manifestKey);
+    if (m.numClasses !== req.data.numClasses) throw invalidInput(`generalist.ref.manifestKey: the model has ${m.numClasses} outputs, ${req.data.dataset} has ${req.data.numClasses} classes`);
+    return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
+  }
+
+  /** The report as JSON, Markdown and HTML with charts; the covariance matrix is read from the store here. */
+  async function writeSpecialistsReport(report: SpecialistsReport): Promise<StoredReport> {
+    const full: SpecialistsReport = { ...report };
+    const C = report.classNames.length;
+    if (C <= 64 && !report.clustering.covarianceMatrix) {
+      const t = decodeTensors(await store.get(report.clustering.covariance))['covariance']!;
+      const data = t.data as Float32Array;
+      full.clustering = { ...report.clustering, covarianceMatrix: Array.from({ length: C }, (_, r) => Array.from(data.subarray(r * C, r * C + C))) };
+    }
+    return storeReport(store, report.workflowId, full, renderSpecialistsReport(full), await specialistsChartInputs(store, full));
+  }
+
+  return {
+    validateSpecialistsInput: mapFailures('validateSpecialistsInput', validateSpecialistsInput),
+    resolveGeneralist: mapFailures('resolveGeneralist', resolveGeneralist),
+    writeSpecialistsReport: mapFailures('writeSpecialistsReport', writeSpecialistsReport),
+  };
+}
+
+export type SpecialistsPipelineActivities = ReturnType<typeof createSpecialistsPipelineActivities>;

@@ -1,0 +1,145 @@
+/** Specialists pipeline: the requests and results that travel through Temporal (small, claim-check refs only). */
+import type { ArtifactRef } from '../storage/artifact-store';
+import type { TrainSpec } from '../config/schemas';
+import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainResult } from './types';
+
+export interface ClusterRequest {
+  data: DataPlanRef;
+  generalist: ModelRef;
+  /** Number of clusters. */
+  k: number;
+  minSize: number;
+  normalize: boolean;
+  restarts: number;
+  /** Whose predictions give the covariance. */
+  on: 'validation' | 'train';
+  seed: number;
+}
+
+export interface ClusterResult {
+  /** Content digest of (generalist, examples, clustering parameters): names the stored clusters. */
+  key: string;
+  /** Disjoint subsets covering every class, each sorted, ordered by their smallest class. */
+  subsets: number[][];
+  /** `clusters/<key>/covariance.cht`: tensor `covariance`, C×C float32. */
+  covariance: ArtifactRef;
+  /** `clusters/<key>/clusters.json`: subsets with class names, parameters, provenance. */
+  clusters: ArtifactRef;
+  /** Examples whose predictions gave the covariance. */
+  examples: number;
+  /** True when these clusters were already stored (and were reused as they are). */
+  cached: boolean;
+}
+
+export interface SpecialistRequest {
+  /** Human label, e.g. "specialist-2"; also the name in progress signals. */
+  name: string;
+  data: DataPlanRef;
+  generalist: ModelRef;
+  subset: number[];
+  train: TrainSpec;
+  seed: number;
+  /** Examples per epoch = round(sampleFactor × 2 × the training examples in the subset), half from the subset. */
+  sampleFactor: number;
+}
+
+export interface SpecialistSamplingInfo {
+  /** Examples per epoch. */
+  examples: number;
+  specialCount: number;
+  /** π: share of the training split whose class is in the subset. */
+  naturalFraction: number;
+  /** π′: share of the specialist's examples whose class is in the subset (≈ ½). */
+  trainFraction: number;
+  /** π′/π. */
+  oversampling: number;
+  /** The odds ratio whose log was added to the dustbin logit after training. */
+  correctionFactor: number;
+}
+
+export interface SpecialistResult extends TrainResult {
+  name: string;
+  subset: number[];
+  sampling: SpecialistSamplingInfo;
+}
+
+export interface SpecialistModel {
+  name: string;
+  model: ModelRef;
+  subset: number[];
+}
+
+export interface CombineSpec {
+  topN: number;
+  maxIterations: number;
+  tolerance: number;
+}
+
+export interface CombinationRequest {
+  data: DataPlanRef;
+  generalist: ModelRef;
+  specialists: SpecialistModel[];
+  combine: CombineSpec;
+}
+
+/** One row of the paper's Table 4: test examples grouped by how many specialists covered them. */
+export interface CoverageRow {
+  specialists: number;
+  examples: number;
+  generalistCorrect: number;
+  combinedCorrect: number;
+  /** combinedCorrect − generalistCorrect. */
+  delta: number;
+  /** delta / generalistCorrect (0 when the generalist got none right). */
+  relativeChange: number;
+}
+
+/** Test examples whose true class is in one specialist's subset. */
+export interface SubsetRow {
+  name: string;
+  subset: number[];
+  examples: number;
+  generalistCorrect: number;
+  combinedCorrect: number;
+  /** The specialist alone, on its own |S|+1 outputs: argmax is the example's class. */
+  specialistCorrect: number;
+}
+
+export interface FiringRow {
+  name: string;
+  /** Test inputs on which the specialist was active. */
+  fired: number;
+  /** …of which the true class was in its subset. */
+  firedOnSubset: number;
+}
+
+export interface ModelScore {
+  errors: number;
+  accuracy: number;
+  perClassErrors: number[];
+}
+
+export interface CombinationEvaluation {
+  /** Content digest of (generalist, specialists, combination options). */
+  key: string;
+  n: number;
+  topN: number;
+  generalist: ModelScore;
+  combined: ModelScore;
+  /** (combined − generalist) / generalist test errors: negative is better. */
+  relativeErrorChange: number;
+  byCoverage: CoverageRow[];
+  perSubset: SubsetRow[];
+  firing: FiringRow[];
+  /** Most EM iterations any batch of the combination needed. */
+  iterations: number;
+  /** Seconds for the combination itself (after inference). */
+  combineSeconds: number;
+  /** Both confusion matrices and the rows above, in the store. */
+  details: ArtifactRef;
+}
+
+export interface CombinedSoftTargets extends SoftTargetsRef {
+  /** True when the same combination's soft targets for this data plan were already stored. */
+  cached: boolean;
+}
