@@ -242,6 +242,7 @@ export async function loadCombination(tf: TfModule, source: string | PackageRead
     manifest,
     classNames: manifest.classNames,
     async predict(x) {
+      if (x instanceof Float32Array && x.length % size !== 0) throw new Error(`predict: ${x.length} values are not a whole number of ${manifest.inputShape.join('×')} images`);
       const input = x instanceof Float32Array ? tf.tensor2d(x, [x.length / size, size]) : x;
       try {
         if (input.shape[1] !== size) throw new Error(`predict: expected inputs of ${size} values (${manifest.inputShape.join('×')}), got ${input.shape[1]}`);

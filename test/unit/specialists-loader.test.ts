@@ -86,6 +86,7 @@ test('an exported package loads from its own loader.mjs and predicts what chrysa
   const n = 64;
   const x = Float32Array.from(ds.test.images.subarray(0, n * 784), (v) => v / 255);
   const got = await model.predict(x);
+  await assert.rejects(model.predict(x.subarray(0, 800)), /predict: 800 values are not a whole number of 28×28 images/);
   model.dispose();
   const indices = Int32Array.from({ length: n }, (_, i) => i);
   const softmax = (logits: Float32Array, k: number) => tf.tidy(() => tf.softmax(tf.tensor2d(logits, [n, k])).dataSync() as Float32Array);
