@@ -2,6 +2,7 @@
 /** The `chrysalis` command. Errors print as one line; exit codes: 0 ok, 1 run failed, 2 usage/invalid config, 3 unavailable. */
 import { parseArgs } from 'node:util';
 import { CliError, Exit } from './context';
+import { exportCommand } from './export';
 import { cancelCommand, listCommand, reportCommand, statusCommand } from './inspect';
 import { predictCommand } from './predict';
 import { runCommand } from './run';
@@ -12,6 +13,7 @@ const USAGE = `usage: chrysalis <command> [options]
   run <distill|specialists|smoke> [--preset P] [--config file.json] [--set key=value …] [--detach] [--json] [--id ID]
   status <workflowId> [--json]      list [--json]      cancel <workflowId>
   report <workflowId> [--out dir] [--json]
+  export <workflowId|exports/<digest>> --out dir [--json]   download the exported student or specialists package
   schedule create <id> <distill|smoke> (--every 24h | --cron "0 3 * * *") [--preset P] [--set k=v …] [--overlap skip]
   schedule list | trigger <id> | pause <id> | unpause <id> | describe <id> | delete <id>
   predict --model <dir|exports/<digest>|workflowId> <image.png|images.idx …> [--limit N] [--top K] [--json]
@@ -45,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
     case 'list': return listCommand(values.json);
     case 'cancel': return cancelCommand(need('workflow id'), values.json);
     case 'report': return reportCommand(need('workflow id'), values.out, values.json);
+    case 'export': return exportCommand(need('workflow id or exports/<digest>'), values.out, values.json);
     case 'predict':
       return predictCommand(values.model, positionals.slice(1), { json: values.json, limit: Number(values.limit ?? 10), top: Number(values.top ?? 3) });
     case 'schedule': {

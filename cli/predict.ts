@@ -11,8 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../ml/backend';
 import { parseIdx } from '../ml/idx';
 import type { PackageReader } from '../ml/specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
-import type { DistillationSummary, SpecialistsSummary } from '../workflows';
 import { CliError, Exit, connect } from './context';
+import { fetchExport, resolveExportPrefix } from './export';
 
 interface LayersModelJson {
   modelTopology: object;
@@ -36,38 +36,29 @@ function fromDirectory(dir: string): Loaded | undefined {
   return undefined;
 }
 
-/** The exports/<digest> prefix a finished run published: a distillation's student or a specialists package. */
-function exportedPrefix(summary: DistillationSummary | SpecialistsSummary | undefined): string | undefined {
-  const exported = summary?.exported as { modelJson?: string; dir?: string } | undefined;
-  return exported?.dir ?? exported?.modelJson?.replace(/\/model\.json$/, '');
-}
-
 async function loadPackage(ref: string): Promise<Loaded> {
   const local = fromDirectory(ref);
   if (local) return local;
   const ctx = await connect();
   try {
-    let prefix = ref.replace(/\/((model|combination)\.json)?$/, '');
-    if (!prefix.startsWith('exports/')) {
-      const summary = await ctx.client.workflow.getHandle(ref).result().catch(() => undefined) as DistillationSummary | SpecialistsSummary | undefined;
-      const found = exportedPrefix(summary);
-      if (!found) throw new CliError(`--model ${ref}: not a directory with model.json or combination.json, an exports/<digest> key, or a finished run with an exported model`);
-      prefix = found;
-    }
-    const store = await ctx.store();
-    if (await store.stat(`${prefix}/combination.json`)) {
-      // Fetch the whole package now: the connection closes before the loader reads it.
-      const files = new Map<string, Uint8Array>();
-      for (const key of await store.list(`${prefix}/`)) files.set(key.slice(prefix.length + 1), await store.get(key));
+    const prefix = await resolveExportPrefix(ctx, ref, '--model');
+    // Fetch the whole export now: the connection closes before the model is read.
+    const files = await fetchExport(ctx, prefix);
+    const source = `minio:${prefix}`;
+    if (files.has('combination.json')) {
       const read: PackageReader = async (rel) => {
         const bytes = files.get(rel);
-        if (!bytes) throw new CliError(`minio:${prefix}: the package has no ${rel}`);
+        if (!bytes) throw new CliError(`${source}: the package has no ${rel}`);
         return bytes;
       };
-      return { kind: 'combination', read, source: `minio:${prefix}` };
+      return { kind: 'combination', read, source };
     }
-    const json = JSON.parse(new TextDecoder().decode(await store.get(`${prefix}/model.json`))) as LayersModelJson;
-    return { kind: 'model', json, weights: await store.get(`${prefix}/${json.weightsManifest[0]!.paths[0]!}`), source: `minio:${prefix}` };
+    const modelJson = files.get('model.json');
+    if (!modelJson) throw new CliError(`${source}: neither model.json nor combination.json`, Exit.unavailable);
+    const json = JSON.parse(new TextDecoder().decode(modelJson)) as LayersModelJson;
+    const weights = files.get(json.weightsManifest[0]!.paths[0]!);
+    if (!weights) throw new CliError(`${source}: model.json names ${json.weightsManifest[0]!.paths[0]!}, which is missing`, Exit.unavailable);
+    return { kind: 'model', json, weights, source };
   } finally {
     await ctx.close();
   }

