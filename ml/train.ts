@@ -94,8 +94,6 @@ export async function train(net: Net, data: TrainData, cfg: TrainConfig, hooks: 
   const sBuf = data.softTargets ? new Float32Array(bs * C) : undefined;
   const every = hooks.progressEvery ?? 20;
   const T = cfg.temperature ?? 1;
-  const varList = [...net.params.values()];
-  const names = [...net.params.keys()];
 
   try {
     for (let epoch = resume?.epoch ?? 0; epoch < cfg.epochs; epoch++) {
@@ -121,7 +119,7 @@ export async function train(net: Net, data: TrainData, cfg: TrainConfig, hooks: 
           const y = tf.tensor1d(yBuf.subarray(0, count), 'int32');
           const soft = sBuf ? tf.tensor2d(sBuf.subarray(0, count * C), [count, C]) : undefined;
           let hits: tf.Tensor | undefined;
-          const { value, grads } = tf.variableGrads(() => {
+          const lossValue = opt.minimize(() => {
             const logits = net.forward(x, { training: true, rng: dropoutRng });
             // Kept out of variableGrads' internal tidy so accuracy can be read after the step.
             hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')));
@@ -129,13 +127,10 @@ export async function train(net: Net, data: TrainData, cfg: TrainConfig, hooks: 
               labels: y, temperature: T,
               ...(soft ? { softTargets: soft, alpha: cfg.alpha ?? 1 } : {}),
             });
-          }, varList);
-          const byName = new Map<string, tf.Tensor>();
-          varList.forEach((v, i) => byName.set(names[i]!, grads[v.name]!));
-          opt.apply(byName, lr);
+          }, lr);
           const batchCorrect = hits!.dataSync()[0]!;
           hits!.dispose();
-          return { lossValue: value.dataSync()[0]!, batchCorrect };
+          return { lossValue, batchCorrect };
         });
         if (!Number.isFinite(lossValue)) throw new NonFiniteLossError(epoch + 1, b + 1, lossValue);
         net.applyConstraints();

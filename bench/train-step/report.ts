@@ -114,7 +114,7 @@ function main(): void {
 
   if (native.results.every((r) => r.breakdown_ms)) {
     lines.push('', 'Where the tfjs native step goes (ms, median; cumulative prefixes of the step, differenced):', '');
-    lines.push('| model | forward | loss | backward | update (Optimizer.apply) | full step | full step, bare p −= lr·g instead | PyTorch step |', '|---|--:|--:|--:|--:|--:|--:|--:|');
+    lines.push('| model | forward | loss | backward | update (Optimizer.minimize) | full step | full step, true gradients + p −= lr·g | PyTorch step |', '|---|--:|--:|--:|--:|--:|--:|--:|');
     for (const r of native.results) {
       const b = r.breakdown_ms!;
       const [f, fl, flb, full, plain] = ['forward', 'forward_loss', 'forward_loss_backward', 'full_step', 'full_step_plain_sgd'].map((k) => b[k] ?? NaN) as [number, number, number, number, number];

@@ -1,7 +1,7 @@
 /**
  * tfjs side of bench/train-step: examples/s of ONE training step of the paper's MLPs (forward +
  * backward + plain SGD update, fp32, batch 128) through the project's own code path (buildNet,
- * distillationLoss, tf.variableGrads, Optimizer: the inner step of ml/train.ts), plus
+ * distillationLoss, Optimizer.minimize: the inner step of ml/train.ts), plus
  *   - a raw tf.matMul GFLOP/s for the same SGEMM shapes as pytorch_bench.py (context: how close the
  *     backend's GEMM gets to the machine's peak), plus the weight-gradient shape with transposeA,
  *   - a breakdown of the step (forward / + loss / + backward / full) in ms, and
@@ -121,22 +121,13 @@ function syntheticData(n: number, seed: number): { images: Uint8Array; labels: U
   return { images, labels };
 }
 
-// Plain SGD as in the issue (and pytorch_bench.py). Note the project's Optimizer still keeps and
-// updates a momentum slot at momentum 0 (m = 0·m + g; p -= lr·m): that cost is part of OUR step.
+// Plain SGD as in the issue (and pytorch_bench.py), through the project's Optimizer.
 const sgd = (lr: number): OptimizerSpec => ({ kind: 'sgd', learningRate: lr, momentum: 0 });
 
-/** ml/train.ts's inner step, minus batch assembly and accuracy: variableGrads over distillationLoss, then Optimizer.apply. */
+/** ml/train.ts's inner step, minus batch assembly and accuracy: Optimizer.minimize over distillationLoss. */
 function makeStep(net: Net, opt: Optimizer, x: tf.Tensor2D, y: tf.Tensor1D, lr: number): () => number {
-  const varList = [...net.params.values()];
-  const names = [...net.params.keys()];
-  return () => tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), varList);
-    const byName = new Map<string, tf.Tensor>();
-    varList.forEach((v, i) => byName.set(names[i]!, grads[v.name]!));
-    opt.apply(byName, lr);
-    // train.ts reads the loss back every step (NaN check); keep that scalar sync in the step too.
-    return value.dataSync()[0]!;
-  });
+  // minimize reads the loss back every step, as train.ts does for its NaN check.
+  return () => opt.minimize(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), lr);
 }
 
 function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Uint8Array }): Record<string, unknown> {
@@ -194,8 +185,8 @@ function stepBreakdown(net: Net, x: tf.Tensor2D, y: tf.Tensor1D, step: () => num
     forward_loss: () => tf.tidy(() => distillationLoss(net.forward(x, { training: true }), { labels: y }).dataSync()),
     forward_loss_backward: () => tf.tidy(() => tf.variableGrads(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), varList).value.dataSync()),
     full_step: step,
-    // Not the project's path: the same step with a bare p -= lr·g instead of Optimizer.apply
-    // (which at momentum 0 still writes its momentum slot). Shows what the update could cost.
+    // Not the project's path: true gradients, then a bare p -= lr·g (what Optimizer.minimize did
+    // before it took plain SGD's gradients of lr·loss). Shows what the folded update saves.
     full_step_plain_sgd: () => tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), varList);
       for (const v of varList) v.assign(tf.sub(v, tf.mul(grads[v.name]!, a.lr)));

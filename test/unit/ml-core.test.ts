@@ -135,3 +135,30 @@ test('optimizer updates: plain SGD is p − lr·g with no state; momentum keeps 
   assert.throws(() => again.loadState({ step: saved['step']! }), /optimizer state lacks slot m:w/);
   [sgd, mom, again].forEach((o) => o.dispose());
 });
+
+test('Optimizer.minimize: plain SGD folds lr into the gradients yet matches apply() with true gradients', () => {
+  const x = tf.tensor2d([[1, 2], [3, -1], [0.5, 0.5]]);
+  const target = tf.tensor2d([[1], [0], [2]]);
+  const make = () => new Map<string, tf.Variable>([['w', tf.variable(tf.tensor2d([[0.3], [-0.2]]))], ['b', tf.variable(tf.tensor1d([0.1]))]]);
+  const lossOf = (p: Map<string, tf.Variable>) => () => tf.mean<tf.Scalar>(tf.square(tf.sub(tf.add(tf.matMul(x, p.get('w')!), p.get('b')!), target)));
+  for (const momentum of [0, 0.9]) {
+    const viaMinimize = make();
+    const viaApply = make();
+    const a = new Optimizer({ kind: 'sgd', learningRate: 0.1, momentum }, viaMinimize);
+    const b = new Optimizer({ kind: 'sgd', learningRate: 0.1, momentum }, viaApply);
+    for (let step = 0; step < 3; step++) {
+      const expectedLoss = lossOf(viaApply)().dataSync()[0]!;
+      const { grads } = tf.variableGrads(lossOf(viaApply), [...viaApply.values()]);
+      b.apply(new Map([...viaApply.entries()].map(([k, v]) => [k, grads[v.name]!])), 0.1);
+      const loss = a.minimize(lossOf(viaMinimize), 0.1);
+      assert.ok(Math.abs(loss - expectedLoss) < 1e-6, `momentum ${momentum}, step ${step}: minimize returns the unscaled loss (${loss} vs ${expectedLoss})`);
+    }
+    for (const k of ['w', 'b']) {
+      const got = Array.from(viaMinimize.get(k)!.dataSync());
+      const want = Array.from(viaApply.get(k)!.dataSync());
+      got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-6, `momentum ${momentum}, ${k}[${i}]: ${v} vs ${want[i]}`));
+    }
+    a.dispose();
+    b.dispose();
+  }
+});
