@@ -28,7 +28,13 @@ export interface Dataset {
 }
 
 interface FileSpec { file: string; sha256: string }
-interface IdxSource { dir: () => string; classNames: string[]; files: Record<'trainImages' | 'trainLabels' | 'testImages' | 'testLabels', FileSpec> }
+interface IdxSource {
+  dir: () => string;
+  /** How to get the files when they are missing, for the error message. @default 'run `npm run setup`' */
+  install?: string;
+  classNames: string[];
+  files: Record<'trainImages' | 'trainLabels' | 'testImages' | 'testLabels', FileSpec>;
+}
 
 export class DatasetError extends Error {
   override readonly name = 'DatasetError';
@@ -47,6 +53,7 @@ const SOURCES: Record<string, IdxSource> = {
   },
   'fashion-mnist': {
     dir: () => process.env['CHRYSALIS_FASHION_MNIST_DIR'] ?? '/usr/share/datasets/fashion-mnist',
+    install: 'install Debian\'s dataset-fashion-mnist (`sudo apt-get install dataset-fashion-mnist`, which `npm run setup` tries) or set CHRYSALIS_FASHION_MNIST_DIR to a directory holding its four .gz IDX files',
     classNames: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
     files: {
       trainImages: { file: 'train-images-idx3-ubyte.gz', sha256: 'b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7' },
@@ -112,13 +119,13 @@ export async function loadIdxFiles(files: IdxFiles, read: (ref: string) => Promi
   };
 }
 
-async function readVerified(dir: string, spec: FileSpec): Promise<Uint8Array> {
+async function readVerified(dir: string, spec: FileSpec, install = 'run `npm run setup`'): Promise<Uint8Array> {
   const file = path.join(dir, spec.file);
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(file));
   } catch (err) {
-    throw new DatasetError(`dataset file missing: ${file} (${(err as Error).message}); run \`npm run setup\``);
+    throw new DatasetError(`dataset file missing: ${file} (${(err as Error).message}); ${install}`);
   }
   const actual = sha256Hex(bytes);
   if (actual !== spec.sha256) throw new DatasetError(`dataset file ${file} has sha256 ${actual}, expected ${spec.sha256}`);
@@ -127,7 +134,7 @@ async function readVerified(dir: string, spec: FileSpec): Promise<Uint8Array> {
 
 async function loadIdxSource(name: string, src: IdxSource): Promise<Dataset> {
   const dir = src.dir();
-  const [ti, tl, vi, vl] = await Promise.all([src.files.trainImages, src.files.trainLabels, src.files.testImages, src.files.testLabels].map((f) => readVerified(dir, f)));
+  const [ti, tl, vi, vl] = await Promise.all([src.files.trainImages, src.files.trainLabels, src.files.testImages, src.files.testLabels].map((f) => readVerified(dir, f, src.install)));
   const trainImages = parseIdx(ti!, 'train images');
   const testImages = parseIdx(vi!, 'test images');
   const trainLabels = parseIdx(tl!, 'train labels');

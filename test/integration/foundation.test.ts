@@ -62,6 +62,13 @@ test('a run on user-supplied IDX files, read from disk and from MinIO', async (t
     args: [{ preset: 'smoke', overrides: { data: { dataset: 'idx', idx, validationSize: 500 } }, options: { computeQueue: s.queues.compute } }],
   }) as SmokeSummary;
   assert.ok(summary.accuracy > 0.8, `accuracy ${summary.accuracy}`);
+  // The README's form: the same files through `./chrysalis run distill … --set data.idx={…}`.
+  const viaCli = s.cli('run', 'distill', '--preset', 'mnist-quick', '--set', 'data.dataset=idx', '--set', `data.idx=${JSON.stringify(idx)}`,
+    '--set', 'data.validationSize=500', '--set', 'teachers.count=1', '--set', 'teachers.train.epochs=1', '--set', 'teachers.model.hidden=[64]',
+    '--set', 'student.model.hidden=[32]', '--set', 'student.train.epochs=1');
+  assert.equal(viaCli.code, 0, viaCli.err);
+  assert.match(viaCli.out, /^\| student-T20-a0\.9 \| student \| \d+ \| \d+\.\d+% \|/m);
+  assert.match(viaCli.err, /^workflow distill-mnist-quick-[0-9a-f]{8} /m);
   // A missing file is a clear, non-retryable failure naming it.
   const err = await s.client.workflow.execute('smokePipeline', {
     taskQueue: s.queues.pipeline, workflowId: `idx-missing-${Date.now()}`,
