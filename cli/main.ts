@@ -14,7 +14,7 @@ const USAGE = `usage: chrysalis <command> [options]
   status <workflowId> [--json]      list [--json]      cancel <workflowId>
   report <workflowId> [--out dir] [--json]
   export <workflowId|exports/<digest>> --out dir [--json]   download the exported student or specialists package
-  schedule create <id> <distill|smoke> (--every 24h | --cron "0 3 * * *") [--preset P] [--set k=v …] [--overlap skip]
+  schedule create <id> <distill|specialists|smoke> (--every 24h | --cron "0 3 * * *") [--preset P] [--set k=v …] [--overlap skip]
   schedule list | trigger <id> | pause <id> | unpause <id> | describe <id> | delete <id>
   predict --model <dir|exports/<digest>|workflowId> <image.png|images.idx …> [--limit N] [--top K] [--json]
                                     (a single exported model, or a generalist + specialists package)

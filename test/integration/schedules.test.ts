@@ -22,6 +22,11 @@ test('chrysalis schedule create, list, trigger, pause, delete', async (t) => {
   assert.equal(d.workflowType, 'distillationPipeline');
   assert.equal(d.paused, false);
   assert.equal(cli('schedule', 'delete', nightly).code, 0);
+  // Specialists retrain on a schedule the same way.
+  const weekly = `${id}-specialists`;
+  assert.equal(cli('schedule', 'create', weekly, 'specialists', '--preset', 'fashion-specialists', '--cron', '0 3 * * 0').code, 0);
+  assert.equal((JSON.parse(cli('schedule', 'describe', weekly, '--json').out) as { workflowType: string }).workflowType, 'specialistsPipeline');
+  assert.equal(cli('schedule', 'delete', weekly).code, 0);
 
   assert.equal(cli('schedule', 'trigger', id).code, 0);
   let runId: string | undefined;
