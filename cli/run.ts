@@ -108,7 +108,7 @@ function printSpecialists(s: SpecialistsSummary): void {
     row('generalist + specialists', s.combined.errors, s.combined.accuracy, vs(s.combined.errors)),
     ...(s.distillBack?.models ?? []).map((m) => row(`${m.name} (distilled back, ${m.role})`, m.errors, m.accuracy, vs(m.errors))),
     `specialists: ${s.specialists.map((x) => `${x.name} {${x.subset.join(',')}}${x.cached ? ' (cached)' : ''}`).join(', ')}`,
-    `package (generalist + specialists + loader): ${s.exported.dir}/  →  chrysalis predict --model ${s.workflowId} <image.png>`,
+    ...(s.exported ? [`package (generalist + specialists + loader): ${s.exported.dir}/  →  chrysalis predict --model ${s.workflowId} <image.png>`] : []),
     `report: chrysalis report ${s.workflowId}  (MinIO ${s.report.markdown})`, '',
   ].join('\n'));
 }

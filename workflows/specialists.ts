@@ -5,7 +5,7 @@
  * distillationPipeline fed the combination's log q as stored soft targets.
  * Deterministic orchestration only; every byte of data moves through the artifact store.
  */
-import { ApplicationFailure, executeChild, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { SpecialistsComputeActivities } from '../activities/specialists';
 import type { SpecialistsPipelineActivities } from '../activities/specialists-pipeline';
@@ -27,8 +27,8 @@ export interface SpecialistsInput extends PipelineInput {
 export interface SpecialistsSummary {
   workflowId: string;
   report: StoredReport;
-  /** The generalist + specialists package: layers models, combination.json and loader.mjs. */
-  exported: { dir: string; manifest: string };
+  /** The generalist + specialists package: layers models, combination.json and loader.mjs (absent for runs started before it existed). */
+  exported?: { dir: string; manifest: string };
   generalist: { errors: number; accuracy: number; manifestKey: string; cached: boolean };
   combined: { errors: number; accuracy: number; relativeErrorChange: number };
   subsets: number[][];
@@ -94,7 +94,8 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
   // 4–5. Combination on the test set.
   const combination: CombinationRequest = { data, generalist, specialists, combine: cfg.combine };
   const evaluation = await progress.stage('combine', () => special.evaluateCombination.executeWithOptions({ ...computeOptions, summary: `combine generalist + ${specialists.length} specialists (min KL, top-${cfg.combine.topN}) on the test set` }, [combination]));
-  const exported: ExportedCombination = await progress.stage('export', () => special.exportCombination.executeWithOptions({ ...computeOptions, summary: 'export generalist + specialists + KL-combining loader as one package' }, [{
+  // Runs started before the package export existed replay without it (test/unit/replay.test.ts).
+  const exported: ExportedCombination | undefined = !patched('export-combination-package') ? undefined : await progress.stage('export', () => special.exportCombination.executeWithOptions({ ...computeOptions, summary: 'export generalist + specialists + KL-combining loader as one package' }, [{
     combination, classNames: data.classNames,
     evaluation: { dataset: data.dataset, testExamples: evaluation.n, generalistErrors: evaluation.generalist.errors, combinedErrors: evaluation.combined.errors },
   }]));
@@ -129,12 +130,12 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
     specialists: specialistResults.map((s, m) => ({
       name: s.name, subset: s.subset, manifestKey: s.model.manifest.key, digest: s.model.digest, sampling: s.sampling, training: trainingOutcome(s, specialistReqs[m]!.train.epochs),
     })),
-    evaluation, ...(distillBack ? { distillBack } : {}), exported: { dir: exported.dir, manifest: exported.manifest },
+    evaluation, ...(distillBack ? { distillBack } : {}), ...(exported ? { exported: { dir: exported.dir, manifest: exported.manifest } } : {}),
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
   };
   const written = await progress.stage('report', () => light.writeSpecialistsReport(report));
   return {
-    workflowId, report: written, exported: { dir: exported.dir, manifest: exported.manifest },
+    workflowId, report: written, ...(exported ? { exported: { dir: exported.dir, manifest: exported.manifest } } : {}),
     generalist: { errors: evaluation.generalist.errors, accuracy: evaluation.generalist.accuracy, manifestKey: generalist.manifest.key, cached: generalistTraining?.cached ?? true },
     combined: { errors: evaluation.combined.errors, accuracy: evaluation.combined.accuracy, relativeErrorChange: evaluation.relativeErrorChange },
     subsets: clusters.subsets,

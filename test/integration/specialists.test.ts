@@ -107,6 +107,7 @@ test('specialists pipeline: end to end with distil-back; specialists overlap on 
   await assertChartsRendered(s.store, first.report);
 
   // The generalist + specialists package: its own loader.mjs under bare @tensorflow/tfjs reproduces the reported errors.
+  assert.ok(first.exported, 'the run exported its package');
   assert.match(first.exported.dir, /^exports\/[0-9a-f]+$/);
   const pkg = mkdtempSync(path.join(os.tmpdir(), 'combination-'));
   const fetched = s.cli('export', first.exported.dir, '--out', pkg);
