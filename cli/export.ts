@@ -13,7 +13,11 @@ import type { CliContext } from './context';
 export async function resolveExportPrefix(ctx: CliContext, ref: string, flag: string): Promise<string> {
   const prefix = ref.replace(/\/((model|combination)\.json)?$/, '');
   if (prefix.startsWith('exports/')) return prefix;
-  const summary = await ctx.client.workflow.getHandle(ref).result().catch(() => undefined) as DistillationSummary | SpecialistsSummary | undefined;
+  const handle = ctx.client.workflow.getHandle(ref);
+  // A run still going would block result() until it ends: say so instead.
+  const status = (await handle.describe().catch(() => undefined))?.status.name;
+  if (status !== undefined && status !== 'COMPLETED') throw new CliError(`${flag} ${ref}: the run is ${status}; its export exists once it completes`, Exit.unavailable);
+  const summary = status ? await handle.result() as DistillationSummary | SpecialistsSummary : undefined;
   const exported = summary?.exported as { modelJson?: string; dir?: string } | undefined;
   const found = exported?.dir ?? exported?.modelJson?.replace(/\/model\.json$/, '');
   if (!found) throw new CliError(`${flag} ${ref}: not an exports/<digest> key or a finished run with an exported model`, Exit.unavailable);

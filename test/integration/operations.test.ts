@@ -131,4 +131,7 @@ test('chrysalis CLI: run with progress and results, status/list as JSON, one-lin
     }
     assert.equal(status, 'CANCELLED', `${wid} after cancel`);
   }
+  const noExport = cli('export', ids[0]!, '--out', mkdtempSync(path.join(os.tmpdir(), 'no-export-')));
+  assert.equal(noExport.code, 3);
+  assert.match(noExport.err, /^chrysalis: export smoke-smoke-[0-9a-f]{8}: the run is CANCELLED; its export exists once it completes$/m);
 });
