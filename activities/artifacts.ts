@@ -8,6 +8,7 @@
  *   checkpoints/<digest>/epoch-<k>.cht        weights + optimizer state + history
  *   soft-targets/<key>/logits.cht + manifest.json
  *   evaluations/<modelDigest>/<planDigest>.json
+ *   exports/<digest>/model.json + weights     published models in the TensorFlow.js layers format
  *   runs/<workflowId>/report.json, report.md
  */
 import type { ArtifactRef, ArtifactStore } from '../storage/artifact-store';
@@ -15,6 +16,7 @@ import { getJson, putJson } from '../storage/artifact-store';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import type { RawTensor } from '../storage/tensor-codec';
 import type { Net } from '../ml/models';
+import { exportLayersModel } from '../ml/export';
 import { buildNet, exportWeights, importWeights } from '../ml/models';
 import type { Plan } from '../ml/splits';
 import type { TrainSnapshot } from '../ml/train';
@@ -85,6 +87,23 @@ export async function readManifest(store: ArtifactStore, manifestKey: string): P
   const m = await getJson<ModelManifest>(store, manifestKey);
   if (m.kind !== 'chrysalis-model') throw new Error(`${manifestKey} is not a chrysalis model manifest`);
   return m;
+}
+
+/**
+ * Writes a published model to `<dir>/` in the TensorFlow.js layers format: the weights shard first,
+ * model.json (which names it) last. Returns both keys and the model's input shape.
+ */
+export async function storeLayersModel(store: ArtifactStore, model: ModelRef, dir: string, classNames: string[]): Promise<{ modelJson: string; weights: string; inputShape: [number, number] }> {
+  const manifest = await readManifest(store, model.manifest.key);
+  const net = await loadNet(store, manifest);
+  try {
+    const out = await exportLayersModel(net, manifest.inputShape, { chrysalisModel: model.digest, classNames, inputShape: manifest.inputShape });
+    const weights = await store.put(`${dir}/${out.weightsFile}`, out.weights);
+    const modelJson = await putJson(store, `${dir}/model.json`, out.modelJson);
+    return { modelJson: modelJson.key, weights: weights.key, inputShape: manifest.inputShape };
+  } finally {
+    net.dispose();
+  }
 }
 
 /** Builds the net described by a manifest and loads its verified weights. */

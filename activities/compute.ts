@@ -16,13 +16,12 @@ import { DatasetError, loadDataset, loadIdxFiles } from '../ml/datasets';
 import type { Dataset, IdxFiles } from '../ml/datasets';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { softTargetsAt } from '../ml/losses';
-import { exportLayersModel } from '../ml/export';
 import { buildNet } from '../ml/models';
 import { makePlan } from '../ml/splits';
 import { train } from '../ml/train';
 import type { Logger } from '../config/logger';
 import type { DataSpec, TransferSpec } from '../config/schemas';
-import { findModel, keys, loadNet, loadPlan, publishModel, readManifest, savePlan } from './artifacts';
+import { findModel, keys, loadNet, loadPlan, publishModel, readManifest, savePlan, storeLayersModel } from './artifacts';
 import { activityContext, dropCheckpoints, durableTraining } from './durable-training';
 import type { DurableTrainingDeps } from './durable-training';
 import { modelDigest } from './digests';
@@ -196,16 +195,8 @@ export function createComputeActivities(deps: ComputeDeps) {
     const dir = `exports/${req.model.digest}`;
     const existing = await store.stat(`${dir}/model.json`);
     if (existing) return { modelJson: existing.key, weights: `${dir}/group1-shard1of1.bin` };
-    const manifest = await readManifest(store, req.model.manifest.key);
-    const net = await loadNet(store, manifest);
-    try {
-      const out = await exportLayersModel(net, manifest.inputShape, { chrysalisModel: req.model.digest, classNames: req.classNames, inputShape: manifest.inputShape });
-      const weights = await store.put(`${dir}/${out.weightsFile}`, out.weights);
-      const modelJson = await putJson(store, `${dir}/model.json`, out.modelJson);
-      return { modelJson: modelJson.key, weights: weights.key };
-    } finally {
-      net.dispose();
-    }
+    const { modelJson, weights } = await storeLayersModel(store, req.model, dir, req.classNames);
+    return { modelJson, weights };
   }
 
   return {

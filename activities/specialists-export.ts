@@ -9,9 +9,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
-import { exportLayersModel } from '../ml/export';
 import type { CombinationManifest } from '../ml/specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
-import { loadNet, readManifest } from './artifacts';
+import { storeLayersModel } from './artifacts';
 import type { CombinationRequest } from './specialists-types';
 import type { ModelRef } from './types';
 
@@ -94,16 +93,9 @@ export async function exportCombinationPackage(store: ArtifactStore, req: Export
   const files: string[] = [];
   let inputShape: [number, number] = [0, 0];
   const exportOne = async (model: ModelRef, sub: string, classNames: string[]): Promise<void> => {
-    const manifest = await readManifest(store, model.manifest.key);
-    inputShape = manifest.inputShape;
-    const net = await loadNet(store, manifest);
-    try {
-      const out = await exportLayersModel(net, manifest.inputShape, { chrysalisModel: model.digest, classNames, inputShape: manifest.inputShape });
-      files.push((await store.put(`${dir}/${sub}/${out.weightsFile}`, out.weights)).key);
-      files.push((await putJson(store, `${dir}/${sub}/model.json`, out.modelJson)).key);
-    } finally {
-      net.dispose();
-    }
+    const stored = await storeLayersModel(store, model, `${dir}/${sub}`, classNames);
+    files.push(stored.weights, stored.modelJson);
+    inputShape = stored.inputShape;
   };
   const { generalist, specialists, combine } = req.combination;
   await exportOne(generalist, 'generalist', req.classNames);
