@@ -14,26 +14,12 @@ import type { PackageReader } from '../ml/specialists/combination-loader.mjs' wi
 import { CliError, Exit, connect } from './context';
 import { fetchExport, resolveExportPrefix } from './export';
 
-interface LayersModelJson {
-  modelTopology: object;
-  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-  userDefinedMetadata?: { classNames?: string[]; inputShape?: [number, number] };
-}
-
-/** A model package: one layers model, or a generalist + specialists combination (combination.json). */
-type Loaded =
-  | { kind: 'model'; json: LayersModelJson; weights: Uint8Array; source: string }
-  | { kind: 'combination'; read: PackageReader; source: string };
+/** An export, read file by file: one layers model (model.json), or a generalist + specialists package (combination.json). */
+interface Loaded { kind: 'model' | 'combination'; read: PackageReader; source: string }
 
 function fromDirectory(dir: string): Loaded | undefined {
-  if (existsSync(path.join(dir, 'combination.json'))) {
-    return { kind: 'combination', read: async (rel) => new Uint8Array(readFileSync(path.join(dir, rel))), source: dir };
-  }
-  if (existsSync(path.join(dir, 'model.json'))) {
-    const json = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')) as LayersModelJson;
-    return { kind: 'model', json, weights: new Uint8Array(readFileSync(path.join(dir, json.weightsManifest[0]!.paths[0]!))), source: dir };
-  }
-  return undefined;
+  const kind = existsSync(path.join(dir, 'combination.json')) ? 'combination' : existsSync(path.join(dir, 'model.json')) ? 'model' : undefined;
+  return kind && { kind, read: async (rel) => new Uint8Array(readFileSync(path.join(dir, rel))), source: dir };
 }
 
 async function loadPackage(ref: string): Promise<Loaded> {
@@ -45,20 +31,14 @@ async function loadPackage(ref: string): Promise<Loaded> {
     // Fetch the whole export now: the connection closes before the model is read.
     const files = await fetchExport(ctx, prefix);
     const source = `minio:${prefix}`;
-    if (files.has('combination.json')) {
-      const read: PackageReader = async (rel) => {
-        const bytes = files.get(rel);
-        if (!bytes) throw new CliError(`${source}: the package has no ${rel}`);
-        return bytes;
-      };
-      return { kind: 'combination', read, source };
-    }
-    const modelJson = files.get('model.json');
-    if (!modelJson) throw new CliError(`${source}: neither model.json nor combination.json`, Exit.unavailable);
-    const json = JSON.parse(new TextDecoder().decode(modelJson)) as LayersModelJson;
-    const weights = files.get(json.weightsManifest[0]!.paths[0]!);
-    if (!weights) throw new CliError(`${source}: model.json names ${json.weightsManifest[0]!.paths[0]!}, which is missing`, Exit.unavailable);
-    return { kind: 'model', json, weights, source };
+    const kind = files.has('combination.json') ? 'combination' : files.has('model.json') ? 'model' : undefined;
+    if (!kind) throw new CliError(`${source}: neither model.json nor combination.json`, Exit.unavailable);
+    const read: PackageReader = async (rel) => {
+      const bytes = files.get(rel);
+      if (!bytes) throw new CliError(`${source}: the export has no ${rel}`, Exit.unavailable);
+      return bytes;
+    };
+    return { kind, read, source };
   } finally {
     await ctx.close();
   }
@@ -100,8 +80,9 @@ function readInputs(files: string[], limit: number): { x: Float32Array; names: s
 interface Classified { probabilities: Float32Array; classNames: string[] | undefined; numClasses: number; active?: string[][] }
 
 async function classify(loaded: Loaded, x: Float32Array, n: number, size: number): Promise<Classified> {
+  // The package's own loader (ml/specialists/combination-loader) reads both kinds of export.
+  const { loadCombination, loadLayers } = await import('../ml/specialists/combination-loader.mjs');
   if (loaded.kind === 'combination') {
-    const { loadCombination } = await import('../ml/specialists/combination-loader.mjs');
     const model = await loadCombination(tf, loaded.read);
     try {
       const p = await model.predict(x);
@@ -110,14 +91,11 @@ async function classify(loaded: Loaded, x: Float32Array, n: number, size: number
       model.dispose();
     }
   }
-  const { json, weights } = loaded;
-  const model = await tf.loadLayersModel(tf.io.fromMemory({
-    modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0]!.weights,
-    weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer,
-  }));
+  const model = await loadLayers(tf, loaded.read);
   try {
     const probabilities = tf.tidy(() => (model.predict(tf.tensor2d(x, [n, size])) as tf.Tensor2D).dataSync() as Float32Array);
-    return { probabilities, classNames: json.userDefinedMetadata?.classNames, numClasses: probabilities.length / Math.max(1, n) };
+    const classNames = (model.getUserDefinedMetadata() as { classNames?: string[] } | undefined)?.classNames;
+    return { probabilities, classNames, numClasses: probabilities.length / Math.max(1, n) };
   } finally {
     model.dispose();
   }

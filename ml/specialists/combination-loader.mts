@@ -213,16 +213,25 @@ function readerFor(source: string | PackageReader): PackageReader {
   };
 }
 
-interface LayersModelJson { modelTopology: object; weightsManifest: { paths: string[]; weights: WeightsManifestEntry[] }[] }
+interface LayersModelJson { modelTopology: object; weightsManifest: { paths: string[]; weights: WeightsManifestEntry[] }[]; userDefinedMetadata?: Record<string, unknown> }
 
-async function loadLayers(tf: TfModule, read: PackageReader, dir: string): Promise<LayersModel> {
-  const json = JSON.parse(new TextDecoder().decode(asBuffer(await read(`${dir}/model.json`)))) as LayersModelJson;
+/**
+ * One layers model (model.json + its weight shards) through a reader, with its userDefinedMetadata
+ * (class names, input convention) kept: `model.getUserDefinedMetadata()`. `dir` is a path inside the
+ * package; '' for a reader rooted at the model itself.
+ */
+export async function loadLayers(tf: TfModule, read: PackageReader, dir = ''): Promise<LayersModel> {
+  const at = (file: string) => (dir ? `${dir}/${file}` : file);
+  const json = JSON.parse(new TextDecoder().decode(asBuffer(await read(at('model.json'))))) as LayersModelJson;
   const group = json.weightsManifest[0];
-  if (!group) throw new Error(`${dir}/model.json: no weightsManifest`);
-  const shards = await Promise.all(group.paths.map(async (p) => new Uint8Array(asBuffer(await read(`${dir}/${p}`)))));
+  if (!group) throw new Error(`${at('model.json')}: no weightsManifest`);
+  const shards = await Promise.all(group.paths.map(async (p) => new Uint8Array(asBuffer(await read(at(p))))));
   const weightData = new Uint8Array(shards.reduce((a, s) => a + s.length, 0));
   shards.reduce((at, s) => (weightData.set(s, at), at + s.length), 0);
-  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: group.weights, weightData: weightData.buffer }));
+  return tf.loadLayersModel(tf.io.fromMemory({
+    modelTopology: json.modelTopology, weightSpecs: group.weights, weightData: weightData.buffer,
+    ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
+  }));
 }
 
 /**
