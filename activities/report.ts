@@ -67,13 +67,21 @@ export function renderDistillationReport(r: DistillationReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Training curves (from model manifests), confusion matrices (from stored evaluations), the T sweep. */
-export async function distillationChartInputs(store: ArtifactStore, r: DistillationReport): Promise<ChartInputs> {
+/** One curve point per epoch of each model, from the training history in its manifest. */
+export async function trainingCurves(store: ArtifactStore, models: readonly { name: string; manifestKey: string }[]): Promise<NonNullable<ChartInputs['curves']>> {
   const curves: NonNullable<ChartInputs['curves']> = [];
-  const confusions: NonNullable<ChartInputs['confusions']> = [];
-  for (const m of r.models) {
+  for (const m of models) {
     const manifest = await readManifest(store, m.manifestKey);
     for (const h of (manifest.provenance['history'] as EpochStats[] | undefined) ?? []) curves.push({ model: m.name, epoch: h.epoch, loss: h.loss, trainAccuracy: h.trainAccuracy });
+  }
+  return curves;
+}
+
+/** Training curves (from model manifests), confusion matrices (from stored evaluations), the T sweep. */
+export async function distillationChartInputs(store: ArtifactStore, r: DistillationReport): Promise<ChartInputs> {
+  const curves = await trainingCurves(store, r.models);
+  const confusions: NonNullable<ChartInputs['confusions']> = [];
+  for (const m of r.models) {
     const details = await getJson<{ confusion: number[][]; classNames: string[] }>(store, m.evaluation.details);
     confusions.push({ model: m.name, classNames: details.classNames, matrix: details.confusion });
   }

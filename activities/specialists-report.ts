@@ -2,9 +2,8 @@
 import type { ArtifactRef, ArtifactStore } from '../storage/artifact-store';
 import { getJson } from '../storage/artifact-store';
 import type { SpecialistsConfig } from '../config/specialists';
-import type { EpochStats } from '../ml/train';
 import type { ChartInputs } from '../reports/charts';
-import { readManifest } from './artifacts';
+import { trainingCurves } from './report';
 import type { CombinationEvaluation, SpecialistSamplingInfo } from './specialists-types';
 import type { TrainResult } from './types';
 
@@ -168,12 +167,7 @@ export function renderSpecialistsReport(r: SpecialistsReport): string {
 
 /** Training curves (generalist and specialists), both confusion matrices, the subsets and Table 4. */
 export async function specialistsChartInputs(store: ArtifactStore, r: SpecialistsReport): Promise<ChartInputs> {
-  const curves: NonNullable<ChartInputs['curves']> = [];
-  const models = [{ name: 'generalist', manifestKey: r.generalist.manifestKey }, ...r.specialists.map((s) => ({ name: s.name, manifestKey: s.manifestKey }))];
-  for (const m of models) {
-    const manifest = await readManifest(store, m.manifestKey);
-    for (const h of (manifest.provenance['history'] as EpochStats[] | undefined) ?? []) curves.push({ model: m.name, epoch: h.epoch, loss: h.loss, trainAccuracy: h.trainAccuracy });
-  }
+  const curves = await trainingCurves(store, [{ name: 'generalist', manifestKey: r.generalist.manifestKey }, ...r.specialists]);
   const details = await getJson<{ generalist: { confusion: number[][] }; combined: { confusion: number[][] } }>(store, r.evaluation.details);
   const title = `specialists run ${r.workflowId}`;
   return {
