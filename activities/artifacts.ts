@@ -36,11 +36,14 @@ export async function savePlan(store: ArtifactStore, digest: string, plan: Plan)
   const key = keys.plan(digest);
   const existing = await store.stat(key);
   if (existing) return existing;
-  return store.put(key, encodeTensors({
-    train: { dtype: 'int32', shape: [plan.train.length], data: plan.train },
-    validation: { dtype: 'int32', shape: [plan.validation.length], data: plan.validation },
-    transfer: { dtype: 'int32', shape: [plan.transfer.length], data: plan.transfer },
-  }));
+  return store.put(
+    key,
+    encodeTensors({
+      train: { dtype: 'int32', shape: [plan.train.length], data: plan.train },
+      validation: { dtype: 'int32', shape: [plan.validation.length], data: plan.validation },
+      transfer: { dtype: 'int32', shape: [plan.transfer.length], data: plan.transfer },
+    }),
+  );
 }
 
 const planCache = new Map<string, Plan>();
@@ -50,7 +53,11 @@ export async function loadPlan(store: ArtifactStore, ref: ArtifactRef): Promise<
   const hit = planCache.get(ref.sha256);
   if (hit) return hit;
   const t = decodeTensors(await store.get(ref));
-  const plan = { train: t['train']!.data as Int32Array, validation: t['validation']!.data as Int32Array, transfer: t['transfer']!.data as Int32Array };
+  const plan = {
+    train: t['train']!.data as Int32Array,
+    validation: t['validation']!.data as Int32Array,
+    transfer: t['transfer']!.data as Int32Array,
+  };
   planCache.set(ref.sha256, plan);
   return plan;
 }
@@ -67,10 +74,25 @@ export interface ModelManifest {
   provenance: Record<string, unknown>;
 }
 
-export async function publishModel(store: ArtifactStore, digest: string, net: Net, inputShape: [number, number], provenance: Record<string, unknown>): Promise<ModelRef> {
+export async function publishModel(
+  store: ArtifactStore,
+  digest: string,
+  net: Net,
+  inputShape: [number, number],
+  provenance: Record<string, unknown>,
+): Promise<ModelRef> {
   const dir = keys.modelDir(digest);
   const weights = await store.put(`${dir}/weights.cht`, encodeTensors(exportWeights(net)));
-  const manifest: ModelManifest = { kind: 'chrysalis-model', version: 1, digest, spec: net.spec, numClasses: net.numClasses, inputShape, weights, provenance };
+  const manifest: ModelManifest = {
+    kind: 'chrysalis-model',
+    version: 1,
+    digest,
+    spec: net.spec,
+    numClasses: net.numClasses,
+    inputShape,
+    weights,
+    provenance,
+  };
   const manifestRef = await putJson(store, `${dir}/manifest.json`, manifest);
   return { digest, manifest: manifestRef, weights, spec: manifest.spec, numClasses: net.numClasses };
 }
@@ -93,11 +115,20 @@ export async function readManifest(store: ArtifactStore, manifestKey: string): P
  * Writes a published model to `<dir>/` in the TensorFlow.js layers format: the weights shard first,
  * model.json (which names it) last. Returns both keys and the model's input shape.
  */
-export async function storeLayersModel(store: ArtifactStore, model: ModelRef, dir: string, classNames: string[]): Promise<{ modelJson: string; weights: string; inputShape: [number, number] }> {
+export async function storeLayersModel(
+  store: ArtifactStore,
+  model: ModelRef,
+  dir: string,
+  classNames: string[],
+): Promise<{ modelJson: string; weights: string; inputShape: [number, number] }> {
   const manifest = await readManifest(store, model.manifest.key);
   const net = await loadNet(store, manifest);
   try {
-    const out = await exportLayersModel(net, manifest.inputShape, { chrysalisModel: model.digest, classNames, inputShape: manifest.inputShape });
+    const out = await exportLayersModel(net, manifest.inputShape, {
+      chrysalisModel: model.digest,
+      classNames,
+      inputShape: manifest.inputShape,
+    });
     const weights = await store.put(`${dir}/${out.weightsFile}`, out.weights);
     const modelJson = await putJson(store, `${dir}/model.json`, out.modelJson);
     return { modelJson: modelJson.key, weights: weights.key, inputShape: manifest.inputShape };

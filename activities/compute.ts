@@ -21,12 +21,29 @@ import { makePlan } from '../ml/splits';
 import { train } from '../ml/train';
 import type { Logger } from '../config/logger';
 import type { DataSpec, TransferSpec } from '../config/schemas';
-import { findModel, keys, loadNet, loadPlan, publishModel, readManifest, savePlan, storeLayersModel } from './artifacts';
+import {
+  findModel,
+  keys,
+  loadNet,
+  loadPlan,
+  publishModel,
+  readManifest,
+  savePlan,
+  storeLayersModel,
+} from './artifacts';
 import { activityContext, dropCheckpoints, durableTraining } from './durable-training';
 import type { DurableTrainingDeps } from './durable-training';
 import { modelDigest } from './digests';
 import { mapFailures } from './failures';
-import type { DataPlanRef, EvaluateRequest, EvaluationSummary, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from './types';
+import type {
+  DataPlanRef,
+  EvaluateRequest,
+  EvaluationSummary,
+  ModelRef,
+  SoftTargetsRef,
+  TrainRequest,
+  TrainResult,
+} from './types';
 
 export interface ComputeDeps extends DurableTrainingDeps {
   logger: Logger;
@@ -56,7 +73,10 @@ function loadSource(data: { dataset: string; idx?: IdxFiles | undefined }, store
 /** Loads the dataset a data plan was made from, refusing one whose content changed since. */
 export async function datasetFor(data: DataPlanRef, store?: ArtifactStore) {
   const ds = await loadSource(data, store);
-  if (ds.digest !== data.datasetDigest) throw new Error(`dataset ${data.dataset} changed since the data plan was made (digest ${ds.digest} != ${data.datasetDigest})`);
+  if (ds.digest !== data.datasetDigest)
+    throw new Error(
+      `dataset ${data.dataset} changed since the data plan was made (digest ${ds.digest} != ${data.datasetDigest})`,
+    );
   return ds;
 }
 
@@ -67,16 +87,43 @@ export function createComputeActivities(deps: ComputeDeps) {
     const ds = await loadSource(req.data, store);
     if (req.transfer.kind === 'excludeClasses' || req.transfer.kind === 'onlyClasses') {
       const bad = req.transfer.classes.findIndex((c) => c >= ds.numClasses);
-      if (bad >= 0) throw ApplicationFailure.create({ message: `invalid input: transfer.classes.${bad}: unknown class id ${req.transfer.classes[bad]}: the dataset has classes 0-${ds.numClasses - 1}`, type: 'InvalidInput', nonRetryable: true });
+      if (bad >= 0)
+        throw ApplicationFailure.create({
+          message: `invalid input: transfer.classes.${bad}: unknown class id ${req.transfer.classes[bad]}: the dataset has classes 0-${ds.numClasses - 1}`,
+          type: 'InvalidInput',
+          nonRetryable: true,
+        });
     }
-    const splitSpec = { validationSize: req.data.validationSize, trainLimit: req.data.trainLimit, transfer: req.transfer, seed: req.seed };
-    const trainDigest = digestOf({ dataset: ds.digest, validationSize: splitSpec.validationSize, trainLimit: splitSpec.trainLimit, seed: req.seed });
+    const splitSpec = {
+      validationSize: req.data.validationSize,
+      trainLimit: req.data.trainLimit,
+      transfer: req.transfer,
+      seed: req.seed,
+    };
+    const trainDigest = digestOf({
+      dataset: ds.digest,
+      validationSize: splitSpec.validationSize,
+      trainLimit: splitSpec.trainLimit,
+      seed: req.seed,
+    });
     const planDigest = digestOf({ trainDigest, transfer: req.transfer });
     const plan = makePlan(ds.train.labels, splitSpec);
     const ref = await savePlan(store, planDigest, plan);
     return {
-      dataset: req.data.dataset, ...(req.data.idx ? { idx: req.data.idx } : {}), datasetDigest: ds.digest, trainDigest, planDigest, plan: ref, numClasses: ds.numClasses, classNames: ds.classNames,
-      counts: { train: plan.train.length, validation: plan.validation.length, transfer: plan.transfer.length, test: ds.test.n },
+      dataset: req.data.dataset,
+      ...(req.data.idx ? { idx: req.data.idx } : {}),
+      datasetDigest: ds.digest,
+      trainDigest,
+      planDigest,
+      plan: ref,
+      numClasses: ds.numClasses,
+      classNames: ds.classNames,
+      counts: {
+        train: plan.train.length,
+        validation: plan.validation.length,
+        transfer: plan.transfer.length,
+        test: ds.test.n,
+      },
     };
   }
 
@@ -84,11 +131,25 @@ export function createComputeActivities(deps: ComputeDeps) {
     const started = Date.now();
     const ctx = activityContext();
     const digest = modelDigest(req);
-    const log = deps.logger.child({ activity: 'trainModel', model: req.name, digest, ...(ctx ? { workflowId: ctx.info.workflowExecution?.workflowId, attempt: ctx.info.attempt } : {}) });
+    const log = deps.logger.child({
+      activity: 'trainModel',
+      model: req.name,
+      digest,
+      ...(ctx ? { workflowId: ctx.info.workflowExecution?.workflowId, attempt: ctx.info.attempt } : {}),
+    });
     const existing = await findModel(store, digest);
     if (existing) {
       log.info('identical model already published; reusing it');
-      return { model: existing, cached: true, resumedFromEpoch: 0, epochsTrained: 0, history: [], seconds: (Date.now() - started) / 1000, backend: deps.backend.backend, backendFallback: deps.backend.fallback };
+      return {
+        model: existing,
+        cached: true,
+        resumedFromEpoch: 0,
+        epochsTrained: 0,
+        history: [],
+        seconds: (Date.now() - started) / 1000,
+        backend: deps.backend.backend,
+        backendFallback: deps.backend.fallback,
+      };
     }
     const ds = await datasetFor(req.data, store);
     const plan = await loadPlan(store, req.data.plan);
@@ -103,25 +164,70 @@ export function createComputeActivities(deps: ComputeDeps) {
       const perMember = Array.from({ length: members }, (_, m) => all.subarray(m * n * C, (m + 1) * n * C));
       softTargets = softTargetsAt(perMember, n, C, req.distill.temperature, req.distill.ensemble);
     }
-    const { resume, hooks, lastCheckpointEpoch } = await durableTraining(deps, { digest, name: req.name, epochs: req.train.epochs, log });
+    const { resume, hooks, lastCheckpointEpoch } = await durableTraining(deps, {
+      digest,
+      name: req.name,
+      epochs: req.train.epochs,
+      log,
+    });
     const net = buildNet(req.spec, { inputShape: side, numClasses: ds.numClasses, seed: req.seed });
-    log.info({ role: req.role, spec: req.spec, epochs: req.train.epochs, examples: indices.length, distill: req.distill ? { T: req.distill.temperature, alpha: req.distill.alpha } : null }, `training ${req.name}`);
+    log.info(
+      {
+        role: req.role,
+        spec: req.spec,
+        epochs: req.train.epochs,
+        examples: indices.length,
+        distill: req.distill ? { T: req.distill.temperature, alpha: req.distill.alpha } : null,
+      },
+      `training ${req.name}`,
+    );
     try {
-      const history = await train(net, { images: ds.train.images, labels: ds.train.labels, side, indices, ...(softTargets ? { softTargets } : {}) }, {
-        epochs: req.train.epochs, batchSize: req.train.batchSize, optimizer: req.train.optimizer, lrSchedule: req.train.lrSchedule,
-        jitter: req.train.jitter, seed: req.seed,
-        ...(req.distill ? { temperature: req.distill.temperature, alpha: req.distill.alpha } : {}),
-      }, hooks, resume);
+      const history = await train(
+        net,
+        { images: ds.train.images, labels: ds.train.labels, side, indices, ...(softTargets ? { softTargets } : {}) },
+        {
+          epochs: req.train.epochs,
+          batchSize: req.train.batchSize,
+          optimizer: req.train.optimizer,
+          lrSchedule: req.train.lrSchedule,
+          jitter: req.train.jitter,
+          seed: req.seed,
+          ...(req.distill ? { temperature: req.distill.temperature, alpha: req.distill.alpha } : {}),
+        },
+        hooks,
+        resume,
+      );
       const model = await publishModel(store, digest, net, side, {
-        name: req.name, role: req.role, data: { dataset: req.data.dataset, datasetDigest: req.data.datasetDigest, planDigest: req.data.planDigest, split: req.split },
-        train: req.train, seed: req.seed, distill: req.distill ?? null, backend: deps.backend, history,
+        name: req.name,
+        role: req.role,
+        data: {
+          dataset: req.data.dataset,
+          datasetDigest: req.data.datasetDigest,
+          planDigest: req.data.planDigest,
+          split: req.split,
+        },
+        train: req.train,
+        seed: req.seed,
+        distill: req.distill ?? null,
+        backend: deps.backend,
+        history,
       });
       await dropCheckpoints(store, digest);
       const epochsTrained = req.train.epochs - (resume?.epoch ?? 0);
       log.info({ epochsTrained, resumedFromEpoch: resume?.epoch ?? 0 }, 'model published');
-      return { model, cached: false, resumedFromEpoch: resume?.epoch ?? 0, epochsTrained, history, seconds: (Date.now() - started) / 1000, backend: deps.backend.backend, backendFallback: deps.backend.fallback };
+      return {
+        model,
+        cached: false,
+        resumedFromEpoch: resume?.epoch ?? 0,
+        epochsTrained,
+        history,
+        seconds: (Date.now() - started) / 1000,
+        backend: deps.backend.backend,
+        backendFallback: deps.backend.fallback,
+      };
     } catch (err) {
-      if (err instanceof CancelledFailure) log.warn({ lastCheckpointEpoch: lastCheckpointEpoch() }, 'training cancelled');
+      if (err instanceof CancelledFailure)
+        log.warn({ lastCheckpointEpoch: lastCheckpointEpoch() }, 'training cancelled');
       else log.error({ err }, 'training failed');
       throw err;
     } finally {
@@ -129,7 +235,11 @@ export function createComputeActivities(deps: ComputeDeps) {
     }
   }
 
-  async function computeSoftTargets(req: { key: string; data: DataPlanRef; teachers: ModelRef[] }): Promise<SoftTargetsRef> {
+  async function computeSoftTargets(req: {
+    key: string;
+    data: DataPlanRef;
+    teachers: ModelRef[];
+  }): Promise<SoftTargetsRef> {
     const ds = await datasetFor(req.data, store);
     const plan = await loadPlan(store, req.data.plan);
     const n = plan.transfer.length;
@@ -148,10 +258,25 @@ export function createComputeActivities(deps: ComputeDeps) {
       activityContext()?.heartbeat({ teacher: m + 1 });
     }
     const dir = keys.softTargets(req.key);
-    const logits = await store.put(`${dir}/logits.cht`, encodeTensors({ logits: { dtype: 'float32', shape: [req.teachers.length, n, C], data: all } }));
+    const logits = await store.put(
+      `${dir}/logits.cht`,
+      encodeTensors({ logits: { dtype: 'float32', shape: [req.teachers.length, n, C], data: all } }),
+    );
     const manifest = await putJson(store, `${dir}/manifest.json`, {
-      kind: 'chrysalis-soft-targets', version: 1, key: req.key, logits, members: req.teachers.length, n, numClasses: C,
-      provenance: { teachers: req.teachers.map((t) => ({ digest: t.digest, weightsSha256: t.weights.sha256 })), dataset: req.data.dataset, datasetDigest: req.data.datasetDigest, planDigest: req.data.planDigest, transferIndices: 'data plan "transfer" split' },
+      kind: 'chrysalis-soft-targets',
+      version: 1,
+      key: req.key,
+      logits,
+      members: req.teachers.length,
+      n,
+      numClasses: C,
+      provenance: {
+        teachers: req.teachers.map((t) => ({ digest: t.digest, weightsSha256: t.weights.sha256 })),
+        dataset: req.data.dataset,
+        datasetDigest: req.data.datasetDigest,
+        planDigest: req.data.planDigest,
+        transferIndices: 'data plan "transfer" split',
+      },
     });
     deps.logger.info({ key: req.key, members: req.teachers.length, n }, 'soft targets (teacher logits) stored');
     return { key: req.key, logits, manifest, members: req.teachers.length, n, numClasses: C, inferenceSeconds };
@@ -178,20 +303,41 @@ export function createComputeActivities(deps: ComputeDeps) {
         const onVal = searchBiasShift(valLogits, valLabels, C, req.biasClasses);
         const onTest = searchBiasShift(testLogits, ds.test.labels, C, req.biasClasses);
         biasShift = {
-          classes: req.biasClasses, validationShift: onVal.shift,
+          classes: req.biasClasses,
+          validationShift: onVal.shift,
           testErrorsWithValidationShift: metrics(testLogits, ds.test.labels, C, biasVector(C, onVal)).errors,
-          testOptimalShift: onTest.shift, testOptimalErrors: onTest.errors,
+          testOptimalShift: onTest.shift,
+          testOptimalErrors: onTest.errors,
         };
       }
-      const details = await putJson(store, keys.evaluation(req.model.digest, req.data.planDigest), { name: req.name, model: req.model.digest, ...m, classNames: ds.classNames, biasShift: biasShift ?? null });
-      return { name: req.name, modelDigest: req.model.digest, errors: m.errors, n: m.n, accuracy: m.accuracy, perClassErrors: m.perClassErrors, ...(biasShift ? { biasShift } : {}), details, inferenceSeconds };
+      const details = await putJson(store, keys.evaluation(req.model.digest, req.data.planDigest), {
+        name: req.name,
+        model: req.model.digest,
+        ...m,
+        classNames: ds.classNames,
+        biasShift: biasShift ?? null,
+      });
+      return {
+        name: req.name,
+        modelDigest: req.model.digest,
+        errors: m.errors,
+        n: m.n,
+        accuracy: m.accuracy,
+        perClassErrors: m.perClassErrors,
+        ...(biasShift ? { biasShift } : {}),
+        details,
+        inferenceSeconds,
+      };
     } finally {
       net.dispose();
     }
   }
 
   /** Publishes a model in the standard tfjs layers format under exports/<digest>/ (idempotent). */
-  async function exportModel(req: { model: ModelRef; classNames: string[] }): Promise<{ modelJson: string; weights: string }> {
+  async function exportModel(req: {
+    model: ModelRef;
+    classNames: string[];
+  }): Promise<{ modelJson: string; weights: string }> {
     const dir = `exports/${req.model.digest}`;
     const existing = await store.stat(`${dir}/model.json`);
     if (existing) return { modelJson: existing.key, weights: `${dir}/group1-shard1of1.bin` };

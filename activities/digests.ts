@@ -11,8 +11,18 @@ export function modelDigest(req: Pick<TrainRequest, 'data' | 'split' | 'spec' | 
     v: 1,
     // Teachers depend on the training split only; students also on the transfer rule.
     data: req.split === 'train' ? req.data.trainDigest : req.data.planDigest,
-    split: req.split, spec: req.spec, train: req.train, seed: req.seed,
-    distill: req.distill ? { softTargets: req.distill.softTargets.key, T: req.distill.temperature, alpha: req.distill.alpha, ensemble: req.distill.ensemble } : null,
+    split: req.split,
+    spec: req.spec,
+    train: req.train,
+    seed: req.seed,
+    distill: req.distill
+      ? {
+          softTargets: req.distill.softTargets.key,
+          T: req.distill.temperature,
+          alpha: req.distill.alpha,
+          ensemble: req.distill.ensemble,
+        }
+      : null,
   });
 }
 

@@ -55,7 +55,10 @@ export interface DurableTraining {
  * the same recipe digest (a re-run workflow continues where a failed one stopped) — and builds hooks
  * that checkpoint before every heartbeat that names the checkpoint.
  */
-export async function durableTraining(deps: DurableTrainingDeps, opts: { digest: string; name: string; epochs: number; log: Logger }): Promise<DurableTraining> {
+export async function durableTraining(
+  deps: DurableTrainingDeps,
+  opts: { digest: string; name: string; epochs: number; log: Logger },
+): Promise<DurableTraining> {
   const { store } = deps;
   const ctx = activityContext();
   const beat = ctx?.info.heartbeatDetails as TrainHeartbeat | undefined;
@@ -65,7 +68,11 @@ export async function durableTraining(deps: DurableTrainingDeps, opts: { digest:
     const newest = (await store.list(`checkpoints/${opts.digest}/`)).filter((k) => k.endsWith('.cht')).at(-1);
     if (newest) resume = await loadCheckpoint(store, newest);
   }
-  if (resume) opts.log.info({ resumeEpoch: resume.epoch, epochs: opts.epochs }, `resuming from checkpoint after epoch ${resume.epoch}`);
+  if (resume)
+    opts.log.info(
+      { resumeEpoch: resume.epoch, epochs: opts.epochs },
+      `resuming from checkpoint after epoch ${resume.epoch}`,
+    );
 
   let lastCheckpoint: TrainHeartbeat['checkpoint'];
   let lastCheckpointAt = Date.now();
@@ -75,28 +82,56 @@ export async function durableTraining(deps: DurableTrainingDeps, opts: { digest:
     throwIfCancelled: () => {
       if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`training of ${opts.name} cancelled`);
     },
-    onBatch: (p) => ctx?.heartbeat({ epoch: p.epoch - 1, batch: p.batch, ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}) } satisfies TrainHeartbeat),
+    onBatch: (p) =>
+      ctx?.heartbeat({
+        epoch: p.epoch - 1,
+        batch: p.batch,
+        ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}),
+      } satisfies TrainHeartbeat),
     onEpochEnd: async (stats, snapshot) => {
-      opts.log.info({ ...stats, epochs: opts.epochs }, `epoch ${stats.epoch}/${opts.epochs} loss ${stats.loss.toFixed(4)} acc ${(stats.trainAccuracy * 100).toFixed(2)}%`);
+      opts.log.info(
+        { ...stats, epochs: opts.epochs },
+        `epoch ${stats.epoch}/${opts.epochs} loss ${stats.loss.toFixed(4)} acc ${(stats.trainAccuracy * 100).toFixed(2)}%`,
+      );
       const draining = deps.draining?.() === true && stats.epoch < opts.epochs;
-      if (draining || (stats.epoch % every === 0 && stats.epoch < opts.epochs && Date.now() - lastCheckpointAt >= minMs)) {
+      if (
+        draining ||
+        (stats.epoch % every === 0 && stats.epoch < opts.epochs && Date.now() - lastCheckpointAt >= minMs)
+      ) {
         // Write (and verify) the checkpoint before the heartbeat that names it.
         const ref = await saveCheckpoint(store, opts.digest, snapshot());
         lastCheckpoint = { ...ref, epoch: stats.epoch };
         lastCheckpointAt = Date.now();
       }
-      ctx?.heartbeat({ epoch: stats.epoch, ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}) } satisfies TrainHeartbeat);
+      ctx?.heartbeat({
+        epoch: stats.epoch,
+        ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}),
+      } satisfies TrainHeartbeat);
       const wf = ctx?.info.workflowExecution;
       if (wf && deps.reportProgress) {
         const update: ModelProgressUpdate = {
-          model: opts.name, epoch: stats.epoch, epochs: opts.epochs, loss: stats.loss, trainAccuracy: stats.trainAccuracy, epochSeconds: stats.seconds,
+          model: opts.name,
+          epoch: stats.epoch,
+          epochs: opts.epochs,
+          loss: stats.loss,
+          trainAccuracy: stats.trainAccuracy,
+          epochSeconds: stats.seconds,
           ...(resume && stats.epoch === resume.epoch + 1 ? { resumedFromEpoch: resume.epoch } : {}),
         };
-        deps.reportProgress(wf, update).catch((err: unknown) => opts.log.warn({ err }, 'progress signal not delivered'));
+        deps
+          .reportProgress(wf, update)
+          .catch((err: unknown) => opts.log.warn({ err }, 'progress signal not delivered'));
       }
       if (draining) {
-        opts.log.warn({ checkpointEpoch: stats.epoch }, `worker shutting down: checkpointed epoch ${stats.epoch}, handing the activity back`);
-        throw ApplicationFailure.create({ message: `worker shut down after checkpointing epoch ${stats.epoch} of ${opts.name}`, type: 'WorkerShutdown', nonRetryable: false });
+        opts.log.warn(
+          { checkpointEpoch: stats.epoch },
+          `worker shutting down: checkpointed epoch ${stats.epoch}, handing the activity back`,
+        );
+        throw ApplicationFailure.create({
+          message: `worker shut down after checkpointing epoch ${stats.epoch} of ${opts.name}`,
+          type: 'WorkerShutdown',
+          nonRetryable: false,
+        });
       }
     },
   };

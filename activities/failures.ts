@@ -27,18 +27,39 @@ export function invalidInput(message: string): ApplicationFailure {
 export function toFailure(err: unknown, context: string): unknown {
   if (err instanceof ApplicationFailure) return err;
   if (err instanceof NonFiniteLossError) {
-    return ApplicationFailure.create({ message: `${context}: ${err.message}`, type: FailureType.NonFiniteLoss, nonRetryable: true, details: [{ epoch: err.epoch, batch: err.batch }] });
+    return ApplicationFailure.create({
+      message: `${context}: ${err.message}`,
+      type: FailureType.NonFiniteLoss,
+      nonRetryable: true,
+      details: [{ epoch: err.epoch, batch: err.batch }],
+    });
   }
-  if (err instanceof ArtifactNotFoundError) return ApplicationFailure.create({ message: err.message, type: FailureType.ArtifactNotFound, nonRetryable: true });
-  if (err instanceof ArtifactCorruptError) return ApplicationFailure.create({ message: err.message, type: FailureType.ArtifactCorrupt, nonRetryable: false });
-  if (err instanceof StoreUnavailableError) return ApplicationFailure.create({ message: err.message, type: FailureType.StoreUnavailable, nonRetryable: false });
-  if (err instanceof DatasetError) return ApplicationFailure.create({ message: err.message, type: FailureType.DatasetUnavailable, nonRetryable: true });
-  if (err instanceof BackendUnavailableError) return ApplicationFailure.create({ message: err.message, type: FailureType.BackendUnavailable, nonRetryable: true });
+  if (err instanceof ArtifactNotFoundError)
+    return ApplicationFailure.create({ message: err.message, type: FailureType.ArtifactNotFound, nonRetryable: true });
+  if (err instanceof ArtifactCorruptError)
+    return ApplicationFailure.create({ message: err.message, type: FailureType.ArtifactCorrupt, nonRetryable: false });
+  if (err instanceof StoreUnavailableError)
+    return ApplicationFailure.create({ message: err.message, type: FailureType.StoreUnavailable, nonRetryable: false });
+  if (err instanceof DatasetError)
+    return ApplicationFailure.create({
+      message: err.message,
+      type: FailureType.DatasetUnavailable,
+      nonRetryable: true,
+    });
+  if (err instanceof BackendUnavailableError)
+    return ApplicationFailure.create({
+      message: err.message,
+      type: FailureType.BackendUnavailable,
+      nonRetryable: true,
+    });
   return err;
 }
 
 /** Wraps an activity so its typed errors reach Temporal as named failures. */
-export function mapFailures<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+export function mapFailures<A extends unknown[], R>(
+  name: string,
+  fn: (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
   return async (...args: A) => {
     try {
       return await fn(...args);

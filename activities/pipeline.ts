@@ -25,7 +25,12 @@ export interface PipelineDeps {
 
 function orFail<T>(r: Resolved<T>): T {
   if (r.ok) return r.config;
-  throw ApplicationFailure.create({ message: formatIssues(r.issues), type: FailureType.InvalidInput, nonRetryable: true, details: [r.issues] });
+  throw ApplicationFailure.create({
+    message: formatIssues(r.issues),
+    type: FailureType.InvalidInput,
+    nonRetryable: true,
+    details: [r.issues],
+  });
 }
 
 export function createPipelineActivities(deps: PipelineDeps) {
@@ -41,19 +46,30 @@ export function createPipelineActivities(deps: PipelineDeps) {
 
   /** Resolves user-given model refs to verified, published models. */
   async function resolveModelRefs(refs: ModelRefInput[]): Promise<ModelRef[]> {
-    return Promise.all(refs.map(async (r, i) => {
-      const stat = await store.stat(r.manifestKey);
-      if (!stat) throw ApplicationFailure.create({ message: `teachers.refs.${i}.manifestKey: no model manifest at "${r.manifestKey}"`, type: FailureType.InvalidInput, nonRetryable: true });
-      const m = await readManifest(store, r.manifestKey);
-      return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
-    }));
+    return Promise.all(
+      refs.map(async (r, i) => {
+        const stat = await store.stat(r.manifestKey);
+        if (!stat)
+          throw ApplicationFailure.create({
+            message: `teachers.refs.${i}.manifestKey: no model manifest at "${r.manifestKey}"`,
+            type: FailureType.InvalidInput,
+            nonRetryable: true,
+          });
+        const m = await readManifest(store, r.manifestKey);
+        return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
+      }),
+    );
   }
 
   /**
    * The soft-target cache key for these teachers and transfer set, and the cached entry if present.
    * Teachers are identified by their recipe digest (or given weights' digest), known before training.
    */
-  async function lookupSoftTargets(req: { teachers: Omit<TrainRequest, 'name' | 'role'>[] | ModelRef[]; planDigest: string; key?: string }): Promise<{ key: string; teacherDigests: string[]; found: SoftTargetsRef | null }> {
+  async function lookupSoftTargets(req: {
+    teachers: Omit<TrainRequest, 'name' | 'role'>[] | ModelRef[];
+    planDigest: string;
+    key?: string;
+  }): Promise<{ key: string; teacherDigests: string[]; found: SoftTargetsRef | null }> {
     const teacherDigests = req.teachers.map((t) => ('digest' in t ? t.digest : modelDigest(t)));
     const key = req.key ?? softTargetsKey(req.planDigest, teacherDigests);
     const manifestRef = await store.stat(`${keys.softTargets(key)}/manifest.json`);
@@ -61,12 +77,26 @@ export function createPipelineActivities(deps: PipelineDeps) {
       deps.logger.info({ key }, 'soft-target cache miss');
       return { key, teacherDigests, found: null };
     }
-    const m = await getJson<{ logits: SoftTargetsRef['logits']; members: number; n: number; numClasses: number; provenance?: { planDigest?: string } }>(store, manifestRef);
+    const m = await getJson<{
+      logits: SoftTargetsRef['logits'];
+      members: number;
+      n: number;
+      numClasses: number;
+      provenance?: { planDigest?: string };
+    }>(store, manifestRef);
     if (req.key !== undefined && m.provenance?.planDigest !== undefined && m.provenance.planDigest !== req.planDigest) {
-      throw ApplicationFailure.create({ message: `teachers.softTargets.key: soft targets "${key}" were computed for data plan ${m.provenance.planDigest}, not this run's ${req.planDigest} (dataset, validation split, seed and transfer set must match)`, type: FailureType.InvalidInput, nonRetryable: true });
+      throw ApplicationFailure.create({
+        message: `teachers.softTargets.key: soft targets "${key}" were computed for data plan ${m.provenance.planDigest}, not this run's ${req.planDigest} (dataset, validation split, seed and transfer set must match)`,
+        type: FailureType.InvalidInput,
+        nonRetryable: true,
+      });
     }
     deps.logger.info({ key }, 'soft-target cache hit: no teacher will run');
-    return { key, teacherDigests, found: { key, logits: m.logits, manifest: manifestRef, members: m.members, n: m.n, numClasses: m.numClasses } };
+    return {
+      key,
+      teacherDigests,
+      found: { key, logits: m.logits, manifest: manifestRef, members: m.members, n: m.n, numClasses: m.numClasses },
+    };
   }
 
   /** Published teacher models for these recipe digests (after a cache hit, for evaluation). */
@@ -76,7 +106,13 @@ export function createPipelineActivities(deps: PipelineDeps) {
 
   /** JSON, Markdown, and a self-contained HTML page with charts (PNG + SVG stored beside it). */
   async function writeReport(report: DistillationReport): Promise<StoredReport> {
-    return storeReport(store, report.workflowId, report, renderDistillationReport(report), await distillationChartInputs(store, report));
+    return storeReport(
+      store,
+      report.workflowId,
+      report,
+      renderDistillationReport(report),
+      await distillationChartInputs(store, report),
+    );
   }
 
   return {

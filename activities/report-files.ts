@@ -13,7 +13,13 @@ export interface StoredReport {
   charts: string[];
 }
 
-export async function storeReport(store: ArtifactStore, workflowId: string, report: unknown, markdown: string, chartInputs: ChartInputs): Promise<StoredReport> {
+export async function storeReport(
+  store: ArtifactStore,
+  workflowId: string,
+  report: unknown,
+  markdown: string,
+  chartInputs: ChartInputs,
+): Promise<StoredReport> {
   const dir = keys.run(workflowId);
   const encode = (text: string) => new TextEncoder().encode(text);
   // Independent objects: the JSON uploads while the charts render, and the charts upload side by side.
@@ -21,14 +27,18 @@ export async function storeReport(store: ArtifactStore, workflowId: string, repo
   const full = `${markdown}\n## Charts\n\n${chartsMarkdown(charts)}\n`;
   const [md, html, chartKeys] = await Promise.all([
     store.put(`${dir}/report.md`, encode(full), { contentType: 'text/markdown' }),
-    store.put(`${dir}/report.html`, encode(renderHtml(`chrysalis run ${workflowId}`, full, charts)), { contentType: 'text/html' }),
-    Promise.all(charts.map(async (c) => {
-      const [png] = await Promise.all([
-        store.put(`${dir}/charts/${c.name}.png`, c.png, { contentType: 'image/png' }),
-        store.put(`${dir}/charts/${c.name}.svg`, encode(c.svg), { contentType: 'image/svg+xml' }),
-      ]);
-      return png.key;
-    })),
+    store.put(`${dir}/report.html`, encode(renderHtml(`chrysalis run ${workflowId}`, full, charts)), {
+      contentType: 'text/html',
+    }),
+    Promise.all(
+      charts.map(async (c) => {
+        const [png] = await Promise.all([
+          store.put(`${dir}/charts/${c.name}.png`, c.png, { contentType: 'image/png' }),
+          store.put(`${dir}/charts/${c.name}.svg`, encode(c.svg), { contentType: 'image/svg+xml' }),
+        ]);
+        return png.key;
+      }),
+    ),
   ]);
   return { json: json.key, markdown: md.key, html: html.key, charts: chartKeys };
 }

@@ -9,7 +9,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
-import type { CombinationManifest } from '../ml/specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
+import type { CombinationManifest } from '../ml/specialists/combination-loader.mjs' with {
+  'resolution-mode': 'import',
+};
 import { storeLayersModel } from './artifacts';
 import type { CombinationRequest } from './specialists-types';
 import type { ModelRef } from './types';
@@ -82,7 +84,10 @@ output their classes in the order listed in combination.json, then a dustbin for
 `;
 }
 
-export async function exportCombinationPackage(store: ArtifactStore, req: ExportCombinationRequest): Promise<ExportedCombination> {
+export async function exportCombinationPackage(
+  store: ArtifactStore,
+  req: ExportCombinationRequest,
+): Promise<ExportedCombination> {
   const dir = `exports/${req.key}`;
   const manifestKey = `${dir}/combination.json`;
   const existing = await store.stat(manifestKey);
@@ -103,18 +108,36 @@ export async function exportCombinationPackage(store: ArtifactStore, req: Export
   for (const s of specialists) {
     const classNames = [...s.subset.map((c) => req.classNames[c]!), 'dustbin'];
     await exportOne(s.model, s.name, classNames);
-    specialistEntries.push({ name: s.name, subset: s.subset, path: s.name, digest: s.model.digest, classNames: classNames.slice(0, -1) });
+    specialistEntries.push({
+      name: s.name,
+      subset: s.subset,
+      path: s.name,
+      digest: s.model.digest,
+      classNames: classNames.slice(0, -1),
+    });
   }
   const manifest: CombinationPackageManifest = {
-    format: 'chrysalis-combination', version: 1, loader: 'loader.mjs', createdBy: 'chrysalis', combinationKey: req.key,
-    classNames: req.classNames, inputShape, input: 'float32 grey pixels / 255, each image flattened row by row',
+    format: 'chrysalis-combination',
+    version: 1,
+    loader: 'loader.mjs',
+    createdBy: 'chrysalis',
+    combinationKey: req.key,
+    classNames: req.classNames,
+    inputShape,
+    input: 'float32 grey pixels / 255, each image flattened row by row',
     generalist: { path: 'generalist', digest: generalist.digest },
     specialists: specialistEntries,
     combine: { topN: combine.topN, maxIterations: combine.maxIterations, tolerance: combine.tolerance },
     evaluation: req.evaluation,
   };
-  files.push((await store.put(`${dir}/loader.mjs`, new TextEncoder().encode(loaderSource()), { contentType: 'text/javascript' })).key);
-  files.push((await store.put(`${dir}/README.md`, new TextEncoder().encode(readme(manifest)), { contentType: 'text/markdown' })).key);
+  files.push(
+    (await store.put(`${dir}/loader.mjs`, new TextEncoder().encode(loaderSource()), { contentType: 'text/javascript' }))
+      .key,
+  );
+  files.push(
+    (await store.put(`${dir}/README.md`, new TextEncoder().encode(readme(manifest)), { contentType: 'text/markdown' }))
+      .key,
+  );
   files.push((await putJson(store, manifestKey, manifest)).key);
   return { dir, manifest: manifestKey, files, cached: false };
 }

@@ -20,7 +20,12 @@ export function createSpecialistsPipelineActivities(deps: { store: ArtifactStore
   async function validateSpecialistsInput(raw: unknown): Promise<SpecialistsConfig> {
     const r = resolveSpecialistsInput(raw);
     if (r.ok) return r.config;
-    throw ApplicationFailure.create({ message: formatIssues(r.issues), type: FailureType.InvalidInput, nonRetryable: true, details: [r.issues] });
+    throw ApplicationFailure.create({
+      message: formatIssues(r.issues),
+      type: FailureType.InvalidInput,
+      nonRetryable: true,
+      details: [r.issues],
+    });
   }
 
   /** A given generalist: a published model for this dataset's classes and image size. */
@@ -28,7 +33,10 @@ export function createSpecialistsPipelineActivities(deps: { store: ArtifactStore
     const stat = await store.stat(req.manifestKey);
     if (!stat) throw invalidInput(`generalist.ref.manifestKey: no model manifest at "${req.manifestKey}"`);
     const m = await readManifest(store, req.manifestKey);
-    if (m.numClasses !== req.data.numClasses) throw invalidInput(`generalist.ref.manifestKey: the model has ${m.numClasses} outputs, ${req.data.dataset} has ${req.data.numClasses} classes`);
+    if (m.numClasses !== req.data.numClasses)
+      throw invalidInput(
+        `generalist.ref.manifestKey: the model has ${m.numClasses} outputs, ${req.data.dataset} has ${req.data.numClasses} classes`,
+      );
     return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
   }
 
@@ -39,9 +47,18 @@ export function createSpecialistsPipelineActivities(deps: { store: ArtifactStore
     if (C <= 64 && !report.clustering.covarianceMatrix) {
       const t = decodeTensors(await store.get(report.clustering.covariance))['covariance']!;
       const data = t.data as Float32Array;
-      full.clustering = { ...report.clustering, covarianceMatrix: Array.from({ length: C }, (_, r) => Array.from(data.subarray(r * C, r * C + C))) };
+      full.clustering = {
+        ...report.clustering,
+        covarianceMatrix: Array.from({ length: C }, (_, r) => Array.from(data.subarray(r * C, r * C + C))),
+      };
     }
-    return storeReport(store, report.workflowId, full, renderSpecialistsReport(full), await specialistsChartInputs(store, full));
+    return storeReport(
+      store,
+      report.workflowId,
+      full,
+      renderSpecialistsReport(full),
+      await specialistsChartInputs(store, full),
+    );
   }
 
   return {

@@ -11,7 +11,10 @@ import { temporalTls } from '../workers/bootstrap';
 export const Exit = { ok: 0, runFailed: 1, usage: 2, unavailable: 3, cancelled: 4 } as const;
 
 export class CliError extends Error {
-  constructor(message: string, readonly code: number = Exit.usage) {
+  constructor(
+    message: string,
+    readonly code: number = Exit.usage,
+  ) {
     super(message);
   }
 }
@@ -46,16 +49,31 @@ export async function connect(env = cliEnv()): Promise<CliContext> {
   const tls = temporalTls(env);
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS, ...(tls ? { tls } : {}), connectTimeout: '5 seconds' });
+    connection = await Connection.connect({
+      address: env.TEMPORAL_ADDRESS,
+      ...(tls ? { tls } : {}),
+      connectTimeout: '5 seconds',
+    });
   } catch (err) {
-    throw new CliError(`cannot reach Temporal at ${env.TEMPORAL_ADDRESS}: ${(err as Error).message} (start it with \`chrysalis dev\`)`, Exit.unavailable);
+    throw new CliError(
+      `cannot reach Temporal at ${env.TEMPORAL_ADDRESS}: ${(err as Error).message} (start it with \`chrysalis dev\`)`,
+      Exit.unavailable,
+    );
   }
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
   return {
-    env, client,
+    env,
+    client,
     close: () => connection.close(),
     store: async () => {
-      const s = new MinioArtifactStore({ endpoint: env.MINIO_ENDPOINT, accessKey: env.MINIO_ACCESS_KEY, secretKey: env.MINIO_SECRET_KEY, bucket: env.MINIO_BUCKET, region: env.MINIO_REGION, attempts: 2 });
+      const s = new MinioArtifactStore({
+        endpoint: env.MINIO_ENDPOINT,
+        accessKey: env.MINIO_ACCESS_KEY,
+        secretKey: env.MINIO_SECRET_KEY,
+        bucket: env.MINIO_BUCKET,
+        region: env.MINIO_REGION,
+        attempts: 2,
+      });
       return s;
     },
   };

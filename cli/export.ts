@@ -16,11 +16,16 @@ export async function resolveExportPrefix(ctx: CliContext, ref: string, flag: st
   const handle = ctx.client.workflow.getHandle(ref);
   // A run still going would block result() until it ends: say so instead.
   const status = (await handle.describe().catch(() => undefined))?.status.name;
-  if (status !== undefined && status !== 'COMPLETED') throw new CliError(`${flag} ${ref}: the run is ${status}; its export exists once it completes`, Exit.unavailable);
-  const summary = status ? await handle.result() as DistillationSummary | SpecialistsSummary : undefined;
+  if (status !== undefined && status !== 'COMPLETED')
+    throw new CliError(`${flag} ${ref}: the run is ${status}; its export exists once it completes`, Exit.unavailable);
+  const summary = status ? ((await handle.result()) as DistillationSummary | SpecialistsSummary) : undefined;
   const exported = summary?.exported as { modelJson?: string; dir?: string } | undefined;
   const found = exported?.dir ?? exported?.modelJson?.replace(/\/model\.json$/, '');
-  if (!found) throw new CliError(`${flag} ${ref}: not an exports/<digest> key or a finished run with an exported model`, Exit.unavailable);
+  if (!found)
+    throw new CliError(
+      `${flag} ${ref}: not an exports/<digest> key or a finished run with an exported model`,
+      Exit.unavailable,
+    );
   return found;
 }
 
@@ -47,8 +52,11 @@ export async function exportCommand(ref: string, out: string | undefined, json: 
       written.push(file);
     }
     const kind = files.has('combination.json') ? 'combination' : 'model';
-    process.stdout.write(json ? `${JSON.stringify({ source: `minio:${prefix}`, kind, files: written })}\n`
-      : `wrote ${written.length} files from minio:${prefix} to ${out} (${kind === 'combination' ? 'generalist + specialists package; see its README.md' : 'TensorFlow.js layers model'})\n`);
+    process.stdout.write(
+      json
+        ? `${JSON.stringify({ source: `minio:${prefix}`, kind, files: written })}\n`
+        : `wrote ${written.length} files from minio:${prefix} to ${out} (${kind === 'combination' ? 'generalist + specialists package; see its README.md' : 'TensorFlow.js layers model'})\n`,
+    );
     return Exit.ok;
   } finally {
     await ctx.close();

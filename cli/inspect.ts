@@ -11,12 +11,16 @@ import { render } from './progress-view';
 
 const TYPES = ['distillationPipeline', 'specialistsPipeline', 'smokePipeline'];
 
-async function withHandle<T>(workflowId: string, fn: (ctx: Awaited<ReturnType<typeof connect>>) => Promise<T>): Promise<T> {
+async function withHandle<T>(
+  workflowId: string,
+  fn: (ctx: Awaited<ReturnType<typeof connect>>) => Promise<T>,
+): Promise<T> {
   const ctx = await connect();
   try {
     return await fn(ctx);
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new CliError(`no run with workflow id "${workflowId}"`, Exit.unavailable);
+    if (err instanceof WorkflowNotFoundError)
+      throw new CliError(`no run with workflow id "${workflowId}"`, Exit.unavailable);
     throw err;
   } finally {
     await ctx.close();
@@ -34,9 +38,13 @@ export async function statusCommand(workflowId: string, json: boolean): Promise<
       progress = undefined; // e.g. no worker is polling right now
     }
     if (json) {
-      process.stdout.write(`${JSON.stringify({ workflowId, runId: d.runId, type: d.type, status: d.status.name, startTime: d.startTime, closeTime: d.closeTime ?? null, progress: progress ?? null }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ workflowId, runId: d.runId, type: d.type, status: d.status.name, startTime: d.startTime, closeTime: d.closeTime ?? null, progress: progress ?? null }, null, 2)}\n`,
+      );
     } else {
-      process.stdout.write(`${workflowId}  ${d.type}  ${d.status.name}  started ${d.startTime.toISOString()}${d.closeTime ? `  closed ${d.closeTime.toISOString()}` : ''}\n`);
+      process.stdout.write(
+        `${workflowId}  ${d.type}  ${d.status.name}  started ${d.startTime.toISOString()}${d.closeTime ? `  closed ${d.closeTime.toISOString()}` : ''}\n`,
+      );
       if (progress) process.stdout.write(`${render(progress).join('\n')}\n`);
     }
     return Exit.ok;
@@ -47,13 +55,22 @@ export async function listCommand(json: boolean, limit = 20): Promise<number> {
   const ctx = await connect();
   try {
     const rows: { workflowId: string; type: string; status: string; startTime: string }[] = [];
-    for await (const w of ctx.client.workflow.list({ query: `WorkflowType IN (${TYPES.map((t) => `'${t}'`).join(', ')})` })) {
-      rows.push({ workflowId: w.workflowId, type: w.type, status: w.status.name, startTime: w.startTime.toISOString() });
+    for await (const w of ctx.client.workflow.list({
+      query: `WorkflowType IN (${TYPES.map((t) => `'${t}'`).join(', ')})`,
+    })) {
+      rows.push({
+        workflowId: w.workflowId,
+        type: w.type,
+        status: w.status.name,
+        startTime: w.startTime.toISOString(),
+      });
       if (rows.length >= limit) break;
     }
     if (json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     else if (rows.length === 0) process.stdout.write('no chrysalis runs\n');
-    else for (const r of rows) process.stdout.write(`${r.startTime}  ${r.status.padEnd(10)} ${r.type.padEnd(22)} ${r.workflowId}\n`);
+    else
+      for (const r of rows)
+        process.stdout.write(`${r.startTime}  ${r.status.padEnd(10)} ${r.type.padEnd(22)} ${r.workflowId}\n`);
     return Exit.ok;
   } finally {
     await ctx.close();
@@ -63,7 +80,11 @@ export async function listCommand(json: boolean, limit = 20): Promise<number> {
 export async function cancelCommand(workflowId: string, json: boolean): Promise<number> {
   return withHandle(workflowId, async (ctx) => {
     await ctx.client.workflow.getHandle(workflowId).cancel();
-    process.stdout.write(json ? `${JSON.stringify({ workflowId, cancelRequested: true })}\n` : `cancellation requested for ${workflowId}\n`);
+    process.stdout.write(
+      json
+        ? `${JSON.stringify({ workflowId, cancelRequested: true })}\n`
+        : `cancellation requested for ${workflowId}\n`,
+    );
     return Exit.ok;
   });
 }
@@ -71,8 +92,12 @@ export async function cancelCommand(workflowId: string, json: boolean): Promise<
 export async function reportCommand(workflowId: string, out: string | undefined, json: boolean): Promise<number> {
   return withHandle(workflowId, async (ctx) => {
     const d = await ctx.client.workflow.getHandle(workflowId).describe();
-    if (d.status.name !== 'COMPLETED') throw new CliError(`run ${workflowId} is ${d.status.name}; its report exists once it completes`, Exit.unavailable);
-    const summary = await ctx.client.workflow.getHandle(workflowId).result() as DistillationSummary;
+    if (d.status.name !== 'COMPLETED')
+      throw new CliError(
+        `run ${workflowId} is ${d.status.name}; its report exists once it completes`,
+        Exit.unavailable,
+      );
+    const summary = (await ctx.client.workflow.getHandle(workflowId).result()) as DistillationSummary;
     if (!summary.report) throw new CliError(`run ${workflowId} (${d.type}) has no report`, Exit.unavailable);
     const store = await ctx.store();
     try {
@@ -89,12 +114,17 @@ export async function reportCommand(workflowId: string, out: string | undefined,
         save('report.json', js);
         if (summary.report.html) save('report.html', await store.get(summary.report.html));
         for (const key of summary.report.charts ?? []) save(`charts/${path.basename(key)}`, await store.get(key));
-        process.stdout.write(json ? `${JSON.stringify({ workflowId, files })}\n` : `wrote ${files.length} files to ${out} (open ${path.join(out, 'report.html')})\n`);
+        process.stdout.write(
+          json
+            ? `${JSON.stringify({ workflowId, files })}\n`
+            : `wrote ${files.length} files to ${out} (open ${path.join(out, 'report.html')})\n`,
+        );
       } else {
         process.stdout.write(json ? js : md);
       }
     } catch (err) {
-      if (err instanceof ArtifactNotFoundError) throw new CliError(`report of ${workflowId} is missing from the store: ${err.key}`, Exit.unavailable);
+      if (err instanceof ArtifactNotFoundError)
+        throw new CliError(`report of ${workflowId} is missing from the store: ${err.key}`, Exit.unavailable);
       throw err;
     }
     return Exit.ok;

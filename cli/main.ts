@@ -24,11 +24,24 @@ Settings come from the environment (TEMPORAL_ADDRESS, MINIO_*, …); unset ones 
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, strict: true,
+    args: argv,
+    allowPositionals: true,
+    strict: true,
     options: {
-      preset: { type: 'string' }, config: { type: 'string' }, set: { type: 'string', multiple: true },
-      detach: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, id: { type: 'string' },
-      out: { type: 'string' }, model: { type: 'string' }, limit: { type: 'string' }, top: { type: 'string' }, every: { type: 'string' }, cron: { type: 'string' }, overlap: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
+      preset: { type: 'string' },
+      config: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      detach: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      id: { type: 'string' },
+      out: { type: 'string' },
+      model: { type: 'string' },
+      limit: { type: 'string' },
+      top: { type: 'string' },
+      every: { type: 'string' },
+      cron: { type: 'string' },
+      overlap: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const [command, target] = positionals;
@@ -42,20 +55,43 @@ async function main(argv: string[]): Promise<number> {
   };
   switch (command) {
     case 'run':
-      return runCommand({ pipeline: need('pipeline (distill|specialists|smoke)'), preset: values.preset, configFile: values.config, set: values.set ?? [], detach: values.detach, json: values.json, workflowId: values.id });
-    case 'status': return statusCommand(need('workflow id'), values.json);
-    case 'list': return listCommand(values.json);
-    case 'cancel': return cancelCommand(need('workflow id'), values.json);
-    case 'report': return reportCommand(need('workflow id'), values.out, values.json);
-    case 'export': return exportCommand(need('workflow id or exports/<digest>'), values.out, values.json);
+      return runCommand({
+        pipeline: need('pipeline (distill|specialists|smoke)'),
+        preset: values.preset,
+        configFile: values.config,
+        set: values.set ?? [],
+        detach: values.detach,
+        json: values.json,
+        workflowId: values.id,
+      });
+    case 'status':
+      return statusCommand(need('workflow id'), values.json);
+    case 'list':
+      return listCommand(values.json);
+    case 'cancel':
+      return cancelCommand(need('workflow id'), values.json);
+    case 'report':
+      return reportCommand(need('workflow id'), values.out, values.json);
+    case 'export':
+      return exportCommand(need('workflow id or exports/<digest>'), values.out, values.json);
     case 'predict':
-      return predictCommand(values.model, positionals.slice(1), { json: values.json, limit: Number(values.limit ?? 10), top: Number(values.top ?? 3) });
+      return predictCommand(values.model, positionals.slice(1), {
+        json: values.json,
+        limit: Number(values.limit ?? 10),
+        top: Number(values.top ?? 3),
+      });
     case 'schedule': {
       const [, action, id, pipeline] = positionals;
       if (!action) throw new CliError(`schedule needs an action\n${USAGE}`);
       return scheduleCommand(action, id, {
-        pipeline: pipeline ?? 'distill', preset: values.preset, configFile: values.config, set: values.set ?? [], json: values.json,
-        every: values.every, cron: values.cron, overlap: values.overlap,
+        pipeline: pipeline ?? 'distill',
+        preset: values.preset,
+        configFile: values.config,
+        set: values.set ?? [],
+        json: values.json,
+        every: values.every,
+        cron: values.cron,
+        overlap: values.overlap,
       });
     }
     case 'dev': {
@@ -75,11 +111,15 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err: unknown) => {
     const code = err instanceof CliError ? err.code : Exit.runFailed;
     const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`chrysalis: ${msg.split('\n')[0]}\n${err instanceof CliError && msg.includes('\n') ? `${msg.split('\n').slice(1).join('\n')}\n` : ''}`);
+    process.stderr.write(
+      `chrysalis: ${msg.split('\n')[0]}\n${err instanceof CliError && msg.includes('\n') ? `${msg.split('\n').slice(1).join('\n')}\n` : ''}`,
+    );
     process.exitCode = code;
   },
 );

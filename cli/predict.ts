@@ -15,10 +15,18 @@ import { CliError, Exit, connect } from './context';
 import { fetchExport, resolveExportPrefix } from './export';
 
 /** An export, read file by file: one layers model (model.json), or a generalist + specialists package (combination.json). */
-interface Loaded { kind: 'model' | 'combination'; read: PackageReader; source: string }
+interface Loaded {
+  kind: 'model' | 'combination';
+  read: PackageReader;
+  source: string;
+}
 
 function fromDirectory(dir: string): Loaded | undefined {
-  const kind = existsSync(path.join(dir, 'combination.json')) ? 'combination' : existsSync(path.join(dir, 'model.json')) ? 'model' : undefined;
+  const kind = existsSync(path.join(dir, 'combination.json'))
+    ? 'combination'
+    : existsSync(path.join(dir, 'model.json'))
+      ? 'model'
+      : undefined;
   return kind && { kind, read: async (rel) => new Uint8Array(readFileSync(path.join(dir, rel))), source: dir };
 }
 
@@ -53,7 +61,9 @@ function readInputs(files: string[], limit: number): { x: Float32Array; names: s
     const bytes = new Uint8Array(readFileSync(f));
     if (bytes[0] === 0x89 && bytes[1] === 0x50) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const node = require('@tensorflow/tfjs-node') as { node: { decodePng(b: Uint8Array, channels?: number): tf.Tensor3D } };
+      const node = require('@tensorflow/tfjs-node') as {
+        node: { decodePng(b: Uint8Array, channels?: number): tf.Tensor3D };
+      };
       const img = node.node.decodePng(bytes, 1);
       const [h, w] = img.shape;
       if (h !== 28 || w !== 28) throw new CliError(`${f}: expected a 28×28 grey image, got ${w}×${h}`);
@@ -63,7 +73,8 @@ function readInputs(files: string[], limit: number): { x: Float32Array; names: s
       size = 784;
     } else {
       const idx = parseIdx(bytes, f);
-      if (idx.shape.length !== 3) throw new CliError(`${f}: expected an IDX image file (3 dimensions), got ${idx.shape.length}`);
+      if (idx.shape.length !== 3)
+        throw new CliError(`${f}: expected an IDX image file (3 dimensions), got ${idx.shape.length}`);
       const [n, h, w] = idx.shape as [number, number, number];
       size = h * w;
       for (let i = 0; i < Math.min(n, limit); i++) {
@@ -77,7 +88,12 @@ function readInputs(files: string[], limit: number): { x: Float32Array; names: s
   return { x, names, size };
 }
 
-interface Classified { probabilities: Float32Array; classNames: string[] | undefined; numClasses: number; active?: string[][] }
+interface Classified {
+  probabilities: Float32Array;
+  classNames: string[] | undefined;
+  numClasses: number;
+  active?: string[][];
+}
 
 async function classify(loaded: Loaded, x: Float32Array, n: number, size: number): Promise<Classified> {
   // The package's own loader (ml/specialists/combination-loader) reads both kinds of export.
@@ -86,14 +102,21 @@ async function classify(loaded: Loaded, x: Float32Array, n: number, size: number
     const model = await loadCombination(tf, loaded.read);
     try {
       const p = await model.predict(x);
-      return { probabilities: p.probabilities, classNames: p.classNames, numClasses: p.numClasses, active: p.active.map((a) => a.map((m) => model.manifest.specialists[m]!.name)) };
+      return {
+        probabilities: p.probabilities,
+        classNames: p.classNames,
+        numClasses: p.numClasses,
+        active: p.active.map((a) => a.map((m) => model.manifest.specialists[m]!.name)),
+      };
     } finally {
       model.dispose();
     }
   }
   const model = await loadLayers(tf, loaded.read);
   try {
-    const probabilities = tf.tidy(() => (model.predict(tf.tensor2d(x, [n, size])) as tf.Tensor2D).dataSync() as Float32Array);
+    const probabilities = tf.tidy(
+      () => (model.predict(tf.tensor2d(x, [n, size])) as tf.Tensor2D).dataSync() as Float32Array,
+    );
     const classNames = (model.getUserDefinedMetadata() as { classNames?: string[] } | undefined)?.classNames;
     return { probabilities, classNames, numClasses: probabilities.length / Math.max(1, n) };
   } finally {
@@ -101,7 +124,11 @@ async function classify(loaded: Loaded, x: Float32Array, n: number, size: number
   }
 }
 
-export async function predictCommand(ref: string | undefined, inputs: string[], opts: { json: boolean; limit: number; top: number }): Promise<number> {
+export async function predictCommand(
+  ref: string | undefined,
+  inputs: string[],
+  opts: { json: boolean; limit: number; top: number },
+): Promise<number> {
   if (!ref) throw new CliError('predict needs --model <dir | exports/<digest> | workflowId>');
   if (inputs.length === 0) throw new CliError('predict needs at least one input file (PNG 28×28 grey, or IDX images)');
   process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
@@ -111,15 +138,25 @@ export async function predictCommand(ref: string | undefined, inputs: string[], 
   const { probabilities, classNames, numClasses: C, active } = await classify(loaded, x, names.length, size);
   const results = names.map((name, i) => ({
     input: name,
-    top: Array.from(probabilities.subarray(i * C, i * C + C), (p, c) => ({ class: c, name: classNames?.[c] ?? String(c), probability: p }))
-      .sort((a, b) => b.probability - a.probability).slice(0, opts.top),
+    top: Array.from(probabilities.subarray(i * C, i * C + C), (p, c) => ({
+      class: c,
+      name: classNames?.[c] ?? String(c),
+      probability: p,
+    }))
+      .sort((a, b) => b.probability - a.probability)
+      .slice(0, opts.top),
     ...(active ? { specialists: active[i]! } : {}),
   }));
-  if (opts.json) process.stdout.write(`${JSON.stringify({ model: loaded.source, kind: loaded.kind, results }, null, 2)}\n`);
+  if (opts.json)
+    process.stdout.write(`${JSON.stringify({ model: loaded.source, kind: loaded.kind, results }, null, 2)}\n`);
   else {
     for (const r of results) {
-      const fired = r.specialists ? `  [specialists: ${r.specialists.length > 0 ? r.specialists.join(', ') : 'none'}]` : '';
-      process.stdout.write(`${r.input}: ${r.top.map((t) => `${t.name} ${(t.probability * 100).toFixed(1)}%`).join(', ')}${fired}\n`);
+      const fired = r.specialists
+        ? `  [specialists: ${r.specialists.length > 0 ? r.specialists.join(', ') : 'none'}]`
+        : '';
+      process.stdout.write(
+        `${r.input}: ${r.top.map((t) => `${t.name} ${(t.probability * 100).toFixed(1)}%`).join(', ')}${fired}\n`,
+      );
     }
   }
   return Exit.ok;

@@ -14,10 +14,12 @@ function eta(s: number | undefined): string {
 
 export function modelLine(m: ModelProgress): string {
   const name = m.name.padEnd(22);
-  const status = m.status === 'running'
-    ? `${bar(m.epoch / Math.max(1, m.epochs))} ${String(m.epoch).padStart(3)}/${m.epochs}`
-    : `${m.status.padEnd(24)} ${String(m.epochs).padStart(3)} ep`;
-  const stats = m.loss !== undefined ? ` loss ${m.loss.toFixed(4)} acc ${((m.trainAccuracy ?? 0) * 100).toFixed(2)}%` : '';
+  const status =
+    m.status === 'running'
+      ? `${bar(m.epoch / Math.max(1, m.epochs))} ${String(m.epoch).padStart(3)}/${m.epochs}`
+      : `${m.status.padEnd(24)} ${String(m.epochs).padStart(3)} ep`;
+  const stats =
+    m.loss !== undefined ? ` loss ${m.loss.toFixed(4)} acc ${((m.trainAccuracy ?? 0) * 100).toFixed(2)}%` : '';
   const rest = m.status === 'running' && m.etaSeconds !== undefined ? ` eta ${eta(m.etaSeconds)}` : '';
   const resumed = m.resumedFromEpoch ? ` (resumed at ${m.resumedFromEpoch})` : '';
   return `${name} ${status}${stats}${rest}${resumed}`;

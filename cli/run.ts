@@ -16,7 +16,11 @@ import { ProgressView } from './progress-view';
 export const PIPELINES = {
   distill: { workflowType: 'distillationPipeline', defaultPreset: 'mnist-quick', resolve: resolveDistillationInput },
   smoke: { workflowType: 'smokePipeline', defaultPreset: 'smoke', resolve: resolveSmokeInput },
-  specialists: { workflowType: 'specialistsPipeline', defaultPreset: 'fashion-specialists', resolve: resolveSpecialistsInput },
+  specialists: {
+    workflowType: 'specialistsPipeline',
+    defaultPreset: 'fashion-specialists',
+    resolve: resolveSpecialistsInput,
+  },
 } as const;
 export type PipelineName = keyof typeof PIPELINES;
 
@@ -37,8 +41,15 @@ export interface RunArgs {
 }
 
 /** Builds the workflow input from CLI flags and validates it exactly as the first activity will. */
-export function buildInput(args: RunArgs): { pipeline: PipelineName; input: PipelineInput; workflowId: string; dataset: string; label: string } {
-  if (!(args.pipeline in PIPELINES)) throw new CliError(`unknown pipeline "${args.pipeline}"; expected one of: ${Object.keys(PIPELINES).join(', ')}`);
+export function buildInput(args: RunArgs): {
+  pipeline: PipelineName;
+  input: PipelineInput;
+  workflowId: string;
+  dataset: string;
+  label: string;
+} {
+  if (!(args.pipeline in PIPELINES))
+    throw new CliError(`unknown pipeline "${args.pipeline}"; expected one of: ${Object.keys(PIPELINES).join(', ')}`);
   const pipeline = args.pipeline as PipelineName;
   const p = PIPELINES[pipeline];
   let input: PipelineInput;
@@ -71,7 +82,9 @@ export function buildInput(args: RunArgs): { pipeline: PipelineName; input: Pipe
 async function follow<T>(handle: WorkflowHandle, json: boolean): Promise<T> {
   const view = json ? undefined : new ProgressView(process.stderr);
   let done = false;
-  const result = handle.result().finally(() => { done = true; }) as Promise<T>;
+  const result = handle.result().finally(() => {
+    done = true;
+  }) as Promise<T>;
   while (!done) {
     try {
       view?.update(await handle.query(progressQuery));
@@ -89,53 +102,86 @@ async function follow<T>(handle: WorkflowHandle, json: boolean): Promise<T> {
 }
 
 function printDistillation(s: DistillationSummary): void {
-  const rows = s.models.map((m) => `| ${m.name} | ${m.role} | ${m.errors} | ${(m.accuracy * 100).toFixed(2)}% | ${m.cached ? 'cached' : ''} |`);
-  process.stdout.write([
-    `\nrun ${s.workflowId}: soft targets ${s.softTargets.cacheHit ? 'from cache' : 'computed'} (${s.softTargets.key})`,
-    '| model | role | test errors | accuracy | |', '|---|---|---|---|---|', ...rows,
-    `report: chrysalis report ${s.workflowId}  (MinIO ${s.report.markdown})`, '',
-  ].join('\n'));
+  const rows = s.models.map(
+    (m) => `| ${m.name} | ${m.role} | ${m.errors} | ${(m.accuracy * 100).toFixed(2)}% | ${m.cached ? 'cached' : ''} |`,
+  );
+  process.stdout.write(
+    [
+      `\nrun ${s.workflowId}: soft targets ${s.softTargets.cacheHit ? 'from cache' : 'computed'} (${s.softTargets.key})`,
+      '| model | role | test errors | accuracy | |',
+      '|---|---|---|---|---|',
+      ...rows,
+      `report: chrysalis report ${s.workflowId}  (MinIO ${s.report.markdown})`,
+      '',
+    ].join('\n'),
+  );
 }
 
 function printSpecialists(s: SpecialistsSummary): void {
   const g = s.generalist.errors;
-  const vs = (errors: number) => `${errors - g > 0 ? '+' : ''}${errors - g} (${g > 0 ? `${(((errors - g) / g) * 100).toFixed(1)}%` : '—'})`;
-  const row = (name: string, errors: number, accuracy: number, note: string) => `| ${name} | ${errors} | ${(accuracy * 100).toFixed(2)}% | ${note} |`;
-  process.stdout.write([
-    `\nrun ${s.workflowId}: ${s.specialists.length} specialists over subsets ${s.subsets.map((x) => `{${x.join(',')}}`).join(' ')}`,
-    '| model | test errors | accuracy | vs generalist |', '|---|---|---|---|',
-    row('generalist', g, s.generalist.accuracy, s.generalist.cached ? 'cached' : ''),
-    row('generalist + specialists', s.combined.errors, s.combined.accuracy, vs(s.combined.errors)),
-    ...(s.distillBack?.models ?? []).map((m) => row(`${m.name} (distilled back, ${m.role})`, m.errors, m.accuracy, vs(m.errors))),
-    `specialists: ${s.specialists.map((x) => `${x.name} {${x.subset.join(',')}}${x.cached ? ' (cached)' : ''}`).join(', ')}`,
-    ...(s.exported ? [`package (generalist + specialists + loader): ${s.exported.dir}/  →  chrysalis predict --model ${s.workflowId} <image.png>`] : []),
-    `report: chrysalis report ${s.workflowId}  (MinIO ${s.report.markdown})`, '',
-  ].join('\n'));
+  const vs = (errors: number) =>
+    `${errors - g > 0 ? '+' : ''}${errors - g} (${g > 0 ? `${(((errors - g) / g) * 100).toFixed(1)}%` : '—'})`;
+  const row = (name: string, errors: number, accuracy: number, note: string) =>
+    `| ${name} | ${errors} | ${(accuracy * 100).toFixed(2)}% | ${note} |`;
+  process.stdout.write(
+    [
+      `\nrun ${s.workflowId}: ${s.specialists.length} specialists over subsets ${s.subsets.map((x) => `{${x.join(',')}}`).join(' ')}`,
+      '| model | test errors | accuracy | vs generalist |',
+      '|---|---|---|---|',
+      row('generalist', g, s.generalist.accuracy, s.generalist.cached ? 'cached' : ''),
+      row('generalist + specialists', s.combined.errors, s.combined.accuracy, vs(s.combined.errors)),
+      ...(s.distillBack?.models ?? []).map((m) =>
+        row(`${m.name} (distilled back, ${m.role})`, m.errors, m.accuracy, vs(m.errors)),
+      ),
+      `specialists: ${s.specialists.map((x) => `${x.name} {${x.subset.join(',')}}${x.cached ? ' (cached)' : ''}`).join(', ')}`,
+      ...(s.exported
+        ? [
+            `package (generalist + specialists + loader): ${s.exported.dir}/  →  chrysalis predict --model ${s.workflowId} <image.png>`,
+          ]
+        : []),
+      `report: chrysalis report ${s.workflowId}  (MinIO ${s.report.markdown})`,
+      '',
+    ].join('\n'),
+  );
 }
 
 export async function runCommand(args: RunArgs): Promise<number> {
   const { pipeline, input, workflowId, dataset, label } = buildInput(args);
   const ctx = await connect();
   try {
-    const start = async (withAttributes: boolean) => ctx.client.workflow.start(PIPELINES[pipeline].workflowType, {
-      taskQueue: ctx.env.CHRYSALIS_PIPELINE_QUEUE, workflowId, args: [{ ...input, options: { computeQueue: ctx.env.CHRYSALIS_COMPUTE_QUEUE } }],
-      workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      staticSummary: `chrysalis ${pipeline} ${label} on ${dataset}`,
-      ...(withAttributes ? { typedSearchAttributes: [
-        { key: searchAttributes.pipeline, value: pipeline }, { key: searchAttributes.dataset, value: dataset }, { key: searchAttributes.preset, value: label },
-      ] } : {}),
-    });
+    const start = async (withAttributes: boolean) =>
+      ctx.client.workflow.start(PIPELINES[pipeline].workflowType, {
+        taskQueue: ctx.env.CHRYSALIS_PIPELINE_QUEUE,
+        workflowId,
+        args: [{ ...input, options: { computeQueue: ctx.env.CHRYSALIS_COMPUTE_QUEUE } }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        staticSummary: `chrysalis ${pipeline} ${label} on ${dataset}`,
+        ...(withAttributes
+          ? {
+              typedSearchAttributes: [
+                { key: searchAttributes.pipeline, value: pipeline },
+                { key: searchAttributes.dataset, value: dataset },
+                { key: searchAttributes.preset, value: label },
+              ],
+            }
+          : {}),
+      });
     let handle: WorkflowHandleWithFirstExecutionRunId;
     try {
       handle = await start(true);
     } catch (err) {
       // Servers without chrysalis' search attributes registered still run the workflow.
       if (!/search attribute/i.test((err as Error).message)) throw err;
-      process.stderr.write('warning: search attributes ChrysalisPipeline/Dataset/Preset are not registered on this server; starting without them\n');
+      process.stderr.write(
+        'warning: search attributes ChrysalisPipeline/Dataset/Preset are not registered on this server; starting without them\n',
+      );
       handle = await start(false);
     }
     if (args.detach) {
-      process.stdout.write(args.json ? `${JSON.stringify({ workflowId, runId: handle.firstExecutionRunId })}\n` : `${workflowId}\n`);
+      process.stdout.write(
+        args.json ? `${JSON.stringify({ workflowId, runId: handle.firstExecutionRunId })}\n` : `${workflowId}\n`,
+      );
       return Exit.ok;
     }
     process.stderr.write(`workflow ${workflowId} (temporal workflow describe -w ${workflowId})\n`);
@@ -144,13 +190,19 @@ export async function runCommand(args: RunArgs): Promise<number> {
       if (args.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       else if ('combined' in summary) printSpecialists(summary);
       else if ('models' in summary) printDistillation(summary);
-      else process.stdout.write(`\nsmoke: ${summary.errors} test errors (${(summary.accuracy * 100).toFixed(2)}%) on ${summary.backend}${summary.backendFallback ? ' (WASM FALLBACK)' : ''}; model ${summary.manifestKey}\n`);
+      else
+        process.stdout.write(
+          `\nsmoke: ${summary.errors} test errors (${(summary.accuracy * 100).toFixed(2)}%) on ${summary.backend}${summary.backendFallback ? ' (WASM FALLBACK)' : ''}; model ${summary.manifestKey}\n`,
+        );
       return Exit.ok;
     } catch (err) {
       if (err instanceof WorkflowFailedError) {
         let cause: unknown = err.cause;
         while (cause && (cause as { cause?: unknown }).cause) cause = (cause as { cause?: unknown }).cause;
-        throw new CliError(`run ${workflowId} failed: ${(cause as Error | undefined)?.message ?? err.message}`, Exit.runFailed);
+        throw new CliError(
+          `run ${workflowId} failed: ${(cause as Error | undefined)?.message ?? err.message}`,
+          Exit.runFailed,
+        );
       }
       throw err;
     }

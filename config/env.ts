@@ -13,7 +13,10 @@ const bool = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v
 export const repoRoot = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 
 export const envSchema = z.object({
-  TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port, e.g. 127.0.0.1:7233').default('127.0.0.1:7233'),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^:\s]+:\d+$/, 'expected host:port, e.g. 127.0.0.1:7233')
+    .default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TLS: bool.default(false),
   TEMPORAL_TLS_CERT_PATH: z.string().min(1).optional(),
@@ -25,7 +28,10 @@ export const envSchema = z.object({
   MINIO_ENDPOINT: z.url({ message: 'expected a URL, e.g. http://127.0.0.1:9000' }).default('http://127.0.0.1:9000'),
   MINIO_ACCESS_KEY: z.string({ message: 'required (the MinIO access key)' }).min(3, 'at least 3 characters'),
   MINIO_SECRET_KEY: z.string({ message: 'required (the MinIO secret key)' }).min(8, 'at least 8 characters'),
-  MINIO_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (lower-case, 3-63 chars)').default('chrysalis'),
+  MINIO_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (lower-case, 3-63 chars)')
+    .default('chrysalis'),
   MINIO_REGION: z.string().min(1).default('us-east-1'),
   CHRYSALIS_DATA_DIR: z.string().min(1).default(path.join(repoRoot, '.data')),
   CHRYSALIS_TOOLS_DIR: z.string().min(1).default(path.join(repoRoot, '.tools')),
@@ -57,11 +63,15 @@ export class ConfigError extends Error {
 export function loadEnv(source: Record<string, string | undefined> = process.env): RuntimeEnv {
   const result = envSchema.safeParse(source);
   if (!result.success) {
-    throw new ConfigError(result.error.issues.map((i) => {
-      const name = i.path.join('.');
-      const got = source[name];
-      return got === undefined ? `${name}: ${i.message}` : `${name}: ${i.message} (got ${JSON.stringify(redactIfSecret(name, got))})`;
-    }));
+    throw new ConfigError(
+      result.error.issues.map((i) => {
+        const name = i.path.join('.');
+        const got = source[name];
+        return got === undefined
+          ? `${name}: ${i.message}`
+          : `${name}: ${i.message} (got ${JSON.stringify(redactIfSecret(name, got))})`;
+      }),
+    );
   }
   const env = result.data;
   if ((env.TEMPORAL_TLS_CERT_PATH === undefined) !== (env.TEMPORAL_TLS_KEY_PATH === undefined)) {

@@ -23,19 +23,35 @@ export interface LoggerOptions {
 }
 
 const REDACT_PATHS = [
-  'secretKey', '*.secretKey', 'MINIO_SECRET_KEY', '*.MINIO_SECRET_KEY', 'accessKey', '*.accessKey',
-  'password', '*.password', 'authorization', '*.authorization', 'headers.authorization',
+  'secretKey',
+  '*.secretKey',
+  'MINIO_SECRET_KEY',
+  '*.MINIO_SECRET_KEY',
+  'accessKey',
+  '*.accessKey',
+  'password',
+  '*.password',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
 ];
 
 export function createLogger(opts: LoggerOptions): Logger {
   const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4);
   const scrub = (line: string): string => secrets.reduce((acc, s) => acc.split(s).join('[REDACTED]'), line);
   const dest = opts.destination ?? process.stderr;
-  const pretty = opts.format === 'pretty' || ((opts.format ?? 'auto') === 'auto' && (dest as { isTTY?: boolean }).isTTY === true);
+  const pretty =
+    opts.format === 'pretty' || ((opts.format ?? 'auto') === 'auto' && (dest as { isTTY?: boolean }).isTTY === true);
   const stream = pretty
     ? // pino-pretty as a synchronous stream keeps lines ordered with other stderr output.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require('pino-pretty') as typeof PinoPretty)({ destination: dest, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+      (require('pino-pretty') as typeof PinoPretty)({
+        destination: dest,
+        sync: true,
+        colorize: true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname',
+      })
     : dest;
   return pino(
     {

@@ -10,9 +10,18 @@ type SmokeInput = z.input<typeof smokeConfigSchema>;
 
 type ModelInput = DistillInput['student']['model'];
 type TeachersInput = DistillInput['teachers'];
-const paperTeacher: ModelInput = { kind: 'mlp', hidden: [1200, 1200], inputDropout: 0.2, hiddenDropout: 0.5, maxNorm: 3.5 };
+const paperTeacher: ModelInput = {
+  kind: 'mlp',
+  hidden: [1200, 1200],
+  inputDropout: 0.2,
+  hiddenDropout: 0.5,
+  maxNorm: 3.5,
+};
 const paperStudent: ModelInput = { kind: 'mlp', hidden: [800, 800] };
-const cosineSgd = { optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } } as const;
+const cosineSgd = {
+  optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 },
+  lrSchedule: { kind: 'cosine', minFactor: 0.02 },
+} as const;
 /**
  * One teacher recipe for every section-3 experiment: teachers are content-addressed by recipe, so
  * the paper presets share a single trained teacher (and each transfer variant only re-runs inference).
@@ -26,9 +35,16 @@ export const distillationPresets: Record<string, DistillInput> = {
   'mnist-quick': {
     name: 'mnist-quick',
     data: { dataset: 'mnist', validationSize: 5000 },
-    teachers: { count: 2, model: { kind: 'mlp', hidden: [800, 800], inputDropout: 0.2, hiddenDropout: 0.5, maxNorm: 3.5 }, train: { epochs: 3, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, jitter: 1 } },
+    teachers: {
+      count: 2,
+      model: { kind: 'mlp', hidden: [800, 800], inputDropout: 0.2, hiddenDropout: 0.5, maxNorm: 3.5 },
+      train: { epochs: 3, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, jitter: 1 },
+    },
     transfer: { kind: 'fraction', fraction: 0.1 },
-    student: { model: paperStudent, train: { epochs: 10, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 } } },
+    student: {
+      model: paperStudent,
+      train: { epochs: 10, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 } },
+    },
     students: [{ temperature: 20, alpha: 0.9 }],
   },
   /** Section 3, faithful: teacher 2×1200 + dropout + max-norm + 2 px jitter; student 2×800 unregularised; T = 20. */
@@ -38,7 +54,10 @@ export const distillationPresets: Record<string, DistillInput> = {
     teachers: paperTeachers,
     transfer: { kind: 'full' },
     student: { model: paperStudent, train: studentTrain(60) },
-    students: [{ temperature: 20, alpha: 0.9 }, { temperature: 20, alpha: 1 }],
+    students: [
+      { temperature: 20, alpha: 0.9 },
+      { temperature: 20, alpha: 1 },
+    ],
   },
   /** Student size vs temperature: 2×30 units, where T in 2.5–4 was best in the paper. */
   'mnist-tiny-sweep': {

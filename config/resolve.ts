@@ -7,7 +7,10 @@ import { distillationPresets, smokePresets } from './presets';
 import { distillationConfigSchema, smokeConfigSchema } from './schemas';
 import type { DistillationConfig, SmokeConfig } from './schemas';
 
-export interface InputIssue { path: string; message: string }
+export interface InputIssue {
+  path: string;
+  message: string;
+}
 export type Resolved<T> = { ok: true; config: T } | { ok: false; issues: InputIssue[] };
 
 /** What a workflow is started with: a preset name plus overrides, or a full config. */
@@ -18,11 +21,13 @@ export interface PipelineInput {
   config?: Record<string, unknown>;
 }
 
-const inputSchema = z.object({
-  preset: z.string().optional(),
-  overrides: z.record(z.string(), z.unknown()).optional(),
-  config: z.record(z.string(), z.unknown()).optional(),
-}).strict();
+const inputSchema = z
+  .object({
+    preset: z.string().optional(),
+    overrides: z.record(z.string(), z.unknown()).optional(),
+    config: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -43,15 +48,25 @@ export function applySetters(target: Record<string, unknown>, setters: readonly 
     if (eq <= 0) throw new Error(`--set expects key=value, got "${s}"`);
     const raw = s.slice(eq + 1);
     let value: unknown;
-    try { value = JSON.parse(raw); } catch { value = raw; }
-    const patch = s.slice(0, eq).split('.').reduceRight<unknown>((acc, key) => ({ [key]: acc }), value);
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
+    const patch = s
+      .slice(0, eq)
+      .split('.')
+      .reduceRight<unknown>((acc, key) => ({ [key]: acc }), value);
     out = deepMerge(out, patch);
   }
   return out as Record<string, unknown>;
 }
 
 function issuesOf(err: z.ZodError, prefix: string[] = []): InputIssue[] {
-  return err.issues.map((i) => ({ path: [...prefix, ...i.path.map(String)].join('.') || '(root)', message: i.message }));
+  return err.issues.map((i) => ({
+    path: [...prefix, ...i.path.map(String)].join('.') || '(root)',
+    message: i.message,
+  }));
 }
 
 export function resolveWith<T>(raw: unknown, presets: Record<string, unknown>, schema: z.ZodType<T>): Resolved<T> {
@@ -59,15 +74,34 @@ export function resolveWith<T>(raw: unknown, presets: Record<string, unknown>, s
   if (!input.success) return { ok: false, issues: issuesOf(input.error) };
   const { preset, overrides, config } = input.data;
   if ((preset === undefined) === (config === undefined)) {
-    return { ok: false, issues: [{ path: preset === undefined ? 'preset' : 'config', message: 'give exactly one of "preset" (with optional "overrides") or "config"' }] };
+    return {
+      ok: false,
+      issues: [
+        {
+          path: preset === undefined ? 'preset' : 'config',
+          message: 'give exactly one of "preset" (with optional "overrides") or "config"',
+        },
+      ],
+    };
   }
   let base: unknown = config;
   if (preset !== undefined) {
     base = presets[preset];
-    if (base === undefined) return { ok: false, issues: [{ path: 'preset', message: `unknown preset "${preset}"; expected one of: ${Object.keys(presets).join(', ')}` }] };
+    if (base === undefined)
+      return {
+        ok: false,
+        issues: [
+          {
+            path: 'preset',
+            message: `unknown preset "${preset}"; expected one of: ${Object.keys(presets).join(', ')}`,
+          },
+        ],
+      };
   }
   const parsed = schema.safeParse(deepMerge(base, overrides));
-  return parsed.success ? { ok: true, config: parsed.data } : { ok: false, issues: issuesOf(parsed.error, preset !== undefined ? [] : ['config']) };
+  return parsed.success
+    ? { ok: true, config: parsed.data }
+    : { ok: false, issues: issuesOf(parsed.error, preset !== undefined ? [] : ['config']) };
 }
 
 export function resolveDistillationInput(raw: unknown): Resolved<DistillationConfig> {

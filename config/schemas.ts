@@ -8,26 +8,45 @@ import { DATASET_NAMES } from '../ml/datasets';
 const positiveInt = z.number().int().positive();
 const rate = z.number().min(0).max(0.95);
 
-export const mlpSpecSchema = z.object({
-  kind: z.literal('mlp'),
-  hidden: z.array(positiveInt).min(1).max(8),
-  inputDropout: rate.optional(),
-  hiddenDropout: rate.optional(),
-  maxNorm: z.number().positive().optional(),
-}).strict();
+export const mlpSpecSchema = z
+  .object({
+    kind: z.literal('mlp'),
+    hidden: z.array(positiveInt).min(1).max(8),
+    inputDropout: rate.optional(),
+    hiddenDropout: rate.optional(),
+    maxNorm: z.number().positive().optional(),
+  })
+  .strict();
 
-export const cnnSpecSchema = z.object({
-  kind: z.literal('cnn'),
-  filters: z.array(positiveInt).min(1).max(4),
-  dense: positiveInt,
-  dropout: rate.optional(),
-}).strict();
+export const cnnSpecSchema = z
+  .object({
+    kind: z.literal('cnn'),
+    filters: z.array(positiveInt).min(1).max(4),
+    dense: positiveInt,
+    dropout: rate.optional(),
+  })
+  .strict();
 
 export const modelSpecSchema = z.discriminatedUnion('kind', [mlpSpecSchema, cnnSpecSchema]);
 
 export const optimizerSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('sgd'), learningRate: z.number().positive(), momentum: z.number().min(0).max(0.999).optional(), nesterov: z.boolean().optional() }).strict(),
-  z.object({ kind: z.literal('adam'), learningRate: z.number().positive(), beta1: z.number().min(0).max(0.9999).optional(), beta2: z.number().min(0).max(0.99999).optional(), epsilon: z.number().positive().optional() }).strict(),
+  z
+    .object({
+      kind: z.literal('sgd'),
+      learningRate: z.number().positive(),
+      momentum: z.number().min(0).max(0.999).optional(),
+      nesterov: z.boolean().optional(),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('adam'),
+      learningRate: z.number().positive(),
+      beta1: z.number().min(0).max(0.9999).optional(),
+      beta2: z.number().min(0).max(0.99999).optional(),
+      epsilon: z.number().positive().optional(),
+    })
+    .strict(),
 ]);
 
 export const lrScheduleSchema = z.discriminatedUnion('kind', [
@@ -37,30 +56,36 @@ export const lrScheduleSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('cosine'), minFactor: z.number().min(0).max(1).optional() }).strict(),
 ]);
 
-export const trainSpecSchema = z.object({
-  epochs: positiveInt.max(100000),
-  batchSize: positiveInt.max(65536).default(128),
-  optimizer: optimizerSchema.default({ kind: 'sgd', learningRate: 0.05, momentum: 0.9 }),
-  lrSchedule: lrScheduleSchema.default({ kind: 'constant' }),
-  /** Max translation in pixels (the paper's teacher: 2). */
-  jitter: z.number().int().min(0).max(4).default(0),
-}).strict();
+export const trainSpecSchema = z
+  .object({
+    epochs: positiveInt.max(100000),
+    batchSize: positiveInt.max(65536).default(128),
+    optimizer: optimizerSchema.default({ kind: 'sgd', learningRate: 0.05, momentum: 0.9 }),
+    lrSchedule: lrScheduleSchema.default({ kind: 'constant' }),
+    /** Max translation in pixels (the paper's teacher: 2). */
+    jitter: z.number().int().min(0).max(4).default(0),
+  })
+  .strict();
 
 /** A finished model stored by an earlier run. */
-export const modelRefSchema = z.object({
-  manifestKey: z.string().min(1),
-}).strict();
+export const modelRefSchema = z
+  .object({
+    manifestKey: z.string().min(1),
+  })
+  .strict();
 
 export const datasetSchema = z.enum([...DATASET_NAMES, 'idx']);
 
 /** Files for `dataset: "idx"`: paths on the compute workers, or `minio:<key>` objects in the store. */
-export const idxFilesSchema = z.object({
-  trainImages: z.string().min(1),
-  trainLabels: z.string().min(1),
-  testImages: z.string().min(1),
-  testLabels: z.string().min(1),
-  classNames: z.array(z.string().min(1)).min(2).max(1000).optional(),
-}).strict();
+export const idxFilesSchema = z
+  .object({
+    trainImages: z.string().min(1),
+    trainLabels: z.string().min(1),
+    testImages: z.string().min(1),
+    testLabels: z.string().min(1),
+    classNames: z.array(z.string().min(1)).min(2).max(1000).optional(),
+  })
+  .strict();
 
 export const transferSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('full') }).strict(),
@@ -69,54 +94,82 @@ export const transferSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('onlyClasses'), classes: z.array(z.number().int().min(0)).min(1) }).strict(),
 ]);
 
-export const studentVariantSchema = z.object({
-  temperature: z.number().gt(0, 'T must be > 0').max(1000),
-  alpha: z.number().min(0, 'alpha must be in [0, 1]').max(1, 'alpha must be in [0, 1]'),
-}).strict();
+export const studentVariantSchema = z
+  .object({
+    temperature: z.number().gt(0, 'T must be > 0').max(1000),
+    alpha: z.number().min(0, 'alpha must be in [0, 1]').max(1, 'alpha must be in [0, 1]'),
+  })
+  .strict();
 
-const dataSchema = z.object({
-  dataset: datasetSchema,
-  idx: idxFilesSchema.optional(),
-  /** Examples held out from the training set for validation (bias-shift search, clustering). */
-  validationSize: z.number().int().min(0).max(30000).default(5000),
-  /** Use only this many training examples (after the validation hold-out); undefined = all. */
-  trainLimit: positiveInt.optional(),
-}).strict();
+const dataSchema = z
+  .object({
+    dataset: datasetSchema,
+    idx: idxFilesSchema.optional(),
+    /** Examples held out from the training set for validation (bias-shift search, clustering). */
+    validationSize: z.number().int().min(0).max(30000).default(5000),
+    /** Use only this many training examples (after the validation hold-out); undefined = all. */
+    trainLimit: positiveInt.optional(),
+  })
+  .strict();
 
-export const distillationConfigSchema = z.object({
-  name: z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes').default('custom'),
-  seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
-  data: dataSchema,
-  teachers: z.union([
-    z.object({ count: positiveInt.max(64), model: modelSpecSchema, train: trainSpecSchema }).strict(),
-    z.object({ refs: z.array(modelRefSchema).min(1) }).strict(),
-    /** Soft targets already stored (e.g. a generalist+specialists combination's log q): no teacher runs. */
-    z.object({ softTargets: z.object({ key: z.string().min(1) }).strict() }).strict(),
-  ]),
-  ensemble: z.enum(['arithmetic', 'geometric']).default('arithmetic'),
-  transfer: transferSchema.default({ kind: 'full' }),
-  student: z.object({ model: modelSpecSchema, train: trainSpecSchema }).strict(),
-  /** One distilled student per entry; the hard-label baseline is always trained too. */
-  students: z.array(studentVariantSchema).min(1).max(32),
-}).strict().superRefine((cfg, ctx) => {
-  if ((cfg.data.dataset === 'idx') !== (cfg.data.idx !== undefined)) {
-    ctx.addIssue({ code: 'custom', path: ['data', 'idx'], message: 'give data.idx (the four IDX files) exactly when data.dataset is "idx"' });
-  }
-  // IDX datasets' class counts are known only once loaded; prepareData checks class ids then.
-  const classes = cfg.data.dataset === 'mnist+fashion' ? 20 : cfg.data.dataset === 'idx' ? Infinity : 10;
-  if (cfg.transfer.kind === 'excludeClasses' || cfg.transfer.kind === 'onlyClasses') {
-    cfg.transfer.classes.forEach((c, i) => {
-      if (c >= classes) ctx.addIssue({ code: 'custom', path: ['transfer', 'classes', i], message: `unknown class id ${c}: ${cfg.data.dataset} has classes 0-${classes - 1}` });
-    });
-  }
-});
+export const distillationConfigSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes')
+      .default('custom'),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(1),
+    data: dataSchema,
+    teachers: z.union([
+      z.object({ count: positiveInt.max(64), model: modelSpecSchema, train: trainSpecSchema }).strict(),
+      z.object({ refs: z.array(modelRefSchema).min(1) }).strict(),
+      /** Soft targets already stored (e.g. a generalist+specialists combination's log q): no teacher runs. */
+      z.object({ softTargets: z.object({ key: z.string().min(1) }).strict() }).strict(),
+    ]),
+    ensemble: z.enum(['arithmetic', 'geometric']).default('arithmetic'),
+    transfer: transferSchema.default({ kind: 'full' }),
+    student: z.object({ model: modelSpecSchema, train: trainSpecSchema }).strict(),
+    /** One distilled student per entry; the hard-label baseline is always trained too. */
+    students: z.array(studentVariantSchema).min(1).max(32),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    if ((cfg.data.dataset === 'idx') !== (cfg.data.idx !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'idx'],
+        message: 'give data.idx (the four IDX files) exactly when data.dataset is "idx"',
+      });
+    }
+    // IDX datasets' class counts are known only once loaded; prepareData checks class ids then.
+    const classes = cfg.data.dataset === 'mnist+fashion' ? 20 : cfg.data.dataset === 'idx' ? Infinity : 10;
+    if (cfg.transfer.kind === 'excludeClasses' || cfg.transfer.kind === 'onlyClasses') {
+      cfg.transfer.classes.forEach((c, i) => {
+        if (c >= classes)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['transfer', 'classes', i],
+            message: `unknown class id ${c}: ${cfg.data.dataset} has classes 0-${classes - 1}`,
+          });
+      });
+    }
+  });
 
-export const smokeConfigSchema = z.object({
-  seed: z.number().int().min(0).default(1),
-  data: dataSchema,
-  model: modelSpecSchema,
-  train: trainSpecSchema,
-}).strict();
+export const smokeConfigSchema = z
+  .object({
+    seed: z.number().int().min(0).default(1),
+    data: dataSchema,
+    model: modelSpecSchema,
+    train: trainSpecSchema,
+  })
+  .strict();
 
 export type ModelSpecInput = z.infer<typeof modelSpecSchema>;
 export type TrainSpec = z.infer<typeof trainSpecSchema>;

@@ -5,7 +5,14 @@
 import { z } from 'zod';
 import { resolveWith } from './resolve';
 import type { Resolved } from './resolve';
-import { distillationConfigSchema, modelRefSchema, modelSpecSchema, studentVariantSchema, trainSpecSchema, transferSchema } from './schemas';
+import {
+  distillationConfigSchema,
+  modelRefSchema,
+  modelSpecSchema,
+  studentVariantSchema,
+  trainSpecSchema,
+  transferSchema,
+} from './schemas';
 
 const positiveInt = z.number().int().positive();
 
@@ -14,78 +21,129 @@ function classesOf(dataset: string): number {
   return dataset === 'mnist+fashion' ? 20 : 10;
 }
 
-export const specialistsConfigSchema = z.object({
-  name: z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes').default('custom'),
-  seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
-  /** The same data spec as a distillation run: the distil-back child gets it unchanged. */
-  data: distillationConfigSchema.shape.data,
-  /** Step 1: train a generalist on all classes, or reuse a stored model. */
-  generalist: z.union([
-    z.object({ model: modelSpecSchema, train: trainSpecSchema }).strict(),
-    z.object({ ref: modelRefSchema }).strict(),
-  ]),
-  /** Step 2: k-means on the columns of the covariance of the generalist's predicted probabilities. */
-  clustering: z.object({
-    /** Number of clusters k (the paper's number of specialists). */
-    specialists: positiveInt.min(2).max(4096),
-    /** Smallest cluster k-means may return (needs k·minSize ≤ classes). */
-    minSize: positiveInt.default(1),
-    /** Clusters with fewer classes than this get no specialist (a 1-class "specialist" adds little). */
-    minClasses: positiveInt.default(2),
-    /** Unit-length columns before k-means (groups by confusion pattern, not by how often a class is predicted). */
-    normalize: z.boolean().default(false),
-    restarts: positiveInt.max(1000).default(10),
-    /** Which examples' predictions give the covariance: the held-out validation split (default) or the training split. */
-    on: z.enum(['validation', 'train']).default('validation'),
-  }).strict(),
-  /** Step 3: each specialist starts from the generalist's weights with a |S|+1 head (dustbin last). */
-  specialist: z.object({
-    train: trainSpecSchema,
+export const specialistsConfigSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes')
+      .default('custom'),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(1),
+    /** The same data spec as a distillation run: the distil-back child gets it unchanged. */
+    data: distillationConfigSchema.shape.data,
+    /** Step 1: train a generalist on all classes, or reuse a stored model. */
+    generalist: z.union([
+      z.object({ model: modelSpecSchema, train: trainSpecSchema }).strict(),
+      z.object({ ref: modelRefSchema }).strict(),
+    ]),
+    /** Step 2: k-means on the columns of the covariance of the generalist's predicted probabilities. */
+    clustering: z
+      .object({
+        /** Number of clusters k (the paper's number of specialists). */
+        specialists: positiveInt.min(2).max(4096),
+        /** Smallest cluster k-means may return (needs k·minSize ≤ classes). */
+        minSize: positiveInt.default(1),
+        /** Clusters with fewer classes than this get no specialist (a 1-class "specialist" adds little). */
+        minClasses: positiveInt.default(2),
+        /** Unit-length columns before k-means (groups by confusion pattern, not by how often a class is predicted). */
+        normalize: z.boolean().default(false),
+        restarts: positiveInt.max(1000).default(10),
+        /** Which examples' predictions give the covariance: the held-out validation split (default) or the training split. */
+        on: z.enum(['validation', 'train']).default('validation'),
+      })
+      .strict(),
+    /** Step 3: each specialist starts from the generalist's weights with a |S|+1 head (dustbin last). */
+    specialist: z
+      .object({
+        train: trainSpecSchema,
+        /**
+         * Examples per epoch, half from S, as a multiple of 2 × the training examples in S: at 1 each
+         * special example once and as many others. One index list serves every epoch, so a factor above
+         * 1 shows the specialist more of the other classes (its dustbin) at the same number of epochs.
+         */
+        sampleFactor: z.number().positive().max(100).default(1),
+      })
+      .strict(),
+    /** Step 4: KL-minimising combination at inference. */
+    combine: z
+      .object({
+        /** The generalist's top-N classes select the active specialists. */
+        topN: positiveInt.default(1),
+        maxIterations: positiveInt.max(100_000).default(500),
+        tolerance: z.number().positive().max(1).default(1e-5),
+      })
+      .strict()
+      .default({ topN: 1, maxIterations: 500, tolerance: 1e-5 }),
     /**
-     * Examples per epoch, half from S, as a multiple of 2 × the training examples in S: at 1 each
-     * special example once and as many others. One index list serves every epoch, so a factor above
-     * 1 shows the specialist more of the other classes (its dustbin) at the same number of epochs.
+     * Step 6 (optional): distil generalist + specialists back into one net. The combined model's log q
+     * on the transfer set become soft targets, and a child distillationPipeline trains the students.
+     * Absent or null: off (`--set distill=null` turns a preset's off).
      */
-    sampleFactor: z.number().positive().max(100).default(1),
-  }).strict(),
-  /** Step 4: KL-minimising combination at inference. */
-  combine: z.object({
-    /** The generalist's top-N classes select the active specialists. */
-    topN: positiveInt.default(1),
-    maxIterations: positiveInt.max(100_000).default(500),
-    tolerance: z.number().positive().max(1).default(1e-5),
-  }).strict().default({ topN: 1, maxIterations: 500, tolerance: 1e-5 }),
-  /**
-   * Step 6 (optional): distil generalist + specialists back into one net. The combined model's log q
-   * on the transfer set become soft targets, and a child distillationPipeline trains the students.
-   * Absent or null: off (`--set distill=null` turns a preset's off).
-   */
-  distill: z.object({
-    transfer: transferSchema.default({ kind: 'full' }),
-    student: distillationConfigSchema.shape.student,
-    students: z.array(studentVariantSchema).min(1).max(32),
-  }).strict().nullish(),
-}).strict().superRefine((cfg, ctx) => {
-  const C = classesOf(cfg.data.dataset);
-  const k = cfg.clustering.specialists;
-  if (k > C) ctx.addIssue({ code: 'custom', path: ['clustering', 'specialists'], message: `${k} clusters for ${C} classes: at most ${C}` });
-  else if (k * cfg.clustering.minSize > C) ctx.addIssue({ code: 'custom', path: ['clustering', 'minSize'], message: `${k} clusters of at least ${cfg.clustering.minSize} classes need ${k * cfg.clustering.minSize} classes; ${cfg.data.dataset} has ${C}` });
-  if (cfg.combine.topN > C) ctx.addIssue({ code: 'custom', path: ['combine', 'topN'], message: `topN ${cfg.combine.topN} exceeds the ${C} classes` });
-  if (cfg.clustering.on === 'validation' && cfg.data.validationSize === 0) {
-    ctx.addIssue({ code: 'custom', path: ['data', 'validationSize'], message: 'clustering on the validation split needs validationSize > 0 (or set clustering.on to "train")' });
-  }
-  const t = cfg.distill?.transfer;
-  if (t && (t.kind === 'excludeClasses' || t.kind === 'onlyClasses')) {
-    t.classes.forEach((c, i) => {
-      if (c >= C) ctx.addIssue({ code: 'custom', path: ['distill', 'transfer', 'classes', i], message: `unknown class id ${c}: ${cfg.data.dataset} has classes 0-${C - 1}` });
-    });
-  }
-});
+    distill: z
+      .object({
+        transfer: transferSchema.default({ kind: 'full' }),
+        student: distillationConfigSchema.shape.student,
+        students: z.array(studentVariantSchema).min(1).max(32),
+      })
+      .strict()
+      .nullish(),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const C = classesOf(cfg.data.dataset);
+    const k = cfg.clustering.specialists;
+    if (k > C)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clustering', 'specialists'],
+        message: `${k} clusters for ${C} classes: at most ${C}`,
+      });
+    else if (k * cfg.clustering.minSize > C)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clustering', 'minSize'],
+        message: `${k} clusters of at least ${cfg.clustering.minSize} classes need ${k * cfg.clustering.minSize} classes; ${cfg.data.dataset} has ${C}`,
+      });
+    if (cfg.combine.topN > C)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['combine', 'topN'],
+        message: `topN ${cfg.combine.topN} exceeds the ${C} classes`,
+      });
+    if (cfg.clustering.on === 'validation' && cfg.data.validationSize === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'validationSize'],
+        message: 'clustering on the validation split needs validationSize > 0 (or set clustering.on to "train")',
+      });
+    }
+    const t = cfg.distill?.transfer;
+    if (t && (t.kind === 'excludeClasses' || t.kind === 'onlyClasses')) {
+      t.classes.forEach((c, i) => {
+        if (c >= C)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['distill', 'transfer', 'classes', i],
+            message: `unknown class id ${c}: ${cfg.data.dataset} has classes 0-${C - 1}`,
+          });
+      });
+    }
+  });
 
 export type SpecialistsConfig = z.infer<typeof specialistsConfigSchema>;
 type SpecialistsInputConfig = z.input<typeof specialistsConfigSchema>;
 
-const sgd = (learningRate: number) => ({ optimizer: { kind: 'sgd', learningRate, momentum: 0.9 }, lrSchedule: { kind: 'cosine', minFactor: 0.02 } }) as const;
+const sgd = (learningRate: number) =>
+  ({
+    optimizer: { kind: 'sgd', learningRate, momentum: 0.9 },
+    lrSchedule: { kind: 'cosine', minFactor: 0.02 },
+  }) as const;
 
 /** The 784-512-512 MLP the full presets use as generalist, at lr 0.05. */
 const mlp512 = (epochs: number, hiddenDropout?: number) => ({
@@ -97,7 +155,10 @@ const mlp512 = (epochs: number, hiddenDropout?: number) => ({
  * Distil the combination back into a student with the generalist's own recipe, so the child run's
  * hard-label baseline is a re-seeded generalist and the comparison isolates the soft targets.
  */
-const distilBackInto = (recipe: ReturnType<typeof mlp512>) => ({ student: recipe, students: [{ temperature: 2, alpha: 0.5 }] });
+const distilBackInto = (recipe: ReturnType<typeof mlp512>) => ({
+  student: recipe,
+  students: [{ temperature: 2, alpha: 0.5 }],
+});
 
 /**
  * Budgets: each preset finishes in a few minutes on 2 CPU cores with native TensorFlow, one compute

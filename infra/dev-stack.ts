@@ -46,7 +46,8 @@ function envPort(name: string, fallback: number): number {
 
 /** Dev credentials: taken from the environment, else generated once per data dir and kept (0600). */
 function credentials(dataDir: string): { accessKey: string; secretKey: string } {
-  if (process.env['MINIO_ACCESS_KEY'] && process.env['MINIO_SECRET_KEY']) return { accessKey: process.env['MINIO_ACCESS_KEY'], secretKey: process.env['MINIO_SECRET_KEY'] };
+  if (process.env['MINIO_ACCESS_KEY'] && process.env['MINIO_SECRET_KEY'])
+    return { accessKey: process.env['MINIO_ACCESS_KEY'], secretKey: process.env['MINIO_SECRET_KEY'] };
   const file = path.join(dataDir, 'minio-credentials.json');
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as { accessKey: string; secretKey: string };
   const creds = { accessKey: 'chrysalis', secretKey: randomBytes(18).toString('base64url') };
@@ -54,10 +55,16 @@ function credentials(dataDir: string): { accessKey: string; secretKey: string } 
   return creds;
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, proc?: ChildProcess): Promise<void> {
+async function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  proc?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (proc && proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode} while starting (see its log)`);
+    if (proc && proc.exitCode !== null)
+      throw new Error(`${what} exited with code ${proc.exitCode} while starting (see its log)`);
     if (await probe().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -67,7 +74,10 @@ async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: n
 async function tcpOpen(port: number): Promise<boolean> {
   const net = await import('node:net');
   return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+    const s = net.connect({ host: '127.0.0.1', port }, () => {
+      s.destroy();
+      resolve(true);
+    });
     s.on('error', () => resolve(false));
   });
 }
@@ -91,7 +101,13 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     CHRYSALIS_DATA_DIR: dataDir,
     CHRYSALIS_TOOLS_DIR: toolsDir,
   };
-  writeFileSync(path.join(dataDir, 'dev.env'), `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\n`, { mode: 0o600 });
+  writeFileSync(
+    path.join(dataDir, 'dev.env'),
+    `${Object.entries(env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n')}\n`,
+    { mode: 0o600 },
+  );
   const tool = (name: string): string => {
     const p = path.join(toolsDir, 'bin', name);
     if (!existsSync(p)) throw new Error(`${name} is not installed in ${toolsDir}/bin; run \`npm run setup\``);
@@ -104,30 +120,74 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   const commands: Record<ServiceName, () => { cmd: string; args: string[]; env: NodeJS.ProcessEnv }> = {
     temporal: () => ({
       cmd: tool('temporal'),
-      args: ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(ports.temporal), '--ui-port', String(ports.temporalUi),
-        '--db-filename', path.join(dataDir, 'temporal', 'dev.sqlite'), '--log-level', 'warn',
-        '--search-attribute', 'ChrysalisPipeline=Keyword', '--search-attribute', 'ChrysalisDataset=Keyword', '--search-attribute', 'ChrysalisPreset=Keyword'],
+      args: [
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(ports.temporal),
+        '--ui-port',
+        String(ports.temporalUi),
+        '--db-filename',
+        path.join(dataDir, 'temporal', 'dev.sqlite'),
+        '--log-level',
+        'warn',
+        '--search-attribute',
+        'ChrysalisPipeline=Keyword',
+        '--search-attribute',
+        'ChrysalisDataset=Keyword',
+        '--search-attribute',
+        'ChrysalisPreset=Keyword',
+      ],
       env: process.env,
     }),
     minio: () => ({
       cmd: tool('minio'),
-      args: ['server', path.join(dataDir, 'minio'), '--address', `127.0.0.1:${ports.minio}`, '--console-address', `127.0.0.1:${ports.minioConsole}`, '--quiet'],
-      env: { ...process.env, MINIO_ROOT_USER: creds.accessKey, MINIO_ROOT_PASSWORD: creds.secretKey, MINIO_BROWSER: 'off', MINIO_UPDATE: 'off' },
+      args: [
+        'server',
+        path.join(dataDir, 'minio'),
+        '--address',
+        `127.0.0.1:${ports.minio}`,
+        '--console-address',
+        `127.0.0.1:${ports.minioConsole}`,
+        '--quiet',
+      ],
+      env: {
+        ...process.env,
+        MINIO_ROOT_USER: creds.accessKey,
+        MINIO_ROOT_PASSWORD: creds.secretKey,
+        MINIO_BROWSER: 'off',
+        MINIO_UPDATE: 'off',
+      },
     }),
-    'pipeline-worker': () => ({ cmd: process.execPath, args: [path.join(repoRoot, 'dist', 'workers', 'pipeline-worker.js')], env: workerEnv }),
-    'compute-worker': () => ({ cmd: process.execPath, args: [path.join(repoRoot, 'dist', 'workers', 'compute-worker.js')], env: workerEnv }),
+    'pipeline-worker': () => ({
+      cmd: process.execPath,
+      args: [path.join(repoRoot, 'dist', 'workers', 'pipeline-worker.js')],
+      env: workerEnv,
+    }),
+    'compute-worker': () => ({
+      cmd: process.execPath,
+      args: [path.join(repoRoot, 'dist', 'workers', 'compute-worker.js')],
+      env: workerEnv,
+    }),
   };
 
-  const logSays = (instance: string, text: string) => async () => readFileSync(logFile(instance), 'utf8').includes(text);
+  const logSays = (instance: string, text: string) => async () =>
+    readFileSync(logFile(instance), 'utf8').includes(text);
   const ready: Record<ServiceName, (p: ChildProcess, instance: string) => Promise<void>> = {
     temporal: (p) => waitFor('Temporal dev server', () => tcpOpen(ports.temporal), 60_000, p),
-    minio: (p) => waitFor('MinIO', async () => (await fetch(`http://127.0.0.1:${ports.minio}/minio/health/live`)).ok, 60_000, p),
+    minio: (p) =>
+      waitFor('MinIO', async () => (await fetch(`http://127.0.0.1:${ports.minio}/minio/health/live`)).ok, 60_000, p),
     'pipeline-worker': (p, i) => waitFor('pipeline worker', logSays(i, 'pipeline worker started'), 120_000, p),
     'compute-worker': (p, i) => waitFor('compute worker', logSays(i, 'compute worker started'), 120_000, p),
   };
 
   const stack: DevStack = {
-    env, dataDir, logFile, processes,
+    env,
+    dataDir,
+    logFile,
+    processes,
     async start(name, extraEnv = {}, instance = name) {
       const c = commands[name]();
       const log = createWriteStream(logFile(instance), { flags: 'a' });
@@ -153,17 +213,19 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     },
     async stopAll() {
       // Workers first (they checkpoint and drain), then the servers they talk to.
-      const order = [...processes.keys()].sort((a, b) => Number(a.includes('worker')) - Number(b.includes('worker'))).reverse();
+      const order = [...processes.keys()]
+        .sort((a, b) => Number(a.includes('worker')) - Number(b.includes('worker')))
+        .reverse();
       for (const n of order) await stack.stop(n);
     },
   };
 
   try {
-    for (const name of opts.services ?? ['temporal', 'minio', 'pipeline-worker', 'compute-worker']) await stack.start(name);
+    for (const name of opts.services ?? ['temporal', 'minio', 'pipeline-worker', 'compute-worker'])
+      await stack.start(name);
   } catch (err) {
     await stack.stopAll();
     throw err;
   }
   return stack;
 }
-

@@ -30,11 +30,18 @@ let code = 1;
 try {
   process.stderr.write(`[tests] starting Temporal dev server and MinIO (data: ${dataDir})\n`);
   stack = await startDevStack({ dataDir, ports, services: ['temporal', 'minio'] });
-  const testFiles = files(path.join(root, 'dist/test')).filter((f) => filter.length === 0 || filter.some((x) => f.includes(x))).sort();
+  const testFiles = files(path.join(root, 'dist/test'))
+    .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)))
+    .sort();
   code = await new Promise((resolve) => {
     const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...testFiles], {
       stdio: 'inherit',
-      env: { ...process.env, ...stack.env, CHRYSALIS_TEST_DATA_DIR: dataDir, CHRYSALIS_LOG_LEVEL: process.env.CHRYSALIS_LOG_LEVEL ?? 'info' },
+      env: {
+        ...process.env,
+        ...stack.env,
+        CHRYSALIS_TEST_DATA_DIR: dataDir,
+        CHRYSALIS_LOG_LEVEL: process.env.CHRYSALIS_LOG_LEVEL ?? 'info',
+      },
     });
     child.on('exit', (c) => resolve(c ?? 1));
   });

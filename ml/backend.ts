@@ -61,8 +61,13 @@ async function useWasm(device: 'cpu' | 'gpu', fallbackReason?: string): Promise<
   if (!(await tf.setBackend('wasm'))) throw new BackendUnavailableError('the WASM backend failed to initialise');
   await tf.ready();
   return {
-    backend: 'wasm', device, package: '@tensorflow/tfjs-backend-wasm', tfjsVersion: tf.version.tfjs, threads: 1,
-    fallback: fallbackReason !== undefined, ...(fallbackReason !== undefined ? { fallbackReason } : {}),
+    backend: 'wasm',
+    device,
+    package: '@tensorflow/tfjs-backend-wasm',
+    tfjsVersion: tf.version.tfjs,
+    threads: 1,
+    fallback: fallbackReason !== undefined,
+    ...(fallbackReason !== undefined ? { fallbackReason } : {}),
   };
 }
 
@@ -79,7 +84,14 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
 
   if (requested === 'cpu') {
     await tf.setBackend('cpu');
-    current = { backend: 'cpu', device, package: '@tensorflow/tfjs-backend-cpu', tfjsVersion: tf.version.tfjs, threads: 1, fallback: false };
+    current = {
+      backend: 'cpu',
+      device,
+      package: '@tensorflow/tfjs-backend-cpu',
+      tfjsVersion: tf.version.tfjs,
+      threads: 1,
+      fallback: false,
+    };
     return current;
   }
   if (requested === 'wasm') {
@@ -90,18 +102,28 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '1';
   try {
     const node = load(pkg) as { version?: Record<string, string> };
-    if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but the 'tensorflow' backend did not initialise`);
+    if (!(await tf.setBackend('tensorflow')))
+      throw new Error(`${pkg} loaded but the 'tensorflow' backend did not initialise`);
     await tf.ready();
     const binding = (tf.backend() as unknown as { binding?: { TF_Version?: string } }).binding;
     current = {
-      backend: 'tensorflow', device, package: pkg, tfjsVersion: tf.version.tfjs,
-      ...(binding?.TF_Version ? { nativeVersion: binding.TF_Version } : node.version?.['tfjs-node'] ? { nativeVersion: `tfjs-node ${node.version['tfjs-node']}` } : {}),
-      threads: nativeThreads(), fallback: false,
+      backend: 'tensorflow',
+      device,
+      package: pkg,
+      tfjsVersion: tf.version.tfjs,
+      ...(binding?.TF_Version
+        ? { nativeVersion: binding.TF_Version }
+        : node.version?.['tfjs-node']
+          ? { nativeVersion: `tfjs-node ${node.version['tfjs-node']}` }
+          : {}),
+      threads: nativeThreads(),
+      fallback: false,
     };
     return current;
   } catch (err) {
     const reason = `${pkg} could not load: ${(err as Error).message.split('\n')[0]}`;
-    if (requested === 'tensorflow') throw new BackendUnavailableError(`native TensorFlow backend requested but ${reason}. Run \`npm run setup\`.`);
+    if (requested === 'tensorflow')
+      throw new BackendUnavailableError(`native TensorFlow backend requested but ${reason}. Run \`npm run setup\`.`);
     (opts.warn ?? ((m) => process.emitWarning(m)))(
       'NATIVE TENSORFLOW UNAVAILABLE: falling back to the WASM backend (much slower). Run `npm run setup` to build the native addon.',
       { reason },

@@ -6,8 +6,14 @@ import type { Rng } from './rng';
  * random (dx, dy) in [−jitter, jitter] with zero fill. jitter = 0 is a plain copy.
  */
 export function fillBatch(
-  images: Uint8Array, side: [number, number], indices: ArrayLike<number>, start: number, count: number,
-  out: Float32Array, jitter: number, rng: Rng,
+  images: Uint8Array,
+  side: [number, number],
+  indices: ArrayLike<number>,
+  start: number,
+  count: number,
+  out: Float32Array,
+  jitter: number,
+  rng: Rng,
 ): void {
   const [h, w] = side;
   const size = h * w;

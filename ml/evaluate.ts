@@ -5,7 +5,13 @@ import type { Net } from './models';
 import { Rng } from './rng';
 
 /** Logits (n × C, row-major) for the images at `indices`, at T = 1, without dropout. */
-export async function predictLogits(net: Net, images: Uint8Array, side: [number, number], indices: Int32Array, batchSize = 1000): Promise<Float32Array> {
+export async function predictLogits(
+  net: Net,
+  images: Uint8Array,
+  side: [number, number],
+  indices: Int32Array,
+  batchSize = 1000,
+): Promise<Float32Array> {
   const n = indices.length;
   const C = net.numClasses;
   const out = new Float32Array(n * C);
@@ -14,7 +20,9 @@ export async function predictLogits(net: Net, images: Uint8Array, side: [number,
   for (let start = 0; start < n; start += batchSize) {
     const count = Math.min(batchSize, n - start);
     fillBatch(images, side, indices, start, count, buf, 0, noJitter);
-    const logits = tf.tidy(() => net.forward(tf.tensor2d(buf.subarray(0, count * net.inputSize), [count, net.inputSize])));
+    const logits = tf.tidy(() =>
+      net.forward(tf.tensor2d(buf.subarray(0, count * net.inputSize), [count, net.inputSize])),
+    );
     out.set(logits.dataSync(), start * C);
     logits.dispose();
     await new Promise((r) => setImmediate(r));
@@ -38,7 +46,10 @@ function argmaxRow(logits: Float32Array, row: number, C: number, bias?: ArrayLik
   let bestV = -Infinity;
   for (let c = 0; c < C; c++) {
     const v = logits[row * C + c]! + (bias ? bias[c]! : 0);
-    if (v > bestV) { bestV = v; best = c; }
+    if (v > bestV) {
+      bestV = v;
+      best = c;
+    }
   }
   return best;
 }
@@ -55,7 +66,10 @@ export function metrics(logits: Float32Array, labels: ArrayLike<number>, C: numb
     const p = argmaxRow(logits, i, C, bias);
     confusion[y]![p]! += 1;
     perClassCount[y]! += 1;
-    if (p !== y) { errors += 1; perClassErrors[y]! += 1; }
+    if (p !== y) {
+      errors += 1;
+      perClassErrors[y]! += 1;
+    }
   }
   return { n, errors, accuracy: n === 0 ? 0 : 1 - errors / n, perClassErrors, perClassCount, confusion };
 }
@@ -71,14 +85,22 @@ export interface BiasShift {
  * Searches one shift added to the logits of `classes` (paper §3: +3.5 for an omitted 3, −7.6 for
  * 7s and 8s) minimising errors on the given logits/labels. Grid from −range to +range.
  */
-export function searchBiasShift(logits: Float32Array, labels: ArrayLike<number>, C: number, classes: number[], range = 12, step = 0.1): BiasShift {
+export function searchBiasShift(
+  logits: Float32Array,
+  labels: ArrayLike<number>,
+  C: number,
+  classes: number[],
+  range = 12,
+  step = 0.1,
+): BiasShift {
   let best: BiasShift = { classes, shift: 0, errors: metrics(logits, labels, C).errors };
   const bias = new Float32Array(C);
   for (let s = -range; s <= range + 1e-9; s += step) {
     const shift = Math.round(s * 100) / 100;
     for (const c of classes) bias[c] = shift;
     const errors = metrics(logits, labels, C, bias).errors;
-    if (errors < best.errors || (errors === best.errors && Math.abs(shift) < Math.abs(best.shift))) best = { classes, shift, errors };
+    if (errors < best.errors || (errors === best.errors && Math.abs(shift) < Math.abs(best.shift)))
+      best = { classes, shift, errors };
   }
   return best;
 }

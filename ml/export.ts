@@ -24,7 +24,14 @@ export function toLayersModel(net: Net, inputShape: [number, number]): tf.Sequen
     const sizes = [...net.spec.hidden, net.numClasses];
     sizes.forEach((units, i) => {
       const last = i === sizes.length - 1;
-      model.add(tf.layers.dense({ units, activation: last ? 'softmax' : 'relu', ...(i === 0 ? { inputShape: [h * w] } : {}), name: last ? 'probabilities' : `dense_${i}` }));
+      model.add(
+        tf.layers.dense({
+          units,
+          activation: last ? 'softmax' : 'relu',
+          ...(i === 0 ? { inputShape: [h * w] } : {}),
+          name: last ? 'probabilities' : `dense_${i}`,
+        }),
+      );
       weights.push(p(`w${i}`), p(`b${i}`));
     });
   } else {
@@ -44,22 +51,38 @@ export function toLayersModel(net: Net, inputShape: [number, number]): tf.Sequen
 }
 
 /** Serialises `net` in the layers format, with chrysalis metadata (class names, input convention). */
-export async function exportLayersModel(net: Net, inputShape: [number, number], metadata: Record<string, unknown>): Promise<ExportedModel> {
+export async function exportLayersModel(
+  net: Net,
+  inputShape: [number, number],
+  metadata: Record<string, unknown>,
+): Promise<ExportedModel> {
   const model = toLayersModel(net, inputShape);
   let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    artifacts = a;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
   model.dispose();
   const a = artifacts!;
   const weightsFile = 'group1-shard1of1.bin';
-  const data = a.weightData instanceof ArrayBuffer ? new Uint8Array(a.weightData) : new Uint8Array(tf.io.concatenateArrayBuffers(a.weightData as ArrayBuffer[]));
+  const data =
+    a.weightData instanceof ArrayBuffer
+      ? new Uint8Array(a.weightData)
+      : new Uint8Array(tf.io.concatenateArrayBuffers(a.weightData as ArrayBuffer[]));
   return {
     modelJson: {
-      format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`, convertedBy: 'chrysalis',
-      modelTopology: a.modelTopology, weightsManifest: [{ paths: [weightsFile], weights: a.weightSpecs }],
-      userDefinedMetadata: { input: 'float32 [batch, rows*cols], grey pixels / 255', output: 'class probabilities (softmax at T = 1)', ...metadata },
+      format: 'layers-model',
+      generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+      convertedBy: 'chrysalis',
+      modelTopology: a.modelTopology,
+      weightsManifest: [{ paths: [weightsFile], weights: a.weightSpecs }],
+      userDefinedMetadata: {
+        input: 'float32 [batch, rows*cols], grey pixels / 255',
+        output: 'class probabilities (softmax at T = 1)',
+        ...metadata,
+      },
     },
     weights: data,
     weightsFile,

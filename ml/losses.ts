@@ -57,10 +57,17 @@ export type EnsembleMode = 'arithmetic' | 'geometric';
  * Teacher soft targets at temperature T from stored member logits ([members][n×C], row-major).
  * Arithmetic: mean of the members' softmax(z/T). Geometric: softmax(mean z / T).
  */
-export function softTargetsAt(memberLogits: Float32Array[], n: number, numClasses: number, T: number, mode: EnsembleMode): Float32Array {
+export function softTargetsAt(
+  memberLogits: Float32Array[],
+  n: number,
+  numClasses: number,
+  T: number,
+  mode: EnsembleMode,
+): Float32Array {
   return tf.tidy(() => {
     const stacked = tf.stack(memberLogits.map((l) => tf.tensor2d(l, [n, numClasses])));
-    const probs = mode === 'arithmetic' ? tf.mean(tf.softmax(tf.div(stacked, T)), 0) : tf.softmax(tf.div(tf.mean(stacked, 0), T));
+    const probs =
+      mode === 'arithmetic' ? tf.mean(tf.softmax(tf.div(stacked, T)), 0) : tf.softmax(tf.div(tf.mean(stacked, 0), T));
     return probs.dataSync() as Float32Array;
   });
 }

@@ -81,7 +81,10 @@ export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
     const drop = (x: tf.Tensor2D, rate: number | undefined, training: boolean, r: Rng | undefined): tf.Tensor2D =>
       training && rate && rate > 0 ? (tf.dropout(x, rate, undefined, (r ?? rng).seed()) as tf.Tensor2D) : x;
     return {
-      spec, inputSize, numClasses: opts.numClasses, params,
+      spec,
+      inputSize,
+      numClasses: opts.numClasses,
+      params,
       forward(x, o = {}) {
         return tf.tidy(() => {
           let h = drop(x, spec.inputDropout, o.training ?? false, o.rng);
@@ -126,7 +129,10 @@ export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
   add('out', glorot([spec.dense, opts.numClasses], spec.dense, opts.numClasses, rng.seed()));
   add('outb', tf.zeros([opts.numClasses]));
   return {
-    spec, inputSize, numClasses: opts.numClasses, params,
+    spec,
+    inputSize,
+    numClasses: opts.numClasses,
+    params,
     forward(x, o = {}) {
       return tf.tidy(() => {
         let a: tf.Tensor4D = tf.reshape(x, [-1, rows, cols, 1]);
@@ -134,8 +140,11 @@ export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
           const conv = tf.conv2d(a, params.get(`conv${i}`) as tf.Tensor4D, 1, 'same');
           a = tf.maxPool(tf.relu(tf.add<tf.Tensor4D>(conv, params.get(`convb${i}`)!)), 2, 2, 'valid');
         });
-        let d: tf.Tensor2D = tf.relu(tf.add<tf.Tensor2D>(tf.matMul(tf.reshape(a, [-1, flat]), params.get('dense')!), params.get('denseb')!));
-        if ((o.training ?? false) && spec.dropout) d = tf.dropout(d, spec.dropout, undefined, (o.rng ?? rng).seed()) as tf.Tensor2D;
+        let d: tf.Tensor2D = tf.relu(
+          tf.add<tf.Tensor2D>(tf.matMul(tf.reshape(a, [-1, flat]), params.get('dense')!), params.get('denseb')!),
+        );
+        if ((o.training ?? false) && spec.dropout)
+          d = tf.dropout(d, spec.dropout, undefined, (o.rng ?? rng).seed()) as tf.Tensor2D;
         return tf.add<tf.Tensor2D>(tf.matMul(d, params.get('out')!), params.get('outb')!);
       });
     },
@@ -158,7 +167,8 @@ export function importWeights(net: Net, weights: Record<string, RawTensor>): voi
   for (const [name, v] of net.params) {
     const t = weights[name];
     if (!t) throw new Error(`weights lack parameter ${name}`);
-    if (t.shape.join(',') !== v.shape.join(',')) throw new Error(`parameter ${name}: saved shape [${t.shape.join(',')}] != model shape [${v.shape.join(',')}]`);
+    if (t.shape.join(',') !== v.shape.join(','))
+      throw new Error(`parameter ${name}: saved shape [${t.shape.join(',')}] != model shape [${v.shape.join(',')}]`);
     const value = tf.tensor(t.data, t.shape, 'float32');
     v.assign(value);
     value.dispose();

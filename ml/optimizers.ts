@@ -6,8 +6,19 @@ import * as tf from '@tensorflow/tfjs';
 import type { RawTensor } from '../storage/tensor-codec';
 
 export type OptimizerSpec =
-  | { kind: 'sgd'; learningRate: number; /** @default 0.9 */ momentum?: number | undefined; /** @default false */ nesterov?: boolean | undefined }
-  | { kind: 'adam'; learningRate: number; /** @default 0.9 */ beta1?: number | undefined; /** @default 0.999 */ beta2?: number | undefined; /** @default 1e-8 */ epsilon?: number | undefined };
+  | {
+      kind: 'sgd';
+      learningRate: number;
+      /** @default 0.9 */ momentum?: number | undefined;
+      /** @default false */ nesterov?: boolean | undefined;
+    }
+  | {
+      kind: 'adam';
+      learningRate: number;
+      /** @default 0.9 */ beta1?: number | undefined;
+      /** @default 0.999 */ beta2?: number | undefined;
+      /** @default 1e-8 */ epsilon?: number | undefined;
+    };
 
 export type LrSchedule =
   | { kind: 'constant' }
@@ -18,9 +29,12 @@ export type LrSchedule =
 export function learningRateAt(spec: OptimizerSpec, schedule: LrSchedule, epoch: number, epochs: number): number {
   const lr = spec.learningRate;
   switch (schedule.kind) {
-    case 'constant': return lr;
-    case 'exponential': return lr * schedule.gamma ** epoch;
-    case 'step': return lr * schedule.gamma ** Math.floor(epoch / schedule.every);
+    case 'constant':
+      return lr;
+    case 'exponential':
+      return lr * schedule.gamma ** epoch;
+    case 'step':
+      return lr * schedule.gamma ** Math.floor(epoch / schedule.every);
     case 'cosine': {
       const min = schedule.minFactor ?? 0;
       return lr * (min + (1 - min) * 0.5 * (1 + Math.cos((Math.PI * epoch) / Math.max(1, epochs))));
@@ -36,10 +50,14 @@ export class Optimizer {
   private readonly slots = new Map<string, tf.Variable>();
   private t = 0;
 
-  constructor(readonly spec: OptimizerSpec, private readonly params: Map<string, tf.Variable>) {
+  constructor(
+    readonly spec: OptimizerSpec,
+    private readonly params: Map<string, tf.Variable>,
+  ) {
     // Plain SGD (momentum 0) keeps no slot: m would always equal g, and writing it costs ~20% of a step.
     const names = spec.kind === 'sgd' ? (plainSgd(spec) ? [] : ['m']) : ['m', 'v'];
-    for (const [name, p] of params) for (const s of names) this.slots.set(`${s}:${name}`, tf.variable(tf.zerosLike(p), false));
+    for (const [name, p] of params)
+      for (const s of names) this.slots.set(`${s}:${name}`, tf.variable(tf.zerosLike(p), false));
   }
 
   /**

@@ -22,7 +22,8 @@ export interface Plan {
 
 export function makePlan(labels: Uint8Array, spec: SplitSpec): Plan {
   const n = labels.length;
-  if (spec.validationSize >= n) throw new Error(`validationSize ${spec.validationSize} leaves no training data (dataset has ${n})`);
+  if (spec.validationSize >= n)
+    throw new Error(`validationSize ${spec.validationSize} leaves no training data (dataset has ${n})`);
   const order = new Rng(deriveSeed(spec.seed, 'split')).shuffle(Int32Array.from({ length: n }, (_, i) => i));
   const validation = order.slice(0, spec.validationSize).sort();
   let train = order.slice(spec.validationSize);
@@ -31,14 +32,20 @@ export function makePlan(labels: Uint8Array, spec: SplitSpec): Plan {
   let transfer: Int32Array;
   const t = spec.transfer;
   switch (t.kind) {
-    case 'full': transfer = train; break;
+    case 'full':
+      transfer = train;
+      break;
     case 'fraction': {
       const shuffled = new Rng(deriveSeed(spec.seed, 'transfer')).shuffle(train.slice());
       transfer = shuffled.slice(0, Math.max(1, Math.round(train.length * t.fraction))).sort();
       break;
     }
-    case 'excludeClasses': transfer = train.filter((i) => !t.classes.includes(labels[i]!)); break;
-    case 'onlyClasses': transfer = train.filter((i) => t.classes.includes(labels[i]!)); break;
+    case 'excludeClasses':
+      transfer = train.filter((i) => !t.classes.includes(labels[i]!));
+      break;
+    case 'onlyClasses':
+      transfer = train.filter((i) => t.classes.includes(labels[i]!));
+      break;
   }
   if (transfer.length === 0) throw new Error('the transfer set is empty');
   return { train, validation, transfer };

@@ -70,7 +70,11 @@ export interface TrainHooks {
 
 export class NonFiniteLossError extends Error {
   override readonly name = 'NonFiniteLoss';
-  constructor(readonly epoch: number, readonly batch: number, readonly value: number) {
+  constructor(
+    readonly epoch: number,
+    readonly batch: number,
+    readonly value: number,
+  ) {
     super(`loss became ${value} at epoch ${epoch}, batch ${batch}`);
   }
 }
@@ -78,7 +82,13 @@ export class NonFiniteLossError extends Error {
 /** Lets timers, heartbeats and cancellation run between synchronous native ops. */
 const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-export async function train(net: Net, data: TrainData, cfg: TrainConfig, hooks: TrainHooks = {}, resume?: TrainSnapshot): Promise<EpochStats[]> {
+export async function train(
+  net: Net,
+  data: TrainData,
+  cfg: TrainConfig,
+  hooks: TrainHooks = {},
+  resume?: TrainSnapshot,
+): Promise<EpochStats[]> {
   const opt = new Optimizer(cfg.optimizer, net.params);
   const history: EpochStats[] = resume ? [...resume.history] : [];
   if (resume) {
@@ -99,7 +109,9 @@ export async function train(net: Net, data: TrainData, cfg: TrainConfig, hooks: 
     for (let epoch = resume?.epoch ?? 0; epoch < cfg.epochs; epoch++) {
       const started = Date.now();
       const lr = learningRateAt(cfg.optimizer, cfg.lrSchedule ?? { kind: 'constant' }, epoch, cfg.epochs);
-      const order = new Rng(deriveSeed(cfg.seed, `shuffle/${epoch}`)).shuffle(Int32Array.from({ length: n }, (_, i) => i));
+      const order = new Rng(deriveSeed(cfg.seed, `shuffle/${epoch}`)).shuffle(
+        Int32Array.from({ length: n }, (_, i) => i),
+      );
       const jitterRng = new Rng(deriveSeed(cfg.seed, `jitter/${epoch}`));
       const dropoutRng = new Rng(deriveSeed(cfg.seed, `dropout/${epoch}`));
       let lossSum = 0;
@@ -112,7 +124,8 @@ export async function train(net: Net, data: TrainData, cfg: TrainConfig, hooks: 
         const picked = Int32Array.from(rows, (r) => data.indices[r]!);
         fillBatch(data.images, data.side, picked, 0, count, xBuf, cfg.jitter ?? 0, jitterRng);
         for (let i = 0; i < count; i++) yBuf[i] = data.labels[picked[i]!]!;
-        if (sBuf && data.softTargets) for (let i = 0; i < count; i++) sBuf.set(data.softTargets.subarray(rows[i]! * C, rows[i]! * C + C), i * C);
+        if (sBuf && data.softTargets)
+          for (let i = 0; i < count; i++) sBuf.set(data.softTargets.subarray(rows[i]! * C, rows[i]! * C + C), i * C);
 
         const { lossValue, batchCorrect } = tf.tidy(() => {
           const x = tf.tensor2d(xBuf.subarray(0, count * net.inputSize), [count, net.inputSize]);
@@ -124,7 +137,8 @@ export async function train(net: Net, data: TrainData, cfg: TrainConfig, hooks: 
             // Kept out of variableGrads' internal tidy so accuracy can be read after the step.
             hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')));
             return distillationLoss(logits, {
-              labels: y, temperature: T,
+              labels: y,
+              temperature: T,
               ...(soft ? { softTargets: soft, alpha: cfg.alpha ?? 1 } : {}),
             });
           }, lr);
@@ -139,9 +153,20 @@ export async function train(net: Net, data: TrainData, cfg: TrainConfig, hooks: 
         if ((b + 1) % every === 0) hooks.onBatch?.({ epoch: epoch + 1, batch: b + 1, batches, loss: lossValue });
         await yieldToEventLoop();
       }
-      const stats: EpochStats = { epoch: epoch + 1, loss: lossSum / n, trainAccuracy: correct / n, learningRate: lr, seconds: (Date.now() - started) / 1000 };
+      const stats: EpochStats = {
+        epoch: epoch + 1,
+        loss: lossSum / n,
+        trainAccuracy: correct / n,
+        learningRate: lr,
+        seconds: (Date.now() - started) / 1000,
+      };
       history.push(stats);
-      await hooks.onEpochEnd?.(stats, () => ({ epoch: epoch + 1, weights: exportWeights(net), optimizer: opt.state(), history: [...history] }));
+      await hooks.onEpochEnd?.(stats, () => ({
+        epoch: epoch + 1,
+        weights: exportWeights(net),
+        optimizer: opt.state(),
+        history: [...history],
+      }));
     }
   } finally {
     opt.dispose();

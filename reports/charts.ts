@@ -10,11 +10,32 @@ import type * as VegaModule from 'vega' with { 'resolution-mode': 'import' };
 import type * as VegaLiteModule from 'vega-lite' with { 'resolution-mode': 'import' };
 import type { TopLevelSpec } from 'vega-lite' with { 'resolution-mode': 'import' };
 
-export interface CurvePoint { model: string; epoch: number; loss: number; trainAccuracy: number }
-export interface ConfusionInput { model: string; classNames: string[]; /** matrix[true][predicted] */ matrix: number[][] }
-export interface SweepPoint { temperature: number; alpha: number; errors: number }
-export interface SubsetInput { specialist: number; classes: string[] }
-export interface CoverageRow { specialistsCovering: string; examples: number; deltaCorrect: number; relativeChange: number }
+export interface CurvePoint {
+  model: string;
+  epoch: number;
+  loss: number;
+  trainAccuracy: number;
+}
+export interface ConfusionInput {
+  model: string;
+  classNames: string[];
+  /** matrix[true][predicted] */ matrix: number[][];
+}
+export interface SweepPoint {
+  temperature: number;
+  alpha: number;
+  errors: number;
+}
+export interface SubsetInput {
+  specialist: number;
+  classes: string[];
+}
+export interface CoverageRow {
+  specialistsCovering: string;
+  examples: number;
+  deltaCorrect: number;
+  relativeChange: number;
+}
 
 export interface ChartInputs {
   title: string;
@@ -32,7 +53,12 @@ export interface ChartInputs {
   coverage?: CoverageRow[];
 }
 
-export interface Chart { name: string; title: string; svg: string; png: Uint8Array }
+export interface Chart {
+  name: string;
+  title: string;
+  svg: string;
+  png: Uint8Array;
+}
 
 export interface RenderOptions {
   /** PNG pixels per SVG pixel. @default 1 */
@@ -56,7 +82,12 @@ function top(spec: Record<string, unknown>): TopLevelSpec {
 
 /** A file-name-safe chart name part. */
 export function slug(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'chart';
+  return (
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'chart'
+  );
 }
 
 // ---- specs ------------------------------------------------------------------------------------
@@ -69,7 +100,13 @@ export function trainingCurvesSpec(title: string, curves: CurvePoint[]): TopLeve
     mark: { type: 'line', point: epochs <= 30, strokeWidth: 2 },
     encoding: {
       x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
-      y: { field, type: 'quantitative', title: axisTitle, scale: { zero: false }, ...(format ? { axis: { format } } : {}) },
+      y: {
+        field,
+        type: 'quantitative',
+        title: axisTitle,
+        scale: { zero: false },
+        ...(format ? { axis: { format } } : {}),
+      },
       color: { field: 'model', type: 'nominal', title: 'model' },
     },
   });
@@ -92,26 +129,48 @@ export function confusionSpec(c: ConfusionInput): TopLevelSpec {
   const longNames = c.classNames.some((s) => s.length > 3);
   const order = c.classNames.map((_, i) => name(i));
   return top({
-    title: { text: `Confusion matrix: ${c.model}`, subtitle: `rows true class, columns predicted; ${errors} errors of ${n}` },
+    title: {
+      text: `Confusion matrix: ${c.model}`,
+      subtitle: `rows true class, columns predicted; ${errors} errors of ${n}`,
+    },
     data: { values: withShade },
     width: side,
     height: side,
     encoding: {
-      x: { field: 'predicted', type: 'ordinal', sort: order, title: 'predicted class', axis: { labelAngle: longNames ? -40 : 0, orient: 'bottom' } },
+      x: {
+        field: 'predicted',
+        type: 'ordinal',
+        sort: order,
+        title: 'predicted class',
+        axis: { labelAngle: longNames ? -40 : 0, orient: 'bottom' },
+      },
       y: { field: 'true', type: 'ordinal', sort: order, title: 'true class' },
     },
     layer: [
       // Zero cells stay white (the view background), so a single stray error still shows.
-      { mark: 'rect', transform: [{ filter: 'datum.count > 0' }], encoding: { color: { field: 'count', type: 'quantitative', title: 'examples', scale: { type: 'symlog', scheme: 'blues' } } } },
+      {
+        mark: 'rect',
+        transform: [{ filter: 'datum.count > 0' }],
+        encoding: {
+          color: {
+            field: 'count',
+            type: 'quantitative',
+            title: 'examples',
+            scale: { type: 'symlog', scheme: 'blues' },
+          },
+        },
+      },
       ...(C <= 20
-        ? [{
-            mark: { type: 'text', fontSize: C <= 10 ? 11 : 9 },
-            transform: [{ filter: 'datum.count > 0' }],
-            encoding: {
-              text: { field: 'count', type: 'quantitative' },
-              color: { condition: { test: 'datum.dark', value: 'white' }, value: 'black' },
+        ? [
+            {
+              mark: { type: 'text', fontSize: C <= 10 ? 11 : 9 },
+              transform: [{ filter: 'datum.count > 0' }],
+              encoding: {
+                text: { field: 'count', type: 'quantitative' },
+                color: { condition: { test: 'datum.dark', value: 'white' }, value: 'black' },
+              },
             },
-          }]
+          ]
         : []),
     ],
   });
@@ -120,23 +179,31 @@ export function confusionSpec(c: ConfusionInput): TopLevelSpec {
 export function temperatureSweepSpec(title: string, sweep: SweepPoint[], baselineErrors?: number): TopLevelSpec {
   const ts = [...new Set(sweep.map((s) => s.temperature))].sort((a, b) => a - b);
   const logScale = ts.every((t) => t > 0) && Math.max(...ts) / Math.min(...ts) >= 8;
-  const layers: Record<string, unknown>[] = [{
-    data: { values: sweep },
-    mark: { type: 'line', point: { size: 40 }, strokeWidth: 2 },
-    encoding: {
-      x: {
-        field: 'temperature', type: 'quantitative', title: 'temperature T',
-        scale: logScale ? { type: 'log', base: 2, nice: false } : { zero: false },
-        ...(ts.length <= 12 ? { axis: { values: ts } } : {}),
+  const layers: Record<string, unknown>[] = [
+    {
+      data: { values: sweep },
+      mark: { type: 'line', point: { size: 40 }, strokeWidth: 2 },
+      encoding: {
+        x: {
+          field: 'temperature',
+          type: 'quantitative',
+          title: 'temperature T',
+          scale: logScale ? { type: 'log', base: 2, nice: false } : { zero: false },
+          ...(ts.length <= 12 ? { axis: { values: ts } } : {}),
+        },
+        y: { field: 'errors', type: 'quantitative', title: 'test errors', scale: { zero: false } },
+        color: { field: 'alpha', type: 'nominal', title: 'α (soft weight)' },
       },
-      y: { field: 'errors', type: 'quantitative', title: 'test errors', scale: { zero: false } },
-      color: { field: 'alpha', type: 'nominal', title: 'α (soft weight)' },
     },
-  }];
+  ];
   if (baselineErrors !== undefined) {
     const base = { data: { values: [{ errors: baselineErrors, label: `hard-label baseline: ${baselineErrors}` }] } };
     layers.push(
-      { ...base, mark: { type: 'rule', strokeDash: [6, 4], color: '#b00000' }, encoding: { y: { field: 'errors', type: 'quantitative' } } },
+      {
+        ...base,
+        mark: { type: 'rule', strokeDash: [6, 4], color: '#b00000' },
+        encoding: { y: { field: 'errors', type: 'quantitative' } },
+      },
       {
         ...base,
         mark: { type: 'text', align: 'right', baseline: 'bottom', dy: -3, x: 'width', color: '#b00000', fontSize: 11 },
@@ -155,16 +222,27 @@ export function temperatureSweepSpec(title: string, sweep: SweepPoint[], baselin
 export function subsetsSpec(subsets: SubsetInput[]): TopLevelSpec {
   const sorted = [...subsets].sort((a, b) => a.specialist - b.specialist);
   const order = [...new Set(sorted.flatMap((s) => s.classes))];
-  const cells = sorted.flatMap((s) => s.classes.map((cls) => ({ specialist: `specialist ${s.specialist}`, class: cls, size: s.classes.length })));
+  const cells = sorted.flatMap((s) =>
+    s.classes.map((cls) => ({ specialist: `specialist ${s.specialist}`, class: cls, size: s.classes.length })),
+  );
   const rows = sorted.map((s) => `specialist ${s.specialist}`);
   return top({
-    title: { text: "Specialists' class subsets", subtitle: `${sorted.length} specialists covering ${order.length} classes` },
+    title: {
+      text: "Specialists' class subsets",
+      subtitle: `${sorted.length} specialists covering ${order.length} classes`,
+    },
     data: { values: cells },
     width: Math.max(240, order.length * 22),
     height: Math.max(80, sorted.length * 24),
     mark: { type: 'rect', stroke: 'white', strokeWidth: 2 },
     encoding: {
-      x: { field: 'class', type: 'ordinal', sort: order, title: null, axis: { labelAngle: order.some((s) => s.length > 3) ? -40 : 0 } },
+      x: {
+        field: 'class',
+        type: 'ordinal',
+        sort: order,
+        title: null,
+        axis: { labelAngle: order.some((s) => s.length > 3) ? -40 : 0 },
+      },
       y: { field: 'specialist', type: 'ordinal', sort: rows, title: null },
       color: { field: 'specialist', type: 'nominal', sort: rows, legend: null, scale: { scheme: 'tableau20' } },
     },
@@ -178,9 +256,18 @@ export function coverageSpec(rows: CoverageRow[]): TopLevelSpec {
     labelY: Math.max(0, r.relativeChange),
     label: `${r.deltaCorrect > 0 ? '+' : ''}${r.deltaCorrect}`,
   }));
-  const x = { field: 'specialistsCovering', type: 'ordinal', sort: order, title: 'specialists covering the correct class', axis: { labelAngle: 0 } };
+  const x = {
+    field: 'specialistsCovering',
+    type: 'ordinal',
+    sort: order,
+    title: 'specialists covering the correct class',
+    axis: { labelAngle: 0 },
+  };
   return top({
-    title: { text: 'Accuracy change by specialist coverage (Table 4)', subtitle: 'left: test examples; right: relative accuracy change, labelled with Δ correct' },
+    title: {
+      text: 'Accuracy change by specialist coverage (Table 4)',
+      subtitle: 'left: test examples; right: relative accuracy change, labelled with Δ correct',
+    },
     data: { values },
     hconcat: [
       {
@@ -197,7 +284,12 @@ export function coverageSpec(rows: CoverageRow[]): TopLevelSpec {
           {
             mark: 'bar',
             encoding: {
-              y: { field: 'relativeChange', type: 'quantitative', title: 'relative accuracy change', axis: { format: '+.1%' } },
+              y: {
+                field: 'relativeChange',
+                type: 'quantitative',
+                title: 'relative accuracy change',
+                axis: { format: '+.1%' },
+              },
               color: { condition: { test: 'datum.relativeChange < 0', value: '#c0504d' }, value: '#4f9f5f' },
             },
           },
@@ -227,7 +319,20 @@ function load(): Promise<{ vega: Vega; vl: VegaLite }> {
  * loading and first-render costs at start rather than inside its first run's report.
  */
 export async function warmUpCharts(): Promise<void> {
-  svgToPng(await specToSvg(top({ data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] }, mark: 'line', encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } } })));
+  svgToPng(
+    await specToSvg(
+      top({
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
+        mark: 'line',
+        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
+      }),
+    ),
+  );
 }
 
 /** A vega-lite spec as SVG, via a headless vega View. */
@@ -258,7 +363,12 @@ export function svgToPng(svg: string, options: RenderOptions = {}): Uint8Array {
 /** The specs for every chart kind present in `inputs` (empty arrays give no chart). */
 export function chartSpecs(inputs: ChartInputs): { name: string; title: string; spec: TopLevelSpec }[] {
   const out: { name: string; title: string; spec: TopLevelSpec }[] = [];
-  if (inputs.curves?.length) out.push({ name: 'training-curves', title: `Training curves: ${inputs.title}`, spec: trainingCurvesSpec(`Training curves: ${inputs.title}`, inputs.curves) });
+  if (inputs.curves?.length)
+    out.push({
+      name: 'training-curves',
+      title: `Training curves: ${inputs.title}`,
+      spec: trainingCurvesSpec(`Training curves: ${inputs.title}`, inputs.curves),
+    });
   const used = new Set<string>();
   for (const c of inputs.confusions ?? []) {
     let name = `confusion-${slug(c.model)}`;
@@ -266,9 +376,20 @@ export function chartSpecs(inputs: ChartInputs): { name: string; title: string; 
     used.add(name);
     out.push({ name, title: `Confusion matrix: ${c.model}`, spec: confusionSpec(c) });
   }
-  if (inputs.temperatureSweep?.length) out.push({ name: 'temperature-sweep', title: 'Temperature sweep', spec: temperatureSweepSpec(`Temperature sweep: ${inputs.title}`, inputs.temperatureSweep, inputs.baselineErrors) });
-  if (inputs.subsets?.length) out.push({ name: 'specialist-subsets', title: "Specialists' class subsets", spec: subsetsSpec(inputs.subsets) });
-  if (inputs.coverage?.length) out.push({ name: 'coverage', title: 'Accuracy change by specialist coverage (Table 4)', spec: coverageSpec(inputs.coverage) });
+  if (inputs.temperatureSweep?.length)
+    out.push({
+      name: 'temperature-sweep',
+      title: 'Temperature sweep',
+      spec: temperatureSweepSpec(`Temperature sweep: ${inputs.title}`, inputs.temperatureSweep, inputs.baselineErrors),
+    });
+  if (inputs.subsets?.length)
+    out.push({ name: 'specialist-subsets', title: "Specialists' class subsets", spec: subsetsSpec(inputs.subsets) });
+  if (inputs.coverage?.length)
+    out.push({
+      name: 'coverage',
+      title: 'Accuracy change by specialist coverage (Table 4)',
+      spec: coverageSpec(inputs.coverage),
+    });
   return out;
 }
 

@@ -4,7 +4,11 @@
  * resources, no scripts.
  */
 
-export interface HtmlChart { name: string; title: string; png: Uint8Array }
+export interface HtmlChart {
+  name: string;
+  title: string;
+  png: Uint8Array;
+}
 
 const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -27,11 +31,15 @@ export function inlineMarkdown(s: string): string {
 
 /** Cells of a Markdown table row; `\|` is a literal pipe. */
 function tableCells(line: string): string[] {
-  const body = line.trim().replace(/^\|/, '').replace(/(?<!\\)\|$/, '');
+  const body = line
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/(?<!\\)\|$/, '');
   return body.split(/(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, '|'));
 }
 
-const isTableSeparator = (line: string | undefined): boolean => line !== undefined && /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/.test(line);
+const isTableSeparator = (line: string | undefined): boolean =>
+  line !== undefined && /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/.test(line);
 
 const IMAGE_LINE = /^\s*!\[([^\]]*)\]\(([^)\s]+)\)\s*$/;
 
@@ -47,7 +55,10 @@ export function markdownToHtml(md: string, image?: (alt: string, src: string) =>
   const at = (k: number): string => lines[k] ?? '';
   while (i < lines.length) {
     const line = at(i);
-    if (line.trim() === '') { i++; continue; }
+    if (line.trim() === '') {
+      i++;
+      continue;
+    }
     const fence = /^```/.exec(line);
     if (fence) {
       const code: string[] = [];
@@ -94,7 +105,16 @@ export function markdownToHtml(md: string, image?: (alt: string, src: string) =>
       continue;
     }
     const para: string[] = [line.trim()];
-    for (i++; i < lines.length && at(i).trim() !== '' && !/^(#{1,6}\s|```|>|\s*[-*]\s+)/.test(at(i)) && !IMAGE_LINE.test(at(i)) && !(at(i).trimStart().startsWith('|') && isTableSeparator(lines[i + 1])); i++) para.push(at(i).trim());
+    for (
+      i++;
+      i < lines.length &&
+      at(i).trim() !== '' &&
+      !/^(#{1,6}\s|```|>|\s*[-*]\s+)/.test(at(i)) &&
+      !IMAGE_LINE.test(at(i)) &&
+      !(at(i).trimStart().startsWith('|') && isTableSeparator(lines[i + 1]));
+      i++
+    )
+      para.push(at(i).trim());
     out.push(`<p>${inlineMarkdown(para.join(' '))}</p>`);
   }
   return out.join('\n');
@@ -167,5 +187,9 @@ export function renderHtml(title: string, markdownSections: string, charts: read
 /** Markdown image references for charts stored next to the Markdown (e.g. `charts/<name>.png`). */
 export function chartsMarkdown(charts: readonly { name: string; title: string }[], dir = 'charts'): string {
   if (charts.length === 0) return '';
-  return ['## Charts', '', ...charts.flatMap((c) => [`![${c.title.replace(/[[\]]/g, '')}](${dir}/${c.name}.png)`, ''])].join('\n');
+  return [
+    '## Charts',
+    '',
+    ...charts.flatMap((c) => [`![${c.title.replace(/[[\]]/g, '')}](${dir}/${c.name}.png)`, '']),
+  ].join('\n');
 }

@@ -34,7 +34,8 @@ function chunkType(png: Uint8Array, at: number): string {
 }
 
 function checkSignature(png: Uint8Array): void {
-  if (png.length < 33 || SIGNATURE.some((b, i) => png[i] !== b)) throw new Error('not a PNG (bad signature or too short)');
+  if (png.length < 33 || SIGNATURE.some((b, i) => png[i] !== b))
+    throw new Error('not a PNG (bad signature or too short)');
   if (chunkType(png, 12) !== 'IHDR') throw new Error('not a PNG (first chunk is not IHDR)');
 }
 
@@ -42,7 +43,13 @@ function checkSignature(png: Uint8Array): void {
 export function pngHeader(png: Uint8Array): PngHeader {
   checkSignature(png);
   const v = view(png);
-  return { width: v.getUint32(16), height: v.getUint32(20), bitDepth: png[24]!, colorType: png[25]!, interlace: png[28]! };
+  return {
+    width: v.getUint32(16),
+    height: v.getUint32(20),
+    bitDepth: png[24]!,
+    colorType: png[25]!,
+    interlace: png[28]!,
+  };
 }
 
 /** Width and height from the IHDR chunk. */
@@ -79,7 +86,8 @@ export function decodePng(png: Uint8Array): DecodedPng {
   if (idat.length === 0) throw new Error('PNG has no IDAT chunk');
   const raw = inflateSync(Buffer.concat(idat));
   const stride = h.width * channels;
-  if (raw.length < h.height * (stride + 1)) throw new Error(`PNG image data too short: ${raw.length} < ${h.height * (stride + 1)}`);
+  if (raw.length < h.height * (stride + 1))
+    throw new Error(`PNG image data too short: ${raw.length} < ${h.height * (stride + 1)}`);
   const out = new Uint8Array(h.height * stride);
   const bpp = channels;
   for (let y = 0; y < h.height; y++) {
@@ -93,12 +101,23 @@ export function decodePng(png: Uint8Array): DecodedPng {
       const c = x >= bpp && y > 0 ? out[prev + x - bpp]! : 0;
       let pred: number;
       switch (filter) {
-        case 0: pred = 0; break;
-        case 1: pred = a; break;
-        case 2: pred = b; break;
-        case 3: pred = (a + b) >> 1; break;
-        case 4: pred = paeth(a, b, c); break;
-        default: throw new Error(`bad PNG filter type ${filter} in row ${y}`);
+        case 0:
+          pred = 0;
+          break;
+        case 1:
+          pred = a;
+          break;
+        case 2:
+          pred = b;
+          break;
+        case 3:
+          pred = (a + b) >> 1;
+          break;
+        case 4:
+          pred = paeth(a, b, c);
+          break;
+        default:
+          throw new Error(`bad PNG filter type ${filter} in row ${y}`);
       }
       out[row + x] = (raw[src + x]! + pred) & 0xff;
     }

@@ -10,7 +10,11 @@ export class ArtifactNotFoundError extends Error {
 /** The bytes read do not hash to what the manifest or reference promised. Never returned to callers as data. */
 export class ArtifactCorruptError extends Error {
   override readonly name = 'ArtifactCorrupt';
-  constructor(readonly key: string, readonly expected: string, readonly actual: string) {
+  constructor(
+    readonly key: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
     super(`artifact ${key} is corrupt: sha256 ${actual} does not match expected ${expected}`);
   }
 }
@@ -18,7 +22,14 @@ export class ArtifactCorruptError extends Error {
 /** The store could not be reached after retries (network, server down). Retryable at the activity level. */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailable';
-  constructor(readonly operation: string, readonly key: string, cause: unknown) {
-    super(`object store unavailable during ${operation} ${key}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  constructor(
+    readonly operation: string,
+    readonly key: string,
+    cause: unknown,
+  ) {
+    super(
+      `object store unavailable during ${operation} ${key}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
   }
 }

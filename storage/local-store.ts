@@ -58,7 +58,8 @@ export class LocalArtifactStore implements ArtifactStore {
       for (const e of entries) {
         const full = path.join(dir, e.name);
         if (e.isDirectory()) await walk(full);
-        else if (!e.name.endsWith('.sha256') && !e.name.endsWith('.tmp')) out.push(path.relative(this.root, full).split(path.sep).join('/'));
+        else if (!e.name.endsWith('.sha256') && !e.name.endsWith('.tmp'))
+          out.push(path.relative(this.root, full).split(path.sep).join('/'));
       }
     };
     await walk(this.root);

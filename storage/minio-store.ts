@@ -25,7 +25,8 @@ export interface MinioStoreOptions {
   backoffMs?: number;
 }
 
-const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|socket hang up|ServiceUnavailable|XMinioServerNotInitialized|SlowDown|InternalError|premature close|other side closed/i;
+const TRANSIENT =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|socket hang up|ServiceUnavailable|XMinioServerNotInitialized|SlowDown|InternalError|premature close|other side closed/i;
 
 function isNotFound(err: unknown): boolean {
   const code = (err as { code?: string }).code;
@@ -95,15 +96,25 @@ export class MinioArtifactStore implements ArtifactStore {
   async put(key: string, data: Uint8Array, opts: PutOptions = {}): Promise<ArtifactRef> {
     const sha256 = sha256Hex(data);
     await this.retry('put', key, () =>
-      this.client.putObject(this.bucket, key, Buffer.from(data.buffer, data.byteOffset, data.byteLength), data.byteLength, {
-        'Content-Type': opts.contentType ?? 'application/octet-stream',
-        'X-Amz-Meta-Sha256': sha256,
-      }),
+      this.client.putObject(
+        this.bucket,
+        key,
+        Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+        data.byteLength,
+        {
+          'Content-Type': opts.contentType ?? 'application/octet-stream',
+          'X-Amz-Meta-Sha256': sha256,
+        },
+      ),
     );
     // Read the recorded state back: a put that the server did not fully take shows up here, not at a later read.
     const stat = await this.stat(key);
     if (!stat || stat.sha256 !== sha256 || stat.bytes !== data.byteLength) {
-      throw new StoreUnavailableError('put', key, new Error('object not visible with the expected size and digest after upload'));
+      throw new StoreUnavailableError(
+        'put',
+        key,
+        new Error('object not visible with the expected size and digest after upload'),
+      );
     }
     return stat;
   }

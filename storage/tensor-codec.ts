@@ -12,7 +12,13 @@ export interface RawTensor {
   data: Float32Array | Int32Array | Uint8Array;
 }
 
-interface HeaderEntry { name: string; dtype: DType; shape: number[]; offset: number; length: number }
+interface HeaderEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  offset: number;
+  length: number;
+}
 
 const MAGIC = 'CHT1';
 const BYTES: Record<DType, number> = { float32: 4, int32: 4, uint8: 1 };
@@ -30,7 +36,10 @@ export function encodeTensors(tensors: Record<string, RawTensor>): Uint8Array {
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new TensorCodecError(`tensor ${name}: shape [${t.shape.join(',')}] holds ${count} values, data has ${t.data.length}`);
+    if (count !== t.data.length)
+      throw new TensorCodecError(
+        `tensor ${name}: shape [${t.shape.join(',')}] holds ${count} values, data has ${t.data.length}`,
+      );
     const length = count * BYTES[t.dtype];
     entries.push({ name, dtype: t.dtype, shape: t.shape, offset, length });
     offset = align8(offset + length);
@@ -49,18 +58,27 @@ export function encodeTensors(tensors: Record<string, RawTensor>): Uint8Array {
 }
 
 export function decodeTensors(bytes: Uint8Array): Record<string, RawTensor> {
-  if (bytes.length < 8 || new TextDecoder().decode(bytes.subarray(0, 4)) !== MAGIC) throw new TensorCodecError('not a chrysalis tensor file (bad magic)');
+  if (bytes.length < 8 || new TextDecoder().decode(bytes.subarray(0, 4)) !== MAGIC)
+    throw new TensorCodecError('not a chrysalis tensor file (bad magic)');
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
   if (8 + headerLength > bytes.length) throw new TensorCodecError('truncated tensor file header');
-  const { tensors } = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as { tensors: HeaderEntry[] };
+  const { tensors } = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as {
+    tensors: HeaderEntry[];
+  };
   const dataStart = align8(8 + headerLength);
   const out: Record<string, RawTensor> = {};
   for (const e of tensors) {
     const start = dataStart + e.offset;
-    if (start + e.length > bytes.length) throw new TensorCodecError(`truncated tensor file: ${e.name} runs past the end`);
+    if (start + e.length > bytes.length)
+      throw new TensorCodecError(`truncated tensor file: ${e.name} runs past the end`);
     // Copy so the result is aligned and independent of the (possibly pooled) input buffer.
     const copy = bytes.slice(start, start + e.length).buffer;
-    const data = e.dtype === 'float32' ? new Float32Array(copy) : e.dtype === 'int32' ? new Int32Array(copy) : new Uint8Array(copy);
+    const data =
+      e.dtype === 'float32'
+        ? new Float32Array(copy)
+        : e.dtype === 'int32'
+          ? new Int32Array(copy)
+          : new Uint8Array(copy);
     out[e.name] = { dtype: e.dtype, shape: e.shape, data };
   }
   return out;

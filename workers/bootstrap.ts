@@ -17,12 +17,23 @@ export interface Bootstrapped {
   logger: Logger;
 }
 
-const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
 
 /** Reads config and creates the process logger; a bad environment exits with the variable named. */
 export function bootstrap(name: string): Bootstrapped {
   const env = loadEnv();
-  const logger = createLogger({ name, level: env.CHRYSALIS_LOG_LEVEL, format: env.CHRYSALIS_LOG_FORMAT, secrets: secretValues(env) });
+  const logger = createLogger({
+    name,
+    level: env.CHRYSALIS_LOG_LEVEL,
+    format: env.CHRYSALIS_LOG_FORMAT,
+    secrets: secretValues(env),
+  });
   return { env, logger };
 }
 
@@ -32,10 +43,19 @@ export function installTemporalLogging(logger: Logger, level: RuntimeEnv['CHRYSA
   const log = (lvl: LogLevel, message: string, meta?: LogMetadata) => sdk[PINO_LEVEL[lvl]](meta ?? {}, message);
   Runtime.install({
     logger: {
-      log, trace: (m, x) => log('TRACE', m, x), debug: (m, x) => log('DEBUG', m, x), info: (m, x) => log('INFO', m, x),
-      warn: (m, x) => log('WARN', m, x), error: (m, x) => log('ERROR', m, x),
+      log,
+      trace: (m, x) => log('TRACE', m, x),
+      debug: (m, x) => log('DEBUG', m, x),
+      info: (m, x) => log('INFO', m, x),
+      warn: (m, x) => log('WARN', m, x),
+      error: (m, x) => log('ERROR', m, x),
     },
-    telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: level === 'trace' || level === 'debug' ? 'INFO' : 'WARN' }) } },
+    telemetryOptions: {
+      logging: {
+        forward: {},
+        filter: makeTelemetryFilterString({ core: level === 'trace' || level === 'debug' ? 'INFO' : 'WARN' }),
+      },
+    },
   });
 }
 
@@ -44,12 +64,25 @@ export function temporalTls(env: RuntimeEnv): TLSConfig | undefined {
   return {
     ...(env.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: env.TEMPORAL_TLS_SERVER_NAME } : {}),
     ...(env.TEMPORAL_TLS_CA_PATH ? { serverRootCACertificate: readFileSync(env.TEMPORAL_TLS_CA_PATH) } : {}),
-    ...(env.TEMPORAL_TLS_CERT_PATH && env.TEMPORAL_TLS_KEY_PATH ? { clientCertPair: { crt: readFileSync(env.TEMPORAL_TLS_CERT_PATH), key: readFileSync(env.TEMPORAL_TLS_KEY_PATH) } } : {}),
+    ...(env.TEMPORAL_TLS_CERT_PATH && env.TEMPORAL_TLS_KEY_PATH
+      ? {
+          clientCertPair: {
+            crt: readFileSync(env.TEMPORAL_TLS_CERT_PATH),
+            key: readFileSync(env.TEMPORAL_TLS_KEY_PATH),
+          },
+        }
+      : {}),
   };
 }
 
 export async function openStore(env: RuntimeEnv): Promise<MinioArtifactStore> {
-  const store = new MinioArtifactStore({ endpoint: env.MINIO_ENDPOINT, accessKey: env.MINIO_ACCESS_KEY, secretKey: env.MINIO_SECRET_KEY, bucket: env.MINIO_BUCKET, region: env.MINIO_REGION });
+  const store = new MinioArtifactStore({
+    endpoint: env.MINIO_ENDPOINT,
+    accessKey: env.MINIO_ACCESS_KEY,
+    secretKey: env.MINIO_SECRET_KEY,
+    bucket: env.MINIO_BUCKET,
+    region: env.MINIO_REGION,
+  });
   await store.ensureBucket();
   return store;
 }

@@ -16,10 +16,14 @@ async function main(): Promise<void> {
   const { env, logger } = bootstrap('compute-worker');
   installTemporalLogging(logger, env.CHRYSALIS_LOG_LEVEL);
   const backend = await initBackend({
-    requested: env.CHRYSALIS_BACKEND, device: env.CHRYSALIS_DEVICE,
+    requested: env.CHRYSALIS_BACKEND,
+    device: env.CHRYSALIS_DEVICE,
     warn: (msg, meta) => logger.warn(meta, msg),
   });
-  logger.info({ ...backend, cudaVisibleDevices: process.env['CUDA_VISIBLE_DEVICES'] ?? null }, `compute backend: ${backend.backend} (${backend.package}) on ${backend.device}, ${backend.threads} threads`);
+  logger.info(
+    { ...backend, cudaVisibleDevices: process.env['CUDA_VISIBLE_DEVICES'] ?? null },
+    `compute backend: ${backend.backend} (${backend.package}) on ${backend.device}, ${backend.threads} threads`,
+  );
   const tls = temporalTls(env);
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS, ...(tls ? { tls } : {}) });
   // A client connection too: training activities signal their workflow with per-epoch progress.
@@ -30,11 +34,20 @@ async function main(): Promise<void> {
     // The Worker's own SIGTERM handling stops polling and waits shutdownGraceTime; this flag makes
     // running training checkpoint at the end of its epoch and hand back well before that.
     let draining = false;
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { draining = true; logger.warn({ signal: sig }, 'shutdown requested: draining'); });
+    for (const sig of ['SIGTERM', 'SIGINT'] as const)
+      process.once(sig, () => {
+        draining = true;
+        logger.warn({ signal: sig }, 'shutdown requested: draining');
+      });
     const deps: ComputeDeps = {
       draining: () => draining,
-      store, logger, backend, checkpointEvery: env.CHRYSALIS_CHECKPOINT_EVERY, checkpointMinSeconds: env.CHRYSALIS_CHECKPOINT_MIN_SECONDS,
-      reportProgress: async (wf, update) => client.workflow.getHandle(wf.workflowId, wf.runId).signal(modelProgressSignal, update),
+      store,
+      logger,
+      backend,
+      checkpointEvery: env.CHRYSALIS_CHECKPOINT_EVERY,
+      checkpointMinSeconds: env.CHRYSALIS_CHECKPOINT_MIN_SECONDS,
+      reportProgress: async (wf, update) =>
+        client.workflow.getHandle(wf.workflowId, wf.runId).signal(modelProgressSignal, update),
     };
     const worker = await Worker.create({
       connection,
@@ -44,7 +57,10 @@ async function main(): Promise<void> {
       maxConcurrentActivityTaskExecutions: env.CHRYSALIS_COMPUTE_SLOTS,
       shutdownGraceTime: '2 minutes',
     });
-    logger.info({ taskQueue: env.CHRYSALIS_COMPUTE_QUEUE, slots: env.CHRYSALIS_COMPUTE_SLOTS }, 'compute worker started');
+    logger.info(
+      { taskQueue: env.CHRYSALIS_COMPUTE_QUEUE, slots: env.CHRYSALIS_COMPUTE_SLOTS },
+      'compute worker started',
+    );
     await worker.run();
   } finally {
     await clientConnection.close();

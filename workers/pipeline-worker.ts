@@ -17,11 +17,25 @@ async function main(): Promise<void> {
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.CHRYSALIS_PIPELINE_QUEUE,
       workflowsPath: require.resolve('../workflows'),
-      activities: { ...createPipelineActivities({ store, logger }), ...createSpecialistsPipelineActivities({ store, logger }) },
+      activities: {
+        ...createPipelineActivities({ store, logger }),
+        ...createSpecialistsPipelineActivities({ store, logger }),
+      },
     });
     // In the background: reports render charts, and the first would otherwise pay for loading vega.
-    warmUpCharts().catch((err: unknown) => logger.warn({ err }, 'chart libraries did not warm up; the first report will load them'));
-    logger.info({ taskQueue: env.CHRYSALIS_PIPELINE_QUEUE, namespace: env.TEMPORAL_NAMESPACE, temporal: env.TEMPORAL_ADDRESS, minio: env.MINIO_ENDPOINT, bucket: env.MINIO_BUCKET }, 'pipeline worker started');
+    warmUpCharts().catch((err: unknown) =>
+      logger.warn({ err }, 'chart libraries did not warm up; the first report will load them'),
+    );
+    logger.info(
+      {
+        taskQueue: env.CHRYSALIS_PIPELINE_QUEUE,
+        namespace: env.TEMPORAL_NAMESPACE,
+        temporal: env.TEMPORAL_ADDRESS,
+        minio: env.MINIO_ENDPOINT,
+        bucket: env.MINIO_BUCKET,
+      },
+      'pipeline worker started',
+    );
     await worker.run();
   } finally {
     await connection.close();

@@ -8,7 +8,13 @@ export const DEFAULT_PIPELINE_QUEUE = 'chrysalis-pipeline';
 export const DEFAULT_COMPUTE_QUEUE = 'chrysalis-compute';
 
 /** Failure types that no retry can fix. */
-export const NON_RETRYABLE = ['InvalidInput', 'NonFiniteLoss', 'ArtifactNotFound', 'DatasetUnavailable', 'BackendUnavailable'];
+export const NON_RETRYABLE = [
+  'InvalidInput',
+  'NonFiniteLoss',
+  'ArtifactNotFound',
+  'DatasetUnavailable',
+  'BackendUnavailable',
+];
 
 /** Pipeline-queue activities: validation, look-ups, reports; short, retried a few times. */
 export const LIGHT_ACTIVITY_OPTIONS: ActivityOptions = {
@@ -32,13 +38,19 @@ export function computeActivityOptions(opts: RunOptions): ActivityOptions {
     taskQueue: opts.computeQueue ?? DEFAULT_COMPUTE_QUEUE,
     startToCloseTimeout: `${opts.trainTimeoutMinutes ?? 24 * 60} minutes`,
     heartbeatTimeout: `${opts.heartbeatTimeoutSeconds ?? 60} seconds`,
-    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: {
+      initialInterval: '2 seconds',
+      maximumInterval: '1 minute',
+      maximumAttempts: 10,
+      nonRetryableErrorTypes: NON_RETRYABLE,
+    },
   };
 }
 
 /** One line for the Temporal UI: what this training activity is. */
 export function describeTraining(r: TrainRequest): string {
-  const arch = r.spec.kind === 'mlp' ? `MLP ${r.spec.hidden.join('×')}` : `CNN ${r.spec.filters.join('-')}/${r.spec.dense}`;
+  const arch =
+    r.spec.kind === 'mlp' ? `MLP ${r.spec.hidden.join('×')}` : `CNN ${r.spec.filters.join('-')}/${r.spec.dense}`;
   const how = r.distill ? `distilled at T=${r.distill.temperature}, α=${r.distill.alpha}` : 'hard labels';
   return `train ${r.name}: ${arch}, ${r.train.epochs} epochs, ${how}`;
 }

@@ -62,7 +62,8 @@ export class ProgressTracker {
   }
 
   model(name: string, role: string, epochs: number): void {
-    if (!this.state.models.some((m) => m.name === name)) this.state.models.push({ name, role, status: 'pending', epoch: 0, epochs });
+    if (!this.state.models.some((m) => m.name === name))
+      this.state.models.push({ name, role, status: 'pending', epoch: 0, epochs });
   }
 
   update(u: ModelProgressUpdate): void {

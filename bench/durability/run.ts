@@ -18,29 +18,51 @@ import { progressQuery } from '../../workflows/progress';
 const HEARTBEAT_S = 10;
 const smoke = (seed: number, epochs: number) => ({
   preset: 'smoke',
-  overrides: { seed, data: { dataset: 'mnist', validationSize: 5000, trainLimit: 30000 }, model: { kind: 'mlp', hidden: [512, 512] }, train: { epochs, batchSize: 128 } },
+  overrides: {
+    seed,
+    data: { dataset: 'mnist', validationSize: 5000, trainLimit: 30000 },
+    model: { kind: 'mlp', hidden: [512, 512] },
+    train: { epochs, batchSize: 128 },
+  },
   options: { heartbeatTimeoutSeconds: HEARTBEAT_S },
 });
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'chrysalis-durability-'));
-  const stack = await startDevStack({ dataDir, ports: { temporal: 57233, temporalUi: 58233, minio: 59000, minioConsole: 59001 }, services: ['temporal', 'minio', 'pipeline-worker'] });
+  const stack = await startDevStack({
+    dataDir,
+    ports: { temporal: 57233, temporalUi: 58233, minio: 59000, minioConsole: 59001 },
+    services: ['temporal', 'minio', 'pipeline-worker'],
+  });
   const env = { CHRYSALIS_CHECKPOINT_MIN_SECONDS: '0' };
   await stack.start('compute-worker', env, 'compute-a');
   const connection = await Connection.connect({ address: stack.env['TEMPORAL_ADDRESS']! });
   const client = new Client({ connection });
-  const result: Record<string, unknown> = { bench: 'durability', date: new Date().toISOString(), cpus: os.cpus().length, cpu: os.cpus()[0]?.model, heartbeatTimeoutSeconds: HEARTBEAT_S };
+  const result: Record<string, unknown> = {
+    bench: 'durability',
+    date: new Date().toISOString(),
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    heartbeatTimeoutSeconds: HEARTBEAT_S,
+  };
   try {
     const epochs = 10;
     const run = async (seed: number, kill: boolean) => {
       const t0 = Date.now();
-      const h = await client.workflow.start('smokePipeline', { taskQueue: 'chrysalis-pipeline', workflowId: `dur-${seed}-${Date.now()}`, args: [smoke(seed, epochs)] });
+      const h = await client.workflow.start('smokePipeline', {
+        taskQueue: 'chrysalis-pipeline',
+        workflowId: `dur-${seed}-${Date.now()}`,
+        args: [smoke(seed, epochs)],
+      });
       let epochSeconds = 0;
       if (kill) {
         for (;;) {
           const p = await h.query(progressQuery).catch(() => undefined);
           const m = p?.models[0];
-          if (m && m.epoch >= 5) { epochSeconds = (m.etaSeconds ?? 0) / (m.epochs - m.epoch); break; }
+          if (m && m.epoch >= 5) {
+            epochSeconds = (m.etaSeconds ?? 0) / (m.epochs - m.epoch);
+            break;
+          }
           await new Promise((r) => setTimeout(r, 100));
         }
         // Kill just after a checkpoint would be the best case; we kill mid-epoch, a typical case.
@@ -48,13 +70,20 @@ async function main(): Promise<void> {
         await stack.stop('compute-a', 'SIGKILL');
         await stack.start('compute-worker', env, 'compute-b');
       }
-      const s = await h.result() as SmokeSummary;
+      const s = (await h.result()) as SmokeSummary;
       return { wallSeconds: (Date.now() - t0) / 1000, resumedFromEpoch: s.resumedFromEpoch, epochSeconds };
     };
     const clean = await run(101, false);
     const killed = await run(202, true);
     const cost = killed.wallSeconds - clean.wallSeconds;
-    result['kill9'] = { epochs, clean, killed, costSeconds: cost, goalSeconds: killed.epochSeconds + HEARTBEAT_S, metGoal: cost <= killed.epochSeconds + HEARTBEAT_S };
+    result['kill9'] = {
+      epochs,
+      clean,
+      killed,
+      costSeconds: cost,
+      goalSeconds: killed.epochSeconds + HEARTBEAT_S,
+      metGoal: cost <= killed.epochSeconds + HEARTBEAT_S,
+    };
 
     // Parallel fan-out: two teachers, one compute worker (1 slot) vs two.
     const distill = (seed: number) => ({
@@ -62,8 +91,12 @@ async function main(): Promise<void> {
       overrides: { seed, teachers: { count: 2, train: { epochs: 2 } }, student: { train: { epochs: 1 } } },
     });
     const teacherStage = async (seed: number) => {
-      const h = await client.workflow.start('distillationPipeline', { taskQueue: 'chrysalis-pipeline', workflowId: `par-${seed}-${Date.now()}`, args: [distill(seed)] });
-      await h.result() as DistillationSummary;
+      const h = await client.workflow.start('distillationPipeline', {
+        taskQueue: 'chrysalis-pipeline',
+        workflowId: `par-${seed}-${Date.now()}`,
+        args: [distill(seed)],
+      });
+      (await h.result()) as DistillationSummary;
       const p = await h.query(progressQuery);
       const st = p.stages.find((x) => x.name === 'teachers')!;
       return (Date.parse(st.finishedAt!) - Date.parse(st.startedAt!)) / 1000;

@@ -20,48 +20,77 @@ import type { DistillationSummary } from '../../workflows';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] ?? fallback : fallback;
+  return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
 
 async function main(): Promise<void> {
   const preset = arg('preset', 'mnist-quick');
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'chrysalis-bench-'));
-  const stack = await startDevStack({ dataDir, ports: { temporal: 47233, temporalUi: 48233, minio: 49000, minioConsole: 49001 } });
+  const stack = await startDevStack({
+    dataDir,
+    ports: { temporal: 47233, temporalUi: 48233, minio: 49000, minioConsole: 49001 },
+  });
   const connection = await Connection.connect({ address: stack.env['TEMPORAL_ADDRESS']! });
   const client = new Client({ connection });
-  const store = new MinioArtifactStore({ endpoint: stack.env['MINIO_ENDPOINT']!, accessKey: stack.env['MINIO_ACCESS_KEY']!, secretKey: stack.env['MINIO_SECRET_KEY']!, bucket: 'chrysalis' });
+  const store = new MinioArtifactStore({
+    endpoint: stack.env['MINIO_ENDPOINT']!,
+    accessKey: stack.env['MINIO_ACCESS_KEY']!,
+    secretKey: stack.env['MINIO_SECRET_KEY']!,
+    bucket: 'chrysalis',
+  });
   const rows: Record<string, unknown>[] = [];
   try {
-    for (const [label, overrides] of [['cache miss', {}], ['soft-target cache hit', { students: [{ temperature: 4, alpha: 0.9 }] }]] as const) {
+    for (const [label, overrides] of [
+      ['cache miss', {}],
+      ['soft-target cache hit', { students: [{ temperature: 4, alpha: 0.9 }] }],
+    ] as const) {
       const id = `bench-${label.replace(/\W+/g, '-')}-${Date.now()}`;
-      const handle = await client.workflow.start('distillationPipeline', { taskQueue: 'chrysalis-pipeline', workflowId: id, args: [{ preset, overrides }] });
-      const summary = await handle.result() as DistillationSummary;
+      const handle = await client.workflow.start('distillationPipeline', {
+        taskQueue: 'chrysalis-pipeline',
+        workflowId: id,
+        args: [{ preset, overrides }],
+      });
+      const summary = (await handle.result()) as DistillationSummary;
       const d = await handle.describe();
       const wall = (d.closeTime!.getTime() - d.startTime.getTime()) / 1000;
       const report = JSON.parse(new TextDecoder().decode(await store.get(summary.report.json))) as DistillationReport;
       const training = report.models.reduce((a, m) => a + (m.training?.loopSeconds ?? 0), 0);
-      const inference = report.models.reduce((a, m) => a + m.evaluation.inferenceSeconds, 0) + report.softTargets.inferenceSeconds;
+      const inference =
+        report.models.reduce((a, m) => a + m.evaluation.inferenceSeconds, 0) + report.softTargets.inferenceSeconds;
       // Soft-target stage: everything between the cache look-up and the soft targets being available.
       const history = await handle.fetchHistory();
       const at = (type: string, which: 'first' | 'last') => {
-        const ids = new Set((history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type).map((e) => Number(e.eventId)));
-        const done = (history.events ?? []).filter((e) => e.activityTaskCompletedEventAttributes && ids.has(Number(e.activityTaskCompletedEventAttributes.scheduledEventId)));
+        const ids = new Set(
+          (history.events ?? [])
+            .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type)
+            .map((e) => Number(e.eventId)),
+        );
+        const done = (history.events ?? []).filter(
+          (e) =>
+            e.activityTaskCompletedEventAttributes &&
+            ids.has(Number(e.activityTaskCompletedEventAttributes.scheduledEventId)),
+        );
         const ev = which === 'first' ? done[0] : done.at(-1);
         return ev?.eventTime ? Number(ev.eventTime.seconds) + (ev.eventTime.nanos ?? 0) / 1e9 : undefined;
       };
       const lookupDone = at('lookupSoftTargets', 'first')!;
       const softReady = at('computeSoftTargets', 'last') ?? lookupDone;
-      const lookupScheduled = (history.events ?? []).find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'lookupSoftTargets')!.eventTime!;
+      const lookupScheduled = (history.events ?? []).find(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'lookupSoftTargets',
+      )!.eventTime!;
       const softStage = softReady - (Number(lookupScheduled.seconds) + (lookupScheduled.nanos ?? 0) / 1e9);
       // Where the time goes: each activity type's total (started → completed) and what is left between them.
-      const ts = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) => Number(e.eventTime?.seconds ?? 0) + (e.eventTime?.nanos ?? 0) / 1e9;
+      const ts = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
+        Number(e.eventTime?.seconds ?? 0) + (e.eventTime?.nanos ?? 0) / 1e9;
       const events = history.events ?? [];
       const typeOf = new Map<number, string>();
       const startedAt = new Map<number, number>();
       const byType: Record<string, number> = {};
       for (const e of events) {
-        if (e.activityTaskScheduledEventAttributes) typeOf.set(Number(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
-        if (e.activityTaskStartedEventAttributes) startedAt.set(Number(e.activityTaskStartedEventAttributes.scheduledEventId), ts(e));
+        if (e.activityTaskScheduledEventAttributes)
+          typeOf.set(Number(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+        if (e.activityTaskStartedEventAttributes)
+          startedAt.set(Number(e.activityTaskStartedEventAttributes.scheduledEventId), ts(e));
         const done = e.activityTaskCompletedEventAttributes;
         if (done) {
           const sid = Number(done.scheduledEventId);
@@ -71,22 +100,48 @@ async function main(): Promise<void> {
       }
       const inActivities = Object.values(byType).reduce((a, b) => a + b, 0);
       rows.push({
-        run: label, activitySeconds: byType, betweenActivitiesSeconds: wall - inActivities, workflowId: id, wallSeconds: wall, trainingSeconds: training, inferenceSeconds: inference,
-        outsideSeconds: wall - training - inference, outsideShare: (wall - training - inference) / wall, softTargetStageSeconds: softStage,
-        models: report.models.map((m) => ({ name: m.name, errors: m.evaluation.errors, cached: m.training?.cached ?? null })),
+        run: label,
+        activitySeconds: byType,
+        betweenActivitiesSeconds: wall - inActivities,
+        workflowId: id,
+        wallSeconds: wall,
+        trainingSeconds: training,
+        inferenceSeconds: inference,
+        outsideSeconds: wall - training - inference,
+        outsideShare: (wall - training - inference) / wall,
+        softTargetStageSeconds: softStage,
+        models: report.models.map((m) => ({
+          name: m.name,
+          errors: m.evaluation.errors,
+          cached: m.training?.cached ?? null,
+        })),
       });
     }
   } finally {
     await connection.close();
     await stack.stopAll();
   }
-  const result = { bench: 'pipeline-overhead', preset, date: new Date().toISOString(), cpus: os.cpus().length, cpu: os.cpus()[0]?.model, loadavg: os.loadavg(), rows };
+  const result = {
+    bench: 'pipeline-overhead',
+    preset,
+    date: new Date().toISOString(),
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    loadavg: os.loadavg(),
+    rows,
+  };
   const out = arg('out', '');
   if (out) writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   for (const r of rows) {
-    process.stdout.write(`${String(r['run'])}: ${Object.entries(r['activitySeconds'] as Record<string, number>).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}; between activities ${(r['betweenActivitiesSeconds'] as number).toFixed(2)} s\n`);
-    process.stdout.write(`| ${String(r['run'])} | ${(r['wallSeconds'] as number).toFixed(1)} s | ${(r['trainingSeconds'] as number).toFixed(1)} s | ${(r['inferenceSeconds'] as number).toFixed(1)} s | ${(r['outsideSeconds'] as number).toFixed(2)} s | ${((r['outsideShare'] as number) * 100).toFixed(2)}% | ${(r['softTargetStageSeconds'] as number).toFixed(2)} s |\n`);
+    process.stdout.write(
+      `${String(r['run'])}: ${Object.entries(r['activitySeconds'] as Record<string, number>)
+        .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+        .join(', ')}; between activities ${(r['betweenActivitiesSeconds'] as number).toFixed(2)} s\n`,
+    );
+    process.stdout.write(
+      `| ${String(r['run'])} | ${(r['wallSeconds'] as number).toFixed(1)} s | ${(r['trainingSeconds'] as number).toFixed(1)} s | ${(r['inferenceSeconds'] as number).toFixed(1)} s | ${(r['outsideSeconds'] as number).toFixed(2)} s | ${((r['outsideShare'] as number) * 100).toFixed(2)}% | ${(r['softTargetStageSeconds'] as number).toFixed(2)} s |\n`,
+    );
   }
 }
 

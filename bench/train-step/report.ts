@@ -11,18 +11,61 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 
-interface StepRow { model: string; examples_per_s: number; ms_per_step: number; gflop_per_s: number; breakdown_ms?: Record<string, number> }
-interface LoopRow { model: string; examples_per_s: number; ms_per_step: number; overhead_ms_per_step: number; examples: number }
-interface TfjsSgemm { m: number; k: number; n: number; transpose_a?: boolean; gflop_per_s: number }
-interface PySgemm { m: number; k: number; n: number; numpy_gflop_per_s: number; torch_gflop_per_s: number; best: string; peak_gflop_per_s: number }
+interface StepRow {
+  model: string;
+  examples_per_s: number;
+  ms_per_step: number;
+  gflop_per_s: number;
+  breakdown_ms?: Record<string, number>;
+}
+interface LoopRow {
+  model: string;
+  examples_per_s: number;
+  ms_per_step: number;
+  overhead_ms_per_step: number;
+  examples: number;
+}
+interface TfjsSgemm {
+  m: number;
+  k: number;
+  n: number;
+  transpose_a?: boolean;
+  gflop_per_s: number;
+}
+interface PySgemm {
+  m: number;
+  k: number;
+  n: number;
+  numpy_gflop_per_s: number;
+  torch_gflop_per_s: number;
+  best: string;
+  peak_gflop_per_s: number;
+}
 interface TfjsRun {
-  backend: string; threads: number; versions: Record<string, unknown>; env: Record<string, string>;
-  loadavg_before: number; loadavg_after: number; results: StepRow[]; loop: LoopRow[]; sgemm: TfjsSgemm[];
+  backend: string;
+  threads: number;
+  versions: Record<string, unknown>;
+  env: Record<string, string>;
+  loadavg_before: number;
+  loadavg_after: number;
+  results: StepRow[];
+  loop: LoopRow[];
+  sgemm: TfjsSgemm[];
 }
 interface PyRun {
-  torch: string; numpy: string; python: string; threads: number; env: Record<string, string>;
-  loadavg_before: number; loadavg_after: number; results: StepRow[]; sgemm: PySgemm[];
-  backend: { torch: { blas: string | null; cpu_capability: string }; numpy: { runtime_core?: string; blas_version?: string } };
+  torch: string;
+  numpy: string;
+  python: string;
+  threads: number;
+  env: Record<string, string>;
+  loadavg_before: number;
+  loadavg_after: number;
+  results: StepRow[];
+  sgemm: PySgemm[];
+  backend: {
+    torch: { blas: string | null; cpu_capability: string };
+    numpy: { runtime_core?: string; blas_version?: string };
+  };
 }
 
 const MODELS = ['784-800-800-10', '784-1200-1200-10'];
@@ -31,7 +74,8 @@ const GOAL = 1.0;
 const MAX_FOREIGN_PCT = 10;
 
 const read = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
-const fmt = (x: number, digits = 0): string => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const fmt = (x: number, digits = 0): string =>
+  x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const ratio = (x: number, ref: number): string => `${(x / ref).toFixed(2)}×`;
 const pct = (x: number, ref: number): string => `${((100 * x) / ref).toFixed(0)} %`;
 const shape = (r: { m: number; k: number; n: number }): string => `${r.m}×${r.k}×${r.n}`;
@@ -49,24 +93,39 @@ function machine(): Record<string, unknown> {
   try {
     const lscpu = execFileSync('lscpu', { encoding: 'utf8' });
     model = /^Model name:\s*(.+)$/m.exec(lscpu)?.[1]?.trim() ?? model;
-    flags = (/^Flags:\s*(.+)$/m.exec(lscpu)?.[1] ?? '').split(/\s+/).filter((f) => /^(avx2|avx512f|avx512_bf16|amx\w*|fma)$/.test(f));
+    flags = (/^Flags:\s*(.+)$/m.exec(lscpu)?.[1] ?? '')
+      .split(/\s+/)
+      .filter((f) => /^(avx2|avx512f|avx512_bf16|amx\w*|fma)$/.test(f));
   } catch {
     // lscpu missing: os.cpus() is good enough
   }
   return {
-    cpu: model, nproc: os.availableParallelism(), simd_flags: flags, kernel: os.release(),
-    memory_gib: Number((os.totalmem() / 2 ** 30).toFixed(1)), node: process.versions.node,
+    cpu: model,
+    nproc: os.availableParallelism(),
+    simd_flags: flags,
+    kernel: os.release(),
+    memory_gib: Number((os.totalmem() / 2 ** 30).toFixed(1)),
+    node: process.versions.node,
   };
 }
 
 function main(): void {
   const { values } = parseArgs({
     options: {
-      native: { type: 'string' }, wasm: { type: 'string' }, pytorch: { type: 'string' }, 'sgemm-unset': { type: 'string' },
-      out: { type: 'string' }, 'load-start': { type: 'string' }, 'idle-start': { type: 'string' }, contention: { type: 'string' }, 'waited-s': { type: 'string' }, command: { type: 'string', multiple: true },
+      native: { type: 'string' },
+      wasm: { type: 'string' },
+      pytorch: { type: 'string' },
+      'sgemm-unset': { type: 'string' },
+      out: { type: 'string' },
+      'load-start': { type: 'string' },
+      'idle-start': { type: 'string' },
+      contention: { type: 'string' },
+      'waited-s': { type: 'string' },
+      command: { type: 'string', multiple: true },
     },
   });
-  for (const k of ['native', 'wasm', 'pytorch', 'sgemm-unset', 'out'] as const) if (!values[k]) throw new Error(`--${k} is required`);
+  for (const k of ['native', 'wasm', 'pytorch', 'sgemm-unset', 'out'] as const)
+    if (!values[k]) throw new Error(`--${k} is required`);
   const native = read<TfjsRun>(values.native!);
   const wasm = read<TfjsRun>(values.wasm!);
   const py = read<PyRun>(values.pytorch!);
@@ -77,10 +136,15 @@ function main(): void {
   const candidates = [
     ...py.sgemm.flatMap((r) => [
       { gflops: r.numpy_gflop_per_s, what: `numpy ${shape(r)} (OpenBLAS ${py.backend.numpy.runtime_core ?? '?'})` },
-      { gflops: r.torch_gflop_per_s, what: `torch ${shape(r)}` }]),
+      { gflops: r.torch_gflop_per_s, what: `torch ${shape(r)}` },
+    ]),
     ...unset.sgemm.flatMap((r) => [
-      { gflops: r.numpy_gflop_per_s, what: `numpy ${shape(r)} (OpenBLAS ${unset.backend.numpy.runtime_core ?? '?'}, OPENBLAS_CORETYPE unset)` },
-      { gflops: r.torch_gflop_per_s, what: `torch ${shape(r)} (OPENBLAS_CORETYPE unset run)` }]),
+      {
+        gflops: r.numpy_gflop_per_s,
+        what: `numpy ${shape(r)} (OpenBLAS ${unset.backend.numpy.runtime_core ?? '?'}, OPENBLAS_CORETYPE unset)`,
+      },
+      { gflops: r.torch_gflop_per_s, what: `torch ${shape(r)} (OPENBLAS_CORETYPE unset run)` },
+    ]),
   ];
   const peak = candidates.reduce((a, b) => (b.gflops > a.gflops ? b : a));
 
@@ -89,8 +153,16 @@ function main(): void {
   const torchLabel = `PyTorch ${py.torch} CPU (PyPI wheel, ${py.backend.torch.blas ?? '?'}, ${py.backend.torch.cpu_capability})`;
   const nativeLabel = `tfjs-node native (TF ${String(native.versions['native'])})`;
   const wasmLabel = `tfjs WASM (SIMD${wasm.versions['wasm_multithread'] ? ', threads' : ', 1 thread'})`;
-  lines.push('| backend | threads | 784-800-800-10 ex/s | × PyTorch | 784-1200-1200-10 ex/s | × PyTorch |', '|---|--:|--:|--:|--:|--:|');
-  const emit = (label: string, threads: number | string, rows: { model: string; examples_per_s: number }[], key: string): void => {
+  lines.push(
+    '| backend | threads | 784-800-800-10 ex/s | × PyTorch | 784-1200-1200-10 ex/s | × PyTorch |',
+    '|---|--:|--:|--:|--:|--:|',
+  );
+  const emit = (
+    label: string,
+    threads: number | string,
+    rows: { model: string; examples_per_s: number }[],
+    key: string,
+  ): void => {
     const cells = MODELS.map((m) => {
       const r = row(rows, m, label);
       const ref = row(py.results, m, 'pytorch').examples_per_s;
@@ -100,82 +172,175 @@ function main(): void {
     lines.push(`| ${label} | ${threads} | ${cells.join(' | ')} |`);
   };
   emit(nativeLabel, native.threads, native.results, 'tfjs_native');
-  if (native.loop.length) emit(`↳ same, via ml/train.ts train() (${fmt(native.loop[0]!.examples)} ex/epoch)`, native.threads, native.loop, 'tfjs_native_train_loop');
+  if (native.loop.length)
+    emit(
+      `↳ same, via ml/train.ts train() (${fmt(native.loop[0]!.examples)} ex/epoch)`,
+      native.threads,
+      native.loop,
+      'tfjs_native_train_loop',
+    );
   emit(wasmLabel, wasm.threads, wasm.results, 'tfjs_wasm');
-  if (wasm.loop.length) emit(`↳ same, via train() (${fmt(wasm.loop[0]!.examples)} ex/epoch)`, wasm.threads, wasm.loop, 'tfjs_wasm_train_loop');
+  if (wasm.loop.length)
+    emit(
+      `↳ same, via train() (${fmt(wasm.loop[0]!.examples)} ex/epoch)`,
+      wasm.threads,
+      wasm.loop,
+      'tfjs_wasm_train_loop',
+    );
   emit(torchLabel, py.threads, py.results, 'pytorch');
 
-  lines.push('', `GEMM throughput inside the step (GFLOP/s; the step's GEMM FLOPs / step time) vs the practical peak ${fmt(peak.gflops, 1)} GFLOP/s:`, '');
-  lines.push('| backend | 784-800-800-10 | % peak | 784-1200-1200-10 | % peak | ms/step (800 / 1200) |', '|---|--:|--:|--:|--:|--:|');
-  for (const [label, rows] of [[nativeLabel, native.results], [wasmLabel, wasm.results], [`PyTorch ${py.torch}`, py.results]] as const) {
-    const cells = MODELS.map((m) => `${fmt(row(rows, m, label).gflop_per_s, 1)} | ${pct(row(rows, m, label).gflop_per_s, peak.gflops)}`);
-    lines.push(`| ${label} | ${cells.join(' | ')} | ${MODELS.map((m) => row(rows, m, label).ms_per_step.toFixed(2)).join(' / ')} |`);
+  lines.push(
+    '',
+    `GEMM throughput inside the step (GFLOP/s; the step's GEMM FLOPs / step time) vs the practical peak ${fmt(peak.gflops, 1)} GFLOP/s:`,
+    '',
+  );
+  lines.push(
+    '| backend | 784-800-800-10 | % peak | 784-1200-1200-10 | % peak | ms/step (800 / 1200) |',
+    '|---|--:|--:|--:|--:|--:|',
+  );
+  for (const [label, rows] of [
+    [nativeLabel, native.results],
+    [wasmLabel, wasm.results],
+    [`PyTorch ${py.torch}`, py.results],
+  ] as const) {
+    const cells = MODELS.map(
+      (m) => `${fmt(row(rows, m, label).gflop_per_s, 1)} | ${pct(row(rows, m, label).gflop_per_s, peak.gflops)}`,
+    );
+    lines.push(
+      `| ${label} | ${cells.join(' | ')} | ${MODELS.map((m) => row(rows, m, label).ms_per_step.toFixed(2)).join(' / ')} |`,
+    );
   }
 
   if (native.results.every((r) => r.breakdown_ms)) {
     lines.push('', 'Where the tfjs native step goes (ms, median; cumulative prefixes of the step, differenced):', '');
-    lines.push('| model | forward | loss | backward | update (Optimizer.minimize) | full step | full step, true gradients + p −= lr·g | PyTorch step |', '|---|--:|--:|--:|--:|--:|--:|--:|');
+    lines.push(
+      '| model | forward | loss | backward | update (Optimizer.minimize) | full step | full step, true gradients + p −= lr·g | PyTorch step |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|',
+    );
     for (const r of native.results) {
       const b = r.breakdown_ms!;
-      const [f, fl, flb, full, plain] = ['forward', 'forward_loss', 'forward_loss_backward', 'full_step', 'full_step_plain_sgd'].map((k) => b[k] ?? NaN) as [number, number, number, number, number];
-      lines.push(`| ${r.model} | ${f.toFixed(2)} | ${(fl - f).toFixed(2)} | ${(flb - fl).toFixed(2)} | ${(full - flb).toFixed(2)} | ${full.toFixed(2)} | ${plain.toFixed(2)} | ${row(py.results, r.model, 'pytorch').ms_per_step.toFixed(2)} |`);
+      const [f, fl, flb, full, plain] = [
+        'forward',
+        'forward_loss',
+        'forward_loss_backward',
+        'full_step',
+        'full_step_plain_sgd',
+      ].map((k) => b[k] ?? NaN) as [number, number, number, number, number];
+      lines.push(
+        `| ${r.model} | ${f.toFixed(2)} | ${(fl - f).toFixed(2)} | ${(flb - fl).toFixed(2)} | ${(full - flb).toFixed(2)} | ${full.toFixed(2)} | ${plain.toFixed(2)} | ${row(py.results, r.model, 'pytorch').ms_per_step.toFixed(2)} |`,
+      );
     }
   }
 
   const coreSet = py.backend.numpy.runtime_core ?? '?';
   const coreUnset = unset.backend.numpy.runtime_core ?? '?';
   lines.push('', 'SGEMM C[M,N] = A[M,K]·B[K,N], fp32, GFLOP/s (median):', '');
-  lines.push(`| M×K×N | numpy, CORETYPE=${py.env['OPENBLAS_CORETYPE'] ?? 'unset'} (${coreSet}) | torch | numpy, CORETYPE unset (${coreUnset}) | torch (same run) | tfjs native | tfjs WASM |`, '|---|--:|--:|--:|--:|--:|--:|');
+  lines.push(
+    `| M×K×N | numpy, CORETYPE=${py.env['OPENBLAS_CORETYPE'] ?? 'unset'} (${coreSet}) | torch | numpy, CORETYPE unset (${coreUnset}) | torch (same run) | tfjs native | tfjs WASM |`,
+    '|---|--:|--:|--:|--:|--:|--:|',
+  );
   py.sgemm.forEach((r, i) => {
     const u = unset.sgemm[i];
     const tn = native.sgemm.find((x) => shape(x) === shape(r) && !x.transpose_a);
     const tw = wasm.sgemm.find((x) => shape(x) === shape(r) && !x.transpose_a);
     const f = (x: number | undefined): string => (x === undefined ? '–' : fmt(x, 1));
-    lines.push(`| ${shape(r)} | ${f(r.numpy_gflop_per_s)} | ${f(r.torch_gflop_per_s)} | ${f(u?.numpy_gflop_per_s)} | ${f(u?.torch_gflop_per_s)} | ${f(tn?.gflop_per_s)} | ${f(tw?.gflop_per_s)} |`);
+    lines.push(
+      `| ${shape(r)} | ${f(r.numpy_gflop_per_s)} | ${f(r.torch_gflop_per_s)} | ${f(u?.numpy_gflop_per_s)} | ${f(u?.torch_gflop_per_s)} | ${f(tn?.gflop_per_s)} | ${f(tw?.gflop_per_s)} |`,
+    );
   });
   const tA = native.sgemm.find((x) => x.transpose_a);
   const tPlain = tA && native.sgemm.find((x) => shape(x) === shape(tA) && !x.transpose_a);
-  if (tA && tPlain) lines.push('', `tfjs native, ${shape(tA)} as the step computes the weight gradient (matMul(X, dY, transposeA=true), X stored ${tA.k}×${tA.m}): ${fmt(tA.gflop_per_s, 1)} GFLOP/s vs ${fmt(tPlain.gflop_per_s, 1)} plain.`);
+  if (tA && tPlain)
+    lines.push(
+      '',
+      `tfjs native, ${shape(tA)} as the step computes the weight gradient (matMul(X, dY, transposeA=true), X stored ${tA.k}×${tA.m}): ${fmt(tA.gflop_per_s, 1)} GFLOP/s vs ${fmt(tPlain.gflop_per_s, 1)} plain.`,
+    );
   lines.push('', `Practical peak: ${fmt(peak.gflops, 1)} GFLOP/s = ${peak.what}.`);
   // The issue defines the peak as the best of numpy/torch; say so when tfjs's own GEMM beats it.
   const tfBest = Math.max(...native.sgemm.map((r) => r.gflop_per_s));
-  if (tfBest > peak.gflops) lines.push(`(tfjs native's own tf.matMul reached ${fmt(tfBest, 1)} GFLOP/s, ${ratio(tfBest, peak.gflops)} that reference, so the step's gap is not in the GEMM kernel itself.)`);
+  if (tfBest > peak.gflops)
+    lines.push(
+      `(tfjs native's own tf.matMul reached ${fmt(tfBest, 1)} GFLOP/s, ${ratio(tfBest, peak.gflops)} that reference, so the step's gap is not in the GEMM kernel itself.)`,
+    );
 
   const worst = Math.min(...Object.values(ratios['tfjs_native'] ?? {}));
   const met = worst >= GOAL;
-  const loads = { start: values['load-start'] !== undefined ? Number(values['load-start']) : null,
-    idle_pct_start: values['idle-start'] !== undefined ? Number(values['idle-start']) : null, waited_s: Number(values['waited-s'] ?? 0),
-    native: [native.loadavg_before, native.loadavg_after], wasm: [wasm.loadavg_before, wasm.loadavg_after],
-    pytorch: [py.loadavg_before, py.loadavg_after], sgemm_unset: [unset.loadavg_before, unset.loadavg_after] };
+  const loads = {
+    start: values['load-start'] !== undefined ? Number(values['load-start']) : null,
+    idle_pct_start: values['idle-start'] !== undefined ? Number(values['idle-start']) : null,
+    waited_s: Number(values['waited-s'] ?? 0),
+    native: [native.loadavg_before, native.loadavg_after],
+    wasm: [wasm.loadavg_before, wasm.loadavg_after],
+    pytorch: [py.loadavg_before, py.loadavg_after],
+    sgemm_unset: [unset.loadavg_before, unset.loadavg_after],
+  };
   // Under contention the frameworks degrade very differently (OpenMP/OpenBLAS threads spin at
   // barriers and collapse; TF's pool does not), so a busy run's ratios say nothing: flag it. The
   // load average can't tell (it counts the benchmark itself); run.sh measures other processes'
   // CPU use during each part ("name=pct,...").
-  const foreign: Record<string, number> = Object.fromEntries((values.contention ?? '').split(',').filter(Boolean)
-    .map((kv) => kv.split('=') as [string, string]).map(([k, v]) => [k, Number(v)]));
+  const foreign: Record<string, number> = Object.fromEntries(
+    (values.contention ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => kv.split('=') as [string, string])
+      .map(([k, v]) => [k, Number(v)]),
+  );
   const worstForeign = Math.max(0, ...Object.values(foreign));
   const busy = worstForeign > MAX_FOREIGN_PCT || (loads.idle_pct_start !== null && loads.idle_pct_start < 90);
   const verdict = busy
     ? `NOT VALID: the machine was busy (other processes used up to ${worstForeign} % of the CPUs during a part; ${loads.idle_pct_start ?? '?'} % idle at start); rerun on a quiet machine before reading any ratio.`
     : met
-    ? `Goal (tfjs-node native ≥ ${GOAL.toFixed(1)}× PyTorch CPU): MET (worst model ${worst.toFixed(2)}×).`
-    : `Goal (tfjs-node native ≥ ${GOAL.toFixed(1)}× PyTorch CPU): MISSED — worst model at ${worst.toFixed(2)}×, i.e. PyTorch is ${(1 / worst).toFixed(2)}× faster (${((1 - worst) * 100).toFixed(0)} % short).`;
-  lines.push('', verdict, '', `At start: CPU ${loads.idle_pct_start ?? '?'} % idle (5 s sample), 1-min load ${loads.start ?? '?'}. CPU used by other processes during each part: ${Object.entries(foreign).map(([k, v]) => `${k} ${v} %`).join(', ') || 'not measured'}. 1-min load average before/after each part (includes the benchmark itself): native ${loads.native.join('/')}, WASM ${loads.wasm.join('/')}, PyTorch ${loads.pytorch.join('/')}, SGEMM (unset) ${loads.sgemm_unset.join('/')}.`);
+      ? `Goal (tfjs-node native ≥ ${GOAL.toFixed(1)}× PyTorch CPU): MET (worst model ${worst.toFixed(2)}×).`
+      : `Goal (tfjs-node native ≥ ${GOAL.toFixed(1)}× PyTorch CPU): MISSED — worst model at ${worst.toFixed(2)}×, i.e. PyTorch is ${(1 / worst).toFixed(2)}× faster (${((1 - worst) * 100).toFixed(0)} % short).`;
+  lines.push(
+    '',
+    verdict,
+    '',
+    `At start: CPU ${loads.idle_pct_start ?? '?'} % idle (5 s sample), 1-min load ${loads.start ?? '?'}. CPU used by other processes during each part: ${
+      Object.entries(foreign)
+        .map(([k, v]) => `${k} ${v} %`)
+        .join(', ') || 'not measured'
+    }. 1-min load average before/after each part (includes the benchmark itself): native ${loads.native.join('/')}, WASM ${loads.wasm.join('/')}, PyTorch ${loads.pytorch.join('/')}, SGEMM (unset) ${loads.sgemm_unset.join('/')}.`,
+  );
 
   const date = new Date().toISOString();
   const out = {
-    date, machine: machine(), load: { ...loads, foreign_cpu_pct: foreign }, commands: values.command ?? [],
-    summary: { valid: !busy, ratios_vs_pytorch: ratios, goal: GOAL, goal_met: busy ? null : met, worst_native_ratio: worst, practical_peak_gflop_per_s: peak.gflops, practical_peak: peak.what },
-    tfjs_native: native, tfjs_wasm: wasm, pytorch: py, sgemm_openblas_coretype_unset: unset,
+    date,
+    machine: machine(),
+    load: { ...loads, foreign_cpu_pct: foreign },
+    commands: values.command ?? [],
+    summary: {
+      valid: !busy,
+      ratios_vs_pytorch: ratios,
+      goal: GOAL,
+      goal_met: busy ? null : met,
+      worst_native_ratio: worst,
+      practical_peak_gflop_per_s: peak.gflops,
+      practical_peak: peak.what,
+    },
+    tfjs_native: native,
+    tfjs_wasm: wasm,
+    pytorch: py,
+    sgemm_openblas_coretype_unset: unset,
   };
   writeFileSync(values.out!, `${JSON.stringify(out, null, 2)}\n`);
   const m = out.machine;
-  process.stdout.write([
-    `Machine: ${String(m['cpu'])}, ${String(m['nproc'])} cores (${(m['simd_flags'] as string[]).join(', ')}), Linux ${String(m['kernel'])}, ${String(m['memory_gib'])} GiB; `
-    + `node ${process.versions.node}, tfjs ${String(native.versions['tfjs'])}, torch ${py.torch}, numpy ${py.numpy} (OpenBLAS ${py.backend.numpy.blas_version ?? '?'}), Python ${py.python}; `
-    + `env ${Object.entries(py.env).map(([k, v]) => `${k}=${v}`).join(' ') || '(no BLAS knobs)'}; date ${date}.`,
-    '', ...lines, '', `Written: ${values.out!}`, '',
-  ].join('\n'));
+  process.stdout.write(
+    [
+      `Machine: ${String(m['cpu'])}, ${String(m['nproc'])} cores (${(m['simd_flags'] as string[]).join(', ')}), Linux ${String(m['kernel'])}, ${String(m['memory_gib'])} GiB; ` +
+        `node ${process.versions.node}, tfjs ${String(native.versions['tfjs'])}, torch ${py.torch}, numpy ${py.numpy} (OpenBLAS ${py.backend.numpy.blas_version ?? '?'}), Python ${py.python}; ` +
+        `env ${
+          Object.entries(py.env)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ') || '(no BLAS knobs)'
+        }; date ${date}.`,
+      '',
+      ...lines,
+      '',
+      `Written: ${values.out!}`,
+      '',
+    ].join('\n'),
+  );
 }
 
 main();

@@ -31,11 +31,22 @@ import { train } from '../../ml/train';
 // Same names, sizes and SGEMM shapes as pytorch_bench.py, so rows line up in the merged table.
 const MODELS: Record<string, number[]> = { '784-800-800-10': [800, 800], '784-1200-1200-10': [1200, 1200] };
 /** (M, K, N) for C[M,N] = A[M,K] @ B[K,N]; see pytorch_bench.py for why these three. */
-const SGEMM_SHAPES: [number, number, number][] = [[1024, 1024, 1024], [128, 784, 800], [784, 128, 800]];
+const SGEMM_SHAPES: [number, number, number][] = [
+  [1024, 1024, 1024],
+  [128, 784, 800],
+  [784, 128, 800],
+];
 const SIDE: [number, number] = [28, 28];
 const CLASSES = 10;
 // Recorded so a result can be interpreted later: threading and oneDNN change TF's kernels.
-const ENV_KNOBS = ['TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'TF_ENABLE_ONEDNN_OPTS', 'OMP_NUM_THREADS', 'OPENBLAS_CORETYPE', 'OPENBLAS_NUM_THREADS'];
+const ENV_KNOBS = [
+  'TF_NUM_INTRAOP_THREADS',
+  'TF_NUM_INTEROP_THREADS',
+  'TF_ENABLE_ONEDNN_OPTS',
+  'OMP_NUM_THREADS',
+  'OPENBLAS_CORETYPE',
+  'OPENBLAS_NUM_THREADS',
+];
 
 interface Args {
   backend: 'tensorflow' | 'wasm';
@@ -77,8 +88,10 @@ function parse(): Args {
     },
   });
   if (values.help) {
-    log('usage: tfjs-bench.js [--backend tensorflow|wasm] [--steps 50] [--warmup 10] [--repeats 5] [--batch 128] [--lr 0.01]\n'
-      + '  [--seed 1] [--model NAME]... [--no-sgemm] [--sgemm-seconds 0.3] [--loop-examples 12800 (0: skip)] [--loop-repeats 3] [--no-breakdown]');
+    log(
+      'usage: tfjs-bench.js [--backend tensorflow|wasm] [--steps 50] [--warmup 10] [--repeats 5] [--batch 128] [--lr 0.01]\n' +
+        '  [--seed 1] [--model NAME]... [--no-sgemm] [--sgemm-seconds 0.3] [--loop-examples 12800 (0: skip)] [--loop-repeats 3] [--no-breakdown]',
+    );
     process.exit(0);
   }
   const num = (name: string, v: string, min: number): number => {
@@ -86,14 +99,24 @@ function parse(): Args {
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}, got ${v}`);
     return n;
   };
-  if (values.backend !== 'tensorflow' && values.backend !== 'wasm') throw new Error(`--backend must be tensorflow or wasm, got ${values.backend}`);
+  if (values.backend !== 'tensorflow' && values.backend !== 'wasm')
+    throw new Error(`--backend must be tensorflow or wasm, got ${values.backend}`);
   const models = values.model ?? Object.keys(MODELS);
-  for (const m of models) if (!(m in MODELS)) throw new Error(`unknown --model ${m}; one of ${Object.keys(MODELS).join(', ')}`);
+  for (const m of models)
+    if (!(m in MODELS)) throw new Error(`unknown --model ${m}; one of ${Object.keys(MODELS).join(', ')}`);
   return {
-    backend: values.backend, steps: num('steps', values.steps, 1), warmup: num('warmup', values.warmup, 0),
-    repeats: num('repeats', values.repeats, 1), batch: num('batch', values.batch, 1), lr: num('lr', values.lr, 0),
-    seed: num('seed', values.seed, 0), models, sgemm: !values['no-sgemm'], sgemmSeconds: num('sgemm-seconds', values['sgemm-seconds'], 0.01),
-    loopExamples: num('loop-examples', values['loop-examples'], 0), loopRepeats: num('loop-repeats', values['loop-repeats'], 1),
+    backend: values.backend,
+    steps: num('steps', values.steps, 1),
+    warmup: num('warmup', values.warmup, 0),
+    repeats: num('repeats', values.repeats, 1),
+    batch: num('batch', values.batch, 1),
+    lr: num('lr', values.lr, 0),
+    seed: num('seed', values.seed, 0),
+    models,
+    sgemm: !values['no-sgemm'],
+    sgemmSeconds: num('sgemm-seconds', values['sgemm-seconds'], 0.01),
+    loopExamples: num('loop-examples', values['loop-examples'], 0),
+    loopRepeats: num('loop-repeats', values['loop-repeats'], 1),
     breakdown: !values['no-breakdown'],
   };
 }
@@ -162,12 +185,21 @@ function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Ui
 
   const med = median(rates);
   const flops = stepFlops(sizes, a.batch);
-  log(`  ${name}: ${med.toFixed(0)} examples/s (median of ${a.repeats}), ${((med / a.batch) * flops / 1e9).toFixed(1)} GFLOP/s in GEMMs`);
+  log(
+    `  ${name}: ${med.toFixed(0)} examples/s (median of ${a.repeats}), ${(((med / a.batch) * flops) / 1e9).toFixed(1)} GFLOP/s in GEMMs`,
+  );
   return {
-    model: name, batch: a.batch, steps: a.steps, warmup: a.warmup, repeats: a.repeats,
-    examples_per_s: round(med, 1), examples_per_s_all: rates.map((r) => round(r, 1)),
-    ms_per_step: round((1e3 * a.batch) / med, 3), gflop_per_step: round(flops / 1e9, 4),
-    gflop_per_s: round(((med / a.batch) * flops) / 1e9, 2), final_loss: round(loss, 4),
+    model: name,
+    batch: a.batch,
+    steps: a.steps,
+    warmup: a.warmup,
+    repeats: a.repeats,
+    examples_per_s: round(med, 1),
+    examples_per_s_all: rates.map((r) => round(r, 1)),
+    ms_per_step: round((1e3 * a.batch) / med, 3),
+    gflop_per_step: round(flops / 1e9, 4),
+    gflop_per_s: round(((med / a.batch) * flops) / 1e9, 2),
+    final_loss: round(loss, 4),
     ...(breakdown ? { breakdown_ms: breakdown } : {}),
   };
 }
@@ -183,15 +215,24 @@ function stepBreakdown(net: Net, x: tf.Tensor2D, y: tf.Tensor1D, step: () => num
   const stages: Record<string, () => unknown> = {
     forward: () => tf.tidy(() => tf.sum(net.forward(x, { training: true })).dataSync()),
     forward_loss: () => tf.tidy(() => distillationLoss(net.forward(x, { training: true }), { labels: y }).dataSync()),
-    forward_loss_backward: () => tf.tidy(() => tf.variableGrads(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), varList).value.dataSync()),
+    forward_loss_backward: () =>
+      tf.tidy(() =>
+        tf
+          .variableGrads(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), varList)
+          .value.dataSync(),
+      ),
     full_step: step,
     // Not the project's path: true gradients, then a bare p -= lr·g (what Optimizer.minimize did
     // before it took plain SGD's gradients of lr·loss). Shows what the folded update saves.
-    full_step_plain_sgd: () => tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), varList);
-      for (const v of varList) v.assign(tf.sub(v, tf.mul(grads[v.name]!, a.lr)));
-      return value.dataSync()[0]!;
-    }),
+    full_step_plain_sgd: () =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(
+          () => distillationLoss(net.forward(x, { training: true }), { labels: y }),
+          varList,
+        );
+        for (const v of varList) v.assign(tf.sub(v, tf.mul(grads[v.name]!, a.lr)));
+        return value.dataSync()[0]!;
+      }),
   };
   const n = Math.min(a.steps, 20);
   const ms: Record<string, number[]> = {};
@@ -211,7 +252,12 @@ function stepBreakdown(net: Net, x: tf.Tensor2D, y: tf.Tensor1D, step: () => num
  * per repeat, timed around the whole call (so it includes the Optimizer's slot set-up, shuffling,
  * fillBatch, the accuracy readback and one setImmediate yield per batch).
  */
-async function benchLoop(name: string, a: Args, data: { images: Uint8Array; labels: Uint8Array }, bareMsPerStep: number): Promise<Record<string, unknown>> {
+async function benchLoop(
+  name: string,
+  a: Args,
+  data: { images: Uint8Array; labels: Uint8Array },
+  bareMsPerStep: number,
+): Promise<Record<string, unknown>> {
   const net = buildNet({ kind: 'mlp', hidden: MODELS[name]! }, { inputShape: SIDE, numClasses: CLASSES, seed: a.seed });
   const cfg = { epochs: 1, batchSize: a.batch, optimizer: sgd(a.lr), seed: a.seed };
   const all = Int32Array.from({ length: a.loopExamples }, (_, i) => i);
@@ -227,16 +273,28 @@ async function benchLoop(name: string, a: Args, data: { images: Uint8Array; labe
   net.dispose();
   const med = median(rates);
   const msPerStep = (1e3 * a.batch) / med;
-  log(`  ${name} via train(): ${med.toFixed(0)} examples/s (median of ${a.loopRepeats} × ${a.loopExamples}), ${(msPerStep - bareMsPerStep).toFixed(2)} ms/step over the bare step`);
+  log(
+    `  ${name} via train(): ${med.toFixed(0)} examples/s (median of ${a.loopRepeats} × ${a.loopExamples}), ${(msPerStep - bareMsPerStep).toFixed(2)} ms/step over the bare step`,
+  );
   return {
-    model: name, examples: a.loopExamples, batch: a.batch, repeats: a.loopRepeats,
-    examples_per_s: round(med, 1), examples_per_s_all: rates.map((r) => round(r, 1)),
-    ms_per_step: round(msPerStep, 3), overhead_ms_per_step: round(msPerStep - bareMsPerStep, 3),
+    model: name,
+    examples: a.loopExamples,
+    batch: a.batch,
+    repeats: a.loopRepeats,
+    examples_per_s: round(med, 1),
+    examples_per_s_all: rates.map((r) => round(r, 1)),
+    ms_per_step: round(msPerStep, 3),
+    overhead_ms_per_step: round(msPerStep - bareMsPerStep, 3),
   };
 }
 
 /** Median GFLOP/s of fn over `repeats` runs of ~minSeconds each (same calibration as pytorch_bench.py). */
-function timeGflops(fn: () => void, flops: number, minSeconds: number, repeats: number): { med: number; all: number[] } {
+function timeGflops(
+  fn: () => void,
+  flops: number,
+  minSeconds: number,
+  repeats: number,
+): { med: number; all: number[] } {
   fn();
   let n = 1;
   let t = 0;
@@ -259,22 +317,41 @@ function timeGflops(fn: () => void, flops: number, minSeconds: number, repeats: 
 function benchSgemm(a: Args): Record<string, unknown>[] {
   // The weight gradient's shape once more, the way the step really computes it: X^T·dY with X
   // stored [K=128, M=784], i.e. matMul(X, dY, transposeA=true); the plain row is the reference.
-  const shapes: [number, number, number, boolean][] = [...SGEMM_SHAPES.map(([m, k, n]): [number, number, number, boolean] => [m, k, n, false]), [784, 128, 800, true]];
+  const shapes: [number, number, number, boolean][] = [
+    ...SGEMM_SHAPES.map(([m, k, n]): [number, number, number, boolean] => [m, k, n, false]),
+    [784, 128, 800, true],
+  ];
   return shapes.map(([m, k, n, transposeA]) => {
     const A = tf.randomNormal(transposeA ? [k, m] : [m, k], 0, 1, 'float32', a.seed);
     const B = tf.randomNormal([k, n], 0, 1, 'float32', a.seed + 1);
     // tfjs has no out= parameter: the result is allocated and disposed every call, as in a real step.
     // dataSync-free: both backends execute matMul synchronously, so the op is done when it returns.
-    const { med, all } = timeGflops(() => tf.matMul(A, B, transposeA).dispose(), 2 * m * n * k, a.sgemmSeconds, a.repeats);
+    const { med, all } = timeGflops(
+      () => tf.matMul(A, B, transposeA).dispose(),
+      2 * m * n * k,
+      a.sgemmSeconds,
+      a.repeats,
+    );
     A.dispose();
     B.dispose();
     log(`  sgemm ${m}x${k}x${n}${transposeA ? ' (A transposed)' : ''}: ${med.toFixed(1)} GFLOP/s`);
-    return { m, k, n, ...(transposeA ? { transpose_a: true } : {}), gflop_per_s: round(med, 2), all: all.map((r) => round(r, 2)) };
+    return {
+      m,
+      k,
+      n,
+      ...(transposeA ? { transpose_a: true } : {}),
+      gflop_per_s: round(med, 2),
+      all: all.map((r) => round(r, 2)),
+    };
   });
 }
 
 async function versions(info: BackendInfo): Promise<Record<string, unknown>> {
-  const v: Record<string, unknown> = { node: process.versions.node, tfjs: tf.version.tfjs, native: info.nativeVersion ?? null };
+  const v: Record<string, unknown> = {
+    node: process.versions.node,
+    tfjs: tf.version.tfjs,
+    native: info.nativeVersion ?? null,
+  };
   if (info.backend === 'tensorflow') {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     v['tfjs_node'] = (require('@tensorflow/tfjs-node/package.json') as { version: string }).version;
@@ -295,12 +372,23 @@ async function main(): Promise<void> {
   log(`tfjs ${tf.version.tfjs} on ${info.backend} (${info.nativeVersion ?? info.package}), ${info.threads} threads`);
   const data = syntheticData(Math.max(a.batch, a.loopExamples), a.seed);
   const res: Record<string, unknown> = {
-    framework: 'tfjs', backend: info.backend, package: info.package, versions: await versions(info),
-    threads: info.threads, cpu_count: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? null,
-    dtype: 'float32', seed: a.seed, lr: a.lr, optimizer: 'project Optimizer, sgd momentum 0',
+    framework: 'tfjs',
+    backend: info.backend,
+    package: info.package,
+    versions: await versions(info),
+    threads: info.threads,
+    cpu_count: os.availableParallelism(),
+    cpu: os.cpus()[0]?.model ?? null,
+    dtype: 'float32',
+    seed: a.seed,
+    lr: a.lr,
+    optimizer: 'project Optimizer, sgd momentum 0',
     env: Object.fromEntries(ENV_KNOBS.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
     // A busy 2-core box makes every number here meaningless; the driver checks this too.
-    loadavg_before: round(loadBefore, 2), results: [] as unknown[], loop: [] as unknown[], sgemm: [] as unknown[],
+    loadavg_before: round(loadBefore, 2),
+    results: [] as unknown[],
+    loop: [] as unknown[],
+    sgemm: [] as unknown[],
   };
   const results: Record<string, unknown>[] = [];
   for (const name of a.models) results.push(benchStep(name, a, data));

@@ -12,7 +12,8 @@ import { Rng } from '../rng';
  * row-major, one row per example; entry (a, b) is Cov(p_a, p_b).
  */
 export function classCovariance(probs: Float32Array, n: number, C: number): Float32Array {
-  if (n < 1 || probs.length !== n * C) throw new Error(`classCovariance: expected ${n}×${C} probabilities, got ${probs.length} values`);
+  if (n < 1 || probs.length !== n * C)
+    throw new Error(`classCovariance: expected ${n}×${C} probabilities, got ${probs.length} values`);
   return tf.tidy(() => {
     const x = tf.tensor2d(probs, [n, C]);
     const centred = tf.sub(x, tf.mean(x, 0, true));
@@ -51,8 +52,10 @@ export function clusterClasses(cov: Float32Array, C: number, opts: ClusterOption
   const { k, seed } = opts;
   const minSize = opts.minSize ?? 1;
   if (cov.length !== C * C) throw new Error(`clusterClasses: expected a ${C}×${C} matrix, got ${cov.length} values`);
-  if (!Number.isInteger(k) || k < 1 || k > C) throw new Error(`clusterClasses: k must be an integer in [1, ${C}], got ${k}`);
-  if (!Number.isInteger(minSize) || minSize < 1 || k * minSize > C) throw new Error(`clusterClasses: minSize ${minSize} × k ${k} exceeds ${C} classes`);
+  if (!Number.isInteger(k) || k < 1 || k > C)
+    throw new Error(`clusterClasses: k must be an integer in [1, ${C}], got ${k}`);
+  if (!Number.isInteger(minSize) || minSize < 1 || k * minSize > C)
+    throw new Error(`clusterClasses: minSize ${minSize} × k ${k} exceeds ${C} classes`);
 
   const points = columns(cov, C, opts.normalize ?? false);
   const rng = new Rng(seed);
@@ -87,7 +90,13 @@ function dist2(p: Float64Array, i: number, centres: Float64Array, j: number, d: 
 }
 
 /** k-means++ seeding, then Lloyd iterations; an emptied cluster takes the worst-fitted point. */
-function kmeans(p: Float64Array, n: number, k: number, iterations: number, rng: Rng): { assign: Int32Array; inertia: number } {
+function kmeans(
+  p: Float64Array,
+  n: number,
+  k: number,
+  iterations: number,
+  rng: Rng,
+): { assign: Int32Array; inertia: number } {
   const d = n;
   const centres = new Float64Array(k * d);
   const setCentre = (j: number, i: number): void => centres.set(p.subarray(i * d, i * d + d), j * d);
@@ -98,7 +107,11 @@ function kmeans(p: Float64Array, n: number, k: number, iterations: number, rng: 
     let pick = n - 1;
     if (total > 0) {
       let r = rng.next() * total;
-      for (let i = 0; i < n; i++) if ((r -= near[i]!) < 0) { pick = i; break; }
+      for (let i = 0; i < n; i++)
+        if ((r -= near[i]!) < 0) {
+          pick = i;
+          break;
+        }
     } else pick = rng.int(0, n - 1); // all points already coincide with centres
     setCentre(j, pick);
     for (let i = 0; i < n; i++) near[i] = Math.min(near[i]!, dist2(p, i, centres, j, d));
@@ -113,9 +126,15 @@ function kmeans(p: Float64Array, n: number, k: number, iterations: number, rng: 
       let bestD = Infinity;
       for (let j = 0; j < k; j++) {
         const dj = dist2(p, i, centres, j, d);
-        if (dj < bestD) { bestD = dj; bestJ = j; }
+        if (dj < bestD) {
+          bestD = dj;
+          bestJ = j;
+        }
       }
-      if (assign[i] !== bestJ) { assign[i] = bestJ; changed = true; }
+      if (assign[i] !== bestJ) {
+        assign[i] = bestJ;
+        changed = true;
+      }
     }
     if (!changed) break;
     centres.fill(0);
@@ -133,7 +152,10 @@ function kmeans(p: Float64Array, n: number, k: number, iterations: number, rng: 
       for (let i = 0; i < n; i++) {
         if (counts[assign[i]!]! < 2) continue;
         const di = dist2(p, i, centres, assign[i]!, d);
-        if (di > worstD) { worstD = di; worst = i; }
+        if (di > worstD) {
+          worstD = di;
+          worst = i;
+        }
       }
       counts[assign[worst]!]! -= 1;
       assign[worst] = j;
@@ -161,9 +183,13 @@ function enforceMinSize(p: Float64Array, n: number, k: number, assign: Int32Arra
     for (let j = 0; j < k; j++) if (sizes[j]! < minSize && (small < 0 || sizes[j]! < sizes[small]!)) small = j;
     if (small < 0) return out;
     const centre = new Float64Array(d);
-    out.forEach((j, i) => { if (j === small) for (let t = 0; t < d; t++) centre[t]! += p[i * d + t]! / sizes[small]!; });
+    out.forEach((j, i) => {
+      if (j === small) for (let t = 0; t < d; t++) centre[t]! += p[i * d + t]! / sizes[small]!;
+    });
     const candidates: Array<{ i: number; d: number }> = [];
-    out.forEach((j, i) => { if (j !== small) candidates.push({ i, d: dist2(p, i, centre, 0, d) }); });
+    out.forEach((j, i) => {
+      if (j !== small) candidates.push({ i, d: dist2(p, i, centre, 0, d) });
+    });
     candidates.sort((a, b) => a.d - b.d || a.i - b.i);
     for (const { i } of candidates) {
       if (sizes[small]! >= minSize) break;

@@ -85,7 +85,13 @@ export interface CombinationModel {
 }
 
 /** Per input, specialists whose subset holds one of the generalist's top-N classes (ties → lower class). */
-export function activeSpecialists(pg: ArrayLike<number>, n: number, C: number, subsets: readonly (readonly number[])[], topN = 1): number[][] {
+export function activeSpecialists(
+  pg: ArrayLike<number>,
+  n: number,
+  C: number,
+  subsets: readonly (readonly number[])[],
+  topN = 1,
+): number[][] {
   const byClass: number[][] = Array.from({ length: C }, () => []);
   subsets.forEach((s, m) => s.forEach((c) => byClass[c]!.push(m)));
   const N = Math.min(Math.max(1, topN), C);
@@ -106,7 +112,13 @@ export function activeSpecialists(pg: ArrayLike<number>, n: number, C: number, s
 }
 
 /** One input's problem: T (ordinary-class mass), dustbin masses D with their outside sets, W. */
-interface Problem { C: number; target: Float64Array; dust: number[]; outside: number[][]; weight: number }
+interface Problem {
+  C: number;
+  target: Float64Array;
+  dust: number[];
+  outside: number[][];
+  weight: number;
+}
 
 function loss(p: Problem, q: Float64Array): number {
   let l = 0;
@@ -164,12 +176,25 @@ function solve(p: Problem, pg: Float64Array, maxIterations: number, tolerance: n
 }
 
 /** Combines the generalist's n × C probabilities with specialists' outputs; see the file comment. */
-export function combineProbabilities(pg: ArrayLike<number>, n: number, C: number, specialists: readonly SpecialistOutput[], options: CombineOptions = {}): { q: Float32Array; active: number[][] } {
+export function combineProbabilities(
+  pg: ArrayLike<number>,
+  n: number,
+  C: number,
+  specialists: readonly SpecialistOutput[],
+  options: CombineOptions = {},
+): { q: Float32Array; active: number[][] } {
   if (pg.length !== n * C) throw new Error(`generalist probabilities: expected ${n}×${C} values, got ${pg.length}`);
   specialists.forEach((s, m) => {
-    if (s.probs.length !== n * (s.subset.length + 1)) throw new Error(`specialist ${m}: expected ${n}×${s.subset.length + 1} probabilities, got ${s.probs.length}`);
+    if (s.probs.length !== n * (s.subset.length + 1))
+      throw new Error(`specialist ${m}: expected ${n}×${s.subset.length + 1} probabilities, got ${s.probs.length}`);
   });
-  const active = activeSpecialists(pg, n, C, specialists.map((s) => s.subset), options.topN ?? 1);
+  const active = activeSpecialists(
+    pg,
+    n,
+    C,
+    specialists.map((s) => s.subset),
+    options.topN ?? 1,
+  );
   const outside = specialists.map((s) => {
     const inS = new Set(s.subset);
     return Array.from({ length: C }, (_, c) => c).filter((c) => !inS.has(c));
@@ -192,14 +217,18 @@ export function combineProbabilities(pg: ArrayLike<number>, n: number, C: number
       }
     }
     const weight = target.reduce((a, v) => a + v, 0) + dust.reduce((a, v) => a + v, 0);
-    q.set(solve({ C, target, dust, outside: out, weight }, g, options.maxIterations ?? 500, options.tolerance ?? 1e-5), i * C);
+    q.set(
+      solve({ C, target, dust, outside: out, weight }, g, options.maxIterations ?? 500, options.tolerance ?? 1e-5),
+      i * C,
+    );
   }
   return { q, active };
 }
 
 function asBuffer(data: ArrayBuffer | Uint8Array | string): ArrayBuffer {
   if (typeof data === 'string') return new TextEncoder().encode(data).buffer;
-  if (data instanceof Uint8Array) return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  if (data instanceof Uint8Array)
+    return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
   return data;
 }
 
@@ -213,7 +242,11 @@ function readerFor(source: string | PackageReader): PackageReader {
   };
 }
 
-interface LayersModelJson { modelTopology: object; weightsManifest: { paths: string[]; weights: WeightsManifestEntry[] }[]; userDefinedMetadata?: Record<string, unknown> }
+interface LayersModelJson {
+  modelTopology: object;
+  weightsManifest: { paths: string[]; weights: WeightsManifestEntry[] }[];
+  userDefinedMetadata?: Record<string, unknown>;
+}
 
 /**
  * One layers model (model.json + its weight shards) through a reader, with its userDefinedMetadata
@@ -228,10 +261,14 @@ export async function loadLayers(tf: TfModule, read: PackageReader, dir = ''): P
   const shards = await Promise.all(group.paths.map(async (p) => new Uint8Array(asBuffer(await read(at(p))))));
   const weightData = new Uint8Array(shards.reduce((a, s) => a + s.length, 0));
   shards.reduce((at, s) => (weightData.set(s, at), at + s.length), 0);
-  return tf.loadLayersModel(tf.io.fromMemory({
-    modelTopology: json.modelTopology, weightSpecs: group.weights, weightData: weightData.buffer,
-    ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
-  }));
+  return tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: group.weights,
+      weightData: weightData.buffer,
+      ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
+    }),
+  );
 }
 
 /**
@@ -240,8 +277,13 @@ export async function loadLayers(tf: TfModule, read: PackageReader, dir = ''): P
  */
 export async function loadCombination(tf: TfModule, source: string | PackageReader): Promise<CombinationModel> {
   const read = readerFor(source);
-  const manifest = JSON.parse(new TextDecoder().decode(asBuffer(await read('combination.json')))) as CombinationManifest;
-  if (manifest.format !== 'chrysalis-combination' || manifest.version !== 1) throw new Error(`combination.json: expected format "chrysalis-combination" version 1, got ${JSON.stringify(manifest.format)} version ${JSON.stringify(manifest.version)}`);
+  const manifest = JSON.parse(
+    new TextDecoder().decode(asBuffer(await read('combination.json'))),
+  ) as CombinationManifest;
+  if (manifest.format !== 'chrysalis-combination' || manifest.version !== 1)
+    throw new Error(
+      `combination.json: expected format "chrysalis-combination" version 1, got ${JSON.stringify(manifest.format)} version ${JSON.stringify(manifest.version)}`,
+    );
   const generalist = await loadLayers(tf, read, manifest.generalist.path);
   const specialists: LayersModel[] = [];
   for (const s of manifest.specialists) specialists.push(await loadLayers(tf, read, s.path));
@@ -251,10 +293,16 @@ export async function loadCombination(tf: TfModule, source: string | PackageRead
     manifest,
     classNames: manifest.classNames,
     async predict(x) {
-      if (x instanceof Float32Array && x.length % size !== 0) throw new Error(`predict: ${x.length} values are not a whole number of ${manifest.inputShape.join('×')} images`);
+      if (x instanceof Float32Array && x.length % size !== 0)
+        throw new Error(
+          `predict: ${x.length} values are not a whole number of ${manifest.inputShape.join('×')} images`,
+        );
       const input = x instanceof Float32Array ? tf.tensor2d(x, [x.length / size, size]) : x;
       try {
-        if (input.shape[1] !== size) throw new Error(`predict: expected inputs of ${size} values (${manifest.inputShape.join('×')}), got ${input.shape[1]}`);
+        if (input.shape[1] !== size)
+          throw new Error(
+            `predict: expected inputs of ${size} values (${manifest.inputShape.join('×')}), got ${input.shape[1]}`,
+          );
         const n = input.shape[0];
         // The exported models end in a softmax: their outputs are already probabilities.
         const probsOf = async (m: LayersModel) => {
@@ -267,7 +315,8 @@ export async function loadCombination(tf: TfModule, source: string | PackageRead
         };
         const pg = await probsOf(generalist);
         const outputs: SpecialistOutput[] = [];
-        for (const [m, s] of manifest.specialists.entries()) outputs.push({ subset: s.subset, probs: await probsOf(specialists[m]!) });
+        for (const [m, s] of manifest.specialists.entries())
+          outputs.push({ subset: s.subset, probs: await probsOf(specialists[m]!) });
         const { q, active } = combineProbabilities(pg, n, C, outputs, manifest.combine);
         return { n, numClasses: C, classNames: manifest.classNames, probabilities: q, generalist: pg, active };
       } finally {

@@ -70,7 +70,13 @@ const MAX_MOVE = 20;
 const CHECK_EVERY = 10;
 
 /** Per input, the specialists whose subset contains one of the generalist's top-N classes (ties → lower class). */
-export function activeSpecialists(pg: Float32Array, n: number, C: number, subsets: readonly (readonly number[])[], topN = 1): number[][] {
+export function activeSpecialists(
+  pg: Float32Array,
+  n: number,
+  C: number,
+  subsets: readonly (readonly number[])[],
+  topN = 1,
+): number[][] {
   const byClass = Array.from({ length: C }, () => [] as number[]);
   subsets.forEach((s, m) => s.forEach((c) => byClass[c]!.push(m)));
   const N = Math.min(Math.max(1, topN), C);
@@ -80,7 +86,10 @@ export function activeSpecialists(pg: Float32Array, n: number, C: number, subset
     for (let c = 0; c < C; c++) {
       let at = top.length;
       while (at > 0 && row[c]! > row[top[at - 1]!]!) at--;
-      if (at < N) { top.splice(at, 0, c); if (top.length > N) top.pop(); }
+      if (at < N) {
+        top.splice(at, 0, c);
+        if (top.length > N) top.pop();
+      }
     }
     return [...new Set(top.flatMap((c) => byClass[c]!))].sort((a, b) => a - b);
   });
@@ -107,7 +116,14 @@ function outsideMask(C: number, specialists: readonly SpecialistProbs[]): tf.Ten
   return tf.tensor2d(mask, [C, M]);
 }
 
-function buildProblem(rows: readonly number[], pg: Float32Array, C: number, specialists: readonly SpecialistProbs[], active: number[][], outside: tf.Tensor2D | undefined): Problem {
+function buildProblem(
+  rows: readonly number[],
+  pg: Float32Array,
+  C: number,
+  specialists: readonly SpecialistProbs[],
+  active: number[][],
+  outside: tf.Tensor2D | undefined,
+): Problem {
   const r = rows.length;
   const M = specialists.length;
   const target = new Float32Array(r * C);
@@ -137,7 +153,7 @@ function buildProblem(rows: readonly number[], pg: Float32Array, C: number, spec
     negEntropy[t] = h;
     for (let c = 0; c < C; c++) weight[t]! += target[t * C + c]!;
     for (let m = 0; m < M; m++) weight[t]! += dust[t * M + m]!;
-      });
+  });
   return {
     pg: tf.tensor2d(Float32Array.from(rows.flatMap((i) => Array.from(pg.subarray(i * C, i * C + C)))), [r, C]),
     target: tf.tensor2d(target, [r, C]),
@@ -188,17 +204,34 @@ function lossChange(q: tf.Tensor2D, delta: tf.Tensor2D, p: Problem): tf.Tensor1D
   });
 }
 
-interface State { z: tf.Tensor2D; q: tf.Tensor2D; grad: tf.Tensor2D; step: tf.Tensor1D; loss: tf.Tensor1D }
+interface State {
+  z: tf.Tensor2D;
+  q: tf.Tensor2D;
+  grad: tf.Tensor2D;
+  step: tf.Tensor1D;
+  loss: tf.Tensor1D;
+}
 
 /**
  * Preconditioned descent with per-row step control: a step is kept iff it does not raise the loss
  * (checked with {@link lossChange}), then the row's step grows; otherwise it is undone and halved.
  * The tracked loss is the initial loss plus the kept (≤ 0) changes, so it never increases.
  */
-async function solve(p: Problem, maxIterations: number, tolerance: number, record: boolean): Promise<{ q: Float32Array; loss: Float32Array; iterations: number; history: Float32Array[] }> {
+async function solve(
+  p: Problem,
+  maxIterations: number,
+  tolerance: number,
+  record: boolean,
+): Promise<{ q: Float32Array; loss: Float32Array; iterations: number; history: Float32Array[] }> {
   let s: State = tf.tidy(() => {
     const z = tf.log(tf.maximum(p.pg, FLOOR)) as tf.Tensor2D;
-    return { z, q: tf.softmax(z), grad: gradient(z, p), step: tf.ones<tf.Rank.R1>([p.pg.shape[0]]), loss: rowLoss(z, tf.max<tf.Tensor2D>(z, 1, true), p) };
+    return {
+      z,
+      q: tf.softmax(z),
+      grad: gradient(z, p),
+      step: tf.ones<tf.Rank.R1>([p.pg.shape[0]]),
+      loss: rowLoss(z, tf.max<tf.Tensor2D>(z, 1, true), p),
+    };
   });
   const history = record ? [Float32Array.from(s.loss.dataSync())] : [];
   let it = 0;
@@ -209,13 +242,19 @@ async function solve(p: Problem, maxIterations: number, tolerance: number, recor
       s = tf.tidy(() => {
         // R = 1 − g/(W·q) = (T_c/q_c + Σ_m D_m·[c∉S^m]/Σ_{j∉S^m} q_j)/W; see the file comment.
         const ratio = tf.sub(1, tf.div(prev.grad, tf.maximum(tf.mul(prev.q, tf.expandDims(p.weight, 1)), FLOOR)));
-        const delta = tf.clipByValue(tf.mul<tf.Tensor2D>(tf.expandDims(prev.step, 1), tf.log(tf.maximum(ratio, FLOOR))), -MAX_MOVE, MAX_MOVE);
+        const delta = tf.clipByValue(
+          tf.mul<tf.Tensor2D>(tf.expandDims(prev.step, 1), tf.log(tf.maximum(ratio, FLOOR))),
+          -MAX_MOVE,
+          MAX_MOVE,
+        );
         const change = lossChange(prev.q, delta, p);
         const ok = tf.lessEqual(change, 0);
         const okRow = tf.expandDims(ok, 1);
         const z = tf.add<tf.Tensor2D>(prev.z, delta);
         return {
-          z: tf.where(okRow, z, prev.z), q: tf.where(okRow, tf.softmax(z), prev.q), grad: tf.where(okRow, gradient(z, p), prev.grad),
+          z: tf.where(okRow, z, prev.z),
+          q: tf.where(okRow, tf.softmax(z), prev.q),
+          grad: tf.where(okRow, gradient(z, p), prev.grad),
           step: tf.where(ok, tf.mul<tf.Tensor1D>(prev.step, GROW), tf.mul<tf.Tensor1D>(prev.step, SHRINK)),
           loss: tf.where(ok, tf.add<tf.Tensor1D>(prev.loss, change), prev.loss),
         };
@@ -224,7 +263,10 @@ async function solve(p: Problem, maxIterations: number, tolerance: number, recor
       if (record) history.push(Float32Array.from(s.loss.dataSync()));
       if (it % CHECK_EVERY === 0) {
         // Rows whose step collapsed cannot improve further in float32: count them as done.
-        const worst = tf.tidy(() => tf.max(tf.mul(tf.max(tf.abs(s.grad), 1), tf.cast(tf.greater(s.step, MIN_STEP), 'float32'))).dataSync()[0]!);
+        const worst = tf.tidy(
+          () =>
+            tf.max(tf.mul(tf.max(tf.abs(s.grad), 1), tf.cast(tf.greater(s.step, MIN_STEP), 'float32'))).dataSync()[0]!,
+        );
         if (worst < tolerance) break;
         await new Promise((r) => setImmediate(r));
       }
@@ -240,15 +282,29 @@ async function solve(p: Problem, maxIterations: number, tolerance: number, recor
 function check(pg: Float32Array, n: number, C: number, specialists: readonly SpecialistProbs[]): void {
   if (pg.length !== n * C) throw new Error(`generalist probabilities: expected ${n}×${C}, got ${pg.length} values`);
   specialists.forEach((s, m) => {
-    if (s.probs.length !== n * (s.subset.length + 1)) throw new Error(`specialist ${m}: expected ${n}×${s.subset.length + 1} probabilities, got ${s.probs.length}`);
-    if (s.subset.some((c) => !Number.isInteger(c) || c < 0 || c >= C) || new Set(s.subset).size !== s.subset.length) throw new Error(`specialist ${m}: subset must hold distinct classes in [0, ${C})`);
+    if (s.probs.length !== n * (s.subset.length + 1))
+      throw new Error(`specialist ${m}: expected ${n}×${s.subset.length + 1} probabilities, got ${s.probs.length}`);
+    if (s.subset.some((c) => !Number.isInteger(c) || c < 0 || c >= C) || new Set(s.subset).size !== s.subset.length)
+      throw new Error(`specialist ${m}: subset must hold distinct classes in [0, ${C})`);
   });
 }
 
 /** Combines generalist probabilities `pg` (n×C) with specialists' outputs; see the file comment. */
-export async function combine(pg: Float32Array, n: number, C: number, specialists: readonly SpecialistProbs[], opts: CombineOptions = {}): Promise<Combination> {
+export async function combine(
+  pg: Float32Array,
+  n: number,
+  C: number,
+  specialists: readonly SpecialistProbs[],
+  opts: CombineOptions = {},
+): Promise<Combination> {
   check(pg, n, C, specialists);
-  const active = activeSpecialists(pg, n, C, specialists.map((s) => s.subset), opts.topN ?? 1);
+  const active = activeSpecialists(
+    pg,
+    n,
+    C,
+    specialists.map((s) => s.subset),
+    opts.topN ?? 1,
+  );
   const q = Float32Array.from(pg);
   const loss = new Float32Array(n);
   const lossHistory = opts.recordLoss ? Array.from({ length: n }, () => [] as number[]) : undefined;
@@ -269,30 +325,65 @@ export async function combine(pg: Float32Array, n: number, C: number, specialist
           if (lossHistory) lossHistory[i] = res.history.map((h) => h[t]!);
         });
       } finally {
-        tf.dispose([problem.pg, problem.target, problem.negEntropy, problem.weight, ...(problem.dust ? [problem.dust] : [])]);
+        tf.dispose([
+          problem.pg,
+          problem.target,
+          problem.negEntropy,
+          problem.weight,
+          ...(problem.dust ? [problem.dust] : []),
+        ]);
       }
     }
   } finally {
     outside?.dispose();
   }
-  return { q, active, activeCount: Int32Array.from(active, (a) => a.length), loss, iterations, ...(lossHistory ? { lossHistory } : {}) };
+  return {
+    q,
+    active,
+    activeCount: Int32Array.from(active, (a) => a.length),
+    loss,
+    iterations,
+    ...(lossHistory ? { lossHistory } : {}),
+  };
 }
 
 /**
  * The objective at given distributions q (n×C) with the given active sets, evaluated by the same
  * tensor code the solver minimises (for tests and diagnostics).
  */
-export function combinationObjective(q: Float32Array, pg: Float32Array, n: number, C: number, specialists: readonly SpecialistProbs[], active: number[][]): Float32Array {
+export function combinationObjective(
+  q: Float32Array,
+  pg: Float32Array,
+  n: number,
+  C: number,
+  specialists: readonly SpecialistProbs[],
+  active: number[][],
+): Float32Array {
   check(pg, n, C, specialists);
-  if (q.length !== n * C || active.length !== n) throw new Error('combinationObjective: q must be n×C and active must have n entries');
+  if (q.length !== n * C || active.length !== n)
+    throw new Error('combinationObjective: q must be n×C and active must have n entries');
   const outside = outsideMask(C, specialists);
-  const problem = buildProblem(Array.from({ length: n }, (_, i) => i), pg, C, specialists, active, outside);
+  const problem = buildProblem(
+    Array.from({ length: n }, (_, i) => i),
+    pg,
+    C,
+    specialists,
+    active,
+    outside,
+  );
   try {
     return tf.tidy(() => {
       const z = tf.log(tf.maximum(tf.tensor2d(q, [n, C]), FLOOR)) as tf.Tensor2D;
       return rowLoss(z, tf.max<tf.Tensor2D>(z, 1, true), problem).dataSync() as Float32Array;
     });
   } finally {
-    tf.dispose([problem.pg, problem.target, problem.negEntropy, problem.weight, ...(problem.dust ? [problem.dust] : []), ...(outside ? [outside] : [])]);
+    tf.dispose([
+      problem.pg,
+      problem.target,
+      problem.negEntropy,
+      problem.weight,
+      ...(problem.dust ? [problem.dust] : []),
+      ...(outside ? [outside] : []),
+    ]);
   }
 }

@@ -18,11 +18,14 @@ export function outputParamNames(net: Net): { weight: string; bias: string } {
 
 function checkSubset(subset: readonly number[], C: number): void {
   const seen = new Set(subset);
-  if (subset.length === 0 || seen.size !== subset.length) throw new Error('specialist subset must be non-empty without repeats');
-  if (subset.some((c) => !Number.isInteger(c) || c < 0 || c >= C)) throw new Error(`specialist subset has a class outside [0, ${C})`);
+  if (subset.length === 0 || seen.size !== subset.length)
+    throw new Error('specialist subset must be non-empty without repeats');
+  if (subset.some((c) => !Number.isInteger(c) || c < 0 || c >= C))
+    throw new Error(`specialist subset has a class outside [0, ${C})`);
   if (subset.length >= C) throw new Error('specialist subset must leave at least one class for the dustbin');
   // Specialist labels travel in TrainData's Uint8Array: |S| (the dustbin) must fit.
-  if (subset.length > 255) throw new Error(`specialist subset of ${subset.length} classes exceeds 255 (labels are uint8)`);
+  if (subset.length > 255)
+    throw new Error(`specialist subset of ${subset.length} classes exceeds 255 (labels are uint8)`);
 }
 
 /**
@@ -34,12 +37,21 @@ function checkSubset(subset: readonly number[], C: number): void {
  * bias + log(#others): Jensen makes that a lower bound, exact when the other logits are equal.
  * `inputShape` is needed for a CNN whose input is not square (Net does not record it).
  */
-export function buildSpecialistFrom(generalist: Net, subset: readonly number[], seed: number, inputShape?: [number, number]): Net {
+export function buildSpecialistFrom(
+  generalist: Net,
+  subset: readonly number[],
+  seed: number,
+  inputShape?: [number, number],
+): Net {
   const C = generalist.numClasses;
   checkSubset(subset, C);
   const side = Math.round(Math.sqrt(generalist.inputSize));
-  const shape: [number, number] = inputShape ?? (generalist.spec.kind === 'mlp' ? [1, generalist.inputSize] : [side, side]);
-  if (shape[0] * shape[1] !== generalist.inputSize) throw new Error(`input shape [${shape.join(',')}] does not match the generalist's ${generalist.inputSize} inputs; pass inputShape`);
+  const shape: [number, number] =
+    inputShape ?? (generalist.spec.kind === 'mlp' ? [1, generalist.inputSize] : [side, side]);
+  if (shape[0] * shape[1] !== generalist.inputSize)
+    throw new Error(
+      `input shape [${shape.join(',')}] does not match the generalist's ${generalist.inputSize} inputs; pass inputShape`,
+    );
 
   const weights = exportWeights(generalist);
   const { weight, bias } = outputParamNames(generalist);
@@ -69,7 +81,8 @@ export function buildSpecialistFrom(generalist: Net, subset: readonly number[], 
 
 /** Full labels → specialist labels: the position in `subset`, or |S| (the dustbin) for the rest. */
 export function specialistTargets(labels: ArrayLike<number>, subset: readonly number[]): Uint8Array {
-  if (subset.length > 255) throw new Error(`specialist subset of ${subset.length} classes exceeds 255 (labels are uint8)`);
+  if (subset.length > 255)
+    throw new Error(`specialist subset of ${subset.length} classes exceeds 255 (labels are uint8)`);
   const pos = new Map<number, number>();
   subset.forEach((c, j) => pos.set(c, j));
   return Uint8Array.from({ length: labels.length }, (_, i) => pos.get(labels[i]!) ?? subset.length);
@@ -119,11 +132,17 @@ function draw(from: Int32Array, count: number, rng: Rng): Int32Array {
 }
 
 /** Indices of `pool` where round(size·specialFraction) have labels in S and the rest do not. */
-export function sampleSpecialistIndices(labels: ArrayLike<number>, pool: ArrayLike<number>, subset: readonly number[], opts: SamplingOptions): SpecialistSampling {
+export function sampleSpecialistIndices(
+  labels: ArrayLike<number>,
+  pool: ArrayLike<number>,
+  subset: readonly number[],
+  opts: SamplingOptions,
+): SpecialistSampling {
   const inS = new Set(subset);
   const special = Int32Array.from(Array.from(pool).filter((i) => inS.has(labels[i]!)));
   const rest = Int32Array.from(Array.from(pool).filter((i) => !inS.has(labels[i]!)));
-  if (special.length === 0 || rest.length === 0) throw new Error(`pool needs examples both in and outside the subset (has ${special.length} and ${rest.length})`);
+  if (special.length === 0 || rest.length === 0)
+    throw new Error(`pool needs examples both in and outside the subset (has ${special.length} and ${rest.length})`);
   const frac = opts.specialFraction ?? 0.5;
   if (!(frac > 0 && frac < 1)) throw new Error(`specialFraction must be in (0, 1), got ${frac}`);
   const size = opts.size ?? 2 * special.length;
@@ -136,9 +155,12 @@ export function sampleSpecialistIndices(labels: ArrayLike<number>, pool: ArrayLi
   const naturalFraction = special.length / (special.length + rest.length);
   const trainFraction = specialCount / size;
   return {
-    indices, specialCount, naturalFraction, trainFraction,
+    indices,
+    specialCount,
+    naturalFraction,
+    trainFraction,
     oversampling: trainFraction / naturalFraction,
-    correctionFactor: (trainFraction / (1 - trainFraction)) / (naturalFraction / (1 - naturalFraction)),
+    correctionFactor: trainFraction / (1 - trainFraction) / (naturalFraction / (1 - naturalFraction)),
   };
 }
 
@@ -177,7 +199,10 @@ export interface SpecialistRun {
  * checkpoints taken by `hooks.onEpochEnd` hold uncorrected weights and a resumed run corrects once.
  */
 export async function trainSpecialist(
-  generalist: Net, data: SpecialistData, subset: readonly number[], cfg: TrainConfig,
+  generalist: Net,
+  data: SpecialistData,
+  subset: readonly number[],
+  cfg: TrainConfig,
   opts: { sampleSize?: number; hooks?: TrainHooks; resume?: TrainSnapshot } = {},
 ): Promise<SpecialistRun> {
   const sampling = sampleSpecialistIndices(data.labels, data.pool, subset, {
@@ -187,7 +212,13 @@ export async function trainSpecialist(
   const net = buildSpecialistFrom(generalist, subset, deriveSeed(cfg.seed, 'specialist/init'), data.side);
   try {
     const targets = specialistTargets(data.labels, subset);
-    const history = await train(net, { images: data.images, labels: targets, side: data.side, indices: sampling.indices }, cfg, opts.hooks, opts.resume);
+    const history = await train(
+      net,
+      { images: data.images, labels: targets, side: data.side, indices: sampling.indices },
+      cfg,
+      opts.hooks,
+      opts.resume,
+    );
     applyDustbinCorrection(net, sampling.correctionFactor);
     return { net, history, sampling };
   } catch (err) {

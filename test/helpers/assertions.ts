@@ -7,7 +7,10 @@ import { pngInfo, pngIsBlank } from '../../reports/png';
 import type { TestStack } from './stack';
 
 /** Every chart is a real PNG with content, and the HTML page embeds them all without external links. */
-export async function assertChartsRendered(store: ArtifactStore, report: { charts: string[]; html: string }): Promise<void> {
+export async function assertChartsRendered(
+  store: ArtifactStore,
+  report: { charts: string[]; html: string },
+): Promise<void> {
   assert.ok(report.charts.length > 0, 'the report has charts');
   for (const key of report.charts) {
     const png = await store.get(key);
@@ -21,14 +24,29 @@ export async function assertChartsRendered(store: ArtifactStore, report: { chart
 }
 
 /** Each input fails the workflow at once with a non-retryable InvalidInput whose message matches. */
-export async function assertInvalidInputs(s: TestStack, workflowType: string, cases: [unknown, RegExp][]): Promise<void> {
-  await Promise.all(cases.map(async ([input, pattern], i) => {
-    const err = await s.client.workflow.execute(workflowType, { taskQueue: s.queues.pipeline, workflowId: `${workflowType}-invalid-${i}-${Date.now()}`, args: [input] }).then(() => undefined, (e: unknown) => e);
-    assert.ok(err instanceof WorkflowFailedError, `case ${i} should fail`);
-    const cause = (err.cause as { cause?: unknown }).cause;
-    assert.ok(cause instanceof ApplicationFailure, `case ${i}: ${String(cause)}`);
-    assert.equal(cause.type, 'InvalidInput');
-    assert.equal(cause.nonRetryable, true);
-    assert.match(cause.message, pattern);
-  }));
+export async function assertInvalidInputs(
+  s: TestStack,
+  workflowType: string,
+  cases: [unknown, RegExp][],
+): Promise<void> {
+  await Promise.all(
+    cases.map(async ([input, pattern], i) => {
+      const err = await s.client.workflow
+        .execute(workflowType, {
+          taskQueue: s.queues.pipeline,
+          workflowId: `${workflowType}-invalid-${i}-${Date.now()}`,
+          args: [input],
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      assert.ok(err instanceof WorkflowFailedError, `case ${i} should fail`);
+      const cause = (err.cause as { cause?: unknown }).cause;
+      assert.ok(cause instanceof ApplicationFailure, `case ${i}: ${String(cause)}`);
+      assert.equal(cause.type, 'InvalidInput');
+      assert.equal(cause.nonRetryable, true);
+      assert.match(cause.message, pattern);
+    }),
+  );
 }

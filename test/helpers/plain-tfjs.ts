@@ -38,7 +38,11 @@ const [dir, mode, arg] = process.argv.slice(1);
 `;
 
 export function runPlainTfjs<T>(modelDir: string, mode: 'predict' | 'errors', arg: string): T {
-  const r = spawnSync(process.execPath, ['-e', SCRIPT(path.join(repoRoot, 'node_modules/@tensorflow/tfjs')), modelDir, mode, arg], { encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(
+    process.execPath,
+    ['-e', SCRIPT(path.join(repoRoot, 'node_modules/@tensorflow/tfjs')), modelDir, mode, arg],
+    { encoding: 'utf8', timeout: 300_000 },
+  );
   if (r.status !== 0) throw new Error(`plain tfjs loader failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
 }
@@ -69,8 +73,22 @@ const [dir, imgFile, lblFile] = process.argv.slice(1);
 `;
 
 /** Runs a generalist + specialists package's own loader.mjs under bare @tensorflow/tfjs and counts its test errors on IDX files. */
-export function runPlainCombination(packageDir: string, images: string, labels: string): { backend: string; errors: number; generalistErrors: number; active: number; n: number } {
-  const r = spawnSync(process.execPath, ['-e', COMBINATION_SCRIPT(path.join(repoRoot, 'node_modules/@tensorflow/tfjs')), packageDir, images, labels], { encoding: 'utf8', timeout: 300_000 });
+export function runPlainCombination(
+  packageDir: string,
+  images: string,
+  labels: string,
+): { backend: string; errors: number; generalistErrors: number; active: number; n: number } {
+  const r = spawnSync(
+    process.execPath,
+    ['-e', COMBINATION_SCRIPT(path.join(repoRoot, 'node_modules/@tensorflow/tfjs')), packageDir, images, labels],
+    { encoding: 'utf8', timeout: 300_000 },
+  );
   if (r.status !== 0) throw new Error(`plain tfjs combination loader failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as { backend: string; errors: number; generalistErrors: number; active: number; n: number };
+  return JSON.parse(r.stdout) as {
+    backend: string;
+    errors: number;
+    generalistErrors: number;
+    active: number;
+    n: number;
+  };
 }

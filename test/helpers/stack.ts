@@ -12,7 +12,11 @@ import { repoRoot } from '../../config/env';
 import { startDevStack } from '../../infra/dev-stack';
 import { MinioArtifactStore } from '../../storage';
 
-export interface CommandResult { code: number | null; out: string; err: string }
+export interface CommandResult {
+  code: number | null;
+  out: string;
+  err: string;
+}
 
 export interface TestStack {
   stack: DevStack;
@@ -50,17 +54,22 @@ export interface StackOptions {
 export async function withStack(t: TestContext, name: string, opts: StackOptions = {}): Promise<TestStack> {
   requireStackEnv();
   const base = opts.ownServersOnPort;
-  const stack = base === undefined
-    ? await startDevStack({ dataDir: process.env['CHRYSALIS_TEST_DATA_DIR']!, services: [] })
-    : await startDevStack({
-        dataDir: mkdtempSync(path.join(process.env['CHRYSALIS_TEST_DATA_DIR']!, `${name}-`)),
-        ports: { temporal: base, temporalUi: base + 1, minio: base + 2, minioConsole: base + 3 },
-        services: ['temporal', 'minio'],
-      });
+  const stack =
+    base === undefined
+      ? await startDevStack({ dataDir: process.env['CHRYSALIS_TEST_DATA_DIR']!, services: [] })
+      : await startDevStack({
+          dataDir: mkdtempSync(path.join(process.env['CHRYSALIS_TEST_DATA_DIR']!, `${name}-`)),
+          ports: { temporal: base, temporalUi: base + 1, minio: base + 2, minioConsole: base + 3 },
+          services: ['temporal', 'minio'],
+        });
   const queues = { pipeline: `${name}-pipeline`, compute: `${name}-compute` };
   const workers = { pipeline: `${name}-pipeline-worker`, compute: `${name}-compute-worker` };
   // Checkpoint after every epoch: fault tests interrupt runs whose epochs last about a second.
-  const queueEnv = { CHRYSALIS_PIPELINE_QUEUE: queues.pipeline, CHRYSALIS_COMPUTE_QUEUE: queues.compute, CHRYSALIS_CHECKPOINT_MIN_SECONDS: '0' };
+  const queueEnv = {
+    CHRYSALIS_PIPELINE_QUEUE: queues.pipeline,
+    CHRYSALIS_COMPUTE_QUEUE: queues.compute,
+    CHRYSALIS_CHECKPOINT_MIN_SECONDS: '0',
+  };
   await stack.start('pipeline-worker', queueEnv, workers.pipeline);
   const startCompute = async (instance = workers.compute, extraEnv: Record<string, string> = {}) => {
     await stack.start('compute-worker', { ...queueEnv, ...(opts.computeEnv ?? {}), ...extraEnv }, instance);
@@ -68,38 +77,75 @@ export async function withStack(t: TestContext, name: string, opts: StackOptions
   if (opts.startCompute ?? true) await startCompute();
   const connection = await Connection.connect({ address: stack.env['TEMPORAL_ADDRESS']! });
   const client = new Client({ connection });
-  const store = new MinioArtifactStore({ endpoint: stack.env['MINIO_ENDPOINT']!, accessKey: stack.env['MINIO_ACCESS_KEY']!, secretKey: stack.env['MINIO_SECRET_KEY']!, bucket: 'chrysalis' });
+  const store = new MinioArtifactStore({
+    endpoint: stack.env['MINIO_ENDPOINT']!,
+    accessKey: stack.env['MINIO_ACCESS_KEY']!,
+    secretKey: stack.env['MINIO_SECRET_KEY']!,
+    bucket: 'chrysalis',
+  });
   await store.ensureBucket();
   t.after(async () => {
     await connection.close();
     await stack.stopAll();
   });
-  const cliEnv = { ...process.env, ...stack.env, CHRYSALIS_PIPELINE_QUEUE: queues.pipeline, CHRYSALIS_COMPUTE_QUEUE: queues.compute };
+  const cliEnv = {
+    ...process.env,
+    ...stack.env,
+    CHRYSALIS_PIPELINE_QUEUE: queues.pipeline,
+    CHRYSALIS_COMPUTE_QUEUE: queues.compute,
+  };
   const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv): CommandResult => {
     const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 180_000 });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
   return {
-    stack, client, store, queues, workers, startCompute, cliEnv,
+    stack,
+    client,
+    store,
+    queues,
+    workers,
+    startCompute,
+    cliEnv,
     cli: (...args) => run(path.join(repoRoot, 'chrysalis'), args, cliEnv),
-    temporal: (...args) => run(path.join(repoRoot, '.tools/bin/temporal'), [...args, '--address', stack.env['TEMPORAL_ADDRESS']!], process.env),
-    logs: () => [...stack.processes.keys(), workers.pipeline, workers.compute].map((n) => { try { return readFileSync(stack.logFile(n), 'utf8'); } catch { return ''; } }).join('\n'),
+    temporal: (...args) =>
+      run(
+        path.join(repoRoot, '.tools/bin/temporal'),
+        [...args, '--address', stack.env['TEMPORAL_ADDRESS']!],
+        process.env,
+      ),
+    logs: () =>
+      [...stack.processes.keys(), workers.pipeline, workers.compute]
+        .map((n) => {
+          try {
+            return readFileSync(stack.logFile(n), 'utf8');
+          } catch {
+            return '';
+          }
+        })
+        .join('\n'),
   };
 }
 
 /** Activity types scheduled in a workflow's history, in order. */
 export async function scheduledActivities(client: Client, workflowId: string): Promise<string[]> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  return (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name ? [e.activityTaskScheduledEventAttributes.activityType.name] : []));
+  return (history.events ?? []).flatMap((e) =>
+    e.activityTaskScheduledEventAttributes?.activityType?.name
+      ? [e.activityTaskScheduledEventAttributes.activityType.name]
+      : [],
+  );
 }
 
 /** Each scheduled activity's type and its summary line (what the Temporal Web UI shows), in order. */
-export async function activitySummaries(client: Client, workflowId: string): Promise<{ type: string; summary: string | undefined }[]> {
+export async function activitySummaries(
+  client: Client,
+  workflowId: string,
+): Promise<{ type: string; summary: string | undefined }[]> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   return (history.events ?? []).flatMap((e) => {
     const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
     if (!type) return [];
     const data = e.userMetadata?.summary?.data;
-    return [{ type, summary: data ? JSON.parse(Buffer.from(data).toString('utf8')) as string : undefined }];
+    return [{ type, summary: data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : undefined }];
   });
 }

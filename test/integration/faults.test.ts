@@ -16,7 +16,12 @@ import { withStack } from '../helpers/stack';
 function longSmoke(epochs: number, computeQueue: string, extra: Record<string, unknown> = {}) {
   return {
     preset: 'smoke',
-    overrides: { data: { dataset: 'mnist', validationSize: 1000, trainLimit: 12000 }, model: { kind: 'mlp', hidden: [256, 256] }, train: { epochs, batchSize: 64 }, ...extra },
+    overrides: {
+      data: { dataset: 'mnist', validationSize: 1000, trainLimit: 12000 },
+      model: { kind: 'mlp', hidden: [256, 256] },
+      train: { epochs, batchSize: 64 },
+      ...extra,
+    },
     options: { computeQueue, heartbeatTimeoutSeconds: 5 },
   };
 }
@@ -34,15 +39,22 @@ async function waitForEpoch(query: () => Promise<Progress>, epoch: number, timeo
 
 test('kill -9 of the compute worker mid-training: a new worker resumes from the last checkpoint', async (t) => {
   const s = await withStack(t, 'kill');
-  const handle = await s.client.workflow.start('smokePipeline', { taskQueue: s.queues.pipeline, workflowId: `kill-${Date.now()}`, args: [longSmoke(6, s.queues.compute)] });
+  const handle = await s.client.workflow.start('smokePipeline', {
+    taskQueue: s.queues.pipeline,
+    workflowId: `kill-${Date.now()}`,
+    args: [longSmoke(6, s.queues.compute)],
+  });
   const p = await waitForEpoch(() => handle.query(progressQuery), 2);
   const m = p.models[0]!;
   assert.equal(m.epochs, 6);
-  assert.ok(m.loss !== undefined && m.trainAccuracy !== undefined && m.etaSeconds !== undefined, 'progress carries loss, accuracy and ETA');
+  assert.ok(
+    m.loss !== undefined && m.trainAccuracy !== undefined && m.etaSeconds !== undefined,
+    'progress carries loss, accuracy and ETA',
+  );
 
   await s.stack.stop(s.workers.compute, 'SIGKILL');
   await s.startCompute(`${s.workers.compute}-2`);
-  const summary = await handle.result() as SmokeSummary;
+  const summary = (await handle.result()) as SmokeSummary;
 
   assert.ok(summary.resumedFromEpoch >= 2, `resumed from epoch ${summary.resumedFromEpoch}`);
   assert.equal(summary.epochsTrained, 6 - summary.resumedFromEpoch);
@@ -57,10 +69,16 @@ test('kill -9 of the compute worker mid-training: a new worker resumes from the 
 
 test('a non-finite loss fails the run at once, non-retryably, naming model, epoch and batch', async (t) => {
   const s = await withStack(t, 'nan');
-  const err = await s.client.workflow.execute('smokePipeline', {
-    taskQueue: s.queues.pipeline, workflowId: `nan-${Date.now()}`,
-    args: [longSmoke(3, s.queues.compute, { train: { epochs: 3, optimizer: { kind: 'sgd', learningRate: 1e30 } } })],
-  }).then(() => undefined, (e: unknown) => e);
+  const err = await s.client.workflow
+    .execute('smokePipeline', {
+      taskQueue: s.queues.pipeline,
+      workflowId: `nan-${Date.now()}`,
+      args: [longSmoke(3, s.queues.compute, { train: { epochs: 3, optimizer: { kind: 'sgd', learningRate: 1e30 } } })],
+    })
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   assert.ok(err instanceof WorkflowFailedError);
   const activity = err.cause;
   assert.ok(activity instanceof ActivityFailure);
@@ -75,41 +93,65 @@ test('a non-finite loss fails the run at once, non-retryably, naming model, epoc
 test('starting the same run twice attaches to the first instead of duplicating work', async (t) => {
   const s = await withStack(t, 'twice');
   const id = `twice-${Date.now()}`;
-  const start = () => s.client.workflow.start('smokePipeline', {
-    taskQueue: s.queues.pipeline, workflowId: id, args: [longSmoke(2, s.queues.compute)], workflowIdConflictPolicy: 'USE_EXISTING',
-  });
+  const start = () =>
+    s.client.workflow.start('smokePipeline', {
+      taskQueue: s.queues.pipeline,
+      workflowId: id,
+      args: [longSmoke(2, s.queues.compute)],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
   const [a, b] = [await start(), await start()];
   assert.equal(a.firstExecutionRunId, b.firstExecutionRunId);
   await a.result();
   // A later identical run is all cache hits: the model recipe's digest names an existing model.
-  const again = await s.client.workflow.execute('smokePipeline', { taskQueue: s.queues.pipeline, workflowId: `${id}-again`, args: [longSmoke(2, s.queues.compute)] }) as SmokeSummary;
+  const again = (await s.client.workflow.execute('smokePipeline', {
+    taskQueue: s.queues.pipeline,
+    workflowId: `${id}-again`,
+    args: [longSmoke(2, s.queues.compute)],
+  })) as SmokeSummary;
   assert.equal(again.epochsTrained, 0);
 });
 
 test('cancelling a run stops training within one heartbeat interval and ends it as cancelled', async (t) => {
   const s = await withStack(t, 'cancel');
-  const handle = await s.client.workflow.start('smokePipeline', { taskQueue: s.queues.pipeline, workflowId: `cancel-${Date.now()}`, args: [longSmoke(100, s.queues.compute)] });
+  const handle = await s.client.workflow.start('smokePipeline', {
+    taskQueue: s.queues.pipeline,
+    workflowId: `cancel-${Date.now()}`,
+    args: [longSmoke(100, s.queues.compute)],
+  });
   await waitForEpoch(() => handle.query(progressQuery), 1);
   const cancelledAt = Date.now();
   await handle.cancel();
-  const err = await handle.result().then(() => undefined, (e: unknown) => e);
+  const err = await handle.result().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
   assert.equal((await handle.describe()).status.name, 'CANCELLED');
   const log = s.stack.logFile(s.workers.compute);
   const deadline = Date.now() + 15_000;
   let line: string | undefined;
   while (!line && Date.now() < deadline) {
-    line = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('"msg":"training cancelled"'));
+    line = readFileSync(log, 'utf8')
+      .split('\n')
+      .find((l) => l.includes('"msg":"training cancelled"'));
     if (!line) await new Promise((r) => setTimeout(r, 200));
   }
   assert.ok(line, 'the compute worker stopped training');
   const stoppedAt = (JSON.parse(line) as { time: number }).time;
-  assert.ok(stoppedAt - cancelledAt <= 5_000 + 1_000, `training stopped ${stoppedAt - cancelledAt} ms after cancel (heartbeat timeout 5 s)`);
+  assert.ok(
+    stoppedAt - cancelledAt <= 5_000 + 1_000,
+    `training stopped ${stoppedAt - cancelledAt} ms after cancel (heartbeat timeout 5 s)`,
+  );
 });
 
 test('SIGTERM to a compute worker checkpoints the current epoch and hands the run to another worker', async (t) => {
   const s = await withStack(t, 'drain');
-  const handle = await s.client.workflow.start('smokePipeline', { taskQueue: s.queues.pipeline, workflowId: `drain-${Date.now()}`, args: [longSmoke(6, s.queues.compute, { seed: 4242 })] });
+  const handle = await s.client.workflow.start('smokePipeline', {
+    taskQueue: s.queues.pipeline,
+    workflowId: `drain-${Date.now()}`,
+    args: [longSmoke(6, s.queues.compute, { seed: 4242 })],
+  });
   await waitForEpoch(() => handle.query(progressQuery), 1);
   const stopping = Date.now();
   await s.stack.stop(s.workers.compute, 'SIGTERM', 60_000);
@@ -119,7 +161,7 @@ test('SIGTERM to a compute worker checkpoints the current epoch and hands the ru
   assert.ok(drained, 'the worker checkpointed on shutdown');
   assert.ok(stoppedIn < 20_000, `worker exited ${stoppedIn} ms after SIGTERM, not after the 2-minute grace period`);
   await s.startCompute(`${s.workers.compute}-2`);
-  const summary = await handle.result() as SmokeSummary;
+  const summary = (await handle.result()) as SmokeSummary;
   assert.equal(summary.resumedFromEpoch, Number(drained[1]));
   assert.equal(summary.epochsTrained, 6 - summary.resumedFromEpoch);
 });

@@ -11,15 +11,18 @@ import { withStack } from '../helpers/stack';
 
 test('smoke pipeline trains through Temporal on the native backend and stores the model in MinIO', async (t) => {
   const s = await withStack(t, 'smoke');
-  const summary = await s.client.workflow.execute('smokePipeline', {
-    taskQueue: s.queues.pipeline, workflowId: `smoke-${Date.now()}`,
+  const summary = (await s.client.workflow.execute('smokePipeline', {
+    taskQueue: s.queues.pipeline,
+    workflowId: `smoke-${Date.now()}`,
     args: [{ preset: 'smoke', options: { computeQueue: s.queues.compute } }],
-  }) as SmokeSummary;
+  })) as SmokeSummary;
   assert.equal(summary.backend, 'tensorflow');
   assert.equal(summary.backendFallback, false);
   assert.equal(summary.epochsTrained, 2);
   assert.ok(summary.accuracy > 0.8, `accuracy ${summary.accuracy}`);
-  const manifest = JSON.parse(new TextDecoder().decode(await s.store.get(summary.manifestKey))) as { weights: { key: string; sha256: string } };
+  const manifest = JSON.parse(new TextDecoder().decode(await s.store.get(summary.manifestKey))) as {
+    weights: { key: string; sha256: string };
+  };
   assert.equal(manifest.weights.sha256, summary.weightsSha256);
   const weights = await s.store.get(manifest.weights.key);
   assert.equal(sha256Hex(weights), summary.weightsSha256);
@@ -43,7 +46,9 @@ test('MinIO store: tensor file round trip, checksum verified, typed errors', asy
   await assert.rejects(s.store.get('test/does-not-exist'), ArtifactNotFoundError);
   // An object whose recorded digest does not match its bytes is never returned as data.
   const key = `test/${Date.now()}/tampered.bin`;
-  await s.store.client.putObject('chrysalis', key, Buffer.from([1, 2, 3]), 3, { 'X-Amz-Meta-Sha256': sha256Hex('something else') });
+  await s.store.client.putObject('chrysalis', key, Buffer.from([1, 2, 3]), 3, {
+    'X-Amz-Meta-Sha256': sha256Hex('something else'),
+  });
   await assert.rejects(s.store.get(key), ArtifactCorruptError);
   await assert.rejects(s.store.get({ ...ref, sha256: sha256Hex('x') }), ArtifactCorruptError);
 });
@@ -52,28 +57,80 @@ test('a run on user-supplied IDX files, read from disk and from MinIO', async (t
   const s = await withStack(t, 'idx');
   const ds = await loadDataset('mnist');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'idx-'));
-  writeFileSync(path.join(dir, 'train-images.idx.gz'), gzipSync(encodeIdx([4000, 28, 28], ds.train.images.subarray(0, 4000 * 784))));
+  writeFileSync(
+    path.join(dir, 'train-images.idx.gz'),
+    gzipSync(encodeIdx([4000, 28, 28], ds.train.images.subarray(0, 4000 * 784))),
+  );
   writeFileSync(path.join(dir, 'train-labels.idx'), encodeIdx([4000], ds.train.labels.subarray(0, 4000)));
   writeFileSync(path.join(dir, 'test-images.idx'), encodeIdx([1000, 28, 28], ds.test.images.subarray(0, 1000 * 784)));
-  const testLabels = await s.store.put(`inputs/${Date.now()}/test-labels.idx`, encodeIdx([1000], ds.test.labels.subarray(0, 1000)));
-  const idx = { trainImages: path.join(dir, 'train-images.idx.gz'), trainLabels: path.join(dir, 'train-labels.idx'), testImages: path.join(dir, 'test-images.idx'), testLabels: `minio:${testLabels.key}` };
-  const summary = await s.client.workflow.execute('smokePipeline', {
-    taskQueue: s.queues.pipeline, workflowId: `idx-${Date.now()}`,
-    args: [{ preset: 'smoke', overrides: { data: { dataset: 'idx', idx, validationSize: 500 } }, options: { computeQueue: s.queues.compute } }],
-  }) as SmokeSummary;
+  const testLabels = await s.store.put(
+    `inputs/${Date.now()}/test-labels.idx`,
+    encodeIdx([1000], ds.test.labels.subarray(0, 1000)),
+  );
+  const idx = {
+    trainImages: path.join(dir, 'train-images.idx.gz'),
+    trainLabels: path.join(dir, 'train-labels.idx'),
+    testImages: path.join(dir, 'test-images.idx'),
+    testLabels: `minio:${testLabels.key}`,
+  };
+  const summary = (await s.client.workflow.execute('smokePipeline', {
+    taskQueue: s.queues.pipeline,
+    workflowId: `idx-${Date.now()}`,
+    args: [
+      {
+        preset: 'smoke',
+        overrides: { data: { dataset: 'idx', idx, validationSize: 500 } },
+        options: { computeQueue: s.queues.compute },
+      },
+    ],
+  })) as SmokeSummary;
   assert.ok(summary.accuracy > 0.8, `accuracy ${summary.accuracy}`);
   // The README's form: the same files through `./chrysalis run distill … --set data.idx={…}`.
-  const viaCli = s.cli('run', 'distill', '--preset', 'mnist-quick', '--set', 'data.dataset=idx', '--set', `data.idx=${JSON.stringify(idx)}`,
-    '--set', 'data.validationSize=500', '--set', 'teachers.count=1', '--set', 'teachers.train.epochs=1', '--set', 'teachers.model.hidden=[64]',
-    '--set', 'student.model.hidden=[32]', '--set', 'student.train.epochs=1');
+  const viaCli = s.cli(
+    'run',
+    'distill',
+    '--preset',
+    'mnist-quick',
+    '--set',
+    'data.dataset=idx',
+    '--set',
+    `data.idx=${JSON.stringify(idx)}`,
+    '--set',
+    'data.validationSize=500',
+    '--set',
+    'teachers.count=1',
+    '--set',
+    'teachers.train.epochs=1',
+    '--set',
+    'teachers.model.hidden=[64]',
+    '--set',
+    'student.model.hidden=[32]',
+    '--set',
+    'student.train.epochs=1',
+  );
   assert.equal(viaCli.code, 0, viaCli.err);
   assert.match(viaCli.out, /^\| student-T20-a0\.9 \| student \| \d+ \| \d+\.\d+% \|/m);
   assert.match(viaCli.err, /^workflow distill-mnist-quick-[0-9a-f]{8} /m);
   // A missing file is a clear, non-retryable failure naming it.
-  const err = await s.client.workflow.execute('smokePipeline', {
-    taskQueue: s.queues.pipeline, workflowId: `idx-missing-${Date.now()}`,
-    args: [{ preset: 'smoke', overrides: { data: { dataset: 'idx', idx: { ...idx, trainImages: '/nonexistent/train.idx' } } }, options: { computeQueue: s.queues.compute } }],
-  }).then(() => undefined, (e: unknown) => e);
-  assert.match(String((err as { cause?: { cause?: Error } }).cause?.cause?.message), /cannot read IDX file \/nonexistent\/train\.idx/);
+  const err = await s.client.workflow
+    .execute('smokePipeline', {
+      taskQueue: s.queues.pipeline,
+      workflowId: `idx-missing-${Date.now()}`,
+      args: [
+        {
+          preset: 'smoke',
+          overrides: { data: { dataset: 'idx', idx: { ...idx, trainImages: '/nonexistent/train.idx' } } },
+          options: { computeQueue: s.queues.compute },
+        },
+      ],
+    })
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  assert.match(
+    String((err as { cause?: { cause?: Error } }).cause?.cause?.message),
+    /cannot read IDX file \/nonexistent\/train\.idx/,
+  );
   assert.equal((err as { cause?: { cause?: { type?: string } } }).cause?.cause?.type, 'DatasetUnavailable');
 });

@@ -14,14 +14,39 @@ test('temporal workflow query progress, result, and reset of a finished run that
   const { temporal } = s;
   const id = `ops-${Date.now()}`;
   // A seed of its own: other tests share the store, and an identical recipe would be a cache hit.
-  const input = JSON.stringify({ preset: 'smoke', overrides: { seed: Date.now() % 1_000_000_000 }, options: { computeQueue: s.queues.compute } });
-  assert.equal(temporal('workflow', 'start', '--type', 'smokePipeline', '--task-queue', s.queues.pipeline, '--workflow-id', id, '--input', input).code, 0);
-  const first = await s.client.workflow.getHandle(id).result() as SmokeSummary;
+  const input = JSON.stringify({
+    preset: 'smoke',
+    overrides: { seed: Date.now() % 1_000_000_000 },
+    options: { computeQueue: s.queues.compute },
+  });
+  assert.equal(
+    temporal(
+      'workflow',
+      'start',
+      '--type',
+      'smokePipeline',
+      '--task-queue',
+      s.queues.pipeline,
+      '--workflow-id',
+      id,
+      '--input',
+      input,
+    ).code,
+    0,
+  );
+  const first = (await s.client.workflow.getHandle(id).result()) as SmokeSummary;
   assert.equal(first.epochsTrained, 2);
   const q = temporal('workflow', 'query', '--workflow-id', id, '--name', 'progress', '-o', 'json');
   assert.equal(q.code, 0, q.err);
-  const progress = (JSON.parse(q.out) as { queryResult: { stages: unknown[]; models: { name: string; status: string; epoch: number; epochs: number }[] }[] }).queryResult[0]!;
-  assert.deepEqual(progress.models.map((m) => [m.name, m.status, m.epoch, m.epochs]), [['smoke', 'done', 2, 2]]);
+  const progress = (
+    JSON.parse(q.out) as {
+      queryResult: { stages: unknown[]; models: { name: string; status: string; epoch: number; epochs: number }[] }[];
+    }
+  ).queryResult[0]!;
+  assert.deepEqual(
+    progress.models.map((m) => [m.name, m.status, m.epoch, m.epochs]),
+    [['smoke', 'done', 2, 2]],
+  );
   const result = temporal('workflow', 'result', '--workflow-id', id);
   assert.equal(result.code, 0, result.err);
   assert.match(result.out, new RegExp(first.manifestKey));
@@ -29,40 +54,101 @@ test('temporal workflow query progress, result, and reset of a finished run that
   assert.equal(described.code, 0, described.err);
   assert.match(described.out, /COMPLETED/);
 
-  const reset = temporal('workflow', 'reset', '--workflow-id', id, '--type', 'FirstWorkflowTask', '--reason', 'test reset', '--yes');
+  const reset = temporal(
+    'workflow',
+    'reset',
+    '--workflow-id',
+    id,
+    '--type',
+    'FirstWorkflowTask',
+    '--reason',
+    'test reset',
+    '--yes',
+  );
   assert.equal(reset.code, 0, reset.err + reset.out);
-  const again = await s.client.workflow.getHandle(id).result() as SmokeSummary;
+  const again = (await s.client.workflow.getHandle(id).result()) as SmokeSummary;
   assert.equal(again.manifestKey, first.manifestKey);
   assert.equal(again.epochsTrained, 0, 'the reset run found the published model and trained nothing');
   // OPERATIONS.md's form: replay only the last workflow task; the recorded activity results stand.
-  const last = temporal('workflow', 'reset', '--workflow-id', id, '--type', 'LastWorkflowTask', '--reason', 'retry after fix', '--yes');
+  const last = temporal(
+    'workflow',
+    'reset',
+    '--workflow-id',
+    id,
+    '--type',
+    'LastWorkflowTask',
+    '--reason',
+    'retry after fix',
+    '--yes',
+  );
   assert.equal(last.code, 0, last.err + last.out);
-  const replayed = await s.client.workflow.getHandle(id).result() as SmokeSummary;
+  const replayed = (await s.client.workflow.getHandle(id).result()) as SmokeSummary;
   assert.equal(replayed.manifestKey, first.manifestKey);
 
   // OPERATIONS.md's distillation starts, inputs as written: both pass validation and reach the compute
   // stage (queued on the default compute queue, which nobody polls here; then terminated).
-  const docInputs = ['{"preset":"mnist-quick"}', '{"preset":"mnist-tiny-sweep","overrides":{"students":[{"temperature":3,"alpha":0.9}]}}'];
+  const docInputs = [
+    '{"preset":"mnist-quick"}',
+    '{"preset":"mnist-tiny-sweep","overrides":{"students":[{"temperature":3,"alpha":0.9}]}}',
+  ];
   for (const [k, docInput] of docInputs.entries()) {
     const wid = `${id}-doc-${k}`;
-    const started = temporal('workflow', 'start', '--type', 'distillationPipeline', '--task-queue', s.queues.pipeline, '--workflow-id', wid, '--input', docInput);
+    const started = temporal(
+      'workflow',
+      'start',
+      '--type',
+      'distillationPipeline',
+      '--task-queue',
+      s.queues.pipeline,
+      '--workflow-id',
+      wid,
+      '--input',
+      docInput,
+    );
     assert.equal(started.code, 0, started.err);
     let stages: string[] = [];
     for (let i = 0; i < 100 && !stages.includes('prepare-data'); i++) {
       const p = temporal('workflow', 'query', '--workflow-id', wid, '--name', 'progress', '-o', 'json');
-      stages = p.code === 0 ? (JSON.parse(p.out) as { queryResult: { stages: { name: string }[] }[] }).queryResult[0]!.stages.map((x) => x.name) : [];
+      stages =
+        p.code === 0
+          ? (JSON.parse(p.out) as { queryResult: { stages: { name: string }[] }[] }).queryResult[0]!.stages.map(
+              (x) => x.name,
+            )
+          : [];
       if (!stages.includes('prepare-data')) await new Promise((r) => setTimeout(r, 300));
     }
     assert.deepEqual(stages, ['validate', 'prepare-data'], `${docInput} passed validation`);
-    assert.equal(temporal('workflow', 'terminate', '--workflow-id', wid, '--reason', 'test: no compute worker on chrysalis-compute').code, 0);
+    assert.equal(
+      temporal(
+        'workflow',
+        'terminate',
+        '--workflow-id',
+        wid,
+        '--reason',
+        'test: no compute worker on chrysalis-compute',
+      ).code,
+      0,
+    );
   }
 });
 
 test('chrysalis CLI: run with progress and results, status/list as JSON, one-line errors with exit codes', async (t) => {
   const s = await withStack(t, 'cli');
   const { cli } = s;
-  const setters = ['--set', 'data.trainLimit=3000', '--set', 'teachers.count=1', '--set', 'teachers.train.epochs=1', '--set', 'teachers.model.hidden=[64]',
-    '--set', 'student.model.hidden=[32]', '--set', 'student.train.epochs=2'];
+  const setters = [
+    '--set',
+    'data.trainLimit=3000',
+    '--set',
+    'teachers.count=1',
+    '--set',
+    'teachers.train.epochs=1',
+    '--set',
+    'teachers.model.hidden=[64]',
+    '--set',
+    'student.model.hidden=[32]',
+    '--set',
+    'student.train.epochs=2',
+  ];
   const run = cli('run', 'distill', '--preset', 'mnist-quick', ...setters);
   assert.equal(run.code, 0, run.err);
   assert.match(run.err, /student-T20-a0\.9 +(done|█)/, 'progress lines per model');
@@ -74,8 +160,20 @@ test('chrysalis CLI: run with progress and results, status/list as JSON, one-lin
   assert.equal(status.progress.models.length, 3);
   assert.ok((JSON.parse(cli('list', '--json').out) as { workflowId: string }[]).some((w) => w.workflowId === id));
   // Search attributes let the Temporal CLI filter chrysalis runs.
-  const listed = s.temporal('workflow', 'list', '--query', "ChrysalisPipeline='distill' AND ChrysalisPreset='mnist-quick' AND ChrysalisDataset='mnist'", '-o', 'json');
-  assert.ok((JSON.parse(listed.out || '[]') as { execution: { workflowId: string } }[]).some((w) => w.execution.workflowId === id), listed.out + listed.err);
+  const listed = s.temporal(
+    'workflow',
+    'list',
+    '--query',
+    "ChrysalisPipeline='distill' AND ChrysalisPreset='mnist-quick' AND ChrysalisDataset='mnist'",
+    '-o',
+    'json',
+  );
+  assert.ok(
+    (JSON.parse(listed.out || '[]') as { execution: { workflowId: string } }[]).some(
+      (w) => w.execution.workflowId === id,
+    ),
+    listed.out + listed.err,
+  );
   const report = cli('report', id);
   assert.equal(report.code, 0);
   assert.match(report.out, /^# chrysalis run /);
@@ -83,21 +181,43 @@ test('chrysalis CLI: run with progress and results, status/list as JSON, one-lin
   const again = cli('run', 'distill', '--preset', 'mnist-quick', ...setters, '--detach');
   assert.equal(again.code, 0, again.err);
   assert.equal(again.out.trim(), id);
-  const rerun = await s.client.workflow.getHandle(id).result() as DistillationSummary;
+  const rerun = (await s.client.workflow.getHandle(id).result()) as DistillationSummary;
   assert.ok(rerun.softTargets.cacheHit && rerun.models.every((m) => m.cached), 'a re-run trains nothing');
   // docs/RESULTS.md's table rows come from bench/results/summarize.mjs over ./chrysalis report --json.
-  const rows = spawnSync(process.execPath, ['bench/results/summarize.mjs', id], { cwd: repoRoot, env: s.cliEnv, encoding: 'utf8' });
+  const rows = spawnSync(process.execPath, ['bench/results/summarize.mjs', id], {
+    cwd: repoRoot,
+    env: s.cliEnv,
+    encoding: 'utf8',
+  });
   assert.equal(rows.status, 0, rows.stderr);
   assert.match(rows.stdout, /^\| student-T20-a0\.9 \| 20 \| 0\.9 \| \d* \| \d+ \|/m);
   // Registering the search attributes on a cluster other than the dev server (OPERATIONS.md).
-  const registered = s.temporal('operator', 'search-attribute', 'create', '--name', 'ChrysalisDocsCheck', '--type', 'Keyword');
+  const registered = s.temporal(
+    'operator',
+    'search-attribute',
+    'create',
+    '--name',
+    'ChrysalisDocsCheck',
+    '--type',
+    'Keyword',
+  );
   assert.equal(registered.code, 0, registered.err);
 
   const bad = cli('run', 'distill', '--set', 'students=[{"temperature":0,"alpha":2}]');
   assert.equal(bad.code, 2);
   assert.equal(bad.err.trim().split('\n').length, 1, 'one line');
-  assert.match(bad.err, /^chrysalis: invalid input: students\.0\.temperature: T must be > 0; students\.0\.alpha: alpha must be in \[0, 1\]/);
-  const badSpecialists = cli('run', 'specialists', '--preset', 'specialists-tiny', '--set', 'clustering.specialists=11');
+  assert.match(
+    bad.err,
+    /^chrysalis: invalid input: students\.0\.temperature: T must be > 0; students\.0\.alpha: alpha must be in \[0, 1\]/,
+  );
+  const badSpecialists = cli(
+    'run',
+    'specialists',
+    '--preset',
+    'specialists-tiny',
+    '--set',
+    'clustering.specialists=11',
+  );
   assert.equal(badSpecialists.code, 2);
   assert.match(badSpecialists.err, /^chrysalis: invalid input: clustering\.specialists: 11 clusters for 10 classes/);
   assert.equal(cli('status', 'no-such-run').code, 3);
@@ -133,5 +253,8 @@ test('chrysalis CLI: run with progress and results, status/list as JSON, one-lin
   }
   const noExport = cli('export', ids[0]!, '--out', mkdtempSync(path.join(os.tmpdir(), 'no-export-')));
   assert.equal(noExport.code, 3);
-  assert.match(noExport.err, /^chrysalis: export smoke-smoke-[0-9a-f]{8}: the run is CANCELLED; its export exists once it completes$/m);
+  assert.match(
+    noExport.err,
+    /^chrysalis: export smoke-smoke-[0-9a-f]{8}: the run is CANCELLED; its export exists once it completes$/m,
+  );
 });

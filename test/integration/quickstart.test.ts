@@ -15,12 +15,22 @@ test('bash infra/quickstart.sh runs the main job end to end and stops its stack'
   requireStackEnv();
   const data = mkdtempSync(path.join(process.env['CHRYSALIS_TEST_DATA_DIR']!, 'quickstart-'));
   // A newcomer's environment: none of the test stack's addresses, queues or credentials.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEMPORAL_|MINIO_|CHRYSALIS_)/.test(k)));
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(TEMPORAL_|MINIO_|CHRYSALIS_)/.test(k)),
+  );
   Object.assign(env, {
     CHRYSALIS_DATA_DIR: data,
-    CHRYSALIS_DEV_TEMPORAL_PORT: '27233', CHRYSALIS_DEV_TEMPORAL_UI_PORT: '28233', CHRYSALIS_DEV_MINIO_PORT: '29000', CHRYSALIS_DEV_MINIO_CONSOLE_PORT: '29001',
+    CHRYSALIS_DEV_TEMPORAL_PORT: '27233',
+    CHRYSALIS_DEV_TEMPORAL_UI_PORT: '28233',
+    CHRYSALIS_DEV_MINIO_PORT: '29000',
+    CHRYSALIS_DEV_MINIO_CONSOLE_PORT: '29001',
   });
-  const r = spawnSync('bash', [path.join(repoRoot, 'infra/quickstart.sh')], { cwd: repoRoot, env, encoding: 'utf8', timeout: 900_000 });
+  const r = spawnSync('bash', [path.join(repoRoot, 'infra/quickstart.sh')], {
+    cwd: repoRoot,
+    env,
+    encoding: 'utf8',
+    timeout: 900_000,
+  });
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   // Two teachers, the hard-label baseline and the distilled student, each with its MNIST test errors.
   const roles = [...r.stdout.matchAll(/^\| [\w.-]+ \| (\w+) \| \d+ \| \d+\.\d+% \|/gm)].map((m) => m[1]);

@@ -10,7 +10,11 @@ import { withStack } from '../helpers/stack';
 
 const run = (computeQueue: string, epochs: number) => ({
   preset: 'smoke',
-  overrides: { data: { dataset: 'mnist', validationSize: 1000, trainLimit: 12000 }, model: { kind: 'mlp', hidden: [256, 256] }, train: { epochs, batchSize: 64 } },
+  overrides: {
+    data: { dataset: 'mnist', validationSize: 1000, trainLimit: 12000 },
+    model: { kind: 'mlp', hidden: [256, 256] },
+    train: { epochs, batchSize: 64 },
+  },
   options: { computeQueue, heartbeatTimeoutSeconds: 10 },
 });
 
@@ -26,29 +30,39 @@ async function untilEpoch(query: () => Promise<{ models: { epoch: number }[] }>,
 
 test('Temporal dev server stopped and restarted mid-run: the run completes', async (t) => {
   const s = await withStack(t, 'temporal-restart', { ownServersOnPort: 27233 });
-  const handle = await s.client.workflow.start('smokePipeline', { taskQueue: s.queues.pipeline, workflowId: `trestart-${Date.now()}`, args: [run(s.queues.compute, 8)] });
+  const handle = await s.client.workflow.start('smokePipeline', {
+    taskQueue: s.queues.pipeline,
+    workflowId: `trestart-${Date.now()}`,
+    args: [run(s.queues.compute, 8)],
+  });
   await untilEpoch(() => handle.query(progressQuery), 2);
   await s.stack.stop('temporal');
   await new Promise((r) => setTimeout(r, 2_000));
   await s.stack.start('temporal');
-  const summary = await handle.result() as SmokeSummary;
+  const summary = (await handle.result()) as SmokeSummary;
   assert.ok(summary.accuracy > 0.9);
   assert.equal((await handle.describe()).status.name, 'COMPLETED');
 });
 
 test('MinIO stopped during checkpoint uploads and restarted: retries succeed and every object verifies', async (t) => {
   const s = await withStack(t, 'minio-restart', { ownServersOnPort: 27243 });
-  const handle = await s.client.workflow.start('smokePipeline', { taskQueue: s.queues.pipeline, workflowId: `mrestart-${Date.now()}`, args: [run(s.queues.compute, 8)] });
+  const handle = await s.client.workflow.start('smokePipeline', {
+    taskQueue: s.queues.pipeline,
+    workflowId: `mrestart-${Date.now()}`,
+    args: [run(s.queues.compute, 8)],
+  });
   await untilEpoch(() => handle.query(progressQuery), 2);
   await s.stack.stop('minio');
   await new Promise((r) => setTimeout(r, 3_000)); // at least one checkpoint upload falls into this gap
   await s.stack.start('minio');
-  const summary = await handle.result() as SmokeSummary;
+  const summary = (await handle.result()) as SmokeSummary;
   assert.ok(summary.accuracy > 0.9);
   // Every stored object still hashes to the digest recorded for it; get() verifies and throws otherwise.
   const keys = await s.store.list('');
   assert.ok(keys.some((k) => k.startsWith('models/')) && keys.some((k) => k.startsWith('data-plans/')));
   for (const k of keys) await s.store.get(k);
-  const manifest = JSON.parse(new TextDecoder().decode(await s.store.get(summary.manifestKey))) as { weights: { key: string; sha256: string; bytes: number } };
+  const manifest = JSON.parse(new TextDecoder().decode(await s.store.get(summary.manifestKey))) as {
+    weights: { key: string; sha256: string; bytes: number };
+  };
   await s.store.get(manifest.weights);
 });

@@ -5,7 +5,11 @@ import { test } from 'node:test';
 import { repoRoot } from '../../config/env';
 
 function setup(env: Record<string, string> = {}) {
-  const r = spawnSync('bash', [path.join(repoRoot, 'infra/setup.sh')], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('bash', [path.join(repoRoot, 'infra/setup.sh')], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 

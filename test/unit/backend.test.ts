@@ -8,8 +8,15 @@ test('native TensorFlow backend: matmul and gradient match independent computati
   assert.equal(tf.getBackend(), 'tensorflow');
   assert.equal(info.backend, 'tensorflow');
   assert.equal(info.fallback, false);
-  const a = [[1, 2, 3], [4, 5, 6]];
-  const b = [[7, 8], [9, 10], [11, 12]];
+  const a = [
+    [1, 2, 3],
+    [4, 5, 6],
+  ];
+  const b = [
+    [7, 8],
+    [9, 10],
+    [11, 12],
+  ];
   const expected = a.map((row) => b[0]!.map((_, j) => row.reduce((s, v, k) => s + v * b[k]![j]!, 0)));
   assert.deepEqual(await tf.matMul(tf.tensor2d(a), tf.tensor2d(b)).array(), expected);
   // d/dx sum(sin(x) * x^2) = cos(x) x^2 + 2x sin(x)
@@ -24,7 +31,13 @@ test('native TensorFlow backend: matmul and gradient match independent computati
 test('WASM is used only when native is absent, and says so loudly', async () => {
   resetBackendForTests();
   const warnings: string[] = [];
-  const info = await initBackend({ requested: 'auto', loadNative: () => { throw new Error('Cannot find module tfjs_binding.node'); }, warn: (m) => warnings.push(m) });
+  const info = await initBackend({
+    requested: 'auto',
+    loadNative: () => {
+      throw new Error('Cannot find module tfjs_binding.node');
+    },
+    warn: (m) => warnings.push(m),
+  });
   assert.equal(info.backend, 'wasm');
   assert.equal(info.fallback, true);
   assert.match(info.fallbackReason ?? '', /tfjs_binding/);
@@ -32,5 +45,13 @@ test('WASM is used only when native is absent, and says so loudly', async () => 
   assert.match(warnings[0]!, /NATIVE TENSORFLOW UNAVAILABLE/);
   assert.deepEqual(await tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3], [4]])).array(), [[11]]);
   resetBackendForTests();
-  await assert.rejects(initBackend({ requested: 'tensorflow', loadNative: () => { throw new Error('absent'); } }), /native TensorFlow backend requested/);
+  await assert.rejects(
+    initBackend({
+      requested: 'tensorflow',
+      loadNative: () => {
+        throw new Error('absent');
+      },
+    }),
+    /native TensorFlow backend requested/,
+  );
 });

@@ -9,28 +9,61 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '../../config/env';
 
-const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { cwd: repoRoot, encoding: 'utf8', timeout: 300_000 });
+const run = (cmd: string, args: string[]) =>
+  spawnSync(cmd, args, { cwd: repoRoot, encoding: 'utf8', timeout: 300_000 });
 
-interface BenchOut { backend: string; results: { model: string; examples_per_s: number }[]; loop: { model: string }[] }
+interface BenchOut {
+  backend: string;
+  results: { model: string; examples_per_s: number }[];
+  loop: { model: string }[];
+}
 
 test('tfjs-bench runs with the documented flags on both backends and prints one JSON object', () => {
   for (const backend of ['tensorflow', 'wasm']) {
-    const r = run(process.execPath, ['dist/bench/train-step/tfjs-bench.js', '--backend', backend, '--steps', '2', '--repeats', '1', '--warmup', '1',
-      '--model', '784-800-800-10', '--no-sgemm', '--loop-examples', '256', '--loop-repeats', '1', '--no-breakdown']);
+    const r = run(process.execPath, [
+      'dist/bench/train-step/tfjs-bench.js',
+      '--backend',
+      backend,
+      '--steps',
+      '2',
+      '--repeats',
+      '1',
+      '--warmup',
+      '1',
+      '--model',
+      '784-800-800-10',
+      '--no-sgemm',
+      '--loop-examples',
+      '256',
+      '--loop-repeats',
+      '1',
+      '--no-breakdown',
+    ]);
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout) as BenchOut;
     assert.equal(out.backend, backend);
-    assert.deepEqual(out.results.map((m) => m.model), ['784-800-800-10']);
+    assert.deepEqual(
+      out.results.map((m) => m.model),
+      ['784-800-800-10'],
+    );
     assert.ok(out.results[0]!.examples_per_s > 0);
-    assert.deepEqual(out.loop.map((m) => m.model), ['784-800-800-10']);
+    assert.deepEqual(
+      out.loop.map((m) => m.model),
+      ['784-800-800-10'],
+    );
   }
   const help = run(process.execPath, ['dist/bench/train-step/tfjs-bench.js', '--help']);
   assert.match(help.stderr, /^usage: tfjs-bench\.js/);
 });
 
 test('the shell, Python and .mjs benchmark scripts parse', () => {
-  for (const script of ['bench/train-step/run.sh', 'infra/setup/bench-python.sh']) assert.equal(run('bash', ['-n', script]).status, 0, script);
+  for (const script of ['bench/train-step/run.sh', 'infra/setup/bench-python.sh'])
+    assert.equal(run('bash', ['-n', script]).status, 0, script);
   assert.equal(run(process.execPath, ['--check', 'bench/results/summarize.mjs']).status, 0);
-  const py = run('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', path.join('bench/train-step/pytorch_bench.py')]);
+  const py = run('python3', [
+    '-c',
+    'import ast, sys; ast.parse(open(sys.argv[1]).read())',
+    path.join('bench/train-step/pytorch_bench.py'),
+  ]);
   assert.equal(py.status, 0, py.stderr);
 });

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, applySetters, distillationPresets, formatIssues, loadEnv, resolveDistillationInput } from '../../config';
+import {
+  ConfigError,
+  applySetters,
+  distillationPresets,
+  formatIssues,
+  loadEnv,
+  resolveDistillationInput,
+} from '../../config';
 
 const baseEnv = { MINIO_ACCESS_KEY: 'chrysalis', MINIO_SECRET_KEY: 'super-secret-value' };
 
@@ -8,16 +15,22 @@ test('environment: defaults apply and a bad variable is named in the error', () 
   const env = loadEnv(baseEnv);
   assert.equal(env.TEMPORAL_ADDRESS, '127.0.0.1:7233');
   assert.equal(env.CHRYSALIS_COMPUTE_QUEUE, 'chrysalis-compute');
-  assert.throws(() => loadEnv({ ...baseEnv, TEMPORAL_ADDRESS: 'no-port' }), (e: unknown) => e instanceof ConfigError && /TEMPORAL_ADDRESS: expected host:port/.test(e.message));
+  assert.throws(
+    () => loadEnv({ ...baseEnv, TEMPORAL_ADDRESS: 'no-port' }),
+    (e: unknown) => e instanceof ConfigError && /TEMPORAL_ADDRESS: expected host:port/.test(e.message),
+  );
   assert.throws(() => loadEnv({ ...baseEnv, CHRYSALIS_BACKEND: 'gpu-please' }), /CHRYSALIS_BACKEND/);
   assert.throws(() => loadEnv({ MINIO_ACCESS_KEY: 'chrysalis' }), /MINIO_SECRET_KEY: required/);
 });
 
 test('environment errors never echo a secret value', () => {
-  assert.throws(() => loadEnv({ MINIO_ACCESS_KEY: 'chrysalis', MINIO_SECRET_KEY: 'short' }), (e: unknown) => {
-    const msg = (e as Error).message;
-    return /MINIO_SECRET_KEY/.test(msg) && !msg.includes('short"') && msg.includes('[REDACTED]');
-  });
+  assert.throws(
+    () => loadEnv({ MINIO_ACCESS_KEY: 'chrysalis', MINIO_SECRET_KEY: 'short' }),
+    (e: unknown) => {
+      const msg = (e as Error).message;
+      return /MINIO_SECRET_KEY/.test(msg) && !msg.includes('short"') && msg.includes('[REDACTED]');
+    },
+  );
 });
 
 function issues(raw: unknown): string {
@@ -28,7 +41,15 @@ function issues(raw: unknown): string {
 
 test('every distillation preset named in the docs resolves to a valid config', () => {
   const names = Object.keys(distillationPresets);
-  for (const name of ['mnist-quick', 'mnist-paper', 'mnist-tiny-sweep', 'mnist-omit-3', 'mnist-only-7-8', 'mnist-transfer-3pct']) assert.ok(names.includes(name), name);
+  for (const name of [
+    'mnist-quick',
+    'mnist-paper',
+    'mnist-tiny-sweep',
+    'mnist-omit-3',
+    'mnist-only-7-8',
+    'mnist-transfer-3pct',
+  ])
+    assert.ok(names.includes(name), name);
   for (const name of names) {
     const r = resolveDistillationInput({ preset: name });
     assert.ok(r.ok, `${name}: ${r.ok ? '' : formatIssues(r.issues)}`);
@@ -37,7 +58,10 @@ test('every distillation preset named in the docs resolves to a valid config', (
 });
 
 test('presets resolve, with overrides merged', () => {
-  const r = resolveDistillationInput({ preset: 'mnist-quick', overrides: { students: [{ temperature: 4, alpha: 0.5 }], student: { train: { epochs: 2 } } } });
+  const r = resolveDistillationInput({
+    preset: 'mnist-quick',
+    overrides: { students: [{ temperature: 4, alpha: 0.5 }], student: { train: { epochs: 2 } } },
+  });
   assert.ok(r.ok);
   if (!r.ok) return;
   assert.deepEqual(r.config.students, [{ temperature: 4, alpha: 0.5 }]);
@@ -47,20 +71,48 @@ test('presets resolve, with overrides merged', () => {
 });
 
 test('invalid inputs name the field and the expectation', () => {
-  assert.equal(issues({ preset: 'mnist-nope' }), 'invalid input: preset: unknown preset "mnist-nope"; expected one of: mnist-quick, mnist-paper, mnist-tiny-sweep, mnist-omit-3, mnist-only-7-8, mnist-transfer-3pct');
-  assert.match(issues({ preset: 'mnist-quick', overrides: { student: { train: { epochs: -3 } } } }), /student\.train\.epochs: Too small: expected number to be >0/);
-  assert.match(issues({ preset: 'mnist-quick', overrides: { students: [{ temperature: 0, alpha: 0.5 }] } }), /students\.0\.temperature: T must be > 0/);
-  assert.match(issues({ preset: 'mnist-quick', overrides: { students: [{ temperature: 2, alpha: 1.5 }] } }), /students\.0\.alpha: alpha must be in \[0, 1\]/);
-  assert.match(issues({ preset: 'mnist-quick', overrides: { transfer: { kind: 'excludeClasses', classes: [3, 12] } } }), /transfer\.classes\.1: unknown class id 12: mnist has classes 0-9/);
-  assert.match(issues({ preset: 'mnist-quick', overrides: { seed: 'seven' } }), /seed: Invalid input: expected number, received string/);
-  assert.match(issues({ preset: 'mnist-quick', overrides: { data: { dataset: 'cifar' } } }), /data\.dataset: Invalid option: expected one of "mnist"\|"fashion-mnist"\|"mnist\+fashion"/);
+  assert.equal(
+    issues({ preset: 'mnist-nope' }),
+    'invalid input: preset: unknown preset "mnist-nope"; expected one of: mnist-quick, mnist-paper, mnist-tiny-sweep, mnist-omit-3, mnist-only-7-8, mnist-transfer-3pct',
+  );
+  assert.match(
+    issues({ preset: 'mnist-quick', overrides: { student: { train: { epochs: -3 } } } }),
+    /student\.train\.epochs: Too small: expected number to be >0/,
+  );
+  assert.match(
+    issues({ preset: 'mnist-quick', overrides: { students: [{ temperature: 0, alpha: 0.5 }] } }),
+    /students\.0\.temperature: T must be > 0/,
+  );
+  assert.match(
+    issues({ preset: 'mnist-quick', overrides: { students: [{ temperature: 2, alpha: 1.5 }] } }),
+    /students\.0\.alpha: alpha must be in \[0, 1\]/,
+  );
+  assert.match(
+    issues({ preset: 'mnist-quick', overrides: { transfer: { kind: 'excludeClasses', classes: [3, 12] } } }),
+    /transfer\.classes\.1: unknown class id 12: mnist has classes 0-9/,
+  );
+  assert.match(
+    issues({ preset: 'mnist-quick', overrides: { seed: 'seven' } }),
+    /seed: Invalid input: expected number, received string/,
+  );
+  assert.match(
+    issues({ preset: 'mnist-quick', overrides: { data: { dataset: 'cifar' } } }),
+    /data\.dataset: Invalid option: expected one of "mnist"\|"fashion-mnist"\|"mnist\+fashion"/,
+  );
   assert.match(issues({ config: { data: { dataset: 'mnist' } } }), /config\.teachers/);
   assert.match(issues({}), /give exactly one of "preset"/);
-  assert.match(issues({ preset: 'mnist-quick', overrides: { data: { dataset: 'idx' } } }), /data\.idx: give data\.idx \(the four IDX files\) exactly when data\.dataset is "idx"/);
+  assert.match(
+    issues({ preset: 'mnist-quick', overrides: { data: { dataset: 'idx' } } }),
+    /data\.idx: give data\.idx \(the four IDX files\) exactly when data\.dataset is "idx"/,
+  );
   assert.match(issues({ preset: 'mnist-quick', bogus: 1 }), /Unrecognized key: "bogus"/);
 });
 
 test('--set style assignments build nested overrides', () => {
-  assert.deepEqual(applySetters({ a: { b: 1, c: 2 } }, ['a.b=5', 'd=hello', 'e=[1,2]']), { a: { b: 5, c: 2 }, d: 'hello', e: [1, 2] });
+  assert.deepEqual(applySetters({ a: { b: 1, c: 2 } }, ['a.b=5', 'd=hello', 'e=[1,2]']), {
+    a: { b: 5, c: 2 },
+    d: 'hello',
+    e: [1, 2],
+  });
   assert.throws(() => applySetters({}, ['novalue']), /key=value/);
 });

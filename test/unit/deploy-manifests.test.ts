@@ -50,7 +50,12 @@ const MIN_COMPUTE_GRACE_S = 150;
 
 // ------------------------------------------------------------------ shapes of what we read
 
-interface Device { driver?: string; count?: number | string; device_ids?: string[]; capabilities?: string[] }
+interface Device {
+  driver?: string;
+  count?: number | string;
+  device_ids?: string[];
+  capabilities?: string[];
+}
 interface ComposeService {
   image?: string;
   profiles?: string[];
@@ -59,8 +64,14 @@ interface ComposeService {
   stop_grace_period?: string;
   deploy?: { resources?: { reservations?: { devices?: Device[] } } };
 }
-interface Compose { services: Record<string, ComposeService> }
-interface EnvVar { name: string; value?: string; valueFrom?: unknown }
+interface Compose {
+  services: Record<string, ComposeService>;
+}
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: unknown;
+}
 interface Container {
   name: string;
   command?: string[];
@@ -68,7 +79,10 @@ interface Container {
   envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
   resources?: { limits?: Record<string, string | number> };
 }
-interface PodSpec { containers: Container[]; terminationGracePeriodSeconds?: number }
+interface PodSpec {
+  containers: Container[];
+  terminationGracePeriodSeconds?: number;
+}
 interface K8sObject {
   kind: string;
   metadata?: { name: string };
@@ -80,22 +94,38 @@ interface K8sObject {
 
 function yamlDocs(text: string, where: string): unknown[] {
   return Array.from(parseAllDocuments(text, { merge: true }), (doc) => {
-    assert.deepEqual(doc.errors.map((e) => e.message), [], `${where}: YAML errors`);
+    assert.deepEqual(
+      doc.errors.map((e) => e.message),
+      [],
+      `${where}: YAML errors`,
+    );
     return doc.toJS() as unknown;
   }).filter((d) => d !== null && d !== undefined);
 }
 
 const readDeploy = (rel: string): string => readFileSync(path.join(deployDir, rel), 'utf8');
 const loadCompose = (): Compose => yamlDocs(readDeploy('docker-compose.yml'), 'docker-compose.yml')[0] as Compose;
-const k8sFiles = (): string[] => readdirSync(k8sDir).filter((f) => /\.ya?ml$/.test(f)).sort();
+const k8sFiles = (): string[] =>
+  readdirSync(k8sDir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort();
 function loadK8s(): { file: string; obj: K8sObject }[] {
-  return k8sFiles().flatMap((file) => yamlDocs(readFileSync(path.join(k8sDir, file), 'utf8'), `k8s/${file}`).map((obj) => ({ file, obj: obj as K8sObject })));
+  return k8sFiles().flatMap((file) =>
+    yamlDocs(readFileSync(path.join(k8sDir, file), 'utf8'), `k8s/${file}`).map((obj) => ({
+      file,
+      obj: obj as K8sObject,
+    })),
+  );
 }
 
 function composeEnv(service: ComposeService): Map<string, string> {
   const env = service.environment ?? {};
   if (Array.isArray(env)) {
-    return new Map(env.map((kv): [string, string] => (kv.includes('=') ? [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] : [kv, ''])));
+    return new Map(
+      env.map((kv): [string, string] =>
+        kv.includes('=') ? [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] : [kv, ''],
+      ),
+    );
   }
   return new Map(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]));
 }
@@ -118,7 +148,9 @@ function durationSeconds(d: string): number {
 // ------------------------------------------------------------------ checks (each returns problems)
 
 function schemaProblem(name: string, where: string): string[] {
-  return schemaVars.has(name) || LIBRARY_VARS.has(name) ? [] : [`${where}: ${name} is not a key of envSchema (config/env.ts) nor an allow-listed library variable`];
+  return schemaVars.has(name) || LIBRARY_VARS.has(name)
+    ? []
+    : [`${where}: ${name} is not a key of envSchema (config/env.ts) nor an allow-listed library variable`];
 }
 
 function composeEnvProblems(compose: Compose): string[] {
@@ -127,28 +159,40 @@ function composeEnvProblems(compose: Compose): string[] {
     const env = [...composeEnv(svc).keys()];
     if (isChrysalis(svc)) return env.flatMap((k) => schemaProblem(k, `compose ${name}`));
     const allowed = THIRD_PARTY_VARS[imageRepo(svc.image)];
-    if (!allowed) return [`compose ${name}: image ${svc.image} is not in THIRD_PARTY_VARS; list the variables it takes`];
-    return env.filter((k) => !allowed.includes(k)).map((k) => `compose ${name}: ${k} is not a variable of ${imageRepo(svc.image!)} (THIRD_PARTY_VARS)`);
+    if (!allowed)
+      return [`compose ${name}: image ${svc.image} is not in THIRD_PARTY_VARS; list the variables it takes`];
+    return env
+      .filter((k) => !allowed.includes(k))
+      .map((k) => `compose ${name}: ${k} is not a variable of ${imageRepo(svc.image!)} (THIRD_PARTY_VARS)`);
   });
 }
 
 function composeSecretProblems(compose: Compose): string[] {
-  return Object.entries(compose.services).flatMap(([name, svc]) => [...composeEnv(svc)]
-    .filter(([k, v]) => SECRET_NAME.test(k) && !REQUIRED_INTERPOLATION.test(v))
-    .map(([k]) => `compose ${name}: ${k} must be \${${k}:?…} from .env, not a literal or a default`));
+  return Object.entries(compose.services).flatMap(([name, svc]) =>
+    [...composeEnv(svc)]
+      .filter(([k, v]) => SECRET_NAME.test(k) && !REQUIRED_INTERPOLATION.test(v))
+      .map(([k]) => `compose ${name}: ${k} must be \${${k}:?…} from .env, not a literal or a default`),
+  );
 }
 
 function composeGpuProblems(compose: Compose): string[] {
-  const gpu = Object.entries(compose.services).filter(([, s]) => isChrysalis(s) && composeEnv(s).get('CHRYSALIS_DEVICE') === 'gpu');
+  const gpu = Object.entries(compose.services).filter(
+    ([, s]) => isChrysalis(s) && composeEnv(s).get('CHRYSALIS_DEVICE') === 'gpu',
+  );
   if (gpu.length === 0) return ['compose: no service with CHRYSALIS_DEVICE=gpu'];
   return gpu.flatMap(([name, s]) => {
     const problems: string[] = [];
     const devices = s.deploy?.resources?.reservations?.devices ?? [];
     const nvidia = devices.filter((d) => d.driver === 'nvidia' && d.capabilities?.includes('gpu'));
     const gpus = nvidia.reduce((n, d) => n + (d.device_ids ? d.device_ids.length : Number(d.count)), 0);
-    if (nvidia.length !== 1 || gpus !== 1) problems.push(`compose ${name}: must reserve exactly one GPU (deploy.resources.reservations.devices: driver nvidia, count 1 or one device_id, capabilities [gpu])`);
-    if (composeEnv(s).get('CHRYSALIS_COMPUTE_SLOTS') !== '1') problems.push(`compose ${name}: CHRYSALIS_COMPUTE_SLOTS must be "1" (one activity per GPU)`);
-    if (!s.stop_grace_period || durationSeconds(s.stop_grace_period) < MIN_COMPUTE_GRACE_S) problems.push(`compose ${name}: stop_grace_period must be >= ${MIN_COMPUTE_GRACE_S}s`);
+    if (nvidia.length !== 1 || gpus !== 1)
+      problems.push(
+        `compose ${name}: must reserve exactly one GPU (deploy.resources.reservations.devices: driver nvidia, count 1 or one device_id, capabilities [gpu])`,
+      );
+    if (composeEnv(s).get('CHRYSALIS_COMPUTE_SLOTS') !== '1')
+      problems.push(`compose ${name}: CHRYSALIS_COMPUTE_SLOTS must be "1" (one activity per GPU)`);
+    if (!s.stop_grace_period || durationSeconds(s.stop_grace_period) < MIN_COMPUTE_GRACE_S)
+      problems.push(`compose ${name}: stop_grace_period must be >= ${MIN_COMPUTE_GRACE_S}s`);
     return problems;
   });
 }
@@ -160,23 +204,33 @@ function readmeSecret(readme: string): { name: string; keys: string[] } {
   return { name: m[1]!, keys: [...m[2]!.matchAll(/--from-literal=([A-Za-z0-9_]+)=/g)].map((k) => k[1]!) };
 }
 
-function k8sEnvProblems(objects: { file: string; obj: K8sObject }[], secret: { name: string; keys: string[] }): string[] {
-  const configMaps = new Map(objects.filter(({ obj }) => obj.kind === 'ConfigMap').map(({ obj }) => [obj.metadata!.name, obj]));
+function k8sEnvProblems(
+  objects: { file: string; obj: K8sObject }[],
+  secret: { name: string; keys: string[] },
+): string[] {
+  const configMaps = new Map(
+    objects.filter(({ obj }) => obj.kind === 'ConfigMap').map(({ obj }) => [obj.metadata!.name, obj]),
+  );
   const problems = secret.keys.flatMap((k) => schemaProblem(k, `README secret ${secret.name}`));
   for (const { file, obj } of objects) {
     for (const c of obj.spec?.template?.spec.containers ?? []) {
       const where = `k8s/${file} ${obj.metadata?.name}/${c.name}`;
       for (const e of c.env ?? []) {
         problems.push(...schemaProblem(e.name, where));
-        if (SECRET_NAME.test(e.name) && e.value !== undefined) problems.push(`${where}: ${e.name} has a literal value; use the Secret`);
+        if (SECRET_NAME.test(e.name) && e.value !== undefined)
+          problems.push(`${where}: ${e.name} has a literal value; use the Secret`);
       }
       for (const from of c.envFrom ?? []) {
         if (from.configMapRef) {
           const cm = configMaps.get(from.configMapRef.name);
           if (!cm) problems.push(`${where}: envFrom ConfigMap ${from.configMapRef.name} is not in k8s/`);
-          for (const k of Object.keys({ ...cm?.data, ...cm?.stringData })) problems.push(...schemaProblem(k, `k8s ConfigMap ${from.configMapRef.name}`));
+          for (const k of Object.keys({ ...cm?.data, ...cm?.stringData }))
+            problems.push(...schemaProblem(k, `k8s ConfigMap ${from.configMapRef.name}`));
         }
-        if (from.secretRef && from.secretRef.name !== secret.name) problems.push(`${where}: envFrom Secret ${from.secretRef.name} is not the one README.md creates (${secret.name})`);
+        if (from.secretRef && from.secretRef.name !== secret.name)
+          problems.push(
+            `${where}: envFrom Secret ${from.secretRef.name} is not the one README.md creates (${secret.name})`,
+          );
       }
     }
   }
@@ -186,10 +240,15 @@ function k8sEnvProblems(objects: { file: string; obj: K8sObject }[], secret: { n
 function k8sSecretProblems(objects: { file: string; obj: K8sObject }[]): string[] {
   return objects.flatMap(({ file, obj }) => {
     if (obj.kind === 'Secret') {
-      const filled = Object.entries({ ...obj.data, ...obj.stringData }).filter(([, v]) => v !== '' && !/^<[^>]*>$/.test(v));
+      const filled = Object.entries({ ...obj.data, ...obj.stringData }).filter(
+        ([, v]) => v !== '' && !/^<[^>]*>$/.test(v),
+      );
       return filled.map(([k]) => `k8s/${file}: Secret key ${k} has a value; create the Secret by command (README.md)`);
     }
-    if (obj.kind === 'ConfigMap') return Object.keys({ ...obj.data, ...obj.stringData }).filter((k) => SECRET_NAME.test(k)).map((k) => `k8s/${file}: ${k} belongs in the Secret, not a ConfigMap`);
+    if (obj.kind === 'ConfigMap')
+      return Object.keys({ ...obj.data, ...obj.stringData })
+        .filter((k) => SECRET_NAME.test(k))
+        .map((k) => `k8s/${file}: ${k} belongs in the Secret, not a ConfigMap`);
     return [];
   });
 }
@@ -202,12 +261,14 @@ function k8sComputeProblems(objects: { file: string; obj: K8sObject }[]): string
     const compute = pod?.containers.filter((c) => c.command?.some((a) => a.includes('compute-worker'))) ?? [];
     if (obj.kind !== 'Deployment' || !pod || compute.length === 0) continue;
     const where = `k8s/${file} ${obj.metadata?.name}`;
-    if ((pod.terminationGracePeriodSeconds ?? 30) < MIN_COMPUTE_GRACE_S) problems.push(`${where}: terminationGracePeriodSeconds must be >= ${MIN_COMPUTE_GRACE_S}`);
+    if ((pod.terminationGracePeriodSeconds ?? 30) < MIN_COMPUTE_GRACE_S)
+      problems.push(`${where}: terminationGracePeriodSeconds must be >= ${MIN_COMPUTE_GRACE_S}`);
     for (const c of compute) {
       const env = new Map((c.env ?? []).map((e) => [e.name, e.value]));
       if (env.get('CHRYSALIS_DEVICE') !== 'gpu') continue;
       gpuDeployments += 1;
-      if (String(c.resources?.limits?.['nvidia.com/gpu']) !== '1') problems.push(`${where}: limits nvidia.com/gpu must be 1`);
+      if (String(c.resources?.limits?.['nvidia.com/gpu']) !== '1')
+        problems.push(`${where}: limits nvidia.com/gpu must be 1`);
       if (env.get('CHRYSALIS_COMPUTE_SLOTS') !== '1') problems.push(`${where}: CHRYSALIS_COMPUTE_SLOTS must be "1"`);
     }
   }
@@ -226,17 +287,28 @@ test('compose: secrets are required ${VAR:?…} from .env, and .env.example fill
   assert.deepEqual(composeSecretProblems(compose), []);
   const example = readDeploy('.env.example');
   const assigned = [...example.matchAll(/^([A-Z0-9_]+)=(.*)$/gm)];
-  assert.deepEqual(assigned.filter((m) => m[2] !== '').map((m) => m[1]), [], '.env.example must leave values empty');
+  assert.deepEqual(
+    assigned.filter((m) => m[2] !== '').map((m) => m[1]),
+    [],
+    '.env.example must leave values empty',
+  );
   const documented = new Set([...example.matchAll(/^#?\s*([A-Z0-9_]+)=/gm)].map((m) => m[1]));
   const used = new Set([...readDeploy('docker-compose.yml').matchAll(/(?<!\$)\$\{([A-Z0-9_]+)/g)].map((m) => m[1]));
-  assert.deepEqual([...used].filter((v) => !documented.has(v)), [], 'every ${VAR} in docker-compose.yml is in .env.example');
+  assert.deepEqual(
+    [...used].filter((v) => !documented.has(v)),
+    [],
+    'every ${VAR} in docker-compose.yml is in .env.example',
+  );
   assert.match(readDeploy('.gitignore'), /^\.env$/m, 'infra/deploy/.env (the filled-in copy) is git-ignored');
 });
 
 test('compose: the GPU compute worker reserves one NVIDIA GPU, takes one activity, and outlasts its shutdown grace', () => {
   assert.deepEqual(composeGpuProblems(loadCompose()), []);
   const cpu = loadCompose().services['compute-worker-cpu'];
-  assert.ok(cpu?.stop_grace_period && durationSeconds(cpu.stop_grace_period) >= MIN_COMPUTE_GRACE_S, 'CPU compute worker grace too');
+  assert.ok(
+    cpu?.stop_grace_period && durationSeconds(cpu.stop_grace_period) >= MIN_COMPUTE_GRACE_S,
+    'CPU compute worker grace too',
+  );
 });
 
 test('compose: third-party images are pinned to a version', () => {
@@ -261,7 +333,10 @@ test('k8s: GPU compute pods get one GPU and one slot; compute pods outlast the w
 test('k8s: kustomization.yaml lists every manifest', () => {
   const kustomization = loadK8s().find(({ obj }) => obj.kind === 'Kustomization');
   assert.ok(kustomization, 'k8s/kustomization.yaml');
-  assert.deepEqual([...(kustomization.obj.resources ?? [])].sort(), k8sFiles().filter((f) => f !== kustomization.file));
+  assert.deepEqual(
+    [...(kustomization.obj.resources ?? [])].sort(),
+    k8sFiles().filter((f) => f !== kustomization.file),
+  );
 });
 
 test('deploy README: its commands name services, profiles, deployments, build args and variables that exist', () => {
@@ -271,23 +346,36 @@ test('deploy README: its commands name services, profiles, deployments, build ar
   const named = [...all(/docker compose run --rm ([\w-]+)/g), ...all(/--scale ([\w-]+)=/g)];
   assert.ok(named.length >= 2, 'the README runs and scales compose services');
   for (const name of named) assert.ok(services[name], `compose service ${name}`);
-  for (const profile of all(/--profile (\w+)/g)) assert.ok(Object.values(services).some((svc) => svc.profiles?.includes(profile)), `a compose service in profile ${profile}`);
-  const deployments = loadK8s().filter(({ obj }) => obj.kind === 'Deployment').map(({ obj }) => obj.metadata?.name);
+  for (const profile of all(/--profile (\w+)/g))
+    assert.ok(
+      Object.values(services).some((svc) => svc.profiles?.includes(profile)),
+      `a compose service in profile ${profile}`,
+    );
+  const deployments = loadK8s()
+    .filter(({ obj }) => obj.kind === 'Deployment')
+    .map(({ obj }) => obj.metadata?.name);
   const scaled = all(/deployment\/([\w-]+)/g);
   assert.ok(scaled.length >= 2);
   for (const name of scaled) assert.ok(deployments.includes(name), `k8s Deployment ${name}`);
   const dockerfile = readDeploy('docker/Dockerfile');
-  for (const arg of all(/--build-arg (\w+)=/g)) assert.match(dockerfile, new RegExp(`^ARG ${arg}(=|$)`, 'm'), `Dockerfile ARG ${arg}`);
+  for (const arg of all(/--build-arg (\w+)=/g))
+    assert.match(dockerfile, new RegExp(`^ARG ${arg}(=|$)`, 'm'), `Dockerfile ARG ${arg}`);
   const passed = all(/ -e (\w+)/g);
   assert.ok(passed.length >= 5, 'docker run passes its settings with -e');
-  assert.deepEqual(passed.flatMap((v) => schemaProblem(v, 'README docker run')), []);
+  assert.deepEqual(
+    passed.flatMap((v) => schemaProblem(v, 'README docker run')),
+    [],
+  );
 });
 
 test('Dockerfile: every ENV it sets is in envSchema or a library variable', () => {
   const dockerfile = readDeploy('docker/Dockerfile');
   const names = [...dockerfile.matchAll(/^ENV\s+([A-Za-z0-9_]+)=/gm)].map((m) => m[1]!);
   assert.ok(names.includes('CHRYSALIS_DEVICE'), 'the image sets its device flavour');
-  assert.deepEqual(names.flatMap((n) => schemaProblem(n, 'Dockerfile')), []);
+  assert.deepEqual(
+    names.flatMap((n) => schemaProblem(n, 'Dockerfile')),
+    [],
+  );
   assert.doesNotMatch(dockerfile, /^ENV\s+\S+\s+\S+\s*$/m, 'write ENV as NAME=value so this test sees it');
 });
 
@@ -308,7 +396,10 @@ test('multi-gpu.sh --dry-run: one worker per GPU, each on its own GPU with one s
     assert.match(line, / CHRYSALIS_COMPUTE_SLOTS=1 /);
     assert.match(line, new RegExp(`>>/var/tmp/chrysalis-x/logs/compute-gpu${i}\\.log 2>&1$`));
     const vars = [...line.split(' node ')[0]!.matchAll(/([A-Z0-9_]+)=/g)].map((m) => m[1]!);
-    assert.deepEqual(vars.flatMap((v) => schemaProblem(v, 'multi-gpu.sh')), []);
+    assert.deepEqual(
+      vars.flatMap((v) => schemaProblem(v, 'multi-gpu.sh')),
+      [],
+    );
   });
   const bad = bash(['--dry-run'], { CHRYSALIS_GPUS: '0,x' });
   assert.equal(bad.status, 2);
@@ -316,14 +407,28 @@ test('multi-gpu.sh --dry-run: one worker per GPU, each on its own GPU with one s
 });
 
 /** Runs the launcher for real with a stub worker (no GPU, no Temporal needed); resolves with its exit code. */
-async function launch(gpus: string, stub: string, dataDir: string, signal?: NodeJS.Signals, env: Record<string, string> = {}): Promise<number | null> {
+async function launch(
+  gpus: string,
+  stub: string,
+  dataDir: string,
+  signal?: NodeJS.Signals,
+  env: Record<string, string> = {},
+): Promise<number | null> {
   const child = spawn('bash', [launcher, '--worker', stub], {
     stdio: ['ignore', 'ignore', 'pipe'],
     // PATH: the stub runs on the node running this test
-    env: { ...process.env, ...env, CHRYSALIS_GPUS: gpus, CHRYSALIS_DATA_DIR: dataDir, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH'] ?? ''}` },
+    env: {
+      ...process.env,
+      ...env,
+      CHRYSALIS_GPUS: gpus,
+      CHRYSALIS_DATA_DIR: dataDir,
+      PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH'] ?? ''}`,
+    },
   });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const logs = gpus.split(',').map((g) => path.join(dataDir, 'logs', `compute-gpu${g}.log`));
   const deadline = Date.now() + 10_000;
@@ -342,12 +447,15 @@ test('multi-gpu.sh forwards SIGTERM/SIGINT to every worker and waits; a failing 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'chrysalis-multi-gpu-'));
   try {
     const stub = path.join(dir, 'worker.js');
-    writeFileSync(stub, `
+    writeFileSync(
+      stub,
+      `
       const gpu = process.env.CUDA_VISIBLE_DEVICES;
       console.log('started gpu=' + gpu + ' device=' + process.env.CHRYSALIS_DEVICE + ' slots=' + process.env.CHRYSALIS_COMPUTE_SLOTS);
       process.on('SIGTERM', () => { console.log('drained'); setTimeout(() => process.exit(0), 200); });
       if (gpu === process.env.FAIL_ON_GPU) setTimeout(() => process.exit(3), 300);
-      setTimeout(() => process.exit(9), 30000); // never outlive a broken test`);
+      setTimeout(() => process.exit(9), 30000); // never outlive a broken test`,
+    );
     const log = (d: string, g: string) => readFileSync(path.join(dir, d, 'logs', `compute-gpu${g}.log`), 'utf8');
 
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -359,7 +467,11 @@ test('multi-gpu.sh forwards SIGTERM/SIGINT to every worker and waits; a failing 
       }
     }
 
-    assert.equal(await launch('0,1,2', stub, path.join(dir, 'fail'), undefined, { FAIL_ON_GPU: '1' }), 3, 'the failing worker\'s status');
+    assert.equal(
+      await launch('0,1,2', stub, path.join(dir, 'fail'), undefined, { FAIL_ON_GPU: '1' }),
+      3,
+      "the failing worker's status",
+    );
     assert.match(log('fail', '0'), /drained/, 'the others were stopped gracefully');
     assert.match(log('fail', '2'), /drained/);
   } finally {
@@ -370,7 +482,8 @@ test('multi-gpu.sh forwards SIGTERM/SIGINT to every worker and waits; a failing 
 // ------------------------------------------------------------------ the checks can fail
 
 test('the checks catch a typo, a literal secret, a missing GPU reservation and a short grace period', () => {
-  const compose = yamlDocs(`
+  const compose = yamlDocs(
+    `
 services:
   compute-worker:
     image: chrysalis:gpu
@@ -379,7 +492,9 @@ services:
   db:
     image: postgres:16.10
     environment: { POSTGRES_PASSWORD: x, POSTGRES_USR: temporal }
-`, 'inline compose')[0] as Compose;
+`,
+    'inline compose',
+  )[0] as Compose;
   assert.deepEqual(composeEnvProblems(compose), [
     'compose compute-worker: TEMPORAL_ADRESS is not a key of envSchema (config/env.ts) nor an allow-listed library variable',
     'compose db: POSTGRES_USR is not a variable of postgres (THIRD_PARTY_VARS)',
@@ -387,7 +502,8 @@ services:
   assert.equal(composeSecretProblems(compose).length, 2, 'MINIO_SECRET_KEY and POSTGRES_PASSWORD are literals');
   assert.equal(composeGpuProblems(compose).length, 2, 'no GPU reservation; 2m < 150s');
 
-  const k8s = yamlDocs(`
+  const k8s = yamlDocs(
+    `
 kind: ConfigMap
 metadata: { name: cfg }
 data: { MINIO_ENDPOINT: http://minio:9000, MINIO_SECRET_KEY: hunter22hunter22, CHRYSALIS_LOG_LEVL: info }
@@ -403,14 +519,22 @@ spec:
           envFrom: [{ configMapRef: { name: cfg } }, { secretRef: { name: other } }]
           env: [{ name: CHRYSALIS_DEVICE, value: gpu }, { name: CHRYSALIS_COMPUTE_SLOTS, value: "2" }]
           resources: { limits: { nvidia.com/gpu: 2 } }
-`, 'inline k8s').map((obj) => ({ file: 'inline.yaml', obj: obj as K8sObject }));
+`,
+    'inline k8s',
+  ).map((obj) => ({ file: 'inline.yaml', obj: obj as K8sObject }));
   const secret = { name: 'chrysalis-minio', keys: ['MINIO_ACCESS_KEY', 'MINIO_SECRT_KEY'] };
-  assert.deepEqual(k8sEnvProblems(k8s, secret).map((p) => p.replace(/:.*?(\S+) is not a key.*/, ': $1')), [
-    'README secret chrysalis-minio: MINIO_SECRT_KEY',
-    'k8s ConfigMap cfg: CHRYSALIS_LOG_LEVL',
-    'k8s/inline.yaml gpu/w: envFrom Secret other is not the one README.md creates (chrysalis-minio)',
-  ]);
+  assert.deepEqual(
+    k8sEnvProblems(k8s, secret).map((p) => p.replace(/:.*?(\S+) is not a key.*/, ': $1')),
+    [
+      'README secret chrysalis-minio: MINIO_SECRT_KEY',
+      'k8s ConfigMap cfg: CHRYSALIS_LOG_LEVL',
+      'k8s/inline.yaml gpu/w: envFrom Secret other is not the one README.md creates (chrysalis-minio)',
+    ],
+  );
   assert.equal(k8sSecretProblems(k8s).length, 1, 'MINIO_SECRET_KEY in a ConfigMap');
   assert.equal(k8sComputeProblems(k8s).length, 3, 'default 30 s grace, 2 GPUs, 2 slots');
-  assert.deepEqual(readmeSecret('kubectl create secret generic s \\\n  --from-literal=A_B="$X" \\\n  --from-literal=C=1\nnext'), { name: 's', keys: ['A_B', 'C'] });
+  assert.deepEqual(
+    readmeSecret('kubectl create secret generic s \\\n  --from-literal=A_B="$X" \\\n  --from-literal=C=1\nnext'),
+    { name: 's', keys: ['A_B', 'C'] },
+  );
 });

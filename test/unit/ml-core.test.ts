@@ -2,7 +2,19 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { Optimizer, distillationLoss, softKl, encodeIdx, initBackend, makePlan, metrics, parseIdx, searchBiasShift, softCrossEntropy, softTargetsAt } from '../../ml';
+import {
+  Optimizer,
+  distillationLoss,
+  softKl,
+  encodeIdx,
+  initBackend,
+  makePlan,
+  metrics,
+  parseIdx,
+  searchBiasShift,
+  softCrossEntropy,
+  softTargetsAt,
+} from '../../ml';
 
 before(async () => {
   await initBackend({ requested: 'auto' });
@@ -21,23 +33,39 @@ test('soft-term gradient w.r.t. student logits is (1/T)(q - p)', () => {
   for (const T of [1, 2.5, 20]) {
     const p = softmax(teacherLogits, T);
     const q = softmax(z, T);
-    const g = tf.grad((zz: tf.Tensor) => softCrossEntropy(tf.tensor2d([p]), tf.div<tf.Tensor2D>(zz, T)))(tf.tensor2d([z]));
+    const g = tf.grad((zz: tf.Tensor) => softCrossEntropy(tf.tensor2d([p]), tf.div<tf.Tensor2D>(zz, T)))(
+      tf.tensor2d([z]),
+    );
     const got = Array.from(g.dataSync());
-    got.forEach((v, i) => assert.ok(Math.abs(v - (q[i]! - p[i]!) / T) < 1e-6, `T=${T} i=${i}: ${v} vs ${(q[i]! - p[i]!) / T}`));
+    got.forEach((v, i) =>
+      assert.ok(Math.abs(v - (q[i]! - p[i]!) / T) < 1e-6, `T=${T} i=${i}: ${v} vs ${(q[i]! - p[i]!) / T}`),
+    );
   }
 });
 
 test('distillation loss multiplies the soft term by T^2 and mixes the hard term by 1 - alpha', () => {
-  const logits = tf.tensor2d([[2, -1, 0.5], [0.1, 0.2, 0.3]]);
-  const soft = tf.tensor2d([[0.7, 0.1, 0.2], [0.2, 0.5, 0.3]]);
+  const logits = tf.tensor2d([
+    [2, -1, 0.5],
+    [0.1, 0.2, 0.3],
+  ]);
+  const soft = tf.tensor2d([
+    [0.7, 0.1, 0.2],
+    [0.2, 0.5, 0.3],
+  ]);
   const labels = tf.tensor1d([0, 2], 'int32');
   for (const T of [1, 4, 20]) {
     const softOnly = distillationLoss(logits, { softTargets: soft, temperature: T, alpha: 1 }).dataSync()[0]!;
     const raw = softCrossEntropy(soft, tf.div<tf.Tensor2D>(logits, T)).dataSync()[0]!;
-    const entropy = -[[0.7, 0.1, 0.2], [0.2, 0.5, 0.3]].reduce((s, row) => s + row.reduce((a, p) => a + p * Math.log(p), 0), 0) / 2;
+    const entropy =
+      -[
+        [0.7, 0.1, 0.2],
+        [0.2, 0.5, 0.3],
+      ].reduce((s, row) => s + row.reduce((a, p) => a + p * Math.log(p), 0), 0) / 2;
     assert.ok(Math.abs(softOnly - T * T * (raw - entropy)) < 1e-4 * T * T, `T=${T}: soft term is T²·KL = T²·(CE − H)`);
     // Gradient of the scaled soft term is T(q - p)/batch: its magnitude does not vanish as T grows.
-    const g = tf.grad((z: tf.Tensor) => distillationLoss(z as tf.Tensor2D, { softTargets: soft, temperature: T, alpha: 1 }))(logits);
+    const g = tf.grad((z: tf.Tensor) =>
+      distillationLoss(z as tf.Tensor2D, { softTargets: soft, temperature: T, alpha: 1 }),
+    )(logits);
     const q = softmax([2, -1, 0.5], T);
     assert.ok(Math.abs(g.dataSync()[0]! - (T * (q[0]! - 0.7)) / 2) < 1e-5);
   }
@@ -86,7 +114,7 @@ test('metrics and bias-shift search', () => {
   assert.deepEqual(m.confusion[2], [2, 1, 0]);
   const s = searchBiasShift(logits, labels, 3, [2], 6, 0.5);
   assert.equal(s.errors, 0);
-  assert.equal(s.shift, 3, "only shifts in (2.5, 3] fix all five; ties go to the lower class index");
+  assert.equal(s.shift, 3, 'only shifts in (2.5, 3] fix all five; ties go to the lower class index');
 });
 
 test('splits are deterministic, disjoint, and honour transfer rules', () => {
@@ -113,10 +141,16 @@ test('optimizer updates: plain SGD is p − lr·g with no state; momentum keeps 
   const sgd = new Optimizer({ kind: 'sgd', learningRate: 0.1, momentum: 0 }, plain);
   sgd.apply(grads, 0.1);
   sgd.apply(grads, 0.1);
-  assert.deepEqual(read(plain).map((v) => +v.toFixed(6)), [0.9, -2.05, 3.2]);
+  assert.deepEqual(
+    read(plain).map((v) => +v.toFixed(6)),
+    [0.9, -2.05, 3.2],
+  );
   assert.deepEqual(Object.keys(sgd.state()), ['step'], 'no momentum slot to checkpoint');
   // A checkpoint written before plain SGD dropped its slot still loads.
-  sgd.loadState({ step: { dtype: 'int32', shape: [1], data: Int32Array.of(7) }, 'm:w': { dtype: 'float32', shape: [3], data: new Float32Array(3) } });
+  sgd.loadState({
+    step: { dtype: 'int32', shape: [1], data: Int32Array.of(7) },
+    'm:w': { dtype: 'float32', shape: [3], data: new Float32Array(3) },
+  });
 
   // Momentum 0.9: the second step moves by lr·(0.9·g + g); its state restores into a new optimizer.
   const heavy = fresh();
@@ -125,22 +159,37 @@ test('optimizer updates: plain SGD is p − lr·g with no state; momentum keeps 
   const saved = mom.state();
   assert.deepEqual(Object.keys(saved).sort(), ['m:w', 'step']);
   mom.apply(grads, 0.1);
-  assert.deepEqual(read(heavy).map((v) => +v.toFixed(6)), [0.855, -2.0725, 3.29]);
+  assert.deepEqual(
+    read(heavy).map((v) => +v.toFixed(6)),
+    [0.855, -2.0725, 3.29],
+  );
   const resumed = fresh();
   resumed.get('w')!.assign(tf.tensor1d([0.95, -2.025, 3.1]));
   const again = new Optimizer({ kind: 'sgd', learningRate: 0.1, momentum: 0.9 }, resumed);
   again.loadState(saved);
   again.apply(grads, 0.1);
-  assert.deepEqual(read(resumed).map((v) => +v.toFixed(6)), read(heavy).map((v) => +v.toFixed(6)));
+  assert.deepEqual(
+    read(resumed).map((v) => +v.toFixed(6)),
+    read(heavy).map((v) => +v.toFixed(6)),
+  );
   assert.throws(() => again.loadState({ step: saved['step']! }), /optimizer state lacks slot m:w/);
   [sgd, mom, again].forEach((o) => o.dispose());
 });
 
 test('Optimizer.minimize: plain SGD folds lr into the gradients yet matches apply() with true gradients', () => {
-  const x = tf.tensor2d([[1, 2], [3, -1], [0.5, 0.5]]);
+  const x = tf.tensor2d([
+    [1, 2],
+    [3, -1],
+    [0.5, 0.5],
+  ]);
   const target = tf.tensor2d([[1], [0], [2]]);
-  const make = () => new Map<string, tf.Variable>([['w', tf.variable(tf.tensor2d([[0.3], [-0.2]]))], ['b', tf.variable(tf.tensor1d([0.1]))]]);
-  const lossOf = (p: Map<string, tf.Variable>) => () => tf.mean<tf.Scalar>(tf.square(tf.sub(tf.add(tf.matMul(x, p.get('w')!), p.get('b')!), target)));
+  const make = () =>
+    new Map<string, tf.Variable>([
+      ['w', tf.variable(tf.tensor2d([[0.3], [-0.2]]))],
+      ['b', tf.variable(tf.tensor1d([0.1]))],
+    ]);
+  const lossOf = (p: Map<string, tf.Variable>) => () =>
+    tf.mean<tf.Scalar>(tf.square(tf.sub(tf.add(tf.matMul(x, p.get('w')!), p.get('b')!), target)));
   for (const momentum of [0, 0.9]) {
     const viaMinimize = make();
     const viaApply = make();
@@ -151,12 +200,17 @@ test('Optimizer.minimize: plain SGD folds lr into the gradients yet matches appl
       const { grads } = tf.variableGrads(lossOf(viaApply), [...viaApply.values()]);
       b.apply(new Map([...viaApply.entries()].map(([k, v]) => [k, grads[v.name]!])), 0.1);
       const loss = a.minimize(lossOf(viaMinimize), 0.1);
-      assert.ok(Math.abs(loss - expectedLoss) < 1e-6, `momentum ${momentum}, step ${step}: minimize returns the unscaled loss (${loss} vs ${expectedLoss})`);
+      assert.ok(
+        Math.abs(loss - expectedLoss) < 1e-6,
+        `momentum ${momentum}, step ${step}: minimize returns the unscaled loss (${loss} vs ${expectedLoss})`,
+      );
     }
     for (const k of ['w', 'b']) {
       const got = Array.from(viaMinimize.get(k)!.dataSync());
       const want = Array.from(viaApply.get(k)!.dataSync());
-      got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-6, `momentum ${momentum}, ${k}[${i}]: ${v} vs ${want[i]}`));
+      got.forEach((v, i) =>
+        assert.ok(Math.abs(v - want[i]!) < 1e-6, `momentum ${momentum}, ${k}[${i}]: ${v} vs ${want[i]}`),
+      );
     }
     a.dispose();
     b.dispose();

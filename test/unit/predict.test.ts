@@ -16,7 +16,16 @@ before(async () => {
 test('chrysalis predict classifies PNG and IDX inputs with an exported model', async () => {
   const ds = await loadDataset('mnist');
   const net = buildNet({ kind: 'mlp', hidden: [64] }, { inputShape: [28, 28], numClasses: 10, seed: 3 });
-  await train(net, { images: ds.train.images, labels: ds.train.labels, side: [28, 28], indices: Int32Array.from({ length: 6000 }, (_, i) => i) }, { epochs: 2, batchSize: 64, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, seed: 1 });
+  await train(
+    net,
+    {
+      images: ds.train.images,
+      labels: ds.train.labels,
+      side: [28, 28],
+      indices: Int32Array.from({ length: 6000 }, (_, i) => i),
+    },
+    { epochs: 2, batchSize: 64, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, seed: 1 },
+  );
   const exported = await exportLayersModel(net, [28, 28], { classNames: ds.classNames.map((c) => `digit-${c}`) });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'predict-'));
   writeFileSync(path.join(dir, 'model.json'), JSON.stringify(exported.modelJson));
@@ -28,9 +37,25 @@ test('chrysalis predict classifies PNG and IDX inputs with an exported model', a
   writeFileSync(path.join(dir, 'seven.png'), png);
   writeFileSync(path.join(dir, 'test.idx'), encodeIdx([20, 28, 28], ds.test.images.subarray(0, 20 * 784)));
 
-  const r = spawnSync(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), 'predict', '--model', dir, path.join(dir, 'seven.png'), path.join(dir, 'test.idx'), '--json', '--limit', '20'], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    process.execPath,
+    [
+      path.join(repoRoot, 'dist/cli/main.js'),
+      'predict',
+      '--model',
+      dir,
+      path.join(dir, 'seven.png'),
+      path.join(dir, 'test.idx'),
+      '--json',
+      '--limit',
+      '20',
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { results: { input: string; top: { class: number; name: string; probability: number }[] }[] };
+  const out = JSON.parse(r.stdout) as {
+    results: { input: string; top: { class: number; name: string; probability: number }[] }[];
+  };
   assert.equal(out.results.length, 21);
   assert.equal(out.results[0]!.input, 'seven.png');
   assert.equal(out.results[0]!.top[0]!.name, 'digit-7');
@@ -40,9 +65,15 @@ test('chrysalis predict classifies PNG and IDX inputs with an exported model', a
   const sum = out.results[0]!.top.reduce((a, t) => a + t.probability, 0);
   assert.ok(sum <= 1 + 1e-6 && out.results[0]!.top[0]!.probability >= out.results[0]!.top[1]!.probability);
 
-  const text = spawnSync(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), 'predict', '--model', dir, path.join(dir, 'seven.png')], { encoding: 'utf8' });
+  const text = spawnSync(
+    process.execPath,
+    [path.join(repoRoot, 'dist/cli/main.js'), 'predict', '--model', dir, path.join(dir, 'seven.png')],
+    { encoding: 'utf8' },
+  );
   assert.match(text.stdout, /^seven\.png: digit-7 \d+\.\d%/);
-  const bad = spawnSync(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), 'predict', '--model', dir], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), 'predict', '--model', dir], {
+    encoding: 'utf8',
+  });
   assert.equal(bad.status, 2);
   net.dispose();
 });

@@ -16,12 +16,15 @@ import { repoRoot } from '../../config/env';
 const dir = path.join(repoRoot, 'test/fixtures/histories');
 
 test('workflow histories recorded by earlier versions replay on this code', async () => {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.history.pb.gz')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.history.pb.gz'))
+    .sort();
   assert.ok(files.length >= 3, 'fixtures: a distillation run, a specialists run and its distil-back child');
   for (const file of files) {
     const history = temporal.api.history.v1.History.decode(gunzipSync(readFileSync(path.join(dir, file))));
     const workflowId = file.replace(/\.history\.pb\.gz$/, '');
-    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, workflowId)
-      .catch((err: unknown) => assert.fail(`${file}: ${err instanceof Error ? err.message : String(err)}`));
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, workflowId).catch(
+      (err: unknown) => assert.fail(`${file}: ${err instanceof Error ? err.message : String(err)}`),
+    );
   }
 });

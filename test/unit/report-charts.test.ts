@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { deflateSync } from 'node:zlib';
-import { chartsMarkdown, decodePng, markdownToHtml, pngInfo, pngIsBlank, renderCharts, renderHtml, svgToPng } from '../../reports';
+import {
+  chartsMarkdown,
+  decodePng,
+  markdownToHtml,
+  pngInfo,
+  pngIsBlank,
+  renderCharts,
+  renderHtml,
+  svgToPng,
+} from '../../reports';
 import type { Chart, ChartInputs } from '../../reports';
 
 const classNames = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress'];
@@ -9,12 +18,42 @@ const classNames = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress'];
 const inputs: ChartInputs = {
   title: 'mnist-small',
   curves: ['teacher', 'baseline', 'student-T20'].flatMap((model, m) =>
-    [1, 2, 3, 4, 5].map((epoch) => ({ model, epoch, loss: 2 / (epoch + m), trainAccuracy: 0.8 + 0.03 * epoch - 0.01 * m }))),
+    [1, 2, 3, 4, 5].map((epoch) => ({
+      model,
+      epoch,
+      loss: 2 / (epoch + m),
+      trainAccuracy: 0.8 + 0.03 * epoch - 0.01 * m,
+    })),
+  ),
   confusions: [
-    { model: 'teacher', classNames, matrix: [[95, 3, 1, 1], [0, 99, 0, 1], [4, 0, 90, 6], [2, 1, 0, 97]] },
-    { model: 'student-T20', classNames, matrix: [[90, 5, 3, 2], [1, 97, 1, 1], [6, 0, 88, 6], [3, 2, 0, 95]] },
+    {
+      model: 'teacher',
+      classNames,
+      matrix: [
+        [95, 3, 1, 1],
+        [0, 99, 0, 1],
+        [4, 0, 90, 6],
+        [2, 1, 0, 97],
+      ],
+    },
+    {
+      model: 'student-T20',
+      classNames,
+      matrix: [
+        [90, 5, 3, 2],
+        [1, 97, 1, 1],
+        [6, 0, 88, 6],
+        [3, 2, 0, 95],
+      ],
+    },
   ],
-  temperatureSweep: [1, 2, 4, 8, 20].flatMap((temperature) => [0.5, 0.9].map((alpha) => ({ temperature, alpha, errors: Math.round(150 - 40 * Math.log2(temperature) * alpha + 3 * temperature) }))),
+  temperatureSweep: [1, 2, 4, 8, 20].flatMap((temperature) =>
+    [0.5, 0.9].map((alpha) => ({
+      temperature,
+      alpha,
+      errors: Math.round(150 - 40 * Math.log2(temperature) * alpha + 3 * temperature),
+    })),
+  ),
   baselineErrors: 146,
   subsets: [
     { specialist: 0, classes: ['3', '5', '8'] },
@@ -34,7 +73,17 @@ const charts = (): Promise<Chart[]> => (rendered ??= renderCharts(inputs));
 
 test('renderCharts draws every chart kind as a non-blank PNG of a reasonable size', async () => {
   const all = await charts();
-  assert.deepEqual(all.map((c) => c.name), ['training-curves', 'confusion-teacher', 'confusion-student-t20', 'temperature-sweep', 'specialist-subsets', 'coverage']);
+  assert.deepEqual(
+    all.map((c) => c.name),
+    [
+      'training-curves',
+      'confusion-teacher',
+      'confusion-student-t20',
+      'temperature-sweep',
+      'specialist-subsets',
+      'coverage',
+    ],
+  );
   for (const c of all) {
     const { width, height } = pngInfo(c.png);
     assert.ok(width >= 200 && width <= 4000, `${c.name}: width ${width}`);
@@ -79,25 +128,39 @@ test('empty inputs give no charts', async () => {
 });
 
 test('pngIsBlank is true for a blank render, so the check can fail', () => {
-  const white = svgToPng('<svg xmlns="http://www.w3.org/2000/svg" width="320" height="200"><rect width="320" height="200" fill="white"/></svg>');
+  const white = svgToPng(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="200"><rect width="320" height="200" fill="white"/></svg>',
+  );
   assert.deepEqual(pngInfo(white), { width: 320, height: 200 });
   assert.equal(pngIsBlank(white), true);
   const empty = svgToPng('<svg xmlns="http://www.w3.org/2000/svg" width="300" height="150"></svg>');
   assert.equal(pngIsBlank(empty), true);
-  const dot = svgToPng('<svg xmlns="http://www.w3.org/2000/svg" width="300" height="150"><rect width="300" height="150" fill="white"/><rect x="150" y="75" width="1" height="1" fill="black"/></svg>');
+  const dot = svgToPng(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="150"><rect width="300" height="150" fill="white"/><rect x="150" y="75" width="1" height="1" fill="black"/></svg>',
+  );
   assert.equal(pngIsBlank(dot), false);
   assert.throws(() => pngInfo(new Uint8Array(40)), /not a PNG/);
 });
 
 /** A PNG written by hand with the given filter type on every row (resvg may not use them all). */
-function handPng(width: number, height: number, channels: 3 | 4, pixel: (x: number, y: number, k: number) => number, filter: (y: number) => number): Uint8Array {
+function handPng(
+  width: number,
+  height: number,
+  channels: 3 | 4,
+  pixel: (x: number, y: number, k: number) => number,
+  filter: (y: number) => number,
+): Uint8Array {
   const stride = width * channels;
   const px = new Uint8Array(height * stride);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) for (let k = 0; k < channels; k++) px[y * stride + x * channels + k] = pixel(x, y, k);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++)
+      for (let k = 0; k < channels; k++) px[y * stride + x * channels + k] = pixel(x, y, k);
   const raw = new Uint8Array(height * (stride + 1));
   const paeth = (a: number, b: number, c: number): number => {
     const p = a + b - c;
-    const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+    const pa = Math.abs(p - a),
+      pb = Math.abs(p - b),
+      pc = Math.abs(p - c);
     return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
   };
   for (let y = 0; y < height; y++) {
@@ -124,7 +187,13 @@ function handPng(width: number, height: number, channels: 3 | 4, pixel: (x: numb
   ihdr[8] = 8;
   ihdr[9] = channels === 4 ? 6 : 2;
   const z = deflateSync(raw);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', z.subarray(0, 10)), chunk('IDAT', z.subarray(10)), chunk('IEND', new Uint8Array())]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', z.subarray(0, 10)),
+    chunk('IDAT', z.subarray(10)),
+    chunk('IEND', new Uint8Array()),
+  ]);
 }
 
 test('decodePng undoes PNG filter types 0-4 (RGB and RGBA)', () => {
@@ -135,10 +204,24 @@ test('decodePng undoes PNG filter types 0-4 (RGB and RGBA)', () => {
       const img = decodePng(png);
       assert.equal(img.channels, channels);
       assert.deepEqual({ w: img.width, h: img.height }, { w: 13, h: 9 });
-      for (let y = 0; y < 9; y++) for (let x = 0; x < 13; x++) for (let k = 0; k < channels; k++) assert.equal(img.data[(y * 13 + x) * channels + k], pixel(x, y, k), `filter ${f} at ${x},${y},${k}`);
+      for (let y = 0; y < 9; y++)
+        for (let x = 0; x < 13; x++)
+          for (let k = 0; k < channels; k++)
+            assert.equal(img.data[(y * 13 + x) * channels + k], pixel(x, y, k), `filter ${f} at ${x},${y},${k}`);
       assert.equal(pngIsBlank(png), false);
     }
-    assert.equal(pngIsBlank(handPng(8, 8, channels, (_x, _y, k) => 100 + k, (y) => y % 5)), true);
+    assert.equal(
+      pngIsBlank(
+        handPng(
+          8,
+          8,
+          channels,
+          (_x, _y, k) => 100 + k,
+          (y) => y % 5,
+        ),
+      ),
+      true,
+    );
   }
 });
 
@@ -160,14 +243,18 @@ test('renderHtml embeds every chart as a PNG data: URI and references nothing ex
   ].join('\n');
   const html = renderHtml('chrysalis run wf-123', md, all);
   assert.equal(html.match(/src="data:image\/png;base64,/g)?.length, all.length);
-  for (const c of all) assert.ok(html.includes(`data:image/png;base64,${Buffer.from(c.png).toString('base64')}`), c.name);
+  for (const c of all)
+    assert.ok(html.includes(`data:image/png;base64,${Buffer.from(c.png).toString('base64')}`), c.name);
   assert.doesNotMatch(html, /https?:\/\//);
   assert.doesNotMatch(html, /<script|<link|url\(/i);
   assert.match(html, /<title>chrysalis run wf-123<\/title>/);
   assert.match(html, /<h1>chrysalis run wf-123<\/h1>/);
   assert.match(html, /<th>model<\/th><th>errors<\/th><th>note<\/th>/);
   assert.match(html, /<td>a \| b &lt;x&gt;<\/td>/);
-  assert.match(html, /<blockquote><p><strong>WARNING: trained on the WASM fallback backend.<\/strong> Run <code>npm run setup<\/code>.<\/p><\/blockquote>/);
+  assert.match(
+    html,
+    /<blockquote><p><strong>WARNING: trained on the WASM fallback backend.<\/strong> Run <code>npm run setup<\/code>.<\/p><\/blockquote>/,
+  );
   // The chart placed by the Markdown is shown there, the others in the closing section.
   assert.ok(html.indexOf('id="temperature-sweep"') < html.indexOf('<h2>More charts</h2>'));
   assert.ok(html.indexOf('id="training-curves"') > html.indexOf('<h2>More charts</h2>'));

@@ -24,7 +24,8 @@ function blockProbs(blocks: number[][], C: number, n: number, seed: number): Flo
   return out;
 }
 
-const sorted = (sets: number[][]): number[][] => sets.map((s) => [...s].sort((a, b) => a - b)).sort((a, b) => a[0]! - b[0]!);
+const sorted = (sets: number[][]): number[][] =>
+  sets.map((s) => [...s].sort((a, b) => a - b)).sort((a, b) => a[0]! - b[0]!);
 
 test('classCovariance matches the textbook formula', () => {
   const rng = new Rng(2);
@@ -34,9 +35,14 @@ test('classCovariance matches the textbook formula', () => {
   const cov = classCovariance(p, n, C);
   for (let a = 0; a < C; a++) {
     for (let b = 0; b < C; b++) {
-      let ma = 0, mb = 0, s = 0;
-      for (let i = 0; i < n; i++) { ma += p[i * C + a]! / n; mb += p[i * C + b]! / n; }
-      for (let i = 0; i < n; i++) s += (p[i * C + a]! - ma) * (p[i * C + b]! - mb) / n;
+      let ma = 0,
+        mb = 0,
+        s = 0;
+      for (let i = 0; i < n; i++) {
+        ma += p[i * C + a]! / n;
+        mb += p[i * C + b]! / n;
+      }
+      for (let i = 0; i < n; i++) s += ((p[i * C + a]! - ma) * (p[i * C + b]! - mb)) / n;
       assert.ok(Math.abs(cov[a * C + b]! - s) < 1e-6, `(${a},${b}) ${cov[a * C + b]} vs ${s}`);
     }
   }
@@ -44,9 +50,14 @@ test('classCovariance matches the textbook formula', () => {
 
 test('k-means on covariance columns recovers blocks of confusable classes, whatever the seed', () => {
   // Interleaved blocks of different sizes, so neither class order nor equal sizes can help.
-  const blocks = [[0, 3, 6, 9, 12], [1, 4, 7], [2, 5, 8, 10, 11, 13]];
+  const blocks = [
+    [0, 3, 6, 9, 12],
+    [1, 4, 7],
+    [2, 5, 8, 10, 11, 13],
+  ];
   const cov = classCovariance(blockProbs(blocks, 14, 300, 1), 300, 14);
-  for (const seed of [1, 2, 3, 4, 5]) assert.deepEqual(clusterClasses(cov, 14, { k: 3, seed }), sorted(blocks), `seed ${seed}`);
+  for (const seed of [1, 2, 3, 4, 5])
+    assert.deepEqual(clusterClasses(cov, 14, { k: 3, seed }), sorted(blocks), `seed ${seed}`);
 });
 
 test('clustering is deterministic for a seed and always a partition', () => {
@@ -57,19 +68,29 @@ test('clustering is deterministic for a seed and always a partition', () => {
   const a = clusterClasses(cov, C, { k: 6, seed: 11 });
   assert.deepEqual(clusterClasses(cov, C, { k: 6, seed: 11 }), a);
   assert.equal(a.length, 6);
-  assert.deepEqual(a.flat().sort((x, y) => x - y), Array.from({ length: C }, (_, c) => c));
+  assert.deepEqual(
+    a.flat().sort((x, y) => x - y),
+    Array.from({ length: C }, (_, c) => c),
+  );
   a.forEach((s) => assert.ok(s.length > 0));
 });
 
 test('minSize grows small clusters from the nearest spare classes', () => {
   // Natural clusters of sizes 2, 5, 5; minSize 3 forces one class into the pair.
-  const blocks = [[0, 1], [2, 3, 4, 5, 6], [7, 8, 9, 10, 11]];
+  const blocks = [
+    [0, 1],
+    [2, 3, 4, 5, 6],
+    [7, 8, 9, 10, 11],
+  ];
   const cov = classCovariance(blockProbs(blocks, 12, 300, 3), 300, 12);
   assert.deepEqual(clusterClasses(cov, 12, { k: 3, seed: 1 }), blocks);
   const sets = clusterClasses(cov, 12, { k: 3, seed: 1, minSize: 3 });
   assert.equal(sets.length, 3);
   sets.forEach((s) => assert.ok(s.length >= 3, `subset ${JSON.stringify(s)}`));
-  assert.deepEqual(sets.flat().sort((x, y) => x - y), Array.from({ length: 12 }, (_, c) => c));
+  assert.deepEqual(
+    sets.flat().sort((x, y) => x - y),
+    Array.from({ length: 12 }, (_, c) => c),
+  );
   assert.ok(sets.some((s) => s.includes(0) && s.includes(1) && s.length === 3));
   assert.throws(() => clusterClasses(cov, 12, { k: 3, seed: 1, minSize: 5 }), /exceeds/);
 });

@@ -20,7 +20,11 @@ function kl(p: readonly number[], q: readonly number[]): number {
 }
 
 /** The objective in float64, written independently of the tensor code: q seen through each specialist by hand. */
-function objective(q: readonly number[], pg: readonly number[], specs: Array<{ subset: readonly number[]; p: readonly number[] }>): number {
+function objective(
+  q: readonly number[],
+  pg: readonly number[],
+  specs: Array<{ subset: readonly number[]; p: readonly number[] }>,
+): number {
   let total = kl(pg, q);
   for (const { subset, p } of specs) {
     const view = subset.map((c) => q[c]!);
@@ -35,11 +39,26 @@ const rowOf = (a: Float32Array, i: number, C: number): number[] => Array.from(a.
 test('inputs with no active specialist keep the generalist distribution exactly', async () => {
   const C = 5;
   const pg = Float32Array.from([
-    0.1, 0.1, 0.6, 0.1, 0.1, // top class 2: no specialist covers it
-    0.7, 0.1, 0.1, 0.05, 0.05, // top class 0: specialist 0 fires
-    0.05, 0.05, 0.1, 0.2, 0.6, // top class 4: none
+    0.1,
+    0.1,
+    0.6,
+    0.1,
+    0.1, // top class 2: no specialist covers it
+    0.7,
+    0.1,
+    0.1,
+    0.05,
+    0.05, // top class 0: specialist 0 fires
+    0.05,
+    0.05,
+    0.1,
+    0.2,
+    0.6, // top class 4: none
   ]);
-  const spec: SpecialistProbs = { subset: [0, 1], probs: Float32Array.from([0.3, 0.3, 0.4, 0.2, 0.7, 0.1, 0.5, 0.4, 0.1]) };
+  const spec: SpecialistProbs = {
+    subset: [0, 1],
+    probs: Float32Array.from([0.3, 0.3, 0.4, 0.2, 0.7, 0.1, 0.5, 0.4, 0.1]),
+  };
   const res = await combine(pg, 3, C, [spec]);
   assert.deepEqual(res.active, [[], [0], []]);
   assert.deepEqual(Array.from(res.activeCount), [0, 1, 0]);
@@ -49,7 +68,7 @@ test('inputs with no active specialist keep the generalist distribution exactly'
   assert.notDeepEqual(rowOf(res.q, 1, C), rowOf(pg, 1, C));
 });
 
-test('top-N selects every specialist meeting the generalist\'s N best classes', () => {
+test("top-N selects every specialist meeting the generalist's N best classes", () => {
   const pg = Float32Array.from([0.5, 0.3, 0.15, 0.05]);
   const subsets = [[0], [1, 3], [2], [3]];
   assert.deepEqual(activeSpecialists(pg, 1, 4, subsets, 1), [[0]]);
@@ -94,7 +113,7 @@ test('the dustbin is the mass of q outside the subset (hand-made 4-class case)',
   const [a, b, d] = [0.2, 0.1, 0.7];
   const res = await combine(pg, 1, 4, [{ subset: [1, 3], probs: Float32Array.from([a, b, d]) }]);
   const cell = (0.1 + 0.3 + d) / 2;
-  const expected = [cell * 0.1 / 0.4, (0.5 + a) / 2, cell * 0.3 / 0.4, (0.1 + b) / 2];
+  const expected = [(cell * 0.1) / 0.4, (0.5 + a) / 2, (cell * 0.3) / 0.4, (0.1 + b) / 2];
   expected.forEach((v, c) => assert.ok(Math.abs(res.q[c]! - v) < 1e-5, `q${c} = ${res.q[c]} vs ${v}`));
 });
 
@@ -102,7 +121,13 @@ test('the loss never increases and ends at a minimum of the independently comput
   const rng = new Rng(21);
   const n = 24;
   const C = 12;
-  const subsets = [[0, 1, 2, 3], [2, 3, 4, 5, 6], [7, 8], [8, 9, 10, 11], [1, 5, 9]];
+  const subsets = [
+    [0, 1, 2, 3],
+    [2, 3, 4, 5, 6],
+    [7, 8],
+    [8, 9, 10, 11],
+    [1, 5, 9],
+  ];
   const pg = Float32Array.from(Array.from({ length: n }, () => randomDist(rng, C)).flat());
   const specRows = subsets.map((s) => Array.from({ length: n }, () => randomDist(rng, s.length + 1)));
   const specs = subsets.map((subset, m) => ({ subset, probs: Float32Array.from(specRows[m]!.flat()) }));
@@ -111,10 +136,14 @@ test('the loss never increases and ends at a minimum of the independently comput
   for (let i = 0; i < n; i++) {
     const h = history[i]!;
     assert.ok(res.activeCount[i]! > 0 && h.length > 1);
-    for (let t = 1; t < h.length; t++) assert.ok(h[t]! <= h[t - 1]!, `input ${i}: loss rose at iteration ${t}: ${h[t - 1]} → ${h[t]}`);
+    for (let t = 1; t < h.length; t++)
+      assert.ok(h[t]! <= h[t - 1]!, `input ${i}: loss rose at iteration ${t}: ${h[t - 1]} → ${h[t]}`);
     assert.ok(h[h.length - 1]! < h[0]! - 1e-3, `input ${i}: ${h[0]} → ${h[h.length - 1]}`);
     // The tracked loss (initial + accepted changes) agrees with the loss recomputed at the end.
-    assert.ok(Math.abs(h[h.length - 1]! - res.loss[i]!) < 1e-4, `input ${i}: tracked ${h[h.length - 1]} vs ${res.loss[i]}`);
+    assert.ok(
+      Math.abs(h[h.length - 1]! - res.loss[i]!) < 1e-4,
+      `input ${i}: tracked ${h[h.length - 1]} vs ${res.loss[i]}`,
+    );
 
     const q = rowOf(res.q, i, C);
     assert.ok(Math.abs(q.reduce((s, v) => s + v, 0) - 1) < 1e-5);
@@ -125,7 +154,11 @@ test('the loss never increases and ends at a minimum of the independently comput
     for (let k = 0; k < 20; k++) {
       const z = q.map((v) => Math.log(v) + 0.05 * (rng.next() * 2 - 1));
       const s = z.reduce((acc, v) => acc + Math.exp(v), 0);
-      const near = objective(z.map((v) => Math.exp(v) / s), rowOf(pg, i, C), terms);
+      const near = objective(
+        z.map((v) => Math.exp(v) / s),
+        rowOf(pg, i, C),
+        terms,
+      );
       assert.ok(near >= best - 1e-6, `input ${i}: a perturbation lowers the objective ${best} → ${near}`);
     }
   }

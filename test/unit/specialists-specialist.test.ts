@@ -4,7 +4,13 @@ import * as tf from '@tensorflow/tfjs';
 import { buildNet, exportWeights, importWeights, initBackend } from '../../ml';
 import type { ModelSpec, Net } from '../../ml';
 import {
-  applyDustbinCorrection, buildSpecialistFrom, dustbinCorrection, outputParamNames, sampleSpecialistIndices, specialistTargets, trainSpecialist,
+  applyDustbinCorrection,
+  buildSpecialistFrom,
+  dustbinCorrection,
+  outputParamNames,
+  sampleSpecialistIndices,
+  specialistTargets,
+  trainSpecialist,
 } from '../../ml/specialists';
 
 before(async () => {
@@ -15,7 +21,8 @@ function logitsOf(net: Net, x: Float32Array, n: number): Float32Array {
   return tf.tidy(() => net.forward(tf.tensor2d(x, [n, net.inputSize])).dataSync() as Float32Array);
 }
 
-const inputs = (n: number, size: number): Float32Array => Float32Array.from({ length: n * size }, (_, i) => ((i * 37) % 101) / 100);
+const inputs = (n: number, size: number): Float32Array =>
+  Float32Array.from({ length: n * size }, (_, i) => ((i * 37) % 101) / 100);
 
 for (const [spec, side] of [
   [{ kind: 'mlp', hidden: [8, 6] }, [4, 4]],
@@ -78,7 +85,7 @@ test('sampling draws half from S and reports the oversampling it did', () => {
     assert.ok(Math.abs(special - size / 2) <= 1, `${special} of ${size}`);
     assert.equal(s.naturalFraction, 0.2);
     assert.equal(s.trainFraction, special / size);
-    assert.ok(Math.abs(s.oversampling - (special / size) / 0.2) < 1e-12);
+    assert.ok(Math.abs(s.oversampling - special / size / 0.2) < 1e-12);
     const odds = (p: number): number => p / (1 - p);
     assert.ok(Math.abs(s.correctionFactor - odds(special / size) / odds(0.2)) < 1e-12);
   }
@@ -86,7 +93,12 @@ test('sampling draws half from S and reports the oversampling it did', () => {
   const d = sampleSpecialistIndices(labels, pool, subset, { seed: 3 });
   assert.equal(d.indices.length, 400);
   assert.equal(new Set(d.indices).size, 400);
-  assert.deepEqual(Array.from(d.indices).filter(inS).sort((a, b) => a - b), Array.from(pool).filter(inS));
+  assert.deepEqual(
+    Array.from(d.indices)
+      .filter(inS)
+      .sort((a, b) => a - b),
+    Array.from(pool).filter(inS),
+  );
   // Deterministic for a seed, different across seeds.
   assert.deepEqual(sampleSpecialistIndices(labels, pool, subset, { seed: 3 }).indices, d.indices);
   assert.notDeepEqual(sampleSpecialistIndices(labels, pool, subset, { seed: 4 }).indices, d.indices);
@@ -97,9 +109,17 @@ test('the dustbin correction turns oversampled posteriors back into natural ones
   const pi = sampling.naturalFraction;
   const piT = sampling.trainFraction;
   // Natural posteriors over (class 2, class 5, dustbin) for three inputs.
-  const natural = [[0.7, 0.2, 0.1], [0.05, 0.05, 0.9], [0.3, 0.3, 0.4]];
+  const natural = [
+    [0.7, 0.2, 0.1],
+    [0.05, 0.05, 0.9],
+    [0.3, 0.3, 0.4],
+  ];
   // Training on the resampled data reweights special classes by π′/π and the rest by (1−π′)/(1−π).
-  const biased = natural.map(([a, b, d]) => [Math.log(a! * piT / pi), Math.log(b! * piT / pi), Math.log(d! * (1 - piT) / (1 - pi))]);
+  const biased = natural.map(([a, b, d]) => [
+    Math.log((a! * piT) / pi),
+    Math.log((b! * piT) / pi),
+    Math.log((d! * (1 - piT)) / (1 - pi)),
+  ]);
   // A net whose logits are exactly `biased` for each input: one linear layer, one-hot inputs.
   const net = buildNet({ kind: 'mlp', hidden: [] }, { inputShape: [1, 3], numClasses: 3, seed: 1 });
   importWeights(net, {
@@ -107,7 +127,8 @@ test('the dustbin correction turns oversampled posteriors back into natural ones
     b0: { dtype: 'float32', shape: [3], data: new Float32Array(3) },
   });
   const probs = (): number[][] => tf.tidy(() => tf.softmax(net.forward(tf.eye(3))).arraySync());
-  const gap = (p: number[][]): number => Math.max(...p.flatMap((row, i) => row.map((v, j) => Math.abs(v - natural[i]![j]!))));
+  const gap = (p: number[][]): number =>
+    Math.max(...p.flatMap((row, i) => row.map((v, j) => Math.abs(v - natural[i]![j]!))));
   assert.ok(gap(probs()) > 0.1, 'the oversampling bias should be visible before correction');
 
   applyDustbinCorrection(net, sampling.correctionFactor);
@@ -125,7 +146,9 @@ test('trainSpecialist trains on remapped labels and corrects the dustbin once, a
   const n = 200;
   const lab = Uint8Array.from({ length: n }, (_, i) => i % 5);
   // Class c lights pixel row c: learnable in a few steps.
-  const images = Uint8Array.from({ length: n * 16 }, (_, k) => (Math.floor((k % 16) / 4) === lab[Math.floor(k / 16)]! % 4 ? 220 : 10));
+  const images = Uint8Array.from({ length: n * 16 }, (_, k) =>
+    Math.floor((k % 16) / 4) === lab[Math.floor(k / 16)]! % 4 ? 220 : 10,
+  );
   const g = buildNet({ kind: 'mlp', hidden: [8] }, { inputShape: side, numClasses: 5, seed: 2 });
   const data = { images, labels: lab, side, pool: Int32Array.from({ length: n }, (_, i) => i) };
   const cfg = { epochs: 0, batchSize: 20, optimizer: { kind: 'sgd' as const, learningRate: 0.1 }, seed: 5 };

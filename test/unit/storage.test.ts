@@ -3,7 +3,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ArtifactCorruptError, ArtifactNotFoundError, LocalArtifactStore, decodeTensors, digestOf, encodeTensors, stableStringify, TensorCodecError } from '../../storage';
+import {
+  ArtifactCorruptError,
+  ArtifactNotFoundError,
+  LocalArtifactStore,
+  decodeTensors,
+  digestOf,
+  encodeTensors,
+  stableStringify,
+  TensorCodecError,
+} from '../../storage';
 
 test('tensor codec round-trips float32, int32 and uint8 tensors exactly', () => {
   const f = Float32Array.from([1.5, -2.25, Math.PI, 1e-30, -0]);
@@ -24,7 +33,10 @@ test('tensor codec rejects bad magic, truncation and shape mismatch', () => {
   assert.throws(() => decodeTensors(new TextEncoder().encode('{"json":true}')), /bad magic/);
   const ok = encodeTensors({ a: { dtype: 'float32', shape: [4], data: new Float32Array(4) } });
   assert.throws(() => decodeTensors(ok.subarray(0, ok.length - 4)), /truncated/);
-  assert.throws(() => encodeTensors({ a: { dtype: 'float32', shape: [3], data: new Float32Array(4) } }), TensorCodecError);
+  assert.throws(
+    () => encodeTensors({ a: { dtype: 'float32', shape: [3], data: new Float32Array(4) } }),
+    TensorCodecError,
+  );
 });
 
 test('stable digests ignore key order but not values', () => {
@@ -42,7 +54,10 @@ test('local store: put/get verified, missing key is a typed error, corruption is
   assert.deepEqual(await store.list('a/'), ['a/b.bin']);
   await assert.rejects(store.get('nope'), ArtifactNotFoundError);
   writeFileSync(path.join(dir, 'a/b.bin'), Uint8Array.from([1, 2, 4]));
-  await assert.rejects(store.get(ref), (err: unknown) => err instanceof ArtifactCorruptError && /sha256/.test(err.message));
+  await assert.rejects(
+    store.get(ref),
+    (err: unknown) => err instanceof ArtifactCorruptError && /sha256/.test(err.message),
+  );
   await assert.rejects(store.get('a/b.bin'), ArtifactCorruptError);
   await assert.rejects(store.put('../escape', new Uint8Array(1)), /escapes/);
 });

@@ -13,16 +13,26 @@ function toyData(n: number): TrainData {
   const labels = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     labels[i] = i % 2;
-    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) images[i * 64 + y * 8 + x] = (labels[i] === 0 ? x < 4 : x >= 4) ? 200 + ((i * 7 + x) % 50) : (i * 13 + y) % 40;
+    for (let y = 0; y < 8; y++)
+      for (let x = 0; x < 8; x++)
+        images[i * 64 + y * 8 + x] = (labels[i] === 0 ? x < 4 : x >= 4) ? 200 + ((i * 7 + x) % 50) : (i * 13 + y) % 40;
   }
   return { images, labels, side: [8, 8], indices: Int32Array.from({ length: n }, (_, i) => i) };
 }
 
-const cfg: TrainConfig = { epochs: 3, batchSize: 16, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, seed: 11, jitter: 1 };
+const cfg: TrainConfig = {
+  epochs: 3,
+  batchSize: 16,
+  optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 },
+  seed: 11,
+  jitter: 1,
+};
 const spec = { kind: 'mlp' as const, hidden: [16], inputDropout: 0.1, hiddenDropout: 0.2, maxNorm: 2 };
 
 function flat(w: ReturnType<typeof exportWeights>): number[] {
-  return Object.keys(w).sort().flatMap((k) => Array.from(w[k]!.data));
+  return Object.keys(w)
+    .sort()
+    .flatMap((k) => Array.from(w[k]!.data));
 }
 
 test('training learns, and the same seed gives the same weights', async () => {
@@ -41,11 +51,18 @@ test('training learns, and the same seed gives the same weights', async () => {
 test('resuming from an epoch checkpoint reproduces the uninterrupted run', async () => {
   const full = buildNet(spec, { inputShape: [8, 8], numClasses: 2, seed: 3 });
   let snap: TrainSnapshot | undefined;
-  await train(full, toyData(96), cfg, { onEpochEnd: async (s, take) => { if (s.epoch === 1) snap = take(); } });
+  await train(full, toyData(96), cfg, {
+    onEpochEnd: async (s, take) => {
+      if (s.epoch === 1) snap = take();
+    },
+  });
   const resumed = buildNet(spec, { inputShape: [8, 8], numClasses: 2, seed: 999 });
   const history = await train(resumed, toyData(96), cfg, {}, snap);
   assert.equal(history.length, 3);
-  assert.deepEqual(history.map((h) => h.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    history.map((h) => h.epoch),
+    [1, 2, 3],
+  );
   const a = flat(exportWeights(full));
   const b = flat(exportWeights(resumed));
   a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) < 1e-5, `param ${i}: ${v} vs ${b[i]}`));
@@ -53,7 +70,7 @@ test('resuming from an epoch checkpoint reproduces the uninterrupted run', async
   resumed.dispose();
 });
 
-test('max-norm bounds every hidden unit\'s incoming weight vector', async () => {
+test("max-norm bounds every hidden unit's incoming weight vector", async () => {
   const net = buildNet({ kind: 'mlp', hidden: [8], maxNorm: 0.5 }, { inputShape: [8, 8], numClasses: 2, seed: 1 });
   await train(net, toyData(64), { ...cfg, epochs: 1, optimizer: { kind: 'sgd', learningRate: 0.5, momentum: 0.9 } });
   const w = exportWeights(net)['w0']!;
@@ -78,11 +95,18 @@ test('a loss that becomes non-finite stops training with epoch and batch named',
 test('cancellation between batches stops training', async () => {
   const net = buildNet({ kind: 'mlp', hidden: [8] }, { inputShape: [8, 8], numClasses: 2, seed: 1 });
   let batches = 0;
-  await assert.rejects(train(net, toyData(64), cfg, {
-    progressEvery: 1,
-    onBatch: () => { batches++; },
-    throwIfCancelled: () => { if (batches >= 2) throw new Error('cancelled'); },
-  }), /cancelled/);
+  await assert.rejects(
+    train(net, toyData(64), cfg, {
+      progressEvery: 1,
+      onBatch: () => {
+        batches++;
+      },
+      throwIfCancelled: () => {
+        if (batches >= 2) throw new Error('cancelled');
+      },
+    }),
+    /cancelled/,
+  );
   assert.equal(batches, 2);
   net.dispose();
 });
