@@ -10,7 +10,15 @@ const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const { startDevStack } = require(path.join(root, 'dist/infra/dev-stack.js'));
 
-const ports = { temporal: 17233, temporalUi: 18233, minio: 19000, minioConsole: 19001 };
+// Every port a test uses is CHRYSALIS_TEST_PORT_BASE + a fixed offset (test/helpers/ports.ts), so two
+// suites on one machine (two clones, or a developer beside CI) each get their own by setting the base.
+const portBase = Number(process.env.CHRYSALIS_TEST_PORT_BASE ?? 17200);
+if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65000) {
+  process.stderr.write(`[tests] CHRYSALIS_TEST_PORT_BASE must be an integer in 1024-65000, got ${portBase}\n`);
+  process.exit(2);
+}
+process.env.CHRYSALIS_TEST_PORT_BASE = String(portBase);
+const ports = { temporal: portBase, temporalUi: portBase + 1, minio: portBase + 2, minioConsole: portBase + 3 };
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'chrysalis-test-'));
 process.env.CHRYSALIS_DEV_TEMPORAL_PORT = String(ports.temporal);
 process.env.CHRYSALIS_DEV_TEMPORAL_UI_PORT = String(ports.temporalUi);

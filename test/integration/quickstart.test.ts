@@ -9,10 +9,12 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '../../config/env';
+import { testPortBase } from '../helpers/ports';
 import { requireStackEnv } from '../helpers/stack';
 
 test('bash infra/quickstart.sh runs the main job end to end and stops its stack', () => {
   requireStackEnv();
+  const ports = testPortBase('quickstart');
   const data = mkdtempSync(path.join(process.env['CHRYSALIS_TEST_DATA_DIR']!, 'quickstart-'));
   // A newcomer's environment: none of the test stack's addresses, queues or credentials.
   const env: NodeJS.ProcessEnv = Object.fromEntries(
@@ -20,10 +22,10 @@ test('bash infra/quickstart.sh runs the main job end to end and stops its stack'
   );
   Object.assign(env, {
     CHRYSALIS_DATA_DIR: data,
-    CHRYSALIS_DEV_TEMPORAL_PORT: '27233',
-    CHRYSALIS_DEV_TEMPORAL_UI_PORT: '28233',
-    CHRYSALIS_DEV_MINIO_PORT: '29000',
-    CHRYSALIS_DEV_MINIO_CONSOLE_PORT: '29001',
+    CHRYSALIS_DEV_TEMPORAL_PORT: String(ports),
+    CHRYSALIS_DEV_TEMPORAL_UI_PORT: String(ports + 1),
+    CHRYSALIS_DEV_MINIO_PORT: String(ports + 2),
+    CHRYSALIS_DEV_MINIO_CONSOLE_PORT: String(ports + 3),
   });
   const r = spawnSync('bash', [path.join(repoRoot, 'infra/quickstart.sh')], {
     cwd: repoRoot,

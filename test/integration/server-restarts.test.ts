@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SmokeSummary } from '../../workflows';
 import { progressQuery } from '../../workflows/progress';
+import { testPortBase } from '../helpers/ports';
 import { withStack } from '../helpers/stack';
 
 const run = (computeQueue: string, epochs: number) => ({
@@ -29,7 +30,7 @@ async function untilEpoch(query: () => Promise<{ models: { epoch: number }[] }>,
 }
 
 test('Temporal dev server stopped and restarted mid-run: the run completes', async (t) => {
-  const s = await withStack(t, 'temporal-restart', { ownServersOnPort: 27233 });
+  const s = await withStack(t, 'temporal-restart', { ownServersOnPort: testPortBase('temporalRestart') });
   const handle = await s.client.workflow.start('smokePipeline', {
     taskQueue: s.queues.pipeline,
     workflowId: `trestart-${Date.now()}`,
@@ -45,7 +46,7 @@ test('Temporal dev server stopped and restarted mid-run: the run completes', asy
 });
 
 test('MinIO stopped during checkpoint uploads and restarted: retries succeed and every object verifies', async (t) => {
-  const s = await withStack(t, 'minio-restart', { ownServersOnPort: 27243 });
+  const s = await withStack(t, 'minio-restart', { ownServersOnPort: testPortBase('minioRestart') });
   const handle = await s.client.workflow.start('smokePipeline', {
     taskQueue: s.queues.pipeline,
     workflowId: `mrestart-${Date.now()}`,
