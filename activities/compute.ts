@@ -5,9 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { CancelledFailure } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
+import { ArtifactNotFoundError } from '../storage/errors';
 import { digestOf } from '../storage/hash';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import type { BackendInfo } from '../ml/backend';
@@ -17,9 +17,12 @@ import type { Dataset, IdxFiles } from '../ml/datasets';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { softTargetsAt } from '../ml/losses';
 import { buildNet } from '../ml/models';
-import { makePlan } from '../ml/splits';
+import { makePlan, planWarnings } from '../ml/splits';
 import { train } from '../ml/train';
 import type { Logger } from '../config/logger';
+import { DEFAULT_MODEL_LIMITS, modelSizeProblem } from '../config/model-size';
+import type { ModelLimits } from '../config/model-size';
+import { transferClassIssues } from '../config/schemas';
 import type { DataSpec, TransferSpec } from '../config/schemas';
 import {
   findModel,
@@ -34,7 +37,7 @@ import {
 import { activityContext, dropCheckpoints, durableTraining } from './durable-training';
 import type { DurableTrainingDeps } from './durable-training';
 import { modelDigest } from './digests';
-import { mapFailures } from './failures';
+import { invalidInput, invalidInputIssues, mapFailures } from './failures';
 import type {
   DataPlanRef,
   EvaluateRequest,
@@ -48,6 +51,15 @@ import type {
 export interface ComputeDeps extends DurableTrainingDeps {
   logger: Logger;
   backend: BackendInfo;
+  /** Model-size limits, checked once the data's shape is known. @default DEFAULT_MODEL_LIMITS */
+  limits?: ModelLimits;
+}
+
+/** The config field a training request's model spec came from, for error messages. */
+function specField(req: TrainRequest): string {
+  if (req.role === 'teacher') return 'teachers.model';
+  if (req.role === 'baseline' || req.role === 'student') return 'student.model';
+  return req.name === 'generalist' ? 'generalist.model' : 'model';
 }
 
 const idxCache = new Map<string, Promise<Dataset>>();
@@ -59,15 +71,34 @@ function loadSource(data: { dataset: string; idx?: IdxFiles | undefined }, store
   const key = JSON.stringify(data.idx);
   let p = idxCache.get(key);
   if (!p) {
-    p = loadIdxFiles(data.idx, async (ref) => {
-      if (!ref.startsWith('minio:')) return new Uint8Array(await readFile(ref));
-      if (!store) throw new Error('no artifact store to read it from');
-      return store.get(ref.slice('minio:'.length));
-    });
+    p = loadIdxFiles(data.idx, (ref) => readDataFile(ref, store));
     p.catch(() => idxCache.delete(key));
     idxCache.set(key, p);
   }
   return p;
+}
+
+/**
+ * One data file: a local path on this worker, or `minio:<key>` in the store. A missing file is final
+ * (DatasetError, naming it); a store that cannot be reached is not (retried).
+ */
+async function readDataFile(ref: string, store?: ArtifactStore): Promise<Uint8Array> {
+  if (ref.startsWith('minio:')) {
+    const key = ref.slice('minio:'.length);
+    if (!store) throw new DatasetError(`cannot read ${ref}: no artifact store on this worker`);
+    try {
+      return await store.get(key);
+    } catch (err) {
+      if (err instanceof ArtifactNotFoundError)
+        throw new DatasetError(`data file ${ref}: not found in the store (key "${key}")`);
+      throw err;
+    }
+  }
+  try {
+    return new Uint8Array(await readFile(ref));
+  } catch (err) {
+    throw new DatasetError(`cannot read data file ${ref}: ${(err as Error).message}`);
+  }
 }
 
 /** Loads the dataset a data plan was made from, refusing one whose content changed since. */
@@ -85,15 +116,11 @@ export function createComputeActivities(deps: ComputeDeps) {
 
   async function prepareData(req: { data: DataSpec; transfer: TransferSpec; seed: number }): Promise<DataPlanRef> {
     const ds = await loadSource(req.data, store);
-    if (req.transfer.kind === 'excludeClasses' || req.transfer.kind === 'onlyClasses') {
-      const bad = req.transfer.classes.findIndex((c) => c >= ds.numClasses);
-      if (bad >= 0)
-        throw ApplicationFailure.create({
-          message: `invalid input: transfer.classes.${bad}: unknown class id ${req.transfer.classes[bad]}: the dataset has classes 0-${ds.numClasses - 1}`,
-          type: 'InvalidInput',
-          nonRetryable: true,
-        });
-    }
+    const classIssues = transferClassIssues(req.transfer, req.data.dataset, ds.numClasses);
+    if (classIssues.length > 0)
+      throw invalidInputIssues(
+        classIssues.map((i) => ({ path: ['transfer', ...i.path].join('.'), message: i.message })),
+      );
     const splitSpec = {
       validationSize: req.data.validationSize,
       trainLimit: req.data.trainLimit,
@@ -108,6 +135,9 @@ export function createComputeActivities(deps: ComputeDeps) {
     });
     const planDigest = digestOf({ trainDigest, transfer: req.transfer });
     const plan = makePlan(ds.train.labels, splitSpec);
+    const warnings = planWarnings(ds.train.n, plan, splitSpec);
+    if (warnings.length > 0)
+      deps.logger.warn({ warnings, dataset: req.data.dataset }, `data split: ${warnings.join('; ')}`);
     const ref = await savePlan(store, planDigest, plan);
     return {
       dataset: req.data.dataset,
@@ -124,6 +154,7 @@ export function createComputeActivities(deps: ComputeDeps) {
         transfer: plan.transfer.length,
         test: ds.test.n,
       },
+      ...(warnings.length > 0 ? { warnings } : {}),
     };
   }
 
@@ -155,6 +186,9 @@ export function createComputeActivities(deps: ComputeDeps) {
     const plan = await loadPlan(store, req.data.plan);
     const indices = req.split === 'train' ? plan.train : plan.transfer;
     const side: [number, number] = [ds.rows, ds.cols];
+    const shape = { inputShape: side, numClasses: ds.numClasses, batchSize: req.train.batchSize };
+    const tooBig = modelSizeProblem(req.spec, shape, deps.limits ?? DEFAULT_MODEL_LIMITS);
+    if (tooBig) throw invalidInput(`invalid input: ${specField(req)}: ${tooBig}`);
     let softTargets: Float32Array | undefined;
     if (req.distill) {
       const t = decodeTensors(await store.get(req.distill.softTargets.logits));

@@ -3,12 +3,12 @@
  * progress signals, packaged as ml/train's hooks. Used by trainModel and by specialist training.
  */
 import { CancelledFailure, Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../storage/artifact-store';
 import type { TrainHooks, TrainSnapshot } from '../ml/train';
 import type { Logger } from '../config/logger';
 import type { ModelProgressUpdate } from '../workflows/progress';
 import { loadCheckpoint, saveCheckpoint } from './artifacts';
+import { FailureType, failure } from './failures';
 
 /** What a training activity heartbeats: small, and enough to resume. */
 export interface TrainHeartbeat {
@@ -50,6 +50,27 @@ export interface DurableTraining {
   lastCheckpointEpoch: () => number;
 }
 
+/** The epoch a checkpoint key names (`…/epoch-00002.cht` → 2). */
+function checkpointEpoch(key: string): number {
+  return Number(/epoch-(\d+)\.cht$/.exec(key)?.[1] ?? 0);
+}
+
+/**
+ * The newest checkpoint of this recipe: the one the last heartbeat named, or a newer one in the store.
+ * Heartbeats are throttled, so a worker killed right after a checkpoint may never have reported it;
+ * every checkpoint of a digest comes from the same deterministic run, so the newest stored one is as
+ * valid a resume point as the reported one, and a later one. Reads verify each object's sha256.
+ */
+async function resumePoint(
+  store: ArtifactStore,
+  digest: string,
+  reported: TrainHeartbeat['checkpoint'],
+): Promise<TrainSnapshot | undefined> {
+  const newest = (await store.list(`checkpoints/${digest}/`)).filter((k) => k.endsWith('.cht')).at(-1);
+  if (newest && checkpointEpoch(newest) > (reported?.epoch ?? 0)) return loadCheckpoint(store, newest);
+  return reported ? loadCheckpoint(store, reported) : undefined;
+}
+
 /**
  * Finds the resume point — this activity's own last heartbeat, else the newest checkpoint stored for
  * the same recipe digest (a re-run workflow continues where a failed one stopped) — and builds hooks
@@ -62,12 +83,7 @@ export async function durableTraining(
   const { store } = deps;
   const ctx = activityContext();
   const beat = ctx?.info.heartbeatDetails as TrainHeartbeat | undefined;
-  let resume: TrainSnapshot | undefined;
-  if (beat?.checkpoint) resume = await loadCheckpoint(store, beat.checkpoint);
-  else {
-    const newest = (await store.list(`checkpoints/${opts.digest}/`)).filter((k) => k.endsWith('.cht')).at(-1);
-    if (newest) resume = await loadCheckpoint(store, newest);
-  }
+  const resume = await resumePoint(store, opts.digest, beat?.checkpoint);
   if (resume)
     opts.log.info(
       { resumeEpoch: resume.epoch, epochs: opts.epochs },
@@ -108,6 +124,7 @@ export async function durableTraining(
         ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}),
       } satisfies TrainHeartbeat);
       const wf = ctx?.info.workflowExecution;
+      const checkpointed = lastCheckpoint?.epoch ?? resume?.epoch;
       if (wf && deps.reportProgress) {
         const update: ModelProgressUpdate = {
           model: opts.name,
@@ -116,6 +133,7 @@ export async function durableTraining(
           loss: stats.loss,
           trainAccuracy: stats.trainAccuracy,
           epochSeconds: stats.seconds,
+          ...(checkpointed !== undefined ? { checkpointEpoch: checkpointed } : {}),
           ...(resume && stats.epoch === resume.epoch + 1 ? { resumedFromEpoch: resume.epoch } : {}),
         };
         deps
@@ -127,11 +145,10 @@ export async function durableTraining(
           { checkpointEpoch: stats.epoch },
           `worker shutting down: checkpointed epoch ${stats.epoch}, handing the activity back`,
         );
-        throw ApplicationFailure.create({
-          message: `worker shut down after checkpointing epoch ${stats.epoch} of ${opts.name}`,
-          type: 'WorkerShutdown',
-          nonRetryable: false,
-        });
+        throw failure(
+          FailureType.WorkerShutdown,
+          `worker shut down after checkpointing epoch ${stats.epoch} of ${opts.name}`,
+        );
       }
     },
   };

@@ -1,57 +1,68 @@
 /**
  * Maps typed errors from ml/ and storage/ to Temporal ApplicationFailure types that retry policies
- * and users can name. Everything not listed stays retryable (infrastructure hiccups).
+ * and users can name (common/failure-types.ts). Errors no retry can fix — bad input, sizes and shapes
+ * that fail the same way every time — are non-retryable; everything else stays retryable
+ * (infrastructure hiccups).
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { FailureType, isRetryable } from '../common/failure-types';
+import type { FailureTypeName } from '../common/failure-types';
+import type { InputIssue } from '../config/resolve';
+import { formatIssues } from '../config/resolve';
 import { DatasetError } from '../ml/datasets';
 import { BackendUnavailableError } from '../ml/backend';
+import { SplitError } from '../ml/splits';
 import { NonFiniteLossError } from '../ml/train';
 import { ArtifactCorruptError, ArtifactNotFoundError, StoreUnavailableError } from '../storage/errors';
 
-/** Failure types chrysalis activities raise. Non-retryable ones are also listed in retry policies. */
-export const FailureType = {
-  InvalidInput: 'InvalidInput',
-  NonFiniteLoss: 'NonFiniteLoss',
-  ArtifactNotFound: 'ArtifactNotFound',
-  ArtifactCorrupt: 'ArtifactCorrupt',
-  StoreUnavailable: 'StoreUnavailable',
-  DatasetUnavailable: 'DatasetUnavailable',
-  BackendUnavailable: 'BackendUnavailable',
-} as const;
+export { FailureType };
+
+export function failure(type: FailureTypeName, message: string, details?: unknown[]): ApplicationFailure {
+  return ApplicationFailure.create({
+    message,
+    type,
+    nonRetryable: !isRetryable(type),
+    ...(details ? { details } : {}),
+  });
+}
 
 /** A request the workflow could not have known to be impossible until the data was seen: non-retryable. */
 export function invalidInput(message: string): ApplicationFailure {
-  return ApplicationFailure.create({ message, type: FailureType.InvalidInput, nonRetryable: true });
+  return failure(FailureType.InvalidInput, message);
+}
+
+/** Input issues (each naming its field) as one non-retryable failure; the issues travel as details. */
+export function invalidInputIssues(issues: readonly InputIssue[]): ApplicationFailure {
+  return failure(FailureType.InvalidInput, formatIssues(issues), [issues]);
+}
+
+/**
+ * Errors of the computation itself that a retry repeats exactly: typed-array sizes (RangeError) and
+ * tfjs's shape and argument checks, which throw plain Errors with these messages.
+ */
+function isDeterministicComputeError(err: unknown): err is Error {
+  if (err instanceof RangeError) return true;
+  if (!(err instanceof Error)) return false;
+  return /^Error in \w+:|Operands could not be broadcast|shapes? .*(must match|do not match|incompatible)|Invalid TF_Status: 3/i.test(
+    err.message,
+  );
 }
 
 export function toFailure(err: unknown, context: string): unknown {
   if (err instanceof ApplicationFailure) return err;
-  if (err instanceof NonFiniteLossError) {
-    return ApplicationFailure.create({
-      message: `${context}: ${err.message}`,
-      type: FailureType.NonFiniteLoss,
-      nonRetryable: true,
-      details: [{ epoch: err.epoch, batch: err.batch }],
-    });
-  }
-  if (err instanceof ArtifactNotFoundError)
-    return ApplicationFailure.create({ message: err.message, type: FailureType.ArtifactNotFound, nonRetryable: true });
-  if (err instanceof ArtifactCorruptError)
-    return ApplicationFailure.create({ message: err.message, type: FailureType.ArtifactCorrupt, nonRetryable: false });
-  if (err instanceof StoreUnavailableError)
-    return ApplicationFailure.create({ message: err.message, type: FailureType.StoreUnavailable, nonRetryable: false });
-  if (err instanceof DatasetError)
-    return ApplicationFailure.create({
-      message: err.message,
-      type: FailureType.DatasetUnavailable,
-      nonRetryable: true,
-    });
-  if (err instanceof BackendUnavailableError)
-    return ApplicationFailure.create({
-      message: err.message,
-      type: FailureType.BackendUnavailable,
-      nonRetryable: true,
-    });
+  if (err instanceof NonFiniteLossError)
+    return failure(FailureType.NonFiniteLoss, `${context}: ${err.message}`, [{ epoch: err.epoch, batch: err.batch }]);
+  if (err instanceof ArtifactNotFoundError) return failure(FailureType.ArtifactNotFound, err.message);
+  if (err instanceof ArtifactCorruptError) return failure(FailureType.ArtifactCorrupt, err.message);
+  if (err instanceof StoreUnavailableError) return failure(FailureType.StoreUnavailable, err.message);
+  if (err instanceof SplitError) return invalidInput(`invalid input: ${err.message}`);
+  if (err instanceof DatasetError) return failure(FailureType.DatasetUnavailable, err.message);
+  if (err instanceof BackendUnavailableError) return failure(FailureType.BackendUnavailable, err.message);
+  if (isDeterministicComputeError(err))
+    return failure(
+      FailureType.ComputeError,
+      `${context}: ${err.name}: ${err.message} (a retry would fail the same way)`,
+    );
   return err;
 }
 

@@ -2,16 +2,16 @@
  * Pipeline-queue activities: light work the workflow needs done outside its sandbox — validation at
  * the boundary, cache look-ups (hashing), and writing reports.
  */
-import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { getJson } from '../storage/artifact-store';
 import type { Logger } from '../config/logger';
-import { formatIssues, resolveDistillationInput, resolveSmokeInput } from '../config/resolve';
-import type { Resolved } from '../config/resolve';
+import type { ModelLimits } from '../config/model-size';
+import { resolveDistillationInput, resolveSmokeInput } from '../config/resolve';
+import type { Resolved, RunOptions } from '../config/resolve';
 import type { DistillationConfig, ModelRefInput, SmokeConfig } from '../config/schemas';
 import { findModel, keys, readManifest } from './artifacts';
 import { modelDigest, softTargetsKey } from './digests';
-import { FailureType, mapFailures } from './failures';
+import { invalidInput, invalidInputIssues, mapFailures } from './failures';
 import { distillationChartInputs, renderDistillationReport } from './report';
 import type { DistillationReport } from './report';
 import { storeReport } from './report-files';
@@ -21,27 +21,31 @@ import type { ModelRef, SoftTargetsRef, TrainRequest } from './types';
 export interface PipelineDeps {
   store: ArtifactStore;
   logger: Logger;
+  /** Model-size limits checked at validation. @default DEFAULT_MODEL_LIMITS */
+  limits?: ModelLimits;
 }
 
-function orFail<T>(r: Resolved<T>): T {
-  if (r.ok) return r.config;
-  throw ApplicationFailure.create({
-    message: formatIssues(r.issues),
-    type: FailureType.InvalidInput,
-    nonRetryable: true,
-    details: [r.issues],
-  });
+/** A validated input: the config and the run options, both parsed strictly. */
+export interface Validated<T> {
+  config: T;
+  options: RunOptions;
+}
+
+export function orFail<T>(r: Resolved<T>): Validated<T> {
+  if (r.ok) return { config: r.config, options: r.options };
+  throw invalidInputIssues(r.issues);
 }
 
 export function createPipelineActivities(deps: PipelineDeps) {
   const { store } = deps;
 
-  async function validateDistillationInput(raw: unknown): Promise<DistillationConfig> {
-    return orFail(resolveDistillationInput(raw));
+  /** The whole workflow input, options included, exactly as the workflow was started with it. */
+  async function validateDistillationInput(raw: unknown): Promise<Validated<DistillationConfig>> {
+    return orFail(resolveDistillationInput(raw, { limits: deps.limits }));
   }
 
-  async function validateSmokeInput(raw: unknown): Promise<SmokeConfig> {
-    return orFail(resolveSmokeInput(raw));
+  async function validateSmokeInput(raw: unknown): Promise<Validated<SmokeConfig>> {
+    return orFail(resolveSmokeInput(raw, { limits: deps.limits }));
   }
 
   /** Resolves user-given model refs to verified, published models. */
@@ -50,11 +54,7 @@ export function createPipelineActivities(deps: PipelineDeps) {
       refs.map(async (r, i) => {
         const stat = await store.stat(r.manifestKey);
         if (!stat)
-          throw ApplicationFailure.create({
-            message: `teachers.refs.${i}.manifestKey: no model manifest at "${r.manifestKey}"`,
-            type: FailureType.InvalidInput,
-            nonRetryable: true,
-          });
+          throw invalidInput(`teachers.refs.${i}.manifestKey: not found: no model manifest at "${r.manifestKey}"`);
         const m = await readManifest(store, r.manifestKey);
         return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
       }),
@@ -85,11 +85,10 @@ export function createPipelineActivities(deps: PipelineDeps) {
       provenance?: { planDigest?: string };
     }>(store, manifestRef);
     if (req.key !== undefined && m.provenance?.planDigest !== undefined && m.provenance.planDigest !== req.planDigest) {
-      throw ApplicationFailure.create({
-        message: `teachers.softTargets.key: soft targets "${key}" were computed for data plan ${m.provenance.planDigest}, not this run's ${req.planDigest} (dataset, validation split, seed and transfer set must match)`,
-        type: FailureType.InvalidInput,
-        nonRetryable: true,
-      });
+      throw invalidInput(
+        `teachers.softTargets.key: soft targets "${key}" were computed for data plan ${m.provenance.planDigest}, ` +
+          `not this run's ${req.planDigest} (dataset, validation split, seed and transfer set must match)`,
+      );
     }
     deps.logger.info({ key }, 'soft-target cache hit: no teacher will run');
     return {

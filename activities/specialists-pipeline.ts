@@ -1,37 +1,29 @@
 /** Pipeline-queue activities of the specialists pipeline: input validation, a given generalist, the report. */
-import { ApplicationFailure } from '@temporalio/common';
-import type { ArtifactStore } from '../storage/artifact-store';
 import { decodeTensors } from '../storage/tensor-codec';
-import type { Logger } from '../config/logger';
-import { formatIssues } from '../config/resolve';
 import { resolveSpecialistsInput } from '../config/specialists';
 import type { SpecialistsConfig } from '../config/specialists';
 import { readManifest } from './artifacts';
-import { FailureType, invalidInput, mapFailures } from './failures';
+import { invalidInput, mapFailures } from './failures';
+import { orFail } from './pipeline';
+import type { PipelineDeps, Validated } from './pipeline';
 import { storeReport } from './report-files';
 import type { StoredReport } from './report-files';
 import { renderSpecialistsReport, specialistsChartInputs } from './specialists-report';
 import type { SpecialistsReport } from './specialists-report';
 import type { DataPlanRef, ModelRef } from './types';
 
-export function createSpecialistsPipelineActivities(deps: { store: ArtifactStore; logger: Logger }) {
+export function createSpecialistsPipelineActivities(deps: PipelineDeps) {
   const { store } = deps;
 
-  async function validateSpecialistsInput(raw: unknown): Promise<SpecialistsConfig> {
-    const r = resolveSpecialistsInput(raw);
-    if (r.ok) return r.config;
-    throw ApplicationFailure.create({
-      message: formatIssues(r.issues),
-      type: FailureType.InvalidInput,
-      nonRetryable: true,
-      details: [r.issues],
-    });
+  /** The whole workflow input, options included, exactly as the workflow was started with it. */
+  async function validateSpecialistsInput(raw: unknown): Promise<Validated<SpecialistsConfig>> {
+    return orFail(resolveSpecialistsInput(raw, { limits: deps.limits }));
   }
 
   /** A given generalist: a published model for this dataset's classes and image size. */
   async function resolveGeneralist(req: { manifestKey: string; data: DataPlanRef }): Promise<ModelRef> {
     const stat = await store.stat(req.manifestKey);
-    if (!stat) throw invalidInput(`generalist.ref.manifestKey: no model manifest at "${req.manifestKey}"`);
+    if (!stat) throw invalidInput(`generalist.ref.manifestKey: not found: no model manifest at "${req.manifestKey}"`);
     const m = await readManifest(store, req.manifestKey);
     if (m.numClasses !== req.data.numClasses)
       throw invalidInput(

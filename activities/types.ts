@@ -21,6 +21,8 @@ export interface DataPlanRef {
   numClasses: number;
   classNames: string[];
   counts: { train: number; validation: number; transfer: number; test: number };
+  /** What the split left that the user may not expect (ml/splits.ts planWarnings); absent when none. */
+  warnings?: string[];
 }
 
 export interface ModelRef {

@@ -5,12 +5,12 @@ import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@tem
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { applySetters, formatIssues, resolveDistillationInput, resolveSmokeInput } from '../config/resolve';
 import { resolveSpecialistsInput } from '../config/specialists';
-import type { PipelineInput } from '../config/resolve';
+import type { PipelineInput, RunOptions } from '../config/resolve';
 import { digestOf } from '../storage/hash';
 import type { DistillationSummary, SmokeSummary } from '../workflows';
 import type { SpecialistsSummary } from '../workflows/specialists';
 import { progressQuery } from '../workflows/progress';
-import { CliError, Exit, connect } from './context';
+import { CliError, Exit, cliEnv, connect } from './context';
 import { ProgressView } from './progress-view';
 
 export const PIPELINES = {
@@ -40,8 +40,14 @@ export interface RunArgs {
   workflowId?: string | undefined;
 }
 
-/** Builds the workflow input from CLI flags and validates it exactly as the first activity will. */
-export function buildInput(args: RunArgs): {
+/**
+ * Builds the workflow input from CLI flags and the run options, and validates all of it exactly as
+ * the first activity will.
+ */
+export function buildInput(
+  args: RunArgs,
+  options: RunOptions = {},
+): {
   pipeline: PipelineName;
   input: PipelineInput;
   workflowId: string;
@@ -52,6 +58,7 @@ export function buildInput(args: RunArgs): {
     throw new CliError(`unknown pipeline "${args.pipeline}"; expected one of: ${Object.keys(PIPELINES).join(', ')}`);
   const pipeline = args.pipeline as PipelineName;
   const p = PIPELINES[pipeline];
+  const withOptions = Object.keys(options).length > 0 ? { options } : {};
   let input: PipelineInput;
   if (args.configFile) {
     let config: Record<string, unknown>;
@@ -60,7 +67,7 @@ export function buildInput(args: RunArgs): {
     } catch (err) {
       throw new CliError(`cannot read config ${args.configFile}: ${(err as Error).message}`);
     }
-    input = { config: applySetters(config, args.set) };
+    input = { config: applySetters(config, args.set), ...withOptions };
   } else {
     let overrides: Record<string, unknown>;
     try {
@@ -68,7 +75,11 @@ export function buildInput(args: RunArgs): {
     } catch (err) {
       throw new CliError((err as Error).message);
     }
-    input = { preset: args.preset ?? p.defaultPreset, ...(args.set.length > 0 ? { overrides } : {}) };
+    input = {
+      preset: args.preset ?? p.defaultPreset,
+      ...(args.set.length > 0 ? { overrides } : {}),
+      ...withOptions,
+    };
   }
   const resolved = p.resolve(input);
   if (!resolved.ok) throw new CliError(formatIssues(resolved.issues));
@@ -112,6 +123,7 @@ function printDistillation(s: DistillationSummary): void {
       '|---|---|---|---|---|',
       ...rows,
       `report: chrysalis report ${s.workflowId}  (MinIO ${s.report.markdown})`,
+      ...(s.warnings ?? []).map((w) => `warning: ${w}`),
       '',
     ].join('\n'),
   );
@@ -146,14 +158,18 @@ function printSpecialists(s: SpecialistsSummary): void {
 }
 
 export async function runCommand(args: RunArgs): Promise<number> {
-  const { pipeline, input, workflowId, dataset, label } = buildInput(args);
-  const ctx = await connect();
+  const env = cliEnv();
+  // Validated before connecting: a bad input fails here even with no server running.
+  const { pipeline, input, workflowId, dataset, label } = buildInput(args, {
+    computeQueue: env.CHRYSALIS_COMPUTE_QUEUE,
+  });
+  const ctx = await connect(env);
   try {
     const start = async (withAttributes: boolean) =>
       ctx.client.workflow.start(PIPELINES[pipeline].workflowType, {
         taskQueue: ctx.env.CHRYSALIS_PIPELINE_QUEUE,
         workflowId,
-        args: [{ ...input, options: { computeQueue: ctx.env.CHRYSALIS_COMPUTE_QUEUE } }],
+        args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
         staticSummary: `chrysalis ${pipeline} ${label} on ${dataset}`,

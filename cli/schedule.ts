@@ -59,7 +59,10 @@ export async function scheduleCommand(action: string, id: string | undefined, ar
             throw new CliError('schedule create needs exactly one of --every (e.g. 24h) or --cron (e.g. "0 3 * * *")');
           const overlap = OVERLAP[args.overlap ?? 'skip'];
           if (!overlap) throw new CliError(`--overlap must be one of: ${Object.keys(OVERLAP).join(', ')}`);
-          const { pipeline, input } = buildInput({ ...args, detach: true });
+          const { pipeline, input } = buildInput(
+            { ...args, detach: true },
+            { computeQueue: ctx.env.CHRYSALIS_COMPUTE_QUEUE },
+          );
           await ctx.client.schedule.create({
             scheduleId: id,
             spec: args.every
@@ -70,7 +73,7 @@ export async function scheduleCommand(action: string, id: string | undefined, ar
               workflowType: PIPELINES[pipeline].workflowType,
               workflowId: `${id}-run`,
               taskQueue: ctx.env.CHRYSALIS_PIPELINE_QUEUE,
-              args: [{ ...input, options: { computeQueue: ctx.env.CHRYSALIS_COMPUTE_QUEUE } }],
+              args: [input],
             },
             policies: { overlap },
           });

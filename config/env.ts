@@ -5,6 +5,16 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_COMPUTE_QUEUE, DEFAULT_PIPELINE_QUEUE } from '../common/queues';
+import { DEFAULT_MODEL_LIMITS } from './model-size';
+import type { ModelLimits } from './model-size';
+
+/** A task-queue name: Temporal accepts any string, but an empty or padded one only strands the run. */
+export const queueNameSchema = z
+  .string()
+  .min(1, 'an empty queue name would send activities to the workflow queue')
+  .max(200)
+  .regex(/^\S*$/, 'no whitespace in a task-queue name');
 
 const port = z.coerce.number().int().min(1).max(65535);
 const bool = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true');
@@ -23,8 +33,8 @@ export const envSchema = z.object({
   TEMPORAL_TLS_KEY_PATH: z.string().min(1).optional(),
   TEMPORAL_TLS_CA_PATH: z.string().min(1).optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
-  CHRYSALIS_PIPELINE_QUEUE: z.string().min(1).default('chrysalis-pipeline'),
-  CHRYSALIS_COMPUTE_QUEUE: z.string().min(1).default('chrysalis-compute'),
+  CHRYSALIS_PIPELINE_QUEUE: queueNameSchema.default(DEFAULT_PIPELINE_QUEUE),
+  CHRYSALIS_COMPUTE_QUEUE: queueNameSchema.default(DEFAULT_COMPUTE_QUEUE),
   MINIO_ENDPOINT: z.url({ message: 'expected a URL, e.g. http://127.0.0.1:9000' }).default('http://127.0.0.1:9000'),
   MINIO_ACCESS_KEY: z.string({ message: 'required (the MinIO access key)' }).min(3, 'at least 3 characters'),
   MINIO_SECRET_KEY: z.string({ message: 'required (the MinIO secret key)' }).min(8, 'at least 8 characters'),
@@ -39,6 +49,10 @@ export const envSchema = z.object({
   CHRYSALIS_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   CHRYSALIS_DEVICE: z.enum(['cpu', 'gpu']).default('cpu'),
   CHRYSALIS_COMPUTE_SLOTS: z.coerce.number().int().min(1).max(64).default(1),
+  /** Models over this many parameters are refused before any allocation. */
+  CHRYSALIS_MAX_PARAMETERS: z.coerce.number().int().positive().default(DEFAULT_MODEL_LIMITS.maxParameters),
+  /** …and models whose training batch needs more activation memory than this. */
+  CHRYSALIS_MAX_ACTIVATION_BYTES: z.coerce.number().int().positive().default(DEFAULT_MODEL_LIMITS.maxActivationBytes),
   CHRYSALIS_CHECKPOINT_EVERY: z.coerce.number().int().min(1).default(1),
   CHRYSALIS_CHECKPOINT_MIN_SECONDS: z.coerce.number().min(0).default(10),
   CHRYSALIS_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
@@ -82,6 +96,11 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
 
 function redactIfSecret(name: string, value: string): string {
   return /SECRET|KEY|PASSWORD|TOKEN/i.test(name) ? '[REDACTED]' : value;
+}
+
+/** The model-size limits this process enforces. */
+export function modelLimits(env: RuntimeEnv): ModelLimits {
+  return { maxParameters: env.CHRYSALIS_MAX_PARAMETERS, maxActivationBytes: env.CHRYSALIS_MAX_ACTIVATION_BYTES };
 }
 
 /** Values that must never reach logs or payloads. */

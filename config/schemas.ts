@@ -3,7 +3,9 @@
  * workflow); workflows only see the inferred types. Defaults live here so a config file can be short.
  */
 import { z } from 'zod';
-import { DATASET_NAMES } from '../ml/datasets';
+import { storeKeyProblem } from '../common/key-rules';
+import { BUILTIN_DATASETS, knownClasses } from './datasets';
+import { keyedUnion } from './variants';
 
 const positiveInt = z.number().int().positive();
 const rate = z.number().min(0).max(0.95);
@@ -67,22 +69,47 @@ export const trainSpecSchema = z
   })
   .strict();
 
+/** A key in the artifact store, given by the user: relative, no `..`, no empty segments. */
+export const storeKeySchema = z.string().superRefine((key, ctx) => {
+  const problem = storeKeyProblem(key);
+  if (problem) ctx.addIssue({ code: 'custom', message: `not a valid store key: ${problem}` });
+});
+
+/** A local path on the compute workers, or `minio:<key>` for an object in the store. */
+export const dataRefSchema = z
+  .string()
+  .min(1)
+  .superRefine((ref, ctx) => {
+    const problem = ref.startsWith('minio:')
+      ? storeKeyProblem(ref.slice('minio:'.length))
+      : ref.split(/[\\/]/).includes('..')
+        ? '".." segment in the path'
+        : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', message: `not a valid data reference: ${problem}` });
+  });
+
 /** A finished model stored by an earlier run. */
 export const modelRefSchema = z
   .object({
-    manifestKey: z.string().min(1),
+    manifestKey: storeKeySchema.refine((k) => k.endsWith('/manifest.json'), {
+      message: 'expected a model manifest key, e.g. "models/<digest>/manifest.json"',
+    }),
   })
   .strict();
 
-export const datasetSchema = z.enum([...DATASET_NAMES, 'idx']);
+const builtinNames = Object.keys(BUILTIN_DATASETS) as [
+  keyof typeof BUILTIN_DATASETS,
+  ...(keyof typeof BUILTIN_DATASETS)[],
+];
+export const datasetSchema = z.enum([...builtinNames, 'idx']);
 
 /** Files for `dataset: "idx"`: paths on the compute workers, or `minio:<key>` objects in the store. */
 export const idxFilesSchema = z
   .object({
-    trainImages: z.string().min(1),
-    trainLabels: z.string().min(1),
-    testImages: z.string().min(1),
-    testLabels: z.string().min(1),
+    trainImages: dataRefSchema,
+    trainLabels: dataRefSchema,
+    testImages: dataRefSchema,
+    testLabels: dataRefSchema,
     classNames: z.array(z.string().min(1)).min(2).max(1000).optional(),
   })
   .strict();
@@ -93,6 +120,35 @@ export const transferSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('excludeClasses'), classes: z.array(z.number().int().min(0)).min(1) }).strict(),
   z.object({ kind: z.literal('onlyClasses'), classes: z.array(z.number().int().min(0)).min(1) }).strict(),
 ]);
+
+/** A soft-target cache key: one path segment under soft-targets/. */
+export const softTargetsKeySchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a soft-target key (letters, digits, ".", "_", "-")');
+
+/**
+ * Class ids of a class-selecting transfer rule against the dataset's classes: unknown ids, repeats,
+ * and an exclusion of every class (which leaves no transfer data). Paths are relative to the rule.
+ */
+export function transferClassIssues(
+  transfer: TransferSpec,
+  dataset: string,
+  classes: number,
+): { path: (string | number)[]; message: string }[] {
+  if (transfer.kind !== 'excludeClasses' && transfer.kind !== 'onlyClasses') return [];
+  const issues = transfer.classes.flatMap((c, i) => {
+    if (c >= classes)
+      return [{ path: ['classes', i], message: `unknown class id ${c}: ${dataset} has classes 0-${classes - 1}` }];
+    if (transfer.classes.indexOf(c) !== i) return [{ path: ['classes', i], message: `class ${c} is listed twice` }];
+    return [];
+  });
+  if (issues.length === 0 && transfer.kind === 'excludeClasses' && new Set(transfer.classes).size >= classes)
+    issues.push({
+      path: ['classes'],
+      message: `excluding all ${classes} classes of ${dataset} leaves no transfer data`,
+    });
+  return issues;
+}
 
 export const studentVariantSchema = z
   .object({
@@ -127,12 +183,14 @@ export const distillationConfigSchema = z
       .max(2 ** 31 - 1)
       .default(1),
     data: dataSchema,
-    teachers: z.union([
-      z.object({ count: positiveInt.max(64), model: modelSpecSchema, train: trainSpecSchema }).strict(),
-      z.object({ refs: z.array(modelRefSchema).min(1) }).strict(),
+    teachers: keyedUnion('teachers', {
+      /** Train this many teachers from one recipe (different seeds). */
+      count: z.object({ count: positiveInt.max(64), model: modelSpecSchema, train: trainSpecSchema }).strict(),
+      /** Models stored by earlier runs. */
+      refs: z.object({ refs: z.array(modelRefSchema).min(1) }).strict(),
       /** Soft targets already stored (e.g. a generalist+specialists combination's log q): no teacher runs. */
-      z.object({ softTargets: z.object({ key: z.string().min(1) }).strict() }).strict(),
-    ]),
+      softTargets: z.object({ softTargets: z.object({ key: softTargetsKeySchema }).strict() }).strict(),
+    }),
     ensemble: z.enum(['arithmetic', 'geometric']).default('arithmetic'),
     transfer: transferSchema.default({ kind: 'full' }),
     student: z.object({ model: modelSpecSchema, train: trainSpecSchema }).strict(),
@@ -148,18 +206,11 @@ export const distillationConfigSchema = z
         message: 'give data.idx (the four IDX files) exactly when data.dataset is "idx"',
       });
     }
-    // IDX datasets' class counts are known only once loaded; prepareData checks class ids then.
-    const classes = cfg.data.dataset === 'mnist+fashion' ? 20 : cfg.data.dataset === 'idx' ? Infinity : 10;
-    if (cfg.transfer.kind === 'excludeClasses' || cfg.transfer.kind === 'onlyClasses') {
-      cfg.transfer.classes.forEach((c, i) => {
-        if (c >= classes)
-          ctx.addIssue({
-            code: 'custom',
-            path: ['transfer', 'classes', i],
-            message: `unknown class id ${c}: ${cfg.data.dataset} has classes 0-${classes - 1}`,
-          });
-      });
-    }
+    // User datasets' class counts are known only once loaded; prepareData runs the same check then.
+    const classes = knownClasses(cfg.data.dataset);
+    if (classes !== undefined)
+      for (const i of transferClassIssues(cfg.transfer, cfg.data.dataset, classes))
+        ctx.addIssue({ code: 'custom', path: ['transfer', ...i.path], message: i.message });
   });
 
 export const smokeConfigSchema = z

@@ -3,23 +3,21 @@
  * resolution, built like the distillation pipeline's (config/schemas.ts, config/resolve.ts).
  */
 import { z } from 'zod';
-import { resolveWith } from './resolve';
-import type { Resolved } from './resolve';
+import { knownClasses } from './datasets';
+import { modelSizeIssues, resolveWith } from './resolve';
+import type { ConfigCheck, ResolveOptions, Resolved } from './resolve';
 import {
   distillationConfigSchema,
   modelRefSchema,
   modelSpecSchema,
   studentVariantSchema,
   trainSpecSchema,
+  transferClassIssues,
   transferSchema,
 } from './schemas';
+import { keyedUnion } from './variants';
 
 const positiveInt = z.number().int().positive();
-
-/** Classes per dataset, for cross-field checks before any data is loaded. */
-function classesOf(dataset: string): number {
-  return dataset === 'mnist+fashion' ? 20 : 10;
-}
 
 export const specialistsConfigSchema = z
   .object({
@@ -38,10 +36,10 @@ export const specialistsConfigSchema = z
     /** The same data spec as a distillation run: the distil-back child gets it unchanged. */
     data: distillationConfigSchema.shape.data,
     /** Step 1: train a generalist on all classes, or reuse a stored model. */
-    generalist: z.union([
-      z.object({ model: modelSpecSchema, train: trainSpecSchema }).strict(),
-      z.object({ ref: modelRefSchema }).strict(),
-    ]),
+    generalist: keyedUnion('generalist', {
+      model: z.object({ model: modelSpecSchema, train: trainSpecSchema }).strict(),
+      ref: z.object({ ref: modelRefSchema }).strict(),
+    }),
     /** Step 2: k-means on the columns of the covariance of the generalist's predicted probabilities. */
     clustering: z
       .object({
@@ -96,7 +94,8 @@ export const specialistsConfigSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
-    const C = classesOf(cfg.data.dataset);
+    // User datasets' class counts are known once loaded (prepareData checks the transfer rule then).
+    const C = knownClasses(cfg.data.dataset) ?? Infinity;
     const k = cfg.clustering.specialists;
     if (k > C)
       ctx.addIssue({
@@ -124,16 +123,9 @@ export const specialistsConfigSchema = z
       });
     }
     const t = cfg.distill?.transfer;
-    if (t && (t.kind === 'excludeClasses' || t.kind === 'onlyClasses')) {
-      t.classes.forEach((c, i) => {
-        if (c >= C)
-          ctx.addIssue({
-            code: 'custom',
-            path: ['distill', 'transfer', 'classes', i],
-            message: `unknown class id ${c}: ${cfg.data.dataset} has classes 0-${C - 1}`,
-          });
-      });
-    }
+    if (t && C !== Infinity)
+      for (const i of transferClassIssues(t, cfg.data.dataset, C))
+        ctx.addIssue({ code: 'custom', path: ['distill', 'transfer', ...i.path], message: i.message });
   });
 
 export type SpecialistsConfig = z.infer<typeof specialistsConfigSchema>;
@@ -228,6 +220,26 @@ export const specialistsPresets: Record<string, SpecialistsInputConfig> = {
   },
 };
 
-export function resolveSpecialistsInput(raw: unknown): Resolved<SpecialistsConfig> {
-  return resolveWith(raw, specialistsPresets, specialistsConfigSchema);
+const specialistsChecks: ConfigCheck<SpecialistsConfig> = (cfg, limits) =>
+  modelSizeIssues(
+    cfg.data,
+    [
+      ...('model' in cfg.generalist
+        ? [{ path: 'generalist.model', spec: cfg.generalist.model, batchSize: cfg.generalist.train.batchSize }]
+        : []),
+      ...(cfg.distill
+        ? [
+            {
+              path: 'distill.student.model',
+              spec: cfg.distill.student.model,
+              batchSize: cfg.distill.student.train.batchSize,
+            },
+          ]
+        : []),
+    ],
+    limits,
+  );
+
+export function resolveSpecialistsInput(raw: unknown, opts?: ResolveOptions): Resolved<SpecialistsConfig> {
+  return resolveWith(raw, specialistsPresets, specialistsConfigSchema, specialistsChecks, opts);
 }

@@ -5,7 +5,7 @@ import { startDevStack } from './dev-stack';
 
 const uiPort = Number(process.env['CHRYSALIS_DEV_TEMPORAL_UI_PORT'] ?? 8233);
 void (async () => {
-  const stack = await startDevStack({ echo: process.env['CHRYSALIS_DEV_QUIET'] !== '1' });
+  const stack = await startDevStack({ echo: process.env['CHRYSALIS_DEV_QUIET'] !== '1', supervise: true });
   process.stderr.write(
     `\nchrysalis dev stack is up:\n  Temporal  ${stack.env['TEMPORAL_ADDRESS']} (UI http://127.0.0.1:${uiPort})\n  MinIO     ${stack.env['MINIO_ENDPOINT']}\n  logs      ${path.join(stack.dataDir, 'logs')}\n  env       ${path.join(stack.dataDir, 'dev.env')}\nCtrl-C stops everything.\n`,
   );

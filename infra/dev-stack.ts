@@ -6,7 +6,15 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../config/env';
 
@@ -23,6 +31,12 @@ export interface DevStackOptions {
   echo?: boolean;
   /** Extra environment for the workers. */
   workerEnv?: Record<string, string>;
+  /**
+   * Restart a worker that exits without being asked to (crash, OOM kill, kill -9), with back-off
+   * (1 s, doubling to 30 s; reset after a minute of uptime), as a deployment's supervisor would.
+   * @default false
+   */
+  supervise?: boolean;
 }
 
 export type ServiceName = 'temporal' | 'minio' | 'pipeline-worker' | 'compute-worker';
@@ -37,6 +51,13 @@ export interface DevStack {
   stop(name: string, signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
   stopAll(): Promise<void>;
   processes: Map<string, ChildProcess>;
+  /** How often each supervised instance was restarted after an unexpected exit. */
+  restarts: Map<string, number>;
+}
+
+/** Back-off before the n-th restart in a row (n ≥ 1): 1 s, 2 s, 4 s, … at most 30 s. */
+export function restartDelayMs(n: number): number {
+  return Math.min(30_000, 1000 * 2 ** (n - 1));
 }
 
 function envPort(name: string, fallback: number): number {
@@ -173,14 +194,49 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     }),
   };
 
-  const logSays = (instance: string, text: string) => async () =>
-    readFileSync(logFile(instance), 'utf8').includes(text);
-  const ready: Record<ServiceName, (p: ChildProcess, instance: string) => Promise<void>> = {
+  // Only what this start wrote counts: a restarted instance appends to the log of its predecessor.
+  const logSays = (instance: string, text: string, from: number) => async () =>
+    readFileSync(logFile(instance)).subarray(from).toString('utf8').includes(text);
+  const logSize = (instance: string) => (existsSync(logFile(instance)) ? statSync(logFile(instance)).size : 0);
+  const ready: Record<ServiceName, (p: ChildProcess, instance: string, from: number) => Promise<void>> = {
     temporal: (p) => waitFor('Temporal dev server', () => tcpOpen(ports.temporal), 60_000, p),
     minio: (p) =>
       waitFor('MinIO', async () => (await fetch(`http://127.0.0.1:${ports.minio}/minio/health/live`)).ok, 60_000, p),
-    'pipeline-worker': (p, i) => waitFor('pipeline worker', logSays(i, 'pipeline worker started'), 120_000, p),
-    'compute-worker': (p, i) => waitFor('compute worker', logSays(i, 'compute worker started'), 120_000, p),
+    'pipeline-worker': (p, i, from) =>
+      waitFor('pipeline worker', logSays(i, 'pipeline worker started', from), 120_000, p),
+    'compute-worker': (p, i, from) => waitFor('compute worker', logSays(i, 'compute worker started', from), 120_000, p),
+  };
+
+  const restarts = new Map<string, number>();
+  const stopping = new Set<string>();
+  let closing = false;
+  const note = (instance: string, text: string) => {
+    const line = `[dev-stack] ${text}\n`;
+    process.stderr.write(line);
+    try {
+      appendFileSync(logFile(instance), line);
+    } catch {
+      // the log directory went away with its data dir: nothing to record
+    }
+  };
+  /** Restarts a worker that exited on its own; one restart in a row more each time it dies young. */
+  const supervise = (name: ServiceName, instance: string, child: ChildProcess, extraEnv: Record<string, string>) => {
+    const startedAt = Date.now();
+    child.once('exit', (code, signal) => {
+      if (closing || stopping.has(instance) || processes.get(instance) !== child) return;
+      const inRow = Date.now() - startedAt > 60_000 ? 1 : (restarts.get(`${instance}#row`) ?? 0) + 1;
+      restarts.set(`${instance}#row`, inRow);
+      const delay = restartDelayMs(inRow);
+      note(instance, `${instance} exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s`);
+      setTimeout(() => {
+        if (closing || stopping.has(instance)) return;
+        restarts.set(instance, (restarts.get(instance) ?? 0) + 1);
+        stack
+          .start(name, extraEnv, instance)
+          .then(() => note(instance, `${instance} restarted`))
+          .catch((err: unknown) => note(instance, `${instance} restart failed: ${(err as Error).message}`));
+      }, delay).unref();
+    });
   };
 
   const stack: DevStack = {
@@ -188,8 +244,10 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     dataDir,
     logFile,
     processes,
+    restarts,
     async start(name, extraEnv = {}, instance = name) {
       const c = commands[name]();
+      const from = logSize(instance);
       const log = createWriteStream(logFile(instance), { flags: 'a' });
       const child = spawn(c.cmd, c.args, { env: { ...c.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       for (const s of [child.stdout, child.stderr]) {
@@ -198,12 +256,15 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
       }
       child.on('exit', () => log.end());
       processes.set(instance, child);
-      await ready[name](child, instance);
+      stopping.delete(instance);
+      if (opts.supervise && name.endsWith('-worker')) supervise(name, instance, child, extraEnv);
+      await ready[name](child, instance, from);
       return child;
     },
     async stop(name, signal = 'SIGTERM', graceMs = 20_000) {
       const p = processes.get(name);
       if (!p || p.exitCode !== null || p.signalCode !== null) return;
+      stopping.add(name);
       const exited = new Promise<void>((r) => p.once('exit', () => r()));
       p.kill(signal);
       const timer = setTimeout(() => p.kill('SIGKILL'), graceMs);
@@ -212,6 +273,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
       processes.delete(name);
     },
     async stopAll() {
+      closing = true;
       // Workers first (they checkpoint and drain), then the servers they talk to.
       const order = [...processes.keys()]
         .sort((a, b) => Number(a.includes('worker')) - Number(b.includes('worker')))

@@ -123,14 +123,9 @@ export interface IdxFiles {
  * keyed on it misses instead of serving results for other data.
  */
 export async function loadIdxFiles(files: IdxFiles, read: (ref: string) => Promise<Uint8Array>): Promise<Dataset> {
+  // The reader decides which of its errors are final (a missing file: DatasetError) and which a retry may fix.
   const [ti, tl, vi, vl] = await Promise.all(
-    [files.trainImages, files.trainLabels, files.testImages, files.testLabels].map(async (ref) => {
-      try {
-        return await read(ref);
-      } catch (err) {
-        throw new DatasetError(`cannot read IDX file ${ref}: ${(err as Error).message}`);
-      }
-    }),
+    [files.trainImages, files.trainLabels, files.testImages, files.testLabels].map((ref) => read(ref)),
   );
   const parse = (b: Uint8Array, what: string) => {
     try {
@@ -143,13 +138,25 @@ export async function loadIdxFiles(files: IdxFiles, read: (ref: string) => Promi
   const testImages = parse(vi!, files.testImages);
   const trainLabels = parse(tl!, files.trainLabels);
   const testLabels = parse(vl!, files.testLabels);
-  if (trainImages.shape.length !== 3 || testImages.shape.length !== 3)
-    throw new DatasetError('IDX image files must have 3 dimensions (n, rows, cols)');
+  for (const [what, t] of [
+    ['trainImages', trainImages],
+    ['testImages', testImages],
+  ] as const)
+    if (t.shape.length !== 3)
+      throw new DatasetError(
+        `data.idx.${what} (${files[what]}): an IDX image file of shape [${t.shape.join(', ')}]; ` +
+          'expected [n, rows, cols] (one grayscale channel)',
+      );
   const [n, rows, cols] = trainImages.shape as [number, number, number];
   if (trainLabels.shape[0] !== n || testLabels.shape[0] !== testImages.shape[0])
-    throw new DatasetError('IDX image and label counts differ');
+    throw new DatasetError(
+      `data.idx: IDX image and label counts differ (train ${n} images, ${trainLabels.shape[0]} labels; ` +
+        `test ${testImages.shape[0]} images, ${testLabels.shape[0]} labels)`,
+    );
   if (testImages.shape[1] !== rows || testImages.shape[2] !== cols)
-    throw new DatasetError('train and test images differ in size');
+    throw new DatasetError(
+      `data.idx: train images are ${rows}×${cols}, test images ${testImages.shape[1]}×${testImages.shape[2]}`,
+    );
   let maxLabel = 0;
   for (const l of trainLabels.data) maxLabel = Math.max(maxLabel, l);
   const classNames = files.classNames ?? Array.from({ length: maxLabel + 1 }, (_, i) => String(i));

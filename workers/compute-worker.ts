@@ -9,6 +9,7 @@ import { modelProgressSignal } from '../workflows/progress';
 import { createComputeActivities } from '../activities/compute';
 import type { ComputeDeps } from '../activities/compute';
 import { createSpecialistsComputeActivities } from '../activities/specialists';
+import { modelLimits } from '../config/env';
 import { initBackend } from '../ml/backend';
 import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
 
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
       store,
       logger,
       backend,
+      limits: modelLimits(env),
       checkpointEvery: env.CHRYSALIS_CHECKPOINT_EVERY,
       checkpointMinSeconds: env.CHRYSALIS_CHECKPOINT_MIN_SECONDS,
       reportProgress: async (wf, update) =>

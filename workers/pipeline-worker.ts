@@ -2,6 +2,7 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createPipelineActivities } from '../activities/pipeline';
 import { createSpecialistsPipelineActivities } from '../activities/specialists-pipeline';
+import { modelLimits } from '../config/env';
 import { warmUpCharts } from '../reports/charts';
 import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
 
@@ -17,9 +18,12 @@ async function main(): Promise<void> {
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.CHRYSALIS_PIPELINE_QUEUE,
       workflowsPath: require.resolve('../workflows'),
+      // A programming error thrown by workflow code fails the run (with the stack in its history)
+      // instead of retrying the workflow task forever; inputs are validated before any is read.
+      workflowFailureErrorTypes: { '*': ['TypeError', 'RangeError', 'ReferenceError', 'SyntaxError'] },
       activities: {
-        ...createPipelineActivities({ store, logger }),
-        ...createSpecialistsPipelineActivities({ store, logger }),
+        ...createPipelineActivities({ store, logger, limits: modelLimits(env) }),
+        ...createSpecialistsPipelineActivities({ store, logger, limits: modelLimits(env) }),
       },
     });
     // In the background: reports render charts, and the first would otherwise pay for loading vega.

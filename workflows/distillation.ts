@@ -1,21 +1,29 @@
 /**
  * distillationPipeline: validate → prepare data → (cached soft targets | teachers in parallel → soft
- * targets) → baseline + distilled students in parallel → evaluate → report.
+ * targets) → baseline + distilled students in parallel → evaluate → export → report.
  * Deterministic orchestration only; every byte of data moves through the artifact store.
  */
-import { ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { ModelOutcome } from '../activities/report';
-import type { EvaluationSummary, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
+import type {
+  DataPlanRef,
+  EvaluationSummary,
+  ModelRef,
+  SoftTargetsRef,
+  TrainRequest,
+  TrainResult,
+} from '../activities/types';
 import type { PipelineInput } from '../config/resolve';
-import { LIGHT_ACTIVITY_OPTIONS, computeActivityOptions, describeTraining } from './options';
-import type { RunOptions } from './options';
-import { ProgressTracker, modelProgressSignal, progressQuery } from './progress';
+import type { DistillationConfig } from '../config/schemas';
+import { FailureType } from '../common/failure-types';
+import { LIGHT_ACTIVITY_OPTIONS, describeTraining } from './options';
+import { startPipeline } from './prologue';
+import type { ProgressTracker } from './progress';
 
-export interface DistillationInput extends PipelineInput {
-  options?: RunOptions;
-}
+export type DistillationInput = PipelineInput;
 
 export interface DistillationSummary {
   workflowId: string;
@@ -24,228 +32,77 @@ export interface DistillationSummary {
   exported?: { model: string; modelJson: string; weights: string };
   softTargets: { key: string; cacheHit: boolean };
   models: { name: string; role: string; errors: number; accuracy: number; manifestKey: string; cached: boolean }[];
+  /** What the data split left that the user may not expect (e.g. a small transfer set). */
+  warnings?: string[];
 }
+
+/** One run's fixed context: config, data plan, progress and the activity proxies. */
+interface Run {
+  cfg: DistillationConfig;
+  data: DataPlanRef;
+  progress: ProgressTracker;
+  light: ReturnType<typeof proxyActivities<PipelineActivities>>;
+  compute: ReturnType<typeof proxyActivities<ComputeActivities>>;
+  computeOptions: ActivityOptions;
+}
+
+interface ToEvaluate {
+  name: string;
+  role: ModelOutcome['role'];
+  model: ModelRef;
+  training?: TrainResult;
+  epochs?: number;
+  temperature?: number;
+  alpha?: number;
+}
+
+type StudentRequest = TrainRequest & { temperature?: number; alpha?: number };
 
 export async function distillationPipeline(input: DistillationInput): Promise<DistillationSummary> {
   const startedAt = new Date(Date.now());
-  const opts = input.options ?? {};
   const light = proxyActivities<PipelineActivities>(LIGHT_ACTIVITY_OPTIONS);
-  const computeOptions = computeActivityOptions(opts);
+  const { cfg, computeOptions, progress } = await startPipeline(input, (raw) => light.validateDistillationInput(raw));
   const compute = proxyActivities<ComputeActivities>(computeOptions);
-  const progress = new ProgressTracker();
-  setHandler(progressQuery, () => progress.snapshot());
-  setHandler(modelProgressSignal, (u) => progress.update(u));
-  const trainModel = (r: TrainRequest) =>
-    progress.track(
-      r.name,
-      compute.trainModel.executeWithOptions({ ...computeOptions, summary: describeTraining(r) }, [r]),
-    );
-
-  const { overrides, preset, config } = input;
-  const cfg = await progress.stage('validate', () =>
-    light.validateDistillationInput({
-      ...(preset !== undefined ? { preset } : {}),
-      ...(overrides ? { overrides } : {}),
-      ...(config ? { config } : {}),
-    }),
-  );
   const data = await progress.stage('prepare-data', () =>
     compute.prepareData.executeWithOptions(
       { ...computeOptions, summary: `prepare ${cfg.data.dataset}: validation split, transfer set` },
       [{ data: cfg.data, transfer: cfg.transfer, seed: cfg.seed }],
     ),
   );
+  const run: Run = { cfg, data, progress, light, compute, computeOptions };
 
-  // Teachers: recipes (trained here unless cached) or given models.
-  const teacherReqs: TrainRequest[] =
-    'count' in cfg.teachers
-      ? Array.from({ length: cfg.teachers.count }, (_, i) => ({
-          name: `teacher-${i + 1}`,
-          role: 'teacher' as const,
-          data,
-          split: 'train' as const,
-          spec: (cfg.teachers as { model: TrainRequest['spec'] }).model,
-          train: (cfg.teachers as { train: TrainRequest['train'] }).train,
-          seed: cfg.seed * 1000 + 101 + i,
-        }))
-      : [];
-  const givenTeachers: ModelRef[] = 'refs' in cfg.teachers ? await light.resolveModelRefs(cfg.teachers.refs) : [];
-  const givenSoftTargets = 'softTargets' in cfg.teachers ? cfg.teachers.softTargets.key : undefined;
-  const lookup = await progress.stage('soft-target-cache', () =>
-    light.lookupSoftTargets({
-      teachers:
-        givenTeachers.length > 0 ? givenTeachers : teacherReqs.map(({ name: _n, role: _r, ...recipe }) => recipe),
-      planDigest: data.planDigest,
-      ...(givenSoftTargets !== undefined ? { key: givenSoftTargets } : {}),
-    }),
-  );
-  if (givenSoftTargets !== undefined && !lookup.found) {
-    throw ApplicationFailure.create({
-      message: `teachers.softTargets.key: no stored soft targets "${givenSoftTargets}"`,
-      type: 'InvalidInput',
-      nonRetryable: true,
-    });
-  }
-
-  let soft: SoftTargetsRef;
-  const teacherResults: TrainResult[] = [];
-  let teachers: (ModelRef | null)[] = givenTeachers;
-  if (lookup.found) {
-    soft = lookup.found;
-    if (teacherReqs.length > 0) teachers = await light.findModels(lookup.teacherDigests);
-  } else {
-    if (teacherReqs.length > 0) {
-      teacherReqs.forEach((r) => progress.model(r.name, 'teacher', r.train.epochs));
-      const results = await progress.stage('teachers', () => Promise.all(teacherReqs.map((r) => trainModel(r))));
-      teacherResults.push(...results);
-      teachers = results.map((r) => r.model);
-    }
-    const members = teachers.filter((t): t is ModelRef => t !== null);
-    soft = await progress.stage('soft-targets', () =>
-      compute.computeSoftTargets.executeWithOptions(
-        {
-          ...computeOptions,
-          summary: `soft targets: logits of ${members.length} teacher${members.length === 1 ? '' : 's'} on ${data.counts.transfer} transfer examples`,
-        },
-        [{ key: lookup.key, data, teachers: members }],
-      ),
-    );
-  }
-
-  // Students: the hard-label baseline and one distilled student per (T, α), all in parallel.
-  const studentSeed = cfg.seed * 1000 + 7;
-  const studentReqs: (TrainRequest & { temperature?: number; alpha?: number })[] = [
-    {
-      name: 'baseline-hard',
-      role: 'baseline',
-      data,
-      split: 'transfer',
-      spec: cfg.student.model,
-      train: cfg.student.train,
-      seed: studentSeed,
-    },
-    ...cfg.students.map((v) => ({
-      name: `student-T${v.temperature}-a${v.alpha}`,
-      role: 'student' as const,
-      data,
-      split: 'transfer' as const,
-      spec: cfg.student.model,
-      train: cfg.student.train,
-      seed: studentSeed,
-      distill: { softTargets: soft, temperature: v.temperature, alpha: v.alpha, ensemble: cfg.ensemble },
-      temperature: v.temperature,
-      alpha: v.alpha,
-    })),
-  ];
+  const teachers = await teacherStage(run);
+  const studentReqs = studentRequests(run, teachers.soft);
   studentReqs.forEach((r) => progress.model(r.name, r.role, r.train.epochs));
   const studentResults = await progress.stage('students', () =>
-    Promise.all(studentReqs.map(({ temperature: _t, alpha: _a, ...r }) => trainModel(r))),
+    Promise.all(studentReqs.map(({ temperature: _t, alpha: _a, ...r }) => trainModel(run, r))),
   );
+  const toEvaluate = [...teachers.toEvaluate, ...studentsToEvaluate(studentReqs, studentResults)];
+  const evaluations = await evaluateAll(run, toEvaluate);
+  const models = toEvaluate.map((m, i) => modelOutcome(m, evaluations[i]!));
+  const exported = await exportBest(run, models, toEvaluate);
 
-  // Evaluate everything on the test set; class-omission variants also get the bias-shift search.
-  const t = cfg.transfer;
-  const biasClasses = t.kind === 'excludeClasses' ? t.classes : t.kind === 'onlyClasses' ? t.classes : undefined;
-  const toEvaluate: {
-    name: string;
-    role: ModelOutcome['role'];
-    model: ModelRef;
-    training?: TrainResult;
-    epochs?: number;
-    temperature?: number;
-    alpha?: number;
-  }[] = [
-    ...teachers.flatMap((m, i) =>
-      m
-        ? [
-            {
-              name: teacherReqs[i]?.name ?? `teacher-${i + 1}`,
-              role: 'teacher' as const,
-              model: m,
-              ...(teacherResults[i] ? { training: teacherResults[i], epochs: teacherReqs[i]!.train.epochs } : {}),
-            },
-          ]
-        : [],
-    ),
-    ...studentReqs.map((r, i) => ({
-      name: r.name,
-      role: r.role,
-      model: studentResults[i]!.model,
-      training: studentResults[i]!,
-      epochs: r.train.epochs,
-      ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
-      ...(r.alpha !== undefined ? { alpha: r.alpha } : {}),
-    })),
-  ];
-  const evaluations: EvaluationSummary[] = await progress.stage('evaluate', () =>
-    Promise.all(
-      toEvaluate.map((m) =>
-        compute.evaluateModel.executeWithOptions(
-          {
-            ...computeOptions,
-            summary: `evaluate ${m.name} on the test set${biasClasses && m.role !== 'teacher' ? ', with the bias-shift search' : ''}`,
-          },
-          [{ name: m.name, model: m.model, data, ...(biasClasses && m.role !== 'teacher' ? { biasClasses } : {}) }],
-        ),
-      ),
-    ),
-  );
-
-  const models: ModelOutcome[] = toEvaluate.map((m, i) => ({
-    name: m.name,
-    role: m.role,
-    evaluation: evaluations[i]!,
-    manifestKey: m.model.manifest.key,
-    ...(m.temperature !== undefined ? { temperature: m.temperature } : {}),
-    ...(m.alpha !== undefined ? { alpha: m.alpha } : {}),
-    ...(m.training
-      ? {
-          training: {
-            cached: m.training.cached,
-            resumedFromEpoch: m.training.resumedFromEpoch,
-            epochsTrained: m.training.epochsTrained,
-            seconds: m.training.seconds,
-            backend: m.training.backend,
-            backendFallback: m.training.backendFallback,
-            epochs: m.epochs ?? 0,
-            loopSeconds: m.training.history
-              .filter((h) => h.epoch > m.training!.resumedFromEpoch)
-              .reduce((a, h) => a + h.seconds, 0),
-          },
-        }
-      : {}),
-  }));
-  // The deployable artifact: the best distilled student, in the standard tfjs layers format.
-  const best = models.filter((m) => m.role === 'student').sort((a, b) => a.evaluation.errors - b.evaluation.errors)[0];
-  const exported = best
-    ? await compute.exportModel.executeWithOptions(
-        { ...computeOptions, summary: `export ${best.name} (best student) in the TensorFlow.js layers format` },
-        [{ model: toEvaluate.find((m) => m.name === best.name)!.model, classNames: data.classNames }],
-      )
-    : undefined;
   const workflowId = workflowInfo().workflowId;
   const finishedAt = new Date(Date.now());
+  const softTargets = { key: teachers.soft.key, cacheHit: teachers.cacheHit };
   const report = await progress.stage('report', () =>
     light.writeReport({
       workflowId,
       pipeline: 'distillationPipeline',
       config: cfg,
-      softTargets: {
-        key: soft.key,
-        cacheHit: lookup.found !== null,
-        inferenceSeconds: lookup.found ? 0 : (soft.inferenceSeconds ?? 0),
-      },
+      softTargets: { ...softTargets, inferenceSeconds: teachers.cacheHit ? 0 : (teachers.soft.inferenceSeconds ?? 0) },
       models,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-      ...(exported && best ? { exported: { model: best.name, ...exported } } : {}),
+      ...(exported ? { exported } : {}),
     }),
   );
   return {
     workflowId,
     report,
-    ...(exported && best ? { exported: { model: best.name, ...exported } } : {}),
-    softTargets: { key: soft.key, cacheHit: lookup.found !== null },
+    ...(exported ? { exported } : {}),
+    softTargets,
     models: models.map((m) => ({
       name: m.name,
       role: m.role,
@@ -254,5 +111,170 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
       manifestKey: m.manifestKey,
       cached: m.training?.cached ?? true,
     })),
+    ...(data.warnings && data.warnings.length > 0 ? { warnings: data.warnings } : {}),
   };
+}
+
+function trainModel(run: Run, r: TrainRequest): Promise<TrainResult> {
+  const summary = describeTraining(r);
+  return run.progress.track(r.name, run.compute.trainModel.executeWithOptions({ ...run.computeOptions, summary }, [r]));
+}
+
+/** Teacher recipes of a `teachers: { count, … }` config; none for given models or soft targets. */
+function teacherRecipes({ cfg, data }: Run): TrainRequest[] {
+  const t = cfg.teachers;
+  if (!('count' in t)) return [];
+  return Array.from({ length: t.count }, (_, i) => ({
+    name: `teacher-${i + 1}`,
+    role: 'teacher' as const,
+    data,
+    split: 'train' as const,
+    spec: t.model,
+    train: t.train,
+    seed: cfg.seed * 1000 + 101 + i,
+  }));
+}
+
+/**
+ * Soft targets: found in the cache (keyed before any teacher trains), or computed from teachers
+ * trained here (in parallel) or given. Also returns the teachers to evaluate.
+ */
+async function teacherStage(run: Run): Promise<{ soft: SoftTargetsRef; cacheHit: boolean; toEvaluate: ToEvaluate[] }> {
+  const { cfg, data, progress, light, compute } = run;
+  const recipes = teacherRecipes(run);
+  const given: ModelRef[] = 'refs' in cfg.teachers ? await light.resolveModelRefs(cfg.teachers.refs) : [];
+  const givenKey = 'softTargets' in cfg.teachers ? cfg.teachers.softTargets.key : undefined;
+  const lookup = await progress.stage('soft-target-cache', () =>
+    light.lookupSoftTargets({
+      teachers: given.length > 0 ? given : recipes.map(({ name: _n, role: _r, ...recipe }) => recipe),
+      planDigest: data.planDigest,
+      ...(givenKey !== undefined ? { key: givenKey } : {}),
+    }),
+  );
+  if (givenKey !== undefined && !lookup.found)
+    throw ApplicationFailure.create({
+      message: `teachers.softTargets.key: not found: no stored soft targets "${givenKey}"`,
+      type: FailureType.InvalidInput,
+      nonRetryable: true,
+    });
+
+  if (lookup.found) {
+    const stored = recipes.length > 0 ? await light.findModels(lookup.teacherDigests) : given;
+    return { soft: lookup.found, cacheHit: true, toEvaluate: teachersToEvaluate(recipes, stored, []) };
+  }
+  let teachers: ModelRef[] = given;
+  let results: TrainResult[] = [];
+  if (recipes.length > 0) {
+    recipes.forEach((r) => progress.model(r.name, 'teacher', r.train.epochs));
+    results = await progress.stage('teachers', () => Promise.all(recipes.map((r) => trainModel(run, r))));
+    teachers = results.map((r) => r.model);
+  }
+  const n = teachers.length;
+  const summary = `soft targets: logits of ${n} teacher${n === 1 ? '' : 's'} on ${data.counts.transfer} transfer examples`;
+  const soft = await progress.stage('soft-targets', () =>
+    compute.computeSoftTargets.executeWithOptions({ ...run.computeOptions, summary }, [
+      { key: lookup.key, data, teachers },
+    ]),
+  );
+  return { soft, cacheHit: false, toEvaluate: teachersToEvaluate(recipes, teachers, results) };
+}
+
+function teachersToEvaluate(
+  recipes: TrainRequest[],
+  models: (ModelRef | null)[],
+  results: TrainResult[],
+): ToEvaluate[] {
+  return models.flatMap((m, i) => {
+    if (!m) return [];
+    const trained = results[i] ? { training: results[i], epochs: recipes[i]!.train.epochs } : {};
+    return [{ name: recipes[i]?.name ?? `teacher-${i + 1}`, role: 'teacher' as const, model: m, ...trained }];
+  });
+}
+
+/** The hard-label baseline and one distilled student per (T, α), all with the same seed. */
+function studentRequests({ cfg, data }: Run, soft: SoftTargetsRef): StudentRequest[] {
+  const common = { data, split: 'transfer' as const, spec: cfg.student.model, train: cfg.student.train };
+  const seed = cfg.seed * 1000 + 7;
+  return [
+    { name: 'baseline-hard', role: 'baseline', ...common, seed },
+    ...cfg.students.map((v) => ({
+      name: `student-T${v.temperature}-a${v.alpha}`,
+      role: 'student' as const,
+      ...common,
+      seed,
+      distill: { softTargets: soft, temperature: v.temperature, alpha: v.alpha, ensemble: cfg.ensemble },
+      temperature: v.temperature,
+      alpha: v.alpha,
+    })),
+  ];
+}
+
+function studentsToEvaluate(reqs: StudentRequest[], results: TrainResult[]): ToEvaluate[] {
+  return reqs.map((r, i) => ({
+    name: r.name,
+    role: r.role,
+    model: results[i]!.model,
+    training: results[i]!,
+    epochs: r.train.epochs,
+    ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
+    ...(r.alpha !== undefined ? { alpha: r.alpha } : {}),
+  }));
+}
+
+/** Every model on the test set; with a class-omitting transfer set, students also get the bias-shift search. */
+function evaluateAll(run: Run, models: ToEvaluate[]): Promise<EvaluationSummary[]> {
+  const t = run.cfg.transfer;
+  const biasClasses = t.kind === 'excludeClasses' || t.kind === 'onlyClasses' ? t.classes : undefined;
+  return run.progress.stage('evaluate', () =>
+    Promise.all(
+      models.map((m) => {
+        const bias = biasClasses && m.role !== 'teacher' ? { biasClasses } : {};
+        const summary = `evaluate ${m.name} on the test set${'biasClasses' in bias ? ', with the bias-shift search' : ''}`;
+        return run.compute.evaluateModel.executeWithOptions({ ...run.computeOptions, summary }, [
+          { name: m.name, model: m.model, data: run.data, ...bias },
+        ]);
+      }),
+    ),
+  );
+}
+
+function modelOutcome(m: ToEvaluate, evaluation: EvaluationSummary): ModelOutcome {
+  const t = m.training;
+  return {
+    name: m.name,
+    role: m.role,
+    evaluation,
+    manifestKey: m.model.manifest.key,
+    ...(m.temperature !== undefined ? { temperature: m.temperature } : {}),
+    ...(m.alpha !== undefined ? { alpha: m.alpha } : {}),
+    ...(t
+      ? {
+          training: {
+            cached: t.cached,
+            resumedFromEpoch: t.resumedFromEpoch,
+            epochsTrained: t.epochsTrained,
+            seconds: t.seconds,
+            backend: t.backend,
+            backendFallback: t.backendFallback,
+            epochs: m.epochs ?? 0,
+            loopSeconds: t.history.filter((h) => h.epoch > t.resumedFromEpoch).reduce((a, h) => a + h.seconds, 0),
+          },
+        }
+      : {}),
+  };
+}
+
+/** The deployable artifact: the best distilled student, in the standard tfjs layers format. */
+async function exportBest(
+  run: Run,
+  models: ModelOutcome[],
+  evaluated: ToEvaluate[],
+): Promise<DistillationSummary['exported']> {
+  const best = models.filter((m) => m.role === 'student').sort((a, b) => a.evaluation.errors - b.evaluation.errors)[0];
+  if (!best) return undefined;
+  const summary = `export ${best.name} (best student) in the TensorFlow.js layers format`;
+  const files = await run.compute.exportModel.executeWithOptions({ ...run.computeOptions, summary }, [
+    { model: evaluated.find((m) => m.name === best.name)!.model, classNames: run.data.classNames },
+  ]);
+  return { model: best.name, ...files };
 }

@@ -1,20 +1,11 @@
 /** Queue names, timeouts and retry policies shared by the workflows. Plain data: sandbox-safe. */
 import type { ActivityOptions } from '@temporalio/workflow';
+import { NON_RETRYABLE } from '../common/failure-types';
+import { DEFAULT_COMPUTE_QUEUE } from '../common/queues';
 import type { TrainRequest } from '../activities/types';
+import type { RunOptions } from '../config/resolve';
 
-/** @default task queue for workflows and light activities */
-export const DEFAULT_PIPELINE_QUEUE = 'chrysalis-pipeline';
-/** @default task queue for training and inference activities */
-export const DEFAULT_COMPUTE_QUEUE = 'chrysalis-compute';
-
-/** Failure types that no retry can fix. */
-export const NON_RETRYABLE = [
-  'InvalidInput',
-  'NonFiniteLoss',
-  'ArtifactNotFound',
-  'DatasetUnavailable',
-  'BackendUnavailable',
-];
+export type { RunOptions };
 
 /** Pipeline-queue activities: validation, look-ups, reports; short, retried a few times. */
 export const LIGHT_ACTIVITY_OPTIONS: ActivityOptions = {
@@ -22,17 +13,10 @@ export const LIGHT_ACTIVITY_OPTIONS: ActivityOptions = {
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 };
 
-/** Operational knobs a run can set beside its config; none changes results. */
-export interface RunOptions {
-  /** @default DEFAULT_COMPUTE_QUEUE */
-  computeQueue?: string;
-  /** A training activity that stays silent this long is retried from its last checkpoint. @default 60 */
-  heartbeatTimeoutSeconds?: number;
-  /** Upper bound on one training activity. @default 24 h */
-  trainTimeoutMinutes?: number;
-}
-
-/** Options for compute-queue activities: long timeouts, heartbeats, retries that resume. */
+/**
+ * Options for compute-queue activities: long timeouts, heartbeats, retries that resume. Built only
+ * from options the validation activity has parsed, so none of these can be malformed.
+ */
 export function computeActivityOptions(opts: RunOptions): ActivityOptions {
   return {
     taskQueue: opts.computeQueue ?? DEFAULT_COMPUTE_QUEUE,

@@ -14,6 +14,11 @@ export interface ModelProgressUpdate {
   loss: number;
   trainAccuracy: number;
   epochSeconds: number;
+  /**
+   * The newest epoch whose checkpoint is stored: where a retry resumes. `epoch` is the last epoch
+   * finished; the two differ when checkpoints are spaced (CHRYSALIS_CHECKPOINT_EVERY, _MIN_SECONDS).
+   */
+  checkpointEpoch?: number;
   /** Set on the first update of an attempt that resumed from a checkpoint. */
   resumedFromEpoch?: number;
 }
@@ -28,6 +33,8 @@ export interface ModelProgress {
   trainAccuracy?: number;
   /** Seconds left for this model at its recent epoch pace. */
   etaSeconds?: number;
+  /** The newest checkpointed epoch: a failure now loses the epochs after it. */
+  checkpointEpoch?: number;
   resumedFromEpoch?: number;
 }
 
@@ -75,6 +82,7 @@ export class ProgressTracker {
     m.loss = u.loss;
     m.trainAccuracy = u.trainAccuracy;
     m.etaSeconds = Math.max(0, (u.epochs - u.epoch) * u.epochSeconds);
+    if (u.checkpointEpoch !== undefined) m.checkpointEpoch = u.checkpointEpoch;
     if (u.resumedFromEpoch !== undefined) m.resumedFromEpoch = u.resumedFromEpoch;
   }
 

@@ -1,11 +1,10 @@
 /** smokePipeline: the foundation check — train one tiny model through Temporal, store it in MinIO, evaluate it. */
-import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { PipelineInput } from '../config/resolve';
-import { NON_RETRYABLE, computeActivityOptions } from './options';
-import type { RunOptions } from './options';
-import { ProgressTracker, modelProgressSignal, progressQuery } from './progress';
+import { NON_RETRYABLE } from '../common/failure-types';
+import { startPipeline } from './prologue';
 
 export interface SmokeSummary {
   workflowId: string;
@@ -20,23 +19,15 @@ export interface SmokeSummary {
   resumedFromEpoch: number;
 }
 
-export async function smokePipeline(
-  input: PipelineInput & { options?: RunOptions } = { preset: 'smoke' },
-): Promise<SmokeSummary> {
-  const opts = input.options ?? {};
+export async function smokePipeline(input: PipelineInput = { preset: 'smoke' }): Promise<SmokeSummary> {
   const light = proxyActivities<PipelineActivities>({
     startToCloseTimeout: '1 minute',
     retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
   });
-  const compute = proxyActivities<ComputeActivities>({
-    ...computeActivityOptions(opts),
-    startToCloseTimeout: '30 minutes',
-  });
-  const progress = new ProgressTracker();
-  setHandler(progressQuery, () => progress.snapshot());
-  setHandler(modelProgressSignal, (u) => progress.update(u));
-  const { options: _o, ...raw } = input;
-  const cfg = await light.validateSmokeInput(raw);
+  const { cfg, options, computeOptions, progress } = await startPipeline(input, (raw) => light.validateSmokeInput(raw));
+  // A smoke run is small: unless the run says otherwise, give up on an activity after 30 minutes.
+  const timeout = options.trainTimeoutMinutes === undefined ? { startToCloseTimeout: '30 minutes' } : {};
+  const compute = proxyActivities<ComputeActivities>({ ...computeOptions, ...timeout });
   const data = await compute.prepareData({ data: cfg.data, transfer: { kind: 'full' }, seed: cfg.seed });
   progress.model('smoke', 'model', cfg.train.epochs);
   const trained = await progress.track(

@@ -1,45 +1,43 @@
 /**
  * specialistsPipeline (paper §5): validate → prepare data → generalist (trained or given) → cluster
  * its confusions → one specialist per confusable subset, in parallel → KL-minimising combination on
- * the test set → report; optionally distil the combination back into one net through a child
- * distillationPipeline fed the combination's log q as stored soft targets.
+ * the test set → export → report; optionally distil the combination back into one net through a
+ * child distillationPipeline fed the combination's log q as stored soft targets.
  * Deterministic orchestration only; every byte of data moves through the artifact store.
  */
-import {
-  ApplicationFailure,
-  executeChild,
-  patched,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { SpecialistsComputeActivities } from '../activities/specialists';
 import type { SpecialistsPipelineActivities } from '../activities/specialists-pipeline';
 import type {
+  CombinationEvaluation,
   CombinationRequest,
-  SpecialistModel,
+  ClusterResult,
   SpecialistRequest,
   SpecialistResult,
 } from '../activities/specialists-types';
 import type { ExportedCombination } from '../activities/specialists-export';
 import type { DistillBackOutcome, SpecialistsReport, TrainingOutcome } from '../activities/specialists-report';
 import type { StoredReport } from '../activities/report-files';
-import type { ModelRef, TrainRequest, TrainResult } from '../activities/types';
+import type { DataPlanRef, ModelRef, TrainRequest, TrainResult } from '../activities/types';
 import type { PipelineInput } from '../config/resolve';
+import type { SpecialistsConfig } from '../config/specialists';
 import { distillationPipeline } from './distillation';
-import { LIGHT_ACTIVITY_OPTIONS, computeActivityOptions, describeTraining } from './options';
+import { LIGHT_ACTIVITY_OPTIONS, describeTraining } from './options';
 import type { RunOptions } from './options';
-import { ProgressTracker, modelProgressSignal, progressQuery } from './progress';
+import { startPipeline } from './prologue';
+import type { ProgressTracker } from './progress';
 
-export interface SpecialistsInput extends PipelineInput {
-  options?: RunOptions;
-}
+export type SpecialistsInput = PipelineInput;
 
 export interface SpecialistsSummary {
   workflowId: string;
   report: StoredReport;
-  /** The generalist + specialists package: layers models, combination.json and loader.mjs (absent for runs started before it existed). */
+  /**
+   * The generalist + specialists package: layers models, combination.json and loader.mjs (absent for
+   * runs started before it existed).
+   */
   exported?: { dir: string; manifest: string };
   generalist: { errors: number; accuracy: number; manifestKey: string; cached: boolean };
   combined: { errors: number; accuracy: number; relativeErrorChange: number };
@@ -52,6 +50,18 @@ export interface SpecialistsSummary {
     softTargetsKey: string;
     models: { name: string; role: string; errors: number; accuracy: number; cached: boolean }[];
   };
+}
+
+/** One run's fixed context: config, options, data plan, progress and the activity proxies. */
+interface Run {
+  cfg: SpecialistsConfig;
+  options: RunOptions;
+  data: DataPlanRef;
+  progress: ProgressTracker;
+  light: ReturnType<typeof proxyActivities<SpecialistsPipelineActivities>>;
+  compute: ReturnType<typeof proxyActivities<ComputeActivities>>;
+  special: ReturnType<typeof proxyActivities<SpecialistsComputeActivities>>;
+  computeOptions: ActivityOptions;
 }
 
 function trainingOutcome(r: TrainResult, epochs: number): TrainingOutcome {
@@ -68,217 +78,45 @@ function trainingOutcome(r: TrainResult, epochs: number): TrainingOutcome {
 
 export async function specialistsPipeline(input: SpecialistsInput): Promise<SpecialistsSummary> {
   const startedAt = new Date(Date.now());
-  const opts = input.options ?? {};
   const light = proxyActivities<SpecialistsPipelineActivities>(LIGHT_ACTIVITY_OPTIONS);
-  const computeOptions = computeActivityOptions(opts);
+  const start = await startPipeline(input, (raw) => light.validateSpecialistsInput(raw));
+  const { cfg, computeOptions, progress } = start;
   const compute = proxyActivities<ComputeActivities>(computeOptions);
   const special = proxyActivities<SpecialistsComputeActivities>(computeOptions);
-  const progress = new ProgressTracker();
-  setHandler(progressQuery, () => progress.snapshot());
-  setHandler(modelProgressSignal, (u) => progress.update(u));
-  const workflowId = workflowInfo().workflowId;
-
-  const { overrides, preset, config } = input;
-  const cfg = await progress.stage('validate', () =>
-    light.validateSpecialistsInput({
-      ...(preset !== undefined ? { preset } : {}),
-      ...(overrides ? { overrides } : {}),
-      ...(config ? { config } : {}),
-    }),
-  );
-  const transfer = cfg.distill?.transfer ?? { kind: 'full' as const };
   const data = await progress.stage('prepare-data', () =>
     compute.prepareData.executeWithOptions(
       { ...computeOptions, summary: `prepare ${cfg.data.dataset}: validation split, transfer set` },
-      [{ data: cfg.data, transfer, seed: cfg.seed }],
+      [{ data: cfg.data, transfer: transferOf(cfg), seed: cfg.seed }],
     ),
   );
+  const run: Run = { ...start, data, light, compute, special };
 
-  // 1. Generalist: trained on all classes (content-addressed, so an identical recipe is reused) or given.
-  let generalist: ModelRef;
-  let generalistTraining: TrainingOutcome | undefined;
-  if ('ref' in cfg.generalist) {
-    const ref = cfg.generalist.ref;
-    generalist = await progress.stage('generalist', () =>
-      light.resolveGeneralist({ manifestKey: ref.manifestKey, data }),
-    );
-  } else {
-    const req: TrainRequest = {
-      name: 'generalist',
-      role: 'model',
-      data,
-      split: 'train',
-      spec: cfg.generalist.model,
-      train: cfg.generalist.train,
-      seed: cfg.seed * 1000 + 101,
-    };
-    progress.model(req.name, 'generalist', req.train.epochs);
-    const trained = await progress.stage('generalist', () =>
-      progress.track(
-        req.name,
-        compute.trainModel.executeWithOptions({ ...computeOptions, summary: describeTraining(req) }, [req]),
-      ),
-    );
-    generalist = trained.model;
-    generalistTraining = trainingOutcome(trained, req.train.epochs);
-  }
-
-  // 2. Confusable subsets.
-  const clusters = await progress.stage('cluster', () =>
-    special.clusterConfusions.executeWithOptions(
-      {
-        ...computeOptions,
-        summary: `cluster the generalist's confusions into ${cfg.clustering.specialists} subsets (k-means on the covariance of its ${cfg.clustering.on} predictions)`,
-      },
-      [
-        {
-          data,
-          generalist,
-          k: cfg.clustering.specialists,
-          minSize: cfg.clustering.minSize,
-          normalize: cfg.clustering.normalize,
-          restarts: cfg.clustering.restarts,
-          on: cfg.clustering.on,
-          seed: cfg.seed,
-        },
-      ],
-    ),
-  );
-  const trainedSubsets = clusters.subsets.filter((s) => s.length >= cfg.clustering.minClasses);
-  const skipped = clusters.subsets.filter((s) => s.length < cfg.clustering.minClasses);
-
-  // 3. Specialists, all at once: the compute workers' slots decide how many run side by side. One
-  //    seed for all (subsets differ), so a subset that recurs under other clustering settings is reused.
-  const specialistReqs: SpecialistRequest[] = trainedSubsets.map((subset, m) => ({
-    name: `specialist-${m + 1}`,
+  const generalist = await generalistStage(run);
+  const clusters = await clusterStage(run, generalist.model);
+  const specialistReqs = specialistRequests(run, generalist.model, clusters);
+  const specialistResults = await specialistsStage(run, specialistReqs);
+  const combination: CombinationRequest = {
     data,
-    generalist,
-    subset,
-    train: cfg.specialist.train,
-    seed: cfg.seed * 1000 + 301,
-    sampleFactor: cfg.specialist.sampleFactor,
-  }));
-  specialistReqs.forEach((r) => progress.model(r.name, 'specialist', r.train.epochs));
-  const specialistResults: SpecialistResult[] = await progress.stage('specialists', () =>
-    Promise.all(
-      specialistReqs.map((r) =>
-        progress.track(
-          r.name,
-          special.trainSpecialist.executeWithOptions(
-            {
-              ...computeOptions,
-              summary: `train ${r.name}: classes ${r.subset.join(',')} + dustbin, ${r.train.epochs} epochs from the generalist`,
-            },
-            [r],
-          ),
-        ),
-      ),
-    ),
-  );
-  const specialists: SpecialistModel[] = specialistResults.map((s) => ({
-    name: s.name,
-    model: s.model,
-    subset: s.subset,
-  }));
-
-  // 4–5. Combination on the test set.
-  const combination: CombinationRequest = { data, generalist, specialists, combine: cfg.combine };
-  const evaluation = await progress.stage('combine', () =>
-    special.evaluateCombination.executeWithOptions(
-      {
-        ...computeOptions,
-        summary: `combine generalist + ${specialists.length} specialists (min KL, top-${cfg.combine.topN}) on the test set`,
-      },
-      [combination],
-    ),
-  );
-  // Runs started before the package export existed replay without it (test/unit/replay.test.ts).
-  const exported: ExportedCombination | undefined = !patched('export-combination-package')
-    ? undefined
-    : await progress.stage('export', () =>
-        special.exportCombination.executeWithOptions(
-          { ...computeOptions, summary: 'export generalist + specialists + KL-combining loader as one package' },
-          [
-            {
-              combination,
-              classNames: data.classNames,
-              evaluation: {
-                dataset: data.dataset,
-                testExamples: evaluation.n,
-                generalistErrors: evaluation.generalist.errors,
-                combinedErrors: evaluation.combined.errors,
-              },
-            },
-          ],
-        ),
-      );
-
-  // 6. Distil back: the combination's log q on the transfer set → a child distillationPipeline.
-  let distillBack: DistillBackOutcome | undefined;
-  if (cfg.distill) {
-    const d = cfg.distill;
-    const soft = await progress.stage('soft-targets', () =>
-      special.computeCombinedSoftTargets.executeWithOptions(
-        {
-          ...computeOptions,
-          summary: `soft targets: the combination's log q on ${data.counts.transfer} transfer examples`,
-        },
-        [combination],
-      ),
-    );
-    const childWorkflowId = `${workflowId}-distil-back`;
-    const child = await progress.stage('distil-back', () =>
-      executeChild(distillationPipeline, {
-        workflowId: childWorkflowId,
-        args: [
-          {
-            // Same data spec, seed and transfer rule: the child's data plan digest equals this run's.
-            config: {
-              name: cfg.name,
-              seed: cfg.seed,
-              data: cfg.data,
-              transfer,
-              teachers: { softTargets: { key: soft.key } },
-              student: d.student,
-              students: d.students,
-            },
-            options: opts,
-          },
-        ],
-      }),
-    );
-    if (child.softTargets.key !== soft.key)
-      throw ApplicationFailure.create({
-        message: `distil-back child used soft targets ${child.softTargets.key}, expected ${soft.key}`,
-        nonRetryable: true,
-      });
-    distillBack = {
-      childWorkflowId,
-      report: child.report,
-      softTargets: { key: soft.key, cached: soft.cached, inferenceSeconds: soft.inferenceSeconds ?? 0 },
-      models: child.models.map((m) => ({
-        name: m.name,
-        role: m.role,
-        errors: m.errors,
-        accuracy: m.accuracy,
-        manifestKey: m.manifestKey,
-        cached: m.cached,
-      })),
-    };
-  }
+    generalist: generalist.model,
+    specialists: specialistResults.map((s) => ({ name: s.name, model: s.model, subset: s.subset })),
+    combine: cfg.combine,
+  };
+  const evaluation = await combineStage(run, combination);
+  const exported = await exportStage(run, combination, evaluation);
+  const distillBack = cfg.distill ? await distilBackStage(run, combination) : undefined;
 
   const finishedAt = new Date(Date.now());
   const report: SpecialistsReport = {
-    workflowId,
+    workflowId: workflowInfo().workflowId,
     pipeline: 'specialistsPipeline',
     config: cfg,
     dataset: data.dataset,
     classNames: data.classNames,
     generalist: {
-      manifestKey: generalist.manifest.key,
-      digest: generalist.digest,
+      manifestKey: generalist.model.manifest.key,
+      digest: generalist.model.digest,
       given: 'ref' in cfg.generalist,
-      ...(generalistTraining ? { training: generalistTraining } : {}),
+      ...(generalist.training ? { training: generalist.training } : {}),
     },
     clustering: {
       key: clusters.key,
@@ -286,7 +124,7 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
       subsets: clusters.subsets,
       examples: clusters.examples,
       covariance: clusters.covariance,
-      skipped,
+      skipped: clusters.subsets.filter((s) => s.length < cfg.clustering.minClasses),
     },
     specialists: specialistResults.map((s, m) => ({
       name: s.name,
@@ -304,14 +142,190 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
     wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
   };
   const written = await progress.stage('report', () => light.writeSpecialistsReport(report));
+  return summarize(report, written, generalist.training, specialistResults);
+}
+
+/** The distil-back step's transfer rule; also the data plan's, so parent and child share one plan. */
+function transferOf(cfg: SpecialistsConfig): NonNullable<SpecialistsConfig['distill']>['transfer'] {
+  return cfg.distill?.transfer ?? { kind: 'full' };
+}
+
+/** 1. Generalist: trained on all classes (content-addressed, so an identical recipe is reused) or given. */
+async function generalistStage(run: Run): Promise<{ model: ModelRef; training?: TrainingOutcome }> {
+  const { cfg, data, progress } = run;
+  const g = cfg.generalist;
+  if ('ref' in g)
+    return {
+      model: await progress.stage('generalist', () =>
+        run.light.resolveGeneralist({ manifestKey: g.ref.manifestKey, data }),
+      ),
+    };
+  const req: TrainRequest = {
+    name: 'generalist',
+    role: 'model',
+    data,
+    split: 'train',
+    spec: g.model,
+    train: g.train,
+    seed: cfg.seed * 1000 + 101,
+  };
+  progress.model(req.name, 'generalist', req.train.epochs);
+  const summary = describeTraining(req);
+  const trained = await progress.stage('generalist', () =>
+    progress.track(req.name, run.compute.trainModel.executeWithOptions({ ...run.computeOptions, summary }, [req])),
+  );
+  return { model: trained.model, training: trainingOutcome(trained, req.train.epochs) };
+}
+
+/** 2. Confusable subsets: k-means on the covariance of the generalist's predicted probabilities. */
+function clusterStage(run: Run, generalist: ModelRef): Promise<ClusterResult> {
+  const c = run.cfg.clustering;
+  const summary =
+    `cluster the generalist's confusions into ${c.specialists} subsets ` +
+    `(k-means on the covariance of its ${c.on} predictions)`;
+  return run.progress.stage('cluster', () =>
+    run.special.clusterConfusions.executeWithOptions({ ...run.computeOptions, summary }, [
+      {
+        data: run.data,
+        generalist,
+        k: c.specialists,
+        minSize: c.minSize,
+        normalize: c.normalize,
+        restarts: c.restarts,
+        on: c.on,
+        seed: run.cfg.seed,
+      },
+    ]),
+  );
+}
+
+/**
+ * 3. One specialist per subset of at least `minClasses`. One seed for all (subsets differ), so a
+ * subset that recurs under other clustering settings is reused.
+ */
+function specialistRequests(run: Run, generalist: ModelRef, clusters: ClusterResult): SpecialistRequest[] {
+  const { cfg, data } = run;
+  return clusters.subsets
+    .filter((s) => s.length >= cfg.clustering.minClasses)
+    .map((subset, m) => ({
+      name: `specialist-${m + 1}`,
+      data,
+      generalist,
+      subset,
+      train: cfg.specialist.train,
+      seed: cfg.seed * 1000 + 301,
+      sampleFactor: cfg.specialist.sampleFactor,
+    }));
+}
+
+/** All specialists at once: the compute workers' slots decide how many run side by side. */
+function specialistsStage(run: Run, reqs: SpecialistRequest[]): Promise<SpecialistResult[]> {
+  const { progress } = run;
+  reqs.forEach((r) => progress.model(r.name, 'specialist', r.train.epochs));
+  return progress.stage('specialists', () =>
+    Promise.all(
+      reqs.map((r) => {
+        const summary = `train ${r.name}: classes ${r.subset.join(',')} + dustbin, ${r.train.epochs} epochs from the generalist`;
+        return progress.track(
+          r.name,
+          run.special.trainSpecialist.executeWithOptions({ ...run.computeOptions, summary }, [r]),
+        );
+      }),
+    ),
+  );
+}
+
+/** 4–5. The KL-minimising combination on the test set. */
+function combineStage(run: Run, combination: CombinationRequest): Promise<CombinationEvaluation> {
+  const summary =
+    `combine generalist + ${combination.specialists.length} specialists ` +
+    `(min KL, top-${run.cfg.combine.topN}) on the test set`;
+  return run.progress.stage('combine', () =>
+    run.special.evaluateCombination.executeWithOptions({ ...run.computeOptions, summary }, [combination]),
+  );
+}
+
+/** The package; runs started before it existed replay without it (test/unit/replay.test.ts). */
+async function exportStage(
+  run: Run,
+  combination: CombinationRequest,
+  evaluation: CombinationEvaluation,
+): Promise<ExportedCombination | undefined> {
+  if (!patched('export-combination-package')) return undefined;
+  const summary = 'export generalist + specialists + KL-combining loader as one package';
+  return run.progress.stage('export', () =>
+    run.special.exportCombination.executeWithOptions({ ...run.computeOptions, summary }, [
+      {
+        combination,
+        classNames: run.data.classNames,
+        evaluation: {
+          dataset: run.data.dataset,
+          testExamples: evaluation.n,
+          generalistErrors: evaluation.generalist.errors,
+          combinedErrors: evaluation.combined.errors,
+        },
+      },
+    ]),
+  );
+}
+
+/** 6. Distil back: the combination's log q on the transfer set → a child distillationPipeline. */
+async function distilBackStage(run: Run, combination: CombinationRequest): Promise<DistillBackOutcome> {
+  const { cfg, progress } = run;
+  const d = cfg.distill!;
+  const summary = `soft targets: the combination's log q on ${run.data.counts.transfer} transfer examples`;
+  const soft = await progress.stage('soft-targets', () =>
+    run.special.computeCombinedSoftTargets.executeWithOptions({ ...run.computeOptions, summary }, [combination]),
+  );
+  const childWorkflowId = `${workflowInfo().workflowId}-distil-back`;
+  // Same data spec, seed and transfer rule: the child's data plan digest equals this run's.
+  const config = {
+    name: cfg.name,
+    seed: cfg.seed,
+    data: cfg.data,
+    transfer: transferOf(cfg),
+    teachers: { softTargets: { key: soft.key } },
+    student: d.student,
+    students: d.students,
+  };
+  const child = await progress.stage('distil-back', () =>
+    executeChild(distillationPipeline, { workflowId: childWorkflowId, args: [{ config, options: run.options }] }),
+  );
+  if (child.softTargets.key !== soft.key)
+    throw ApplicationFailure.create({
+      message: `distil-back child used soft targets ${child.softTargets.key}, expected ${soft.key}`,
+      nonRetryable: true,
+    });
   return {
-    workflowId,
+    childWorkflowId,
+    report: child.report,
+    softTargets: { key: soft.key, cached: soft.cached, inferenceSeconds: soft.inferenceSeconds ?? 0 },
+    models: child.models.map((m) => ({
+      name: m.name,
+      role: m.role,
+      errors: m.errors,
+      accuracy: m.accuracy,
+      manifestKey: m.manifestKey,
+      cached: m.cached,
+    })),
+  };
+}
+
+function summarize(
+  report: SpecialistsReport,
+  written: StoredReport,
+  generalistTraining: TrainingOutcome | undefined,
+  specialists: SpecialistResult[],
+): SpecialistsSummary {
+  const { evaluation, clustering, distillBack, exported } = report;
+  return {
+    workflowId: report.workflowId,
     report: written,
-    ...(exported ? { exported: { dir: exported.dir, manifest: exported.manifest } } : {}),
+    ...(exported ? { exported } : {}),
     generalist: {
       errors: evaluation.generalist.errors,
       accuracy: evaluation.generalist.accuracy,
-      manifestKey: generalist.manifest.key,
+      manifestKey: report.generalist.manifestKey,
       cached: generalistTraining?.cached ?? true,
     },
     combined: {
@@ -319,8 +333,8 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
       accuracy: evaluation.combined.accuracy,
       relativeErrorChange: evaluation.relativeErrorChange,
     },
-    subsets: clusters.subsets,
-    specialists: specialistResults.map((s) => ({
+    subsets: clustering.subsets,
+    specialists: specialists.map((s) => ({
       name: s.name,
       subset: s.subset,
       manifestKey: s.model.manifest.key,

@@ -14,6 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import { startDevStack } from '../../infra/dev-stack';
 import type { DistillationSummary, SmokeSummary } from '../../workflows';
 import { progressQuery } from '../../workflows/progress';
+import { DEFAULT_PIPELINE_QUEUE } from '../../common/queues';
 
 const HEARTBEAT_S = 10;
 const smoke = (seed: number, epochs: number) => ({
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
     const run = async (seed: number, kill: boolean) => {
       const t0 = Date.now();
       const h = await client.workflow.start('smokePipeline', {
-        taskQueue: 'chrysalis-pipeline',
+        taskQueue: DEFAULT_PIPELINE_QUEUE,
         workflowId: `dur-${seed}-${Date.now()}`,
         args: [smoke(seed, epochs)],
       });
@@ -92,7 +93,7 @@ async function main(): Promise<void> {
     });
     const teacherStage = async (seed: number) => {
       const h = await client.workflow.start('distillationPipeline', {
-        taskQueue: 'chrysalis-pipeline',
+        taskQueue: DEFAULT_PIPELINE_QUEUE,
         workflowId: `par-${seed}-${Date.now()}`,
         args: [distill(seed)],
       });

@@ -17,6 +17,7 @@ import { startDevStack } from '../../infra/dev-stack';
 import type { DistillationReport } from '../../activities/report';
 import { MinioArtifactStore } from '../../storage';
 import type { DistillationSummary } from '../../workflows';
+import { DEFAULT_PIPELINE_QUEUE } from '../../common/queues';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
     ] as const) {
       const id = `bench-${label.replace(/\W+/g, '-')}-${Date.now()}`;
       const handle = await client.workflow.start('distillationPipeline', {
-        taskQueue: 'chrysalis-pipeline',
+        taskQueue: DEFAULT_PIPELINE_QUEUE,
         workflowId: id,
         args: [{ preset, overrides }],
       });

@@ -130,7 +130,7 @@ test('a run on user-supplied IDX files, read from disk and from MinIO', async (t
     );
   assert.match(
     String((err as { cause?: { cause?: Error } }).cause?.cause?.message),
-    /cannot read IDX file \/nonexistent\/train\.idx/,
+    /cannot read data file \/nonexistent\/train\.idx/,
   );
   assert.equal((err as { cause?: { cause?: { type?: string } } }).cause?.cause?.type, 'DatasetUnavailable');
 });

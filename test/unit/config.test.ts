@@ -105,7 +105,7 @@ test('invalid inputs name the field and the expectation', () => {
     issues({ preset: 'mnist-quick', overrides: { data: { dataset: 'idx' } } }),
     /data\.idx: give data\.idx \(the four IDX files\) exactly when data\.dataset is "idx"/,
   );
-  assert.match(issues({ preset: 'mnist-quick', bogus: 1 }), /Unrecognized key: "bogus"/);
+  assert.match(issues({ preset: 'mnist-quick', bogus: 1 }), /^invalid input: bogus: unknown key \(not allowed here\)$/);
 });
 
 test('--set style assignments build nested overrides', () => {

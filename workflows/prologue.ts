@@ -1,0 +1,45 @@
+/**
+ * What every pipeline does first: serve progress, then hand the input — untouched, whatever it is —
+ * to the validation activity, which parses all of it (options included) strictly. The workflow reads
+ * nothing of the input itself, so no input can fail a workflow task: a bad one fails the activity
+ * non-retryably (`InvalidInput`, naming the field) and with it the run.
+ */
+import { setHandler } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
+import type { Validated } from '../activities/pipeline';
+import { computeActivityOptions } from './options';
+import type { RunOptions } from './options';
+import { ProgressTracker, modelProgressSignal, progressQuery } from './progress';
+
+export interface PipelineStart<C> {
+  cfg: C;
+  /** The validated run options (the child workflow gets them as they are). */
+  options: RunOptions;
+  computeOptions: ActivityOptions;
+  progress: ProgressTracker;
+}
+
+/** Registers the progress query and signal, then validates the whole input in the 'validate' stage. */
+export async function startPipeline<C>(
+  input: unknown,
+  validate: (raw: unknown) => Promise<Validated<C>>,
+): Promise<PipelineStart<C>> {
+  const progress = new ProgressTracker();
+  setHandler(progressQuery, () => progress.snapshot());
+  setHandler(modelProgressSignal, (u) => progress.update(u));
+  const result = await progress.stage('validate', () => validate(input === undefined ? null : input));
+  const { cfg, options } = unwrap(result, input);
+  return { cfg, options, computeOptions: computeActivityOptions(options), progress };
+}
+
+/**
+ * Histories recorded before the validation activity returned `{ config, options }` carry the bare
+ * config; those runs were started with valid options, which are then read from the input as before.
+ */
+function unwrap<C>(result: Validated<C> | C, input: unknown): { cfg: C; options: RunOptions } {
+  const r = result as Partial<Validated<C>>;
+  if (typeof r === 'object' && r !== null && 'config' in r && 'options' in r && Object.keys(r).length === 2)
+    return { cfg: r.config, options: r.options ?? {} };
+  const legacy = (input as { options?: RunOptions } | null)?.options;
+  return { cfg: result as C, options: legacy ?? {} };
+}
