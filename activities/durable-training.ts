@@ -107,7 +107,8 @@ export async function durableTraining(
     onEpochEnd: async (stats, snapshot) => {
       opts.log.info(
         { ...stats, epochs: opts.epochs },
-        `epoch ${stats.epoch}/${opts.epochs} loss ${stats.loss.toFixed(4)} acc ${(stats.trainAccuracy * 100).toFixed(2)}%`,
+        `epoch ${stats.epoch}/${opts.epochs} loss ${stats.loss.toFixed(4)} ` +
+          `acc ${(stats.trainAccuracy * 100).toFixed(2)}%`,
       );
       const draining = deps.draining?.() === true && stats.epoch < opts.epochs;
       if (

@@ -36,6 +36,13 @@ export function invalidInputIssues(issues: readonly InputIssue[]): ApplicationFa
   return failure(FailureType.InvalidInput, formatIssues(issues), [issues]);
 }
 
+const DETERMINISTIC_MESSAGES = [
+  /^Error in \w+:/, // tfjs op argument checks
+  /Operands could not be broadcast/,
+  /shapes? .*(must match|do not match|incompatible)/i,
+  /Invalid TF_Status: 3\b/, // TF_INVALID_ARGUMENT from the native backend
+];
+
 /**
  * Errors of the computation itself that a retry repeats exactly: typed-array sizes (RangeError) and
  * tfjs's shape and argument checks, which throw plain Errors with these messages.
@@ -43,9 +50,7 @@ export function invalidInputIssues(issues: readonly InputIssue[]): ApplicationFa
 function isDeterministicComputeError(err: unknown): err is Error {
   if (err instanceof RangeError) return true;
   if (!(err instanceof Error)) return false;
-  return /^Error in \w+:|Operands could not be broadcast|shapes? .*(must match|do not match|incompatible)|Invalid TF_Status: 3/i.test(
-    err.message,
-  );
+  return DETERMINISTIC_MESSAGES.some((re) => re.test(err.message));
 }
 
 export function toFailure(err: unknown, context: string): unknown {

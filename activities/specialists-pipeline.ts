@@ -27,7 +27,8 @@ export function createSpecialistsPipelineActivities(deps: PipelineDeps) {
     const m = await readManifest(store, req.manifestKey);
     if (m.numClasses !== req.data.numClasses)
       throw invalidInput(
-        `generalist.ref.manifestKey: the model has ${m.numClasses} outputs, ${req.data.dataset} has ${req.data.numClasses} classes`,
+        `generalist.ref.manifestKey: the model has ${m.numClasses} outputs, ` +
+          `${req.data.dataset} has ${req.data.numClasses} classes`,
       );
     return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
   }

@@ -1,4 +1,7 @@
-/** `chrysalis run <distill|smoke> …`: validate locally, start (or attach to) the workflow, show progress, print results. */
+/**
+ * `chrysalis run <distill|smoke|specialists> …`: validate locally, start (or attach to) the workflow,
+ * show progress, print results.
+ */
 import { readFileSync } from 'node:fs';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
@@ -118,7 +121,8 @@ function printDistillation(s: DistillationSummary): void {
   );
   process.stdout.write(
     [
-      `\nrun ${s.workflowId}: soft targets ${s.softTargets.cacheHit ? 'from cache' : 'computed'} (${s.softTargets.key})`,
+      `\nrun ${s.workflowId}: soft targets ${s.softTargets.cacheHit ? 'from cache' : 'computed'} ` +
+        `(${s.softTargets.key})`,
       '| model | role | test errors | accuracy | |',
       '|---|---|---|---|---|',
       ...rows,
@@ -129,6 +133,10 @@ function printDistillation(s: DistillationSummary): void {
   );
 }
 
+const braces = (xs: number[]) => `{${xs.join(',')}}`;
+const specialistLabel = (x: SpecialistsSummary['specialists'][number]) =>
+  `${x.name} ${braces(x.subset)}${x.cached ? ' (cached)' : ''}`;
+
 function printSpecialists(s: SpecialistsSummary): void {
   const g = s.generalist.errors;
   const vs = (errors: number) =>
@@ -137,7 +145,7 @@ function printSpecialists(s: SpecialistsSummary): void {
     `| ${name} | ${errors} | ${(accuracy * 100).toFixed(2)}% | ${note} |`;
   process.stdout.write(
     [
-      `\nrun ${s.workflowId}: ${s.specialists.length} specialists over subsets ${s.subsets.map((x) => `{${x.join(',')}}`).join(' ')}`,
+      `\nrun ${s.workflowId}: ${s.specialists.length} specialists over subsets ${s.subsets.map(braces).join(' ')}`,
       '| model | test errors | accuracy | vs generalist |',
       '|---|---|---|---|',
       row('generalist', g, s.generalist.accuracy, s.generalist.cached ? 'cached' : ''),
@@ -145,10 +153,11 @@ function printSpecialists(s: SpecialistsSummary): void {
       ...(s.distillBack?.models ?? []).map((m) =>
         row(`${m.name} (distilled back, ${m.role})`, m.errors, m.accuracy, vs(m.errors)),
       ),
-      `specialists: ${s.specialists.map((x) => `${x.name} {${x.subset.join(',')}}${x.cached ? ' (cached)' : ''}`).join(', ')}`,
+      `specialists: ${s.specialists.map(specialistLabel).join(', ')}`,
       ...(s.exported
         ? [
-            `package (generalist + specialists + loader): ${s.exported.dir}/  →  chrysalis predict --model ${s.workflowId} <image.png>`,
+            `package (generalist + specialists + loader): ${s.exported.dir}/  →  ` +
+              `chrysalis predict --model ${s.workflowId} <image.png>`,
           ]
         : []),
       `report: chrysalis report ${s.workflowId}  (MinIO ${s.report.markdown})`,
@@ -190,7 +199,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
       // Servers without chrysalis' search attributes registered still run the workflow.
       if (!/search attribute/i.test((err as Error).message)) throw err;
       process.stderr.write(
-        'warning: search attributes ChrysalisPipeline/Dataset/Preset are not registered on this server; starting without them\n',
+        'warning: search attributes ChrysalisPipeline/Dataset/Preset are not registered on this server; ' +
+          'starting without them\n',
       );
       handle = await start(false);
     }
@@ -208,7 +218,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
       else if ('models' in summary) printDistillation(summary);
       else
         process.stdout.write(
-          `\nsmoke: ${summary.errors} test errors (${(summary.accuracy * 100).toFixed(2)}%) on ${summary.backend}${summary.backendFallback ? ' (WASM FALLBACK)' : ''}; model ${summary.manifestKey}\n`,
+          `\nsmoke: ${summary.errors} test errors (${(summary.accuracy * 100).toFixed(2)}%) on ${summary.backend}` +
+            `${summary.backendFallback ? ' (WASM FALLBACK)' : ''}; model ${summary.manifestKey}\n`,
         );
       return Exit.ok;
     } catch (err) {

@@ -52,7 +52,10 @@ export const specialistsConfigSchema = z
         /** Unit-length columns before k-means (groups by confusion pattern, not by how often a class is predicted). */
         normalize: z.boolean().default(false),
         restarts: positiveInt.max(1000).default(10),
-        /** Which examples' predictions give the covariance: the held-out validation split (default) or the training split. */
+        /**
+         * Which examples' predictions give the covariance: the held-out validation split (default) or
+         * the training split.
+         */
         on: z.enum(['validation', 'train']).default('validation'),
       })
       .strict(),
@@ -107,7 +110,9 @@ export const specialistsConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['clustering', 'minSize'],
-        message: `${k} clusters of at least ${cfg.clustering.minSize} classes need ${k * cfg.clustering.minSize} classes; ${cfg.data.dataset} has ${C}`,
+        message:
+          `${k} clusters of at least ${cfg.clustering.minSize} classes need ${k * cfg.clustering.minSize} ` +
+          `classes; ${cfg.data.dataset} has ${C}`,
       });
     if (cfg.combine.topN > C)
       ctx.addIssue({

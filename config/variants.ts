@@ -8,8 +8,8 @@
  */
 import { z } from 'zod';
 
-/** Every variant tag of every keyed union, plus `kind` (the discriminator of the discriminated unions). */
-export const VARIANT_TAGS = new Set<string>(['kind']);
+/** The tags of each keyed union, one group per union (a tag may be a plain key elsewhere). */
+const TAG_GROUPS: string[][] = [];
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -24,7 +24,7 @@ export function keyedUnion<const V extends Record<string, z.ZodType>>(
   variants: V,
 ): z.ZodType<z.output<V[keyof V]>, z.input<V[keyof V]>> {
   const tags = Object.keys(variants);
-  for (const t of tags) VARIANT_TAGS.add(t);
+  TAG_GROUPS.push(tags);
   const expected = `give exactly one of ${tags.map((t) => `"${t}"`).join(', ')}`;
   return z.unknown().transform((value, ctx) => {
     if (!isPlainObject(value)) {
@@ -51,13 +51,14 @@ export function keyedUnion<const V extends Record<string, z.ZodType>>(
 }
 
 /**
- * Whether `over` names a different variant than `base`: another `kind`, or a tag that base lacks while
- * base has a tag that over lacks (`{ refs }` over `{ count, model, train }`).
+ * Whether `over` names a different variant than `base`: another `kind`, or other tags of one keyed
+ * union (`{ refs }` over `{ count, model, train }`; `{ model, … }` over `{ ref }`).
  */
 export function switchesVariant(base: Record<string, unknown>, over: Record<string, unknown>): boolean {
   if (Object.hasOwn(over, 'kind') && Object.hasOwn(base, 'kind')) return over['kind'] !== base['kind'];
-  const tagsOf = (o: Record<string, unknown>) => Object.keys(o).filter((k) => VARIANT_TAGS.has(k));
-  const overTags = tagsOf(over);
-  const baseTags = tagsOf(base);
-  return overTags.some((t) => !baseTags.includes(t)) && baseTags.some((t) => !overTags.includes(t));
+  return TAG_GROUPS.some((group) => {
+    const inOver = group.filter((t) => Object.hasOwn(over, t));
+    const inBase = group.filter((t) => Object.hasOwn(base, t));
+    return inOver.length > 0 && inBase.length > 0 && !inOver.some((t) => inBase.includes(t));
+  });
 }

@@ -32,6 +32,29 @@ function files(dir) {
   });
 }
 
+/**
+ * Workflows still running on the shared test server once every test has finished: each test must
+ * end what it starts. Visibility lags a little behind, so a run is only reported once it has stayed
+ * open for 30 s after the suite.
+ */
+async function openWorkflows(address) {
+  const { Client, Connection } = require(path.join(root, 'node_modules/@temporalio/client'));
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const open = [];
+      for await (const w of client.workflow.list({ query: 'ExecutionStatus = "Running"' }))
+        open.push(`${w.workflowId} (${w.type}, started ${w.startTime.toISOString()})`);
+      if (open.length === 0 || Date.now() > deadline) return open;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
 const filter = process.argv.slice(2);
 let stack;
 let code = 1;
@@ -53,6 +76,12 @@ try {
     });
     child.on('exit', (c) => resolve(c ?? 1));
   });
+  const open = await openWorkflows(stack.env.TEMPORAL_ADDRESS);
+  if (open.length > 0) {
+    const list = open.join('\n  ');
+    process.stderr.write(`[tests] FAILED: ${open.length} workflow(s) left running by the suite:\n  ${list}\n`);
+    code = 1;
+  } else process.stderr.write('[tests] no workflow left running on the test server\n');
 } catch (err) {
   process.stderr.write(`[tests] could not run: ${err instanceof Error ? err.message : err}\n`);
 } finally {

@@ -84,7 +84,8 @@ export function planWarnings(n: number, plan: Plan, spec: SplitSpec): string[] {
   const asked = t.kind === 'excludeClasses' || t.kind === 'onlyClasses' || (t.kind === 'fraction' && t.fraction < 0.1);
   if (!asked && plan.transfer.length < 0.1 * plan.train.length)
     warnings.push(
-      `the transfer set has ${plan.transfer.length} examples, ${pct(plan.transfer.length, plan.train.length)} of the ${plan.train.length} training examples`,
+      `the transfer set has ${plan.transfer.length} examples, ` +
+        `${pct(plan.transfer.length, plan.train.length)} of the ${plan.train.length} training examples`,
     );
   else if (plan.transfer.length < 100) warnings.push(`only ${plan.transfer.length} transfer examples`);
   return warnings;

@@ -170,7 +170,7 @@ async function teacherStage(run: Run): Promise<{ soft: SoftTargetsRef; cacheHit:
     teachers = results.map((r) => r.model);
   }
   const n = teachers.length;
-  const summary = `soft targets: logits of ${n} teacher${n === 1 ? '' : 's'} on ${data.counts.transfer} transfer examples`;
+  const summary = `soft targets: logits of ${n} teacher${n === 1 ? '' : 's'} on ${data.counts.transfer} examples`;
   const soft = await progress.stage('soft-targets', () =>
     compute.computeSoftTargets.executeWithOptions({ ...run.computeOptions, summary }, [
       { key: lookup.key, data, teachers },
@@ -229,7 +229,8 @@ function evaluateAll(run: Run, models: ToEvaluate[]): Promise<EvaluationSummary[
     Promise.all(
       models.map((m) => {
         const bias = biasClasses && m.role !== 'teacher' ? { biasClasses } : {};
-        const summary = `evaluate ${m.name} on the test set${'biasClasses' in bias ? ', with the bias-shift search' : ''}`;
+        const search = 'biasClasses' in bias ? ', with the bias-shift search' : '';
+        const summary = `evaluate ${m.name} on the test set${search}`;
         return run.compute.evaluateModel.executeWithOptions({ ...run.computeOptions, summary }, [
           { name: m.name, model: m.model, data: run.data, ...bias },
         ]);

@@ -225,7 +225,8 @@ function specialistsStage(run: Run, reqs: SpecialistRequest[]): Promise<Speciali
   return progress.stage('specialists', () =>
     Promise.all(
       reqs.map((r) => {
-        const summary = `train ${r.name}: classes ${r.subset.join(',')} + dustbin, ${r.train.epochs} epochs from the generalist`;
+        const what = `classes ${r.subset.join(',')} + dustbin`;
+        const summary = `train ${r.name}: ${what}, ${r.train.epochs} epochs from the generalist`;
         return progress.track(
           r.name,
           run.special.trainSpecialist.executeWithOptions({ ...run.computeOptions, summary }, [r]),

@@ -49,6 +49,8 @@ export interface StackOptions {
    * shared ones, so the test may stop and restart them.
    */
   ownServersOnPort?: number;
+  /** Restart workers that die unasked, as `npm run dev` does. @default false */
+  supervise?: boolean;
 }
 
 export async function withStack(t: TestContext, name: string, opts: StackOptions = {}): Promise<TestStack> {
@@ -56,11 +58,16 @@ export async function withStack(t: TestContext, name: string, opts: StackOptions
   const base = opts.ownServersOnPort;
   const stack =
     base === undefined
-      ? await startDevStack({ dataDir: process.env['CHRYSALIS_TEST_DATA_DIR']!, services: [] })
+      ? await startDevStack({
+          dataDir: process.env['CHRYSALIS_TEST_DATA_DIR']!,
+          services: [],
+          supervise: opts.supervise ?? false,
+        })
       : await startDevStack({
           dataDir: mkdtempSync(path.join(process.env['CHRYSALIS_TEST_DATA_DIR']!, `${name}-`)),
           ports: { temporal: base, temporalUi: base + 1, minio: base + 2, minioConsole: base + 3 },
           services: ['temporal', 'minio'],
+          supervise: opts.supervise ?? false,
         });
   const queues = { pipeline: `${name}-pipeline`, compute: `${name}-compute` };
   const workers = { pipeline: `${name}-pipeline-worker`, compute: `${name}-compute-worker` };

@@ -1,0 +1,153 @@
+/**
+ * Bad input ends the run at once as a failed run: each input that once hung a workflow (task-failure
+ * loop) or was silently ignored is sent through the Temporal client and through the Temporal CLI, the
+ * way an operator or a script would, and must end FAILED with a non-retryable InvalidInput naming the
+ * field — never left running.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { encodeIdx, loadDataset } from '../../ml';
+import { assertInvalidInputs } from '../helpers/assertions';
+import { scheduledActivities, withStack } from '../helpers/stack';
+
+/** The issue's table: inputs for distillationPipeline and the field each message must name. */
+function badInputs(computeQueue: string): [unknown, RegExp][] {
+  const quick = (extra: Record<string, unknown>) => ({ preset: 'mnist-quick', options: { computeQueue }, ...extra });
+  const all = Array.from({ length: 10 }, (_, i) => i);
+  return [
+    [null, /^invalid input: \(root\): the input must be an object/],
+    [quick({ options: { computeQueue, heartbeatTimeoutSeconds: -5 } }), /options\.heartbeatTimeoutSeconds: Too small/],
+    [
+      quick({ options: { computeQueue, heartbeatTimeoutSeconds: 'soon' } }),
+      /options\.heartbeatTimeoutSeconds: Invalid/,
+    ],
+    [quick({ options: { computeQueue, trainTimeoutMinutes: 0 } }), /options\.trainTimeoutMinutes: Too small/],
+    [quick({ options: { computeQueue: '' } }), /options\.computeQueue: an empty queue name/],
+    [quick({ options: { computeQueue: 7 } }), /options\.computeQueue: Invalid input: expected string/],
+    [quick({ options: { computeQueue, gpu: true } }), /options\.gpu: unknown key/],
+    [quick({ options: 'fast' }), /options: Invalid input: expected object/],
+    [quick({ dataset: { name: 'mnist' } }), /^invalid input: dataset: unknown key/],
+    [quick({ overide: { seed: 2 } }), /^invalid input: overide: unknown key/],
+    [JSON.parse(`{"preset":"mnist-quick","__proto__":{"x":1}}`), /^invalid input: __proto__: unknown key/],
+    [
+      quick({ overrides: { student: { model: { hidden: [2000000000] } } } }),
+      /student\.model: the model has .* parameters/,
+    ],
+    [
+      quick({ overrides: { transfer: { kind: 'excludeClasses', classes: all } } }),
+      /transfer\.classes: excluding all 10/,
+    ],
+    [
+      quick({
+        overrides: {
+          data: {
+            dataset: 'idx',
+            idx: { trainImages: 'minio:../../secret', trainLabels: 'a', testImages: 'b', testLabels: 'c' },
+          },
+        },
+      }),
+      /data\.idx\.trainImages: not a valid data reference/,
+    ],
+    [
+      quick({ overrides: { teachers: { refs: [{ manifestKey: 'models/none/manifest.json' }] } } }),
+      /teachers\.refs\.0\.manifestKey: not found: no model manifest at "models\/none\/manifest\.json"/,
+    ],
+  ];
+}
+
+test('every bad input of the table ends as a failed run naming the field (Temporal client)', async (t) => {
+  const s = await withStack(t, 'bad-inputs', { startCompute: false });
+  await assertInvalidInputs(s, 'distillationPipeline', badInputs(s.queues.compute));
+});
+
+test('the same inputs through `temporal workflow start` all end FAILED within seconds', async (t) => {
+  const s = await withStack(t, 'bad-cli', { startCompute: false });
+  const stamp = Date.now();
+  const ids = badInputs(s.queues.compute).map(([input], i) => {
+    const id = `bad-cli-${i}-${stamp}`;
+    const r = s.temporal(
+      'workflow',
+      'start',
+      '--type',
+      'distillationPipeline',
+      '--task-queue',
+      s.queues.pipeline,
+      '--workflow-id',
+      id,
+      '--input',
+      JSON.stringify(input),
+    );
+    assert.equal(r.code, 0, `start ${id}: ${r.err}`);
+    return id;
+  });
+  // Wait on the condition asserted: every run closed. Validation takes one light activity each.
+  const deadline = Date.now() + 120_000;
+  let open = ids;
+  while (open.length > 0 && Date.now() < deadline) {
+    const states = await Promise.all(
+      open.map(async (id) => [id, (await s.client.workflow.getHandle(id).describe()).status.name] as const),
+    );
+    for (const [id, status] of states) if (status !== 'RUNNING') assert.equal(status, 'FAILED', id);
+    open = states.filter(([, status]) => status === 'RUNNING').map(([id]) => id);
+    if (open.length > 0) await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.deepEqual(open, [], 'runs still open');
+  // No run got past validation: no compute activity was ever scheduled.
+  for (const id of ids)
+    assert.deepEqual(
+      await scheduledActivities(s.client, id),
+      id.startsWith('bad-cli-14-') ? ['validateDistillationInput', 'resolveModelRefs'] : ['validateDistillationInput'],
+    );
+});
+
+test('a split the loaded data cannot give fails once as InvalidInput naming the field and the numbers', async (t) => {
+  const s = await withStack(t, 'bad-split');
+  const ds = await loadDataset('mnist');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'idx-small-'));
+  writeFileSync(path.join(dir, 'train-images.idx'), encodeIdx([1000, 28, 28], ds.train.images.subarray(0, 1000 * 784)));
+  writeFileSync(path.join(dir, 'train-labels.idx'), encodeIdx([1000], ds.train.labels.subarray(0, 1000)));
+  writeFileSync(path.join(dir, 'test-images.idx'), encodeIdx([100, 28, 28], ds.test.images.subarray(0, 100 * 784)));
+  writeFileSync(path.join(dir, 'test-labels.idx'), encodeIdx([100], ds.test.labels.subarray(0, 100)));
+  const idx = Object.fromEntries(
+    ['trainImages', 'trainLabels', 'testImages', 'testLabels'].map((k) => [
+      k,
+      path.join(dir, `${k.replace(/[A-Z]/, (c) => `-${c.toLowerCase()}`)}.idx`),
+    ]),
+  );
+  const workflowId = `bad-split-${Date.now()}`;
+  const err = await s.client.workflow
+    .execute('distillationPipeline', {
+      taskQueue: s.queues.pipeline,
+      workflowId,
+      args: [
+        {
+          preset: 'mnist-quick',
+          overrides: { data: { dataset: 'idx', idx } },
+          options: { computeQueue: s.queues.compute },
+        },
+      ],
+    })
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ActivityFailure, String(err));
+  const cause = err.cause.cause;
+  assert.ok(cause instanceof ApplicationFailure);
+  assert.equal(cause.type, 'InvalidInput');
+  assert.equal(cause.nonRetryable, true);
+  assert.match(
+    cause.message,
+    /^invalid input: data\.validationSize: 5000 leaves no training data: the dataset has 1000 training examples/,
+  );
+  const history = await s.client.workflow.getHandle(workflowId).fetchHistory();
+  const attempts = (history.events ?? []).flatMap((e) =>
+    e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt] : [],
+  );
+  assert.deepEqual(attempts.slice(-1), [1], 'prepareData ran once: not retried');
+});
