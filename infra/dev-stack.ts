@@ -208,6 +208,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   };
 
   const restarts = new Map<string, number>();
+  const logsFlushed = new Map<string, Promise<void>>();
   const stopping = new Set<string>();
   let closing = false;
   const note = (instance: string, text: string) => {
@@ -254,7 +255,9 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
         s.pipe(log, { end: false });
         if (opts.echo) s.on('data', (d: Buffer) => process.stderr.write(d));
       }
-      child.on('exit', () => log.end());
+      // 'close' comes after the child's output is drained; stop() waits for the log to be flushed too,
+      // so a log read after stop() holds everything the process wrote.
+      logsFlushed.set(instance, new Promise<void>((resolve) => child.once('close', () => log.end(() => resolve()))));
       processes.set(instance, child);
       stopping.delete(instance);
       if (opts.supervise && name.endsWith('-worker')) supervise(name, instance, child, extraEnv);
@@ -270,6 +273,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
       const timer = setTimeout(() => p.kill('SIGKILL'), graceMs);
       await exited;
       clearTimeout(timer);
+      await logsFlushed.get(name);
       processes.delete(name);
     },
     async stopAll() {

@@ -3,7 +3,7 @@
  * processes on per-test task queues and gives a connected Temporal client.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { TestContext } from 'node:test';
@@ -27,6 +27,11 @@ export interface TestStack {
   workers: { pipeline: string; compute: string };
   startCompute(instance?: string, extraEnv?: Record<string, string>): Promise<void>;
   logs(): string;
+  /**
+   * An instance's log once it matches `pattern`: worker output reaches its log file through a pipe,
+   * so a line written just before an event the test saw may land a moment later.
+   */
+  logMatching(instance: string, pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Runs `./chrysalis …` (the checkout's wrapper script, as the docs show it) against this stack and its queues. */
   cli: (...args: string[]) => CommandResult;
   /** The environment `cli` runs with: this stack's servers and queues. */
@@ -120,6 +125,15 @@ export async function withStack(t: TestContext, name: string, opts: StackOptions
         [...args, '--address', stack.env['TEMPORAL_ADDRESS']!],
         process.env,
       ),
+    logMatching: async (instance, pattern, timeoutMs = 30_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const text = existsSync(stack.logFile(instance)) ? readFileSync(stack.logFile(instance), 'utf8') : '';
+        if (pattern.test(text)) return text;
+        if (Date.now() > deadline) throw new Error(`${instance}'s log never matched ${pattern}:\n${text.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
     logs: () =>
       [...stack.processes.keys(), workers.pipeline, workers.compute]
         .map((n) => {

@@ -68,8 +68,8 @@ test('kill -9 of the compute worker mid-training: a new worker resumes from the 
 
   assert.ok(summary.resumedFromEpoch >= 2, `resumed from epoch ${summary.resumedFromEpoch}`);
   assert.equal(summary.epochsTrained, 6 - summary.resumedFromEpoch);
-  const second = readFileSync(s.stack.logFile(`${s.workers.compute}-2`), 'utf8');
-  assert.match(second, new RegExp(`resuming from checkpoint after epoch ${summary.resumedFromEpoch}`));
+  const resumed = new RegExp(`resuming from checkpoint after epoch ${summary.resumedFromEpoch}`);
+  const second = await s.logMatching(`${s.workers.compute}-2`, resumed);
   // Epochs completed across both workers exceed the plan by at most one checkpoint interval.
   const first = readFileSync(s.stack.logFile(s.workers.compute), 'utf8');
   const completed = [...`${first}\n${second}`.matchAll(/"msg":"epoch (\d+)\/6 /g)].length;
@@ -97,7 +97,7 @@ test('a non-finite loss fails the run at once, non-retryably, naming model, epoc
   assert.equal(cause.type, 'NonFiniteLoss');
   assert.equal(cause.nonRetryable, true);
   assert.match(cause.message, /^trainModel: loss became (NaN|Infinity|-Infinity) at epoch 1, batch \d+/);
-  assert.match(readFileSync(s.stack.logFile(s.workers.compute), 'utf8'), /"model":"smoke"/);
+  await s.logMatching(s.workers.compute, /"model":"smoke".*"msg":"training failed"/);
 });
 
 test('starting the same run twice attaches to the first instead of duplicating work', async (t) => {
