@@ -212,7 +212,8 @@ export function createSpecialistsComputeActivities(deps: ComputeDeps) {
     const tooBig = subsets.find((s) => s.length > 255);
     if (tooBig)
       throw invalidInput(
-        `clustering.specialists: a cluster of ${tooBig.length} classes exceeds the 255 a specialist can hold; use more clusters`,
+        `clustering.specialists: a cluster of ${tooBig.length} classes exceeds the 255 a specialist can hold; ` +
+          'use more clusters',
       );
     const covariance = await store.put(
       `${dir}/covariance.cht`,

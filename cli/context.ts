@@ -1,4 +1,7 @@
-/** What every CLI command needs: settings from the environment (falling back to the dev stack's dev.env), a client, the store. */
+/**
+ * What every CLI command needs: settings from the environment (falling back to the dev stack's dev.env), a client,
+ * the store.
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';

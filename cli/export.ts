@@ -52,10 +52,12 @@ export async function exportCommand(ref: string, out: string | undefined, json: 
       written.push(file);
     }
     const kind = files.has('combination.json') ? 'combination' : 'model';
+    const what =
+      kind === 'combination' ? 'generalist + specialists package; see its README.md' : 'TensorFlow.js layers model';
     process.stdout.write(
       json
         ? `${JSON.stringify({ source: `minio:${prefix}`, kind, files: written })}\n`
-        : `wrote ${written.length} files from minio:${prefix} to ${out} (${kind === 'combination' ? 'generalist + specialists package; see its README.md' : 'TensorFlow.js layers model'})\n`,
+        : `wrote ${written.length} files from minio:${prefix} to ${out} (${what})\n`,
     );
     return Exit.ok;
   } finally {

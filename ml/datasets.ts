@@ -69,7 +69,8 @@ const SOURCES: Record<string, IdxSource> = {
   'fashion-mnist': {
     dir: () => process.env['CHRYSALIS_FASHION_MNIST_DIR'] ?? '/usr/share/datasets/fashion-mnist',
     install:
-      "install Debian's dataset-fashion-mnist (`sudo apt-get install dataset-fashion-mnist`, which `npm run setup` tries) or set CHRYSALIS_FASHION_MNIST_DIR to a directory holding its four .gz IDX files",
+      "install Debian's dataset-fashion-mnist (`sudo apt-get install dataset-fashion-mnist`, which `npm run setup` " +
+      'tries) or set CHRYSALIS_FASHION_MNIST_DIR to a directory holding its four .gz IDX files',
     classNames: [
       'T-shirt/top',
       'Trouser',

@@ -103,7 +103,10 @@ interface Problem {
   outside: tf.Tensor2D | undefined;
   /** Σ p log p over every distribution in the objective: turns cross-entropy into KL. */
   negEntropy: tf.Tensor1D;
-  /** W = ΣT + ΣD per row: the total probability mass in the objective (1 + #active dustbin-carrying terms, give or take). */
+  /**
+   * W = ΣT + ΣD per row: the total probability mass in the objective (1 + #active dustbin-carrying terms, give or
+   * take).
+   */
   weight: tf.Tensor1D;
 }
 

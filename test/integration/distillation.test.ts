@@ -16,7 +16,7 @@ const small = {
   student: { model: { kind: 'mlp', hidden: [64] }, train: { epochs: 3 } },
 };
 
-test('distillation pipeline runs end to end, then reuses cached soft targets without any teacher activity', async (t) => {
+test('distillation runs end to end, then reuses its cached soft targets without any teacher activity', async (t) => {
   const s = await withStack(t, 'distill');
   const run = async (id: string, students: { temperature: number; alpha: number }[]) =>
     s.client.workflow.execute('distillationPipeline', {

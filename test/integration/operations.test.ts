@@ -132,7 +132,7 @@ test('temporal workflow query progress, result, and reset of a finished run that
   }
 });
 
-test('chrysalis CLI: run with progress and results, status/list as JSON, one-line errors with exit codes', async (t) => {
+test('CLI: run with progress and results, status/list as JSON, one-line errors with exit codes', async (t) => {
   const s = await withStack(t, 'cli');
   const { cli } = s;
   const setters = [

@@ -39,7 +39,7 @@ const tiny = {
   combine: { topN: 2 },
 };
 
-test('specialists pipeline: end to end with distil-back; specialists overlap on two slots; a re-run reuses them', async (t) => {
+test('specialists: end to end with distil-back; specialists overlap on two slots; a re-run reuses them', async (t) => {
   const s = await withStack(t, 'specialists', { computeEnv: { CHRYSALIS_COMPUTE_SLOTS: '2' } });
   const run = async (id: string) =>
     s.client.workflow.execute('specialistsPipeline', {
@@ -147,7 +147,8 @@ test('specialists pipeline: end to end with distil-back; specialists overlap on 
   ]);
   await assertChartsRendered(s.store, first.report);
 
-  // The generalist + specialists package: its own loader.mjs under bare @tensorflow/tfjs reproduces the reported errors.
+  // The generalist + specialists package: its own loader.mjs under bare @tensorflow/tfjs reproduces the reported
+  // errors.
   assert.ok(first.exported, 'the run exported its package');
   assert.match(first.exported.dir, /^exports\/[0-9a-f]+$/);
   const pkg = mkdtempSync(path.join(os.tmpdir(), 'combination-'));

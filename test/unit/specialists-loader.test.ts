@@ -69,7 +69,7 @@ test("the package loader's float64 solver reaches the same optimum as chrysalis'
     );
 });
 
-test('an exported package loads from its own loader.mjs and predicts what chrysalis computes; predict CLI serves it', async () => {
+test('an exported package loads via its loader.mjs, predicts as chrysalis does; predict CLI serves it', async () => {
   const ds = await loadDataset('mnist');
   const side: [number, number] = [28, 28];
   const generalist = buildNet({ kind: 'mlp', hidden: [48] }, { inputShape: side, numClasses: 10, seed: 5 });
@@ -115,7 +115,8 @@ test('an exported package loads from its own loader.mjs and predicts what chrysa
   const n = 64;
   const x = Float32Array.from(ds.test.images.subarray(0, n * 784), (v) => v / 255);
   const got = await model.predict(x);
-  await assert.rejects(model.predict(x.subarray(0, 800)), /predict: 800 values are not a whole number of 28×28 images/);
+  const notWholeImages = /predict: 800 values are not a whole number of 28×28 images/;
+  await assert.rejects(model.predict(x.subarray(0, 800)), notWholeImages);
   model.dispose();
   const indices = Int32Array.from({ length: n }, (_, i) => i);
   const softmax = (logits: Float32Array, k: number) =>
