@@ -14,7 +14,7 @@
 import type { ArtifactRef, ArtifactStore } from '../storage/artifact-store';
 import { getJson, putJson } from '../storage/artifact-store';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
-import type { RawTensor } from '../storage/tensor-codec';
+import type { RawTensor } from '../common/raw-tensor';
 import type { Net } from '../ml/models';
 import { exportLayersModel } from '../ml/export';
 import { buildNet, exportWeights, importWeights } from '../ml/models';

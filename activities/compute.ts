@@ -3,17 +3,12 @@
  * Long ones heartbeat, checkpoint to the store, resume from the newest checkpoint on retry, and stop
  * on cancellation between batches.
  */
-import { readFile } from 'node:fs/promises';
 import { CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
 import { digestOf } from '../storage/hash';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import type { BackendInfo } from '../ml/backend';
-import type { DatasetName } from '../ml/datasets';
-import { DatasetError, loadDataset, loadIdxFiles } from '../ml/datasets';
-import type { Dataset, IdxFiles } from '../ml/datasets';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { softTargetsAt } from '../ml/losses';
 import { buildNet } from '../ml/models';
@@ -31,6 +26,7 @@ import {
   savePlan,
   storeLayersModel,
 } from './artifacts';
+import { datasetFor, loadSource } from './dataset-source';
 import { activityContext, dropCheckpoints, durableTraining } from './durable-training';
 import type { DurableTrainingDeps } from './durable-training';
 import { modelDigest } from './digests';
@@ -48,36 +44,6 @@ import type {
 export interface ComputeDeps extends DurableTrainingDeps {
   logger: Logger;
   backend: BackendInfo;
-}
-
-const idxCache = new Map<string, Promise<Dataset>>();
-
-/** Built-in datasets by name; IDX files from the worker's disk or the store (`minio:<key>`), once per process. */
-function loadSource(data: { dataset: string; idx?: IdxFiles | undefined }, store?: ArtifactStore): Promise<Dataset> {
-  if (data.dataset !== 'idx') return loadDataset(data.dataset as DatasetName);
-  if (!data.idx) throw new DatasetError('dataset "idx" needs data.idx');
-  const key = JSON.stringify(data.idx);
-  let p = idxCache.get(key);
-  if (!p) {
-    p = loadIdxFiles(data.idx, async (ref) => {
-      if (!ref.startsWith('minio:')) return new Uint8Array(await readFile(ref));
-      if (!store) throw new Error('no artifact store to read it from');
-      return store.get(ref.slice('minio:'.length));
-    });
-    p.catch(() => idxCache.delete(key));
-    idxCache.set(key, p);
-  }
-  return p;
-}
-
-/** Loads the dataset a data plan was made from, refusing one whose content changed since. */
-export async function datasetFor(data: DataPlanRef, store?: ArtifactStore) {
-  const ds = await loadSource(data, store);
-  if (ds.digest !== data.datasetDigest)
-    throw new Error(
-      `dataset ${data.dataset} changed since the data plan was made (digest ${ds.digest} != ${data.datasetDigest})`,
-    );
-  return ds;
 }
 
 export function createComputeActivities(deps: ComputeDeps) {

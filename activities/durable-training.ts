@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../storage/artifact-store';
 import type { TrainHooks, TrainSnapshot } from '../ml/train';
 import type { Logger } from '../config/logger';
-import type { ModelProgressUpdate } from '../workflows/progress';
+import type { ModelProgressUpdate } from '../common/progress';
 import { loadCheckpoint, saveCheckpoint } from './artifacts';
 
 /** What a training activity heartbeats: small, and enough to resume. */

@@ -23,7 +23,7 @@ import { classCovariance, clusterClasses, combine, trainSpecialist as trainSpeci
 import type { SpecialistProbs } from '../ml/specialists';
 import { findModel, keys, loadNet, loadPlan, publishModel, readManifest } from './artifacts';
 import type { ComputeDeps } from './compute';
-import { datasetFor } from './compute';
+import { datasetFor } from './dataset-source';
 import { activityContext, dropCheckpoints, durableTraining } from './durable-training';
 import { invalidInput, mapFailures } from './failures';
 import { exportCombinationPackage } from './specialists-export';

@@ -5,7 +5,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { ArtifactNotFoundError } from '../storage/errors';
 import type { DistillationSummary } from '../workflows';
 import { progressQuery } from '../workflows/progress';
-import type { Progress } from '../workflows/progress';
+import type { Progress } from '../common/progress';
 import { CliError, Exit, connect } from './context';
 import { render } from './progress-view';
 

@@ -3,7 +3,7 @@
  * workflow); workflows only see the inferred types. Defaults live here so a config file can be short.
  */
 import { z } from 'zod';
-import { DATASET_NAMES } from '../ml/datasets';
+import { DATASET_NAMES } from '../common/dataset-names';
 
 const positiveInt = z.number().int().positive();
 const rate = z.number().min(0).max(0.95);

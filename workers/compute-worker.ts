@@ -10,7 +10,8 @@ import { createComputeActivities } from '../activities/compute';
 import type { ComputeDeps } from '../activities/compute';
 import { createSpecialistsComputeActivities } from '../activities/specialists';
 import { initBackend } from '../ml/backend';
-import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
+import { temporalTls } from '../config/temporal-tls';
+import { bootstrap, installTemporalLogging, openStore, runMain } from './bootstrap';
 
 async function main(): Promise<void> {
   const { env, logger } = bootstrap('compute-worker');

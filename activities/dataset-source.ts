@@ -1,0 +1,43 @@
+/**
+ * Where an activity's dataset comes from: a built-in by name, or IDX files from the worker's disk or the store
+ * (`minio:<key>`), each loaded once per process.
+ */
+import { readFile } from 'node:fs/promises';
+import type { ArtifactStore } from '../storage/artifact-store';
+import type { DatasetName } from '../common/dataset-names';
+import { DatasetError, loadDataset, loadIdxFiles } from '../ml/datasets';
+import type { Dataset, IdxFiles } from '../ml/datasets';
+import type { DataPlanRef } from './types';
+
+const idxCache = new Map<string, Promise<Dataset>>();
+
+/** Built-in datasets by name; IDX files from the worker's disk or the store (`minio:<key>`), once per process. */
+export function loadSource(
+  data: { dataset: string; idx?: IdxFiles | undefined },
+  store?: ArtifactStore,
+): Promise<Dataset> {
+  if (data.dataset !== 'idx') return loadDataset(data.dataset as DatasetName);
+  if (!data.idx) throw new DatasetError('dataset "idx" needs data.idx');
+  const key = JSON.stringify(data.idx);
+  let p = idxCache.get(key);
+  if (!p) {
+    p = loadIdxFiles(data.idx, async (ref) => {
+      if (!ref.startsWith('minio:')) return new Uint8Array(await readFile(ref));
+      if (!store) throw new Error('no artifact store to read it from');
+      return store.get(ref.slice('minio:'.length));
+    });
+    p.catch(() => idxCache.delete(key));
+    idxCache.set(key, p);
+  }
+  return p;
+}
+
+/** Loads the dataset a data plan was made from, refusing one whose content changed since. */
+export async function datasetFor(data: DataPlanRef, store?: ArtifactStore): Promise<Dataset> {
+  const ds = await loadSource(data, store);
+  if (ds.digest !== data.datasetDigest)
+    throw new Error(
+      `dataset ${data.dataset} changed since the data plan was made (digest ${ds.digest} != ${data.datasetDigest})`,
+    );
+  return ds;
+}

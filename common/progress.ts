@@ -1,0 +1,36 @@
+/**
+ * The shapes of run progress: training activities send {@link ModelProgressUpdate}s, the workflow folds them into
+ * a {@link Progress} for its `progress` query, and the CLI renders it. Types only, so the workflow sandbox can
+ * import them.
+ */
+
+export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cached';
+
+export interface ModelProgressUpdate {
+  model: string;
+  epoch: number;
+  epochs: number;
+  loss: number;
+  trainAccuracy: number;
+  epochSeconds: number;
+  /** Set on the first update of an attempt that resumed from a checkpoint. */
+  resumedFromEpoch?: number;
+}
+
+export interface ModelProgress {
+  name: string;
+  role: string;
+  status: StageStatus;
+  epoch: number;
+  epochs: number;
+  loss?: number;
+  trainAccuracy?: number;
+  /** Seconds left for this model at its recent epoch pace. */
+  etaSeconds?: number;
+  resumedFromEpoch?: number;
+}
+
+export interface Progress {
+  stages: { name: string; status: StageStatus; startedAt?: string; finishedAt?: string }[];
+  models: ModelProgress[];
+}
