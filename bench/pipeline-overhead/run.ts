@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { startDevStack } from '../../infra/dev-stack';
-import type { DistillationReport } from '../../activities/report';
+import type { DistillationReport } from '../../reports/distillation-markdown';
 import { MinioArtifactStore } from '../../storage';
 import type { DistillationSummary } from '../../workflows';
 

@@ -8,7 +8,7 @@ import { tsToMs } from '@temporalio/common/lib/time';
 import { getJson } from '../../storage';
 import { decodeTensors } from '../../storage/tensor-codec';
 import type { ModelManifest } from '../../activities/artifacts';
-import type { SpecialistsReport } from '../../activities/specialists-report';
+import type { SpecialistsReport } from '../../reports/specialists-markdown';
 import type { SpecialistsSummary } from '../../workflows';
 import { assertChartsRendered, assertInvalidInputs } from '../helpers/assertions';
 import { runPlainCombination } from '../helpers/plain-tfjs';

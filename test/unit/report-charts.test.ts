@@ -1,16 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { deflateSync } from 'node:zlib';
-import {
-  chartsMarkdown,
-  decodePng,
-  markdownToHtml,
-  pngInfo,
-  pngIsBlank,
-  renderCharts,
-  renderHtml,
-  svgToPng,
-} from '../../reports';
+import { chartsMarkdown, markdownToHtml, renderCharts, renderHtml, svgToPng } from '../../reports';
+import { decodePng, pngInfo, pngIsBlank } from '../helpers/png';
 import type { Chart, ChartInputs } from '../../reports';
 
 const classNames = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress'];
