@@ -6,7 +6,7 @@ import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
 import { chartsMarkdown, renderCharts, renderHtml } from '../reports';
 import type { ChartInputs } from '../reports';
-import { keys } from './artifacts';
+import { keys } from '../common/store-keys';
 
 export interface StoredReport {
   json: string;

@@ -12,6 +12,7 @@ import { putJson } from '../storage/artifact-store';
 import type { CombinationManifest } from '../ml/specialists/combination-loader.mjs' with {
   'resolution-mode': 'import',
 };
+import { keys } from '../common/store-keys';
 import { storeLayersModel } from './artifacts';
 import type { CombinationRequest } from './specialists-types';
 import type { ModelRef } from './types';
@@ -89,7 +90,7 @@ export async function exportCombinationPackage(
   store: ArtifactStore,
   req: ExportCombinationRequest,
 ): Promise<ExportedCombination> {
-  const dir = `exports/${req.key}`;
+  const dir = keys.exportDir(req.key);
   const manifestKey = `${dir}/combination.json`;
   const existing = await store.stat(manifestKey);
   if (existing) {

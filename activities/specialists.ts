@@ -83,10 +83,6 @@ export function combinationDigest(
   });
 }
 
-export const specialistKeys = {
-  clusters: (key: string) => `clusters/${key}`,
-};
-
 function softmaxRows(logits: Float32Array, n: number, C: number): Float32Array {
   if (n === 0) return new Float32Array(0);
   return tf.tidy(() => tf.softmax(tf.tensor2d(logits, [n, C])).dataSync() as Float32Array);
@@ -176,7 +172,7 @@ export function createSpecialistsComputeActivities(deps: ComputeDeps) {
       restarts: req.restarts,
       seed: req.seed,
     });
-    const dir = specialistKeys.clusters(key);
+    const dir = keys.clusters(key);
     const stored = await store.stat(`${dir}/clusters.json`);
     if (stored) {
       const c = await getJson<{ subsets: number[][]; covariance: ArtifactRef; examples: number }>(store, stored);
