@@ -266,6 +266,11 @@ function check(pg: Float32Array, n: number, C: number, specialists: readonly Spe
   });
 }
 
+/** Frees one chunk's tensors; `outside` is shared by every chunk and freed by whoever built it. */
+function disposeProblem(p: Problem): void {
+  tf.dispose([p.pg, p.target, p.negEntropy, p.weight, ...(p.dust ? [p.dust] : [])]);
+}
+
 /** Combines generalist probabilities `pg` (n×C) with specialists' outputs; see the file comment. */
 export async function combine(
   pg: Float32Array,
@@ -305,13 +310,7 @@ export async function combine(
           if (lossHistory) lossHistory[i] = res.history.map((h) => h[t]!);
         });
       } finally {
-        tf.dispose([
-          problem.pg,
-          problem.target,
-          problem.negEntropy,
-          problem.weight,
-          ...(problem.dust ? [problem.dust] : []),
-        ]);
+        disposeProblem(problem);
       }
     }
   } finally {
@@ -357,14 +356,8 @@ export function combinationObjective(
       return rowLoss(z, tf.max<tf.Tensor2D>(z, 1, true), problem).dataSync() as Float32Array;
     });
   } finally {
-    tf.dispose([
-      problem.pg,
-      problem.target,
-      problem.negEntropy,
-      problem.weight,
-      ...(problem.dust ? [problem.dust] : []),
-      ...(outside ? [outside] : []),
-    ]);
+    disposeProblem(problem);
+    outside?.dispose();
   }
 }
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '../../config/env';
 import type { DistillationSummary, SmokeSummary } from '../../workflows';
-import { withStack } from '../helpers/stack';
+import { setFlags, withStack } from '../helpers/stack';
 
 test('temporal workflow query progress, result, and reset of a finished run that reuses its artifacts', async (t) => {
   const s = await withStack(t, 'ops');
@@ -136,20 +136,11 @@ test('temporal workflow query progress, result, and reset of a finished run that
 test('the chrysalis CLI against a running stack', async (t) => {
   const s = await withStack(t, 'cli');
   const { cli } = s;
-  const setters = [
-    '--set',
-    'data.trainLimit=3000',
-    '--set',
-    'teachers.count=1',
-    '--set',
-    'teachers.train.epochs=1',
-    '--set',
-    'teachers.model.hidden=[64]',
-    '--set',
-    'student.model.hidden=[32]',
-    '--set',
-    'student.train.epochs=2',
-  ];
+  const setters = setFlags({
+    data: { trainLimit: 3000 },
+    teachers: { count: 1, train: { epochs: 1 }, model: { hidden: [64] } },
+    student: { model: { hidden: [32] }, train: { epochs: 2 } },
+  });
   const run = cli('run', 'distill', '--preset', 'mnist-quick', ...setters);
   assert.equal(run.code, 0, run.err);
   const id = /workflow (distill-mnist-quick-[0-9a-f]{8})/.exec(run.err)?.[1];

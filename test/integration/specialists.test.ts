@@ -12,7 +12,7 @@ import type { SpecialistsReport } from '../../reports/specialists-markdown';
 import type { SpecialistsSummary } from '../../workflows';
 import { assertChartsRendered, assertInvalidInputs } from '../helpers/assertions';
 import { runPlainCombination } from '../helpers/plain-tfjs';
-import { activitySummaries, scheduledActivities, withStack } from '../helpers/stack';
+import { activitySummaries, scheduledActivities, setFlags, withStack } from '../helpers/stack';
 
 /** [start, end] in ms of every completed execution of one activity type, from the workflow history. */
 async function activityIntervals(client: Client, workflowId: string, type: string): Promise<[number, number][]> {
@@ -251,26 +251,7 @@ test('specialists pipeline on specialists-tiny, two compute slots, with distil-b
     );
   });
   await t.test('the same run through the CLI answers from the store and prints the results table', async () => {
-    const viaCli = s.cli(
-      'run',
-      'specialists',
-      '--preset',
-      'specialists-tiny',
-      '--set',
-      'clustering.specialists=3',
-      '--set',
-      'clustering.minClasses=2',
-      '--set',
-      'clustering.normalize=true',
-      '--set',
-      'specialist.train.epochs=3',
-      '--set',
-      'specialist.train.batchSize=64',
-      '--set',
-      'specialist.sampleFactor=2',
-      '--set',
-      'combine.topN=2',
-    );
+    const viaCli = s.cli('run', 'specialists', '--preset', 'specialists-tiny', ...setFlags(tiny));
     assert.equal(viaCli.code, 0, viaCli.err);
     assert.match(
       viaCli.out,
