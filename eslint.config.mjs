@@ -1,8 +1,18 @@
-// Lint: type-aware rules everywhere, and the Temporal workflow sandbox rules for workflows/.
+// Lint: type-aware rules everywhere, the Temporal workflow sandbox rules for workflows/, and the layer rules that
+// keep imports pointing down (docs/ARCHITECTURE.md, "Code layout").
 import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
 
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
+
+/** Import patterns that reach the given top-level folders from one or two levels below the repository root. */
+const ourFolders = (...folders) => folders.flatMap((f) => [`../${f}`, `../${f}/*`, `../../${f}`, `../../${f}/*`]);
+
+/** A lint block that keeps `files` from importing `folders`; `why` is the message. */
+const layerRule = (files, folders, why) => ({
+  files,
+  rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ourFolders(...folders), message: why }] }] },
+});
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tools/**', '.data/**', '**/*.mjs', '**/*.js', 'bench/**/*.py'] },
@@ -46,6 +56,41 @@ export default tseslint.config(
               group: ['../activities/*', '../ml/*', '../storage/*', '../workers/*', '../config/*', '../cli/*'],
               allowTypeImports: true,
               message: 'Import activity types only (import type).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  layerRule(
+    ['ml/**/*.ts', 'ml/**/*.mts'],
+    ['storage', 'activities', 'workflows'],
+    'ml/ is pure TensorFlow.js: it takes and returns tensors and bytes; activities/ do the storing.',
+  ),
+  layerRule(
+    ['storage/**/*.ts'],
+    ['activities', 'workflows', 'ml'],
+    'storage/ knows bytes and keys, not what they mean.',
+  ),
+  layerRule(
+    ['activities/**/*.ts'],
+    ['workflows'],
+    'Activities are called by workflows, not the other way round; shared types live in common/.',
+  ),
+  layerRule(['config/**/*.ts'], ['ml'], 'config/ must load without tfjs; shared names live in common/.'),
+  {
+    // common/ is imported from everywhere, the workflow sandbox included: plain TypeScript, nothing below it.
+    files: ['common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: 'common/ must load in the workflow sandbox.' })),
+          patterns: [
+            { group: ['../*', '../../*'], message: 'common/ imports only common/.' },
+            {
+              group: ['@tensorflow/*', '@temporalio/*', 'minio', 'pino', 'pino-*', 'zod', 'zod/*'],
+              message: 'common/ is plain TypeScript.',
             },
           ],
         },

@@ -1,20 +1,12 @@
 /**
- * Artifact layout in the store, and the publish protocol: data objects are written and verified
- * first, the manifest that names them last. A reader finds a model only through its manifest, so it
- * never sees a half-written one.
- *
- *   data-plans/<planDigest>.cht              train/validation/transfer indices
- *   models/<digest>/weights.cht + manifest.json
- *   checkpoints/<digest>/epoch-<k>.cht        weights + optimizer state + history
- *   soft-targets/<key>/logits.cht + manifest.json
- *   evaluations/<modelDigest>/<planDigest>.json
- *   exports/<digest>/model.json + weights     published models in the TensorFlow.js layers format
- *   runs/<workflowId>/report.json, report.md
+ * The publish protocol: data objects are written and verified first, the manifest that names them last. A reader
+ * finds a model only through its manifest, so it never sees a half-written one. Where each object lives is
+ * common/store-keys.ts.
  */
 import type { ArtifactRef, ArtifactStore } from '../storage/artifact-store';
 import { getJson, putJson } from '../storage/artifact-store';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
-import type { RawTensor } from '../storage/tensor-codec';
+import type { RawTensor } from '../common/raw-tensor';
 import type { Net } from '../ml/models';
 import { exportLayersModel } from '../ml/export';
 import { buildNet, exportWeights, importWeights } from '../ml/models';
@@ -22,15 +14,10 @@ import type { Plan } from '../ml/splits';
 import type { TrainSnapshot } from '../ml/train';
 import type { ModelSpecInput } from '../config/schemas';
 import type { ModelRef } from './types';
+import { keys } from '../common/store-keys';
 
-export const keys = {
-  plan: (digest: string) => `data-plans/${digest}.cht`,
-  modelDir: (digest: string) => `models/${digest}`,
-  checkpoint: (digest: string, epoch: number) => `checkpoints/${digest}/epoch-${String(epoch).padStart(5, '0')}.cht`,
-  softTargets: (key: string) => `soft-targets/${key}`,
-  evaluation: (modelDigest: string, planDigest: string) => `evaluations/${modelDigest}/${planDigest}.json`,
-  run: (workflowId: string) => `runs/${workflowId}`,
-};
+/** Re-exported for the activities that import the key builders from here. */
+export { keys } from '../common/store-keys';
 
 export async function savePlan(store: ArtifactStore, digest: string, plan: Plan): Promise<ArtifactRef> {
   const key = keys.plan(digest);
@@ -93,13 +80,13 @@ export async function publishModel(
     weights,
     provenance,
   };
-  const manifestRef = await putJson(store, `${dir}/manifest.json`, manifest);
+  const manifestRef = await putJson(store, keys.modelManifest(digest), manifest);
   return { digest, manifest: manifestRef, weights, spec: manifest.spec, numClasses: net.numClasses };
 }
 
 /** The published model with this digest, or undefined if none was completed. */
 export async function findModel(store: ArtifactStore, digest: string): Promise<ModelRef | undefined> {
-  const manifestRef = await store.stat(`${keys.modelDir(digest)}/manifest.json`);
+  const manifestRef = await store.stat(keys.modelManifest(digest));
   if (!manifestRef) return undefined;
   const m = await getJson<ModelManifest>(store, manifestRef);
   return { digest, manifest: manifestRef, weights: m.weights, spec: m.spec, numClasses: m.numClasses };

@@ -3,17 +3,11 @@
  * Long ones heartbeat, checkpoint to the store, resume from the newest checkpoint on retry, and stop
  * on cancellation between batches.
  */
-import { readFile } from 'node:fs/promises';
 import { CancelledFailure } from '@temporalio/activity';
-import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
-import { ArtifactNotFoundError } from '../storage/errors';
 import { digestOf } from '../storage/hash';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import type { BackendInfo } from '../ml/backend';
-import type { DatasetName } from '../ml/datasets';
-import { DatasetError, loadDataset, loadIdxFiles } from '../ml/datasets';
-import type { Dataset, IdxFiles } from '../ml/datasets';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { softTargetsAt } from '../ml/losses';
 import { buildNet } from '../ml/models';
@@ -34,6 +28,7 @@ import {
   savePlan,
   storeLayersModel,
 } from './artifacts';
+import { datasetFor, loadSource } from './dataset-source';
 import { activityContext, dropCheckpoints, durableTraining } from './durable-training';
 import type { DurableTrainingDeps } from './durable-training';
 import { modelDigest } from './digests';
@@ -60,55 +55,6 @@ function specField(req: TrainRequest): string {
   if (req.role === 'teacher') return 'teachers.model';
   if (req.role === 'baseline' || req.role === 'student') return 'student.model';
   return req.name === 'generalist' ? 'generalist.model' : 'model';
-}
-
-const idxCache = new Map<string, Promise<Dataset>>();
-
-/** Built-in datasets by name; IDX files from the worker's disk or the store (`minio:<key>`), once per process. */
-function loadSource(data: { dataset: string; idx?: IdxFiles | undefined }, store?: ArtifactStore): Promise<Dataset> {
-  if (data.dataset !== 'idx') return loadDataset(data.dataset as DatasetName);
-  if (!data.idx) throw new DatasetError('dataset "idx" needs data.idx');
-  const key = JSON.stringify(data.idx);
-  let p = idxCache.get(key);
-  if (!p) {
-    p = loadIdxFiles(data.idx, (ref) => readDataFile(ref, store));
-    p.catch(() => idxCache.delete(key));
-    idxCache.set(key, p);
-  }
-  return p;
-}
-
-/**
- * One data file: a local path on this worker, or `minio:<key>` in the store. A missing file is final
- * (DatasetError, naming it); a store that cannot be reached is not (retried).
- */
-async function readDataFile(ref: string, store?: ArtifactStore): Promise<Uint8Array> {
-  if (ref.startsWith('minio:')) {
-    const key = ref.slice('minio:'.length);
-    if (!store) throw new DatasetError(`cannot read ${ref}: no artifact store on this worker`);
-    try {
-      return await store.get(key);
-    } catch (err) {
-      if (err instanceof ArtifactNotFoundError)
-        throw new DatasetError(`data file ${ref}: not found in the store (key "${key}")`);
-      throw err;
-    }
-  }
-  try {
-    return new Uint8Array(await readFile(ref));
-  } catch (err) {
-    throw new DatasetError(`cannot read data file ${ref}: ${(err as Error).message}`);
-  }
-}
-
-/** Loads the dataset a data plan was made from, refusing one whose content changed since. */
-export async function datasetFor(data: DataPlanRef, store?: ArtifactStore) {
-  const ds = await loadSource(data, store);
-  if (ds.digest !== data.datasetDigest)
-    throw new Error(
-      `dataset ${data.dataset} changed since the data plan was made (digest ${ds.digest} != ${data.datasetDigest})`,
-    );
-  return ds;
 }
 
 export function createComputeActivities(deps: ComputeDeps) {
@@ -372,7 +318,7 @@ export function createComputeActivities(deps: ComputeDeps) {
     model: ModelRef;
     classNames: string[];
   }): Promise<{ modelJson: string; weights: string }> {
-    const dir = `exports/${req.model.digest}`;
+    const dir = keys.exportDir(req.model.digest);
     const existing = await store.stat(`${dir}/model.json`);
     if (existing) return { modelJson: existing.key, weights: `${dir}/group1-shard1of1.bin` };
     const { modelJson, weights } = await storeLayersModel(store, req.model, dir, req.classNames);

@@ -4,7 +4,8 @@
  * and soft targets without training anything.
  */
 import { digestOf } from '../storage/hash';
-import type { TrainRequest } from './types';
+import type { ClusterRequest, CombineSpec, SpecialistModel, SpecialistRequest } from './specialists-types';
+import type { ModelRef, TrainRequest } from './types';
 
 export function modelDigest(req: Pick<TrainRequest, 'data' | 'split' | 'spec' | 'train' | 'seed' | 'distill'>): string {
   return digestOf({
@@ -28,4 +29,56 @@ export function modelDigest(req: Pick<TrainRequest, 'data' | 'split' | 'spec' | 
 
 export function softTargetsKey(planDigest: string, teacherDigests: readonly string[]): string {
   return digestOf({ v: 1, plan: planDigest, teachers: teacherDigests }, 24);
+}
+
+/** Names a specialist's weights before they exist: everything that determines them. */
+export function specialistDigest(
+  req: Pick<SpecialistRequest, 'data' | 'generalist' | 'subset' | 'train' | 'seed' | 'sampleFactor'>,
+): string {
+  return digestOf({
+    v: 1,
+    kind: 'specialist',
+    generalist: req.generalist.digest,
+    data: req.data.trainDigest,
+    subset: req.subset,
+    train: req.train,
+    seed: req.seed,
+    sampleFactor: req.sampleFactor,
+  });
+}
+
+/** Names a generalist + specialists combination (independent of the data it is applied to). */
+export function combinationDigest(
+  generalist: ModelRef,
+  specialists: readonly SpecialistModel[],
+  opts: CombineSpec,
+): string {
+  return digestOf({
+    v: 1,
+    kind: 'combination',
+    generalist: generalist.digest,
+    specialists: specialists.map((s) => ({ digest: s.model.digest, subset: s.subset })),
+    combine: opts,
+  });
+}
+
+/** Names the confusable subsets of one generalist on one split, before clustering runs. */
+export function clustersKey(req: ClusterRequest): string {
+  return digestOf({
+    v: 1,
+    kind: 'clusters',
+    generalist: req.generalist.digest,
+    data: req.data.trainDigest,
+    on: req.on,
+    k: req.k,
+    minSize: req.minSize,
+    normalize: req.normalize,
+    restarts: req.restarts,
+    seed: req.seed,
+  });
+}
+
+/** Names a combination's soft targets on one data plan's transfer set. */
+export function combinedSoftTargetsKey(planDigest: string, combination: string): string {
+  return digestOf({ v: 1, kind: 'combined-soft-targets', plan: planDigest, combination }, 24);
 }

@@ -6,7 +6,8 @@ import { CancelledFailure, Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../storage/artifact-store';
 import type { TrainHooks, TrainSnapshot } from '../ml/train';
 import type { Logger } from '../config/logger';
-import type { ModelProgressUpdate } from '../workflows/progress';
+import type { ModelProgressUpdate } from '../common/progress';
+import { keys } from '../common/store-keys';
 import { loadCheckpoint, saveCheckpoint } from './artifacts';
 import { FailureType, failure } from './failures';
 
@@ -66,7 +67,7 @@ async function resumePoint(
   digest: string,
   reported: TrainHeartbeat['checkpoint'],
 ): Promise<TrainSnapshot | undefined> {
-  const newest = (await store.list(`checkpoints/${digest}/`)).filter((k) => k.endsWith('.cht')).at(-1);
+  const newest = (await store.list(`${keys.checkpointDir(digest)}/`)).filter((k) => k.endsWith('.cht')).at(-1);
   if (newest && checkpointEpoch(newest) > (reported?.epoch ?? 0)) return loadCheckpoint(store, newest);
   return reported ? loadCheckpoint(store, reported) : undefined;
 }
@@ -158,5 +159,5 @@ export async function durableTraining(
 
 /** Removes a recipe's checkpoints once its model is published. */
 export async function dropCheckpoints(store: ArtifactStore, digest: string): Promise<void> {
-  for (const k of await store.list(`checkpoints/${digest}/`)) await store.delete(k);
+  for (const k of await store.list(`${keys.checkpointDir(digest)}/`)) await store.delete(k);
 }

@@ -1,9 +1,12 @@
-/** Stores a run report: JSON, Markdown with a charts section, a self-contained HTML page, and each chart as PNG + SVG. */
+/**
+ * Stores a run report: JSON, Markdown with a charts section, a self-contained HTML page, and each chart as
+ * PNG + SVG.
+ */
 import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
 import { chartsMarkdown, renderCharts, renderHtml } from '../reports';
 import type { ChartInputs } from '../reports';
-import { keys } from './artifacts';
+import { keys } from '../common/store-keys';
 
 export interface StoredReport {
   json: string;

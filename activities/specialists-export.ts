@@ -12,6 +12,7 @@ import { putJson } from '../storage/artifact-store';
 import type { CombinationManifest } from '../ml/specialists/combination-loader.mjs' with {
   'resolution-mode': 'import',
 };
+import { keys } from '../common/store-keys';
 import { storeLayersModel } from './artifacts';
 import type { CombinationRequest } from './specialists-types';
 import type { ModelRef } from './types';
@@ -53,6 +54,7 @@ export function loaderSource(): string {
 
 function readme(m: CombinationPackageManifest): string {
   const e = m.evaluation;
+  const inputSize = m.inputShape[0] * m.inputShape[1];
   return `# chrysalis generalist + specialists package
 
 A generalist and ${m.specialists.length} specialists (Hinton, Vinyals & Dean 2015, §5), combined at inference by
@@ -60,7 +62,7 @@ minimising KL(p_g ‖ q) + Σ KL(p_m ‖ q^m) over the specialists whose classes
 top ${m.combine.topN}. Measured on the ${e.dataset} test set: ${e.combinedErrors} / ${e.testExamples} errors combined,
 ${e.generalistErrors} for the generalist alone.
 
-Input: ${m.input}, shape [n, ${m.inputShape[0] * m.inputShape[1]}]. Classes: ${m.classNames.join(', ')}.
+Input: ${m.input}, shape [n, ${inputSize}]. Classes: ${m.classNames.join(', ')}.
 
 | specialist | classes |
 |---|---|
@@ -75,7 +77,7 @@ import { loadCombination } from './loader.mjs';
 
 const dir = new URL('./', import.meta.url); // this package's directory (here: the script sits in it)
 const model = await loadCombination(tf, (file) => readFile(new URL(file, dir)));
-const { probabilities, active } = await model.predict(x); // x: [n, ${m.inputShape[0] * m.inputShape[1]}] tensor or Float32Array
+const { probabilities, active } = await model.predict(x); // x: [n, ${inputSize}] tensor or Float32Array
 \`\`\`
 
 In a browser, serve this directory and pass its URL: \`loadCombination(tf, 'https://host/path/')\`.
@@ -88,7 +90,7 @@ export async function exportCombinationPackage(
   store: ArtifactStore,
   req: ExportCombinationRequest,
 ): Promise<ExportedCombination> {
-  const dir = `exports/${req.key}`;
+  const dir = keys.exportDir(req.key);
   const manifestKey = `${dir}/combination.json`;
   const existing = await store.stat(manifestKey);
   if (existing) {

@@ -1,7 +1,10 @@
 /** Specialists pipeline: the requests and results that travel through Temporal (small, claim-check refs only). */
 import type { ArtifactRef } from '../storage/artifact-store';
 import type { TrainSpec } from '../config/schemas';
+import type { CoverageRow, FiringRow, SubsetRow } from '../ml/specialists/combination-stats';
 import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainResult } from './types';
+
+export type { CoverageRow, FiringRow, SubsetRow } from '../ml/specialists/combination-stats';
 
 export interface ClusterRequest {
   data: DataPlanRef;
@@ -80,37 +83,6 @@ export interface CombinationRequest {
   generalist: ModelRef;
   specialists: SpecialistModel[];
   combine: CombineSpec;
-}
-
-/** One row of the paper's Table 4: test examples grouped by how many specialists covered them. */
-export interface CoverageRow {
-  specialists: number;
-  examples: number;
-  generalistCorrect: number;
-  combinedCorrect: number;
-  /** combinedCorrect − generalistCorrect. */
-  delta: number;
-  /** delta / generalistCorrect (0 when the generalist got none right). */
-  relativeChange: number;
-}
-
-/** Test examples whose true class is in one specialist's subset. */
-export interface SubsetRow {
-  name: string;
-  subset: number[];
-  examples: number;
-  generalistCorrect: number;
-  combinedCorrect: number;
-  /** The specialist alone, on its own |S|+1 outputs: argmax is the example's class. */
-  specialistCorrect: number;
-}
-
-export interface FiringRow {
-  name: string;
-  /** Test inputs on which the specialist was active. */
-  fired: number;
-  /** …of which the true class was in its subset. */
-  firedOnSubset: number;
 }
 
 export interface ModelScore {

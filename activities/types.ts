@@ -6,7 +6,7 @@ import type { ArtifactRef } from '../storage/artifact-store';
 import type { BackendInfo } from '../ml/backend';
 import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
-import type { ModelSpecInput, TrainSpec, TransferSpec } from '../config/schemas';
+import type { ModelSpecInput, TrainSpec } from '../config/schemas';
 
 export interface DataPlanRef {
   dataset: string;
@@ -70,13 +70,6 @@ export interface SoftTargetsRef {
   numClasses: number;
   /** Seconds spent in teacher inference (0 when read from the cache). */
   inferenceSeconds?: number;
-}
-
-export interface SoftTargetsKeyInput {
-  data: DataPlanRef;
-  transfer: TransferSpec;
-  /** Either digests of the teachers' training recipes (known before training) or of given weights. */
-  teacherIdentity: string[];
 }
 
 export interface EvaluateRequest {

@@ -1,11 +1,14 @@
-/** What every CLI command needs: settings from the environment (falling back to the dev stack's dev.env), a client, the store. */
+/**
+ * What every CLI command needs: settings from the environment (falling back to the dev stack's dev.env), a client,
+ * the store.
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { RuntimeEnv } from '../config/env';
 import { loadEnv, repoRoot } from '../config/env';
 import { MinioArtifactStore } from '../storage/minio-store';
-import { temporalTls } from '../workers/bootstrap';
+import { temporalTls } from '../config/temporal-tls';
 
 /** Exit codes: scripts can tell a failed run from a bad invocation. */
 export const Exit = { ok: 0, runFailed: 1, usage: 2, unavailable: 3, cancelled: 4 } as const;

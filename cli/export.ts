@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { keys } from '../common/store-keys';
 import type { DistillationSummary, SpecialistsSummary } from '../workflows';
 import { CliError, Exit, connect } from './context';
 import type { CliContext } from './context';
@@ -12,7 +13,7 @@ import type { CliContext } from './context';
 /** The exports/<digest> prefix a ref names: given as such, or the export of a finished run. */
 export async function resolveExportPrefix(ctx: CliContext, ref: string, flag: string): Promise<string> {
   const prefix = ref.replace(/\/((model|combination)\.json)?$/, '');
-  if (prefix.startsWith('exports/')) return prefix;
+  if (keys.isExportDir(prefix)) return prefix;
   const handle = ctx.client.workflow.getHandle(ref);
   // A run still going would block result() until it ends: say so instead.
   const status = (await handle.describe().catch(() => undefined))?.status.name;
@@ -52,10 +53,12 @@ export async function exportCommand(ref: string, out: string | undefined, json: 
       written.push(file);
     }
     const kind = files.has('combination.json') ? 'combination' : 'model';
+    const what =
+      kind === 'combination' ? 'generalist + specialists package; see its README.md' : 'TensorFlow.js layers model';
     process.stdout.write(
       json
         ? `${JSON.stringify({ source: `minio:${prefix}`, kind, files: written })}\n`
-        : `wrote ${written.length} files from minio:${prefix} to ${out} (${kind === 'combination' ? 'generalist + specialists package; see its README.md' : 'TensorFlow.js layers model'})\n`,
+        : `wrote ${written.length} files from minio:${prefix} to ${out} (${what})\n`,
     );
     return Exit.ok;
   } finally {

@@ -5,7 +5,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { ArtifactNotFoundError } from '../storage/errors';
 import type { DistillationSummary } from '../workflows';
 import { progressQuery } from '../workflows/progress';
-import type { Progress } from '../workflows/progress';
+import type { Progress } from '../common/progress';
 import { CliError, Exit, connect } from './context';
 import { render } from './progress-view';
 
@@ -38,12 +38,20 @@ export async function statusCommand(workflowId: string, json: boolean): Promise<
       progress = undefined; // e.g. no worker is polling right now
     }
     if (json) {
-      process.stdout.write(
-        `${JSON.stringify({ workflowId, runId: d.runId, type: d.type, status: d.status.name, startTime: d.startTime, closeTime: d.closeTime ?? null, progress: progress ?? null }, null, 2)}\n`,
-      );
+      const status = {
+        workflowId,
+        runId: d.runId,
+        type: d.type,
+        status: d.status.name,
+        startTime: d.startTime,
+        closeTime: d.closeTime ?? null,
+        progress: progress ?? null,
+      };
+      process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
     } else {
+      const closed = d.closeTime ? `  closed ${d.closeTime.toISOString()}` : '';
       process.stdout.write(
-        `${workflowId}  ${d.type}  ${d.status.name}  started ${d.startTime.toISOString()}${d.closeTime ? `  closed ${d.closeTime.toISOString()}` : ''}\n`,
+        `${workflowId}  ${d.type}  ${d.status.name}  started ${d.startTime.toISOString()}${closed}\n`,
       );
       if (progress) process.stdout.write(`${render(progress).join('\n')}\n`);
     }

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-/** The `chrysalis` command. Errors print as one line; exit codes: 0 ok, 1 run failed, 2 usage/invalid config, 3 unavailable. */
+/**
+ * The `chrysalis` command. Errors print as one line; exit codes: 0 ok, 1 run failed, 2 usage/invalid config,
+ * 3 unavailable.
+ */
 import { parseArgs } from 'node:util';
 import { CliError, Exit } from './context';
 import { exportCommand } from './export';
@@ -8,13 +11,15 @@ import { predictCommand } from './predict';
 import { runCommand } from './run';
 import { scheduleCommand } from './schedule';
 
-const USAGE = `usage: chrysalis <command> [options]
+const USAGE =
+  `usage: chrysalis <command> [options]
 
   run <distill|specialists|smoke> [--preset P] [--config file.json] [--set key=value …] [--detach] [--json] [--id ID]
   status <workflowId> [--json]      list [--json]      cancel <workflowId>
   report <workflowId> [--out dir] [--json]
   export <workflowId|exports/<digest>> --out dir [--json]   download the exported student or specialists package
-  schedule create <id> <distill|specialists|smoke> (--every 24h | --cron "0 3 * * *") [--preset P] [--set k=v …] [--overlap skip]
+  schedule create <id> <distill|specialists|smoke> (--every 24h | --cron "0 3 * * *") ` +
+  `[--preset P] [--set k=v …] [--overlap skip]
   schedule list | trigger <id> | pause <id> | unpause <id> | describe <id> | delete <id>
   predict --model <dir|exports/<digest>|workflowId> <image.png|images.idx …> [--limit N] [--top K] [--json]
                                     (a single exported model, or a generalist + specialists package)
@@ -117,9 +122,10 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const code = err instanceof CliError ? err.code : Exit.runFailed;
     const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(
-      `chrysalis: ${msg.split('\n')[0]}\n${err instanceof CliError && msg.includes('\n') ? `${msg.split('\n').slice(1).join('\n')}\n` : ''}`,
-    );
+    const [first, ...rest] = msg.split('\n');
+    // A CliError's further lines are detail meant for the user; other errors print their first line only.
+    const detail = err instanceof CliError && rest.length > 0 ? `${rest.join('\n')}\n` : '';
+    process.stderr.write(`chrysalis: ${first}\n${detail}`);
     process.exitCode = code;
   },
 );

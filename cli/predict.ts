@@ -14,7 +14,10 @@ import type { PackageReader } from '../ml/specialists/combination-loader.mjs' wi
 import { CliError, Exit, connect } from './context';
 import { fetchExport, resolveExportPrefix } from './export';
 
-/** An export, read file by file: one layers model (model.json), or a generalist + specialists package (combination.json). */
+/**
+ * An export, read file by file: one layers model (model.json), or a generalist + specialists package
+ * (combination.json).
+ */
 interface Loaded {
   kind: 'model' | 'combination';
   read: PackageReader;

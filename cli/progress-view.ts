@@ -1,5 +1,5 @@
 /** Renders a run's `progress` query as bars per model (TTY) or as change lines (pipes, CI logs). */
-import type { ModelProgress, Progress } from '../workflows/progress';
+import type { ModelProgress, Progress } from '../common/progress';
 
 function bar(fraction: number, width = 24): string {
   const full = Math.round(Math.max(0, Math.min(1, fraction)) * width);

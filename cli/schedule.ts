@@ -46,7 +46,8 @@ export async function scheduleCommand(action: string, id: string | undefined, ar
       else
         for (const r of rows)
           process.stdout.write(
-            `${r.scheduleId.padEnd(32)} ${String(r.workflowType).padEnd(22)} ${r.paused ? 'PAUSED ' : 'active '} next ${r.next ?? '-'}\n`,
+            `${r.scheduleId.padEnd(32)} ${String(r.workflowType).padEnd(22)} ` +
+              `${r.paused ? 'PAUSED ' : 'active '} next ${r.next ?? '-'}\n`,
           );
       return Exit.ok;
     }
@@ -79,7 +80,8 @@ export async function scheduleCommand(action: string, id: string | undefined, ar
           });
           out(
             { scheduleId: id, created: true },
-            `schedule ${id} created: ${pipeline} ${args.every ? `every ${args.every}` : `cron "${args.cron}"`}, overlap ${overlap}`,
+            `schedule ${id} created: ${pipeline} ${args.every ? `every ${args.every}` : `cron "${args.cron}"`}, ` +
+              `overlap ${overlap}`,
           );
           return Exit.ok;
         }
@@ -101,13 +103,21 @@ export async function scheduleCommand(action: string, id: string | undefined, ar
           return Exit.ok;
         case 'describe': {
           const d = await handle.describe();
-          if (args.json)
+          if (args.json) {
+            const description = {
+              scheduleId: id,
+              workflowType: d.action.type === 'startWorkflow' ? d.action.workflowType : null,
+              paused: d.state.paused,
+              overlap: d.policies.overlap,
+              recentActions: d.info.recentActions.map((a) =>
+                a.action.type === 'startWorkflow' ? a.action.workflow.workflowId : null,
+              ),
+            };
+            process.stdout.write(`${JSON.stringify(description, null, 2)}\n`);
+          } else
             process.stdout.write(
-              `${JSON.stringify({ scheduleId: id, workflowType: d.action.type === 'startWorkflow' ? d.action.workflowType : null, paused: d.state.paused, overlap: d.policies.overlap, recentActions: d.info.recentActions.map((a) => (a.action.type === 'startWorkflow' ? a.action.workflow.workflowId : null)) }, null, 2)}\n`,
-            );
-          else
-            process.stdout.write(
-              `${id}: ${d.state.paused ? 'paused' : 'active'}, overlap ${d.policies.overlap}, ${d.info.numActionsTaken} runs started\n`,
+              `${id}: ${d.state.paused ? 'paused' : 'active'}, overlap ${d.policies.overlap}, ` +
+                `${d.info.numActionsTaken} runs started\n`,
             );
           return Exit.ok;
         }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { distillationPresets, smokePresets } from './presets';
-import { BUILTIN_DATASETS } from './datasets';
+import { BUILTIN_DATASETS } from '../common/datasets';
 import { queueNameSchema } from './env';
 import { DEFAULT_MODEL_LIMITS, modelSizeProblem } from './model-size';
 import type { ModelLimits } from './model-size';

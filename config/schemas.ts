@@ -3,8 +3,8 @@
  * workflow); workflows only see the inferred types. Defaults live here so a config file can be short.
  */
 import { z } from 'zod';
+import { DATASET_NAMES, knownClasses } from '../common/datasets';
 import { storeKeyProblem } from '../common/key-rules';
-import { BUILTIN_DATASETS, knownClasses } from './datasets';
 import { keyedUnion } from './variants';
 
 const positiveInt = z.number().int().positive();
@@ -97,11 +97,7 @@ export const modelRefSchema = z
   })
   .strict();
 
-const builtinNames = Object.keys(BUILTIN_DATASETS) as [
-  keyof typeof BUILTIN_DATASETS,
-  ...(keyof typeof BUILTIN_DATASETS)[],
-];
-export const datasetSchema = z.enum([...builtinNames, 'idx']);
+export const datasetSchema = z.enum([...DATASET_NAMES, 'idx']);
 
 /** Files for `dataset: "idx"`: paths on the compute workers, or `minio:<key>` objects in the store. */
 export const idxFilesSchema = z

@@ -3,7 +3,7 @@
  * resolution, built like the distillation pipeline's (config/schemas.ts, config/resolve.ts).
  */
 import { z } from 'zod';
-import { knownClasses } from './datasets';
+import { knownClasses } from '../common/datasets';
 import { modelSizeIssues, resolveWith } from './resolve';
 import type { ConfigCheck, ResolveOptions, Resolved } from './resolve';
 import {

@@ -125,7 +125,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
     if (requested === 'tensorflow')
       throw new BackendUnavailableError(`native TensorFlow backend requested but ${reason}. Run \`npm run setup\`.`);
     (opts.warn ?? ((m) => process.emitWarning(m)))(
-      'NATIVE TENSORFLOW UNAVAILABLE: falling back to the WASM backend (much slower). Run `npm run setup` to build the native addon.',
+      'NATIVE TENSORFLOW UNAVAILABLE: falling back to the WASM backend (much slower). ' +
+        'Run `npm run setup` to build the native addon.',
       { reason },
     );
     current = await useWasm(device, reason);

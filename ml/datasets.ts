@@ -3,10 +3,22 @@
  * checked against a pinned value before use, so a truncated download or a different release of a
  * package cannot silently change an experiment.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { sha256Hex } from '../storage/hash';
+import type { DatasetName } from '../common/datasets';
 import { parseIdx } from './idx';
+
+export { DATASET_NAMES } from '../common/datasets';
+export type { DatasetName } from '../common/datasets';
+
+/**
+ * The pinned checksums are sha256 in hex. Hashing here, not through storage/, keeps ml/ free of the artifact store;
+ * the two never compare each other's hashes.
+ */
+function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
 
 export interface Split {
   /** Row-major uint8 pixels, n × (rows·cols). */
@@ -69,7 +81,8 @@ const SOURCES: Record<string, IdxSource> = {
   'fashion-mnist': {
     dir: () => process.env['CHRYSALIS_FASHION_MNIST_DIR'] ?? '/usr/share/datasets/fashion-mnist',
     install:
-      "install Debian's dataset-fashion-mnist (`sudo apt-get install dataset-fashion-mnist`, which `npm run setup` tries) or set CHRYSALIS_FASHION_MNIST_DIR to a directory holding its four .gz IDX files",
+      "install Debian's dataset-fashion-mnist (`sudo apt-get install dataset-fashion-mnist`, which `npm run setup` " +
+      'tries) or set CHRYSALIS_FASHION_MNIST_DIR to a directory holding its four .gz IDX files',
     classNames: [
       'T-shirt/top',
       'Trouser',
@@ -102,10 +115,6 @@ const SOURCES: Record<string, IdxSource> = {
     },
   },
 };
-
-/** Names accepted by {@link loadDataset}. `mnist+fashion` is the 20-class union (digits 0–9, garments 10–19). */
-export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'mnist+fashion'] as const;
-export type DatasetName = (typeof DATASET_NAMES)[number];
 
 /** A dataset given as four IDX files (raw or gzip): local paths or `minio:<key>` references. */
 export interface IdxFiles {

@@ -30,6 +30,19 @@ export async function predictLogits(
   return out;
 }
 
+/** Class probabilities (softmax of {@link predictLogits}), n × C row-major. */
+export async function predictProbabilities(
+  net: Net,
+  images: Uint8Array,
+  side: [number, number],
+  indices: Int32Array,
+): Promise<Float32Array> {
+  const logits = await predictLogits(net, images, side, indices);
+  const n = indices.length;
+  if (n === 0) return new Float32Array(0);
+  return tf.tidy(() => tf.softmax(tf.tensor2d(logits, [n, net.numClasses])).dataSync() as Float32Array);
+}
+
 export interface Metrics {
   n: number;
   errors: number;

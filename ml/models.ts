@@ -5,7 +5,7 @@
  * and exact save/restore of weights and optimizer state for checkpoints.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { RawTensor } from '../storage/tensor-codec';
+import type { RawTensor } from '../common/raw-tensor';
 import { Rng } from './rng';
 
 /** An MLP: ReLU hidden layers, optional dropout on input and hidden units, optional max-norm. */

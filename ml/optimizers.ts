@@ -3,7 +3,7 @@
  * (tfjs's built-in optimizers key state by global variable names, which differ between processes.)
  */
 import * as tf from '@tensorflow/tfjs';
-import type { RawTensor } from '../storage/tensor-codec';
+import type { RawTensor } from '../common/raw-tensor';
 
 export type OptimizerSpec =
   | {

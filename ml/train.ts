@@ -13,7 +13,7 @@ import { exportWeights, importWeights } from './models';
 import type { LrSchedule, OptimizerSpec } from './optimizers';
 import { Optimizer, learningRateAt } from './optimizers';
 import { Rng, deriveSeed } from './rng';
-import type { RawTensor } from '../storage/tensor-codec';
+import type { RawTensor } from '../common/raw-tensor';
 
 export interface TrainConfig {
   epochs: number;

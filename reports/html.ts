@@ -86,8 +86,8 @@ export function markdownToHtml(md: string, image?: (alt: string, src: string) =>
       for (i += 2; i < lines.length && at(i).trimStart().startsWith('|'); i++) rows.push(tableCells(at(i)));
       out.push(
         '<table>',
-        `<thead><tr>${head.map((c) => `<th>${inlineMarkdown(c)}</th>`).join('')}</tr></thead>`,
-        `<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${inlineMarkdown(c)}</td>`).join('')}</tr>`).join('\n')}</tbody>`,
+        `<thead><tr>${cells('th', head)}</tr></thead>`,
+        `<tbody>${rows.map((r) => `<tr>${cells('td', r)}</tr>`).join('\n')}</tbody>`,
         '</table>',
       );
       continue;
@@ -124,8 +124,15 @@ export function pngDataUri(png: Uint8Array): string {
   return `data:image/png;base64,${Buffer.from(png.buffer, png.byteOffset, png.byteLength).toString('base64')}`;
 }
 
+function cells(tag: 'th' | 'td', row: string[]): string {
+  return row.map((c) => `<${tag}>${inlineMarkdown(c)}</${tag}>`).join('');
+}
+
 const CSS = `
-body { font-family: "DejaVu Sans", system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #222; line-height: 1.45; }
+body {
+  font-family: "DejaVu Sans", system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem;
+  color: #222; line-height: 1.45;
+}
 h1, h2, h3 { line-height: 1.2; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; }

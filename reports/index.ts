@@ -1,4 +1,3 @@
-/** Report rendering: charts (vega-lite → SVG → PNG), the self-contained HTML page, PNG checks. */
+/** Report rendering: charts (vega-lite → SVG → PNG), the self-contained HTML page. */
 export * from './charts';
 export * from './html';
-export * from './png';

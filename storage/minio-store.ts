@@ -25,8 +25,23 @@ export interface MinioStoreOptions {
   backoffMs?: number;
 }
 
-const TRANSIENT =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|socket hang up|ServiceUnavailable|XMinioServerNotInitialized|SlowDown|InternalError|premature close|other side closed/i;
+const TRANSIENT = new RegExp(
+  [
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'ETIMEDOUT',
+    'EPIPE',
+    'EAI_AGAIN',
+    'socket hang up',
+    'ServiceUnavailable',
+    'XMinioServerNotInitialized',
+    'SlowDown',
+    'InternalError',
+    'premature close',
+    'other side closed',
+  ].join('|'),
+  'i',
+);
 
 function isNotFound(err: unknown): boolean {
   const code = (err as { code?: string }).code;

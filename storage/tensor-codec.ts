@@ -4,13 +4,9 @@
  * JSON would be ~3x larger and lose float32 exactness; this is a memcpy either way.
  */
 
-export type DType = 'float32' | 'int32' | 'uint8';
+import type { DType, RawTensor } from '../common/raw-tensor';
 
-export interface RawTensor {
-  dtype: DType;
-  shape: number[];
-  data: Float32Array | Int32Array | Uint8Array;
-}
+export type { DType, RawTensor } from '../common/raw-tensor';
 
 interface HeaderEntry {
   name: string;

@@ -2,9 +2,7 @@
  * What every chrysalis process does at start: read the environment through one schema, set up pino,
  * route the Temporal SDK's runtime/worker/workflow logs through it, and build the connections.
  */
-import { readFileSync } from 'node:fs';
 import type { LogLevel, LogMetadata } from '@temporalio/common';
-import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
 import { Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import type { RuntimeEnv } from '../config/env';
 import { loadEnv, secretValues } from '../config/env';
@@ -57,22 +55,6 @@ export function installTemporalLogging(logger: Logger, level: RuntimeEnv['CHRYSA
       },
     },
   });
-}
-
-export function temporalTls(env: RuntimeEnv): TLSConfig | undefined {
-  if (!env.TEMPORAL_TLS && !env.TEMPORAL_TLS_CERT_PATH) return undefined;
-  return {
-    ...(env.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: env.TEMPORAL_TLS_SERVER_NAME } : {}),
-    ...(env.TEMPORAL_TLS_CA_PATH ? { serverRootCACertificate: readFileSync(env.TEMPORAL_TLS_CA_PATH) } : {}),
-    ...(env.TEMPORAL_TLS_CERT_PATH && env.TEMPORAL_TLS_KEY_PATH
-      ? {
-          clientCertPair: {
-            crt: readFileSync(env.TEMPORAL_TLS_CERT_PATH),
-            key: readFileSync(env.TEMPORAL_TLS_KEY_PATH),
-          },
-        }
-      : {}),
-  };
 }
 
 export async function openStore(env: RuntimeEnv): Promise<MinioArtifactStore> {

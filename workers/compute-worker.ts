@@ -11,7 +11,8 @@ import type { ComputeDeps } from '../activities/compute';
 import { createSpecialistsComputeActivities } from '../activities/specialists';
 import { modelLimits } from '../config/env';
 import { initBackend } from '../ml/backend';
-import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
+import { temporalTls } from '../config/temporal-tls';
+import { bootstrap, installTemporalLogging, openStore, runMain } from './bootstrap';
 
 async function main(): Promise<void> {
   const { env, logger } = bootstrap('compute-worker');

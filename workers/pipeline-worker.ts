@@ -4,7 +4,8 @@ import { createPipelineActivities } from '../activities/pipeline';
 import { createSpecialistsPipelineActivities } from '../activities/specialists-pipeline';
 import { modelLimits } from '../config/env';
 import { warmUpCharts } from '../reports/charts';
-import { bootstrap, installTemporalLogging, openStore, runMain, temporalTls } from './bootstrap';
+import { temporalTls } from '../config/temporal-tls';
+import { bootstrap, installTemporalLogging, openStore, runMain } from './bootstrap';
 
 async function main(): Promise<void> {
   const { env, logger } = bootstrap('pipeline-worker');

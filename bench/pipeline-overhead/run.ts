@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { startDevStack } from '../../infra/dev-stack';
-import type { DistillationReport } from '../../activities/report';
+import type { DistillationReport } from '../../reports/distillation-markdown';
 import { MinioArtifactStore } from '../../storage';
 import type { DistillationSummary } from '../../workflows';
 import { DEFAULT_PIPELINE_QUEUE } from '../../common/queues';
@@ -140,9 +140,17 @@ async function main(): Promise<void> {
         .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
         .join(', ')}; between activities ${(r['betweenActivitiesSeconds'] as number).toFixed(2)} s\n`,
     );
-    process.stdout.write(
-      `| ${String(r['run'])} | ${(r['wallSeconds'] as number).toFixed(1)} s | ${(r['trainingSeconds'] as number).toFixed(1)} s | ${(r['inferenceSeconds'] as number).toFixed(1)} s | ${(r['outsideSeconds'] as number).toFixed(2)} s | ${((r['outsideShare'] as number) * 100).toFixed(2)}% | ${(r['softTargetStageSeconds'] as number).toFixed(2)} s |\n`,
-    );
+    const seconds = (key: string, digits: number) => `${(r[key] as number).toFixed(digits)} s`;
+    const cells = [
+      String(r['run']),
+      seconds('wallSeconds', 1),
+      seconds('trainingSeconds', 1),
+      seconds('inferenceSeconds', 1),
+      seconds('outsideSeconds', 2),
+      `${((r['outsideShare'] as number) * 100).toFixed(2)}%`,
+      seconds('softTargetStageSeconds', 2),
+    ];
+    process.stdout.write(`| ${cells.join(' | ')} |\n`);
   }
 }
 

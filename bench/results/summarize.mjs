@@ -5,16 +5,31 @@ import { execFileSync } from 'node:child_process';
 for (const id of process.argv.slice(2)) {
   const r = JSON.parse(execFileSync('./chrysalis', ['report', id, '--json'], { encoding: 'utf8' }));
   console.log(
-    `\n### ${r.config.name} — ${id}\nwall ${(r.wallSeconds / 60).toFixed(1)} min, transfer ${JSON.stringify(r.config.transfer)}, soft targets ${r.softTargets.cacheHit ? 'cached' : 'computed'}`,
+    `\n### ${r.config.name} — ${id}\n` +
+      `wall ${(r.wallSeconds / 60).toFixed(1)} min, transfer ${JSON.stringify(r.config.transfer)}, ` +
+      `soft targets ${r.softTargets.cacheHit ? 'cached' : 'computed'}`,
   );
   console.log(
-    '| model | T | α | epochs | test errors | train time | bias shift (val) → errors | test-optimal shift → errors |\n|---|---|---|---|---|---|---|---|',
+    '| model | T | α | epochs | test errors | train time | bias shift (val) → errors | ' +
+      'test-optimal shift → errors |\n' +
+      '|---|---|---|---|---|---|---|---|',
   );
   for (const m of r.models) {
     const b = m.evaluation.biasShift;
-    console.log(
-      `| ${m.name} | ${m.temperature ?? ''} | ${m.alpha ?? ''} | ${m.training?.epochs ?? ''} | ${m.evaluation.errors} | ${m.training ? `${(m.training.seconds / 60).toFixed(1)} min${m.training.cached ? ' (cached)' : ''}` : ''} | ${b ? `${b.validationShift} → ${b.testErrorsWithValidationShift}` : ''} | ${b ? `${b.testOptimalShift} → ${b.testOptimalErrors}` : ''} |`,
-    );
+    const trainTime = m.training
+      ? `${(m.training.seconds / 60).toFixed(1)} min${m.training.cached ? ' (cached)' : ''}`
+      : '';
+    const cells = [
+      m.name,
+      m.temperature ?? '',
+      m.alpha ?? '',
+      m.training?.epochs ?? '',
+      m.evaluation.errors,
+      trainTime,
+      b ? `${b.validationShift} → ${b.testErrorsWithValidationShift}` : '',
+      b ? `${b.testOptimalShift} → ${b.testOptimalErrors}` : '',
+    ];
+    console.log(`| ${cells.join(' | ')} |`);
   }
   const perClass = r.models.map((m) => `${m.name}: [${m.evaluation.perClassErrors.join(', ')}]`).join('; ');
   console.log(`per-class errors: ${perClass}`);

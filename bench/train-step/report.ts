@@ -4,7 +4,8 @@
  * tables that docs/BENCHMARKS.md quotes. Called by run.sh; the inputs are whatever the three
  * benchmark scripts printed, so only the fields used here are typed.
  *   node dist/bench/train-step/report.js --native N.json --wasm W.json --pytorch P.json \
- *     --sgemm-unset S.json --out bench/train-step/results-DATE.json [--load-start 0.12 --idle-start 97 --waited-s 0 --command '...']
+ *     --sgemm-unset S.json --out bench/train-step/results-DATE.json \
+ *     [--load-start 0.12 --idle-start 97 --waited-s 0 --command '...']
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -79,6 +80,7 @@ const fmt = (x: number, digits = 0): string =>
 const ratio = (x: number, ref: number): string => `${(x / ref).toFixed(2)}×`;
 const pct = (x: number, ref: number): string => `${((100 * x) / ref).toFixed(0)} %`;
 const shape = (r: { m: number; k: number; n: number }): string => `${r.m}×${r.k}×${r.n}`;
+const tableRow = (cells: unknown[]): string => `| ${cells.map(String).join(' | ')} |`;
 
 function row<T extends { model: string }>(rows: T[], model: string, what: string): T {
   const r = rows.find((x) => x.model === model);
@@ -150,7 +152,8 @@ function main(): void {
 
   const ratios: Record<string, Record<string, number>> = {};
   const lines: string[] = [];
-  const torchLabel = `PyTorch ${py.torch} CPU (PyPI wheel, ${py.backend.torch.blas ?? '?'}, ${py.backend.torch.cpu_capability})`;
+  const torchBuild = `PyPI wheel, ${py.backend.torch.blas ?? '?'}, ${py.backend.torch.cpu_capability}`;
+  const torchLabel = `PyTorch ${py.torch} CPU (${torchBuild})`;
   const nativeLabel = `tfjs-node native (TF ${String(native.versions['native'])})`;
   const wasmLabel = `tfjs WASM (SIMD${wasm.versions['wasm_multithread'] ? ', threads' : ', 1 thread'})`;
   lines.push(
@@ -191,7 +194,8 @@ function main(): void {
 
   lines.push(
     '',
-    `GEMM throughput inside the step (GFLOP/s; the step's GEMM FLOPs / step time) vs the practical peak ${fmt(peak.gflops, 1)} GFLOP/s:`,
+    "GEMM throughput inside the step (GFLOP/s; the step's GEMM FLOPs / step time) " +
+      `vs the practical peak ${fmt(peak.gflops, 1)} GFLOP/s:`,
     '',
   );
   lines.push(
@@ -206,15 +210,23 @@ function main(): void {
     const cells = MODELS.map(
       (m) => `${fmt(row(rows, m, label).gflop_per_s, 1)} | ${pct(row(rows, m, label).gflop_per_s, peak.gflops)}`,
     );
-    lines.push(
-      `| ${label} | ${cells.join(' | ')} | ${MODELS.map((m) => row(rows, m, label).ms_per_step.toFixed(2)).join(' / ')} |`,
-    );
+    const msPerStep = MODELS.map((m) => row(rows, m, label).ms_per_step.toFixed(2)).join(' / ');
+    lines.push(tableRow([label, ...cells, msPerStep]));
   }
 
   if (native.results.every((r) => r.breakdown_ms)) {
     lines.push('', 'Where the tfjs native step goes (ms, median; cumulative prefixes of the step, differenced):', '');
     lines.push(
-      '| model | forward | loss | backward | update (Optimizer.minimize) | full step | full step, true gradients + p −= lr·g | PyTorch step |',
+      tableRow([
+        'model',
+        'forward',
+        'loss',
+        'backward',
+        'update (Optimizer.minimize)',
+        'full step',
+        'full step, true gradients + p −= lr·g',
+        'PyTorch step',
+      ]),
       '|---|--:|--:|--:|--:|--:|--:|--:|',
     );
     for (const r of native.results) {
@@ -226,9 +238,9 @@ function main(): void {
         'full_step',
         'full_step_plain_sgd',
       ].map((k) => b[k] ?? NaN) as [number, number, number, number, number];
-      lines.push(
-        `| ${r.model} | ${f.toFixed(2)} | ${(fl - f).toFixed(2)} | ${(flb - fl).toFixed(2)} | ${(full - flb).toFixed(2)} | ${full.toFixed(2)} | ${plain.toFixed(2)} | ${row(py.results, r.model, 'pytorch').ms_per_step.toFixed(2)} |`,
-      );
+      const torchStep = row(py.results, r.model, 'pytorch').ms_per_step;
+      const ms = [f, fl - f, flb - fl, full - flb, full, plain, torchStep].map((x) => x.toFixed(2));
+      lines.push(tableRow([r.model, ...ms]));
     }
   }
 
@@ -236,7 +248,15 @@ function main(): void {
   const coreUnset = unset.backend.numpy.runtime_core ?? '?';
   lines.push('', 'SGEMM C[M,N] = A[M,K]·B[K,N], fp32, GFLOP/s (median):', '');
   lines.push(
-    `| M×K×N | numpy, CORETYPE=${py.env['OPENBLAS_CORETYPE'] ?? 'unset'} (${coreSet}) | torch | numpy, CORETYPE unset (${coreUnset}) | torch (same run) | tfjs native | tfjs WASM |`,
+    tableRow([
+      'M×K×N',
+      `numpy, CORETYPE=${py.env['OPENBLAS_CORETYPE'] ?? 'unset'} (${coreSet})`,
+      'torch',
+      `numpy, CORETYPE unset (${coreUnset})`,
+      'torch (same run)',
+      'tfjs native',
+      'tfjs WASM',
+    ]),
     '|---|--:|--:|--:|--:|--:|--:|',
   );
   py.sgemm.forEach((r, i) => {
@@ -244,23 +264,25 @@ function main(): void {
     const tn = native.sgemm.find((x) => shape(x) === shape(r) && !x.transpose_a);
     const tw = wasm.sgemm.find((x) => shape(x) === shape(r) && !x.transpose_a);
     const f = (x: number | undefined): string => (x === undefined ? '–' : fmt(x, 1));
-    lines.push(
-      `| ${shape(r)} | ${f(r.numpy_gflop_per_s)} | ${f(r.torch_gflop_per_s)} | ${f(u?.numpy_gflop_per_s)} | ${f(u?.torch_gflop_per_s)} | ${f(tn?.gflop_per_s)} | ${f(tw?.gflop_per_s)} |`,
-    );
+    const gflops = [r.numpy_gflop_per_s, r.torch_gflop_per_s, u?.numpy_gflop_per_s, u?.torch_gflop_per_s];
+    lines.push(tableRow([shape(r), ...[...gflops, tn?.gflop_per_s, tw?.gflop_per_s].map(f)]));
   });
   const tA = native.sgemm.find((x) => x.transpose_a);
   const tPlain = tA && native.sgemm.find((x) => shape(x) === shape(tA) && !x.transpose_a);
   if (tA && tPlain)
     lines.push(
       '',
-      `tfjs native, ${shape(tA)} as the step computes the weight gradient (matMul(X, dY, transposeA=true), X stored ${tA.k}×${tA.m}): ${fmt(tA.gflop_per_s, 1)} GFLOP/s vs ${fmt(tPlain.gflop_per_s, 1)} plain.`,
+      `tfjs native, ${shape(tA)} as the step computes the weight gradient ` +
+        `(matMul(X, dY, transposeA=true), X stored ${tA.k}×${tA.m}): ` +
+        `${fmt(tA.gflop_per_s, 1)} GFLOP/s vs ${fmt(tPlain.gflop_per_s, 1)} plain.`,
     );
   lines.push('', `Practical peak: ${fmt(peak.gflops, 1)} GFLOP/s = ${peak.what}.`);
   // The issue defines the peak as the best of numpy/torch; say so when tfjs's own GEMM beats it.
   const tfBest = Math.max(...native.sgemm.map((r) => r.gflop_per_s));
   if (tfBest > peak.gflops)
     lines.push(
-      `(tfjs native's own tf.matMul reached ${fmt(tfBest, 1)} GFLOP/s, ${ratio(tfBest, peak.gflops)} that reference, so the step's gap is not in the GEMM kernel itself.)`,
+      `(tfjs native's own tf.matMul reached ${fmt(tfBest, 1)} GFLOP/s, ${ratio(tfBest, peak.gflops)} that reference, ` +
+        "so the step's gap is not in the GEMM kernel itself.)",
     );
 
   const worst = Math.min(...Object.values(ratios['tfjs_native'] ?? {}));
@@ -287,20 +309,28 @@ function main(): void {
   );
   const worstForeign = Math.max(0, ...Object.values(foreign));
   const busy = worstForeign > MAX_FOREIGN_PCT || (loads.idle_pct_start !== null && loads.idle_pct_start < 90);
+  const goal = `Goal (tfjs-node native ≥ ${GOAL.toFixed(1)}× PyTorch CPU)`;
   const verdict = busy
-    ? `NOT VALID: the machine was busy (other processes used up to ${worstForeign} % of the CPUs during a part; ${loads.idle_pct_start ?? '?'} % idle at start); rerun on a quiet machine before reading any ratio.`
+    ? `NOT VALID: the machine was busy (other processes used up to ${worstForeign} % of the CPUs during a part; ` +
+      `${loads.idle_pct_start ?? '?'} % idle at start); rerun on a quiet machine before reading any ratio.`
     : met
-      ? `Goal (tfjs-node native ≥ ${GOAL.toFixed(1)}× PyTorch CPU): MET (worst model ${worst.toFixed(2)}×).`
-      : `Goal (tfjs-node native ≥ ${GOAL.toFixed(1)}× PyTorch CPU): MISSED — worst model at ${worst.toFixed(2)}×, i.e. PyTorch is ${(1 / worst).toFixed(2)}× faster (${((1 - worst) * 100).toFixed(0)} % short).`;
+      ? `${goal}: MET (worst model ${worst.toFixed(2)}×).`
+      : `${goal}: MISSED — worst model at ${worst.toFixed(2)}×, ` +
+        `i.e. PyTorch is ${(1 / worst).toFixed(2)}× faster ` +
+        `(${((1 - worst) * 100).toFixed(0)} % short).`;
+  const foreignUse =
+    Object.entries(foreign)
+      .map(([k, v]) => `${k} ${v} %`)
+      .join(', ') || 'not measured';
   lines.push(
     '',
     verdict,
     '',
-    `At start: CPU ${loads.idle_pct_start ?? '?'} % idle (5 s sample), 1-min load ${loads.start ?? '?'}. CPU used by other processes during each part: ${
-      Object.entries(foreign)
-        .map(([k, v]) => `${k} ${v} %`)
-        .join(', ') || 'not measured'
-    }. 1-min load average before/after each part (includes the benchmark itself): native ${loads.native.join('/')}, WASM ${loads.wasm.join('/')}, PyTorch ${loads.pytorch.join('/')}, SGEMM (unset) ${loads.sgemm_unset.join('/')}.`,
+    `At start: CPU ${loads.idle_pct_start ?? '?'} % idle (5 s sample), 1-min load ${loads.start ?? '?'}. ` +
+      `CPU used by other processes during each part: ${foreignUse}. ` +
+      '1-min load average before/after each part (includes the benchmark itself): ' +
+      `native ${loads.native.join('/')}, WASM ${loads.wasm.join('/')}, PyTorch ${loads.pytorch.join('/')}, ` +
+      `SGEMM (unset) ${loads.sgemm_unset.join('/')}.`,
   );
 
   const date = new Date().toISOString();
@@ -327,8 +357,10 @@ function main(): void {
   const m = out.machine;
   process.stdout.write(
     [
-      `Machine: ${String(m['cpu'])}, ${String(m['nproc'])} cores (${(m['simd_flags'] as string[]).join(', ')}), Linux ${String(m['kernel'])}, ${String(m['memory_gib'])} GiB; ` +
-        `node ${process.versions.node}, tfjs ${String(native.versions['tfjs'])}, torch ${py.torch}, numpy ${py.numpy} (OpenBLAS ${py.backend.numpy.blas_version ?? '?'}), Python ${py.python}; ` +
+      `Machine: ${String(m['cpu'])}, ${String(m['nproc'])} cores (${(m['simd_flags'] as string[]).join(', ')}), ` +
+        `Linux ${String(m['kernel'])}, ${String(m['memory_gib'])} GiB; ` +
+        `node ${process.versions.node}, tfjs ${String(native.versions['tfjs'])}, torch ${py.torch}, ` +
+        `numpy ${py.numpy} (OpenBLAS ${py.backend.numpy.blas_version ?? '?'}), Python ${py.python}; ` +
         `env ${
           Object.entries(py.env)
             .map(([k, v]) => `${k}=${v}`)

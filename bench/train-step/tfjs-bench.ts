@@ -89,8 +89,10 @@ function parse(): Args {
   });
   if (values.help) {
     log(
-      'usage: tfjs-bench.js [--backend tensorflow|wasm] [--steps 50] [--warmup 10] [--repeats 5] [--batch 128] [--lr 0.01]\n' +
-        '  [--seed 1] [--model NAME]... [--no-sgemm] [--sgemm-seconds 0.3] [--loop-examples 12800 (0: skip)] [--loop-repeats 3] [--no-breakdown]',
+      'usage: tfjs-bench.js [--backend tensorflow|wasm] [--steps 50] [--warmup 10] [--repeats 5] ' +
+        '[--batch 128] [--lr 0.01]\n' +
+        '  [--seed 1] [--model NAME]... [--no-sgemm] [--sgemm-seconds 0.3] [--loop-examples 12800 (0: skip)] ' +
+        '[--loop-repeats 3] [--no-breakdown]',
     );
     process.exit(0);
   }
@@ -186,7 +188,8 @@ function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Ui
   const med = median(rates);
   const flops = stepFlops(sizes, a.batch);
   log(
-    `  ${name}: ${med.toFixed(0)} examples/s (median of ${a.repeats}), ${(((med / a.batch) * flops) / 1e9).toFixed(1)} GFLOP/s in GEMMs`,
+    `  ${name}: ${med.toFixed(0)} examples/s (median of ${a.repeats}), ` +
+      `${(((med / a.batch) * flops) / 1e9).toFixed(1)} GFLOP/s in GEMMs`,
   );
   return {
     model: name,
@@ -274,7 +277,8 @@ async function benchLoop(
   const med = median(rates);
   const msPerStep = (1e3 * a.batch) / med;
   log(
-    `  ${name} via train(): ${med.toFixed(0)} examples/s (median of ${a.loopRepeats} × ${a.loopExamples}), ${(msPerStep - bareMsPerStep).toFixed(2)} ms/step over the bare step`,
+    `  ${name} via train(): ${med.toFixed(0)} examples/s (median of ${a.loopRepeats} × ${a.loopExamples}), ` +
+      `${(msPerStep - bareMsPerStep).toFixed(2)} ms/step over the bare step`,
   );
   return {
     model: name,

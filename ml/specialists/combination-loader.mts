@@ -139,7 +139,10 @@ function softmax(z: Float64Array): Float64Array {
   return q.map((v) => v / s);
 }
 
-/** R_c = (T_c/q_c + Σ_k D_k·[c ∉ S^k]/Σ_{j∉S^k} q_j) / W; R ≡ 1 at the optimum, and |W·q·(1 − R)| is the gradient in z. */
+/**
+ * R_c = (T_c/q_c + Σ_k D_k·[c ∉ S^k]/Σ_{j∉S^k} q_j) / W; R ≡ 1 at the optimum, and |W·q·(1 − R)| is the
+ * gradient in z.
+ */
 function ratio(p: Problem, q: Float64Array): Float64Array {
   const r = Float64Array.from(p.target, (t, c) => t / Math.max(q[c]!, FLOOR));
   p.dust.forEach((d, k) => {
@@ -282,7 +285,8 @@ export async function loadCombination(tf: TfModule, source: string | PackageRead
   ) as CombinationManifest;
   if (manifest.format !== 'chrysalis-combination' || manifest.version !== 1)
     throw new Error(
-      `combination.json: expected format "chrysalis-combination" version 1, got ${JSON.stringify(manifest.format)} version ${JSON.stringify(manifest.version)}`,
+      'combination.json: expected format "chrysalis-combination" version 1, ' +
+        `got ${JSON.stringify(manifest.format)} version ${JSON.stringify(manifest.version)}`,
     );
   const generalist = await loadLayers(tf, read, manifest.generalist.path);
   const specialists: LayersModel[] = [];

@@ -69,32 +69,6 @@ const MIN_STEP = 1e-9;
 const MAX_MOVE = 20;
 const CHECK_EVERY = 10;
 
-/** Per input, the specialists whose subset contains one of the generalist's top-N classes (ties → lower class). */
-export function activeSpecialists(
-  pg: Float32Array,
-  n: number,
-  C: number,
-  subsets: readonly (readonly number[])[],
-  topN = 1,
-): number[][] {
-  const byClass = Array.from({ length: C }, () => [] as number[]);
-  subsets.forEach((s, m) => s.forEach((c) => byClass[c]!.push(m)));
-  const N = Math.min(Math.max(1, topN), C);
-  return Array.from({ length: n }, (_, i) => {
-    const row = pg.subarray(i * C, i * C + C);
-    const top: number[] = [];
-    for (let c = 0; c < C; c++) {
-      let at = top.length;
-      while (at > 0 && row[c]! > row[top[at - 1]!]!) at--;
-      if (at < N) {
-        top.splice(at, 0, c);
-        if (top.length > N) top.pop();
-      }
-    }
-    return [...new Set(top.flatMap((c) => byClass[c]!))].sort((a, b) => a - b);
-  });
-}
-
 /** The fixed data of one chunk's problems. */
 interface Problem {
   pg: tf.Tensor2D;
@@ -103,7 +77,10 @@ interface Problem {
   outside: tf.Tensor2D | undefined;
   /** Σ p log p over every distribution in the objective: turns cross-entropy into KL. */
   negEntropy: tf.Tensor1D;
-  /** W = ΣT + ΣD per row: the total probability mass in the objective (1 + #active dustbin-carrying terms, give or take). */
+  /**
+   * W = ΣT + ΣD per row: the total probability mass in the objective (1 + #active dustbin-carrying terms, give or
+   * take).
+   */
   weight: tf.Tensor1D;
 }
 
@@ -289,6 +266,11 @@ function check(pg: Float32Array, n: number, C: number, specialists: readonly Spe
   });
 }
 
+/** Frees one chunk's tensors; `outside` is shared by every chunk and freed by whoever built it. */
+function disposeProblem(p: Problem): void {
+  tf.dispose([p.pg, p.target, p.negEntropy, p.weight, ...(p.dust ? [p.dust] : [])]);
+}
+
 /** Combines generalist probabilities `pg` (n×C) with specialists' outputs; see the file comment. */
 export async function combine(
   pg: Float32Array,
@@ -298,6 +280,9 @@ export async function combine(
   opts: CombineOptions = {},
 ): Promise<Combination> {
   check(pg, n, C, specialists);
+  // The selection rule is the exported package's own (its loader imports nothing, so it cannot import this
+  // module): what is evaluated here is what the package does.
+  const { activeSpecialists } = await import('./combination-loader.mjs');
   const active = activeSpecialists(
     pg,
     n,
@@ -325,13 +310,7 @@ export async function combine(
           if (lossHistory) lossHistory[i] = res.history.map((h) => h[t]!);
         });
       } finally {
-        tf.dispose([
-          problem.pg,
-          problem.target,
-          problem.negEntropy,
-          problem.weight,
-          ...(problem.dust ? [problem.dust] : []),
-        ]);
+        disposeProblem(problem);
       }
     }
   } finally {
@@ -377,13 +356,44 @@ export function combinationObjective(
       return rowLoss(z, tf.max<tf.Tensor2D>(z, 1, true), problem).dataSync() as Float32Array;
     });
   } finally {
-    tf.dispose([
-      problem.pg,
-      problem.target,
-      problem.negEntropy,
-      problem.weight,
-      ...(problem.dust ? [problem.dust] : []),
-      ...(outside ? [outside] : []),
-    ]);
+    disposeProblem(problem);
+    outside?.dispose();
   }
+}
+
+/** Inputs combined per call of {@link combineInSlices}: bounds memory and lets the caller heartbeat. */
+const SLICE = 8192;
+
+/**
+ * {@link combine} over all n inputs, a slice at a time: each input's problem is independent, so this equals one
+ * call, but `afterSlice` runs between slices (an activity heartbeats there).
+ */
+export async function combineInSlices(
+  pg: Float32Array,
+  n: number,
+  C: number,
+  specialists: readonly SpecialistProbs[],
+  opts: Required<Pick<CombineOptions, 'topN' | 'maxIterations' | 'tolerance'>>,
+  afterSlice: (done: number) => void,
+): Promise<{ q: Float32Array; active: number[][]; iterations: number }> {
+  const q = new Float32Array(n * C);
+  const active: number[][] = [];
+  let iterations = 0;
+  for (let start = 0; start < n; start += SLICE) {
+    const end = Math.min(n, start + SLICE);
+    const part = specialists.map((s) => ({
+      subset: s.subset,
+      probs: s.probs.subarray(start * (s.subset.length + 1), end * (s.subset.length + 1)),
+    }));
+    const res = await combine(pg.subarray(start * C, end * C), end - start, C, part, {
+      topN: opts.topN,
+      maxIterations: opts.maxIterations,
+      tolerance: opts.tolerance,
+    });
+    q.set(res.q, start * C);
+    active.push(...res.active);
+    iterations = Math.max(iterations, res.iterations);
+    afterSlice(end);
+  }
+  return { q, active, iterations };
 }

@@ -1,6 +1,8 @@
 export { classCovariance, clusterClasses } from './clustering';
 export type { ClusterOptions } from './clustering';
-export { activeSpecialists, combinationObjective, combine } from './combine';
+export { combinationObjective, combine, combineInSlices } from './combine';
+export { combinationStatistics } from './combination-stats';
+export type { CombinationOutcome, CombinationStatistics, CoverageRow, FiringRow, SubsetRow } from './combination-stats';
 export type { Combination, CombineOptions, SpecialistProbs } from './combine';
 export {
   applyDustbinCorrection,

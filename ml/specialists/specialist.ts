@@ -50,7 +50,8 @@ export function buildSpecialistFrom(
     inputShape ?? (generalist.spec.kind === 'mlp' ? [1, generalist.inputSize] : [side, side]);
   if (shape[0] * shape[1] !== generalist.inputSize)
     throw new Error(
-      `input shape [${shape.join(',')}] does not match the generalist's ${generalist.inputSize} inputs; pass inputShape`,
+      `input shape [${shape.join(',')}] does not match the generalist's ${generalist.inputSize} inputs; ` +
+        'pass inputShape',
     );
 
   const weights = exportWeights(generalist);
@@ -121,7 +122,10 @@ export interface SamplingOptions {
   specialFraction?: number;
 }
 
-/** `count` draws from `from`: whole shuffled passes, then a shuffled partial pass (so without replacement when count ≤ |from|). */
+/**
+ * `count` draws from `from`: whole shuffled passes, then a shuffled partial pass (so without replacement when
+ * count ≤ |from|).
+ */
 function draw(from: Int32Array, count: number, rng: Rng): Int32Array {
   const out = new Int32Array(count);
   for (let at = 0; at < count; at += from.length) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../../storage';
-import { pngInfo, pngIsBlank } from '../../reports/png';
+import { pngInfo, pngIsBlank } from './png';
 import type { TestStack } from './stack';
 
 /** Every chart is a real PNG with content, and the HTML page embeds them all without external links. */

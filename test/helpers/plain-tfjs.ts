@@ -6,6 +6,15 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { repoRoot } from '../../config/env';
 
+/** Reads an IDX file (gzipped or not) and returns its data after the header. */
+const READ_IDX = `
+const idx = (f) => {
+  let b = fs.readFileSync(f);
+  if (b[0] === 0x1f) b = zlib.gunzipSync(b);
+  const d = b[3];
+  return b.subarray(4 + 4 * d);
+};`;
+
 const SCRIPT = (tfjs: string) => `
 const fs = require('fs'), path = require('path'), zlib = require('zlib');
 const tf = require(${JSON.stringify(tfjs)});
@@ -14,15 +23,20 @@ const [dir, mode, arg] = process.argv.slice(1);
   const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
   const m = json.weightsManifest[0];
   const buf = fs.readFileSync(path.join(dir, m.paths[0]));
-  const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: m.weights, weightData: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) }));
+  const model = await tf.loadLayersModel(tf.io.fromMemory({
+    modelTopology: json.modelTopology,
+    weightSpecs: m.weights,
+    weightData: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength),
+  }));
   if (mode === 'predict') {
     const x = tf.tensor2d(JSON.parse(fs.readFileSync(arg, 'utf8')));
-    process.stdout.write(JSON.stringify({ backend: tf.getBackend(), probs: await model.predict(x).array(), meta: json.userDefinedMetadata }));
+    const probs = await model.predict(x).array();
+    process.stdout.write(JSON.stringify({ backend: tf.getBackend(), probs, meta: json.userDefinedMetadata }));
     return;
   }
   // mode 'errors': count test errors on IDX files at arg (images, labels)
   const [imgFile, lblFile] = arg.split(',');
-  const idx = (f) => { let b = fs.readFileSync(f); if (b[0] === 0x1f) b = zlib.gunzipSync(b); const d = b[3]; return b.subarray(4 + 4 * d); };
+  ${READ_IDX}
   const images = idx(imgFile), labels = idx(lblFile);
   const n = labels.length, size = images.length / n;
   let errors = 0;
@@ -54,7 +68,7 @@ const [dir, imgFile, lblFile] = process.argv.slice(1);
 (async () => {
   const { loadCombination } = await import(url.pathToFileURL(path.join(dir, 'loader.mjs')).href);
   const model = await loadCombination(tf, async (rel) => fs.readFileSync(path.join(dir, rel)));
-  const idx = (f) => { let b = fs.readFileSync(f); if (b[0] === 0x1f) b = zlib.gunzipSync(b); const d = b[3]; return b.subarray(4 + 4 * d); };
+  ${READ_IDX}
   const images = idx(imgFile), labels = idx(lblFile);
   const n = labels.length, size = images.length / n, C = model.classNames.length;
   let errors = 0, generalistErrors = 0, active = 0;
@@ -72,7 +86,10 @@ const [dir, imgFile, lblFile] = process.argv.slice(1);
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
-/** Runs a generalist + specialists package's own loader.mjs under bare @tensorflow/tfjs and counts its test errors on IDX files. */
+/**
+ * Runs a generalist + specialists package's own loader.mjs under bare @tensorflow/tfjs and counts its test errors on
+ * IDX files.
+ */
 export function runPlainCombination(
   packageDir: string,
   images: string,

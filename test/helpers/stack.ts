@@ -170,3 +170,16 @@ export async function activitySummaries(
     return [{ type, summary: data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : undefined }];
   });
 }
+
+/**
+ * `--set key=value` flags for the CLI from one settings object: nested objects become dotted keys (so a test can
+ * pass the same overrides it gives the workflow), strings go as they are, anything else as JSON.
+ */
+export function setFlags(settings: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(settings).flatMap(([k, v]) => {
+    const key = `${prefix}${k}`;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v))
+      return setFlags(v as Record<string, unknown>, `${key}.`);
+    return ['--set', `${key}=${typeof v === 'string' ? v : JSON.stringify(v)}`];
+  });
+}

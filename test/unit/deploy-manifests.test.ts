@@ -187,7 +187,8 @@ function composeGpuProblems(compose: Compose): string[] {
     const gpus = nvidia.reduce((n, d) => n + (d.device_ids ? d.device_ids.length : Number(d.count)), 0);
     if (nvidia.length !== 1 || gpus !== 1)
       problems.push(
-        `compose ${name}: must reserve exactly one GPU (deploy.resources.reservations.devices: driver nvidia, count 1 or one device_id, capabilities [gpu])`,
+        `compose ${name}: must reserve exactly one GPU (deploy.resources.reservations.devices: ` +
+          'driver nvidia, count 1 or one device_id, capabilities [gpu])',
       );
     if (composeEnv(s).get('CHRYSALIS_COMPUTE_SLOTS') !== '1')
       problems.push(`compose ${name}: CHRYSALIS_COMPUTE_SLOTS must be "1" (one activity per GPU)`);
@@ -302,7 +303,7 @@ test('compose: secrets are required ${VAR:?…} from .env, and .env.example fill
   assert.match(readDeploy('.gitignore'), /^\.env$/m, 'infra/deploy/.env (the filled-in copy) is git-ignored');
 });
 
-test('compose: the GPU compute worker reserves one NVIDIA GPU, takes one activity, and outlasts its shutdown grace', () => {
+test('compose: GPU compute worker reserves one NVIDIA GPU, takes one activity, outlasts its shutdown grace', () => {
   assert.deepEqual(composeGpuProblems(loadCompose()), []);
   const cpu = loadCompose().services['compute-worker-cpu'];
   assert.ok(
@@ -443,7 +444,7 @@ async function launch(
   return code;
 }
 
-test('multi-gpu.sh forwards SIGTERM/SIGINT to every worker and waits; a failing worker stops the rest and fails the launcher', async () => {
+test('multi-gpu.sh forwards signals and waits; a failing worker stops the others and fails the launcher', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'chrysalis-multi-gpu-'));
   try {
     const stub = path.join(dir, 'worker.js');
@@ -451,7 +452,8 @@ test('multi-gpu.sh forwards SIGTERM/SIGINT to every worker and waits; a failing 
       stub,
       `
       const gpu = process.env.CUDA_VISIBLE_DEVICES;
-      console.log('started gpu=' + gpu + ' device=' + process.env.CHRYSALIS_DEVICE + ' slots=' + process.env.CHRYSALIS_COMPUTE_SLOTS);
+      const { CHRYSALIS_DEVICE: device, CHRYSALIS_COMPUTE_SLOTS: slots } = process.env;
+      console.log('started gpu=' + gpu + ' device=' + device + ' slots=' + slots);
       process.on('SIGTERM', () => { console.log('drained'); setTimeout(() => process.exit(0), 200); });
       if (gpu === process.env.FAIL_ON_GPU) setTimeout(() => process.exit(3), 300);
       setTimeout(() => process.exit(9), 30000); // never outlive a broken test`,
@@ -487,7 +489,11 @@ test('the checks catch a typo, a literal secret, a missing GPU reservation and a
 services:
   compute-worker:
     image: chrysalis:gpu
-    environment: [TEMPORAL_ADRESS=temporal:7233, MINIO_SECRET_KEY=hunter22hunter22, CHRYSALIS_DEVICE=gpu, CHRYSALIS_COMPUTE_SLOTS=1]
+    environment:
+      - TEMPORAL_ADRESS=temporal:7233
+      - MINIO_SECRET_KEY=hunter22hunter22
+      - CHRYSALIS_DEVICE=gpu
+      - CHRYSALIS_COMPUTE_SLOTS=1
     stop_grace_period: 2m
   db:
     image: postgres:16.10
@@ -496,7 +502,8 @@ services:
     'inline compose',
   )[0] as Compose;
   assert.deepEqual(composeEnvProblems(compose), [
-    'compose compute-worker: TEMPORAL_ADRESS is not a key of envSchema (config/env.ts) nor an allow-listed library variable',
+    'compose compute-worker: TEMPORAL_ADRESS is not a key of envSchema (config/env.ts) ' +
+      'nor an allow-listed library variable',
     'compose db: POSTGRES_USR is not a variable of postgres (THIRD_PARTY_VARS)',
   ]);
   assert.equal(composeSecretProblems(compose).length, 2, 'MINIO_SECRET_KEY and POSTGRES_PASSWORD are literals');

@@ -18,7 +18,7 @@ import {
 } from '../../config/resolve';
 import { resolveSpecialistsInput } from '../../config/specialists';
 import { modelSize } from '../../config/model-size';
-import { BUILTIN_DATASETS } from '../../config/datasets';
+import { BUILTIN_DATASETS } from '../../common/datasets';
 import { buildNet, paramCount } from '../../ml/models';
 import { SplitError, makePlan, planWarnings } from '../../ml/splits';
 import { restartDelayMs } from '../../infra/dev-stack';

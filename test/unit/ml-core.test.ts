@@ -61,7 +61,8 @@ test('distillation loss multiplies the soft term by T^2 and mixes the hard term 
         [0.7, 0.1, 0.2],
         [0.2, 0.5, 0.3],
       ].reduce((s, row) => s + row.reduce((a, p) => a + p * Math.log(p), 0), 0) / 2;
-    assert.ok(Math.abs(softOnly - T * T * (raw - entropy)) < 1e-4 * T * T, `T=${T}: soft term is T²·KL = T²·(CE − H)`);
+    const klScaled = T * T * (raw - entropy);
+    assert.ok(Math.abs(softOnly - klScaled) < 1e-4 * T * T, `T=${T}: soft term is T²·KL = T²·(CE − H)`);
     // Gradient of the scaled soft term is T(q - p)/batch: its magnitude does not vanish as T grows.
     const g = tf.grad((z: tf.Tensor) =>
       distillationLoss(z as tf.Tensor2D, { softTargets: soft, temperature: T, alpha: 1 }),
@@ -132,7 +133,7 @@ test('splits are deterministic, disjoint, and honour transfer rules', () => {
   assert.equal(frac.transfer.length, 27);
 });
 
-test('optimizer updates: plain SGD is p − lr·g with no state; momentum keeps its slot and restores it from a checkpoint', () => {
+test('optimizers: plain SGD is p − lr·g, stateless; momentum keeps its slot and restores from a checkpoint', () => {
   const fresh = () => new Map([['w', tf.variable(tf.tensor1d([1, -2, 3]))]]);
   const grads = new Map([['w', tf.tensor1d([0.5, 0.25, -1])]]);
   const read = (p: Map<string, tf.Variable>) => Array.from(p.get('w')!.dataSync());

@@ -1,16 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { deflateSync } from 'node:zlib';
-import {
-  chartsMarkdown,
-  decodePng,
-  markdownToHtml,
-  pngInfo,
-  pngIsBlank,
-  renderCharts,
-  renderHtml,
-  svgToPng,
-} from '../../reports';
+import { chartsMarkdown, markdownToHtml, renderCharts, renderHtml, svgToPng } from '../../reports';
+import { decodePng, pngInfo, pngIsBlank } from '../helpers/png';
 import type { Chart, ChartInputs } from '../../reports';
 
 const classNames = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress'];
@@ -129,14 +121,16 @@ test('empty inputs give no charts', async () => {
 
 test('pngIsBlank is true for a blank render, so the check can fail', () => {
   const white = svgToPng(
-    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="200"><rect width="320" height="200" fill="white"/></svg>',
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="200">' +
+      '<rect width="320" height="200" fill="white"/></svg>',
   );
   assert.deepEqual(pngInfo(white), { width: 320, height: 200 });
   assert.equal(pngIsBlank(white), true);
   const empty = svgToPng('<svg xmlns="http://www.w3.org/2000/svg" width="300" height="150"></svg>');
   assert.equal(pngIsBlank(empty), true);
   const dot = svgToPng(
-    '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="150"><rect width="300" height="150" fill="white"/><rect x="150" y="75" width="1" height="1" fill="black"/></svg>',
+    '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="150">' +
+      '<rect width="300" height="150" fill="white"/><rect x="150" y="75" width="1" height="1" fill="black"/></svg>',
   );
   assert.equal(pngIsBlank(dot), false);
   assert.throws(() => pngInfo(new Uint8Array(40)), /not a PNG/);
@@ -253,7 +247,10 @@ test('renderHtml embeds every chart as a PNG data: URI and references nothing ex
   assert.match(html, /<td>a \| b &lt;x&gt;<\/td>/);
   assert.match(
     html,
-    /<blockquote><p><strong>WARNING: trained on the WASM fallback backend.<\/strong> Run <code>npm run setup<\/code>.<\/p><\/blockquote>/,
+    new RegExp(
+      '<blockquote><p><strong>WARNING: trained on the WASM fallback backend.</strong> ' +
+        'Run <code>npm run setup</code>.</p></blockquote>',
+    ),
   );
   // The chart placed by the Markdown is shown there, the others in the closing section.
   assert.ok(html.indexOf('id="temperature-sweep"') < html.indexOf('<h2>More charts</h2>'));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { Rng, initBackend } from '../../ml';
-import { activeSpecialists, combinationObjective, combine } from '../../ml/specialists';
+import { combinationObjective, combine } from '../../ml/specialists';
 import type { SpecialistProbs } from '../../ml/specialists';
 
 before(async () => {
@@ -68,7 +68,9 @@ test('inputs with no active specialist keep the generalist distribution exactly'
   assert.notDeepEqual(rowOf(res.q, 1, C), rowOf(pg, 1, C));
 });
 
-test("top-N selects every specialist meeting the generalist's N best classes", () => {
+test("top-N selects every specialist meeting the generalist's N best classes", async () => {
+  // combine() uses the package loader's rule.
+  const { activeSpecialists } = await import('../../ml/specialists/combination-loader.mjs');
   const pg = Float32Array.from([0.5, 0.3, 0.15, 0.05]);
   const subsets = [[0], [1, 3], [2], [3]];
   assert.deepEqual(activeSpecialists(pg, 1, 4, subsets, 1), [[0]]);

@@ -69,7 +69,7 @@ test("the package loader's float64 solver reaches the same optimum as chrysalis'
     );
 });
 
-test('an exported package loads from its own loader.mjs and predicts what chrysalis computes; predict CLI serves it', async () => {
+test('an exported generalist + specialists package, loaded by its own loader.mjs', async (t) => {
   const ds = await loadDataset('mnist');
   const side: [number, number] = [28, 28];
   const generalist = buildNet({ kind: 'mlp', hidden: [48] }, { inputShape: side, numClasses: 10, seed: 5 });
@@ -115,8 +115,6 @@ test('an exported package loads from its own loader.mjs and predicts what chrysa
   const n = 64;
   const x = Float32Array.from(ds.test.images.subarray(0, n * 784), (v) => v / 255);
   const got = await model.predict(x);
-  await assert.rejects(model.predict(x.subarray(0, 800)), /predict: 800 values are not a whole number of 28×28 images/);
-  model.dispose();
   const indices = Int32Array.from({ length: n }, (_, i) => i);
   const softmax = (logits: Float32Array, k: number) =>
     tf.tidy(() => tf.softmax(tf.tensor2d(logits, [n, k])).dataSync() as Float32Array);
@@ -128,74 +126,85 @@ test('an exported package loads from its own loader.mjs and predicts what chrysa
       probs: softmax(await predictLogits(net, ds.test.images, side, indices), subsets[m]!.length + 1),
     });
   const want = await combine(pg, n, 10, specs, { topN: 2 });
-  assert.deepEqual(got.active, want.active);
-  assert.ok(
-    want.active.some((a) => a.length > 0),
-    'specialists fire on some inputs',
-  );
-  let worst = 0;
-  for (let k = 0; k < n * 10; k++) worst = Math.max(worst, Math.abs(got.probabilities[k]! - want.q[k]!));
-  assert.ok(worst < 1e-4, `largest |q_package − q_chrysalis| = ${worst}`);
 
-  // chrysalis predict on the package directory: the same top class, with the specialists that fired.
-  const imgs = path.join(dir, 'test.idx');
-  writeFileSync(imgs, encodeIdx([8, 28, 28], ds.test.images.subarray(0, 8 * 784)));
-  const r = spawnSync(
-    process.execPath,
-    [path.join(repoRoot, 'dist/cli/main.js'), 'predict', '--model', dir, imgs, '--json'],
-    { encoding: 'utf8', timeout: 120_000 },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as {
-    kind: string;
-    results: { top: { class: number; name: string }[]; specialists: string[] }[];
-  };
-  assert.equal(out.kind, 'combination');
-  assert.equal(out.results.length, 8);
-  out.results.forEach((res, i) => {
-    const row = Array.from(want.q.subarray(i * 10, i * 10 + 10));
-    assert.equal(res.top[0]!.class, row.indexOf(Math.max(...row)), `input ${i}`);
-    assert.equal(res.top[0]!.name, `digit-${res.top[0]!.class}`);
-    assert.deepEqual(
-      res.specialists,
-      want.active[i]!.map((m) => `specialist-${m + 1}`),
+  await t.test("it predicts what chrysalis's inference and combine() compute (|Δq| < 1e-4)", async () => {
+    assert.deepEqual(got.active, want.active);
+    assert.ok(
+      want.active.some((a) => a.length > 0),
+      'specialists fire on some inputs',
     );
+    let worst = 0;
+    for (let k = 0; k < n * 10; k++) worst = Math.max(worst, Math.abs(got.probabilities[k]! - want.q[k]!));
+    assert.ok(worst < 1e-4, `largest |q_package − q_chrysalis| = ${worst}`);
   });
-  const text = spawnSync(
-    process.execPath,
-    [path.join(repoRoot, 'dist/cli/main.js'), 'predict', '--model', dir, imgs, '--limit', '2'],
-    { encoding: 'utf8', timeout: 120_000 },
+  await t.test('it refuses input that is not a whole number of images', async () => {
+    const notWholeImages = /predict: 800 values are not a whole number of 28×28 images/;
+    await assert.rejects(model.predict(x.subarray(0, 800)), notWholeImages);
+  });
+  await t.test(
+    'chrysalis predict serves the package directory: the same top class and the specialists that fired',
+    async () => {
+      const imgs = path.join(dir, 'test.idx');
+      writeFileSync(imgs, encodeIdx([8, 28, 28], ds.test.images.subarray(0, 8 * 784)));
+      const r = spawnSync(
+        process.execPath,
+        [path.join(repoRoot, 'dist/cli/main.js'), 'predict', '--model', dir, imgs, '--json'],
+        { encoding: 'utf8', timeout: 120_000 },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as {
+        kind: string;
+        results: { top: { class: number; name: string }[]; specialists: string[] }[];
+      };
+      assert.equal(out.kind, 'combination');
+      assert.equal(out.results.length, 8);
+      out.results.forEach((res, i) => {
+        const row = Array.from(want.q.subarray(i * 10, i * 10 + 10));
+        assert.equal(res.top[0]!.class, row.indexOf(Math.max(...row)), `input ${i}`);
+        assert.equal(res.top[0]!.name, `digit-${res.top[0]!.class}`);
+        assert.deepEqual(
+          res.specialists,
+          want.active[i]!.map((m) => `specialist-${m + 1}`),
+        );
+      });
+      const text = spawnSync(
+        process.execPath,
+        [path.join(repoRoot, 'dist/cli/main.js'), 'predict', '--model', dir, imgs, '--limit', '2'],
+        { encoding: 'utf8', timeout: 120_000 },
+      );
+      assert.equal(text.status, 0, text.stderr);
+      assert.match(text.stdout, /^test\.idx\[0\]: digit-\d \d+\.\d%.*\[specialists: [^\]]+\]$/m);
+    },
   );
-  assert.equal(text.status, 0, text.stderr);
-  assert.match(text.stdout, /^test\.idx\[0\]: digit-\d \d+\.\d%.*\[specialists: [^\]]+\]$/m);
-
-  // Served over HTTP, as a browser loads it: a base URL instead of a reader.
-  const server = createServer((req, res) => {
-    const file = path.join(dir, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    if (!file.startsWith(dir) || !existsSync(file)) return void res.writeHead(404).end();
-    res.writeHead(200).end(readFileSync(file));
+  await t.test('served over HTTP it loads from a base URL, as a browser does', async () => {
+    const server = createServer((req, res) => {
+      const file = path.join(dir, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+      if (!file.startsWith(dir) || !existsSync(file)) return void res.writeHead(404).end();
+      res.writeHead(200).end(readFileSync(file));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const served = await own.loadCombination(tf, `http://127.0.0.1:${port}/`);
+      const viaHttp = await served.predict(x);
+      served.dispose();
+      assert.deepEqual(Array.from(viaHttp.probabilities), Array.from(got.probabilities));
+      await assert.rejects(
+        own.loadCombination(tf, `http://127.0.0.1:${port}/nowhere`),
+        /nowhere\/combination\.json: HTTP 404/,
+      );
+    } finally {
+      server.close();
+    }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  try {
-    const { port } = server.address() as AddressInfo;
-    const served = await own.loadCombination(tf, `http://127.0.0.1:${port}/`);
-    const viaHttp = await served.predict(x);
-    served.dispose();
-    assert.deepEqual(Array.from(viaHttp.probabilities), Array.from(got.probabilities));
+  await t.test('a package in an unknown format is refused with a clear message', async () => {
+    writeFileSync(path.join(dir, 'combination.json'), JSON.stringify({ ...manifest, version: 2 }));
     await assert.rejects(
-      own.loadCombination(tf, `http://127.0.0.1:${port}/nowhere`),
-      /nowhere\/combination\.json: HTTP 404/,
+      own.loadCombination(tf, async (rel) => readFileSync(path.join(dir, rel))),
+      /combination\.json: expected format "chrysalis-combination" version 1, got "chrysalis-combination" version 2/,
     );
-  } finally {
-    server.close();
-  }
-
-  // A package in an unknown format is refused with a clear message.
-  writeFileSync(path.join(dir, 'combination.json'), JSON.stringify({ ...manifest, version: 2 }));
-  await assert.rejects(
-    own.loadCombination(tf, async (rel) => readFileSync(path.join(dir, rel))),
-    /combination\.json: expected format "chrysalis-combination" version 1, got "chrysalis-combination" version 2/,
-  );
+  });
+  model.dispose();
   generalist.dispose();
   specialists.forEach((s) => s.dispose());
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gainKept, renderSpecialistsReport, table4Rows } from '../../activities/specialists-report';
-import type { SpecialistsReport } from '../../activities/specialists-report';
+import { gainKept, renderSpecialistsReport, table4Rows } from '../../reports/specialists-markdown';
+import type { SpecialistsReport } from '../../reports/specialists-markdown';
 import { resolveSpecialistsInput, specialistsPresets } from '../../config/specialists';
 
 const coverageRow = (specialists: number, examples: number, generalistCorrect: number, combinedCorrect: number) => ({

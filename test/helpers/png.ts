@@ -1,5 +1,5 @@
 /**
- * Minimal PNG reading for tests and callers: the IHDR size, and a decoder (8-bit, non-interlaced,
+ * Minimal PNG reading for the tests: the IHDR size, and a decoder (8-bit, non-interlaced,
  * greyscale/RGB/grey+alpha/RGBA — what resvg writes) to check that a rendered chart is not blank.
  */
 import { inflateSync } from 'node:zlib';

@@ -1,0 +1,63 @@
+/**
+ * Where an activity's dataset comes from: a built-in by name, or IDX files from the worker's disk or the store
+ * (`minio:<key>`), each loaded once per process.
+ */
+import { readFile } from 'node:fs/promises';
+import type { ArtifactStore } from '../storage/artifact-store';
+import { ArtifactNotFoundError } from '../storage/errors';
+import type { DatasetName } from '../common/datasets';
+import { DatasetError, loadDataset, loadIdxFiles } from '../ml/datasets';
+import type { Dataset, IdxFiles } from '../ml/datasets';
+import type { DataPlanRef } from './types';
+
+const idxCache = new Map<string, Promise<Dataset>>();
+
+/** Built-in datasets by name; IDX files from the worker's disk or the store (`minio:<key>`), once per process. */
+export function loadSource(
+  data: { dataset: string; idx?: IdxFiles | undefined },
+  store?: ArtifactStore,
+): Promise<Dataset> {
+  if (data.dataset !== 'idx') return loadDataset(data.dataset as DatasetName);
+  if (!data.idx) throw new DatasetError('dataset "idx" needs data.idx');
+  const key = JSON.stringify(data.idx);
+  let p = idxCache.get(key);
+  if (!p) {
+    p = loadIdxFiles(data.idx, (ref) => readDataFile(ref, store));
+    p.catch(() => idxCache.delete(key));
+    idxCache.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * One data file: a local path on this worker, or `minio:<key>` in the store. A missing file is final
+ * (DatasetError, naming it); a store that cannot be reached is not (retried).
+ */
+async function readDataFile(ref: string, store?: ArtifactStore): Promise<Uint8Array> {
+  if (ref.startsWith('minio:')) {
+    const key = ref.slice('minio:'.length);
+    if (!store) throw new DatasetError(`cannot read ${ref}: no artifact store on this worker`);
+    try {
+      return await store.get(key);
+    } catch (err) {
+      if (err instanceof ArtifactNotFoundError)
+        throw new DatasetError(`data file ${ref}: not found in the store (key "${key}")`);
+      throw err;
+    }
+  }
+  try {
+    return new Uint8Array(await readFile(ref));
+  } catch (err) {
+    throw new DatasetError(`cannot read data file ${ref}: ${(err as Error).message}`);
+  }
+}
+
+/** Loads the dataset a data plan was made from, refusing one whose content changed since. */
+export async function datasetFor(data: DataPlanRef, store?: ArtifactStore): Promise<Dataset> {
+  const ds = await loadSource(data, store);
+  if (ds.digest !== data.datasetDigest)
+    throw new Error(
+      `dataset ${data.dataset} changed since the data plan was made (digest ${ds.digest} != ${data.datasetDigest})`,
+    );
+  return ds;
+}

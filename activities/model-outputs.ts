@@ -1,0 +1,46 @@
+/** Stored models run on dataset images: the inputs of clustering and of the generalist + specialists combination. */
+import type { ArtifactStore } from '../storage/artifact-store';
+import type { Dataset } from '../ml/datasets';
+import { predictProbabilities } from '../ml/evaluate';
+import type { SpecialistProbs } from '../ml/specialists';
+import { loadNet, readManifest } from './artifacts';
+import { activityContext } from './durable-training';
+import type { CombinationRequest } from './specialists-types';
+import type { ModelRef } from './types';
+
+/** Heartbeats when running as an activity (a no-op in tests that call the functions directly). */
+export const heartbeat = (details: unknown): void => activityContext()?.heartbeat(details);
+
+/** A stored model's class probabilities on the images at `indices`. */
+export async function probabilitiesOf(
+  store: ArtifactStore,
+  model: ModelRef,
+  images: Uint8Array,
+  side: [number, number],
+  indices: Int32Array,
+): Promise<Float32Array> {
+  const net = await loadNet(store, await readManifest(store, model.manifest.key));
+  try {
+    return await predictProbabilities(net, images, side, indices);
+  } finally {
+    net.dispose();
+  }
+}
+
+/** Generalist and specialist probabilities on some images: the combination's inputs. */
+export async function combinationInputs(
+  store: ArtifactStore,
+  req: CombinationRequest,
+  ds: Dataset,
+  images: Uint8Array,
+  indices: Int32Array,
+): Promise<{ pg: Float32Array; specs: SpecialistProbs[] }> {
+  const side: [number, number] = [ds.rows, ds.cols];
+  const pg = await probabilitiesOf(store, req.generalist, images, side, indices);
+  const specs: SpecialistProbs[] = [];
+  for (const s of req.specialists) {
+    specs.push({ subset: s.subset, probs: await probabilitiesOf(store, s.model, images, side, indices) });
+    heartbeat({ stage: 'inference', specialist: s.name });
+  }
+  return { pg, specs };
+}

@@ -1,0 +1,33 @@
+/**
+ * Every key in the artifact store, built in one place so a reader and the writer of an object cannot disagree on
+ * where it lives (docs/ARCHITECTURE.md, "Artifact layout in MinIO"). Directories have no trailing slash; list a
+ * directory's objects with `${dir}/`. Plain strings only, so workflows may import it too.
+ *
+ *   data-plans/<planDigest>.cht                  train/validation/transfer indices
+ *   models/<digest>/weights.cht + manifest.json  parameters; the manifest is written last
+ *   checkpoints/<digest>/epoch-<k>.cht           weights + optimizer state + history, while training
+ *   soft-targets/<key>/logits.cht + manifest.json
+ *   evaluations/<modelDigest>/<planDigest>.json
+ *   clusters/<key>/clusters.json + covariance.cht
+ *   exports/<digest>/                            a layers model, or a generalist + specialists package
+ *   runs/<workflowId>/report.{json,md,html}      and charts/<name>.{png,svg}
+ */
+
+const EXPORTS = 'exports/';
+
+export const keys = {
+  plan: (planDigest: string) => `data-plans/${planDigest}.cht`,
+  modelDir: (digest: string) => `models/${digest}`,
+  modelManifest: (digest: string) => `${keys.modelDir(digest)}/manifest.json`,
+  checkpointDir: (digest: string) => `checkpoints/${digest}`,
+  /** Zero-padded, so listing a recipe's checkpoints returns them oldest first. */
+  checkpoint: (digest: string, epoch: number) =>
+    `${keys.checkpointDir(digest)}/epoch-${String(epoch).padStart(5, '0')}.cht`,
+  softTargets: (key: string) => `soft-targets/${key}`,
+  evaluation: (modelDigest: string, planDigest: string) => `evaluations/${modelDigest}/${planDigest}.json`,
+  clusters: (key: string) => `clusters/${key}`,
+  /** A published model (by its digest) or a generalist + specialists package (by the combination's digest). */
+  exportDir: (digest: string) => `${EXPORTS}${digest}`,
+  isExportDir: (prefix: string) => prefix.startsWith(EXPORTS),
+  run: (workflowId: string) => `runs/${workflowId}`,
+};
