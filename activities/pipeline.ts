@@ -8,10 +8,10 @@ import type { Logger } from '../config/logger';
 import type { ModelLimits } from '../config/model-size';
 import { resolveDistillationInput, resolveSmokeInput } from '../config/resolve';
 import type { Resolved, RunOptions } from '../config/resolve';
-import type { DistillationConfig, ModelRefInput, SmokeConfig } from '../config/schemas';
+import type { DataSpec, DistillationConfig, ModelRefInput, SmokeConfig } from '../config/schemas';
 import { findModel, keys, readManifest } from './artifacts';
 import { modelDigest, softTargetsKey } from './digests';
-import { invalidInput, invalidInputIssues, mapFailures } from './failures';
+import { invalidInput, invalidInputIssues, withFailureTypes } from './failures';
 import { distillationChartInputs, renderDistillationReport } from './report';
 import type { DistillationReport } from './report';
 import { storeReport } from './report-files';
@@ -36,16 +36,51 @@ export function orFail<T>(r: Resolved<T>): Validated<T> {
   throw invalidInputIssues(r.issues);
 }
 
+/** Store objects an input names, with the field that names each. */
+export type NamedKey = { path: string; key: string };
+
+/** `minio:` references of a data spec: the IDX files that live in the store. */
+export function dataKeys(data: DataSpec): NamedKey[] {
+  return Object.entries(data.idx ?? {}).flatMap(([field, ref]) =>
+    typeof ref === 'string' && ref.startsWith('minio:')
+      ? [{ path: `data.idx.${field}`, key: ref.slice('minio:'.length) }]
+      : [],
+  );
+}
+
+/**
+ * Every object the input names must exist before any work starts: a run with a mistyped manifest key
+ * fails at validation ("not found", with the key) instead of after the data is prepared.
+ */
+export async function requireExisting(store: ArtifactStore, named: NamedKey[]): Promise<void> {
+  const missing = (await Promise.all(named.map(async (n) => ((await store.stat(n.key)) ? [] : [n])))).flat();
+  if (missing.length > 0)
+    throw invalidInputIssues(
+      missing.map((m) => ({ path: m.path, message: `not found: no object "${m.key}" in the store` })),
+    );
+}
+
 export function createPipelineActivities(deps: PipelineDeps) {
   const { store } = deps;
 
   /** The whole workflow input, options included, exactly as the workflow was started with it. */
   async function validateDistillationInput(raw: unknown): Promise<Validated<DistillationConfig>> {
-    return orFail(resolveDistillationInput(raw, { limits: deps.limits }));
+    const v = orFail(resolveDistillationInput(raw, { limits: deps.limits }));
+    const t = v.config.teachers;
+    await requireExisting(store, [
+      ...dataKeys(v.config.data),
+      ...('refs' in t ? t.refs.map((r, i) => ({ path: `teachers.refs.${i}.manifestKey`, key: r.manifestKey })) : []),
+      ...('softTargets' in t
+        ? [{ path: 'teachers.softTargets.key', key: `${keys.softTargets(t.softTargets.key)}/manifest.json` }]
+        : []),
+    ]);
+    return v;
   }
 
   async function validateSmokeInput(raw: unknown): Promise<Validated<SmokeConfig>> {
-    return orFail(resolveSmokeInput(raw, { limits: deps.limits }));
+    const v = orFail(resolveSmokeInput(raw, { limits: deps.limits }));
+    await requireExisting(store, dataKeys(v.config.data));
+    return v;
   }
 
   /** Resolves user-given model refs to verified, published models. */
@@ -105,23 +140,17 @@ export function createPipelineActivities(deps: PipelineDeps) {
 
   /** JSON, Markdown, and a self-contained HTML page with charts (PNG + SVG stored beside it). */
   async function writeReport(report: DistillationReport): Promise<StoredReport> {
-    return storeReport(
-      store,
-      report.workflowId,
-      report,
-      renderDistillationReport(report),
-      await distillationChartInputs(store, report),
-    );
+    return storeReport(store, report, { markdown: renderDistillationReport, charts: distillationChartInputs });
   }
 
-  return {
-    validateDistillationInput: mapFailures('validateDistillationInput', validateDistillationInput),
-    validateSmokeInput: mapFailures('validateSmokeInput', validateSmokeInput),
-    resolveModelRefs: mapFailures('resolveModelRefs', resolveModelRefs),
-    lookupSoftTargets: mapFailures('lookupSoftTargets', lookupSoftTargets),
-    findModels: mapFailures('findModels', findModels),
-    writeReport: mapFailures('writeReport', writeReport),
-  };
+  return withFailureTypes({
+    validateDistillationInput,
+    validateSmokeInput,
+    resolveModelRefs,
+    lookupSoftTargets,
+    findModels,
+    writeReport,
+  });
 }
 
 export type PipelineActivities = ReturnType<typeof createPipelineActivities>;

@@ -3,8 +3,8 @@ import { decodeTensors } from '../storage/tensor-codec';
 import { resolveSpecialistsInput } from '../config/specialists';
 import type { SpecialistsConfig } from '../config/specialists';
 import { readManifest } from './artifacts';
-import { invalidInput, mapFailures } from './failures';
-import { orFail } from './pipeline';
+import { invalidInput, withFailureTypes } from './failures';
+import { dataKeys, orFail, requireExisting } from './pipeline';
 import type { PipelineDeps, Validated } from './pipeline';
 import { storeReport } from './report-files';
 import type { StoredReport } from './report-files';
@@ -17,7 +17,13 @@ export function createSpecialistsPipelineActivities(deps: PipelineDeps) {
 
   /** The whole workflow input, options included, exactly as the workflow was started with it. */
   async function validateSpecialistsInput(raw: unknown): Promise<Validated<SpecialistsConfig>> {
-    return orFail(resolveSpecialistsInput(raw, { limits: deps.limits }));
+    const v = orFail(resolveSpecialistsInput(raw, { limits: deps.limits }));
+    const g = v.config.generalist;
+    await requireExisting(deps.store, [
+      ...dataKeys(v.config.data),
+      ...('ref' in g ? [{ path: 'generalist.ref.manifestKey', key: g.ref.manifestKey }] : []),
+    ]);
+    return v;
   }
 
   /** A given generalist: a published model for this dataset's classes and image size. */
@@ -45,20 +51,10 @@ export function createSpecialistsPipelineActivities(deps: PipelineDeps) {
         covarianceMatrix: Array.from({ length: C }, (_, r) => Array.from(data.subarray(r * C, r * C + C))),
       };
     }
-    return storeReport(
-      store,
-      report.workflowId,
-      full,
-      renderSpecialistsReport(full),
-      await specialistsChartInputs(store, full),
-    );
+    return storeReport(store, full, { markdown: renderSpecialistsReport, charts: specialistsChartInputs });
   }
 
-  return {
-    validateSpecialistsInput: mapFailures('validateSpecialistsInput', validateSpecialistsInput),
-    resolveGeneralist: mapFailures('resolveGeneralist', resolveGeneralist),
-    writeSpecialistsReport: mapFailures('writeSpecialistsReport', writeSpecialistsReport),
-  };
+  return withFailureTypes({ validateSpecialistsInput, resolveGeneralist, writeSpecialistsReport });
 }
 
 export type SpecialistsPipelineActivities = ReturnType<typeof createSpecialistsPipelineActivities>;

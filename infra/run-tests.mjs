@@ -65,15 +65,19 @@ try {
     .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)))
     .sort();
   code = await new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...testFiles], {
-      stdio: 'inherit',
-      env: {
-        ...process.env,
-        ...stack.env,
-        CHRYSALIS_TEST_DATA_DIR: dataDir,
-        CHRYSALIS_LOG_LEVEL: process.env.CHRYSALIS_LOG_LEVEL ?? 'info',
+    const child = spawn(
+      process.execPath,
+      ['--test', '--test-concurrency=1', `--test-timeout=${20 * 60_000}`, '--test-reporter=spec', ...testFiles],
+      {
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          ...stack.env,
+          CHRYSALIS_TEST_DATA_DIR: dataDir,
+          CHRYSALIS_LOG_LEVEL: process.env.CHRYSALIS_LOG_LEVEL ?? 'info',
+        },
       },
-    });
+    );
     child.on('exit', (c) => resolve(c ?? 1));
   });
   const open = await openWorkflows(stack.env.TEMPORAL_ADDRESS);

@@ -54,8 +54,12 @@ function badInputs(computeQueue: string): [unknown, RegExp][] {
       /data\.idx\.trainImages: not a valid data reference/,
     ],
     [
+      quick({ overrides: { teachers: { softTargets: { key: 'no-such-key' } } } }),
+      /teachers\.softTargets\.key: not found: no object "soft-targets\/no-such-key\/manifest\.json" in the store/,
+    ],
+    [
       quick({ overrides: { teachers: { refs: [{ manifestKey: 'models/none/manifest.json' }] } } }),
-      /teachers\.refs\.0\.manifestKey: not found: no model manifest at "models\/none\/manifest\.json"/,
+      /teachers\.refs\.0\.manifestKey: not found: no object "models\/none\/manifest\.json" in the store/,
     ],
   ];
 }
@@ -70,18 +74,7 @@ test('the same inputs through `temporal workflow start` all end FAILED within se
   const stamp = Date.now();
   const ids = badInputs(s.queues.compute).map(([input], i) => {
     const id = `bad-cli-${i}-${stamp}`;
-    const r = s.temporal(
-      'workflow',
-      'start',
-      '--type',
-      'distillationPipeline',
-      '--task-queue',
-      s.queues.pipeline,
-      '--workflow-id',
-      id,
-      '--input',
-      JSON.stringify(input),
-    );
+    const r = s.temporalStart('distillationPipeline', id, JSON.stringify(input));
     assert.equal(r.code, 0, `start ${id}: ${r.err}`);
     return id;
   });
@@ -98,11 +91,7 @@ test('the same inputs through `temporal workflow start` all end FAILED within se
   }
   assert.deepEqual(open, [], 'runs still open');
   // No run got past validation: no compute activity was ever scheduled.
-  for (const id of ids)
-    assert.deepEqual(
-      await scheduledActivities(s.client, id),
-      id.startsWith('bad-cli-14-') ? ['validateDistillationInput', 'resolveModelRefs'] : ['validateDistillationInput'],
-    );
+  for (const id of ids) assert.deepEqual(await scheduledActivities(s.client, id), ['validateDistillationInput'], id);
 });
 
 test('a split the loaded data cannot give fails once as InvalidInput naming the field and the numbers', async (t) => {
