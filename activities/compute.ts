@@ -3,36 +3,25 @@
  * Long ones heartbeat, checkpoint to the store, resume from the newest checkpoint on retry, and stop
  * on cancellation between batches.
  */
-import { CancelledFailure } from '@temporalio/activity';
+import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
 import { digestOf } from '../storage/hash';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
-import type { BackendInfo } from '../ml/backend';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { softTargetsAt } from '../ml/losses';
 import { buildNet } from '../ml/models';
 import { makePlan, planWarnings } from '../ml/splits';
 import { train } from '../ml/train';
-import type { Logger } from '../config/logger';
 import { DEFAULT_MODEL_LIMITS, modelSizeProblem } from '../config/model-size';
 import type { ModelLimits } from '../config/model-size';
 import { transferClassIssues } from '../config/schemas';
 import type { DataSpec, TransferSpec } from '../config/schemas';
-import {
-  findModel,
-  keys,
-  loadNet,
-  loadPlan,
-  publishModel,
-  readManifest,
-  savePlan,
-  storeLayersModel,
-} from './artifacts';
+import { keys, loadNet, loadPlan, publishModel, readManifest, savePlan, storeLayersModel } from './artifacts';
 import { datasetFor, loadSource } from './dataset-source';
-import { activityContext, dropCheckpoints, durableTraining } from './durable-training';
-import type { DurableTrainingDeps } from './durable-training';
+import { activityContext, runDurableTraining } from './durable-training';
+import type { TrainingDeps } from './durable-training';
 import { modelDigest } from './digests';
-import { invalidInput, invalidInputIssues, mapFailures } from './failures';
+import { bindActivities, invalidInput, invalidInputIssues } from './failures';
 import type {
   DataPlanRef,
   EvaluateRequest,
@@ -43,9 +32,7 @@ import type {
   TrainResult,
 } from './types';
 
-export interface ComputeDeps extends DurableTrainingDeps {
-  logger: Logger;
-  backend: BackendInfo;
+export interface ComputeDeps extends TrainingDeps {
   /** Model-size limits, checked once the data's shape is known. @default DEFAULT_MODEL_LIMITS */
   limits?: ModelLimits;
 }
@@ -57,281 +44,243 @@ function specField(req: TrainRequest): string {
   return req.name === 'generalist' ? 'generalist.model' : 'model';
 }
 
-export function createComputeActivities(deps: ComputeDeps) {
+async function prepareData(
+  deps: ComputeDeps,
+  req: { data: DataSpec; transfer: TransferSpec; seed: number },
+): Promise<DataPlanRef> {
   const { store } = deps;
+  const ds = await loadSource(req.data, store);
+  const classIssues = transferClassIssues(req.transfer, req.data.dataset, ds.numClasses);
+  if (classIssues.length > 0)
+    throw invalidInputIssues(classIssues.map((i) => ({ path: ['transfer', ...i.path].join('.'), message: i.message })));
+  const splitSpec = {
+    validationSize: req.data.validationSize,
+    trainLimit: req.data.trainLimit,
+    transfer: req.transfer,
+    seed: req.seed,
+  };
+  const trainDigest = digestOf({
+    dataset: ds.digest,
+    validationSize: splitSpec.validationSize,
+    trainLimit: splitSpec.trainLimit,
+    seed: req.seed,
+  });
+  const planDigest = digestOf({ trainDigest, transfer: req.transfer });
+  const plan = makePlan(ds.train.labels, splitSpec);
+  const warnings = planWarnings(ds.train.n, plan, splitSpec);
+  if (warnings.length > 0)
+    deps.logger.warn({ warnings, dataset: req.data.dataset }, `data split: ${warnings.join('; ')}`);
+  const ref = await savePlan(store, planDigest, plan);
+  return {
+    dataset: req.data.dataset,
+    ...(req.data.idx ? { idx: req.data.idx } : {}),
+    datasetDigest: ds.digest,
+    trainDigest,
+    planDigest,
+    plan: ref,
+    numClasses: ds.numClasses,
+    classNames: ds.classNames,
+    counts: {
+      train: plan.train.length,
+      validation: plan.validation.length,
+      transfer: plan.transfer.length,
+      test: ds.test.n,
+    },
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
+}
 
-  async function prepareData(req: { data: DataSpec; transfer: TransferSpec; seed: number }): Promise<DataPlanRef> {
-    const ds = await loadSource(req.data, store);
-    const classIssues = transferClassIssues(req.transfer, req.data.dataset, ds.numClasses);
-    if (classIssues.length > 0)
-      throw invalidInputIssues(
-        classIssues.map((i) => ({ path: ['transfer', ...i.path].join('.'), message: i.message })),
-      );
-    const splitSpec = {
-      validationSize: req.data.validationSize,
-      trainLimit: req.data.trainLimit,
-      transfer: req.transfer,
-      seed: req.seed,
-    };
-    const trainDigest = digestOf({
-      dataset: ds.digest,
-      validationSize: splitSpec.validationSize,
-      trainLimit: splitSpec.trainLimit,
-      seed: req.seed,
-    });
-    const planDigest = digestOf({ trainDigest, transfer: req.transfer });
-    const plan = makePlan(ds.train.labels, splitSpec);
-    const warnings = planWarnings(ds.train.n, plan, splitSpec);
-    if (warnings.length > 0)
-      deps.logger.warn({ warnings, dataset: req.data.dataset }, `data split: ${warnings.join('; ')}`);
-    const ref = await savePlan(store, planDigest, plan);
-    return {
-      dataset: req.data.dataset,
-      ...(req.data.idx ? { idx: req.data.idx } : {}),
-      datasetDigest: ds.digest,
-      trainDigest,
-      planDigest,
-      plan: ref,
-      numClasses: ds.numClasses,
-      classNames: ds.classNames,
-      counts: {
-        train: plan.train.length,
-        validation: plan.validation.length,
-        transfer: plan.transfer.length,
-        test: ds.test.n,
+async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainResult> {
+  const { store } = deps;
+  const digest = modelDigest(req);
+  return runDurableTraining(
+    deps,
+    { activity: 'trainModel', ...req, digest },
+    {
+      reused: async () => ({}),
+      train: async ({ resume, hooks }, log) => {
+        const ds = await datasetFor(req.data, store);
+        const plan = await loadPlan(store, req.data.plan);
+        const indices = req.split === 'train' ? plan.train : plan.transfer;
+        const side: [number, number] = [ds.rows, ds.cols];
+        const shape = { inputShape: side, numClasses: ds.numClasses, batchSize: req.train.batchSize };
+        const tooBig = modelSizeProblem(req.spec, shape, deps.limits ?? DEFAULT_MODEL_LIMITS);
+        if (tooBig) throw invalidInput(`invalid input: ${specField(req)}: ${tooBig}`);
+        const softTargets = req.distill ? await loadSoftTargets(store, req.distill) : undefined;
+        const net = buildNet(req.spec, { inputShape: side, numClasses: ds.numClasses, seed: req.seed });
+        const distill = req.distill ? { T: req.distill.temperature, alpha: req.distill.alpha } : null;
+        log.info(
+          { role: req.role, spec: req.spec, epochs: req.train.epochs, examples: indices.length, distill },
+          `training ${req.name}`,
+        );
+        try {
+          const data = { images: ds.train.images, labels: ds.train.labels, side, indices };
+          const { epochs, batchSize, optimizer, lrSchedule, jitter } = req.train;
+          const temperature = req.distill ? { temperature: req.distill.temperature, alpha: req.distill.alpha } : {};
+          const history = await train(
+            net,
+            { ...data, ...(softTargets ? { softTargets } : {}) },
+            { epochs, batchSize, optimizer, lrSchedule, jitter, seed: req.seed, ...temperature },
+            hooks,
+            resume,
+          );
+          const model = await publishModel(store, digest, net, side, {
+            name: req.name,
+            role: req.role,
+            data: { ...pick(req.data, 'dataset', 'datasetDigest', 'planDigest'), split: req.split },
+            train: req.train,
+            seed: req.seed,
+            distill: req.distill ?? null,
+            backend: deps.backend,
+            history,
+          });
+          return { model, history };
+        } finally {
+          net.dispose();
+        }
       },
-      ...(warnings.length > 0 ? { warnings } : {}),
-    };
-  }
+    },
+  );
+}
 
-  async function trainModel(req: TrainRequest): Promise<TrainResult> {
-    const started = Date.now();
-    const ctx = activityContext();
-    const digest = modelDigest(req);
-    const log = deps.logger.child({
-      activity: 'trainModel',
-      model: req.name,
-      digest,
-      ...(ctx ? { workflowId: ctx.info.workflowExecution?.workflowId, attempt: ctx.info.attempt } : {}),
-    });
-    const existing = await findModel(store, digest);
-    if (existing) {
-      log.info('identical model already published; reusing it');
-      return {
-        model: existing,
-        cached: true,
-        resumedFromEpoch: 0,
-        epochsTrained: 0,
-        history: [],
-        seconds: (Date.now() - started) / 1000,
-        backend: deps.backend.backend,
-        backendFallback: deps.backend.fallback,
-      };
-    }
-    const ds = await datasetFor(req.data, store);
-    const plan = await loadPlan(store, req.data.plan);
-    const indices = req.split === 'train' ? plan.train : plan.transfer;
-    const side: [number, number] = [ds.rows, ds.cols];
-    const shape = { inputShape: side, numClasses: ds.numClasses, batchSize: req.train.batchSize };
-    const tooBig = modelSizeProblem(req.spec, shape, deps.limits ?? DEFAULT_MODEL_LIMITS);
-    if (tooBig) throw invalidInput(`invalid input: ${specField(req)}: ${tooBig}`);
-    let softTargets: Float32Array | undefined;
-    if (req.distill) {
-      const t = decodeTensors(await store.get(req.distill.softTargets.logits));
-      const logits = t['logits']!;
-      const [members, n, C] = logits.shape as [number, number, number];
-      const all = logits.data as Float32Array;
-      const perMember = Array.from({ length: members }, (_, m) => all.subarray(m * n * C, (m + 1) * n * C));
-      softTargets = softTargetsAt(perMember, n, C, req.distill.temperature, req.distill.ensemble);
-    }
-    const { resume, hooks, lastCheckpointEpoch } = await durableTraining(deps, {
-      digest,
-      name: req.name,
-      epochs: req.train.epochs,
-      log,
-    });
-    const net = buildNet(req.spec, { inputShape: side, numClasses: ds.numClasses, seed: req.seed });
-    log.info(
-      {
-        role: req.role,
-        spec: req.spec,
-        epochs: req.train.epochs,
-        examples: indices.length,
-        distill: req.distill ? { T: req.distill.temperature, alpha: req.distill.alpha } : null,
-      },
-      `training ${req.name}`,
-    );
-    try {
-      const history = await train(
-        net,
-        { images: ds.train.images, labels: ds.train.labels, side, indices, ...(softTargets ? { softTargets } : {}) },
-        {
-          epochs: req.train.epochs,
-          batchSize: req.train.batchSize,
-          optimizer: req.train.optimizer,
-          lrSchedule: req.train.lrSchedule,
-          jitter: req.train.jitter,
-          seed: req.seed,
-          ...(req.distill ? { temperature: req.distill.temperature, alpha: req.distill.alpha } : {}),
-        },
-        hooks,
-        resume,
-      );
-      const model = await publishModel(store, digest, net, side, {
-        name: req.name,
-        role: req.role,
-        data: {
-          dataset: req.data.dataset,
-          datasetDigest: req.data.datasetDigest,
-          planDigest: req.data.planDigest,
-          split: req.split,
-        },
-        train: req.train,
-        seed: req.seed,
-        distill: req.distill ?? null,
-        backend: deps.backend,
-        history,
-      });
-      await dropCheckpoints(store, digest);
-      const epochsTrained = req.train.epochs - (resume?.epoch ?? 0);
-      log.info({ epochsTrained, resumedFromEpoch: resume?.epoch ?? 0 }, 'model published');
-      return {
-        model,
-        cached: false,
-        resumedFromEpoch: resume?.epoch ?? 0,
-        epochsTrained,
-        history,
-        seconds: (Date.now() - started) / 1000,
-        backend: deps.backend.backend,
-        backendFallback: deps.backend.fallback,
-      };
-    } catch (err) {
-      if (err instanceof CancelledFailure)
-        log.warn({ lastCheckpointEpoch: lastCheckpointEpoch() }, 'training cancelled');
-      else log.error({ err }, 'training failed');
-      throw err;
-    } finally {
-      net.dispose();
-    }
-  }
+/** Soft targets at the student's temperature, from the stored teacher logits ([members, n, classes]). */
+async function loadSoftTargets(
+  store: ArtifactStore,
+  distill: NonNullable<TrainRequest['distill']>,
+): Promise<Float32Array> {
+  const logits = decodeTensors(await store.get(distill.softTargets.logits))['logits']!;
+  const [members, n, C] = logits.shape as [number, number, number];
+  const all = logits.data as Float32Array;
+  const perMember = Array.from({ length: members }, (_, m) => all.subarray(m * n * C, (m + 1) * n * C));
+  return softTargetsAt(perMember, n, C, distill.temperature, distill.ensemble);
+}
 
-  async function computeSoftTargets(req: {
+function pick<T, K extends keyof T>(o: T, ...ks: K[]): Pick<T, K> {
+  return Object.fromEntries(ks.map((k) => [k, o[k]])) as Pick<T, K>;
+}
+
+async function computeSoftTargets(
+  deps: ComputeDeps,
+  req: {
     key: string;
     data: DataPlanRef;
     teachers: ModelRef[];
-  }): Promise<SoftTargetsRef> {
-    const ds = await datasetFor(req.data, store);
-    const plan = await loadPlan(store, req.data.plan);
-    const n = plan.transfer.length;
-    const C = ds.numClasses;
-    const all = new Float32Array(req.teachers.length * n * C);
-    let inferenceSeconds = 0;
-    for (const [m, teacher] of req.teachers.entries()) {
-      const net = await loadNet(store, await readManifest(store, teacher.manifest.key));
-      try {
-        const t0 = performance.now();
-        all.set(await predictLogits(net, ds.train.images, [ds.rows, ds.cols], plan.transfer), m * n * C);
-        inferenceSeconds += (performance.now() - t0) / 1000;
-      } finally {
-        net.dispose();
-      }
-      activityContext()?.heartbeat({ teacher: m + 1 });
-    }
-    const dir = keys.softTargets(req.key);
-    const logits = await store.put(
-      `${dir}/logits.cht`,
-      encodeTensors({ logits: { dtype: 'float32', shape: [req.teachers.length, n, C], data: all } }),
-    );
-    const manifest = await putJson(store, `${dir}/manifest.json`, {
-      kind: 'chrysalis-soft-targets',
-      version: 1,
-      key: req.key,
-      logits,
-      members: req.teachers.length,
-      n,
-      numClasses: C,
-      provenance: {
-        teachers: req.teachers.map((t) => ({ digest: t.digest, weightsSha256: t.weights.sha256 })),
-        dataset: req.data.dataset,
-        datasetDigest: req.data.datasetDigest,
-        planDigest: req.data.planDigest,
-        transferIndices: 'data plan "transfer" split',
-      },
-    });
-    deps.logger.info({ key: req.key, members: req.teachers.length, n }, 'soft targets (teacher logits) stored');
-    return { key: req.key, logits, manifest, members: req.teachers.length, n, numClasses: C, inferenceSeconds };
-  }
-
-  async function evaluateModel(req: EvaluateRequest): Promise<EvaluationSummary> {
-    const ds = await datasetFor(req.data, store);
-    const net = await loadNet(store, await readManifest(store, req.model.manifest.key));
-    const side: [number, number] = [ds.rows, ds.cols];
-    const C = ds.numClasses;
+  },
+): Promise<SoftTargetsRef> {
+  const { store } = deps;
+  const ds = await datasetFor(req.data, store);
+  const plan = await loadPlan(store, req.data.plan);
+  const n = plan.transfer.length;
+  const C = ds.numClasses;
+  const all = new Float32Array(req.teachers.length * n * C);
+  let inferenceSeconds = 0;
+  for (const [m, teacher] of req.teachers.entries()) {
+    const net = await loadNet(store, await readManifest(store, teacher.manifest.key));
     try {
-      const testIdx = Int32Array.from({ length: ds.test.n }, (_, i) => i);
-      let t0 = performance.now();
-      const testLogits = await predictLogits(net, ds.test.images, side, testIdx);
-      let inferenceSeconds = (performance.now() - t0) / 1000;
-      const m = metrics(testLogits, ds.test.labels, C);
-      let biasShift: EvaluationSummary['biasShift'];
-      if (req.biasClasses && req.biasClasses.length > 0) {
-        const plan = await loadPlan(store, req.data.plan);
-        t0 = performance.now();
-        const valLogits = await predictLogits(net, ds.train.images, side, plan.validation);
-        inferenceSeconds += (performance.now() - t0) / 1000;
-        const valLabels = Uint8Array.from(plan.validation, (i) => ds.train.labels[i]!);
-        const onVal = searchBiasShift(valLogits, valLabels, C, req.biasClasses);
-        const onTest = searchBiasShift(testLogits, ds.test.labels, C, req.biasClasses);
-        biasShift = {
-          classes: req.biasClasses,
-          validationShift: onVal.shift,
-          testErrorsWithValidationShift: metrics(testLogits, ds.test.labels, C, biasVector(C, onVal)).errors,
-          testOptimalShift: onTest.shift,
-          testOptimalErrors: onTest.errors,
-        };
-      }
-      const details = await putJson(store, keys.evaluation(req.model.digest, req.data.planDigest), {
-        name: req.name,
-        model: req.model.digest,
-        ...m,
-        classNames: ds.classNames,
-        biasShift: biasShift ?? null,
-      });
-      return {
-        name: req.name,
-        modelDigest: req.model.digest,
-        errors: m.errors,
-        n: m.n,
-        accuracy: m.accuracy,
-        perClassErrors: m.perClassErrors,
-        ...(biasShift ? { biasShift } : {}),
-        details,
-        inferenceSeconds,
-      };
+      const t0 = performance.now();
+      all.set(await predictLogits(net, ds.train.images, [ds.rows, ds.cols], plan.transfer), m * n * C);
+      inferenceSeconds += (performance.now() - t0) / 1000;
     } finally {
       net.dispose();
     }
+    activityContext()?.heartbeat({ teacher: m + 1 });
   }
+  const dir = keys.softTargets(req.key);
+  const logits = await store.put(
+    `${dir}/logits.cht`,
+    encodeTensors({ logits: { dtype: 'float32', shape: [req.teachers.length, n, C], data: all } }),
+  );
+  const manifest = await putJson(store, `${dir}/manifest.json`, {
+    kind: 'chrysalis-soft-targets',
+    version: 1,
+    key: req.key,
+    logits,
+    members: req.teachers.length,
+    n,
+    numClasses: C,
+    provenance: {
+      teachers: req.teachers.map((t) => ({ digest: t.digest, weightsSha256: t.weights.sha256 })),
+      dataset: req.data.dataset,
+      datasetDigest: req.data.datasetDigest,
+      planDigest: req.data.planDigest,
+      transferIndices: 'data plan "transfer" split',
+    },
+  });
+  deps.logger.info({ key: req.key, members: req.teachers.length, n }, 'soft targets (teacher logits) stored');
+  return { key: req.key, logits, manifest, members: req.teachers.length, n, numClasses: C, inferenceSeconds };
+}
 
-  /** Publishes a model in the standard tfjs layers format under exports/<digest>/ (idempotent). */
-  async function exportModel(req: {
+async function evaluateModel(deps: ComputeDeps, req: EvaluateRequest): Promise<EvaluationSummary> {
+  const { store } = deps;
+  const ds = await datasetFor(req.data, store);
+  const net = await loadNet(store, await readManifest(store, req.model.manifest.key));
+  const side: [number, number] = [ds.rows, ds.cols];
+  const C = ds.numClasses;
+  try {
+    const testIdx = Int32Array.from({ length: ds.test.n }, (_, i) => i);
+    let t0 = performance.now();
+    const testLogits = await predictLogits(net, ds.test.images, side, testIdx);
+    let inferenceSeconds = (performance.now() - t0) / 1000;
+    const m = metrics(testLogits, ds.test.labels, C);
+    let biasShift: EvaluationSummary['biasShift'];
+    if (req.biasClasses && req.biasClasses.length > 0) {
+      const plan = await loadPlan(store, req.data.plan);
+      t0 = performance.now();
+      const valLogits = await predictLogits(net, ds.train.images, side, plan.validation);
+      inferenceSeconds += (performance.now() - t0) / 1000;
+      const valLabels = Uint8Array.from(plan.validation, (i) => ds.train.labels[i]!);
+      const onVal = searchBiasShift(valLogits, valLabels, C, req.biasClasses);
+      const onTest = searchBiasShift(testLogits, ds.test.labels, C, req.biasClasses);
+      biasShift = {
+        classes: req.biasClasses,
+        validationShift: onVal.shift,
+        testErrorsWithValidationShift: metrics(testLogits, ds.test.labels, C, biasVector(C, onVal)).errors,
+        testOptimalShift: onTest.shift,
+        testOptimalErrors: onTest.errors,
+      };
+    }
+    const details = await putJson(store, keys.evaluation(req.model.digest, req.data.planDigest), {
+      name: req.name,
+      model: req.model.digest,
+      ...m,
+      classNames: ds.classNames,
+      biasShift: biasShift ?? null,
+    });
+    return {
+      name: req.name,
+      modelDigest: req.model.digest,
+      errors: m.errors,
+      n: m.n,
+      accuracy: m.accuracy,
+      perClassErrors: m.perClassErrors,
+      ...(biasShift ? { biasShift } : {}),
+      details,
+      inferenceSeconds,
+    };
+  } finally {
+    net.dispose();
+  }
+}
+
+/** Publishes a model in the standard tfjs layers format under exports/<digest>/ (idempotent). */
+async function exportModel(
+  deps: ComputeDeps,
+  req: {
     model: ModelRef;
     classNames: string[];
-  }): Promise<{ modelJson: string; weights: string }> {
-    const dir = keys.exportDir(req.model.digest);
-    const existing = await store.stat(`${dir}/model.json`);
-    if (existing) return { modelJson: existing.key, weights: `${dir}/group1-shard1of1.bin` };
-    const { modelJson, weights } = await storeLayersModel(store, req.model, dir, req.classNames);
-    return { modelJson, weights };
-  }
+  },
+): Promise<{ modelJson: string; weights: string }> {
+  const { store } = deps;
+  const dir = keys.exportDir(req.model.digest);
+  const existing = await store.stat(`${dir}/model.json`);
+  if (existing) return { modelJson: existing.key, weights: `${dir}/group1-shard1of1.bin` };
+  const { modelJson, weights } = await storeLayersModel(store, req.model, dir, req.classNames);
+  return { modelJson, weights };
+}
 
-  return {
-    exportModel: mapFailures('exportModel', exportModel),
-    prepareData: mapFailures('prepareData', prepareData),
-    trainModel: mapFailures('trainModel', trainModel),
-    computeSoftTargets: mapFailures('computeSoftTargets', computeSoftTargets),
-    evaluateModel: mapFailures('evaluateModel', evaluateModel),
-  };
+/** The compute-queue activities, each wrapped so its typed errors reach Temporal as named failures. */
+export function createComputeActivities(deps: ComputeDeps) {
+  return bindActivities(deps, { exportModel, prepareData, trainModel, computeSoftTargets, evaluateModel });
 }
 
 export type ComputeActivities = ReturnType<typeof createComputeActivities>;

@@ -4,12 +4,14 @@
  */
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../storage/artifact-store';
-import type { TrainHooks, TrainSnapshot } from '../ml/train';
+import type { BackendInfo } from '../ml/backend';
+import type { EpochStats, TrainHooks, TrainSnapshot } from '../ml/train';
 import type { Logger } from '../config/logger';
 import type { ModelProgressUpdate } from '../common/progress';
 import { keys } from '../common/store-keys';
-import { loadCheckpoint, saveCheckpoint } from './artifacts';
+import { findModel, loadCheckpoint, saveCheckpoint } from './artifacts';
 import { FailureType, failure } from './failures';
+import type { ModelRef, TrainResult } from './types';
 
 /** What a training activity heartbeats: small, and enough to resume. */
 export interface TrainHeartbeat {
@@ -73,88 +75,158 @@ async function resumePoint(
 }
 
 /**
- * Finds the resume point — this activity's own last heartbeat, else the newest checkpoint stored for
- * the same recipe digest (a re-run workflow continues where a failed one stopped) — and builds hooks
- * that checkpoint before every heartbeat that names the checkpoint.
+ * Finds the resume point — the newest checkpoint of this recipe (see {@link resumePoint}) — and
+ * builds hooks that checkpoint before every heartbeat that names the checkpoint.
  */
 export async function durableTraining(
   deps: DurableTrainingDeps,
   opts: { digest: string; name: string; epochs: number; log: Logger },
 ): Promise<DurableTraining> {
-  const { store } = deps;
   const ctx = activityContext();
   const beat = ctx?.info.heartbeatDetails as TrainHeartbeat | undefined;
-  const resume = await resumePoint(store, opts.digest, beat?.checkpoint);
+  const resume = await resumePoint(deps.store, opts.digest, beat?.checkpoint);
   if (resume)
     opts.log.info(
       { resumeEpoch: resume.epoch, epochs: opts.epochs },
       `resuming from checkpoint after epoch ${resume.epoch}`,
     );
-
-  let lastCheckpoint: TrainHeartbeat['checkpoint'];
-  let lastCheckpointAt = Date.now();
-  const every = deps.checkpointEvery ?? 1;
-  const minMs = (deps.checkpointMinSeconds ?? 10) * 1000;
+  const state: CheckpointState = { last: undefined, at: Date.now() };
   const hooks: TrainHooks = {
     throwIfCancelled: () => {
       if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`training of ${opts.name} cancelled`);
     },
-    onBatch: (p) =>
-      ctx?.heartbeat({
-        epoch: p.epoch - 1,
-        batch: p.batch,
-        ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}),
-      } satisfies TrainHeartbeat),
-    onEpochEnd: async (stats, snapshot) => {
-      opts.log.info(
-        { ...stats, epochs: opts.epochs },
-        `epoch ${stats.epoch}/${opts.epochs} loss ${stats.loss.toFixed(4)} ` +
-          `acc ${(stats.trainAccuracy * 100).toFixed(2)}%`,
-      );
-      const draining = deps.draining?.() === true && stats.epoch < opts.epochs;
-      if (
-        draining ||
-        (stats.epoch % every === 0 && stats.epoch < opts.epochs && Date.now() - lastCheckpointAt >= minMs)
-      ) {
-        // Write (and verify) the checkpoint before the heartbeat that names it.
-        const ref = await saveCheckpoint(store, opts.digest, snapshot());
-        lastCheckpoint = { ...ref, epoch: stats.epoch };
-        lastCheckpointAt = Date.now();
-      }
-      ctx?.heartbeat({
-        epoch: stats.epoch,
-        ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}),
-      } satisfies TrainHeartbeat);
-      const wf = ctx?.info.workflowExecution;
-      const checkpointed = lastCheckpoint?.epoch ?? resume?.epoch;
-      if (wf && deps.reportProgress) {
-        const update: ModelProgressUpdate = {
-          model: opts.name,
-          epoch: stats.epoch,
-          epochs: opts.epochs,
-          loss: stats.loss,
-          trainAccuracy: stats.trainAccuracy,
-          epochSeconds: stats.seconds,
-          ...(checkpointed !== undefined ? { checkpointEpoch: checkpointed } : {}),
-          ...(resume && stats.epoch === resume.epoch + 1 ? { resumedFromEpoch: resume.epoch } : {}),
-        };
-        deps
-          .reportProgress(wf, update)
-          .catch((err: unknown) => opts.log.warn({ err }, 'progress signal not delivered'));
-      }
-      if (draining) {
-        opts.log.warn(
-          { checkpointEpoch: stats.epoch },
-          `worker shutting down: checkpointed epoch ${stats.epoch}, handing the activity back`,
-        );
-        throw failure(
-          FailureType.WorkerShutdown,
-          `worker shut down after checkpointing epoch ${stats.epoch} of ${opts.name}`,
-        );
-      }
-    },
+    onBatch: (p) => ctx?.heartbeat(heartbeat(p.epoch - 1, state, p.batch)),
+    onEpochEnd: (stats, snapshot) => endOfEpoch({ deps, ctx, opts, resume, state }, stats, snapshot),
   };
-  return { resume, hooks, lastCheckpointEpoch: () => lastCheckpoint?.epoch ?? 0 };
+  return { resume, hooks, lastCheckpointEpoch: () => state.last?.epoch ?? 0 };
+}
+
+/** The newest checkpoint this attempt wrote, and when. */
+interface CheckpointState {
+  last: TrainHeartbeat['checkpoint'];
+  at: number;
+}
+
+function heartbeat(epoch: number, state: CheckpointState, batch?: number): TrainHeartbeat {
+  return { epoch, ...(batch !== undefined ? { batch } : {}), ...(state.last ? { checkpoint: state.last } : {}) };
+}
+
+interface EpochContext {
+  deps: DurableTrainingDeps;
+  ctx: Context | undefined;
+  opts: { digest: string; name: string; epochs: number; log: Logger };
+  resume: TrainSnapshot | undefined;
+  state: CheckpointState;
+}
+
+type EpochEnd = NonNullable<TrainHooks['onEpochEnd']>;
+
+/** Log, checkpoint when due (always when draining), heartbeat, signal progress; hand back when draining. */
+async function endOfEpoch(
+  { deps, ctx, opts, resume, state }: EpochContext,
+  stats: Parameters<EpochEnd>[0],
+  snapshot: Parameters<EpochEnd>[1],
+): Promise<void> {
+  const acc = `acc ${(stats.trainAccuracy * 100).toFixed(2)}%`;
+  opts.log.info(
+    { ...stats, epochs: opts.epochs },
+    `epoch ${stats.epoch}/${opts.epochs} loss ${stats.loss.toFixed(4)} ${acc}`,
+  );
+  const draining = deps.draining?.() === true && stats.epoch < opts.epochs;
+  const every = deps.checkpointEvery ?? 1;
+  const due = stats.epoch % every === 0 && Date.now() - state.at >= (deps.checkpointMinSeconds ?? 10) * 1000;
+  if (draining || (due && stats.epoch < opts.epochs)) {
+    // Write (and verify) the checkpoint before the heartbeat that names it.
+    const ref = await saveCheckpoint(deps.store, opts.digest, snapshot());
+    state.last = { ...ref, epoch: stats.epoch };
+    state.at = Date.now();
+  }
+  ctx?.heartbeat(heartbeat(stats.epoch, state));
+  const wf = ctx?.info.workflowExecution;
+  const checkpointed = state.last?.epoch ?? resume?.epoch;
+  if (wf && deps.reportProgress) {
+    const update: ModelProgressUpdate = {
+      model: opts.name,
+      epoch: stats.epoch,
+      epochs: opts.epochs,
+      loss: stats.loss,
+      trainAccuracy: stats.trainAccuracy,
+      epochSeconds: stats.seconds,
+      ...(checkpointed !== undefined ? { checkpointEpoch: checkpointed } : {}),
+      ...(resume && stats.epoch === resume.epoch + 1 ? { resumedFromEpoch: resume.epoch } : {}),
+    };
+    deps.reportProgress(wf, update).catch((err: unknown) => opts.log.warn({ err }, 'progress signal not delivered'));
+  }
+  if (draining) {
+    opts.log.warn(
+      { checkpointEpoch: stats.epoch },
+      `worker shutting down: checkpointed epoch ${stats.epoch}, handing the activity back`,
+    );
+    throw failure(
+      FailureType.WorkerShutdown,
+      `worker shut down after checkpointing epoch ${stats.epoch} of ${opts.name}`,
+    );
+  }
+}
+
+/** What one training activity supplies to {@link runDurableTraining}. */
+export interface TrainingSteps<X> {
+  /** The extras a result carries, for an identical model found already published. */
+  reused: (model: ModelRef) => Promise<X>;
+  /** Trains from `training.resume` with `training.hooks`, publishes, and returns what it published. */
+  train: (training: DurableTraining, log: Logger) => Promise<{ model: ModelRef; history: EpochStats[] } & X>;
+}
+
+export interface TrainingDeps extends DurableTrainingDeps {
+  logger: Logger;
+  backend: BackendInfo;
+}
+
+/**
+ * The skeleton every training activity shares: a logger bound to the activity, reuse of an identical
+ * published model, durable training (resume, heartbeats, checkpoints, cancellation, progress), the
+ * checkpoints dropped once published, and the failure logged with what was saved.
+ */
+export async function runDurableTraining<X>(
+  deps: TrainingDeps,
+  run: { activity: string; name: string; train: { epochs: number }; digest: string },
+  steps: TrainingSteps<X>,
+): Promise<TrainResult & X> {
+  const started = Date.now();
+  const ctx = activityContext();
+  const epochs = run.train.epochs;
+  const log = deps.logger.child({
+    activity: run.activity,
+    model: run.name,
+    digest: run.digest,
+    ...(ctx ? { workflowId: ctx.info.workflowExecution?.workflowId, attempt: ctx.info.attempt } : {}),
+  });
+  const done = (r: Omit<TrainResult, 'seconds' | 'backend' | 'backendFallback'> & X): TrainResult & X => ({
+    ...r,
+    seconds: (Date.now() - started) / 1000,
+    backend: deps.backend.backend,
+    backendFallback: deps.backend.fallback,
+  });
+  const existing = await findModel(deps.store, run.digest);
+  if (existing) {
+    log.info('identical model already published; reusing it');
+    const extras = await steps.reused(existing);
+    return done({ model: existing, ...extras, cached: true, resumedFromEpoch: 0, epochsTrained: 0, history: [] });
+  }
+  const training = await durableTraining(deps, { digest: run.digest, name: run.name, epochs, log });
+  try {
+    const published = await steps.train(training, log);
+    await dropCheckpoints(deps.store, run.digest);
+    const resumedFromEpoch = training.resume?.epoch ?? 0;
+    const epochsTrained = epochs - resumedFromEpoch;
+    log.info({ epochsTrained, resumedFromEpoch }, 'model published');
+    return done({ ...published, cached: false, resumedFromEpoch, epochsTrained });
+  } catch (err) {
+    if (err instanceof CancelledFailure)
+      log.warn({ lastCheckpointEpoch: training.lastCheckpointEpoch() }, 'training cancelled');
+    else log.error({ err }, 'training failed');
+    throw err;
+  }
 }
 
 /** Removes a recipe's checkpoints once its model is published. */

@@ -71,6 +71,30 @@ export function toFailure(err: unknown, context: string): unknown {
   return err;
 }
 
+/** Wraps every activity of a set, each named by its key, with {@link mapFailures}. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any activity signature
+export function withFailureTypes<T extends Record<string, (...args: any[]) => Promise<unknown>>>(activities: T): T {
+  return Object.fromEntries(Object.entries(activities).map(([name, fn]) => [name, mapFailures(name, fn)])) as T;
+}
+
+/** Activities written as `(deps, request)`, once their dependencies are bound. */
+export type Bound<D, T> = {
+  [K in keyof T]: T[K] extends (deps: D, req: infer Q) => Promise<infer R> ? (req: Q) => Promise<R> : never;
+};
+
+/** Binds a worker's dependencies to activities written as `(deps, request)`, each named by its key and mapped. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any request type
+export function bindActivities<D, T extends Record<string, (deps: D, req: any) => Promise<unknown>>>(
+  deps: D,
+  activities: T,
+): Bound<D, T> {
+  const bound = Object.entries(activities).map(([name, fn]) => [
+    name,
+    mapFailures(name, (req: unknown) => fn(deps, req)),
+  ]);
+  return Object.fromEntries(bound) as Bound<D, T>;
+}
+
 /** Wraps an activity so its typed errors reach Temporal as named failures. */
 export function mapFailures<A extends unknown[], R>(
   name: string,

@@ -16,21 +16,27 @@ export interface StoredReport {
   charts: string[];
 }
 
-export async function storeReport(
+/** How one pipeline's report becomes Markdown and charts. */
+export interface ReportRendering<R> {
+  markdown: (report: R) => string;
+  charts: (store: ArtifactStore, report: R) => Promise<ChartInputs>;
+}
+
+export async function storeReport<R extends { workflowId: string }>(
   store: ArtifactStore,
-  workflowId: string,
-  report: unknown,
-  markdown: string,
-  chartInputs: ChartInputs,
+  report: R,
+  rendering: ReportRendering<R>,
 ): Promise<StoredReport> {
-  const dir = keys.run(workflowId);
+  const dir = keys.run(report.workflowId);
+  const markdown = rendering.markdown(report);
+  const chartInputs = await rendering.charts(store, report);
   const encode = (text: string) => new TextEncoder().encode(text);
   // Independent objects: the JSON uploads while the charts render, and the charts upload side by side.
   const [json, charts] = await Promise.all([putJson(store, `${dir}/report.json`, report), renderCharts(chartInputs)]);
   const full = `${markdown}\n## Charts\n\n${chartsMarkdown(charts)}\n`;
   const [md, html, chartKeys] = await Promise.all([
     store.put(`${dir}/report.md`, encode(full), { contentType: 'text/markdown' }),
-    store.put(`${dir}/report.html`, encode(renderHtml(`chrysalis run ${workflowId}`, full, charts)), {
+    store.put(`${dir}/report.html`, encode(renderHtml(`chrysalis run ${report.workflowId}`, full, charts)), {
       contentType: 'text/html',
     }),
     Promise.all(

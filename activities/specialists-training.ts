@@ -2,67 +2,51 @@
  * trainSpecialist (paper §5, step 3): one specialist, durable and content-addressed like trainModel: heartbeats,
  * checkpoints, resume, cancellation and progress signals, and a re-run reuses a published one.
  */
-import { CancelledFailure } from '@temporalio/activity';
 import type { Logger } from '../config/logger';
 import type { Dataset } from '../ml/datasets';
 import type { Plan } from '../ml/splits';
 import { trainSpecialist as trainSpecialistNet } from '../ml/specialists';
 import type { SpecialistRun } from '../ml/specialists';
-import { findModel, loadNet, loadPlan, publishModel, readManifest } from './artifacts';
+import { loadNet, loadPlan, publishModel, readManifest } from './artifacts';
 import type { ComputeDeps } from './compute';
 import { datasetFor } from './dataset-source';
 import { specialistDigest } from './digests';
-import { activityContext, dropCheckpoints, durableTraining } from './durable-training';
+import { runDurableTraining } from './durable-training';
+import type { DurableTraining } from './durable-training';
 import { invalidInput } from './failures';
 import type { SpecialistRequest, SpecialistResult, SpecialistSamplingInfo } from './specialists-types';
 import type { ModelRef } from './types';
 
 export async function trainSpecialist(deps: ComputeDeps, req: SpecialistRequest): Promise<SpecialistResult> {
   const { store } = deps;
-  const started = Date.now();
   const digest = specialistDigest(req);
-  const log = specialistLogger(deps.logger, req.name, digest);
-  const result = ({ sampling, ...outcome }: Outcome): SpecialistResult => ({
-    name: req.name,
-    subset: req.subset,
-    backend: deps.backend.backend,
-    backendFallback: deps.backend.fallback,
-    ...outcome,
-    seconds: (Date.now() - started) / 1000,
-    sampling,
-  });
-
-  const existing = await findModel(store, digest);
-  if (existing) {
-    const m = await readManifest(store, existing.manifest.key);
-    const sampling = (m.provenance['specialist'] as { sampling: SpecialistSamplingInfo }).sampling;
-    log.info('identical specialist already published; reusing it');
-    return result({ model: existing, cached: true, resumedFromEpoch: 0, epochsTrained: 0, history: [], sampling });
-  }
-
-  return result(await trainAndPublish(deps, req, digest, log));
+  const result = await runDurableTraining(
+    deps,
+    { activity: 'trainSpecialist', ...req, digest },
+    {
+      reused: async (model) => {
+        const m = await readManifest(store, model.manifest.key);
+        return { sampling: (m.provenance['specialist'] as { sampling: SpecialistSamplingInfo }).sampling };
+      },
+      train: (training, log) => trainAndPublish(deps, req, digest, training, log),
+    },
+  );
+  return { name: req.name, subset: req.subset, ...result };
 }
 
-type Outcome = Omit<SpecialistResult, 'name' | 'subset' | 'backend' | 'backendFallback' | 'seconds'>;
-
-/** Trains the specialist (resuming from its newest checkpoint) and publishes it. */
+/** Trains the specialist from the generalist's weights (resuming from its newest checkpoint) and publishes it. */
 async function trainAndPublish(
   deps: ComputeDeps,
   req: SpecialistRequest,
   digest: string,
+  { resume, hooks }: DurableTraining,
   log: Logger,
-): Promise<Outcome> {
+): Promise<{ model: ModelRef; history: SpecialistRun['history']; sampling: SpecialistSamplingInfo }> {
   const { store } = deps;
   const ds = await datasetFor(req.data, store);
   const plan = await loadPlan(store, req.data.plan);
   const sampleSize = specialistSampleSize(req, ds, plan);
   const generalist = await loadNet(store, await readManifest(store, req.generalist.manifest.key));
-  const { resume, hooks, lastCheckpointEpoch } = await durableTraining(deps, {
-    digest,
-    name: req.name,
-    epochs: req.train.epochs,
-    log,
-  });
   log.info(
     { subset: req.subset, classes: req.subset.map((c) => ds.classNames[c]), epochs: req.train.epochs },
     `training ${req.name}`,
@@ -79,34 +63,14 @@ async function trainAndPublish(
     try {
       const sampling = samplingInfo(run);
       const model = await publishSpecialist(deps, req, digest, ds, run, sampling);
-      await dropCheckpoints(store, digest);
-      const resumedFromEpoch = resume?.epoch ?? 0;
-      const epochsTrained = req.train.epochs - resumedFromEpoch;
-      log.info(
-        { epochsTrained, resumedFromEpoch, correctionFactor: run.sampling.correctionFactor },
-        'specialist published',
-      );
-      return { model, cached: false, resumedFromEpoch, epochsTrained, history: run.history, sampling };
+      log.info({ correctionFactor: run.sampling.correctionFactor }, 'specialist trained');
+      return { model, history: run.history, sampling };
     } finally {
       run.net.dispose();
     }
-  } catch (err) {
-    if (err instanceof CancelledFailure) log.warn({ lastCheckpointEpoch: lastCheckpointEpoch() }, 'training cancelled');
-    else log.error({ err }, 'specialist training failed');
-    throw err;
   } finally {
     generalist.dispose();
   }
-}
-
-function specialistLogger(logger: Logger, name: string, digest: string): Logger {
-  const ctx = activityContext();
-  return logger.child({
-    activity: 'trainSpecialist',
-    model: name,
-    digest,
-    ...(ctx ? { workflowId: ctx.info.workflowExecution?.workflowId, attempt: ctx.info.attempt } : {}),
-  });
 }
 
 /**

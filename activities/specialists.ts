@@ -7,24 +7,22 @@
  * specialists-types.ts (re-exported here).
  */
 import type { ComputeDeps } from './compute';
-import { mapFailures } from './failures';
+import { bindActivities } from './failures';
 import { clusterConfusions } from './specialists-clustering';
 import { computeCombinedSoftTargets, evaluateCombination, exportCombination } from './specialists-combination';
 import { trainSpecialist } from './specialists-training';
 
 export type * from './specialists-types';
 
+/** Each activity with the worker's dependencies bound and its failures mapped to typed ones. */
 export function createSpecialistsComputeActivities(deps: ComputeDeps) {
-  /** Each activity with the worker's dependencies bound and its failures mapped to typed ones. */
-  const bind = <Req, Res>(name: string, fn: (deps: ComputeDeps, req: Req) => Promise<Res>) =>
-    mapFailures(name, (req: Req) => fn(deps, req));
-  return {
-    clusterConfusions: bind('clusterConfusions', clusterConfusions),
-    exportCombination: bind('exportCombination', exportCombination),
-    trainSpecialist: bind('trainSpecialist', trainSpecialist),
-    evaluateCombination: bind('evaluateCombination', evaluateCombination),
-    computeCombinedSoftTargets: bind('computeCombinedSoftTargets', computeCombinedSoftTargets),
-  };
+  return bindActivities(deps, {
+    clusterConfusions,
+    exportCombination,
+    trainSpecialist,
+    evaluateCombination,
+    computeCombinedSoftTargets,
+  });
 }
 
 export type SpecialistsComputeActivities = ReturnType<typeof createSpecialistsComputeActivities>;

@@ -11,6 +11,20 @@ export const BUILTIN_DATASETS = {
   'mnist+fashion': { inputShape: [28, 28], classes: 20 },
 } as const satisfies Record<string, { inputShape: readonly [number, number]; classes: number }>;
 
+/** Fashion-MNIST's labels 0–9, in its order (they name classes in reports and exports). */
+export const FASHION_MNIST_CLASS_NAMES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+] as const;
+
 export type DatasetName = keyof typeof BUILTIN_DATASETS;
 
 export const DATASET_NAMES = Object.keys(BUILTIN_DATASETS) as [DatasetName, ...DatasetName[]];

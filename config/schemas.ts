@@ -164,20 +164,25 @@ const dataSchema = z
   })
   .strict();
 
+/** A run's name (reports, workflow ids) and seed: every config has both. */
+export const runIdentity = {
+  name: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes')
+    .default('custom'),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .default(1),
+};
+
 export const distillationConfigSchema = z
   .object({
-    name: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes')
-      .default('custom'),
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1)
-      .default(1),
+    ...runIdentity,
     data: dataSchema,
     teachers: keyedUnion('teachers', {
       /** Train this many teachers from one recipe (different seeds). */

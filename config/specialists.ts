@@ -10,6 +10,7 @@ import {
   distillationConfigSchema,
   modelRefSchema,
   modelSpecSchema,
+  runIdentity,
   studentVariantSchema,
   trainSpecSchema,
   transferClassIssues,
@@ -21,18 +22,7 @@ const positiveInt = z.number().int().positive();
 
 export const specialistsConfigSchema = z
   .object({
-    name: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes')
-      .default('custom'),
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1)
-      .default(1),
+    ...runIdentity,
     /** The same data spec as a distillation run: the distil-back child gets it unchanged. */
     data: distillationConfigSchema.shape.data,
     /** Step 1: train a generalist on all classes, or reuse a stored model. */

@@ -7,7 +7,16 @@ const uiPort = Number(process.env['CHRYSALIS_DEV_TEMPORAL_UI_PORT'] ?? 8233);
 void (async () => {
   const stack = await startDevStack({ echo: process.env['CHRYSALIS_DEV_QUIET'] !== '1', supervise: true });
   process.stderr.write(
-    `\nchrysalis dev stack is up:\n  Temporal  ${stack.env['TEMPORAL_ADDRESS']} (UI http://127.0.0.1:${uiPort})\n  MinIO     ${stack.env['MINIO_ENDPOINT']}\n  logs      ${path.join(stack.dataDir, 'logs')}\n  env       ${path.join(stack.dataDir, 'dev.env')}\nCtrl-C stops everything.\n`,
+    [
+      '',
+      'chrysalis dev stack is up:',
+      `  Temporal  ${stack.env['TEMPORAL_ADDRESS']} (UI http://127.0.0.1:${uiPort})`,
+      `  MinIO     ${stack.env['MINIO_ENDPOINT']}`,
+      `  logs      ${path.join(stack.dataDir, 'logs')}`,
+      `  env       ${path.join(stack.dataDir, 'dev.env')}`,
+      'Workers that die are restarted (back-off 1 s, doubling to 30 s). Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
   );
   // Scripts (quickstart) wait for this file; it disappears when the stack stops.
   const ready = path.join(stack.dataDir, 'dev-stack.ready');

@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../config/env';
+import { MinioArtifactStore } from '../storage/minio-store';
 
 export interface DevStackOptions {
   /** State lives here: temporal/dev.sqlite, minio/, logs/, dev.env. @default $CHRYSALIS_DATA_DIR or <repo>/.data */
@@ -53,6 +54,16 @@ export interface DevStack {
   processes: Map<string, ChildProcess>;
   /** How often each supervised instance was restarted after an unexpected exit. */
   restarts: Map<string, number>;
+}
+
+/** The stack's MinIO as an artifact store (bucket `chrysalis`, the dev default). */
+export function stackStore(stack: Pick<DevStack, 'env'>): MinioArtifactStore {
+  return new MinioArtifactStore({
+    endpoint: stack.env['MINIO_ENDPOINT']!,
+    accessKey: stack.env['MINIO_ACCESS_KEY']!,
+    secretKey: stack.env['MINIO_SECRET_KEY']!,
+    bucket: 'chrysalis',
+  });
 }
 
 /** Back-off before the n-th restart in a row (n ≥ 1): 1 s, 2 s, 4 s, … at most 30 s. */

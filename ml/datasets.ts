@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { FASHION_MNIST_CLASS_NAMES } from '../common/datasets';
 import type { DatasetName } from '../common/datasets';
 import { parseIdx } from './idx';
 
@@ -83,18 +84,7 @@ const SOURCES: Record<string, IdxSource> = {
     install:
       "install Debian's dataset-fashion-mnist (`sudo apt-get install dataset-fashion-mnist`, which `npm run setup` " +
       'tries) or set CHRYSALIS_FASHION_MNIST_DIR to a directory holding its four .gz IDX files',
-    classNames: [
-      'T-shirt/top',
-      'Trouser',
-      'Pullover',
-      'Dress',
-      'Coat',
-      'Sandal',
-      'Shirt',
-      'Sneaker',
-      'Bag',
-      'Ankle boot',
-    ],
+    classNames: [...FASHION_MNIST_CLASS_NAMES],
     files: {
       trainImages: {
         file: 'train-images-idx3-ubyte.gz',

@@ -80,11 +80,7 @@ export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
     const layers = sizes.length - 1;
     const drop = (x: tf.Tensor2D, rate: number | undefined, training: boolean, r: Rng | undefined): tf.Tensor2D =>
       training && rate && rate > 0 ? (tf.dropout(x, rate, undefined, (r ?? rng).seed()) as tf.Tensor2D) : x;
-    return {
-      spec,
-      inputSize,
-      numClasses: opts.numClasses,
-      params,
+    return assemble(spec, inputSize, opts.numClasses, params, {
       forward(x, o = {}) {
         return tf.tidy(() => {
           let h = drop(x, spec.inputDropout, o.training ?? false, o.rng);
@@ -107,10 +103,7 @@ export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
           }
         });
       },
-      dispose() {
-        params.forEach((v) => v.dispose());
-      },
-    };
+    });
   }
 
   let channels = 1;
@@ -128,11 +121,7 @@ export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
   add('denseb', tf.zeros([spec.dense]));
   add('out', glorot([spec.dense, opts.numClasses], spec.dense, opts.numClasses, rng.seed()));
   add('outb', tf.zeros([opts.numClasses]));
-  return {
-    spec,
-    inputSize,
-    numClasses: opts.numClasses,
-    params,
+  return assemble(spec, inputSize, opts.numClasses, params, {
     forward(x, o = {}) {
       return tf.tidy(() => {
         let a: tf.Tensor4D = tf.reshape(x, [-1, rows, cols, 1]);
@@ -149,6 +138,24 @@ export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
       });
     },
     applyConstraints() {},
+  });
+}
+
+/** A {@link Net} from its parameters and pass; disposing it disposes every parameter. */
+function assemble(
+  spec: ModelSpec,
+  inputSize: number,
+  numClasses: number,
+  params: Map<string, tf.Variable>,
+  pass: Pick<Net, 'forward' | 'applyConstraints'>,
+): Net {
+  return {
+    spec,
+    inputSize,
+    numClasses,
+    params,
+    forward: pass.forward,
+    applyConstraints: pass.applyConstraints,
     dispose() {
       params.forEach((v) => v.dispose());
     },

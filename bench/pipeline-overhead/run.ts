@@ -13,9 +13,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { startDevStack } from '../../infra/dev-stack';
+import { stackStore, startDevStack } from '../../infra/dev-stack';
 import type { DistillationReport } from '../../reports/distillation-markdown';
-import { MinioArtifactStore } from '../../storage';
 import type { DistillationSummary } from '../../workflows';
 import { DEFAULT_PIPELINE_QUEUE } from '../../common/queues';
 
@@ -33,12 +32,7 @@ async function main(): Promise<void> {
   });
   const connection = await Connection.connect({ address: stack.env['TEMPORAL_ADDRESS']! });
   const client = new Client({ connection });
-  const store = new MinioArtifactStore({
-    endpoint: stack.env['MINIO_ENDPOINT']!,
-    accessKey: stack.env['MINIO_ACCESS_KEY']!,
-    secretKey: stack.env['MINIO_SECRET_KEY']!,
-    bucket: 'chrysalis',
-  });
+  const store = stackStore(stack);
   const rows: Record<string, unknown>[] = [];
   try {
     for (const [label, overrides] of [

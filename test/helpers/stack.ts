@@ -6,11 +6,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { TestContext } from 'node:test';
 import type { DevStack } from '../../infra/dev-stack';
 import { repoRoot } from '../../config/env';
-import { startDevStack } from '../../infra/dev-stack';
-import { MinioArtifactStore } from '../../storage';
+import { stackStore, startDevStack } from '../../infra/dev-stack';
+import type { MinioArtifactStore } from '../../storage';
 
 export interface CommandResult {
   code: number | null;
@@ -38,6 +39,10 @@ export interface TestStack {
   cliEnv: NodeJS.ProcessEnv;
   /** Runs the installed Temporal CLI against this stack's server. */
   temporal: (...args: string[]) => CommandResult;
+  /** Starts a workflow on this stack's pipeline queue, with a unique id `<idPrefix>-<time>`. */
+  start(type: string, idPrefix: string, input: unknown): Promise<WorkflowHandle>;
+  /** `temporal workflow start` of a workflow type on this stack's pipeline queue, input as JSON text. */
+  temporalStart: (type: string, workflowId: string, input: string) => CommandResult;
 }
 
 export function requireStackEnv(): void {
@@ -89,12 +94,7 @@ export async function withStack(t: TestContext, name: string, opts: StackOptions
   if (opts.startCompute ?? true) await startCompute();
   const connection = await Connection.connect({ address: stack.env['TEMPORAL_ADDRESS']! });
   const client = new Client({ connection });
-  const store = new MinioArtifactStore({
-    endpoint: stack.env['MINIO_ENDPOINT']!,
-    accessKey: stack.env['MINIO_ACCESS_KEY']!,
-    secretKey: stack.env['MINIO_SECRET_KEY']!,
-    bucket: 'chrysalis',
-  });
+  const store = stackStore(stack);
   await store.ensureBucket();
   t.after(async () => {
     await connection.close();
@@ -110,6 +110,12 @@ export async function withStack(t: TestContext, name: string, opts: StackOptions
     const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 180_000 });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
+  const temporal = (...args: string[]): CommandResult =>
+    run(
+      path.join(repoRoot, '.tools/bin/temporal'),
+      [...args, '--address', stack.env['TEMPORAL_ADDRESS']!],
+      process.env,
+    );
   return {
     stack,
     client,
@@ -119,11 +125,25 @@ export async function withStack(t: TestContext, name: string, opts: StackOptions
     startCompute,
     cliEnv,
     cli: (...args) => run(path.join(repoRoot, 'chrysalis'), args, cliEnv),
-    temporal: (...args) =>
-      run(
-        path.join(repoRoot, '.tools/bin/temporal'),
-        [...args, '--address', stack.env['TEMPORAL_ADDRESS']!],
-        process.env,
+    temporal,
+    start: (type, idPrefix, input) =>
+      client.workflow.start(type, {
+        taskQueue: queues.pipeline,
+        workflowId: `${idPrefix}-${Date.now()}`,
+        args: [input],
+      }),
+    temporalStart: (type, workflowId, input) =>
+      temporal(
+        'workflow',
+        'start',
+        '--type',
+        type,
+        '--task-queue',
+        queues.pipeline,
+        '--workflow-id',
+        workflowId,
+        '--input',
+        input,
       ),
     logMatching: async (instance, pattern, timeoutMs = 30_000) => {
       const deadline = Date.now() + timeoutMs;

@@ -48,11 +48,7 @@ async function waitForEpoch(
 
 test('kill -9 of the compute worker mid-training: a new worker resumes from the last checkpoint', async (t) => {
   const s = await withStack(t, 'kill');
-  const handle = await s.client.workflow.start('smokePipeline', {
-    taskQueue: s.queues.pipeline,
-    workflowId: `kill-${Date.now()}`,
-    args: [longSmoke(6, s.queues.compute)],
-  });
+  const handle = await s.start('smokePipeline', 'kill', longSmoke(6, s.queues.compute));
   // The kill must land after epoch 2's checkpoint is stored: that is what the resume is asserted against.
   const p = await waitForEpoch(() => handle.query(progressQuery), 2, 'checkpointEpoch');
   const m = p.models[0]!;
@@ -124,11 +120,7 @@ test('starting the same run twice attaches to the first instead of duplicating w
 
 test('cancelling a run stops training within one heartbeat interval and ends it as cancelled', async (t) => {
   const s = await withStack(t, 'cancel');
-  const handle = await s.client.workflow.start('smokePipeline', {
-    taskQueue: s.queues.pipeline,
-    workflowId: `cancel-${Date.now()}`,
-    args: [longSmoke(100, s.queues.compute)],
-  });
+  const handle = await s.start('smokePipeline', 'cancel', longSmoke(100, s.queues.compute));
   await waitForEpoch(() => handle.query(progressQuery), 1);
   const cancelledAt = Date.now();
   await handle.cancel();
@@ -159,11 +151,7 @@ test('cancelling a run stops training within one heartbeat interval and ends it 
 
 test('SIGTERM to a compute worker checkpoints the current epoch and hands the run to another worker', async (t) => {
   const s = await withStack(t, 'drain');
-  const handle = await s.client.workflow.start('smokePipeline', {
-    taskQueue: s.queues.pipeline,
-    workflowId: `drain-${Date.now()}`,
-    args: [longSmoke(6, s.queues.compute, { seed: 4242 })],
-  });
+  const handle = await s.start('smokePipeline', 'drain', longSmoke(6, s.queues.compute, { seed: 4242 }));
   await waitForEpoch(() => handle.query(progressQuery), 1);
   const stopping = Date.now();
   await s.stack.stop(s.workers.compute, 'SIGTERM', 60_000);

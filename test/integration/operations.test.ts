@@ -93,18 +93,7 @@ test('temporal workflow query progress, result, and reset of a finished run that
   ];
   for (const [k, docInput] of docInputs.entries()) {
     const wid = `${id}-doc-${k}`;
-    const started = temporal(
-      'workflow',
-      'start',
-      '--type',
-      'distillationPipeline',
-      '--task-queue',
-      s.queues.pipeline,
-      '--workflow-id',
-      wid,
-      '--input',
-      docInput,
-    );
+    const started = s.temporalStart('distillationPipeline', wid, docInput);
     assert.equal(started.code, 0, started.err);
     let stages: string[] = [];
     for (let i = 0; i < 100 && !stages.includes('prepare-data'); i++) {

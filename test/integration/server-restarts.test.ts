@@ -31,11 +31,7 @@ async function untilEpoch(query: () => Promise<{ models: { epoch: number }[] }>,
 
 test('Temporal dev server stopped and restarted mid-run: the run completes', async (t) => {
   const s = await withStack(t, 'temporal-restart', { ownServersOnPort: testPortBase('temporalRestart') });
-  const handle = await s.client.workflow.start('smokePipeline', {
-    taskQueue: s.queues.pipeline,
-    workflowId: `trestart-${Date.now()}`,
-    args: [run(s.queues.compute, 8)],
-  });
+  const handle = await s.start('smokePipeline', 'trestart', run(s.queues.compute, 8));
   await untilEpoch(() => handle.query(progressQuery), 2);
   await s.stack.stop('temporal');
   await new Promise((r) => setTimeout(r, 2_000));
@@ -47,11 +43,7 @@ test('Temporal dev server stopped and restarted mid-run: the run completes', asy
 
 test('MinIO stopped during checkpoint uploads and restarted: retries succeed and every object verifies', async (t) => {
   const s = await withStack(t, 'minio-restart', { ownServersOnPort: testPortBase('minioRestart') });
-  const handle = await s.client.workflow.start('smokePipeline', {
-    taskQueue: s.queues.pipeline,
-    workflowId: `mrestart-${Date.now()}`,
-    args: [run(s.queues.compute, 8)],
-  });
+  const handle = await s.start('smokePipeline', 'mrestart', run(s.queues.compute, 8));
   await untilEpoch(() => handle.query(progressQuery), 2);
   await s.stack.stop('minio');
   await new Promise((r) => setTimeout(r, 3_000)); // at least one checkpoint upload falls into this gap

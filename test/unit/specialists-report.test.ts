@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { gainKept, renderSpecialistsReport, table4Rows } from '../../reports/specialists-markdown';
 import type { SpecialistsReport } from '../../reports/specialists-markdown';
 import { resolveSpecialistsInput, specialistsPresets } from '../../config/specialists';
+import { FASHION_MNIST_CLASS_NAMES } from '../../common/datasets';
 
 const coverageRow = (specialists: number, examples: number, generalistCorrect: number, combinedCorrect: number) => ({
   specialists,
@@ -38,18 +39,7 @@ test('gain kept: the share of the generalist→combined error reduction a studen
 function fixture(): SpecialistsReport {
   const r = resolveSpecialistsInput({ preset: 'fashion-specialists' });
   assert.ok(r.ok);
-  const classNames = [
-    'T-shirt/top',
-    'Trouser',
-    'Pullover',
-    'Dress',
-    'Coat',
-    'Sandal',
-    'Shirt',
-    'Sneaker',
-    'Bag',
-    'Ankle boot',
-  ];
+  const classNames = [...FASHION_MNIST_CLASS_NAMES];
   const training = {
     cached: false,
     resumedFromEpoch: 0,

@@ -3,15 +3,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { buildNet, exportWeights, importWeights, initBackend } from '../../ml';
 import type { ModelSpec, Net } from '../../ml';
-import {
-  applyDustbinCorrection,
-  buildSpecialistFrom,
-  dustbinCorrection,
-  outputParamNames,
-  sampleSpecialistIndices,
-  specialistTargets,
-  trainSpecialist,
-} from '../../ml/specialists';
+import * as sp from '../../ml/specialists';
 
 before(async () => {
   await initBackend({ requested: 'auto' });
@@ -33,16 +25,16 @@ for (const [spec, side] of [
     const subset = [1, 4, 5];
     const g = buildNet(spec, { inputShape: side, numClasses: C, seed: 4 });
     // Non-zero output biases, so the bias copy is tested too.
-    const { bias } = outputParamNames(g);
+    const { bias } = sp.outputParamNames(g);
     const b = tf.tensor1d(Float32Array.from({ length: C }, (_, c) => c / 10 - 0.3));
     g.params.get(bias)!.assign(b);
     b.dispose();
     const before = exportWeights(g);
-    const s = buildSpecialistFrom(g, subset, 9, side);
+    const s = sp.buildSpecialistFrom(g, subset, 9, side);
     assert.equal(s.numClasses, subset.length + 1);
 
     const sw = exportWeights(s);
-    const { weight } = outputParamNames(g);
+    const { weight } = sp.outputParamNames(g);
     for (const name of Object.keys(before)) {
       if (name === weight || name === bias) continue;
       assert.deepEqual(Array.from(sw[name]!.data), Array.from(before[name]!.data), `${name} differs`);
@@ -67,7 +59,7 @@ for (const [spec, side] of [
 }
 
 test('specialist labels are positions in the subset, the dustbin last', () => {
-  assert.deepEqual(Array.from(specialistTargets([0, 5, 2, 9, 5, 7], [5, 2])), [2, 0, 1, 2, 0, 2]);
+  assert.deepEqual(Array.from(sp.specialistTargets([0, 5, 2, 9, 5, 7], [5, 2])), [2, 0, 1, 2, 0, 2]);
 });
 
 /** 1000 examples, 10 classes × 100; S = {2, 5} is 20 % of them. */
@@ -78,7 +70,7 @@ const inS = (i: number): boolean => subset.includes(labels[i]!);
 
 test('sampling draws half from S and reports the oversampling it did', () => {
   for (const size of [400, 401, 1500]) {
-    const s = sampleSpecialistIndices(labels, pool, subset, { seed: 3, size });
+    const s = sp.sampleSpecialistIndices(labels, pool, subset, { seed: 3, size });
     assert.equal(s.indices.length, size);
     const special = Array.from(s.indices).filter(inS).length;
     assert.equal(special, s.specialCount);
@@ -90,7 +82,7 @@ test('sampling draws half from S and reports the oversampling it did', () => {
     assert.ok(Math.abs(s.correctionFactor - odds(special / size) / odds(0.2)) < 1e-12);
   }
   // Default size: every special example once, as many distinct others.
-  const d = sampleSpecialistIndices(labels, pool, subset, { seed: 3 });
+  const d = sp.sampleSpecialistIndices(labels, pool, subset, { seed: 3 });
   assert.equal(d.indices.length, 400);
   assert.equal(new Set(d.indices).size, 400);
   assert.deepEqual(
@@ -100,12 +92,12 @@ test('sampling draws half from S and reports the oversampling it did', () => {
     Array.from(pool).filter(inS),
   );
   // Deterministic for a seed, different across seeds.
-  assert.deepEqual(sampleSpecialistIndices(labels, pool, subset, { seed: 3 }).indices, d.indices);
-  assert.notDeepEqual(sampleSpecialistIndices(labels, pool, subset, { seed: 4 }).indices, d.indices);
+  assert.deepEqual(sp.sampleSpecialistIndices(labels, pool, subset, { seed: 3 }).indices, d.indices);
+  assert.notDeepEqual(sp.sampleSpecialistIndices(labels, pool, subset, { seed: 4 }).indices, d.indices);
 });
 
 test('the dustbin correction turns oversampled posteriors back into natural ones', () => {
-  const sampling = sampleSpecialistIndices(labels, pool, subset, { seed: 1 });
+  const sampling = sp.sampleSpecialistIndices(labels, pool, subset, { seed: 1 });
   const pi = sampling.naturalFraction;
   const piT = sampling.trainFraction;
   // Natural posteriors over (class 2, class 5, dustbin) for three inputs.
@@ -131,13 +123,13 @@ test('the dustbin correction turns oversampled posteriors back into natural ones
     Math.max(...p.flatMap((row, i) => row.map((v, j) => Math.abs(v - natural[i]![j]!))));
   assert.ok(gap(probs()) > 0.1, 'the oversampling bias should be visible before correction');
 
-  applyDustbinCorrection(net, sampling.correctionFactor);
+  sp.applyDustbinCorrection(net, sampling.correctionFactor);
   assert.ok(gap(probs()) < 1e-5, `corrected: ${JSON.stringify(probs())}`);
   // The literal reading (log of π′/π alone) leaves a visible error.
-  applyDustbinCorrection(net, 1 / sampling.correctionFactor);
-  applyDustbinCorrection(net, sampling.oversampling);
+  sp.applyDustbinCorrection(net, 1 / sampling.correctionFactor);
+  sp.applyDustbinCorrection(net, sampling.oversampling);
   assert.ok(gap(probs()) > 0.05);
-  assert.equal(dustbinCorrection(Math.E), 1);
+  assert.equal(sp.dustbinCorrection(Math.E), 1);
   net.dispose();
 });
 
@@ -153,12 +145,12 @@ test('trainSpecialist trains on remapped labels and corrects the dustbin once, a
   const data = { images, labels: lab, side, pool: Int32Array.from({ length: n }, (_, i) => i) };
   const cfg = { epochs: 0, batchSize: 20, optimizer: { kind: 'sgd' as const, learningRate: 0.1 }, seed: 5 };
 
-  const untrained = await trainSpecialist(g, data, [1, 2], cfg);
-  const init = buildSpecialistFrom(g, [1, 2], 0, side);
+  const untrained = await sp.trainSpecialist(g, data, [1, 2], cfg);
+  const init = sp.buildSpecialistFrom(g, [1, 2], 0, side);
   const dust = (net: Net): number => exportWeights(net)['b1']!.data[2]!;
   assert.ok(Math.abs(dust(untrained.net) - dust(init) - Math.log(untrained.sampling.correctionFactor)) < 1e-5);
 
-  const trained = await trainSpecialist(g, data, [1, 2], { ...cfg, epochs: 2 });
+  const trained = await sp.trainSpecialist(g, data, [1, 2], { ...cfg, epochs: 2 });
   assert.equal(trained.history.length, 2);
   assert.ok(trained.history[1]!.trainAccuracy > 0.9, `accuracy ${trained.history[1]!.trainAccuracy}`);
   assert.equal(trained.net.numClasses, 3);
