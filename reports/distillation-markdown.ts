@@ -30,12 +30,15 @@ export interface DistillationReport {
   finishedAt: string;
   wallSeconds: number;
   exported?: { model: string; modelJson: string; weights: string };
+  /** What the data split left that the user may not expect (a small transfer set, …). */
+  dataWarnings?: string[];
 }
 
 export function renderDistillationReport(r: DistillationReport): string {
   const { config, softTargets } = r;
   const lines: string[] = [`# chrysalis run ${r.workflowId}`, ''];
   if (r.models.some((m) => m.training?.backendFallback)) lines.push(...WASM_FALLBACK_WARNING);
+  for (const w of r.dataWarnings ?? []) lines.push(`> **Data split:** ${w}.`, '');
   lines.push(
     `Preset/config **${config.name}**, dataset **${config.data.dataset}**, seed ${config.seed}, ` +
       `wall time ${r.wallSeconds.toFixed(1)} s.`,

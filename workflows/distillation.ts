@@ -96,6 +96,7 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
       finishedAt: finishedAt.toISOString(),
       wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
       ...(exported ? { exported } : {}),
+      ...(data.warnings && data.warnings.length > 0 ? { dataWarnings: data.warnings } : {}),
     }),
   );
   return {
@@ -170,7 +171,8 @@ async function teacherStage(run: Run): Promise<{ soft: SoftTargetsRef; cacheHit:
     teachers = results.map((r) => r.model);
   }
   const n = teachers.length;
-  const summary = `soft targets: logits of ${n} teacher${n === 1 ? '' : 's'} on ${data.counts.transfer} examples`;
+  const teachersText = `${n} teacher${n === 1 ? '' : 's'}`;
+  const summary = `soft targets: logits of ${teachersText} on ${data.counts.transfer} transfer examples`;
   const soft = await progress.stage('soft-targets', () =>
     compute.computeSoftTargets.executeWithOptions({ ...run.computeOptions, summary }, [
       { key: lookup.key, data, teachers },

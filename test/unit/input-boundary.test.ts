@@ -22,6 +22,7 @@ import { BUILTIN_DATASETS } from '../../common/datasets';
 import { buildNet, paramCount } from '../../ml/models';
 import { SplitError, makePlan, planWarnings } from '../../ml/splits';
 import { restartDelayMs } from '../../infra/dev-stack';
+import { renderDistillationReport } from '../../reports/distillation-markdown';
 
 function refused(
   raw: unknown,
@@ -280,4 +281,21 @@ test('errors no retry can fix are non-retryable failures; the retry policies lis
 
 test('the dev stack restarts a dead worker with doubling back-off, capped at 30 s', () => {
   assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map(restartDelayMs), [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+});
+
+test('a surprising split is stated at the top of the run report', () => {
+  const r = resolveDistillationInput({ preset: 'mnist-quick' });
+  assert.ok(r.ok);
+  const md = renderDistillationReport({
+    workflowId: 'w',
+    pipeline: 'distillationPipeline',
+    config: r.config,
+    softTargets: { key: 'k', cacheHit: false, inferenceSeconds: 0 },
+    models: [],
+    startedAt: '',
+    finishedAt: '',
+    wallSeconds: 1,
+    dataWarnings: ['data.validationSize 5000 holds out 83% of the 6000 training examples, leaving 1000'],
+  });
+  assert.match(md, /^# chrysalis run w\n\n> \*\*Data split:\*\* data\.validationSize 5000 holds out 83% /);
 });
