@@ -11,7 +11,7 @@ import type { Resolved, RunOptions } from '../config/resolve';
 import type { DataSpec, DistillationConfig, ModelRefInput, SmokeConfig } from '../config/schemas';
 import { findModel, keys, readManifest } from './artifacts';
 import { modelDigest, softTargetsKey } from './digests';
-import { invalidInput, invalidInputIssues, withFailureTypes } from './failures';
+import { bindActivities, invalidInput, invalidInputIssues } from './failures';
 import { distillationChartInputs, renderDistillationReport } from './report';
 import type { DistillationReport } from './report';
 import { storeReport } from './report-files';
@@ -60,90 +60,98 @@ export async function requireExisting(store: ArtifactStore, named: NamedKey[]): 
     );
 }
 
-export function createPipelineActivities(deps: PipelineDeps) {
+/** The whole workflow input, options included, exactly as the workflow was started with it. */
+async function validateDistillationInput(deps: PipelineDeps, raw: unknown): Promise<Validated<DistillationConfig>> {
   const { store } = deps;
+  const v = orFail(resolveDistillationInput(raw, { limits: deps.limits }));
+  const t = v.config.teachers;
+  await requireExisting(store, [
+    ...dataKeys(v.config.data),
+    ...('refs' in t ? t.refs.map((r, i) => ({ path: `teachers.refs.${i}.manifestKey`, key: r.manifestKey })) : []),
+    ...('softTargets' in t
+      ? [{ path: 'teachers.softTargets.key', key: `${keys.softTargets(t.softTargets.key)}/manifest.json` }]
+      : []),
+  ]);
+  return v;
+}
 
-  /** The whole workflow input, options included, exactly as the workflow was started with it. */
-  async function validateDistillationInput(raw: unknown): Promise<Validated<DistillationConfig>> {
-    const v = orFail(resolveDistillationInput(raw, { limits: deps.limits }));
-    const t = v.config.teachers;
-    await requireExisting(store, [
-      ...dataKeys(v.config.data),
-      ...('refs' in t ? t.refs.map((r, i) => ({ path: `teachers.refs.${i}.manifestKey`, key: r.manifestKey })) : []),
-      ...('softTargets' in t
-        ? [{ path: 'teachers.softTargets.key', key: `${keys.softTargets(t.softTargets.key)}/manifest.json` }]
-        : []),
-    ]);
-    return v;
-  }
+async function validateSmokeInput(deps: PipelineDeps, raw: unknown): Promise<Validated<SmokeConfig>> {
+  const { store } = deps;
+  const v = orFail(resolveSmokeInput(raw, { limits: deps.limits }));
+  await requireExisting(store, dataKeys(v.config.data));
+  return v;
+}
 
-  async function validateSmokeInput(raw: unknown): Promise<Validated<SmokeConfig>> {
-    const v = orFail(resolveSmokeInput(raw, { limits: deps.limits }));
-    await requireExisting(store, dataKeys(v.config.data));
-    return v;
-  }
+/** Resolves user-given model refs to verified, published models. */
+async function resolveModelRefs(deps: PipelineDeps, refs: ModelRefInput[]): Promise<ModelRef[]> {
+  const { store } = deps;
+  return Promise.all(
+    refs.map(async (r, i) => {
+      const stat = await store.stat(r.manifestKey);
+      if (!stat)
+        throw invalidInput(`teachers.refs.${i}.manifestKey: not found: no model manifest at "${r.manifestKey}"`);
+      const m = await readManifest(store, r.manifestKey);
+      return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
+    }),
+  );
+}
 
-  /** Resolves user-given model refs to verified, published models. */
-  async function resolveModelRefs(refs: ModelRefInput[]): Promise<ModelRef[]> {
-    return Promise.all(
-      refs.map(async (r, i) => {
-        const stat = await store.stat(r.manifestKey);
-        if (!stat)
-          throw invalidInput(`teachers.refs.${i}.manifestKey: not found: no model manifest at "${r.manifestKey}"`);
-        const m = await readManifest(store, r.manifestKey);
-        return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
-      }),
-    );
-  }
-
-  /**
-   * The soft-target cache key for these teachers and transfer set, and the cached entry if present.
-   * Teachers are identified by their recipe digest (or given weights' digest), known before training.
-   */
-  async function lookupSoftTargets(req: {
+/**
+ * The soft-target cache key for these teachers and transfer set, and the cached entry if present.
+ * Teachers are identified by their recipe digest (or given weights' digest), known before training.
+ */
+async function lookupSoftTargets(
+  deps: PipelineDeps,
+  req: {
     teachers: Omit<TrainRequest, 'name' | 'role'>[] | ModelRef[];
     planDigest: string;
     key?: string;
-  }): Promise<{ key: string; teacherDigests: string[]; found: SoftTargetsRef | null }> {
-    const teacherDigests = req.teachers.map((t) => ('digest' in t ? t.digest : modelDigest(t)));
-    const key = req.key ?? softTargetsKey(req.planDigest, teacherDigests);
-    const manifestRef = await store.stat(`${keys.softTargets(key)}/manifest.json`);
-    if (!manifestRef) {
-      deps.logger.info({ key }, 'soft-target cache miss');
-      return { key, teacherDigests, found: null };
-    }
-    const m = await getJson<{
-      logits: SoftTargetsRef['logits'];
-      members: number;
-      n: number;
-      numClasses: number;
-      provenance?: { planDigest?: string };
-    }>(store, manifestRef);
-    if (req.key !== undefined && m.provenance?.planDigest !== undefined && m.provenance.planDigest !== req.planDigest) {
-      throw invalidInput(
-        `teachers.softTargets.key: soft targets "${key}" were computed for data plan ${m.provenance.planDigest}, ` +
-          `not this run's ${req.planDigest} (dataset, validation split, seed and transfer set must match)`,
-      );
-    }
-    deps.logger.info({ key }, 'soft-target cache hit: no teacher will run');
-    return {
-      key,
-      teacherDigests,
-      found: { key, logits: m.logits, manifest: manifestRef, members: m.members, n: m.n, numClasses: m.numClasses },
-    };
+  },
+): Promise<{ key: string; teacherDigests: string[]; found: SoftTargetsRef | null }> {
+  const { store } = deps;
+  const teacherDigests = req.teachers.map((t) => ('digest' in t ? t.digest : modelDigest(t)));
+  const key = req.key ?? softTargetsKey(req.planDigest, teacherDigests);
+  const manifestRef = await store.stat(`${keys.softTargets(key)}/manifest.json`);
+  if (!manifestRef) {
+    deps.logger.info({ key }, 'soft-target cache miss');
+    return { key, teacherDigests, found: null };
   }
-
-  /** Published teacher models for these recipe digests (after a cache hit, for evaluation). */
-  async function findModels(digests: string[]): Promise<(ModelRef | null)[]> {
-    return Promise.all(digests.map(async (d) => (await findModel(store, d)) ?? null));
+  const m = await getJson<{
+    logits: SoftTargetsRef['logits'];
+    members: number;
+    n: number;
+    numClasses: number;
+    provenance?: { planDigest?: string };
+  }>(store, manifestRef);
+  if (req.key !== undefined && m.provenance?.planDigest !== undefined && m.provenance.planDigest !== req.planDigest) {
+    throw invalidInput(
+      `teachers.softTargets.key: soft targets "${key}" were computed for data plan ${m.provenance.planDigest}, ` +
+        `not this run's ${req.planDigest} (dataset, validation split, seed and transfer set must match)`,
+    );
   }
+  deps.logger.info({ key }, 'soft-target cache hit: no teacher will run');
+  return {
+    key,
+    teacherDigests,
+    found: { key, logits: m.logits, manifest: manifestRef, members: m.members, n: m.n, numClasses: m.numClasses },
+  };
+}
 
-  /** JSON, Markdown, and a self-contained HTML page with charts (PNG + SVG stored beside it). */
-  async function writeReport(report: DistillationReport): Promise<StoredReport> {
-    return storeReport(store, report, { markdown: renderDistillationReport, charts: distillationChartInputs });
-  }
+/** Published teacher models for these recipe digests (after a cache hit, for evaluation). */
+async function findModels(deps: PipelineDeps, digests: string[]): Promise<(ModelRef | null)[]> {
+  const { store } = deps;
+  return Promise.all(digests.map(async (d) => (await findModel(store, d)) ?? null));
+}
 
-  return withFailureTypes({
+/** JSON, Markdown, and a self-contained HTML page with charts (PNG + SVG stored beside it). */
+async function writeReport(deps: PipelineDeps, report: DistillationReport): Promise<StoredReport> {
+  const { store } = deps;
+  return storeReport(store, report, { markdown: renderDistillationReport, charts: distillationChartInputs });
+}
+
+/** The pipeline-queue activities, each wrapped so its typed errors reach Temporal as named failures. */
+export function createPipelineActivities(deps: PipelineDeps) {
+  return bindActivities(deps, {
     validateDistillationInput,
     validateSmokeInput,
     resolveModelRefs,

@@ -114,7 +114,19 @@ async function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
-export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStack> {
+/** Where the stack lives and how its processes reach each other. */
+interface StackSettings {
+  dataDir: string;
+  toolsDir: string;
+  ports: { temporal: number; temporalUi: number; minio: number; minioConsole: number };
+  creds: { accessKey: string; secretKey: string };
+  /** What a client or worker needs to reach this stack. */
+  env: Record<string, string>;
+  workerEnv: NodeJS.ProcessEnv;
+}
+
+/** Settings from the options (else the CHRYSALIS_* variables, else the defaults); writes dev.env. */
+function stackSettings(opts: DevStackOptions): StackSettings {
   const dataDir = path.resolve(opts.dataDir ?? process.env['CHRYSALIS_DATA_DIR'] ?? path.join(repoRoot, '.data'));
   const toolsDir = path.resolve(opts.toolsDir ?? process.env['CHRYSALIS_TOOLS_DIR'] ?? path.join(repoRoot, '.tools'));
   const ports = {
@@ -133,170 +145,169 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     CHRYSALIS_DATA_DIR: dataDir,
     CHRYSALIS_TOOLS_DIR: toolsDir,
   };
-  writeFileSync(
-    path.join(dataDir, 'dev.env'),
-    `${Object.entries(env)
-      .map(([k, v]) => `${k}=${v}`)
-      .join('\n')}\n`,
-    { mode: 0o600 },
-  );
-  const tool = (name: string): string => {
-    const p = path.join(toolsDir, 'bin', name);
-    if (!existsSync(p)) throw new Error(`${name} is not installed in ${toolsDir}/bin; run \`npm run setup\``);
+  const lines = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  writeFileSync(path.join(dataDir, 'dev.env'), `${lines.join('\n')}\n`, { mode: 0o600 });
+  return { dataDir, toolsDir, ports, creds, env, workerEnv: { ...process.env, ...env, ...(opts.workerEnv ?? {}) } };
+}
+
+/** The command line of each service. */
+function serviceCommand(name: ServiceName, st: StackSettings): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const tool = (bin: string): string => {
+    const p = path.join(st.toolsDir, 'bin', bin);
+    if (!existsSync(p)) throw new Error(`${bin} is not installed in ${st.toolsDir}/bin; run \`npm run setup\``);
     return p;
   };
-  const processes = new Map<string, ChildProcess>();
-  const logFile = (name: string) => path.join(dataDir, 'logs', `${name}.log`);
-  const workerEnv = { ...process.env, ...env, ...(opts.workerEnv ?? {}) };
+  const { ports, dataDir } = st;
+  switch (name) {
+    case 'temporal':
+      return {
+        cmd: tool('temporal'),
+        args: [
+          ...['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(ports.temporal)],
+          ...['--ui-port', String(ports.temporalUi), '--db-filename', path.join(dataDir, 'temporal', 'dev.sqlite')],
+          ...['--log-level', 'warn'],
+          ...['ChrysalisPipeline', 'ChrysalisDataset', 'ChrysalisPreset'].flatMap((a) => [
+            '--search-attribute',
+            `${a}=Keyword`,
+          ]),
+        ],
+        env: process.env,
+      };
+    case 'minio':
+      return {
+        cmd: tool('minio'),
+        args: [
+          ...['server', path.join(dataDir, 'minio'), '--address', `127.0.0.1:${ports.minio}`],
+          ...['--console-address', `127.0.0.1:${ports.minioConsole}`, '--quiet'],
+        ],
+        env: {
+          ...process.env,
+          MINIO_ROOT_USER: st.creds.accessKey,
+          MINIO_ROOT_PASSWORD: st.creds.secretKey,
+          MINIO_BROWSER: 'off',
+          MINIO_UPDATE: 'off',
+        },
+      };
+    default:
+      return { cmd: process.execPath, args: [path.join(repoRoot, 'dist', 'workers', `${name}.js`)], env: st.workerEnv };
+  }
+}
 
-  const commands: Record<ServiceName, () => { cmd: string; args: string[]; env: NodeJS.ProcessEnv }> = {
-    temporal: () => ({
-      cmd: tool('temporal'),
-      args: [
-        'server',
-        'start-dev',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        String(ports.temporal),
-        '--ui-port',
-        String(ports.temporalUi),
-        '--db-filename',
-        path.join(dataDir, 'temporal', 'dev.sqlite'),
-        '--log-level',
-        'warn',
-        '--search-attribute',
-        'ChrysalisPipeline=Keyword',
-        '--search-attribute',
-        'ChrysalisDataset=Keyword',
-        '--search-attribute',
-        'ChrysalisPreset=Keyword',
-      ],
-      env: process.env,
-    }),
-    minio: () => ({
-      cmd: tool('minio'),
-      args: [
-        'server',
-        path.join(dataDir, 'minio'),
-        '--address',
-        `127.0.0.1:${ports.minio}`,
-        '--console-address',
-        `127.0.0.1:${ports.minioConsole}`,
-        '--quiet',
-      ],
-      env: {
-        ...process.env,
-        MINIO_ROOT_USER: creds.accessKey,
-        MINIO_ROOT_PASSWORD: creds.secretKey,
-        MINIO_BROWSER: 'off',
-        MINIO_UPDATE: 'off',
-      },
-    }),
-    'pipeline-worker': () => ({
-      cmd: process.execPath,
-      args: [path.join(repoRoot, 'dist', 'workers', 'pipeline-worker.js')],
-      env: workerEnv,
-    }),
-    'compute-worker': () => ({
-      cmd: process.execPath,
-      args: [path.join(repoRoot, 'dist', 'workers', 'compute-worker.js')],
-      env: workerEnv,
-    }),
-  };
+/** The processes of one dev stack: started, stopped, and (when asked) restarted when they die. */
+class LocalDevStack implements DevStack {
+  readonly env: Record<string, string>;
+  readonly dataDir: string;
+  readonly processes = new Map<string, ChildProcess>();
+  readonly restarts = new Map<string, number>();
+  private readonly logsFlushed = new Map<string, Promise<void>>();
+  private readonly stopping = new Set<string>();
+  private readonly inRow = new Map<string, number>();
+  private closing = false;
 
-  // Only what this start wrote counts: a restarted instance appends to the log of its predecessor.
-  const logSays = (instance: string, text: string, from: number) => async () =>
-    readFileSync(logFile(instance)).subarray(from).toString('utf8').includes(text);
-  const logSize = (instance: string) => (existsSync(logFile(instance)) ? statSync(logFile(instance)).size : 0);
-  const ready: Record<ServiceName, (p: ChildProcess, instance: string, from: number) => Promise<void>> = {
-    temporal: (p) => waitFor('Temporal dev server', () => tcpOpen(ports.temporal), 60_000, p),
-    minio: (p) =>
-      waitFor('MinIO', async () => (await fetch(`http://127.0.0.1:${ports.minio}/minio/health/live`)).ok, 60_000, p),
-    'pipeline-worker': (p, i, from) =>
-      waitFor('pipeline worker', logSays(i, 'pipeline worker started', from), 120_000, p),
-    'compute-worker': (p, i, from) => waitFor('compute worker', logSays(i, 'compute worker started', from), 120_000, p),
-  };
+  constructor(
+    private readonly st: StackSettings,
+    private readonly opts: DevStackOptions,
+  ) {
+    this.env = st.env;
+    this.dataDir = st.dataDir;
+  }
 
-  const restarts = new Map<string, number>();
-  const logsFlushed = new Map<string, Promise<void>>();
-  const stopping = new Set<string>();
-  let closing = false;
-  const note = (instance: string, text: string) => {
+  logFile(name: string): string {
+    return path.join(this.dataDir, 'logs', `${name}.log`);
+  }
+
+  async start(
+    name: ServiceName,
+    extraEnv: Record<string, string> = {},
+    instance: string = name,
+  ): Promise<ChildProcess> {
+    const c = serviceCommand(name, this.st);
+    const file = this.logFile(instance);
+    const from = existsSync(file) ? statSync(file).size : 0;
+    const log = createWriteStream(file, { flags: 'a' });
+    const child = spawn(c.cmd, c.args, { env: { ...c.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const s of [child.stdout, child.stderr]) {
+      s.pipe(log, { end: false });
+      if (this.opts.echo) s.on('data', (d: Buffer) => process.stderr.write(d));
+    }
+    // 'close' comes after the child's output is drained; stop() waits for the log to be flushed too,
+    // so a log read after stop() holds everything the process wrote.
+    this.logsFlushed.set(instance, new Promise((resolve) => child.once('close', () => log.end(() => resolve()))));
+    this.processes.set(instance, child);
+    this.stopping.delete(instance);
+    if (this.opts.supervise && name.endsWith('-worker')) this.supervise(name, instance, child, extraEnv);
+    await this.ready(name, child, instance, from);
+    return child;
+  }
+
+  async stop(name: string, signal: NodeJS.Signals = 'SIGTERM', graceMs = 20_000): Promise<void> {
+    const p = this.processes.get(name);
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    this.stopping.add(name);
+    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill(signal);
+    const timer = setTimeout(() => p.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+    await this.logsFlushed.get(name);
+    this.processes.delete(name);
+  }
+
+  async stopAll(): Promise<void> {
+    this.closing = true;
+    // Workers first (they checkpoint and drain), then the servers they talk to.
+    const order = [...this.processes.keys()]
+      .sort((a, b) => Number(a.includes('worker')) - Number(b.includes('worker')))
+      .reverse();
+    for (const n of order) await this.stop(n);
+  }
+
+  /** Servers answer on their port; workers say so in their log (only what this start wrote counts). */
+  private ready(name: ServiceName, p: ChildProcess, instance: string, from: number): Promise<void> {
+    const { ports } = this.st;
+    const logSays = (text: string) => async () =>
+      readFileSync(this.logFile(instance)).subarray(from).toString('utf8').includes(text);
+    if (name === 'temporal') return waitFor('Temporal dev server', () => tcpOpen(ports.temporal), 60_000, p);
+    if (name === 'minio') {
+      const live = async () => (await fetch(`http://127.0.0.1:${ports.minio}/minio/health/live`)).ok;
+      return waitFor('MinIO', live, 60_000, p);
+    }
+    const what = name.replace('-', ' ');
+    return waitFor(what, logSays(`${what} started`), 120_000, p);
+  }
+
+  /** Restarts a worker that exited on its own; the back-off grows while it keeps dying young. */
+  private supervise(name: ServiceName, instance: string, child: ChildProcess, extraEnv: Record<string, string>): void {
+    const startedAt = Date.now();
+    child.once('exit', (code, signal) => {
+      if (this.closing || this.stopping.has(instance) || this.processes.get(instance) !== child) return;
+      const n = Date.now() - startedAt > 60_000 ? 1 : (this.inRow.get(instance) ?? 0) + 1;
+      this.inRow.set(instance, n);
+      const delay = restartDelayMs(n);
+      this.note(instance, `${instance} exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s`);
+      setTimeout(() => {
+        if (this.closing || this.stopping.has(instance)) return;
+        this.restarts.set(instance, (this.restarts.get(instance) ?? 0) + 1);
+        this.start(name, extraEnv, instance)
+          .then(() => this.note(instance, `${instance} restarted`))
+          .catch((err: unknown) => this.note(instance, `${instance} restart failed: ${(err as Error).message}`));
+      }, delay).unref();
+    });
+  }
+
+  private note(instance: string, text: string): void {
     const line = `[dev-stack] ${text}\n`;
     process.stderr.write(line);
     try {
-      appendFileSync(logFile(instance), line);
+      appendFileSync(this.logFile(instance), line);
     } catch {
       // the log directory went away with its data dir: nothing to record
     }
-  };
-  /** Restarts a worker that exited on its own; one restart in a row more each time it dies young. */
-  const supervise = (name: ServiceName, instance: string, child: ChildProcess, extraEnv: Record<string, string>) => {
-    const startedAt = Date.now();
-    child.once('exit', (code, signal) => {
-      if (closing || stopping.has(instance) || processes.get(instance) !== child) return;
-      const inRow = Date.now() - startedAt > 60_000 ? 1 : (restarts.get(`${instance}#row`) ?? 0) + 1;
-      restarts.set(`${instance}#row`, inRow);
-      const delay = restartDelayMs(inRow);
-      note(instance, `${instance} exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s`);
-      setTimeout(() => {
-        if (closing || stopping.has(instance)) return;
-        restarts.set(instance, (restarts.get(instance) ?? 0) + 1);
-        stack
-          .start(name, extraEnv, instance)
-          .then(() => note(instance, `${instance} restarted`))
-          .catch((err: unknown) => note(instance, `${instance} restart failed: ${(err as Error).message}`));
-      }, delay).unref();
-    });
-  };
+  }
+}
 
-  const stack: DevStack = {
-    env,
-    dataDir,
-    logFile,
-    processes,
-    restarts,
-    async start(name, extraEnv = {}, instance = name) {
-      const c = commands[name]();
-      const from = logSize(instance);
-      const log = createWriteStream(logFile(instance), { flags: 'a' });
-      const child = spawn(c.cmd, c.args, { env: { ...c.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-      for (const s of [child.stdout, child.stderr]) {
-        s.pipe(log, { end: false });
-        if (opts.echo) s.on('data', (d: Buffer) => process.stderr.write(d));
-      }
-      // 'close' comes after the child's output is drained; stop() waits for the log to be flushed too,
-      // so a log read after stop() holds everything the process wrote.
-      logsFlushed.set(instance, new Promise<void>((resolve) => child.once('close', () => log.end(() => resolve()))));
-      processes.set(instance, child);
-      stopping.delete(instance);
-      if (opts.supervise && name.endsWith('-worker')) supervise(name, instance, child, extraEnv);
-      await ready[name](child, instance, from);
-      return child;
-    },
-    async stop(name, signal = 'SIGTERM', graceMs = 20_000) {
-      const p = processes.get(name);
-      if (!p || p.exitCode !== null || p.signalCode !== null) return;
-      stopping.add(name);
-      const exited = new Promise<void>((r) => p.once('exit', () => r()));
-      p.kill(signal);
-      const timer = setTimeout(() => p.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
-      await logsFlushed.get(name);
-      processes.delete(name);
-    },
-    async stopAll() {
-      closing = true;
-      // Workers first (they checkpoint and drain), then the servers they talk to.
-      const order = [...processes.keys()]
-        .sort((a, b) => Number(a.includes('worker')) - Number(b.includes('worker')))
-        .reverse();
-      for (const n of order) await stack.stop(n);
-    },
-  };
-
+export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStack> {
+  const stack = new LocalDevStack(stackSettings(opts), opts);
   try {
     for (const name of opts.services ?? ['temporal', 'minio', 'pipeline-worker', 'compute-worker'])
       await stack.start(name);

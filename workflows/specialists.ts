@@ -106,41 +106,17 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
   const distillBack = cfg.distill ? await distilBackStage(run, combination) : undefined;
 
   const finishedAt = new Date(Date.now());
-  const report: SpecialistsReport = {
-    workflowId: workflowInfo().workflowId,
-    pipeline: 'specialistsPipeline',
-    config: cfg,
-    dataset: data.dataset,
-    classNames: data.classNames,
-    generalist: {
-      manifestKey: generalist.model.manifest.key,
-      digest: generalist.model.digest,
-      given: 'ref' in cfg.generalist,
-      ...(generalist.training ? { training: generalist.training } : {}),
+  const report = specialistsReport(
+    run,
+    { generalist, clusters, specialistReqs, specialistResults, evaluation },
+    {
+      ...(distillBack ? { distillBack } : {}),
+      ...(exported ? { exported: { dir: exported.dir, manifest: exported.manifest } } : {}),
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
     },
-    clustering: {
-      key: clusters.key,
-      cached: clusters.cached,
-      subsets: clusters.subsets,
-      examples: clusters.examples,
-      covariance: clusters.covariance,
-      skipped: clusters.subsets.filter((s) => s.length < cfg.clustering.minClasses),
-    },
-    specialists: specialistResults.map((s, m) => ({
-      name: s.name,
-      subset: s.subset,
-      manifestKey: s.model.manifest.key,
-      digest: s.model.digest,
-      sampling: s.sampling,
-      training: trainingOutcome(s, specialistReqs[m]!.train.epochs),
-    })),
-    evaluation,
-    ...(distillBack ? { distillBack } : {}),
-    ...(exported ? { exported: { dir: exported.dir, manifest: exported.manifest } } : {}),
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-  };
+  );
   const written = await progress.stage('report', () => light.writeSpecialistsReport(report));
   return summarize(report, written, generalist.training, specialistResults);
 }
@@ -309,6 +285,53 @@ async function distilBackStage(run: Run, combination: CombinationRequest): Promi
       manifestKey: m.manifestKey,
       cached: m.cached,
     })),
+  };
+}
+
+/** What the stages produced, for the report. */
+interface StageResults {
+  generalist: { model: ModelRef; training?: TrainingOutcome };
+  clusters: ClusterResult;
+  specialistReqs: SpecialistRequest[];
+  specialistResults: SpecialistResult[];
+  evaluation: CombinationEvaluation;
+}
+
+function specialistsReport(
+  { cfg, data }: Run,
+  { generalist, clusters, specialistReqs, specialistResults, evaluation }: StageResults,
+  tail: Pick<SpecialistsReport, 'distillBack' | 'exported' | 'startedAt' | 'finishedAt' | 'wallSeconds'>,
+): SpecialistsReport {
+  return {
+    workflowId: workflowInfo().workflowId,
+    pipeline: 'specialistsPipeline',
+    config: cfg,
+    dataset: data.dataset,
+    classNames: data.classNames,
+    generalist: {
+      manifestKey: generalist.model.manifest.key,
+      digest: generalist.model.digest,
+      given: 'ref' in cfg.generalist,
+      ...(generalist.training ? { training: generalist.training } : {}),
+    },
+    clustering: {
+      key: clusters.key,
+      cached: clusters.cached,
+      subsets: clusters.subsets,
+      examples: clusters.examples,
+      covariance: clusters.covariance,
+      skipped: clusters.subsets.filter((s) => s.length < cfg.clustering.minClasses),
+    },
+    specialists: specialistResults.map((s, m) => ({
+      name: s.name,
+      subset: s.subset,
+      manifestKey: s.model.manifest.key,
+      digest: s.model.digest,
+      sampling: s.sampling,
+      training: trainingOutcome(s, specialistReqs[m]!.train.epochs),
+    })),
+    evaluation,
+    ...tail,
   };
 }
 
