@@ -3,6 +3,7 @@ import type { ArtifactRef } from '../storage/artifact-store';
 import type { TrainSpec } from '../config/schemas';
 import type { CoverageRow, FiringRow, SubsetRow } from '../ml/specialists/combination-stats';
 import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainResult } from './types';
+import type { SpecialistSampling } from '../ml/specialists';
 
 export type { CoverageRow, FiringRow, SubsetRow } from '../ml/specialists/combination-stats';
 
@@ -46,19 +47,11 @@ export interface SpecialistRequest {
   sampleFactor: number;
 }
 
-export interface SpecialistSamplingInfo {
+/** How a specialist's examples were drawn (ml/specialists' sampling, without the index list). */
+export type SpecialistSamplingInfo = Omit<SpecialistSampling, 'indices'> & {
   /** Examples per epoch. */
   examples: number;
-  specialCount: number;
-  /** π: share of the training split whose class is in the subset. */
-  naturalFraction: number;
-  /** π′: share of the specialist's examples whose class is in the subset (≈ ½). */
-  trainFraction: number;
-  /** π′/π. */
-  oversampling: number;
-  /** The odds ratio whose log was added to the dustbin logit after training. */
-  correctionFactor: number;
-}
+};
 
 export interface SpecialistResult extends TrainResult {
   name: string;

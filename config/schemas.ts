@@ -10,21 +10,27 @@ import { keyedUnion } from './variants';
 const positiveInt = z.number().int().positive();
 const rate = z.number().min(0).max(0.95);
 
+/** An MLP: ReLU hidden layers, optional dropout on input and hidden units, optional max-norm. */
 export const mlpSpecSchema = z
   .object({
     kind: z.literal('mlp'),
     hidden: z.array(positiveInt).min(1).max(8),
+    /** Dropout rate on the input pixels. @default 0 */
     inputDropout: rate.optional(),
+    /** Dropout rate on hidden units. @default 0 */
     hiddenDropout: rate.optional(),
+    /** Max L2 norm of each hidden unit's incoming weight vector, or undefined for none. */
     maxNorm: z.number().positive().optional(),
   })
   .strict();
 
+/** A small CNN: conv(3×3, ReLU) + 2×2 max-pool per entry of `filters`, then one dense layer. */
 export const cnnSpecSchema = z
   .object({
     kind: z.literal('cnn'),
     filters: z.array(positiveInt).min(1).max(4),
     dense: positiveInt,
+    /** Dropout on the dense layer. @default 0 */
     dropout: rate.optional(),
   })
   .strict();
@@ -224,6 +230,8 @@ export const smokeConfigSchema = z
   .strict();
 
 export type ModelSpecInput = z.infer<typeof modelSpecSchema>;
+export type MlpSpecInput = z.infer<typeof mlpSpecSchema>;
+export type CnnSpecInput = z.infer<typeof cnnSpecSchema>;
 export type TrainSpec = z.infer<typeof trainSpecSchema>;
 export type TransferSpec = z.infer<typeof transferSchema>;
 export type StudentVariant = z.infer<typeof studentVariantSchema>;

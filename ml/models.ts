@@ -6,30 +6,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RawTensor } from '../common/raw-tensor';
+import type { CnnSpecInput, MlpSpecInput, ModelSpecInput } from '../config/schemas';
 import { Rng } from './rng';
 
-/** An MLP: ReLU hidden layers, optional dropout on input and hidden units, optional max-norm. */
-export interface MlpSpec {
-  kind: 'mlp';
-  hidden: number[];
-  /** Dropout rate on the input pixels. @default 0 */
-  inputDropout?: number | undefined;
-  /** Dropout rate on hidden units. @default 0 */
-  hiddenDropout?: number | undefined;
-  /** Max L2 norm of each hidden unit's incoming weight vector, or undefined for none. */
-  maxNorm?: number | undefined;
-}
-
-/** A small CNN: conv(3×3, ReLU) + 2×2 max-pool per entry of `filters`, then one dense layer. */
-export interface CnnSpec {
-  kind: 'cnn';
-  filters: number[];
-  dense: number;
-  /** Dropout on the dense layer. @default 0 */
-  dropout?: number | undefined;
-}
-
-export type ModelSpec = MlpSpec | CnnSpec;
+/** The architectures, as the config schemas define them (config/schemas.ts). */
+export type MlpSpec = MlpSpecInput;
+export type CnnSpec = CnnSpecInput;
+export type ModelSpec = ModelSpecInput;
 
 export interface Net {
   spec: ModelSpec;
