@@ -20,6 +20,8 @@ import { resolveSpecialistsInput } from '../../config/specialists';
 import { modelSize } from '../../config/model-size';
 import { BUILTIN_DATASETS } from '../../common/datasets';
 import { buildNet, paramCount } from '../../ml/models';
+import { DatasetError, loadIdxFiles } from '../../ml/datasets';
+import { encodeIdx } from '../../ml/idx';
 import { SplitError, makePlan, planWarnings } from '../../ml/splits';
 import { restartDelayMs } from '../../infra/dev-stack';
 import { renderDistillationReport } from '../../reports/distillation-markdown';
@@ -298,4 +300,22 @@ test('a surprising split is stated at the top of the run report', () => {
     dataWarnings: ['data.validationSize 5000 holds out 83% of the 6000 training examples, leaving 1000'],
   });
   assert.match(md, /^# chrysalis run w\n\n> \*\*Data split:\*\* data\.validationSize 5000 holds out 83% /);
+});
+
+test('an IDX image file of another rank is refused naming the file and the shape it has', async () => {
+  const files = { trainImages: 'rgb.idx', trainLabels: 'l.idx', testImages: 't.idx', testLabels: 'tl.idx' };
+  const bytes: Record<string, Uint8Array> = {
+    'rgb.idx': encodeIdx([4, 16, 16, 3], new Uint8Array(4 * 16 * 16 * 3)),
+    'l.idx': encodeIdx([4], new Uint8Array(4)),
+    't.idx': encodeIdx([2, 16, 16], new Uint8Array(2 * 16 * 16)),
+    'tl.idx': encodeIdx([2], new Uint8Array(2)),
+  };
+  await assert.rejects(
+    loadIdxFiles(files, async (ref) => bytes[ref]!),
+    (e: unknown) =>
+      e instanceof DatasetError &&
+      e.message ===
+        'data.idx.trainImages (rgb.idx): an IDX image file of shape [4, 16, 16, 3]; ' +
+          'expected [n, rows, cols] (one grayscale channel)',
+  );
 });
