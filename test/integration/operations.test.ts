@@ -54,33 +54,15 @@ test('temporal workflow query progress, result, and reset of a finished run that
   assert.equal(described.code, 0, described.err);
   assert.match(described.out, /COMPLETED/);
 
-  const reset = temporal(
-    'workflow',
-    'reset',
-    '--workflow-id',
-    id,
-    '--type',
-    'FirstWorkflowTask',
-    '--reason',
-    'test reset',
-    '--yes',
-  );
+  const resetTo = (type: string, reason: string) =>
+    temporal('workflow', 'reset', '--workflow-id', id, '--type', type, '--reason', reason, '--yes');
+  const reset = resetTo('FirstWorkflowTask', 'test reset');
   assert.equal(reset.code, 0, reset.err + reset.out);
   const again = (await s.client.workflow.getHandle(id).result()) as SmokeSummary;
   assert.equal(again.manifestKey, first.manifestKey);
   assert.equal(again.epochsTrained, 0, 'the reset run found the published model and trained nothing');
   // OPERATIONS.md's form: replay only the last workflow task; the recorded activity results stand.
-  const last = temporal(
-    'workflow',
-    'reset',
-    '--workflow-id',
-    id,
-    '--type',
-    'LastWorkflowTask',
-    '--reason',
-    'retry after fix',
-    '--yes',
-  );
+  const last = resetTo('LastWorkflowTask', 'retry after fix');
   assert.equal(last.code, 0, last.err + last.out);
   const replayed = (await s.client.workflow.getHandle(id).result()) as SmokeSummary;
   assert.equal(replayed.manifestKey, first.manifestKey);
