@@ -167,8 +167,9 @@ function printSpecialists(s: SpecialistsSummary): void {
 }
 
 export async function runCommand(args: RunArgs): Promise<number> {
+  // The config first: a bad input fails here even with no stack or environment set up.
+  buildInput(args);
   const env = cliEnv();
-  // Validated before connecting: a bad input fails here even with no server running.
   const { pipeline, input, workflowId, dataset, label } = buildInput(args, {
     computeQueue: env.CHRYSALIS_COMPUTE_QUEUE,
   });

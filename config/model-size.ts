@@ -57,7 +57,8 @@ export interface ModelLimits {
 
 export const DEFAULT_MODEL_LIMITS: ModelLimits = { maxParameters: 200_000_000, maxActivationBytes: 4 * 2 ** 30 };
 
-const fmt = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n.toLocaleString('en-US'));
+const fmt = (n: number) =>
+  n >= 1e9 ? `${(n / 1e9).toFixed(1)} billion` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n.toLocaleString('en-US');
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
 /** Why the model does not fit in `limits`, with the estimates, or undefined when it fits. */
