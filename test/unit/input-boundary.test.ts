@@ -4,7 +4,12 @@
  * with a message naming the field. The integration suite sends the same inputs through Temporal.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
+import { repoRoot } from '../../config/env';
 import { ApplicationFailure } from '@temporalio/common';
 import { NON_RETRYABLE } from '../../common/failure-types';
 import { storeKeyProblem } from '../../common/key-rules';
@@ -318,4 +323,17 @@ test('an IDX image file of another rank is refused naming the file and the shape
         'data.idx.trainImages (rgb.idx): an IDX image file of shape [4, 16, 16, 3]; ' +
           'expected [n, rows, cols] (one grayscale channel)',
   );
+});
+
+test('chrysalis run names a bad input even where no stack or environment is set up', () => {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(TEMPORAL_|MINIO_|CHRYSALIS_)/.test(k)),
+  );
+  env['CHRYSALIS_DATA_DIR'] = mkdtempSync(path.join(os.tmpdir(), 'no-stack-'));
+  const r = spawnSync(path.join(repoRoot, 'chrysalis'), ['run', 'distill', '--set', 'overide=1'], {
+    env,
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, 'chrysalis: invalid input: overide: unknown key (not allowed here)\n');
 });
