@@ -46,13 +46,15 @@ function specField(req: TrainRequest): string {
 
 async function prepareData(
   deps: ComputeDeps,
-  req: { data: DataSpec; transfer: TransferSpec; seed: number },
+  /** `transferField`: where the config holds the transfer rule, for messages. @default 'transfer' */
+  req: { data: DataSpec; transfer: TransferSpec; seed: number; transferField?: string },
 ): Promise<DataPlanRef> {
   const { store } = deps;
   const ds = await loadSource(req.data, store);
   const classIssues = transferClassIssues(req.transfer, req.data.dataset, ds.numClasses);
+  const field = req.transferField ?? 'transfer';
   if (classIssues.length > 0)
-    throw invalidInputIssues(classIssues.map((i) => ({ path: ['transfer', ...i.path].join('.'), message: i.message })));
+    throw invalidInputIssues(classIssues.map((i) => ({ path: [field, ...i.path].join('.'), message: i.message })));
   const splitSpec = {
     validationSize: req.data.validationSize,
     trainLimit: req.data.trainLimit,

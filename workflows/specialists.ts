@@ -86,7 +86,7 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
   const data = await progress.stage('prepare-data', () =>
     compute.prepareData.executeWithOptions(
       { ...computeOptions, summary: `prepare ${cfg.data.dataset}: validation split, transfer set` },
-      [{ data: cfg.data, transfer: transferOf(cfg), seed: cfg.seed }],
+      [{ data: cfg.data, transfer: transferOf(cfg), seed: cfg.seed, transferField: 'distill.transfer' }],
     ),
   );
   const run: Run = { ...start, data, light, compute, special };
