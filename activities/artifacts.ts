@@ -86,15 +86,21 @@ export async function publishModel(
 
 /** The published model with this digest, or undefined if none was completed. */
 export async function findModel(store: ArtifactStore, digest: string): Promise<ModelRef | undefined> {
-  const manifestRef = await store.stat(keys.modelManifest(digest));
-  if (!manifestRef) return undefined;
-  const m = await getJson<ModelManifest>(store, manifestRef);
-  return { digest, manifest: manifestRef, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
+  return modelAt(store, keys.modelManifest(digest));
 }
 
-export async function readManifest(store: ArtifactStore, manifestKey: string): Promise<ModelManifest> {
-  const m = await getJson<ModelManifest>(store, manifestKey);
-  if (m.kind !== 'chrysalis-model') throw new Error(`${manifestKey} is not a chrysalis model manifest`);
+/** The model whose manifest is stored at this key, or undefined if there is none. */
+export async function modelAt(store: ArtifactStore, manifestKey: string): Promise<ModelRef | undefined> {
+  const manifestRef = await store.stat(manifestKey);
+  if (!manifestRef) return undefined;
+  const m = await readManifest(store, manifestRef);
+  return { digest: m.digest, manifest: manifestRef, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
+}
+
+export async function readManifest(store: ArtifactStore, manifest: ArtifactRef | string): Promise<ModelManifest> {
+  const m = await getJson<ModelManifest>(store, manifest);
+  const key = typeof manifest === 'string' ? manifest : manifest.key;
+  if (m.kind !== 'chrysalis-model') throw new Error(`${key} is not a chrysalis model manifest`);
   return m;
 }
 

@@ -71,12 +71,6 @@ export function toFailure(err: unknown, context: string): unknown {
   return err;
 }
 
-/** Wraps every activity of a set, each named by its key, with {@link mapFailures}. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any activity signature
-export function withFailureTypes<T extends Record<string, (...args: any[]) => Promise<unknown>>>(activities: T): T {
-  return Object.fromEntries(Object.entries(activities).map(([name, fn]) => [name, mapFailures(name, fn)])) as T;
-}
-
 /** Activities written as `(deps, request)`, once their dependencies are bound. */
 export type Bound<D, T> = {
   [K in keyof T]: T[K] extends (deps: D, req: infer Q) => Promise<infer R> ? (req: Q) => Promise<R> : never;

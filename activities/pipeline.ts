@@ -9,7 +9,7 @@ import type { ModelLimits } from '../config/model-size';
 import { resolveDistillationInput, resolveSmokeInput } from '../config/resolve';
 import type { Resolved, RunOptions } from '../config/resolve';
 import type { DataSpec, DistillationConfig, ModelRefInput, SmokeConfig } from '../config/schemas';
-import { findModel, keys, readManifest } from './artifacts';
+import { findModel, keys, modelAt } from './artifacts';
 import { modelDigest, softTargetsKey } from './digests';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
 import { distillationChartInputs, renderDistillationReport } from './report';
@@ -87,11 +87,10 @@ async function resolveModelRefs(deps: PipelineDeps, refs: ModelRefInput[]): Prom
   const { store } = deps;
   return Promise.all(
     refs.map(async (r, i) => {
-      const stat = await store.stat(r.manifestKey);
-      if (!stat)
+      const model = await modelAt(store, r.manifestKey);
+      if (!model)
         throw invalidInput(`teachers.refs.${i}.manifestKey: not found: no model manifest at "${r.manifestKey}"`);
-      const m = await readManifest(store, r.manifestKey);
-      return { digest: m.digest, manifest: stat, weights: m.weights, spec: m.spec, numClasses: m.numClasses };
+      return model;
     }),
   );
 }
