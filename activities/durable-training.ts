@@ -53,11 +53,6 @@ export interface DurableTraining {
   lastCheckpointEpoch: () => number;
 }
 
-/** The epoch a checkpoint key names (`…/epoch-00002.cht` → 2). */
-function checkpointEpoch(key: string): number {
-  return Number(/epoch-(\d+)\.cht$/.exec(key)?.[1] ?? 0);
-}
-
 /**
  * The newest checkpoint of this recipe: the one the last heartbeat named, or a newer one in the store.
  * Heartbeats are throttled, so a worker killed right after a checkpoint may never have reported it;
@@ -69,8 +64,10 @@ async function resumePoint(
   digest: string,
   reported: TrainHeartbeat['checkpoint'],
 ): Promise<TrainSnapshot | undefined> {
-  const newest = (await store.list(`${keys.checkpointDir(digest)}/`)).filter((k) => k.endsWith('.cht')).at(-1);
-  if (newest && checkpointEpoch(newest) > (reported?.epoch ?? 0)) return loadCheckpoint(store, newest);
+  const stored = await store.list(`${keys.checkpointDir(digest)}/`);
+  const newest = stored.filter((k) => keys.checkpointEpoch(k) !== undefined).at(-1);
+  const newestEpoch = newest === undefined ? 0 : (keys.checkpointEpoch(newest) ?? 0);
+  if (newest && newestEpoch > (reported?.epoch ?? 0)) return loadCheckpoint(store, newest);
   return reported ? loadCheckpoint(store, reported) : undefined;
 }
 

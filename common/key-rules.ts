@@ -1,8 +1,9 @@
 /**
  * What a store key from user input may look like. Keys name objects in one bucket; a key with `..`,
  * a leading `/`, an empty segment or control characters either escapes the layout every reader relies
- * on or is refused by the server with a message that names nothing. Checked at the boundary (config
- * schemas) and again by the stores, so no path reaches the server unchecked.
+ * on or is refused by the server with a message that names nothing. Checked at the boundary, by the
+ * config schemas that accept keys and `minio:` references from users; keys chrysalis builds itself
+ * come from common/store-keys.ts.
  */
 
 /** Why `key` is not an acceptable store key, or undefined when it is. */

@@ -23,6 +23,11 @@ export const keys = {
   /** Zero-padded, so listing a recipe's checkpoints returns them oldest first. */
   checkpoint: (digest: string, epoch: number) =>
     `${keys.checkpointDir(digest)}/epoch-${String(epoch).padStart(5, '0')}.cht`,
+  /** The epoch a {@link keys.checkpoint} key names (`…/epoch-00002.cht` → 2), or undefined for another key. */
+  checkpointEpoch: (key: string): number | undefined => {
+    const m = /\/epoch-(\d+)\.cht$/.exec(key);
+    return m ? Number(m[1]) : undefined;
+  },
   softTargets: (key: string) => `soft-targets/${key}`,
   evaluation: (modelDigest: string, planDigest: string) => `evaluations/${modelDigest}/${planDigest}.json`,
   clusters: (key: string) => `clusters/${key}`,
