@@ -105,8 +105,8 @@ test('models too big for the limits are refused before any allocation, with the 
   assert.match(
     refused(quick({ overrides: { student: { model: { hidden: [2000000000] } } } })),
     new RegExp(
-      String.raw`^invalid input: student\.model: the model has 1590\.0 billion parameters \(28×28 inputs, 10 classes\), ` +
-        String.raw`over the limit of 200\.0 M \(CHRYSALIS_MAX_PARAMETERS\)$`,
+      String.raw`^invalid input: student\.model: the model has 1590\.0 billion parameters ` +
+        String.raw`\(28×28 inputs, 10 classes\), over the limit of 200\.0 M \(CHRYSALIS_MAX_PARAMETERS\)$`,
     ),
   );
   assert.match(
