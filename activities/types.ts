@@ -98,8 +98,53 @@ export interface EvaluationSummary {
   accuracy: number;
   perClassErrors: number[];
   biasShift?: BiasShiftResult;
+  /** Errors on the validation split (absent when it is empty): what choices are made on, never the test set. */
+  validation?: { errors: number; n: number };
   /** Full metrics (confusion matrix, …) in the store. */
   details: ArtifactRef;
   /** Seconds spent in forward passes (test and validation logits). */
   inferenceSeconds: number;
+}
+
+/** Inference speed of one model on one backend, measured on its exported layers model. */
+export interface InferenceSpeed {
+  /** The tfjs backend measured: "tensorflow" (native) on the worker, "cpu" or "wasm" for plain tfjs. */
+  backend: string;
+  /** Latency of single-example calls after warm-up. */
+  batch1: { calls: number; p50Ms: number; p95Ms: number };
+  /** Examples per second of batch-256 calls. */
+  batch256: { calls: number; examplesPerSecond: number };
+}
+
+/** What a model costs to deploy: size and speed. An ensemble's cost is the sum of its members'. */
+export interface ModelCost {
+  parameters: number;
+  /** Bytes of the exported layers model: model.json plus its weights. */
+  exportBytes: number;
+  native: InferenceSpeed;
+  /** Plain @tensorflow/tfjs without the native addon: what a browser or an edge device gets. */
+  plain: InferenceSpeed;
+}
+
+/** The machine the speeds were measured on: they mean nothing without it. */
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  /** SIMD flags that decide speed: avx2, avx512f, fma, … */
+  simd: string[];
+  node: string;
+  tfjs: string;
+}
+
+export interface MeasureRequest {
+  models: { name: string; model: ModelRef }[];
+  /** Flattened input size of one example (H·W·C). */
+  inputSize: number;
+  /** Single-example calls timed after warm-up. @default 200 */
+  batch1Calls?: number;
+}
+
+export interface MeasureResult {
+  machine: MachineInfo;
+  costs: { name: string; cost: ModelCost }[];
 }

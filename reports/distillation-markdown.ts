@@ -1,6 +1,6 @@
 /** The distillation run report: the JSON document a run stores, and its Markdown rendering. */
 import type { DistillationConfig } from '../config/schemas';
-import type { EvaluationSummary, TrainResult } from '../activities/types';
+import type { EvaluationSummary, MachineInfo, ModelCost, TrainResult } from '../activities/types';
 import { WASM_FALLBACK_WARNING, pct, tableHead, tableRow, trainingNote } from './markdown';
 
 export interface ModelOutcome {
@@ -18,6 +18,37 @@ export interface ModelOutcome {
   };
   evaluation: EvaluationSummary;
   manifestKey: string;
+  /** Size and speed of the model's export (absent in reports written before they were measured). */
+  cost?: ModelCost;
+}
+
+/** The teacher ensemble as one model: what distillation replaces. */
+export interface EnsembleOutcome {
+  members: string[];
+  rule: 'arithmetic' | 'geometric';
+  evaluation: Pick<EvaluationSummary, 'errors' | 'n' | 'accuracy' | 'perClassErrors'>;
+  /** The members' costs summed (latencies add, throughput is the harmonic combination). */
+  cost?: ModelCost;
+}
+
+/** A quantised copy of the exported student: its size and what quantisation cost in test errors. */
+export interface QuantizedExport {
+  quantize: 'float16' | 'uint8';
+  modelJson: string;
+  weights: string;
+  exportBytes: number;
+  errors: number;
+  n: number;
+}
+
+/** The exported student and why it was the one. */
+export interface ExportedModel {
+  model: string;
+  modelJson: string;
+  weights: string;
+  /** How the model was chosen, in words (validation errors, or test errors when no validation split). */
+  chosenBy?: string;
+  quantized?: QuantizedExport[];
 }
 
 export interface DistillationReport {
@@ -29,7 +60,13 @@ export interface DistillationReport {
   startedAt: string;
   finishedAt: string;
   wallSeconds: number;
-  exported?: { model: string; modelJson: string; weights: string };
+  exported?: ExportedModel;
+  /** The teacher ensemble's own test error and cost; absent for a single teacher or given soft targets. */
+  ensemble?: EnsembleOutcome;
+  /** Where the costs were measured. */
+  machine?: MachineInfo;
+  /** The dataset's class names, for per-class tables. */
+  classNames?: string[];
   /** What the data split left that the user may not expect (a small transfer set, …). */
   dataWarnings?: string[];
 }
