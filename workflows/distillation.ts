@@ -3,25 +3,16 @@
  * targets) → baseline + distilled students in parallel → evaluate → export → report.
  * Deterministic orchestration only; every byte of data moves through the artifact store.
  */
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { ActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { ModelOutcome } from '../activities/report';
-import type {
-  DataPlanRef,
-  EvaluationSummary,
-  ModelRef,
-  SoftTargetsRef,
-  TrainRequest,
-  TrainResult,
-} from '../activities/types';
+import type { EvaluationSummary, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
 import type { PipelineInput } from '../config/resolve';
-import type { DistillationConfig } from '../config/schemas';
-import { FailureType } from '../common/failure-types';
-import { LIGHT_ACTIVITY_OPTIONS, describeTraining } from './options';
+import { LIGHT_ACTIVITY_OPTIONS } from './options';
 import { startPipeline } from './prologue';
-import type { ProgressTracker } from './progress';
+import { teacherStage, trainModel } from './teacher-stage';
+import type { Run, ToEvaluate } from './teacher-stage';
 
 export type DistillationInput = PipelineInput;
 
@@ -34,26 +25,6 @@ export interface DistillationSummary {
   models: { name: string; role: string; errors: number; accuracy: number; manifestKey: string; cached: boolean }[];
   /** What the data split left that the user may not expect (e.g. a small transfer set). */
   warnings?: string[];
-}
-
-/** One run's fixed context: config, data plan, progress and the activity proxies. */
-interface Run {
-  cfg: DistillationConfig;
-  data: DataPlanRef;
-  progress: ProgressTracker;
-  light: ReturnType<typeof proxyActivities<PipelineActivities>>;
-  compute: ReturnType<typeof proxyActivities<ComputeActivities>>;
-  computeOptions: ActivityOptions;
-}
-
-interface ToEvaluate {
-  name: string;
-  role: ModelOutcome['role'];
-  model: ModelRef;
-  training?: TrainResult;
-  epochs?: number;
-  temperature?: number;
-  alpha?: number;
 }
 
 type StudentRequest = TrainRequest & { temperature?: number; alpha?: number };
@@ -114,83 +85,6 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
     })),
     ...(data.warnings && data.warnings.length > 0 ? { warnings: data.warnings } : {}),
   };
-}
-
-function trainModel(run: Run, r: TrainRequest): Promise<TrainResult> {
-  const summary = describeTraining(r);
-  return run.progress.track(r.name, run.compute.trainModel.executeWithOptions({ ...run.computeOptions, summary }, [r]));
-}
-
-/** Teacher recipes of a `teachers: { count, … }` config; none for given models or soft targets. */
-function teacherRecipes({ cfg, data }: Run): TrainRequest[] {
-  const t = cfg.teachers;
-  if (!('count' in t)) return [];
-  return Array.from({ length: t.count }, (_, i) => ({
-    name: `teacher-${i + 1}`,
-    role: 'teacher' as const,
-    data,
-    split: 'train' as const,
-    spec: t.model,
-    train: t.train,
-    seed: cfg.seed * 1000 + 101 + i,
-  }));
-}
-
-/**
- * Soft targets: found in the cache (keyed before any teacher trains), or computed from teachers
- * trained here (in parallel) or given. Also returns the teachers to evaluate.
- */
-async function teacherStage(run: Run): Promise<{ soft: SoftTargetsRef; cacheHit: boolean; toEvaluate: ToEvaluate[] }> {
-  const { cfg, data, progress, light, compute } = run;
-  const recipes = teacherRecipes(run);
-  const given: ModelRef[] = 'refs' in cfg.teachers ? await light.resolveModelRefs(cfg.teachers.refs) : [];
-  const givenKey = 'softTargets' in cfg.teachers ? cfg.teachers.softTargets.key : undefined;
-  const lookup = await progress.stage('soft-target-cache', () =>
-    light.lookupSoftTargets({
-      teachers: given.length > 0 ? given : recipes.map(({ name: _n, role: _r, ...recipe }) => recipe),
-      planDigest: data.planDigest,
-      ...(givenKey !== undefined ? { key: givenKey } : {}),
-    }),
-  );
-  if (givenKey !== undefined && !lookup.found)
-    throw ApplicationFailure.create({
-      message: `teachers.softTargets.key: not found: no stored soft targets "${givenKey}"`,
-      type: FailureType.InvalidInput,
-      nonRetryable: true,
-    });
-
-  if (lookup.found) {
-    const stored = recipes.length > 0 ? await light.findModels(lookup.teacherDigests) : given;
-    return { soft: lookup.found, cacheHit: true, toEvaluate: teachersToEvaluate(recipes, stored, []) };
-  }
-  let teachers: ModelRef[] = given;
-  let results: TrainResult[] = [];
-  if (recipes.length > 0) {
-    recipes.forEach((r) => progress.model(r.name, 'teacher', r.train.epochs));
-    results = await progress.stage('teachers', () => Promise.all(recipes.map((r) => trainModel(run, r))));
-    teachers = results.map((r) => r.model);
-  }
-  const n = teachers.length;
-  const teachersText = `${n} teacher${n === 1 ? '' : 's'}`;
-  const summary = `soft targets: logits of ${teachersText} on ${data.counts.transfer} transfer examples`;
-  const soft = await progress.stage('soft-targets', () =>
-    compute.computeSoftTargets.executeWithOptions({ ...run.computeOptions, summary }, [
-      { key: lookup.key, data, teachers },
-    ]),
-  );
-  return { soft, cacheHit: false, toEvaluate: teachersToEvaluate(recipes, teachers, results) };
-}
-
-function teachersToEvaluate(
-  recipes: TrainRequest[],
-  models: (ModelRef | null)[],
-  results: TrainResult[],
-): ToEvaluate[] {
-  return models.flatMap((m, i) => {
-    if (!m) return [];
-    const trained = results[i] ? { training: results[i], epochs: recipes[i]!.train.epochs } : {};
-    return [{ name: recipes[i]?.name ?? `teacher-${i + 1}`, role: 'teacher' as const, model: m, ...trained }];
-  });
 }
 
 /** The hard-label baseline and one distilled student per (T, α), all with the same seed. */
