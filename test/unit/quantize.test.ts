@@ -1,21 +1,32 @@
 /**
  * Quantised exports (issue 11): the bytes are what tf.io dequantises, each weight within its quantisation step,
- * the files a quarter or half the size, and a quantised export loads and predicts under plain @tensorflow/tfjs.
+ * the files a quarter or half the size, and a quantised export loads and predicts under plain @tensorflow/tfjs,
+ * in `chrysalis predict`, and in the evaluateExport activity.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { buildNet, initBackend } from '../../ml';
+import { ApplicationFailure } from '@temporalio/common';
+import { repoRoot } from '../../config/env';
+import { createLogger } from '../../config/logger';
+import { buildNet, encodeIdx, initBackend, loadDataset, train } from '../../ml';
+import type { BackendInfo, Net } from '../../ml';
 import { exportLayersModel } from '../../ml/export';
 import type { ExportedModel } from '../../ml/export';
 import { float16Bits, quantizeExport, toUint8 } from '../../ml/quantize';
+import { createComputeActivities } from '../../activities/compute';
+import { publishModel } from '../../activities/artifacts';
+import { keys } from '../../common/store-keys';
+import { LocalArtifactStore } from '../../storage/local-store';
 import { runPlainTfjs } from '../helpers/plain-tfjs';
 
+let backend: BackendInfo;
 before(async () => {
-  await initBackend({ requested: 'tensorflow' });
+  backend = await initBackend({ requested: 'tensorflow' });
 });
 
 interface Spec {
@@ -168,3 +179,99 @@ function writeExport(dir: string, e: ExportedModel): void {
   writeFileSync(path.join(dir, 'model.json'), JSON.stringify(e.modelJson));
   writeFileSync(path.join(dir, e.weightsFile), e.weights);
 }
+
+async function trainedNet(): Promise<{ net: Net; ds: Awaited<ReturnType<typeof loadDataset>> }> {
+  const ds = await loadDataset('mnist');
+  const net = buildNet({ kind: 'mlp', hidden: [64] }, { inputShape: [28, 28], numClasses: 10, seed: 3 });
+  const indices = Int32Array.from({ length: 4000 }, (_, i) => i);
+  await train(
+    net,
+    { images: ds.train.images, labels: ds.train.labels, side: [28, 28], indices },
+    { epochs: 1, batchSize: 64, optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 }, seed: 1 },
+  );
+  return { net, ds };
+}
+
+test('exportModel stores float32 and quantised exports with their sizes; evaluateExport measures them', async () => {
+  const store = new LocalArtifactStore(mkdtempSync(path.join(os.tmpdir(), 'quantize-store-')));
+  const compute = createComputeActivities({ store, logger: createLogger({ name: 'test', level: 'silent' }), backend });
+  const { net, ds } = await trainedNet();
+  const model = await publishModel(store, 'quantize-test-model', net, [28, 28], { name: 'student' });
+  net.dispose();
+  const data = await compute.prepareData({
+    data: { dataset: 'mnist', validationSize: 1000 },
+    transfer: { kind: 'full' },
+    seed: 1,
+  });
+  const classNames = ds.classNames;
+  const sizeOf = async (dir: string) => {
+    const files = await store.list(`${dir}/`);
+    const stats = await Promise.all(files.filter((f) => !f.endsWith('.sha256')).map((f) => store.stat(f)));
+    return { files: stats.length, bytes: stats.reduce((a, s) => a + s!.bytes, 0) };
+  };
+  const float32 = await compute.exportModel({ model, classNames });
+  assert.equal(
+    float32.modelJson,
+    `${keys.exportDir(model.digest)}/model.json`,
+    'the float32 export stays where it was',
+  );
+  assert.deepEqual(await sizeOf(keys.exportDir(model.digest)), { files: 2, bytes: float32.exportBytes });
+  const evaluated = await compute.evaluateModel({ name: 'student', model, data });
+  const fromExport = await compute.evaluateExport({ modelJson: float32.modelJson, data, name: 'student' });
+  assert.equal(fromExport.n, ds.test.n);
+  assert.equal(fromExport.errors, evaluated.errors, 'the float32 export scores what the model scores');
+  assert.equal(fromExport.exportBytes, float32.exportBytes);
+
+  for (const quantize of ['float16', 'uint8'] as const) {
+    const q = await compute.exportModel({ model, classNames, quantize });
+    const dir = keys.quantizedExportDir(model.digest, quantize);
+    assert.equal(q.modelJson, `${dir}/model.json`);
+    assert.deepEqual(await sizeOf(dir), { files: 2, bytes: q.exportBytes });
+    assert.deepEqual(await compute.exportModel({ model, classNames, quantize }), q, 'a second export reuses the first');
+    const weights = (await store.stat(q.weights))!.bytes;
+    const float32Weights = (await store.stat(float32.weights))!.bytes;
+    assert.equal(weights, float32Weights / (quantize === 'uint8' ? 4 : 2));
+    const e = await compute.evaluateExport({ modelJson: q.modelJson, data, name: `student-${quantize}` });
+    assert.equal(e.exportBytes, q.exportBytes);
+    // A quantised student makes almost the same decisions: within 0.5% of the test set.
+    assert.ok(Math.abs(e.errors - evaluated.errors) <= 0.005 * e.n, `${quantize}: ${e.errors} vs ${evaluated.errors}`);
+
+    assert.ok(e.errors < 0.25 * e.n, `${quantize}: ${e.errors} errors, a trained model`);
+  }
+  await assert.rejects(
+    compute.exportModel({ model, classNames, quantize: 'int4' as 'uint8' }),
+    (err: unknown) =>
+      err instanceof ApplicationFailure &&
+      err.type === 'InvalidInput' &&
+      err.nonRetryable &&
+      /^invalid input: quantize: expected one of float16, uint8, got "int4"$/.test(err.message),
+  );
+  await assert.rejects(
+    compute.evaluateExport({ modelJson: keys.exportDir(model.digest), data, name: 'x' }),
+    (err: unknown) => err instanceof ApplicationFailure && err.type === 'InvalidInput' && /modelJson/.test(err.message),
+  );
+});
+
+test('chrysalis predict loads a uint8 export and agrees with the float32 one', async () => {
+  const { net, ds } = await trainedNet();
+  const float32 = await exportLayersModel(net, [28, 28], { classNames: ds.classNames });
+  net.dispose();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'quantize-predict-'));
+  const n = 20;
+  writeFileSync(path.join(dir, 'test.idx'), encodeIdx([n, 28, 28], ds.test.images.subarray(0, n * 784)));
+  const predict = (e: ExportedModel, name: string) => {
+    writeExport(path.join(dir, name), e);
+    const cli = path.join(repoRoot, 'dist/cli/main.js');
+    const args = [cli, 'predict', '--model', path.join(dir, name), path.join(dir, 'test.idx'), '--json'];
+    args.push('--top', '1', '--limit', String(n));
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { results: { top: { class: number; probability: number }[] }[] }).results;
+  };
+  const want = predict(float32, 'float32');
+  const got = predict(quantizeExport(float32, 'uint8'), 'uint8');
+  assert.equal(got.length, n);
+  const same = got.filter((r, i) => r.top[0]!.class === want[i]!.top[0]!.class).length;
+  assert.ok(same >= n - 1, `${same}/${n} top classes agree`);
+  got.forEach((r, i) => assert.ok(Math.abs(r.top[0]!.probability - want[i]!.top[0]!.probability) < 0.05, `input ${i}`));
+});
