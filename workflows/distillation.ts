@@ -6,7 +6,7 @@
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
-import type { EnsembleOutcome, ExportedModel, ModelOutcome } from '../activities/report';
+import type { EnsembleOutcome, ExportedModel, ModelOutcome, QuantizedExport } from '../activities/report';
 import type { EvaluationSummary, MeasureResult, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
 import { sumCosts } from '../common/model-cost';
 import type { DistillationConfig } from '../config/schemas';
@@ -70,7 +70,9 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
     measured && teacherModels.length > 1 ? evaluateEnsemble(run, teacherModels) : undefined,
   ]);
   const models = toEvaluate.map((m, i) => modelOutcome(m, evaluations[i]!));
-  const exported = measured ? await exportChosen(run, models, toEvaluate) : await exportBest(run, models, toEvaluate);
+  const chosen = measured ? await exportChosen(run, models, toEvaluate) : await exportBest(run, models, toEvaluate);
+  const quantized = chosen && measured ? await quantizedExports(run, toEvaluate, chosen.model) : [];
+  const exported = chosen && (quantized.length > 0 ? { ...chosen, quantized } : chosen);
   const measurement = measured ? await measureAll(run, toEvaluate) : undefined;
   measurement?.costs.forEach(({ name, cost }) => {
     const m = models.find((x) => x.name === name);
@@ -260,6 +262,25 @@ function exportNamed(run: Run, evaluated: ToEvaluate[], name: string, why: strin
   return run.compute.exportModel.executeWithOptions({ ...run.computeOptions, summary }, [
     { model: evaluated.find((m) => m.name === name)!.model, classNames: run.data.classNames },
   ]);
+}
+
+/** The chosen student again with quantised weights (config `export.quantize`), each scored on the test set. */
+function quantizedExports(run: Run, evaluated: ToEvaluate[], name: string): Promise<QuantizedExport[]> {
+  const model = evaluated.find((m) => m.name === name)!.model;
+  const { computeOptions: options, compute, data } = run;
+  return Promise.all(
+    (run.cfg.export?.quantize ?? []).map(async (quantize) => {
+      const summary = `export ${name} with ${quantize} weights`;
+      const files = await compute.exportModel.executeWithOptions({ ...options, summary }, [
+        { model, classNames: data.classNames, quantize },
+      ]);
+      const score = `evaluate the ${quantize} export of ${name} on the test set`;
+      const e = await compute.evaluateExport.executeWithOptions({ ...options, summary: score }, [
+        { name: `${name}-${quantize}`, modelJson: files.modelJson, data },
+      ]);
+      return { quantize, ...files, errors: e.errors, n: e.n };
+    }),
+  );
 }
 
 /** Runs recorded before the compression report: the distilled student with the fewest test errors. */

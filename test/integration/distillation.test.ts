@@ -18,6 +18,7 @@ const small = {
   teachers: { count: 2, model: { kind: 'mlp', hidden: [128], hiddenDropout: 0.3 }, train: { epochs: 2, jitter: 1 } },
   transfer: { kind: 'fraction', fraction: 0.25 },
   student: { model: { kind: 'mlp', hidden: [64] }, train: { epochs: 3 } },
+  export: { quantize: ['uint8'] },
 };
 
 /** A stored model exported in the layers format and downloaded to a local directory. */
@@ -148,6 +149,26 @@ test('distillation pipeline on a small mnist-quick, then again with new students
       );
     },
   );
+  await t.test('the uint8 export is a quarter of the size, loads under plain tfjs and scores as reported', async () => {
+    const q = exported.quantized?.[0];
+    assert.equal(q?.quantize, 'uint8');
+    const report = await getJson<DistillationReport>(s.store, first.report.json);
+    const float32 = report.models.find((m) => m.name === exported.model)!;
+    assert.ok(q.exportBytes < float32.cost!.exportBytes / 3, `${q.exportBytes} vs ${float32.cost!.exportBytes}`);
+    assert.ok(
+      Math.abs(q.errors - float32.evaluation.errors) <= 50,
+      `uint8 ${q.errors}, float32 ${float32.evaluation.errors}`,
+    );
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'uint8-'));
+    writeFileSync(path.join(dir, 'model.json'), await s.store.get(q.modelJson));
+    writeFileSync(path.join(dir, path.basename(q.weights)), await s.store.get(q.weights));
+    const plain = runPlainTfjs<{ errors: number }>(
+      dir,
+      'errors',
+      `${mnist}/t10k-images-idx3-ubyte,${mnist}/t10k-labels-idx1-ubyte`,
+    );
+    assert.ok(Math.abs(plain.errors - q.errors) <= 2, `plain tfjs: ${plain.errors}, report: ${q.errors}`);
+  });
   await t.test("chrysalis predict --model <workflowId> finds the run's export in MinIO", async () => {
     const predicted = s.cli('predict', '--model', id1, `${mnist}/t10k-images-idx3-ubyte`, '--limit', '3', '--json');
     assert.equal(predicted.code, 0, predicted.err);
