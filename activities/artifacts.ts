@@ -3,6 +3,7 @@
  * finds a model only through its manifest, so it never sees a half-written one. Where each object lives is
  * common/store-keys.ts.
  */
+import type { InputShape } from '../common/input-shape';
 import type { ArtifactRef, ArtifactStore } from '../storage/artifact-store';
 import { getJson, putJson } from '../storage/artifact-store';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
@@ -57,7 +58,7 @@ export interface ModelManifest {
   digest: string;
   spec: ModelSpecInput;
   numClasses: number;
-  inputShape: [number, number];
+  inputShape: InputShape;
   weights: ArtifactRef;
   /** Free-form provenance: role, data plan, training config, backend, history. */
   provenance: Record<string, unknown>;
@@ -67,7 +68,7 @@ export async function publishModel(
   store: ArtifactStore,
   digest: string,
   net: Net,
-  inputShape: [number, number],
+  inputShape: InputShape,
   provenance: Record<string, unknown>,
 ): Promise<ModelRef> {
   const dir = keys.modelDir(digest);
@@ -112,7 +113,7 @@ export async function layersExport(
   model: ModelRef,
   classNames: string[],
   quantize?: QuantizeKind,
-): Promise<ExportedModel & { inputShape: [number, number] }> {
+): Promise<ExportedModel & { inputShape: InputShape }> {
   const manifest = await readManifest(store, model.manifest.key);
   const net = await loadNet(store, manifest);
   try {
@@ -137,7 +138,7 @@ export async function storeLayersModel(
   dir: string,
   classNames: string[],
   quantize?: QuantizeKind,
-): Promise<{ modelJson: string; weights: string; bytes: number; inputShape: [number, number] }> {
+): Promise<{ modelJson: string; weights: string; bytes: number; inputShape: InputShape }> {
   const out = await layersExport(store, model, classNames, quantize);
   const weights = await store.put(`${dir}/${out.weightsFile}`, out.weights);
   const modelJson = await putJson(store, `${dir}/model.json`, out.modelJson);

@@ -108,7 +108,7 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
         const ds = await datasetFor(req.data, deps);
         const plan = await loadPlan(store, req.data.plan);
         const indices = req.split === 'train' ? plan.train : plan.transfer;
-        const side: [number, number] = [ds.rows, ds.cols];
+        const side = ds.shape;
         const shape = { inputShape: side, numClasses: ds.numClasses, batchSize: req.train.batchSize };
         const tooBig = modelSizeProblem(req.spec, shape, deps.limits ?? DEFAULT_MODEL_LIMITS);
         if (tooBig) throw invalidInput(`invalid input: ${specField(req)}: ${tooBig}`);
@@ -184,7 +184,7 @@ async function computeSoftTargets(
     const net = await loadNet(store, await readManifest(store, teacher.manifest.key));
     try {
       const t0 = performance.now();
-      all.set(await predictLogits(net, ds.train.images, [ds.rows, ds.cols], plan.transfer), m * n * C);
+      all.set(await predictLogits(net, ds.train.images, ds.shape, plan.transfer), m * n * C);
       inferenceSeconds += (performance.now() - t0) / 1000;
     } finally {
       net.dispose();
@@ -230,7 +230,7 @@ async function modelLogits(
   validation: Int32Array,
 ): Promise<Logits> {
   const net = await loadNet(store, await readManifest(store, model.manifest.key));
-  const side: [number, number] = [ds.rows, ds.cols];
+  const side = ds.shape;
   try {
     const t0 = performance.now();
     const test = await predictLogits(
@@ -406,7 +406,7 @@ async function evaluateExport(
   });
   try {
     const testIdx = Int32Array.from({ length: ds.test.n }, (_, i) => i);
-    const probs = await predictLogits(model, ds.test.images, [ds.rows, ds.cols], testIdx);
+    const probs = await predictLogits(model, ds.test.images, ds.shape, testIdx);
     const { errors, n, accuracy } = metrics(probs, ds.test.labels, ds.numClasses);
     deps.logger.info({ name: req.name, modelJson: req.modelJson, errors, n, exportBytes }, 'export evaluated');
     return { name: req.name, errors, n, accuracy, exportBytes };

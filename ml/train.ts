@@ -5,6 +5,7 @@
  * Every epoch's randomness (shuffle order, jitter, dropout) is derived from (seed, epoch), so a run
  * resumed from the checkpoint after epoch k replays epochs k+1… exactly as an uninterrupted run would.
  */
+import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
 import { fillBatch } from './batches';
 import { distillationLoss } from './losses';
@@ -34,7 +35,7 @@ export interface TrainData {
   /** The full image array (uint8, n × rows·cols); `indices` selects the training examples. */
   images: Uint8Array;
   labels: Uint8Array;
-  side: [number, number];
+  side: InputShape;
   indices: Int32Array;
   /** Teacher probabilities at T, row i for indices[i] (n × numClasses). */
   softTargets?: Float32Array;
