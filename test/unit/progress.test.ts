@@ -1,5 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { Context, asyncLocalStorage } from '@temporalio/activity';
+import type { Info } from '@temporalio/activity';
+import { noopMetricMeter } from '@temporalio/common';
+import { createLogger } from '../../config';
+import { LocalArtifactStore } from '../../storage';
+import { saveCheckpoint } from '../../activities/artifacts';
+import { durableTraining } from '../../activities/durable-training';
+import type { ModelProgressUpdate } from '../../common/progress';
 import { ProgressTracker } from '../../workflows/progress';
 import { modelLine, render } from '../../cli/progress-view';
 
@@ -65,4 +77,52 @@ test('a resumed attempt starts at its checkpoint; a reused model goes from queue
     t.snapshot().models.map((x) => x.status),
     ['done', 'cached', 'failed'],
   );
+});
+
+/** Runs `fn` as if inside a training activity of workflow `wf-1`, so durableTraining sees a context. */
+function inActivity<T>(fn: () => Promise<T>): Promise<T> {
+  const info = { workflowExecution: { workflowId: 'wf-1', runId: 'run-1' }, heartbeatDetails: undefined, attempt: 1 };
+  const none = (): void => undefined;
+  const log = { log: none, trace: none, debug: none, info: none, warn: none, error: none };
+  const ctx = new Context(
+    info as unknown as Info,
+    new Promise<never>(() => undefined),
+    new AbortController().signal,
+    () => undefined,
+    undefined,
+    log,
+    noopMetricMeter,
+    {},
+  );
+  return asyncLocalStorage.run(ctx, fn);
+}
+
+test('a training attempt signals progress when it starts, at the epoch it resumes after', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'chrysalis-progress-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new LocalArtifactStore(dir);
+  const sent: [string, ModelProgressUpdate][] = [];
+  const deps = {
+    store,
+    reportProgress: async (wf: { workflowId: string }, u: ModelProgressUpdate) => {
+      sent.push([wf.workflowId, u]);
+    },
+  };
+  const log = createLogger({ name: 't', format: 'json', level: 'warn', destination: new PassThrough() });
+  await inActivity(() => durableTraining(deps, { digest: 'fresh', name: 'student', epochs: 5, log }));
+  assert.deepEqual(sent, [['wf-1', { model: 'student', epoch: 0, epochs: 5 }]]);
+
+  await saveCheckpoint(store, 'resumed', { epoch: 3, weights: {}, optimizer: {}, history: [] });
+  sent.length = 0;
+  const training = await inActivity(() =>
+    durableTraining(deps, { digest: 'resumed', name: 'teacher-1', epochs: 5, log }),
+  );
+  assert.equal(training.resume?.epoch, 3);
+  assert.deepEqual(sent, [
+    ['wf-1', { model: 'teacher-1', epoch: 3, epochs: 5, checkpointEpoch: 3, resumedFromEpoch: 3 }],
+  ]);
+
+  sent.length = 0;
+  await durableTraining(deps, { digest: 'fresh', name: 'student', epochs: 5, log });
+  assert.deepEqual(sent, [], 'outside an activity (benchmarks, tests) there is no workflow to tell');
 });
