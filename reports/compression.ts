@@ -50,8 +50,8 @@ const speedCells = (s: InferenceSpeed): string[] => [
   formatCount(s.batch256.examplesPerSecond),
 ];
 
-/** The compression table: one row per model that has a cost, the machine line under it. */
-export function compressionTable(rows: readonly CostRow[], machine: MachineInfo | undefined): string[] {
+/** The compression table: one row per model that has a cost, the machine line (and `note`) under it. */
+export function compressionTable(rows: readonly CostRow[], machine: MachineInfo | undefined, note = ''): string[] {
   if (rows.length === 0) return [];
   const native = rows[0]!.cost.native.backend;
   const plain = rows[0]!.cost.plain.backend;
@@ -79,7 +79,8 @@ export function compressionTable(rows: readonly CostRow[], machine: MachineInfo 
   lines.push(
     '',
     'Latency: single-example calls after warm-up; throughput: batch-256 calls. ' +
-      (machine ? machineLine(machine) : 'The machine they were measured on was not recorded.'),
+      (machine ? machineLine(machine) : 'The machine they were measured on was not recorded.') +
+      (note ? ` ${note}` : ''),
   );
   return lines;
 }

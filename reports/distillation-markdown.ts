@@ -276,14 +276,9 @@ function compressionSection(r: DistillationReport): string[] {
   const rows = costRows(r);
   if (rows.length === 0) return [];
   const note = r.ensemble
-    ? ` The ensemble's cost is its members' summed (latencies add; time per example adds for throughput).`
+    ? "The ensemble's cost is its members' summed (latencies add; time per example adds for throughput)."
     : '';
-  return [
-    '',
-    '## Compression: size and speed',
-    '',
-    ...compressionTable(rows, r.machine).map((l, i, all) => (i === all.length - 1 ? `${l}${note}` : l)),
-  ];
+  return ['', '## Compression: size and speed', '', ...compressionTable(rows, r.machine, note)];
 }
 
 /** Per-class test errors, columns named by the run's classes (ids when the report has no names). */
