@@ -186,6 +186,20 @@ export const runIdentity = {
     .default(1),
 };
 
+/** Weight quantisation of an export: IEEE half floats, or the tfjs converter's affine uint8 per tensor. */
+export const quantizeKindSchema = z.enum(['float16', 'uint8']);
+
+/** What leaves the run besides the float32 export of the best student. */
+export const exportSchema = z
+  .object({
+    /** One quantised copy of the export per entry, each measured (size, test errors). @default [] */
+    quantize: z
+      .array(quantizeKindSchema)
+      .refine((kinds) => new Set(kinds).size === kinds.length, { message: 'each quantisation at most once' })
+      .default([]),
+  })
+  .strict();
+
 export const distillationConfigSchema = z
   .object({
     ...runIdentity,
@@ -203,6 +217,8 @@ export const distillationConfigSchema = z
     student: z.object({ model: modelSpecSchema, train: trainSpecSchema }).strict(),
     /** One distilled student per entry; the hard-label baseline is always trained too. */
     students: z.array(studentVariantSchema).min(1).max(32),
+    /** Quantised copies of the exported student; absent: the float32 export only. */
+    export: exportSchema.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -237,5 +253,6 @@ export type TransferSpec = z.infer<typeof transferSchema>;
 export type StudentVariant = z.infer<typeof studentVariantSchema>;
 export type DataSpec = z.infer<typeof dataSchema>;
 export type DistillationConfig = z.infer<typeof distillationConfigSchema>;
+export type QuantizeKind = z.infer<typeof quantizeKindSchema>;
 export type SmokeConfig = z.infer<typeof smokeConfigSchema>;
 export type ModelRefInput = z.infer<typeof modelRefSchema>;
