@@ -3,7 +3,7 @@
  * throughput at batch 256 on the worker's native backend and on plain tfjs, with the machine they were measured
  * on; and the one-line comparison of a student with the teacher it replaces.
  */
-import type { InferenceSpeed, MachineInfo, ModelCost } from '../activities/types';
+import type { InferenceSpeed, MachineInfo, ModelCost } from '../common/model-cost';
 import type { TradeoffPoint } from './charts';
 import { escapeCell, tableHead, tableRow } from './markdown';
 
@@ -110,29 +110,6 @@ export function costComparison(student: CostRow, reference: CostRow & { label: s
   const t = errorPoints(reference);
   if (s !== undefined && t !== undefined) parts.push(`${signedPoints(s - t)} points test error`);
   return `${student.name}: ${parts.join(', ')} vs ${reference.label}`;
-}
-
-/** Sums costs as one deployed unit runs them: sizes and latencies add, times per example add (throughput). */
-export function combineCosts(parts: readonly { cost: ModelCost; weight: number }[]): ModelCost {
-  const sum = (f: (c: ModelCost) => number): number => parts.reduce((s, p) => s + p.weight * f(p.cost), 0);
-  const speed = (pick: (c: ModelCost) => InferenceSpeed): InferenceSpeed => ({
-    backend: pick(parts[0]!.cost).backend,
-    batch1: {
-      calls: Math.min(...parts.map((p) => pick(p.cost).batch1.calls)),
-      p50Ms: sum((c) => pick(c).batch1.p50Ms),
-      p95Ms: sum((c) => pick(c).batch1.p95Ms),
-    },
-    batch256: {
-      calls: Math.min(...parts.map((p) => pick(p.cost).batch256.calls)),
-      examplesPerSecond: 1 / sum((c) => 1 / pick(c).batch256.examplesPerSecond),
-    },
-  });
-  return {
-    parameters: sum((c) => c.parameters),
-    exportBytes: sum((c) => c.exportBytes),
-    native: speed((c) => c.native),
-    plain: speed((c) => c.plain),
-  };
 }
 
 /** The error-vs-latency chart's points: one per row with test errors. */

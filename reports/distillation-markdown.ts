@@ -1,8 +1,10 @@
 /** The distillation run report: the JSON document a run stores, and its Markdown rendering. */
 import type { DistillationConfig } from '../config/schemas';
-import type { EvaluationSummary, MachineInfo, ModelCost, TrainResult } from '../activities/types';
+import type { EvaluationSummary, TrainResult } from '../activities/types';
+import { sumCosts } from '../common/model-cost';
+import type { MachineInfo, ModelCost } from '../common/model-cost';
 import { WASM_FALLBACK_WARNING, escapeCell, pct, signed, tableHead, tableRow, trainingNote } from './markdown';
-import { combineCosts, compressionTable, costComparison, formatBytes } from './compression';
+import { compressionTable, costComparison, formatBytes } from './compression';
 import type { CostRow } from './compression';
 
 export interface ModelOutcome {
@@ -240,10 +242,7 @@ function teacherCost(r: DistillationReport): (CostRow & { label: string }) | und
   if (e) {
     const members = e.members.map((name) => teachers.find((t) => t.name === name)?.cost);
     const cost =
-      e.cost ??
-      (members.every((c) => c !== undefined) && members.length > 0
-        ? combineCosts(members.map((c) => ({ cost: c, weight: 1 })))
-        : undefined);
+      e.cost ?? (members.every((c) => c !== undefined) && members.length > 0 ? sumCosts(members) : undefined);
     return (
       cost && { name: ENSEMBLE_NAME, role: 'ensemble', label: 'the teacher ensemble', cost, ...errorsOf(e.evaluation) }
     );

@@ -2,8 +2,10 @@
 import type { ArtifactRef } from '../storage/artifact-store';
 import type { SpecialistsConfig } from '../config/specialists';
 import type { CombinationEvaluation, SpecialistSamplingInfo } from '../activities/specialists-types';
-import type { MachineInfo, ModelCost, TrainResult } from '../activities/types';
-import { combineCosts, compressionTable, costComparison, formatBytes, formatCount } from './compression';
+import type { TrainResult } from '../activities/types';
+import { sumCosts } from '../common/model-cost';
+import type { MachineInfo, ModelCost } from '../common/model-cost';
+import { compressionTable, costComparison, formatBytes, formatCount } from './compression';
 import type { CostRow } from './compression';
 import {
   WASM_FALLBACK_WARNING,
@@ -201,7 +203,7 @@ export function combinationCostRows(r: SpecialistsReport): CostRow[] {
     rows.push({
       name: COMBINED,
       role: 'combination',
-      cost: combineCosts([{ cost: g, weight: 1 }, ...costs.map((c) => ({ cost: c, weight }))]),
+      cost: sumCosts([g, ...costs], [1, ...costs.map(() => weight)]),
       errors: e.combined.errors,
       n: e.n,
     });
@@ -218,7 +220,7 @@ function compression(r: SpecialistsReport): string[] {
   const g = r.generalist.cost;
   const all = r.specialists.map((s) => s.cost);
   if (g && all.length > 0 && all.every((c) => c !== undefined)) {
-    const shipped = combineCosts([g, ...all].map((cost) => ({ cost, weight: 1 })));
+    const shipped = sumCosts([g, ...all]);
     lines.push(
       '',
       `The **${COMBINED}** row is one test input's cost: the generalist plus ${averageFired(r).toFixed(2)} ` +

@@ -1,5 +1,5 @@
 /** Model costs for report tests: round numbers whose ratios and formatted cells are easy to state. */
-import type { InferenceSpeed, ModelCost } from '../../activities/types';
+import type { InferenceSpeed, ModelCost } from '../../common/model-cost';
 
 export const speed = (backend: string, p50Ms: number, examplesPerSecond: number): InferenceSpeed => ({
   backend,

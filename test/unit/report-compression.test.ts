@@ -10,7 +10,7 @@ import {
   renderDistillationReport,
 } from '../../reports/distillation-markdown';
 import type { DistillationReport, ModelOutcome } from '../../reports/distillation-markdown';
-import { combineCosts, formatBytes, tradeoffPoints } from '../../reports/compression';
+import { formatBytes, formatMs, formatRatio, tradeoffPoints } from '../../reports/compression';
 import { chartSpecs, renderCharts, renderHtml, withCharts } from '../../reports';
 
 function model(
@@ -129,16 +129,10 @@ test('the compression table: parameters, export size, native and plain-tfjs spee
   assert.match(md, /Measured on AMD EPYC 7B13 \(2 cores; SIMD: avx2, fma\), node v22\.11\.0, tfjs 4\.22\.0\./);
 });
 
-test('combined costs: sizes and latencies add, throughput combines harmonically', () => {
-  const c = combineCosts([
-    { cost: cost(1000, 2, 20000), weight: 1 },
-    { cost: cost(500, 1, 5000), weight: 2 },
-  ]);
-  assert.equal(c.parameters, 2000);
-  assert.equal(c.native.batch1.p50Ms, 4);
-  assert.equal(c.native.batch256.examplesPerSecond, 1 / (1 / 20000 + 2 / 5000));
-  assert.equal(formatBytes(512), '512 B');
-  assert.equal(formatBytes(3 * 1024 * 1024), '3.00 MiB');
+test('numbers as the report prints them', () => {
+  assert.deepEqual([512, 2048, 3 * 1024 * 1024].map(formatBytes), ['512 B', '2.0 KiB', '3.00 MiB']);
+  assert.deepEqual([0.123, 12.34, 123.4].map(formatMs), ['0.12', '12.3', '123']);
+  assert.deepEqual([9.04, 12.4].map(formatRatio), ['9.0×', '12×']);
 });
 
 test('the results table has the ensemble row, validation errors and each inference time', () => {
