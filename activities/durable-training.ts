@@ -88,6 +88,13 @@ export async function durableTraining(
       `resuming from checkpoint after epoch ${resume.epoch}`,
     );
   const state: CheckpointState = { last: undefined, at: Date.now() };
+  // The workflow shows the model as queued until this first update: it now holds a compute slot.
+  sendProgress(deps, ctx, opts.log, {
+    model: opts.name,
+    epoch: resume?.epoch ?? 0,
+    epochs: opts.epochs,
+    ...(resume ? { checkpointEpoch: resume.epoch, resumedFromEpoch: resume.epoch } : {}),
+  });
   const hooks: TrainHooks = {
     throwIfCancelled: () => {
       if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`training of ${opts.name} cancelled`);
@@ -96,6 +103,18 @@ export async function durableTraining(
     onEpochEnd: (stats, snapshot) => endOfEpoch({ deps, ctx, opts, resume, state }, stats, snapshot),
   };
   return { resume, hooks, lastCheckpointEpoch: () => state.last?.epoch ?? 0 };
+}
+
+/** Signals progress to the calling workflow without waiting: best effort, a lost update only delays the view. */
+function sendProgress(
+  deps: DurableTrainingDeps,
+  ctx: Context | undefined,
+  log: Logger,
+  update: ModelProgressUpdate,
+): void {
+  const wf = ctx?.info.workflowExecution;
+  if (!wf || !deps.reportProgress) return;
+  deps.reportProgress(wf, update).catch((err: unknown) => log.warn({ err }, 'progress signal not delivered'));
 }
 
 /** The newest checkpoint this attempt wrote, and when. */
@@ -139,21 +158,17 @@ async function endOfEpoch(
     state.at = Date.now();
   }
   ctx?.heartbeat(heartbeat(stats.epoch, state));
-  const wf = ctx?.info.workflowExecution;
   const checkpointed = state.last?.epoch ?? resume?.epoch;
-  if (wf && deps.reportProgress) {
-    const update: ModelProgressUpdate = {
-      model: opts.name,
-      epoch: stats.epoch,
-      epochs: opts.epochs,
-      loss: stats.loss,
-      trainAccuracy: stats.trainAccuracy,
-      epochSeconds: stats.seconds,
-      ...(checkpointed !== undefined ? { checkpointEpoch: checkpointed } : {}),
-      ...(resume && stats.epoch === resume.epoch + 1 ? { resumedFromEpoch: resume.epoch } : {}),
-    };
-    deps.reportProgress(wf, update).catch((err: unknown) => opts.log.warn({ err }, 'progress signal not delivered'));
-  }
+  sendProgress(deps, ctx, opts.log, {
+    model: opts.name,
+    epoch: stats.epoch,
+    epochs: opts.epochs,
+    loss: stats.loss,
+    trainAccuracy: stats.trainAccuracy,
+    epochSeconds: stats.seconds,
+    ...(checkpointed !== undefined ? { checkpointEpoch: checkpointed } : {}),
+    ...(resume && stats.epoch === resume.epoch + 1 ? { resumedFromEpoch: resume.epoch } : {}),
+  });
   if (draining) {
     opts.log.warn(
       { checkpointEpoch: stats.epoch },

@@ -4,7 +4,7 @@
  */
 import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
-import { chartsMarkdown, renderCharts, renderHtml } from '../reports';
+import { renderCharts, renderHtml, withCharts } from '../reports';
 import type { ChartInputs } from '../reports';
 import { keys } from '../common/store-keys';
 
@@ -33,7 +33,7 @@ export async function storeReport<R extends { workflowId: string }>(
   const encode = (text: string) => new TextEncoder().encode(text);
   // Independent objects: the JSON uploads while the charts render, and the charts upload side by side.
   const [json, charts] = await Promise.all([putJson(store, `${dir}/report.json`, report), renderCharts(chartInputs)]);
-  const full = `${markdown}\n## Charts\n\n${chartsMarkdown(charts)}\n`;
+  const full = withCharts(markdown, charts);
   const [md, html, chartKeys] = await Promise.all([
     store.put(`${dir}/report.md`, encode(full), { contentType: 'text/markdown' }),
     store.put(`${dir}/report.html`, encode(renderHtml(`chrysalis run ${report.workflowId}`, full, charts)), {
