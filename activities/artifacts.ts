@@ -9,6 +9,7 @@ import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import type { RawTensor } from '../common/raw-tensor';
 import type { Net } from '../ml/models';
 import { exportLayersModel } from '../ml/export';
+import type { ExportedModel } from '../ml/export';
 import { buildNet, exportWeights, importWeights } from '../ml/models';
 import type { Plan } from '../ml/splits';
 import type { TrainSnapshot } from '../ml/train';
@@ -115,12 +116,12 @@ export async function readManifest(store: ArtifactStore, manifest: ArtifactRef |
  * Writes a published model to `<dir>/` in the TensorFlow.js layers format: the weights shard first,
  * model.json (which names it) last. Returns both keys and the model's input shape.
  */
-export async function storeLayersModel(
+/** A stored model in the layers format, in memory: exactly the bytes {@link storeLayersModel} stores. */
+export async function layersExport(
   store: ArtifactStore,
   model: ModelRef,
-  dir: string,
   classNames: string[],
-): Promise<{ modelJson: string; weights: string; inputShape: [number, number] }> {
+): Promise<ExportedModel & { inputShape: [number, number] }> {
   const manifest = await readManifest(store, model.manifest.key);
   const net = await loadNet(store, manifest);
   try {
@@ -129,12 +130,22 @@ export async function storeLayersModel(
       classNames,
       inputShape: manifest.inputShape,
     });
-    const weights = await store.put(`${dir}/${out.weightsFile}`, out.weights);
-    const modelJson = await putJson(store, `${dir}/model.json`, out.modelJson);
-    return { modelJson: modelJson.key, weights: weights.key, inputShape: manifest.inputShape };
+    return { ...out, inputShape: manifest.inputShape };
   } finally {
     net.dispose();
   }
+}
+
+export async function storeLayersModel(
+  store: ArtifactStore,
+  model: ModelRef,
+  dir: string,
+  classNames: string[],
+): Promise<{ modelJson: string; weights: string; inputShape: [number, number] }> {
+  const out = await layersExport(store, model, classNames);
+  const weights = await store.put(`${dir}/${out.weightsFile}`, out.weights);
+  const modelJson = await putJson(store, `${dir}/model.json`, out.modelJson);
+  return { modelJson: modelJson.key, weights: weights.key, inputShape: out.inputShape };
 }
 
 /** Builds the net described by a manifest and loads its verified weights. */

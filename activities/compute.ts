@@ -21,6 +21,7 @@ import { datasetFor, loadSource } from './dataset-source';
 import { activityContext, runDurableTraining } from './durable-training';
 import type { TrainingDeps } from './durable-training';
 import { modelDigest, partialEpoch } from './digests';
+import { modelCostActivities } from './model-cost';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
 import type {
   DataPlanRef,
@@ -214,56 +215,122 @@ async function computeSoftTargets(
   return { key: req.key, logits, manifest, members: req.teachers.length, n, numClasses: C, inferenceSeconds };
 }
 
-async function evaluateModel(deps: ComputeDeps, req: EvaluateRequest): Promise<EvaluationSummary> {
-  const { store } = deps;
-  const ds = await datasetFor(req.data, store);
-  const net = await loadNet(store, await readManifest(store, req.model.manifest.key));
+/** Test and validation logits of one model (n × C, row-major), and the seconds their forward passes took. */
+interface Logits {
+  test: Float32Array;
+  validation: Float32Array;
+  seconds: number;
+}
+
+async function modelLogits(
+  store: ArtifactStore,
+  model: ModelRef,
+  ds: Awaited<ReturnType<typeof datasetFor>>,
+  validation: Int32Array,
+): Promise<Logits> {
+  const net = await loadNet(store, await readManifest(store, model.manifest.key));
   const side: [number, number] = [ds.rows, ds.cols];
-  const C = ds.numClasses;
   try {
-    const testIdx = Int32Array.from({ length: ds.test.n }, (_, i) => i);
-    let t0 = performance.now();
-    const testLogits = await predictLogits(net, ds.test.images, side, testIdx);
-    let inferenceSeconds = (performance.now() - t0) / 1000;
-    const m = metrics(testLogits, ds.test.labels, C);
-    let biasShift: EvaluationSummary['biasShift'];
-    if (req.biasClasses && req.biasClasses.length > 0) {
-      const plan = await loadPlan(store, req.data.plan);
-      t0 = performance.now();
-      const valLogits = await predictLogits(net, ds.train.images, side, plan.validation);
-      inferenceSeconds += (performance.now() - t0) / 1000;
-      const valLabels = Uint8Array.from(plan.validation, (i) => ds.train.labels[i]!);
-      const onVal = searchBiasShift(valLogits, valLabels, C, req.biasClasses);
-      const onTest = searchBiasShift(testLogits, ds.test.labels, C, req.biasClasses);
-      biasShift = {
-        classes: req.biasClasses,
-        validationShift: onVal.shift,
-        testErrorsWithValidationShift: metrics(testLogits, ds.test.labels, C, biasVector(C, onVal)).errors,
-        testOptimalShift: onTest.shift,
-        testOptimalErrors: onTest.errors,
-      };
-    }
-    const details = await putJson(store, keys.evaluation(req.model.digest, req.data.planDigest), {
-      name: req.name,
-      model: req.model.digest,
-      ...m,
-      classNames: ds.classNames,
-      biasShift: biasShift ?? null,
-    });
-    return {
-      name: req.name,
-      modelDigest: req.model.digest,
-      errors: m.errors,
-      n: m.n,
-      accuracy: m.accuracy,
-      perClassErrors: m.perClassErrors,
-      ...(biasShift ? { biasShift } : {}),
-      details,
-      inferenceSeconds,
-    };
+    const t0 = performance.now();
+    const test = await predictLogits(
+      net,
+      ds.test.images,
+      side,
+      Int32Array.from({ length: ds.test.n }, (_, i) => i),
+    );
+    const val = await predictLogits(net, ds.train.images, side, validation);
+    return { test, validation: val, seconds: (performance.now() - t0) / 1000 };
   } finally {
     net.dispose();
   }
+}
+
+/** Metrics of given logits on the test set (and validation split), stored in full, summarised. */
+async function summarize(
+  store: ArtifactStore,
+  req: { name: string; digest: string; data: DataPlanRef; biasClasses?: number[] },
+  ds: Awaited<ReturnType<typeof datasetFor>>,
+  validation: Int32Array,
+  logits: Logits,
+): Promise<EvaluationSummary> {
+  const C = ds.numClasses;
+  const m = metrics(logits.test, ds.test.labels, C);
+  const valLabels = Uint8Array.from(validation, (i) => ds.train.labels[i]!);
+  let biasShift: EvaluationSummary['biasShift'];
+  if (req.biasClasses && req.biasClasses.length > 0) {
+    const onVal = searchBiasShift(logits.validation, valLabels, C, req.biasClasses);
+    const onTest = searchBiasShift(logits.test, ds.test.labels, C, req.biasClasses);
+    biasShift = {
+      classes: req.biasClasses,
+      validationShift: onVal.shift,
+      testErrorsWithValidationShift: metrics(logits.test, ds.test.labels, C, biasVector(C, onVal)).errors,
+      testOptimalShift: onTest.shift,
+      testOptimalErrors: onTest.errors,
+    };
+  }
+  const val = validation.length > 0 ? metrics(logits.validation, valLabels, C) : undefined;
+  const details = await putJson(store, keys.evaluation(req.digest, req.data.planDigest), {
+    name: req.name,
+    model: req.digest,
+    ...m,
+    classNames: ds.classNames,
+    biasShift: biasShift ?? null,
+    validation: val ? { errors: val.errors, n: val.n, perClassErrors: val.perClassErrors } : null,
+  });
+  return {
+    name: req.name,
+    modelDigest: req.digest,
+    errors: m.errors,
+    n: m.n,
+    accuracy: m.accuracy,
+    perClassErrors: m.perClassErrors,
+    ...(biasShift ? { biasShift } : {}),
+    ...(val ? { validation: { errors: val.errors, n: val.n } } : {}),
+    details,
+    inferenceSeconds: logits.seconds,
+  };
+}
+
+async function evaluateModel(deps: ComputeDeps, req: EvaluateRequest): Promise<EvaluationSummary> {
+  const ds = await datasetFor(req.data, deps.store);
+  const { validation } = await loadPlan(deps.store, req.data.plan);
+  const logits = await modelLogits(deps.store, req.model, ds, validation);
+  return summarize(deps.store, { ...req, digest: req.model.digest }, ds, validation, logits);
+}
+
+/**
+ * The teacher ensemble as one model: its members' predictions combined by the rule the students are
+ * distilled with (at T = 1), on the test set and the validation split.
+ */
+async function evaluateEnsemble(
+  deps: ComputeDeps,
+  req: { name: string; models: ModelRef[]; rule: 'arithmetic' | 'geometric'; data: DataPlanRef },
+): Promise<EvaluationSummary> {
+  const ds = await datasetFor(req.data, deps.store);
+  const { validation } = await loadPlan(deps.store, req.data.plan);
+  const members: Logits[] = [];
+  for (const model of req.models) {
+    members.push(await modelLogits(deps.store, model, ds, validation));
+    activityContext()?.heartbeat({ members: members.length });
+  }
+  const C = ds.numClasses;
+  const combine = (pick: (l: Logits) => Float32Array) => {
+    const parts = members.map(pick);
+    const n = parts[0]!.length / C;
+    return n === 0 ? new Float32Array(0) : logOf(softTargetsAt(parts, n, C, 1, req.rule));
+  };
+  const digest = digestOf({ ensemble: req.models.map((m) => m.digest), rule: req.rule });
+  const logits: Logits = {
+    test: combine((l) => l.test),
+    validation: combine((l) => l.validation),
+    seconds: members.reduce((a, l) => a + l.seconds, 0),
+  };
+  return summarize(deps.store, { name: req.name, digest, data: req.data }, ds, validation, logits);
+}
+
+/** Log-probabilities: the combined ensemble's "logits" (argmax and softmax are unchanged). */
+function logOf(probs: Float32Array): Float32Array {
+  return probs.map((p) => Math.log(Math.max(p, 1e-30)));
 }
 
 /** Publishes a model in the standard tfjs layers format under exports/<digest>/ (idempotent). */
@@ -284,7 +351,15 @@ async function exportModel(
 
 /** The compute-queue activities, each wrapped so its typed errors reach Temporal as named failures. */
 export function createComputeActivities(deps: ComputeDeps) {
-  return bindActivities(deps, { exportModel, prepareData, trainModel, computeSoftTargets, evaluateModel });
+  return bindActivities(deps, {
+    exportModel,
+    prepareData,
+    trainModel,
+    computeSoftTargets,
+    evaluateModel,
+    evaluateEnsemble,
+    ...modelCostActivities,
+  });
 }
 
 export type ComputeActivities = ReturnType<typeof createComputeActivities>;

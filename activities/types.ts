@@ -7,6 +7,7 @@ import type { BackendInfo } from '../ml/backend';
 import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
 import type { ModelSpecInput, TrainSpec } from '../config/schemas';
+import type { MachineInfo, ModelCost } from '../common/model-cost';
 
 export interface DataPlanRef {
   dataset: string;
@@ -112,40 +113,12 @@ export interface EvaluationSummary {
   inferenceSeconds: number;
 }
 
-/** Inference speed of one model on one backend, measured on its exported layers model. */
-export interface InferenceSpeed {
-  /** The tfjs backend measured: "tensorflow" (native) on the worker, "cpu" or "wasm" for plain tfjs. */
-  backend: string;
-  /** Latency of single-example calls after warm-up. */
-  batch1: { calls: number; p50Ms: number; p95Ms: number };
-  /** Examples per second of batch-256 calls. */
-  batch256: { calls: number; examplesPerSecond: number };
-}
-
-/** What a model costs to deploy: size and speed. An ensemble's cost is the sum of its members'. */
-export interface ModelCost {
-  parameters: number;
-  /** Bytes of the exported layers model: model.json plus its weights. */
-  exportBytes: number;
-  native: InferenceSpeed;
-  /** Plain @tensorflow/tfjs without the native addon: what a browser or an edge device gets. */
-  plain: InferenceSpeed;
-}
-
-/** The machine the speeds were measured on: they mean nothing without it. */
-export interface MachineInfo {
-  cpu: string;
-  cores: number;
-  /** SIMD flags that decide speed: avx2, avx512f, fma, … */
-  simd: string[];
-  node: string;
-  tfjs: string;
-}
+export type { InferenceSpeed, MachineInfo, ModelCost } from '../common/model-cost';
 
 export interface MeasureRequest {
   models: { name: string; model: ModelRef }[];
-  /** Flattened input size of one example (H·W·C). */
-  inputSize: number;
+  /** The run's class names: they are part of the exported model.json, so of its size. */
+  classNames: string[];
   /** Single-example calls timed after warm-up. @default 200 */
   batch1Calls?: number;
 }

@@ -35,8 +35,13 @@ export function verify(key: string, data: Uint8Array, expected: string): Uint8Ar
   return data;
 }
 
+/** The bytes {@link putJson} stores for `value`. */
+export function jsonBytes(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value, null, 2));
+}
+
 export async function putJson(store: ArtifactStore, key: string, value: unknown): Promise<ArtifactRef> {
-  return store.put(key, new TextEncoder().encode(JSON.stringify(value, null, 2)), { contentType: 'application/json' });
+  return store.put(key, jsonBytes(value), { contentType: 'application/json' });
 }
 
 export async function getJson<T>(store: ArtifactStore, ref: ArtifactRef | string): Promise<T> {

@@ -7,10 +7,10 @@
  *     --sgemm-unset S.json --out bench/train-step/results-DATE.json \
  *     [--load-start 0.12 --idle-start 97 --waited-s 0 --command '...']
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { machineInfo } from '../../ml/machine';
 
 interface StepRow {
   model: string;
@@ -88,26 +88,16 @@ function row<T extends { model: string }>(rows: T[], model: string, what: string
   return r;
 }
 
-/** The machine, from the OS: what the doc's "Machine" line needs and the JSON keeps. */
+/** The machine, from the OS (ml/machine.ts): what the doc's "Machine" line needs and the JSON keeps. */
 function machine(): Record<string, unknown> {
-  let model = os.cpus()[0]?.model ?? 'unknown';
-  let flags: string[] = [];
-  try {
-    const lscpu = execFileSync('lscpu', { encoding: 'utf8' });
-    model = /^Model name:\s*(.+)$/m.exec(lscpu)?.[1]?.trim() ?? model;
-    flags = (/^Flags:\s*(.+)$/m.exec(lscpu)?.[1] ?? '')
-      .split(/\s+/)
-      .filter((f) => /^(avx2|avx512f|avx512_bf16|amx\w*|fma)$/.test(f));
-  } catch {
-    // lscpu missing: os.cpus() is good enough
-  }
+  const m = machineInfo();
   return {
-    cpu: model,
-    nproc: os.availableParallelism(),
-    simd_flags: flags,
+    cpu: m.cpu,
+    nproc: m.cores,
+    simd_flags: m.simd,
     kernel: os.release(),
     memory_gib: Number((os.totalmem() / 2 ** 30).toFixed(1)),
-    node: process.versions.node,
+    node: m.node,
   };
 }
 
