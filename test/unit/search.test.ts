@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createPipelineActivities } from '../../activities/pipeline';
 import type { ModelCost } from '../../activities/types';
 import { createLogger } from '../../config';
-import { applySetters, resolveSearchInput } from '../../config/resolve';
+import { applySetters, resolveDistillationInput, resolveSearchInput } from '../../config/resolve';
 import { searchPresets } from '../../config/presets';
 import {
   chooseStudent,
@@ -47,10 +47,15 @@ test('search presets parse, name their candidates, and have a schedule that runs
   assert.equal(new Set(c.map((x) => x.name)).size, 20, 'candidate names are unique');
   assert.deepEqual(
     rungEpochs(full.config.train.epochs, full.config.halving.rungs, full.config.halving.eta),
-    [1, 4, 12],
+    [2, 6, 18],
   );
   assert.deepEqual(full.config.budget, { maxExtraErrors: 30 });
-  // The same teachers, data and seed as mnist-quick: a search after a quick run reuses its soft targets.
+  // mnist-quick's teacher recipe on the same training split: a search after a quick run trains no teacher.
+  const quick = resolveDistillationInput({ preset: 'mnist-quick' });
+  assert.ok(quick.ok);
+  assert.deepEqual(full.config.teachers, quick.config.teachers);
+  assert.deepEqual(full.config.data, quick.config.data);
+  assert.equal(full.config.seed, quick.config.seed);
   const tiny = resolveSearchInput({ preset: 'search-tiny' });
   assert.ok(tiny.ok);
   assert.equal(searchCandidates(tiny.config.space).length, 6);
