@@ -10,10 +10,11 @@ import type { RawTensor } from '../common/raw-tensor';
 import type { Net } from '../ml/models';
 import { exportLayersModel } from '../ml/export';
 import type { ExportedModel } from '../ml/export';
+import { quantizeExport } from '../ml/quantize';
 import { buildNet, exportWeights, importWeights } from '../ml/models';
 import type { Plan } from '../ml/splits';
 import type { TrainSnapshot } from '../ml/train';
-import type { ModelSpecInput } from '../config/schemas';
+import type { ModelSpecInput, QuantizeKind } from '../config/schemas';
 import type { ModelRef } from './types';
 import { keys } from '../common/store-keys';
 import { partialModelDigest } from './digests';
@@ -112,40 +113,43 @@ export async function readManifest(store: ArtifactStore, manifest: ArtifactRef |
   return m;
 }
 
-/**
- * Writes a published model to `<dir>/` in the TensorFlow.js layers format: the weights shard first,
- * model.json (which names it) last. Returns both keys and the model's input shape.
- */
-/** A stored model in the layers format, in memory: exactly the bytes {@link storeLayersModel} stores. */
+/** A stored model in the layers format, in memory, its weights quantised to `quantize` if given. */
 export async function layersExport(
   store: ArtifactStore,
   model: ModelRef,
   classNames: string[],
+  quantize?: QuantizeKind,
 ): Promise<ExportedModel & { inputShape: [number, number] }> {
   const manifest = await readManifest(store, model.manifest.key);
   const net = await loadNet(store, manifest);
   try {
-    const out = await exportLayersModel(net, manifest.inputShape, {
+    const float32 = await exportLayersModel(net, manifest.inputShape, {
       chrysalisModel: model.digest,
       classNames,
       inputShape: manifest.inputShape,
     });
-    return { ...out, inputShape: manifest.inputShape };
+    return { ...(quantize ? quantizeExport(float32, quantize) : float32), inputShape: manifest.inputShape };
   } finally {
     net.dispose();
   }
 }
 
+/**
+ * Writes {@link layersExport} to `<dir>/`: the weights shard first, model.json (which names it) last.
+ * Returns both keys, their total size in bytes and the model's input shape.
+ */
 export async function storeLayersModel(
   store: ArtifactStore,
   model: ModelRef,
   dir: string,
   classNames: string[],
-): Promise<{ modelJson: string; weights: string; inputShape: [number, number] }> {
-  const out = await layersExport(store, model, classNames);
+  quantize?: QuantizeKind,
+): Promise<{ modelJson: string; weights: string; bytes: number; inputShape: [number, number] }> {
+  const out = await layersExport(store, model, classNames, quantize);
   const weights = await store.put(`${dir}/${out.weightsFile}`, out.weights);
   const modelJson = await putJson(store, `${dir}/model.json`, out.modelJson);
-  return { modelJson: modelJson.key, weights: weights.key, inputShape: out.inputShape };
+  const bytes = weights.bytes + modelJson.bytes;
+  return { modelJson: modelJson.key, weights: weights.key, bytes, inputShape: out.inputShape };
 }
 
 /** Builds the net described by a manifest and loads its verified weights. */

@@ -9,13 +9,14 @@ import { digestOf } from '../storage/hash';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { softTargetsAt } from '../ml/losses';
+import { loadExport } from '../ml/export';
 import { buildNet } from '../ml/models';
 import { makePlan, planWarnings } from '../ml/splits';
 import { train } from '../ml/train';
 import { DEFAULT_MODEL_LIMITS, modelSizeProblem } from '../config/model-size';
 import type { ModelLimits } from '../config/model-size';
-import { transferClassIssues } from '../config/schemas';
-import type { DataSpec, TransferSpec } from '../config/schemas';
+import { quantizeKindSchema, transferClassIssues } from '../config/schemas';
+import type { DataSpec, QuantizeKind, TransferSpec } from '../config/schemas';
 import { keys, loadNet, loadPlan, publishModel, readManifest, savePlan, storeLayersModel } from './artifacts';
 import { datasetFor, loadSource } from './dataset-source';
 import { activityContext, runDurableTraining } from './durable-training';
@@ -34,6 +35,8 @@ import type {
 } from './types';
 
 export interface ComputeDeps extends TrainingDeps {
+  /** Local data files must lie under these (CHRYSALIS_DATA_ROOTS). @default none: every local path is refused */
+  dataRoots?: readonly string[];
   /** Model-size limits, checked once the data's shape is known. @default DEFAULT_MODEL_LIMITS */
   limits?: ModelLimits;
 }
@@ -51,7 +54,7 @@ async function prepareData(
   req: { data: DataSpec; transfer: TransferSpec; seed: number; transferField?: string },
 ): Promise<DataPlanRef> {
   const { store } = deps;
-  const ds = await loadSource(req.data, store);
+  const ds = await loadSource(req.data, deps);
   const classIssues = transferClassIssues(req.transfer, req.data.dataset, ds.numClasses);
   const field = req.transferField ?? 'transfer';
   if (classIssues.length > 0)
@@ -103,7 +106,7 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
     {
       reused: async () => ({}),
       train: async ({ resume, hooks }, log) => {
-        const ds = await datasetFor(req.data, store);
+        const ds = await datasetFor(req.data, deps);
         const plan = await loadPlan(store, req.data.plan);
         const indices = req.split === 'train' ? plan.train : plan.transfer;
         const side: [number, number] = [ds.rows, ds.cols];
@@ -173,7 +176,7 @@ async function computeSoftTargets(
   },
 ): Promise<SoftTargetsRef> {
   const { store } = deps;
-  const ds = await datasetFor(req.data, store);
+  const ds = await datasetFor(req.data, deps);
   const plan = await loadPlan(store, req.data.plan);
   const n = plan.transfer.length;
   const C = ds.numClasses;
@@ -292,7 +295,7 @@ async function summarize(
 }
 
 async function evaluateModel(deps: ComputeDeps, req: EvaluateRequest): Promise<EvaluationSummary> {
-  const ds = await datasetFor(req.data, deps.store);
+  const ds = await datasetFor(req.data, deps);
   const { validation } = await loadPlan(deps.store, req.data.plan);
   const logits = await modelLogits(deps.store, req.model, ds, validation);
   return summarize(deps.store, { ...req, digest: req.model.digest }, ds, validation, logits);
@@ -306,7 +309,7 @@ async function evaluateEnsemble(
   deps: ComputeDeps,
   req: { name: string; models: ModelRef[]; rule: 'arithmetic' | 'geometric'; data: DataPlanRef },
 ): Promise<EvaluationSummary> {
-  const ds = await datasetFor(req.data, deps.store);
+  const ds = await datasetFor(req.data, deps);
   const { validation } = await loadPlan(deps.store, req.data.plan);
   const members: Logits[] = [];
   for (const model of req.models) {
@@ -333,26 +336,92 @@ function logOf(probs: Float32Array): Float32Array {
   return probs.map((p) => Math.log(Math.max(p, 1e-30)));
 }
 
-/** Publishes a model in the standard tfjs layers format under exports/<digest>/ (idempotent). */
+/** Where an export's files are, and their total size (model.json + weights) in bytes. */
+export interface ExportedFiles {
+  modelJson: string;
+  weights: string;
+  exportBytes: number;
+}
+
+/**
+ * Publishes a model in the standard tfjs layers format under exports/<digest>/, or with `quantize` a copy
+ * with quantised weights under exports/<digest>-<quantize>/ (idempotent: a complete export is returned as is).
+ */
 async function exportModel(
   deps: ComputeDeps,
   req: {
     model: ModelRef;
     classNames: string[];
+    /** Weight quantisation; absent: float32. */
+    quantize?: QuantizeKind;
   },
-): Promise<{ modelJson: string; weights: string }> {
+): Promise<ExportedFiles> {
   const { store } = deps;
-  const dir = keys.exportDir(req.model.digest);
-  const existing = await store.stat(`${dir}/model.json`);
-  if (existing) return { modelJson: existing.key, weights: `${dir}/group1-shard1of1.bin` };
-  const { modelJson, weights } = await storeLayersModel(store, req.model, dir, req.classNames);
-  return { modelJson, weights };
+  const { quantize } = req;
+  if (quantize !== undefined && !quantizeKindSchema.options.includes(quantize))
+    throw invalidInput(
+      `invalid input: quantize: expected one of ${quantizeKindSchema.options.join(', ')}, got ${JSON.stringify(quantize)}`,
+    );
+  const dir = quantize ? keys.quantizedExportDir(req.model.digest, quantize) : keys.exportDir(req.model.digest);
+  // model.json is written after the weights, so with it present the export is complete.
+  const [json, weights] = await Promise.all([
+    store.stat(`${dir}/model.json`),
+    store.stat(`${dir}/group1-shard1of1.bin`),
+  ]);
+  if (json && weights) return { modelJson: json.key, weights: weights.key, exportBytes: json.bytes + weights.bytes };
+  const stored = await storeLayersModel(store, req.model, dir, req.classNames, quantize);
+  return { modelJson: stored.modelJson, weights: stored.weights, exportBytes: stored.bytes };
+}
+
+/** Test-set result of a stored export, and the export's size. */
+export interface ExportEvaluation {
+  name: string;
+  errors: number;
+  n: number;
+  accuracy: number;
+  /** model.json + weight shards, in bytes, as stored. */
+  exportBytes: number;
+}
+
+/**
+ * Test errors of a stored export (float32 or quantised), loaded with tfjs's own loader, which dequantises:
+ * what a user of the export gets. Same test images and scaling as evaluateModel.
+ */
+async function evaluateExport(
+  deps: ComputeDeps,
+  /** `modelJson`: the store key of the export's model.json. */
+  req: { modelJson: string; data: DataPlanRef; name: string },
+): Promise<ExportEvaluation> {
+  const { store } = deps;
+  const suffix = '/model.json';
+  if (typeof req.modelJson !== 'string' || !req.modelJson.endsWith(suffix))
+    throw invalidInput(
+      `invalid input: modelJson: expected the store key of an export's model.json, got ${JSON.stringify(req.modelJson)}`,
+    );
+  const dir = req.modelJson.slice(0, -suffix.length);
+  const ds = await datasetFor(req.data, deps);
+  let exportBytes = 0;
+  const model = await loadExport(async (file) => {
+    const bytes = await store.get(`${dir}/${file}`);
+    exportBytes += bytes.length;
+    return bytes;
+  });
+  try {
+    const testIdx = Int32Array.from({ length: ds.test.n }, (_, i) => i);
+    const probs = await predictLogits(model, ds.test.images, [ds.rows, ds.cols], testIdx);
+    const { errors, n, accuracy } = metrics(probs, ds.test.labels, ds.numClasses);
+    deps.logger.info({ name: req.name, modelJson: req.modelJson, errors, n, exportBytes }, 'export evaluated');
+    return { name: req.name, errors, n, accuracy, exportBytes };
+  } finally {
+    model.dispose();
+  }
 }
 
 /** The compute-queue activities, each wrapped so its typed errors reach Temporal as named failures. */
 export function createComputeActivities(deps: ComputeDeps) {
   return bindActivities(deps, {
     exportModel,
+    evaluateExport,
     prepareData,
     trainModel,
     computeSoftTargets,

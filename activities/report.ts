@@ -11,7 +11,13 @@ import { getJson } from '../storage/artifact-store';
 import { readManifest } from './artifacts';
 
 export { renderDistillationReport } from '../reports/distillation-markdown';
-export type { DistillationReport, ModelOutcome } from '../reports/distillation-markdown';
+export type {
+  DistillationReport,
+  EnsembleOutcome,
+  ExportedModel,
+  ModelOutcome,
+  QuantizedExport,
+} from '../reports/distillation-markdown';
 
 /** One curve point per epoch of each model, from the training history in its manifest. */
 export async function trainingCurves(

@@ -11,6 +11,7 @@
  *   evaluations/<modelDigest>/<planDigest>.json
  *   clusters/<key>/clusters.json + covariance.cht
  *   exports/<digest>/                            a layers model, or a generalist + specialists package
+ *   exports/<digest>-<float16|uint8>/            a quantised copy of a layers model
  *   runs/<workflowId>/report.{json,md,html}      and charts/<name>.{png,svg}
  */
 
@@ -37,6 +38,8 @@ export const keys = {
   clusters: (key: string) => `clusters/${key}`,
   /** A published model (by its digest) or a generalist + specialists package (by the combination's digest). */
   exportDir: (digest: string) => `${EXPORTS}${digest}`,
+  /** A quantised copy of a published model's export, beside the float32 one: `exports/<digest>-uint8`. */
+  quantizedExportDir: (digest: string, quantize: 'float16' | 'uint8') => `${keys.exportDir(digest)}-${quantize}`,
   isExportDir: (prefix: string) => prefix.startsWith(EXPORTS),
   run: (workflowId: string) => `runs/${workflowId}`,
 };

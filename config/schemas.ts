@@ -81,7 +81,10 @@ export const storeKeySchema = z.string().superRefine((key, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: `not a valid store key: ${problem}` });
 });
 
-/** A local path on the compute workers, or `minio:<key>` for an object in the store. */
+/**
+ * An absolute local path on the compute workers, under one of their data roots (checked there, before the
+ * file is opened: activities/data-roots.ts), or `minio:<key>` for an object in the store.
+ */
 export const dataRefSchema = z
   .string()
   .min(1)
@@ -90,7 +93,9 @@ export const dataRefSchema = z
       ? storeKeyProblem(ref.slice('minio:'.length))
       : ref.split(/[\\/]/).includes('..')
         ? '".." segment in the path'
-        : undefined;
+        : !ref.startsWith('/')
+          ? 'a local path must be absolute (and under a data root, CHRYSALIS_DATA_ROOTS)'
+          : undefined;
     if (problem) ctx.addIssue({ code: 'custom', message: `not a valid data reference: ${problem}` });
   });
 
@@ -186,6 +191,20 @@ export const runIdentity = {
     .default(1),
 };
 
+/** Weight quantisation of an export: IEEE half floats, or the tfjs converter's affine uint8 per tensor. */
+export const quantizeKindSchema = z.enum(['float16', 'uint8']);
+
+/** What leaves the run besides the float32 export of the best student. */
+export const exportSchema = z
+  .object({
+    /** One quantised copy of the export per entry, each measured (size, test errors). @default [] */
+    quantize: z
+      .array(quantizeKindSchema)
+      .refine((kinds) => new Set(kinds).size === kinds.length, { message: 'each quantisation at most once' })
+      .default([]),
+  })
+  .strict();
+
 export const distillationConfigSchema = z
   .object({
     ...runIdentity,
@@ -203,6 +222,8 @@ export const distillationConfigSchema = z
     student: z.object({ model: modelSpecSchema, train: trainSpecSchema }).strict(),
     /** One distilled student per entry; the hard-label baseline is always trained too. */
     students: z.array(studentVariantSchema).min(1).max(32),
+    /** Quantised copies of the exported student; absent: the float32 export only. */
+    export: exportSchema.optional(),
   })
   .strict()
   .superRefine(checkDataAndTransfer);
@@ -240,5 +261,6 @@ export type TransferSpec = z.infer<typeof transferSchema>;
 export type StudentVariant = z.infer<typeof studentVariantSchema>;
 export type DataSpec = z.infer<typeof dataSchema>;
 export type DistillationConfig = z.infer<typeof distillationConfigSchema>;
+export type QuantizeKind = z.infer<typeof quantizeKindSchema>;
 export type SmokeConfig = z.infer<typeof smokeConfigSchema>;
 export type ModelRefInput = z.infer<typeof modelRefSchema>;

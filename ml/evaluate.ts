@@ -4,9 +4,12 @@ import { fillBatch } from './batches';
 import type { Net } from './models';
 import { Rng } from './rng';
 
-/** Logits (n × C, row-major) for the images at `indices`, at T = 1, without dropout. */
+/**
+ * Logits (n × C, row-major) for the images at `indices`, at T = 1, without dropout; for a loaded export, whose
+ * forward pass ends in its softmax, the probabilities.
+ */
 export async function predictLogits(
-  net: Net,
+  net: Pick<Net, 'forward' | 'inputSize' | 'numClasses'>,
   images: Uint8Array,
   side: [number, number],
   indices: Int32Array,

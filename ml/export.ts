@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Net } from './models';
+import type { PackageReader } from './specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
 
 export interface ExportedModel {
   /** Contents of model.json. */
@@ -86,5 +87,24 @@ export async function exportLayersModel(
     },
     weights: data,
     weightsFile,
+  };
+}
+
+/** An exported model loaded back: a forward pass to probabilities (its softmax output), as ml/evaluate runs it. */
+export type LoadedExport = Pick<Net, 'forward' | 'inputSize' | 'numClasses' | 'dispose'>;
+
+/**
+ * Loads an export (model.json and its shards, read through `read`) with tfjs's own loader, which dequantises
+ * quantised weights: the model exactly as a user of the export gets it.
+ */
+export async function loadExport(read: PackageReader): Promise<LoadedExport> {
+  const { loadLayers } = await import('./specialists/combination-loader.mjs');
+  const model = await loadLayers(tf, read);
+  const size = (t: tf.SymbolicTensor) => t.shape[t.shape.length - 1] ?? 0;
+  return {
+    inputSize: size(model.inputs[0]!),
+    numClasses: size(model.outputs[0]!),
+    forward: (x) => model.predict(x) as tf.Tensor2D,
+    dispose: () => model.dispose(),
   };
 }

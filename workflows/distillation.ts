@@ -3,11 +3,13 @@
  * targets) → baseline + distilled students in parallel → evaluate → export → report.
  * Deterministic orchestration only; every byte of data moves through the artifact store.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
-import type { ModelOutcome } from '../activities/report';
-import type { EvaluationSummary, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
+import type { EnsembleOutcome, ExportedModel, ModelOutcome, QuantizedExport } from '../activities/report';
+import type { EvaluationSummary, MeasureResult, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
+import { sumCosts } from '../common/model-cost';
+import type { DistillationConfig } from '../config/schemas';
 import type { PipelineInput } from '../config/resolve';
 import { LIGHT_ACTIVITY_OPTIONS } from './options';
 import { startPipeline } from './prologue';
@@ -19,10 +21,21 @@ export type DistillationInput = PipelineInput;
 export interface DistillationSummary {
   workflowId: string;
   report: { json: string; markdown: string; html: string; charts: string[] };
-  /** The best distilled student in tfjs layers format (model.json + weights) in the store. */
-  exported?: { model: string; modelJson: string; weights: string };
+  /** The student chosen on validation, in tfjs layers format (model.json + weights) in the store. */
+  exported?: ExportedModel;
   softTargets: { key: string; cacheHit: boolean };
-  models: { name: string; role: string; errors: number; accuracy: number; manifestKey: string; cached: boolean }[];
+  models: {
+    name: string;
+    role: string;
+    errors: number;
+    accuracy: number;
+    /** Errors on the validation split, where choices are made (absent without one). */
+    validationErrors?: number;
+    manifestKey: string;
+    cached: boolean;
+  }[];
+  /** The teacher ensemble's own test errors (two or more teachers). */
+  ensemble?: { errors: number; accuracy: number };
   /** What the data split left that the user may not expect (e.g. a small transfer set). */
   warnings?: string[];
 }
@@ -49,9 +62,23 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
     Promise.all(studentReqs.map(({ temperature: _t, alpha: _a, ...r }) => trainModel(run, r))),
   );
   const toEvaluate = [...teachers.toEvaluate, ...studentsToEvaluate(studentReqs, studentResults)];
-  const evaluations = await evaluateAll(run, toEvaluate);
+  // Runs started before the compression report go on as they were recorded: no ensemble, no costs.
+  const measured = patched('compression-report');
+  const teacherModels = teachers.toEvaluate;
+  const [evaluations, ensembleEval] = await Promise.all([
+    evaluateAll(run, toEvaluate),
+    measured && teacherModels.length > 1 ? evaluateEnsemble(run, teacherModels) : undefined,
+  ]);
   const models = toEvaluate.map((m, i) => modelOutcome(m, evaluations[i]!));
-  const exported = await exportBest(run, models, toEvaluate);
+  const chosen = measured ? await exportChosen(run, models, toEvaluate) : await exportBest(run, models, toEvaluate);
+  const quantized = chosen && measured ? await quantizedExports(run, toEvaluate, chosen.model) : [];
+  const exported = chosen && (quantized.length > 0 ? { ...chosen, quantized } : chosen);
+  const measurement = measured ? await measureAll(run, toEvaluate) : undefined;
+  measurement?.costs.forEach(({ name, cost }) => {
+    const m = models.find((x) => x.name === name);
+    if (m) m.cost = cost;
+  });
+  const ensemble = ensembleEval && ensembleOutcome(run.cfg, teacherModels, ensembleEval, models);
 
   const workflowId = workflowInfo().workflowId;
   const finishedAt = new Date(Date.now());
@@ -67,6 +94,8 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
       finishedAt: finishedAt.toISOString(),
       wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
       ...(exported ? { exported } : {}),
+      ...(ensemble ? { ensemble } : {}),
+      ...(measurement ? { machine: measurement.machine, classNames: data.classNames } : {}),
       ...(data.warnings && data.warnings.length > 0 ? { dataWarnings: data.warnings } : {}),
     }),
   );
@@ -80,9 +109,11 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
       role: m.role,
       errors: m.evaluation.errors,
       accuracy: m.evaluation.accuracy,
+      ...(m.evaluation.validation ? { validationErrors: m.evaluation.validation.errors } : {}),
       manifestKey: m.manifestKey,
       cached: m.training?.cached ?? true,
     })),
+    ...(ensemble ? { ensemble: { errors: ensemble.evaluation.errors, accuracy: ensemble.evaluation.accuracy } } : {}),
     ...(data.warnings && data.warnings.length > 0 ? { warnings: data.warnings } : {}),
   };
 }
@@ -161,7 +192,98 @@ function modelOutcome(m: ToEvaluate, evaluation: EvaluationSummary): ModelOutcom
   };
 }
 
-/** The deployable artifact: the best distilled student, in the standard tfjs layers format. */
+/** The teacher ensemble as one model, scored by the rule the students learn from. */
+function evaluateEnsemble(run: Run, teachers: ToEvaluate[]): Promise<EvaluationSummary> {
+  const summary = `evaluate the ensemble of ${teachers.length} teachers (${run.cfg.ensemble} mean) on the test set`;
+  return run.compute.evaluateEnsemble.executeWithOptions({ ...run.computeOptions, summary }, [
+    { name: 'teacher-ensemble', models: teachers.map((t) => t.model), rule: run.cfg.ensemble, data: run.data },
+  ]);
+}
+
+function ensembleOutcome(
+  cfg: DistillationConfig,
+  teachers: ToEvaluate[],
+  evaluation: EvaluationSummary,
+  models: ModelOutcome[],
+): EnsembleOutcome {
+  const costs = teachers.map((t) => models.find((m) => m.name === t.name)?.cost);
+  const { errors, n, accuracy, perClassErrors } = evaluation;
+  return {
+    members: teachers.map((t) => t.name),
+    rule: cfg.ensemble,
+    evaluation: { errors, n, accuracy, perClassErrors },
+    ...(costs.every((c) => c !== undefined) ? { cost: sumCosts(costs) } : {}),
+  };
+}
+
+/** Size and speed of every model, one after another in one activity so they do not slow each other. */
+function measureAll(run: Run, models: ToEvaluate[]): Promise<MeasureResult> {
+  const summary = `measure ${models.length} models: parameters, export size, latency and throughput (native, plain tfjs)`;
+  return run.progress.stage('measure', () =>
+    run.compute.measureModels.executeWithOptions({ ...run.computeOptions, summary }, [
+      { models: models.map((m) => ({ name: m.name, model: m.model })), classNames: run.data.classNames },
+    ]),
+  );
+}
+
+/**
+ * The model to deploy, chosen on the validation split among the hard-label baseline and the distilled
+ * students (the baseline may win: then distillation did not help, and the report says so). Without a
+ * validation split the test set decides, and the report says that too.
+ */
+export function chooseStudent(models: readonly ModelOutcome[]): { best: ModelOutcome; chosenBy: string } | undefined {
+  const candidates = models.filter((m) => m.role === 'student' || m.role === 'baseline');
+  if (candidates.length === 0) return undefined;
+  const onValidation = candidates.every((m) => m.evaluation.validation && m.evaluation.validation.n > 0);
+  const score = (m: ModelOutcome) => (onValidation ? m.evaluation.validation!.errors : m.evaluation.errors);
+  const best = [...candidates].sort((a, b) => score(a) - score(b))[0]!;
+  const among = `among the hard-label baseline and ${candidates.length - 1} distilled students`;
+  const chosenBy = onValidation
+    ? `fewest validation errors (${score(best)} / ${best.evaluation.validation!.n}) ${among}`
+    : `fewest test errors ${among} (no validation split: data.validationSize is 0)`;
+  return { best, chosenBy };
+}
+
+/** The deployable artifact: the student chosen on validation, in the standard tfjs layers format. */
+async function exportChosen(
+  run: Run,
+  models: ModelOutcome[],
+  evaluated: ToEvaluate[],
+): Promise<DistillationSummary['exported']> {
+  const chosen = chooseStudent(models);
+  if (!chosen) return undefined;
+  const { best, chosenBy } = chosen;
+  const files = await exportNamed(run, evaluated, best.name, chosenBy.split(' (')[0]!);
+  return { model: best.name, ...files, chosenBy };
+}
+
+function exportNamed(run: Run, evaluated: ToEvaluate[], name: string, why: string) {
+  const summary = `export ${name} (${why}) in the TensorFlow.js layers format`;
+  return run.compute.exportModel.executeWithOptions({ ...run.computeOptions, summary }, [
+    { model: evaluated.find((m) => m.name === name)!.model, classNames: run.data.classNames },
+  ]);
+}
+
+/** The chosen student again with quantised weights (config `export.quantize`), each scored on the test set. */
+function quantizedExports(run: Run, evaluated: ToEvaluate[], name: string): Promise<QuantizedExport[]> {
+  const model = evaluated.find((m) => m.name === name)!.model;
+  const { computeOptions: options, compute, data } = run;
+  return Promise.all(
+    (run.cfg.export?.quantize ?? []).map(async (quantize) => {
+      const summary = `export ${name} with ${quantize} weights`;
+      const files = await compute.exportModel.executeWithOptions({ ...options, summary }, [
+        { model, classNames: data.classNames, quantize },
+      ]);
+      const score = `evaluate the ${quantize} export of ${name} on the test set`;
+      const e = await compute.evaluateExport.executeWithOptions({ ...options, summary: score }, [
+        { name: `${name}-${quantize}`, modelJson: files.modelJson, data },
+      ]);
+      return { quantize, ...files, errors: e.errors, n: e.n };
+    }),
+  );
+}
+
+/** Runs recorded before the compression report: the distilled student with the fewest test errors. */
 async function exportBest(
   run: Run,
   models: ModelOutcome[],
@@ -169,9 +291,5 @@ async function exportBest(
 ): Promise<DistillationSummary['exported']> {
   const best = models.filter((m) => m.role === 'student').sort((a, b) => a.evaluation.errors - b.evaluation.errors)[0];
   if (!best) return undefined;
-  const summary = `export ${best.name} (best student) in the TensorFlow.js layers format`;
-  const files = await run.compute.exportModel.executeWithOptions({ ...run.computeOptions, summary }, [
-    { model: evaluated.find((m) => m.name === best.name)!.model, classNames: run.data.classNames },
-  ]);
-  return { model: best.name, ...files };
+  return { model: best.name, ...(await exportNamed(run, evaluated, best.name, 'best student')) };
 }

@@ -18,16 +18,21 @@ const idx = (f) => {
 const SCRIPT = (tfjs: string) => `
 const fs = require('fs'), path = require('path'), zlib = require('zlib');
 const tf = require(${JSON.stringify(tfjs)});
-const [dir, mode, arg] = process.argv.slice(1);
+const [dirs, mode, arg] = process.argv.slice(1);
 (async () => {
-  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
-  const m = json.weightsManifest[0];
-  const buf = fs.readFileSync(path.join(dir, m.paths[0]));
-  const model = await tf.loadLayersModel(tf.io.fromMemory({
-    modelTopology: json.modelTopology,
-    weightSpecs: m.weights,
-    weightData: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength),
-  }));
+  const load = async (dir) => {
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    const m = json.weightsManifest[0];
+    const buf = fs.readFileSync(path.join(dir, m.paths[0]));
+    const model = await tf.loadLayersModel(tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: m.weights,
+      weightData: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength),
+    }));
+    return { json, model };
+  };
+  const models = await Promise.all(dirs.split(',').map(load));
+  const { json, model } = models[0];
   if (mode === 'predict') {
     const x = tf.tensor2d(JSON.parse(fs.readFileSync(arg, 'utf8')));
     const probs = await model.predict(x).array();
@@ -43,7 +48,8 @@ const [dir, mode, arg] = process.argv.slice(1);
   for (let s = 0; s < n; s += 1000) {
     const c = Math.min(1000, n - s);
     const x = tf.tidy(() => tf.div(tf.tensor2d(images.subarray(s * size, (s + c) * size), [c, size], 'float32'), 255));
-    const pred = await model.predict(x).argMax(1).data();
+    // several models: an arithmetic-mean ensemble of their probabilities
+    const pred = await tf.tidy(() => tf.addN(models.map((m) => m.model.predict(x))).argMax(1)).data();
     for (let i = 0; i < c; i++) if (pred[i] !== labels[s + i]) errors++;
     x.dispose();
   }
@@ -51,6 +57,11 @@ const [dir, mode, arg] = process.argv.slice(1);
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
+/**
+ * `mode` "predict": the first model's probabilities for the JSON rows in file `arg`; "errors": test errors on the
+ * IDX files `arg` ("images,labels") of the model in `modelDir`, or of the arithmetic-mean ensemble of the models
+ * in a comma-separated list of dirs.
+ */
 export function runPlainTfjs<T>(modelDir: string, mode: 'predict' | 'errors', arg: string): T {
   const r = spawnSync(
     process.execPath,

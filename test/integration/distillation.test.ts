@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { modelAt, storeLayersModel } from '../../activities/artifacts';
+import type { DistillationReport } from '../../activities/report';
+import { getJson } from '../../storage/artifact-store';
+import type { ArtifactStore } from '../../storage/artifact-store';
 import type { DistillationSummary } from '../../workflows';
 import { assertChartsRendered, assertInvalidInputs } from '../helpers/assertions';
 import { runPlainTfjs } from '../helpers/plain-tfjs';
@@ -14,7 +18,18 @@ const small = {
   teachers: { count: 2, model: { kind: 'mlp', hidden: [128], hiddenDropout: 0.3 }, train: { epochs: 2, jitter: 1 } },
   transfer: { kind: 'fraction', fraction: 0.25 },
   student: { model: { kind: 'mlp', hidden: [64] }, train: { epochs: 3 } },
+  export: { quantize: ['uint8'] },
 };
+
+/** A stored model exported in the layers format and downloaded to a local directory. */
+async function downloadExport(store: ArtifactStore, manifestKey: string, classNames: string[]): Promise<string> {
+  const model = (await modelAt(store, manifestKey))!;
+  const files = await storeLayersModel(store, model, `test-exports/${model.digest}`, classNames);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'teacher-'));
+  writeFileSync(path.join(dir, 'model.json'), await store.get(files.modelJson));
+  writeFileSync(path.join(dir, path.basename(files.weights)), await store.get(files.weights));
+  return dir;
+}
 
 // One stack and one first run for every check below; each check is its own named subtest.
 test('distillation pipeline on a small mnist-quick, then again with new students', async (t) => {
@@ -60,11 +75,47 @@ test('distillation pipeline on a small mnist-quick, then again with new students
       lines.join('\n'),
     );
     assert.ok(lines.includes('evaluate baseline-hard on the test set'), lines.join('\n'));
+    const chosen = first.models
+      .filter((m) => m.role !== 'teacher')
+      .sort((a, b) => a.validationErrors! - b.validationErrors!)[0]!;
+    assert.equal(exported.model, chosen.name, 'the export is the fewest-validation-errors student or baseline');
     assert.ok(
-      lines.includes('export student-T4-a0.9 (best student) in the TensorFlow.js layers format'),
+      lines.includes(`export ${chosen.name} (fewest validation errors) in the TensorFlow.js layers format`),
       lines.join('\n'),
     );
   });
+  await t.test(
+    'the report measures every model: exact parameters, exported bytes, native and plain speed',
+    async () => {
+      const report = await getJson<DistillationReport>(s.store, first.report.json);
+      // 784-128-10 teachers, 784-64-10 students: weights + biases.
+      const params = (h: number) => 784 * h + h + h * 10 + 10;
+      for (const m of report.models) {
+        assert.ok(m.cost, `${m.name} measured`);
+        assert.equal(m.cost.parameters, params(m.role === 'teacher' ? 128 : 64), `${m.name} parameters`);
+        assert.ok(m.cost.native.batch1.calls >= 200 && m.cost.plain.batch1.calls >= 200);
+        assert.equal(m.cost.native.backend, 'tensorflow');
+        assert.notEqual(m.cost.plain.backend, 'tensorflow');
+      }
+      const files = [exported.modelJson, exported.weights];
+      const bytes = (await Promise.all(files.map((k) => s.store.stat(k)))).reduce((a, st) => a + st!.bytes, 0);
+      assert.equal(report.models.find((m) => m.name === exported.model)!.cost!.exportBytes, bytes);
+      assert.ok(report.machine && report.machine.cores >= 1 && report.machine.cpu.length > 0);
+      const teachers = report.models.filter((m) => m.role === 'teacher');
+      assert.equal(report.ensemble?.cost?.parameters, params(128) * 2, 'the ensemble costs its members together');
+      assert.deepEqual(report.ensemble?.members, ['teacher-1', 'teacher-2']);
+      assert.equal(first.ensemble?.errors, report.ensemble?.evaluation.errors);
+      // The ensemble's errors, computed independently: the teachers exported and averaged under plain tfjs.
+      const dirs = await Promise.all(teachers.map((m) => downloadExport(s.store, m.manifestKey, report.classNames!)));
+      const plain = runPlainTfjs<{ errors: number; n: number }>(
+        dirs.join(','),
+        'errors',
+        `${mnist}/t10k-images-idx3-ubyte,${mnist}/t10k-labels-idx1-ubyte`,
+      );
+      const reported = report.ensemble.evaluation.errors;
+      assert.ok(Math.abs(plain.errors - reported) <= 2, `plain tfjs ensemble: ${plain.errors}, report: ${reported}`);
+    },
+  );
   await t.test('the report lists the models, and its charts are non-blank PNGs inlined in the HTML', async () => {
     const report = new TextDecoder().decode(await s.store.get(first.report.markdown));
     assert.ok(
@@ -98,6 +149,26 @@ test('distillation pipeline on a small mnist-quick, then again with new students
       );
     },
   );
+  await t.test('the uint8 export is a quarter of the size, loads under plain tfjs and scores as reported', async () => {
+    const q = exported.quantized?.[0];
+    assert.equal(q?.quantize, 'uint8');
+    const report = await getJson<DistillationReport>(s.store, first.report.json);
+    const float32 = report.models.find((m) => m.name === exported.model)!;
+    assert.ok(q.exportBytes < float32.cost!.exportBytes / 3, `${q.exportBytes} vs ${float32.cost!.exportBytes}`);
+    assert.ok(
+      Math.abs(q.errors - float32.evaluation.errors) <= 50,
+      `uint8 ${q.errors}, float32 ${float32.evaluation.errors}`,
+    );
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'uint8-'));
+    writeFileSync(path.join(dir, 'model.json'), await s.store.get(q.modelJson));
+    writeFileSync(path.join(dir, path.basename(q.weights)), await s.store.get(q.weights));
+    const plain = runPlainTfjs<{ errors: number }>(
+      dir,
+      'errors',
+      `${mnist}/t10k-images-idx3-ubyte,${mnist}/t10k-labels-idx1-ubyte`,
+    );
+    assert.ok(Math.abs(plain.errors - q.errors) <= 2, `plain tfjs: ${plain.errors}, report: ${q.errors}`);
+  });
   await t.test("chrysalis predict --model <workflowId> finds the run's export in MinIO", async () => {
     const predicted = s.cli('predict', '--model', id1, `${mnist}/t10k-images-idx3-ubyte`, '--limit', '3', '--json');
     assert.equal(predicted.code, 0, predicted.err);

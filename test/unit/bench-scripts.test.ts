@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '../../config/env';
@@ -66,4 +68,17 @@ test('the shell, Python and .mjs benchmark scripts parse', () => {
     path.join('bench/train-step/pytorch_bench.py'),
   ]);
   assert.equal(py.status, 0, py.stderr);
+});
+
+test('bench/inference runs with the documented flags and writes the JSON it prints a table of', () => {
+  const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'bench-inference-')), 'r.json');
+  const r = run(process.execPath, ['dist/bench/inference/run.js', '--only', 'mlp-2x30', '--calls', '10', '--out', out]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^Machine: .+, \d+ cores, /);
+  assert.match(r.stdout, /\| mlp-2x30 \(tiny student\) \| 24,790 \|/);
+  const json = JSON.parse(readFileSync(out, 'utf8')) as { costs: { name: string; cost: { parameters: number } }[] };
+  assert.deepEqual(
+    json.costs.map((c) => [c.name, c.cost.parameters]),
+    [['mlp-2x30 (tiny student)', 784 * 30 + 30 + 30 * 30 + 30 + 30 * 10 + 10]],
+  );
 });

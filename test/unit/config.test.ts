@@ -117,3 +117,28 @@ test('--set style assignments build nested overrides', () => {
   });
   assert.throws(() => applySetters({}, ['novalue']), /key=value/);
 });
+
+test('export.quantize: optional, each of float16 and uint8 at most once; anything else names the entry', () => {
+  const quick = (overrides: Record<string, unknown>) => ({ preset: 'mnist-quick', overrides });
+  const none = resolveDistillationInput(quick({}));
+  assert.ok(none.ok);
+  assert.equal(none.ok && none.config.export, undefined, 'no quantised exports unless asked');
+  const both = resolveDistillationInput(quick({ export: { quantize: ['uint8', 'float16'] } }));
+  assert.ok(both.ok);
+  assert.deepEqual(both.ok && both.config.export, { quantize: ['uint8', 'float16'] });
+  const empty = resolveDistillationInput(quick({ export: {} }));
+  assert.deepEqual(empty.ok && empty.config.export, { quantize: [] });
+  assert.equal(
+    issues(quick({ export: { quantize: ['uint8', 'int4'] } })),
+    'invalid input: export.quantize.1: Invalid option: expected one of "float16"|"uint8"',
+  );
+  assert.equal(
+    issues(quick({ export: { quantize: ['uint8', 'uint8'] } })),
+    'invalid input: export.quantize: each quantisation at most once',
+  );
+  assert.equal(
+    issues(quick({ export: { quantize: 'uint8' } })),
+    'invalid input: export.quantize: Invalid input: expected array, received string',
+  );
+  assert.match(issues(quick({ export: { quantise: ['uint8'] } })), /^invalid input: export\.quantise: unknown key/);
+});
