@@ -21,7 +21,7 @@ import { keys, loadNet, loadPlan, publishModel, readManifest, savePlan, storeLay
 import { datasetFor, loadSource } from './dataset-source';
 import { activityContext, runDurableTraining } from './durable-training';
 import type { TrainingDeps } from './durable-training';
-import { modelDigest } from './digests';
+import { modelDigest, partialEpoch } from './digests';
 import { modelCostActivities } from './model-cost';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
 import type {
@@ -99,6 +99,7 @@ async function prepareData(
 async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainResult> {
   const { store } = deps;
   const digest = modelDigest(req);
+  const stop = partialEpoch(req);
   return runDurableTraining(
     deps,
     { activity: 'trainModel', ...req, digest },
@@ -122,15 +123,16 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
         try {
           const data = { images: ds.train.images, labels: ds.train.labels, side, indices };
           const { epochs, batchSize, optimizer, lrSchedule, jitter } = req.train;
+          const stopAfterEpoch = stop !== undefined ? { stopAfterEpoch: stop } : {};
           const temperature = req.distill ? { temperature: req.distill.temperature, alpha: req.distill.alpha } : {};
           const history = await train(
             net,
             { ...data, ...(softTargets ? { softTargets } : {}) },
-            { epochs, batchSize, optimizer, lrSchedule, jitter, seed: req.seed, ...temperature },
+            { epochs, batchSize, optimizer, lrSchedule, jitter, seed: req.seed, ...temperature, ...stopAfterEpoch },
             hooks,
             resume,
           );
-          const model = await publishModel(store, digest, net, side, {
+          const model = await publishModel(store, { digest, epoch: stop }, net, side, {
             name: req.name,
             role: req.role,
             data: { ...pick(req.data, 'dataset', 'datasetDigest', 'planDigest'), split: req.split },

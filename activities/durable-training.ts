@@ -10,6 +10,7 @@ import type { Logger } from '../config/logger';
 import type { ModelProgressUpdate } from '../common/progress';
 import { keys } from '../common/store-keys';
 import { findModel, loadCheckpoint, saveCheckpoint } from './artifacts';
+import { partialEpoch } from './digests';
 import { FailureType, failure } from './failures';
 import type { ModelRef, TrainResult } from './types';
 
@@ -63,25 +64,29 @@ async function resumePoint(
   store: ArtifactStore,
   digest: string,
   reported: TrainHeartbeat['checkpoint'],
+  /** A run stopping after this epoch cannot resume from a later checkpoint (another, longer run's). */
+  upTo = Infinity,
 ): Promise<TrainSnapshot | undefined> {
   const stored = await store.list(`${keys.checkpointDir(digest)}/`);
-  const newest = stored.filter((k) => keys.checkpointEpoch(k) !== undefined).at(-1);
+  const newest = stored
+    .filter((k) => {
+      const epoch = keys.checkpointEpoch(k);
+      return epoch !== undefined && epoch <= upTo;
+    })
+    .at(-1);
   const newestEpoch = newest === undefined ? 0 : (keys.checkpointEpoch(newest) ?? 0);
   if (newest && newestEpoch > (reported?.epoch ?? 0)) return loadCheckpoint(store, newest);
-  return reported ? loadCheckpoint(store, reported) : undefined;
+  return reported && reported.epoch <= upTo ? loadCheckpoint(store, reported) : undefined;
 }
 
 /**
  * Finds the resume point — the newest checkpoint of this recipe (see {@link resumePoint}) — and
  * builds hooks that checkpoint before every heartbeat that names the checkpoint.
  */
-export async function durableTraining(
-  deps: DurableTrainingDeps,
-  opts: { digest: string; name: string; epochs: number; log: Logger },
-): Promise<DurableTraining> {
+export async function durableTraining(deps: DurableTrainingDeps, opts: TrainingRun): Promise<DurableTraining> {
   const ctx = activityContext();
   const beat = ctx?.info.heartbeatDetails as TrainHeartbeat | undefined;
-  const resume = await resumePoint(deps.store, opts.digest, beat?.checkpoint);
+  const resume = await resumePoint(deps.store, opts.digest, beat?.checkpoint, opts.stopAfterEpoch);
   if (resume)
     opts.log.info(
       { resumeEpoch: resume.epoch, epochs: opts.epochs },
@@ -117,6 +122,15 @@ function sendProgress(
   deps.reportProgress(wf, update).catch((err: unknown) => log.warn({ err }, 'progress signal not delivered'));
 }
 
+/** One training run as durable training sees it; `stopAfterEpoch` only for a partial run. */
+interface TrainingRun {
+  digest: string;
+  name: string;
+  epochs: number;
+  log: Logger;
+  stopAfterEpoch?: number | undefined;
+}
+
 /** The newest checkpoint this attempt wrote, and when. */
 interface CheckpointState {
   last: TrainHeartbeat['checkpoint'];
@@ -130,7 +144,7 @@ function heartbeat(epoch: number, state: CheckpointState, batch?: number): Train
 interface EpochContext {
   deps: DurableTrainingDeps;
   ctx: Context | undefined;
-  opts: { digest: string; name: string; epochs: number; log: Logger };
+  opts: TrainingRun;
   resume: TrainSnapshot | undefined;
   state: CheckpointState;
 }
@@ -148,10 +162,12 @@ async function endOfEpoch(
     { ...stats, epochs: opts.epochs },
     `epoch ${stats.epoch}/${opts.epochs} loss ${stats.loss.toFixed(4)} ${acc}`,
   );
-  const draining = deps.draining?.() === true && stats.epoch < opts.epochs;
+  const draining = deps.draining?.() === true && stats.epoch < (opts.stopAfterEpoch ?? opts.epochs);
   const every = deps.checkpointEvery ?? 1;
   const due = stats.epoch % every === 0 && Date.now() - state.at >= (deps.checkpointMinSeconds ?? 10) * 1000;
-  if (draining || (due && stats.epoch < opts.epochs)) {
+  // A partial run always checkpoints its last epoch: the next, longer request resumes from it.
+  const stopping = stats.epoch === opts.stopAfterEpoch;
+  if (draining || stopping || (due && stats.epoch < opts.epochs)) {
     // Write (and verify) the checkpoint before the heartbeat that names it.
     const ref = await saveCheckpoint(deps.store, opts.digest, snapshot());
     state.last = { ...ref, epoch: stats.epoch };
@@ -201,7 +217,7 @@ export interface TrainingDeps extends DurableTrainingDeps {
  */
 export async function runDurableTraining<X>(
   deps: TrainingDeps,
-  run: { activity: string; name: string; train: { epochs: number }; digest: string },
+  run: { activity: string; name: string; train: { epochs: number }; digest: string; stopAfterEpoch?: number },
   steps: TrainingSteps<X>,
 ): Promise<TrainResult & X> {
   const started = Date.now();
@@ -219,18 +235,26 @@ export async function runDurableTraining<X>(
     backend: deps.backend.backend,
     backendFallback: deps.backend.fallback,
   });
-  const existing = await findModel(deps.store, run.digest);
+  const stop = partialEpoch(run);
+  const existing = await findModel(deps.store, run.digest, stop);
   if (existing) {
     log.info('identical model already published; reusing it');
     const extras = await steps.reused(existing);
     return done({ model: existing, ...extras, cached: true, resumedFromEpoch: 0, epochsTrained: 0, history: [] });
   }
-  const training = await durableTraining(deps, { digest: run.digest, name: run.name, epochs, log });
+  const training = await durableTraining(deps, {
+    digest: run.digest,
+    name: run.name,
+    epochs,
+    log,
+    stopAfterEpoch: stop,
+  });
   try {
     const published = await steps.train(training, log);
-    await dropCheckpoints(deps.store, run.digest);
+    // A partial run keeps its checkpoints: the next rung resumes from them.
+    if (stop === undefined) await dropCheckpoints(deps.store, run.digest);
     const resumedFromEpoch = training.resume?.epoch ?? 0;
-    const epochsTrained = epochs - resumedFromEpoch;
+    const epochsTrained = (stop ?? epochs) - resumedFromEpoch;
     log.info({ epochsTrained, resumedFromEpoch }, 'model published');
     return done({ ...published, cached: false, resumedFromEpoch, epochsTrained });
   } catch (err) {

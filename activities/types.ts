@@ -46,6 +46,12 @@ export interface TrainRequest {
   seed: number;
   /** Distillation: soft targets and how to use them. */
   distill?: { softTargets: SoftTargetsRef; temperature: number; alpha: number; ensemble: 'arithmetic' | 'geometric' };
+  /**
+   * Train only the first epochs of this recipe (lr still scheduled over `train.epochs`), checkpoint and
+   * publish those weights as a partial model; a later request with a larger value resumes from there.
+   * Not part of the model's digest: every stop of one recipe is a prefix of the same run. @default train.epochs
+   */
+  stopAfterEpoch?: number;
 }
 
 export interface TrainResult {

@@ -226,20 +226,23 @@ export const distillationConfigSchema = z
     export: exportSchema.optional(),
   })
   .strict()
-  .superRefine((cfg, ctx) => {
-    if ((cfg.data.dataset === 'idx') !== (cfg.data.idx !== undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['data', 'idx'],
-        message: 'give data.idx (the four IDX files) exactly when data.dataset is "idx"',
-      });
-    }
-    // User datasets' class counts are known only once loaded; prepareData runs the same check then.
-    const classes = knownClasses(cfg.data.dataset);
-    if (classes !== undefined)
-      for (const i of transferClassIssues(cfg.transfer, cfg.data.dataset, classes))
-        ctx.addIssue({ code: 'custom', path: ['transfer', ...i.path], message: i.message });
-  });
+  .superRefine(checkDataAndTransfer);
+
+/** Cross-field checks of a config's data and transfer rule (distillation and student search). */
+export function checkDataAndTransfer(cfg: { data: DataSpec; transfer: TransferSpec }, ctx: z.RefinementCtx): void {
+  if ((cfg.data.dataset === 'idx') !== (cfg.data.idx !== undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['data', 'idx'],
+      message: 'give data.idx (the four IDX files) exactly when data.dataset is "idx"',
+    });
+  }
+  // User datasets' class counts are known only once loaded; prepareData runs the same check then.
+  const classes = knownClasses(cfg.data.dataset);
+  if (classes !== undefined)
+    for (const i of transferClassIssues(cfg.transfer, cfg.data.dataset, classes))
+      ctx.addIssue({ code: 'custom', path: ['transfer', ...i.path], message: i.message });
+}
 
 export const smokeConfigSchema = z
   .object({
