@@ -80,6 +80,7 @@ async function prepareData(
   return {
     dataset: req.data.dataset,
     ...(req.data.idx ? { idx: req.data.idx } : {}),
+    ...(req.data.images ? { images: req.data.images } : {}),
     datasetDigest: ds.digest,
     trainDigest,
     planDigest,

@@ -97,7 +97,7 @@ export async function durableTraining(deps: DurableTrainingDeps, opts: TrainingR
   sendProgress(deps, ctx, opts.log, {
     model: opts.name,
     epoch: resume?.epoch ?? 0,
-    epochs: opts.epochs,
+    epochs: opts.stopAfterEpoch ?? opts.epochs, // a search rung's progress runs to its stop
     ...(resume ? { checkpointEpoch: resume.epoch, resumedFromEpoch: resume.epoch } : {}),
   });
   const hooks: TrainHooks = {
@@ -178,7 +178,7 @@ async function endOfEpoch(
   sendProgress(deps, ctx, opts.log, {
     model: opts.name,
     epoch: stats.epoch,
-    epochs: opts.epochs,
+    epochs: opts.stopAfterEpoch ?? opts.epochs,
     loss: stats.loss,
     trainAccuracy: stats.trainAccuracy,
     epochSeconds: stats.seconds,

@@ -6,13 +6,15 @@ import type { ArtifactRef } from '../storage/artifact-store';
 import type { BackendInfo } from '../ml/backend';
 import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
-import type { ModelSpecInput, TrainSpec } from '../config/schemas';
+import type { ImageFolders, ModelSpecInput, TrainSpec } from '../config/schemas';
 import type { MachineInfo, ModelCost } from '../common/model-cost';
 
 export interface DataPlanRef {
   dataset: string;
   /** The files of a `dataset: "idx"` run. */
   idx?: IdxFiles;
+  /** The folders of a `dataset: "images"` run. */
+  images?: ImageFolders;
   datasetDigest: string;
   /** Digest of (dataset, validation hold-out, train limit, seed): what teachers' weights depend on. */
   trainDigest: string;

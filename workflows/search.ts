@@ -285,7 +285,7 @@ async function trainAndEvaluate(
     distill: { softTargets: soft, temperature: c.temperature, alpha: c.alpha, ensemble: cfg.ensemble },
     ...(epoch < E ? { stopAfterEpoch: epoch } : {}),
   };
-  progress.model(req.name, 'student', E);
+  progress.model(req.name, 'student', epoch);
   const summary = `train ${c.name}: epochs ${from + 1}–${epoch} of ${E}, distilled at T=${c.temperature}, α=${c.alpha}`;
   const result = await progress.track(
     req.name,
