@@ -1,4 +1,5 @@
 /** The student search report: the JSON document a search run stores, and its Markdown rendering. */
+import { machineLine } from './compression';
 import type { MachineInfo, ModelCost } from '../activities/types';
 import type { SearchConfig } from '../config/search';
 import type { SearchBudget } from '../common/search-plan';
@@ -127,7 +128,7 @@ export function renderSearchReport(r: SearchReport): string {
           `${e.test.errors}/${e.test.n} test errors`
       : '- Teacher ensemble: none (stored soft targets)',
     `- Soft targets \`${r.softTargets.key}\`: ${r.softTargets.cacheHit ? 'from the cache (no teacher ran)' : 'computed'}`,
-    `- Wall time ${r.wallSeconds.toFixed(0)} s; machine: ${r.machine.cpu}, ${r.machine.cores} cores, tfjs ${r.machine.tfjs}`,
+    `- Wall time ${r.wallSeconds.toFixed(0)} s. ${machineLine(r.machine)}`,
     '',
     '## Pareto front',
     '',
