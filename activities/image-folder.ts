@@ -1,7 +1,7 @@
 /**
  * `dataset: "images"`: folders of PNG/JPEG files, one sub-folder per class, decoded by TensorFlow's
  * native decoders (tfjs-node), resized to the declared input shape and kept as uint8 HWC like IDX data.
- * Class names are the folder names, sorted. The digest covers the decoded pixels and labels, so a
+ * Class names are the folder names in code-point order (Keras' order). The digest covers the decoded pixels and labels, so a
  * changed file changes every cache key that depends on the data.
  */
 import { createHash } from 'node:crypto';
@@ -46,7 +46,11 @@ async function listClasses(
     throw invalidInput(`invalid input: ${field}: cannot read folder ${dir}: ${err.message}`);
   });
   const classes = new Map<string, string[]>();
-  for (const d of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+  // Code-point order, as Keras' image_dataset_from_directory numbers classes: a teacher trained there
+  // gives its logits in the same class order.
+  for (const d of entries
+    .filter((e) => e.isDirectory())
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const files = (await readdir(path.join(root, d.name))).filter((f) => IMAGE_FILE.test(f)).sort();
     classes.set(d.name, await Promise.all(files.map((f) => confinedPath(path.join(root, d.name, f), field, roots))));
   }
