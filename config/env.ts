@@ -57,6 +57,8 @@ export const envSchema = z.object({
     .optional(),
   CHRYSALIS_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   CHRYSALIS_DEVICE: z.enum(['cpu', 'gpu']).default('cpu'),
+  /** A GPU worker that sees no GPU: refuse to start, or run on the CPU with a loud warning. */
+  CHRYSALIS_GPU_FALLBACK: z.enum(['refuse', 'cpu']).default('refuse'),
   CHRYSALIS_COMPUTE_SLOTS: z.coerce.number().int().min(1).max(64).default(1),
   /** Models over this many parameters are refused before any allocation. */
   CHRYSALIS_MAX_PARAMETERS: z.coerce.number().int().positive().default(DEFAULT_MODEL_LIMITS.maxParameters),

@@ -3,6 +3,7 @@
  * workers) is the compute path; WASM is a fallback used only when native cannot load, and then it
  * is loud: a WARN at start, and `fallback` is recorded so every run report repeats the warning.
  */
+import { readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -24,6 +25,8 @@ export interface BackendInfo {
   /** True when native was wanted but could not load. */
   fallback: boolean;
   fallbackReason?: string;
+  /** Set when CHRYSALIS_DEVICE=gpu found no GPU and ran on the CPU by choice (CHRYSALIS_GPU_FALLBACK=cpu). */
+  gpuFallback?: string;
 }
 
 export interface BackendOptions {
@@ -35,6 +38,34 @@ export interface BackendOptions {
   warn?: (msg: string, meta: Record<string, unknown>) => void;
   /** Loads the native package; injectable so tests can simulate a host without it. */
   loadNative?: (pkg: string) => unknown;
+  /**
+   * With device 'gpu' and no GPU visible: refuse to start, or run on the CPU package with a loud warning
+   * (recorded as a fallback, so every report repeats it). TensorFlow itself would quietly place every op
+   * on the CPU. @default 'refuse'
+   */
+  gpuFallback?: 'refuse' | 'cpu';
+  /** Why no GPU is visible, or undefined when one is; injectable for tests. @default {@link gpuProblem} */
+  probeGpu?: () => string | undefined;
+}
+
+/**
+ * Why a GPU compute worker would see no GPU: CUDA_VISIBLE_DEVICES hides them all, or the NVIDIA driver
+ * exposes no device (/dev/nvidia0…). Undefined when one is visible.
+ */
+export function gpuProblem(env: NodeJS.ProcessEnv = process.env, devices = listDevDir()): string | undefined {
+  const visible = env['CUDA_VISIBLE_DEVICES'];
+  if (visible !== undefined && (visible.trim() === '' || visible.trim() === '-1'))
+    return `CUDA_VISIBLE_DEVICES=${JSON.stringify(visible)} hides every GPU`;
+  if (!devices.some((d) => /^nvidia\d+$/.test(d))) return 'no NVIDIA GPU device (/dev/nvidia0, …) on this host';
+  return undefined;
+}
+
+function listDevDir(): string[] {
+  try {
+    return readdirSync('/dev');
+  } catch {
+    return [];
+  }
 }
 
 export class BackendUnavailableError extends Error {
@@ -77,7 +108,19 @@ async function useWasm(device: 'cpu' | 'gpu', fallbackReason?: string): Promise<
 export async function initBackend(opts: BackendOptions = {}): Promise<BackendInfo> {
   if (current) return current;
   const requested = opts.requested ?? 'auto';
-  const device = opts.device ?? 'cpu';
+  const noGpu =
+    opts.device === 'gpu' && requested !== 'cpu' && requested !== 'wasm' ? (opts.probeGpu ?? gpuProblem)() : undefined;
+  if (noGpu && (opts.gpuFallback ?? 'refuse') === 'refuse')
+    throw new BackendUnavailableError(
+      `CHRYSALIS_DEVICE=gpu but no GPU is visible: ${noGpu}. Start this worker on a GPU host, ` +
+        'or set CHRYSALIS_GPU_FALLBACK=cpu to run it on the CPU (slowly, and every report will say so).',
+    );
+  if (noGpu)
+    (opts.warn ?? ((m) => process.emitWarning(m)))(
+      `NO GPU VISIBLE: CHRYSALIS_DEVICE=gpu falls back to the CPU build (CHRYSALIS_GPU_FALLBACK=cpu): ${noGpu}`,
+      { reason: noGpu },
+    );
+  const device = noGpu ? 'cpu' : (opts.device ?? 'cpu');
   const pkg = device === 'gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const load = opts.loadNative ?? ((p: string) => require(p) as unknown);
@@ -118,6 +161,7 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
           : {}),
       threads: nativeThreads(),
       fallback: false,
+      ...(noGpu ? { gpuFallback: noGpu } : {}),
     };
     return current;
   } catch (err) {

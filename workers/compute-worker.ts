@@ -20,6 +20,7 @@ async function main(): Promise<void> {
   const backend = await initBackend({
     requested: env.CHRYSALIS_BACKEND,
     device: env.CHRYSALIS_DEVICE,
+    gpuFallback: env.CHRYSALIS_GPU_FALLBACK,
     warn: (msg, meta) => logger.warn(meta, msg),
   });
   logger.info(

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, resetBackendForTests } from '../../ml';
+import { gpuProblem } from '../../ml/backend';
 
 test('native TensorFlow backend: matmul and gradient match independent computation', async () => {
   const info = await initBackend({ requested: 'tensorflow' });
@@ -54,4 +55,41 @@ test('WASM is used only when native is absent, and says so loudly', async () => 
     }),
     /native TensorFlow backend requested/,
   );
+});
+
+test('CHRYSALIS_DEVICE=gpu with no GPU visible refuses by default, or runs on the CPU build loudly by choice', async () => {
+  resetBackendForTests();
+  const loaded: string[] = [];
+  const loadNative = (pkg: string) => {
+    loaded.push(pkg);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the real package, loaded the way initBackend would
+    return require('@tensorflow/tfjs-node') as unknown;
+  };
+  const probeGpu = () => 'no NVIDIA GPU device (/dev/nvidia0, …) on this host';
+  await assert.rejects(
+    initBackend({ requested: 'auto', device: 'gpu', probeGpu, loadNative }),
+    /^BackendUnavailable: CHRYSALIS_DEVICE=gpu but no GPU is visible: no NVIDIA GPU device .*CHRYSALIS_GPU_FALLBACK=cpu/,
+  );
+  assert.deepEqual(loaded, [], 'refused before any native library is loaded');
+  resetBackendForTests();
+  const warnings: string[] = [];
+  const info = await initBackend({
+    requested: 'auto',
+    device: 'gpu',
+    gpuFallback: 'cpu',
+    probeGpu,
+    loadNative,
+    warn: (m) => warnings.push(m),
+  });
+  assert.deepEqual([info.backend, info.device, info.package], ['tensorflow', 'cpu', '@tensorflow/tfjs-node']);
+  assert.match(info.gpuFallback ?? '', /no NVIDIA GPU/);
+  assert.match(warnings.join('\n'), /^NO GPU VISIBLE: CHRYSALIS_DEVICE=gpu falls back to the CPU build/);
+  assert.deepEqual(loaded, ['@tensorflow/tfjs-node']);
+});
+
+test('gpuProblem: CUDA_VISIBLE_DEVICES hiding every GPU, or no /dev/nvidia device', () => {
+  assert.equal(gpuProblem({ CUDA_VISIBLE_DEVICES: '' }, ['nvidia0']), 'CUDA_VISIBLE_DEVICES="" hides every GPU');
+  assert.equal(gpuProblem({ CUDA_VISIBLE_DEVICES: '-1' }, ['nvidia0']), 'CUDA_VISIBLE_DEVICES="-1" hides every GPU');
+  assert.match(gpuProblem({}, ['nvidiactl', 'null']) ?? '', /no NVIDIA GPU device/);
+  assert.equal(gpuProblem({ CUDA_VISIBLE_DEVICES: '1' }, ['nvidiactl', 'nvidia0', 'nvidia1']), undefined);
 });
