@@ -202,8 +202,12 @@ test('a SavedModel written by TensorFlow 2.18: soft targets equal Python TF outp
     saveKerasTeacher(path.join(dir, 'seven'), { classes: 7 });
     saveKerasTeacher(path.join(dir, 'big'), { classes: 10, inputShape: [32, 32] });
     const one = (imp: TeacherImport) => compute.importTeachers({ imports: [imp], data });
-    const sm = (sub: string, extra: Partial<TeacherImport> = {}) =>
-      ({ kind: 'savedmodel', path: path.join(dir, sub), outputs: 'logits', ...extra });
+    const sm = (sub: string, extra: { signature?: string; outputName?: string } = {}): TeacherImport => ({
+      kind: 'savedmodel',
+      path: path.join(dir, sub),
+      outputs: 'logits',
+      ...extra,
+    });
     await rejectsInvalid(
       one(sm('logits', { signature: 'nope' })),
       /teachers\.import\.0\.signature: the SavedModel has no signature "nope" \(it has: serve, serving_default\)/,
