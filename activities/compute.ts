@@ -37,6 +37,8 @@ import type {
 } from './types';
 
 export interface ComputeDeps extends TrainingDeps {
+  /** Local data files must lie under these (CHRYSALIS_DATA_ROOTS). @default none: every local path is refused */
+  dataRoots?: readonly string[];
   /** Model-size limits, checked once the data's shape is known. @default DEFAULT_MODEL_LIMITS */
   limits?: ModelLimits;
 }
@@ -54,7 +56,7 @@ async function prepareData(
   req: { data: DataSpec; transfer: TransferSpec; seed: number; transferField?: string },
 ): Promise<DataPlanRef> {
   const { store } = deps;
-  const ds = await loadSource(req.data, store);
+  const ds = await loadSource(req.data, deps);
   const classIssues = transferClassIssues(req.transfer, req.data.dataset, ds.numClasses);
   const field = req.transferField ?? 'transfer';
   if (classIssues.length > 0)
@@ -105,7 +107,7 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
     {
       reused: async () => ({}),
       train: async ({ resume, hooks }, log) => {
-        const ds = await datasetFor(req.data, store);
+        const ds = await datasetFor(req.data, deps);
         const plan = await loadPlan(store, req.data.plan);
         const indices = req.split === 'train' ? plan.train : plan.transfer;
         const side: [number, number] = [ds.rows, ds.cols];
@@ -176,7 +178,7 @@ async function computeSoftTargets(
   },
 ): Promise<SoftTargetsRef> {
   const { store } = deps;
-  const ds = await datasetFor(req.data, store);
+  const ds = await datasetFor(req.data, deps);
   const plan = await loadPlan(store, req.data.plan);
   const n = plan.transfer.length;
   const C = ds.numClasses;
@@ -306,7 +308,7 @@ async function summarize(
 }
 
 async function evaluateModel(deps: ComputeDeps, req: EvaluateRequest): Promise<EvaluationSummary> {
-  const ds = await datasetFor(req.data, deps.store);
+  const ds = await datasetFor(req.data, deps);
   const { validation } = await loadPlan(deps.store, req.data.plan);
   const logits = await modelLogits(deps.store, req.model, ds, validation);
   return summarize(deps.store, { ...req, digest: req.model.digest }, ds, validation, logits);
@@ -320,7 +322,7 @@ async function evaluateEnsemble(
   deps: ComputeDeps,
   req: { name: string; models: ModelRef[]; rule: 'arithmetic' | 'geometric'; data: DataPlanRef },
 ): Promise<EvaluationSummary> {
-  const ds = await datasetFor(req.data, deps.store);
+  const ds = await datasetFor(req.data, deps);
   const { validation } = await loadPlan(deps.store, req.data.plan);
   const members: Logits[] = [];
   for (const model of req.models) {
@@ -410,7 +412,7 @@ async function evaluateExport(
       `invalid input: modelJson: expected the store key of an export's model.json, got ${JSON.stringify(req.modelJson)}`,
     );
   const dir = req.modelJson.slice(0, -suffix.length);
-  const ds = await datasetFor(req.data, store);
+  const ds = await datasetFor(req.data, deps);
   let exportBytes = 0;
   const model = await loadExport(async (file) => {
     const bytes = await store.get(`${dir}/${file}`);

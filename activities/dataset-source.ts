@@ -8,21 +8,29 @@ import { ArtifactNotFoundError } from '../storage/errors';
 import type { DatasetName } from '../common/datasets';
 import { DatasetError, loadDataset, loadIdxFiles } from '../ml/datasets';
 import type { Dataset, IdxFiles } from '../ml/datasets';
+import { confinedPath } from './data-roots';
 import type { DataPlanRef } from './types';
+
+/** What reading a dataset needs: the store for `minio:` files, the data roots for local ones. */
+export interface DataAccess {
+  store?: ArtifactStore;
+  /** Local files must lie under these. @default none: every local path is refused */
+  dataRoots?: readonly string[];
+}
 
 const idxCache = new Map<string, Promise<Dataset>>();
 
 /** Built-in datasets by name; IDX files from the worker's disk or the store (`minio:<key>`), once per process. */
 export function loadSource(
   data: { dataset: string; idx?: IdxFiles | undefined },
-  store?: ArtifactStore,
+  access: DataAccess,
 ): Promise<Dataset> {
   if (data.dataset !== 'idx') return loadDataset(data.dataset as DatasetName);
   if (!data.idx) throw new DatasetError('dataset "idx" needs data.idx');
-  const key = JSON.stringify(data.idx);
+  const key = JSON.stringify([data.idx, access.dataRoots ?? []]);
   let p = idxCache.get(key);
   if (!p) {
-    p = loadIdxFiles(data.idx, (ref) => readDataFile(ref, store));
+    p = loadIdxFiles(data.idx, (ref, field) => readDataFile(ref, field, access));
     p.catch(() => idxCache.delete(key));
     idxCache.set(key, p);
   }
@@ -30,10 +38,11 @@ export function loadSource(
 }
 
 /**
- * One data file: a local path on this worker, or `minio:<key>` in the store. A missing file is final
- * (DatasetError, naming it); a store that cannot be reached is not (retried).
+ * One data file: a local path on this worker under a data root, or `minio:<key>` in the store. A path
+ * outside the roots is refused before it is opened (InvalidInput naming `field`); a missing file is
+ * final (DatasetError, naming it); a store that cannot be reached is not (retried).
  */
-async function readDataFile(ref: string, store?: ArtifactStore): Promise<Uint8Array> {
+async function readDataFile(ref: string, field: string, { store, dataRoots }: DataAccess): Promise<Uint8Array> {
   if (ref.startsWith('minio:')) {
     const key = ref.slice('minio:'.length);
     if (!store) throw new DatasetError(`cannot read ${ref}: no artifact store on this worker`);
@@ -45,16 +54,17 @@ async function readDataFile(ref: string, store?: ArtifactStore): Promise<Uint8Ar
       throw err;
     }
   }
+  const local = await confinedPath(ref, field, dataRoots ?? []);
   try {
-    return new Uint8Array(await readFile(ref));
+    return new Uint8Array(await readFile(local));
   } catch (err) {
     throw new DatasetError(`cannot read data file ${ref}: ${(err as Error).message}`);
   }
 }
 
 /** Loads the dataset a data plan was made from, refusing one whose content changed since. */
-export async function datasetFor(data: DataPlanRef, store?: ArtifactStore): Promise<Dataset> {
-  const ds = await loadSource(data, store);
+export async function datasetFor(data: DataPlanRef, access: DataAccess): Promise<Dataset> {
+  const ds = await loadSource(data, access);
   if (ds.digest !== data.datasetDigest)
     throw new Error(
       `dataset ${data.dataset} changed since the data plan was made (digest ${ds.digest} != ${data.datasetDigest})`,

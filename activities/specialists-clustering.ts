@@ -29,7 +29,7 @@ export async function clusterConfusions(deps: ComputeDeps, req: ClusterRequest):
     deps.logger.info({ key, subsets: c.subsets }, 'clusters already stored; reusing them');
     return { key, subsets: c.subsets, covariance: c.covariance, clusters: stored, examples: c.examples, cached: true };
   }
-  const ds = await datasetFor(req.data, store);
+  const ds = await datasetFor(req.data, deps);
   const plan = await loadPlan(store, req.data.plan);
   const C = ds.numClasses;
   if (req.k > C || req.k * req.minSize > C)

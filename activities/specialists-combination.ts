@@ -25,7 +25,7 @@ function score(m: Metrics): ModelScore {
 /** Steps 4–5: combine on the whole test set and score it against the generalist alone. */
 export async function evaluateCombination(deps: ComputeDeps, req: CombinationRequest): Promise<CombinationEvaluation> {
   const { store } = deps;
-  const ds = await datasetFor(req.data, store);
+  const ds = await datasetFor(req.data, deps);
   const n = ds.test.n;
   const C = ds.numClasses;
   const key = combinationDigest(req.generalist, req.specialists, req.combine);
@@ -101,7 +101,7 @@ export async function computeCombinedSoftTargets(
     const { logits, members, n, numClasses } = m;
     return { key, logits, manifest: stored, members, n, numClasses, inferenceSeconds: 0, cached: true };
   }
-  const ds = await datasetFor(req.data, store);
+  const ds = await datasetFor(req.data, deps);
   const plan = await loadPlan(store, req.data.plan);
   const n = plan.transfer.length;
   const C = ds.numClasses;

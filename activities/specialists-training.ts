@@ -43,7 +43,7 @@ async function trainAndPublish(
   log: Logger,
 ): Promise<{ model: ModelRef; history: SpecialistRun['history']; sampling: SpecialistSamplingInfo }> {
   const { store } = deps;
-  const ds = await datasetFor(req.data, store);
+  const ds = await datasetFor(req.data, deps);
   const plan = await loadPlan(store, req.data.plan);
   const sampleSize = specialistSampleSize(req, ds, plan);
   const generalist = await loadNet(store, await readManifest(store, req.generalist.manifest.key));

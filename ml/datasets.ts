@@ -121,11 +121,13 @@ export interface IdxFiles {
  * digest is computed from the bytes read: a changed file gives a different digest, and every cache
  * keyed on it misses instead of serving results for other data.
  */
-export async function loadIdxFiles(files: IdxFiles, read: (ref: string) => Promise<Uint8Array>): Promise<Dataset> {
+export async function loadIdxFiles(
+  files: IdxFiles,
+  read: (ref: string, field: string) => Promise<Uint8Array>,
+): Promise<Dataset> {
   // The reader decides which of its errors are final (a missing file: DatasetError) and which a retry may fix.
-  const [ti, tl, vi, vl] = await Promise.all(
-    [files.trainImages, files.trainLabels, files.testImages, files.testLabels].map((ref) => read(ref)),
-  );
+  const fields = ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const;
+  const [ti, tl, vi, vl] = await Promise.all(fields.map((f) => read(files[f], `data.idx.${f}`)));
   const parse = (b: Uint8Array, what: string) => {
     try {
       return parseIdx(b, what);

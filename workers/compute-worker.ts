@@ -9,7 +9,7 @@ import { modelProgressSignal } from '../workflows/progress';
 import { createComputeActivities } from '../activities/compute';
 import type { ComputeDeps } from '../activities/compute';
 import { createSpecialistsComputeActivities } from '../activities/specialists';
-import { modelLimits } from '../config/env';
+import { dataRoots, modelLimits } from '../config/env';
 import { initBackend } from '../ml/backend';
 import { temporalTls } from '../config/temporal-tls';
 import { bootstrap, installTemporalLogging, openStore, runMain } from './bootstrap';
@@ -47,6 +47,7 @@ async function main(): Promise<void> {
       logger,
       backend,
       limits: modelLimits(env),
+      dataRoots: dataRoots(env),
       checkpointEvery: env.CHRYSALIS_CHECKPOINT_EVERY,
       checkpointMinSeconds: env.CHRYSALIS_CHECKPOINT_MIN_SECONDS,
       reportProgress: async (wf, update) =>
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
       shutdownGraceTime: '2 minutes',
     });
     logger.info(
-      { taskQueue: env.CHRYSALIS_COMPUTE_QUEUE, slots: env.CHRYSALIS_COMPUTE_SLOTS },
+      { taskQueue: env.CHRYSALIS_COMPUTE_QUEUE, slots: env.CHRYSALIS_COMPUTE_SLOTS, dataRoots: deps.dataRoots },
       'compute worker started',
     );
     await worker.run();

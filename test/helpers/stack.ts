@@ -3,7 +3,7 @@
  * processes on per-test task queues and gives a connected Temporal client.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -61,6 +61,17 @@ export interface StackOptions {
   ownServersOnPort?: number;
   /** Restart workers that die unasked, as `npm run dev` does. @default false */
   supervise?: boolean;
+}
+
+/**
+ * A fresh directory for a test's own data files, under the test stack's data dir: the workers' default
+ * data root (CHRYSALIS_DATA_DIR) on the shared servers, so local paths into it are allowed (a stack with
+ * `ownServersOnPort` has a data dir of its own).
+ */
+export function userDataDir(prefix: string): string {
+  const inputs = path.join(process.env['CHRYSALIS_TEST_DATA_DIR']!, 'inputs');
+  mkdirSync(inputs, { recursive: true });
+  return mkdtempSync(path.join(inputs, `${prefix}-`));
 }
 
 export async function withStack(t: TestContext, name: string, opts: StackOptions = {}): Promise<TestStack> {

@@ -5,7 +5,7 @@
  * field — never left running.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -13,7 +13,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { encodeIdx, loadDataset } from '../../ml';
 import { assertInvalidInputs } from '../helpers/assertions';
-import { scheduledActivities, withStack } from '../helpers/stack';
+import { scheduledActivities, userDataDir, withStack } from '../helpers/stack';
 
 /** The issue's table: inputs for distillationPipeline and the field each message must name. */
 function badInputs(computeQueue: string): [unknown, RegExp][] {
@@ -47,7 +47,7 @@ function badInputs(computeQueue: string): [unknown, RegExp][] {
         overrides: {
           data: {
             dataset: 'idx',
-            idx: { trainImages: 'minio:../../secret', trainLabels: 'a', testImages: 'b', testLabels: 'c' },
+            idx: { trainImages: 'minio:../../secret', trainLabels: '/d/a', testImages: '/d/b', testLabels: '/d/c' },
           },
         },
       }),
@@ -97,7 +97,7 @@ test('the same inputs through `temporal workflow start` all end FAILED within se
 test('a split the loaded data cannot give fails once as InvalidInput naming the field and the numbers', async (t) => {
   const s = await withStack(t, 'bad-split');
   const ds = await loadDataset('mnist');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'idx-small-'));
+  const dir = userDataDir('idx-small');
   writeFileSync(path.join(dir, 'train-images.idx'), encodeIdx([1000, 28, 28], ds.train.images.subarray(0, 1000 * 784)));
   writeFileSync(path.join(dir, 'train-labels.idx'), encodeIdx([1000], ds.train.labels.subarray(0, 1000)));
   writeFileSync(path.join(dir, 'test-images.idx'), encodeIdx([100, 28, 28], ds.test.images.subarray(0, 100 * 784)));
@@ -139,4 +139,30 @@ test('a split the loaded data cannot give fails once as InvalidInput naming the 
     e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt] : [],
   );
   assert.deepEqual(attempts.slice(-1), [1], 'prepareData ran once: not retried');
+
+  await t.test('local paths outside the data roots are refused by the worker before a file is opened', async () => {
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'outside-roots-'));
+    writeFileSync(path.join(outside, 'images.idx'), 'never read');
+    symlinkSync(path.join(outside, 'images.idx'), path.join(dir, 'link-out.idx'));
+    const withFile = (trainImages: string) => ({
+      preset: 'mnist-quick',
+      overrides: { data: { dataset: 'idx', idx: { ...idx, trainImages } } },
+      options: { computeQueue: s.queues.compute },
+    });
+    await assertInvalidInputs(s, 'distillationPipeline', [
+      [withFile('/etc/passwd'), /^invalid input: data\.idx\.trainImages: \/etc\/passwd: outside the data roots/],
+      [
+        withFile(path.join(outside, 'images.idx')),
+        /data\.idx\.trainImages: .*outside-roots-.*: outside the data roots/,
+      ],
+      [
+        withFile(path.join(dir, 'link-out.idx')),
+        /data\.idx\.trainImages: .*link-out\.idx: a link to .*outside the data roots/,
+      ],
+      [
+        withFile('train-images.idx'),
+        /data\.idx\.trainImages: not a valid data reference: a local path must be absolute/,
+      ],
+    ]);
+  });
 });

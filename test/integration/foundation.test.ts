@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { encodeIdx, loadDataset } from '../../ml';
 import { ArtifactCorruptError, ArtifactNotFoundError, decodeTensors, encodeTensors, sha256Hex } from '../../storage';
 import type { SmokeSummary } from '../../workflows';
-import { setFlags, withStack } from '../helpers/stack';
+import { setFlags, userDataDir, withStack } from '../helpers/stack';
 
 test('smoke pipeline trains through Temporal on the native backend and stores the model in MinIO', async (t) => {
   const s = await withStack(t, 'smoke');
@@ -57,7 +56,7 @@ test('MinIO store: tensor file round trip, checksum verified, typed errors', asy
 test('a run on user-supplied IDX files, read from disk and from MinIO', async (t) => {
   const s = await withStack(t, 'idx');
   const ds = await loadDataset('mnist');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'idx-'));
+  const dir = userDataDir('idx');
   writeFileSync(
     path.join(dir, 'train-images.idx.gz'),
     gzipSync(encodeIdx([4000, 28, 28], ds.train.images.subarray(0, 4000 * 784))),
@@ -109,7 +108,7 @@ test('a run on user-supplied IDX files, read from disk and from MinIO', async (t
       args: [
         {
           preset: 'smoke',
-          overrides: { data: { dataset: 'idx', idx: { ...idx, trainImages: '/nonexistent/train.idx' } } },
+          overrides: { data: { dataset: 'idx', idx: { ...idx, trainImages: path.join(dir, 'missing.idx') } } },
           options: { computeQueue: s.queues.compute },
         },
       ],
@@ -120,7 +119,7 @@ test('a run on user-supplied IDX files, read from disk and from MinIO', async (t
     );
   assert.match(
     String((err as { cause?: { cause?: Error } }).cause?.cause?.message),
-    /cannot read data file \/nonexistent\/train\.idx/,
+    /cannot read data file \/.*\/missing\.idx: ENOENT/,
   );
   assert.equal((err as { cause?: { cause?: { type?: string } } }).cause?.cause?.type, 'DatasetUnavailable');
 });

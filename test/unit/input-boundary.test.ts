@@ -212,7 +212,7 @@ test('class-selecting transfer rules: unknown ids, repeats and excluding every c
 });
 
 test('store keys and data references from input are confined', () => {
-  const idx = { trainImages: 'minio:../../secret', trainLabels: 'a', testImages: 'b', testLabels: 'c' };
+  const idx = { trainImages: 'minio:../../secret', trainLabels: '/d/a', testImages: '/d/b', testLabels: '/d/c' };
   assert.match(
     refused(quick({ overrides: { data: { dataset: 'idx', idx } } })),
     /^invalid input: data\.idx\.trainImages: not a valid data reference: "\." or "\.\." segment in the key$/,
