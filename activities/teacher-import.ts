@@ -29,6 +29,7 @@ import type { LoadedTeacher } from '../ml/imported-teacher';
 import { decodeNpy, NpyError } from '../ml/npy';
 import type { Dataset } from '../ml/datasets';
 import { loadPlan } from './artifacts';
+import { confinedPath } from './data-roots';
 import { datasetFor } from './dataset-source';
 import { invalidInput } from './failures';
 import type { DataPlanRef } from './types';
@@ -52,6 +53,8 @@ export interface ImportedTeacherRef {
 
 export interface ImportDeps {
   store: ArtifactStore;
+  /** Local files must lie under these (CHRYSALIS_DATA_ROOTS). @default none: every local path is refused */
+  dataRoots?: readonly string[];
   logger: { info(o: object, msg: string): void };
   /** Seconds before an http(s) download is abandoned (retryable). @default 60 */
   downloadTimeoutSeconds?: number;
@@ -98,31 +101,31 @@ async function collect(imp: TeacherImport, field: string, read: (rel: string) =>
   return files;
 }
 
-async function localFiles(imp: TeacherImport, field: string): Promise<Files> {
-  const missing = (err: unknown) =>
-    invalidInput(`${field}.path: cannot read ${imp.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  if (imp.kind === 'savedmodel') {
-    const names = await readdir(imp.path, { recursive: true }).catch((err: unknown) => {
-      throw missing(err);
-    });
-    const files: Files = new Map();
-    for (const rel of names.sort()) {
-      const full = path.join(imp.path, rel);
-      if ((await stat(full)).isFile()) files.set(rel.split(path.sep).join('/'), new Uint8Array(await readFile(full)));
-    }
-    return files;
+/** A local file that cannot be read: the input's fault (missing, a directory, no permission), final. */
+function unreadable(field: string, file: string) {
+  return (err: unknown): never => {
+    throw invalidInput(`${field}.path: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  };
+}
+
+/** Local files, each confined to the data roots (a link out of them is refused too) before it is read. */
+async function localFiles(imp: TeacherImport, field: string, roots: readonly string[]): Promise<Files> {
+  const read = async (file: string) => {
+    const local = await confinedPath(file, `${field}.path`, roots);
+    return new Uint8Array(await readFile(local).catch(unreadable(field, file)));
+  };
+  if (imp.kind !== 'savedmodel') {
+    const dir = path.dirname(imp.path);
+    return collect(imp, field, (rel) => read(rel === '' ? imp.path : path.join(dir, rel)));
   }
-  const dir = path.dirname(imp.path);
-  return collect(
-    imp,
-    field,
-    async (rel) =>
-      new Uint8Array(
-        await readFile(rel === '' ? imp.path : path.join(dir, rel)).catch((err: unknown) => {
-          throw missing(err);
-        }),
-      ),
-  );
+  const root = await confinedPath(imp.path, `${field}.path`, roots);
+  const names = await readdir(root, { recursive: true }).catch(unreadable(field, imp.path));
+  const files: Files = new Map();
+  for (const rel of names.sort()) {
+    const full = path.join(imp.path, rel);
+    if ((await stat(full)).isFile()) files.set(rel.split(path.sep).join('/'), await read(full));
+  }
+  return files;
 }
 
 async function storeFiles(store: ArtifactStore, imp: TeacherImport, field: string): Promise<Files> {
@@ -168,7 +171,9 @@ async function fetchImport(
 ): Promise<{ sha256: string; files: Files | undefined }> {
   const { store } = deps;
   if (!/^https?:\/\//.test(imp.path)) {
-    const files = imp.path.startsWith('minio:') ? await storeFiles(store, imp, field) : await localFiles(imp, field);
+    const files = imp.path.startsWith('minio:')
+      ? await storeFiles(store, imp, field)
+      : await localFiles(imp, field, deps.dataRoots ?? []);
     return { sha256: contentDigest(files), files };
   }
   const byUrl = `imports/by-url/${digestOf({ url: imp.path, kind: imp.kind })}.json`;
@@ -321,7 +326,7 @@ async function importTeachers(
     const ref = await storeImport(deps, imp, `teachers.import.${i}`);
     const probeKey = `${importDir(ref.sha256)}/probe-${digestOf({ teacher: ref.digest, plan: req.data.planDigest })}.json`;
     if (!(await store.stat(probeKey))) {
-      const ds = await datasetFor(req.data, store);
+      const ds = await datasetFor(req.data, deps);
       const { transfer } = await loadPlan(store, req.data.plan);
       const few = ref.kind === 'npy' ? transfer : transfer.subarray(0, PROBE_EXAMPLES);
       await importedLogits(store, ref, ds, few);

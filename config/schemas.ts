@@ -100,8 +100,9 @@ export const dataRefSchema = z
   });
 
 /**
- * Where an outside teacher's files are: an absolute local path on the compute workers, `minio:<key>` (a key
- * prefix for a SavedModel directory), or an http(s) URL (downloaded once into the store).
+ * Where an outside teacher's files are: an absolute local path on the compute workers under one of their data
+ * roots, `minio:<key>` (a key prefix for a SavedModel directory), or an http(s) URL (downloaded once into the
+ * store).
  */
 export const importRefSchema = z
   .string()
@@ -114,9 +115,9 @@ export const importRefSchema = z
 function importRefProblem(ref: string): string | undefined {
   if (ref.startsWith('minio:')) return storeKeyProblem(ref.slice('minio:'.length));
   if (/^https?:\/\//.test(ref)) return URL.canParse(ref) ? undefined : 'not a URL';
-  // TODO data roots: replace with the lead's CHRYSALIS_DATA_ROOTS confinement check once it is on main.
-  if (!ref.startsWith('/')) return 'a relative path (give an absolute path, minio:<key> or an http(s) URL)';
-  return ref.split('/').includes('..') ? '".." segment in the path' : undefined;
+  // The worker confines local paths to its data roots (activities/data-roots.ts) before opening them.
+  if (!ref.startsWith('/')) return 'a local path must be absolute (and under a data root, CHRYSALIS_DATA_ROOTS)';
+  return ref.split(/[\\/]/).includes('..') ? '".." segment in the path' : undefined;
 }
 
 /** What an outside teacher's output tensor holds; it is turned into logits (probabilities: their log). */

@@ -24,7 +24,7 @@ import type { DistillationSummary } from '../../workflows';
 import { assertInvalidInputs } from '../helpers/assertions';
 import { runPlainTfjs } from '../helpers/plain-tfjs';
 import { predictWithPython, pythonTf, saveKerasTeacher } from '../helpers/python-tf';
-import { scheduledActivities, withStack } from '../helpers/stack';
+import { scheduledActivities, userDataDir, withStack } from '../helpers/stack';
 
 const small = {
   data: { dataset: 'mnist', validationSize: 1000, trainLimit: 2000 },
@@ -89,7 +89,7 @@ test('imported teachers: SavedModel (TF 2.18), tfjs and npy distil a student; so
   const py = pythonTf();
   if (!py.path) return t.skip(`NOTE: no Python TensorFlow 2.18 venv (infra/setup/python-tf.sh): ${py.why}`);
   const s = await withStack(t, 'teacher-import');
-  const dir = tmp('imports');
+  const dir = userDataDir('imports'); // under the workers' data root
   const savedModel = path.join(dir, 'savedmodel');
   assert.match(saveKerasTeacher(savedModel, { classes: 10 }), /^2\.18\./);
   const tfjs = await tfjsTeacher(s.store);
@@ -186,7 +186,7 @@ test('imported teachers: SavedModel (TF 2.18), tfjs and npy distil a student; so
       ],
       [
         input([{ kind: 'tfjs', path: 'teachers/model.json', outputs: 'logits' }]),
-        /teachers\.import\.0\.path: .*relative/,
+        /teachers\.import\.0\.path: .*a local path must be absolute/,
       ],
     ]);
   });

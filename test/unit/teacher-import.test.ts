@@ -4,7 +4,7 @@
  * the teacher computed independently (Python TensorFlow 2.18 for SavedModels, plain tfjs for a tfjs model).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -67,7 +67,10 @@ test('config: teachers.import parses each kind, strictly; relative paths, ".." a
     assert.ok(!r.success);
     return r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n');
   };
-  assert.match(message([{ kind: 'npy', path: 'rel/out.npy' }]), /teachers\.import\.0\.path: .*a relative path/);
+  assert.match(
+    message([{ kind: 'npy', path: 'rel/out.npy' }]),
+    /teachers\.import\.0\.path: .*a local path must be absolute/,
+  );
   assert.match(message([{ kind: 'npy', path: '/data/../etc/x.npy' }]), /teachers\.import\.0\.path: .*"\.\." segment/);
   assert.match(
     message([{ kind: 'savedmodel', path: 'http://h/sm', outputs: 'logits' }]),
@@ -96,7 +99,9 @@ test('inputLayout accepts [H·W], [H, W], [H, W, 1] (unknown sizes match) and no
 /** A local store, the compute activities, and a small MNIST data plan (transfer set of ~200). */
 async function setup() {
   const store = new LocalArtifactStore(tmp('import-store'));
-  const compute = createComputeActivities({ store, logger: createLogger({ name: 't', level: 'silent' }), backend });
+  const logger = createLogger({ name: 't', level: 'silent' });
+  // The tests' files are in the temp dir: the only data root.
+  const compute = createComputeActivities({ store, logger, backend, dataRoots: [os.tmpdir()] });
   const data = await compute.prepareData({
     data: { dataset: 'mnist', validationSize: 500, trainLimit: 800 },
     transfer: { kind: 'fraction', fraction: 0.25 },
@@ -225,6 +230,15 @@ test('a SavedModel written by TensorFlow 2.18: soft targets equal Python TF outp
       /teachers\.import\.0: teacher input shape \[32, 32\] does not match the data's images \[28, 28\]/,
     );
     await rejectsInvalid(one(sm('no-such-dir')), /teachers\.import\.0\.path: cannot read .*no-such-dir: ENOENT/);
+    await rejectsInvalid(
+      one({ kind: 'npy', path: '/etc/hostname', outputs: 'logits' }),
+      /teachers\.import\.0\.path: \/etc\/hostname: outside the data roots/,
+    );
+    symlinkSync('/etc', path.join(dir, 'link-out'));
+    await rejectsInvalid(
+      one({ kind: 'npy', path: path.join(dir, 'link-out', 'hostname'), outputs: 'logits' }),
+      /teachers\.import\.0\.path: .*link-out\/hostname: a link to \/etc\/hostname, outside the data roots/,
+    );
     mkdirSync(path.join(dir, 'empty'));
     writeFileSync(path.join(dir, 'empty', 'x.txt'), 'not a model');
     await rejectsInvalid(one(sm('empty')), /teachers\.import\.0\.path: .*saved_model\.pb/);
