@@ -219,7 +219,14 @@ async function computeSoftTargets(
     provenance: {
       teachers: [
         ...req.teachers.map((t) => ({ digest: t.digest, weightsSha256: t.weights.sha256 })),
-        ...imported.map((t) => ({ digest: t.digest, import: t.kind, sha256: t.sha256, outputs: t.outputs })),
+        ...imported.map((t) => ({
+          digest: t.digest,
+          import: t.kind,
+          sha256: t.sha256,
+          outputs: t.outputs,
+          // Said where the logits are: for these teachers the temperature divides log-probabilities.
+          ...(t.outputs === 'logits' ? {} : { stored: 'log-probabilities (T acts on log-probabilities)' }),
+        })),
       ],
       dataset: req.data.dataset,
       datasetDigest: req.data.datasetDigest,

@@ -4,7 +4,7 @@
  * the teacher computed independently (Python TensorFlow 2.18 for SavedModels, plain tfjs for a tfjs model).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -20,7 +20,7 @@ import type { TeacherImport } from '../../config/schemas';
 import { buildNet, initBackend, loadDataset } from '../../ml';
 import type { BackendInfo } from '../../ml/backend';
 import { exportLayersModel } from '../../ml/export';
-import { inputLayout, toLogits } from '../../ml/imported-teacher';
+import { inputLayout, loadTfjsTeacher, teacherLogits, toLogits } from '../../ml/imported-teacher';
 import { decodeNpy, encodeNpy, NpyError } from '../../ml/npy';
 import { LocalArtifactStore } from '../../storage/local-store';
 import { decodeTensors } from '../../storage/tensor-codec';
@@ -170,6 +170,8 @@ test('a SavedModel written by TensorFlow 2.18: soft targets equal Python TF outp
   );
   assert.ok(first.teachers[0]!.files.includes('saved_model.pb'));
   assert.ok(first.teachers[0]!.files.some((f) => f.startsWith('variables/')));
+  const pb = readFileSync(path.join(dir, 'logits', 'saved_model.pb'), 'latin1');
+  assert.ok(pb.includes('DisableCopyOnRead'), "uses the TF >= 2.16 op stock tfjs-node's TF 2.9 cannot load");
   const soft = await compute.computeSoftTargets({ key: 'sm', data, teachers: [], imported: first.teachers });
   const n = data.counts.transfer;
   const got = await storedLogits(store, soft);
@@ -323,4 +325,86 @@ test('a tfjs layers teacher over http and a .npy: soft targets equal plain tfjs 
       /teachers\.import\.0\.path: dtype <f8, expected float32/,
     );
   });
+});
+
+/** A tfjs graph model by hand: logits = x·W + b on flattened 28×28 input (Placeholder, MatMul, BiasAdd). */
+function graphModel(w: Float32Array, b: Float32Array): Map<string, Uint8Array> {
+  const float = { type: 'DT_FLOAT' };
+  const dims = (...d: number[]) => ({ dim: d.map((size) => ({ size: String(size) })) });
+  const constant = (name: string, ...d: number[]) => ({
+    name,
+    op: 'Const',
+    attr: { dtype: float, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims(...d) } } },
+  });
+  const json = {
+    format: 'graph-model',
+    modelTopology: {
+      node: [
+        { name: 'x', op: 'Placeholder', attr: { dtype: float, shape: { shape: dims(-1, 784) } } },
+        constant('w', 784, 10),
+        constant('b', 10),
+        {
+          name: 'mm',
+          op: 'MatMul',
+          input: ['x', 'w'],
+          attr: { T: float, transpose_a: { b: false }, transpose_b: { b: false } },
+        },
+        { name: 'logits', op: 'BiasAdd', input: ['mm', 'b'], attr: { T: float } },
+      ],
+      library: {},
+      versions: { producer: 1 },
+    },
+    weightsManifest: [
+      {
+        paths: ['w.bin'],
+        weights: [
+          { name: 'w', shape: [784, 10], dtype: 'float32' },
+          { name: 'b', shape: [10], dtype: 'float32' },
+        ],
+      },
+    ],
+  };
+  const bin = new Uint8Array(w.byteLength + b.byteLength);
+  bin.set(new Uint8Array(w.buffer), 0);
+  bin.set(new Uint8Array(b.buffer), w.byteLength);
+  return new Map([
+    ['model.json', new TextEncoder().encode(JSON.stringify(json))],
+    ['w.bin', bin],
+  ]);
+}
+
+test('a tfjs graph model teacher: logits equal x·W + b computed by hand within 1e-5', async () => {
+  const w = Float32Array.from({ length: 7840 }, (_, i) => Math.sin(i * 0.37) * 0.1);
+  const b = Float32Array.from({ length: 10 }, (_, i) => i * 0.01);
+  const files = graphModel(w, b);
+  const teacher = await loadTfjsTeacher(async (rel) => files.get(rel)!);
+  assert.equal(teacher.format, 'graph-model');
+  assert.deepEqual(teacher.inputShape, [784]);
+  const n = 5;
+  const images = Uint8Array.from({ length: n * 784 }, (_, i) => (i * 13) % 256);
+  const layout = inputLayout(teacher.inputShape, [28, 28])!;
+  const indices = Int32Array.from([4, 0, 2]);
+  const got = await teacherLogits(
+    teacher,
+    { images, side: [28, 28], indices },
+    { layout, classes: 10, outputs: 'logits' },
+  );
+  teacher.dispose();
+  const expected = [...indices].flatMap((row) =>
+    Array.from({ length: 10 }, (_, c) => {
+      let sum = b[c]!;
+      for (let p = 0; p < 784; p++) sum += (images[row * 784 + p]! / 255) * w[p * 10 + c]!;
+      return sum;
+    }),
+  );
+  const diff = maxDiff(got, expected);
+  assert.ok(diff < 1e-5, `graph model logits differ from x·W + b by ${diff}`);
+  // The graph declares no output width: a wrong one is caught on the outputs themselves.
+  const again = await loadTfjsTeacher(async (rel) => files.get(rel)!);
+  assert.equal(again.outputWidth, null);
+  await assert.rejects(
+    teacherLogits(again, { images, side: [28, 28], indices }, { layout, classes: 7, outputs: 'logits' }),
+    /output shape \[3, 10\], expected \[3, 7\]/,
+  );
+  again.dispose();
 });
