@@ -185,6 +185,10 @@ test('imported teachers: SavedModel (TF 2.18), tfjs and npy distil a student; so
         /teachers\.import\.0\.path: downloading .*\/teacher\/model\.json: HTTP 404/,
       ],
       [
+        input([{ kind: 'npy', path: '/etc/hostname' }]),
+        /teachers\.import\.0\.path: \/etc\/hostname: outside the data roots/,
+      ],
+      [
         input([{ kind: 'tfjs', path: 'teachers/model.json', outputs: 'logits' }]),
         /teachers\.import\.0\.path: .*a local path must be absolute/,
       ],
