@@ -3,6 +3,7 @@
  * finds a model only through its manifest, so it never sees a half-written one. Where each object lives is
  * common/store-keys.ts.
  */
+import type { InputShape } from '../common/input-shape';
 import type { ArtifactRef, ArtifactStore } from '../storage/artifact-store';
 import { getJson, putJson } from '../storage/artifact-store';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
@@ -17,6 +18,7 @@ import type { TrainSnapshot } from '../ml/train';
 import type { ModelSpecInput, QuantizeKind } from '../config/schemas';
 import type { ModelRef } from './types';
 import { keys } from '../common/store-keys';
+import { partialModelDigest } from './digests';
 
 /** Re-exported for the activities that import the key builders from here. */
 export { keys } from '../common/store-keys';
@@ -57,38 +59,44 @@ export interface ModelManifest {
   digest: string;
   spec: ModelSpecInput;
   numClasses: number;
-  inputShape: [number, number];
+  inputShape: InputShape;
   weights: ArtifactRef;
   /** Free-form provenance: role, data plan, training config, backend, history. */
   provenance: Record<string, unknown>;
 }
 
+/**
+ * Publishes a trained net under its recipe's digest; with `at.epoch`, as the partial model of a run
+ * stopped after that epoch (models/<digest>/epoch-<k>/, named by {@link partialModelDigest}).
+ */
 export async function publishModel(
   store: ArtifactStore,
-  digest: string,
+  at: string | { digest: string; epoch?: number | undefined },
   net: Net,
-  inputShape: [number, number],
+  inputShape: InputShape,
   provenance: Record<string, unknown>,
 ): Promise<ModelRef> {
-  const dir = keys.modelDir(digest);
+  const { digest, epoch } = typeof at === 'string' ? { digest: at, epoch: undefined } : at;
+  const dir = epoch === undefined ? keys.modelDir(digest) : keys.partialModelDir(digest, epoch);
   const weights = await store.put(`${dir}/weights.cht`, encodeTensors(exportWeights(net)));
   const manifest: ModelManifest = {
     kind: 'chrysalis-model',
     version: 1,
-    digest,
+    digest: epoch === undefined ? digest : partialModelDigest(digest, epoch),
     spec: net.spec,
     numClasses: net.numClasses,
     inputShape,
     weights,
     provenance,
   };
-  const manifestRef = await putJson(store, keys.modelManifest(digest), manifest);
-  return { digest, manifest: manifestRef, weights, spec: manifest.spec, numClasses: net.numClasses };
+  const manifestRef = await putJson(store, `${dir}/manifest.json`, manifest);
+  return { digest: manifest.digest, manifest: manifestRef, weights, spec: manifest.spec, numClasses: net.numClasses };
 }
 
-/** The published model with this digest, or undefined if none was completed. */
-export async function findModel(store: ArtifactStore, digest: string): Promise<ModelRef | undefined> {
-  return modelAt(store, keys.modelManifest(digest));
+/** The published model with this digest (with `epoch`: its partial model), or undefined if none was completed. */
+export async function findModel(store: ArtifactStore, digest: string, epoch?: number): Promise<ModelRef | undefined> {
+  const dir = epoch === undefined ? keys.modelDir(digest) : keys.partialModelDir(digest, epoch);
+  return modelAt(store, `${dir}/manifest.json`);
 }
 
 /** The model whose manifest is stored at this key, or undefined if there is none. */
@@ -112,7 +120,7 @@ export async function layersExport(
   model: ModelRef,
   classNames: string[],
   quantize?: QuantizeKind,
-): Promise<ExportedModel & { inputShape: [number, number] }> {
+): Promise<ExportedModel & { inputShape: InputShape }> {
   const manifest = await readManifest(store, model.manifest.key);
   const net = await loadNet(store, manifest);
   try {
@@ -137,7 +145,7 @@ export async function storeLayersModel(
   dir: string,
   classNames: string[],
   quantize?: QuantizeKind,
-): Promise<{ modelJson: string; weights: string; bytes: number; inputShape: [number, number] }> {
+): Promise<{ modelJson: string; weights: string; bytes: number; inputShape: InputShape }> {
   const out = await layersExport(store, model, classNames, quantize);
   const weights = await store.put(`${dir}/${out.weightsFile}`, out.weights);
   const modelJson = await putJson(store, `${dir}/model.json`, out.modelJson);

@@ -21,7 +21,7 @@ import { keys, loadNet, loadPlan, publishModel, readManifest, savePlan, storeLay
 import { datasetFor, loadSource } from './dataset-source';
 import { activityContext, runDurableTraining } from './durable-training';
 import type { TrainingDeps } from './durable-training';
-import { modelDigest } from './digests';
+import { modelDigest, partialEpoch } from './digests';
 import { modelCostActivities } from './model-cost';
 import { importedLogits, teacherImportActivities } from './teacher-import';
 import type { ImportedTeacherRef } from './teacher-import';
@@ -82,6 +82,7 @@ async function prepareData(
   return {
     dataset: req.data.dataset,
     ...(req.data.idx ? { idx: req.data.idx } : {}),
+    ...(req.data.images ? { images: req.data.images } : {}),
     datasetDigest: ds.digest,
     trainDigest,
     planDigest,
@@ -101,6 +102,7 @@ async function prepareData(
 async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainResult> {
   const { store } = deps;
   const digest = modelDigest(req);
+  const stop = partialEpoch(req);
   return runDurableTraining(
     deps,
     { activity: 'trainModel', ...req, digest },
@@ -110,7 +112,7 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
         const ds = await datasetFor(req.data, deps);
         const plan = await loadPlan(store, req.data.plan);
         const indices = req.split === 'train' ? plan.train : plan.transfer;
-        const side: [number, number] = [ds.rows, ds.cols];
+        const side = ds.shape;
         const shape = { inputShape: side, numClasses: ds.numClasses, batchSize: req.train.batchSize };
         const tooBig = modelSizeProblem(req.spec, shape, deps.limits ?? DEFAULT_MODEL_LIMITS);
         if (tooBig) throw invalidInput(`invalid input: ${specField(req)}: ${tooBig}`);
@@ -124,15 +126,16 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
         try {
           const data = { images: ds.train.images, labels: ds.train.labels, side, indices };
           const { epochs, batchSize, optimizer, lrSchedule, jitter } = req.train;
+          const stopAfterEpoch = stop !== undefined ? { stopAfterEpoch: stop } : {};
           const temperature = req.distill ? { temperature: req.distill.temperature, alpha: req.distill.alpha } : {};
           const history = await train(
             net,
             { ...data, ...(softTargets ? { softTargets } : {}) },
-            { epochs, batchSize, optimizer, lrSchedule, jitter, seed: req.seed, ...temperature },
+            { epochs, batchSize, optimizer, lrSchedule, jitter, seed: req.seed, ...temperature, ...stopAfterEpoch },
             hooks,
             resume,
           );
-          const model = await publishModel(store, digest, net, side, {
+          const model = await publishModel(store, { digest, epoch: stop }, net, side, {
             name: req.name,
             role: req.role,
             data: { ...pick(req.data, 'dataset', 'datasetDigest', 'planDigest'), split: req.split },
@@ -190,7 +193,7 @@ async function computeSoftTargets(
     const net = await loadNet(store, await readManifest(store, teacher.manifest.key));
     try {
       const t0 = performance.now();
-      all.set(await predictLogits(net, ds.train.images, [ds.rows, ds.cols], plan.transfer), m * n * C);
+      all.set(await predictLogits(net, ds.train.images, ds.shape, plan.transfer), m * n * C);
       inferenceSeconds += (performance.now() - t0) / 1000;
     } finally {
       net.dispose();
@@ -252,7 +255,7 @@ async function modelLogits(
   validation: Int32Array,
 ): Promise<Logits> {
   const net = await loadNet(store, await readManifest(store, model.manifest.key));
-  const side: [number, number] = [ds.rows, ds.cols];
+  const side = ds.shape;
   try {
     const t0 = performance.now();
     const test = await predictLogits(
@@ -428,7 +431,7 @@ async function evaluateExport(
   });
   try {
     const testIdx = Int32Array.from({ length: ds.test.n }, (_, i) => i);
-    const probs = await predictLogits(model, ds.test.images, [ds.rows, ds.cols], testIdx);
+    const probs = await predictLogits(model, ds.test.images, ds.shape, testIdx);
     const { errors, n, accuracy } = metrics(probs, ds.test.labels, ds.numClasses);
     deps.logger.info({ name: req.name, modelJson: req.modelJson, errors, n, exportBytes }, 'export evaluated');
     return { name: req.name, errors, n, accuracy, exportBytes };

@@ -1,6 +1,6 @@
 /**
- * Where an activity's dataset comes from: a built-in by name, or IDX files from the worker's disk or the store
- * (`minio:<key>`), each loaded once per process.
+ * Where an activity's dataset comes from: a built-in by name, IDX files from the worker's disk or the store
+ * (`minio:<key>`), or image folders on the worker's disk; each loaded once per process.
  */
 import { readFile } from 'node:fs/promises';
 import type { ArtifactStore } from '../storage/artifact-store';
@@ -9,6 +9,8 @@ import type { DatasetName } from '../common/datasets';
 import { DatasetError, loadDataset, loadIdxFiles } from '../ml/datasets';
 import type { Dataset, IdxFiles } from '../ml/datasets';
 import { confinedPath } from './data-roots';
+import type { ImageFolders } from '../config/schemas';
+import { loadImageFolders } from './image-folder';
 import type { DataPlanRef } from './types';
 
 /** What reading a dataset needs: the store for `minio:` files, the data roots for local ones. */
@@ -18,21 +20,29 @@ export interface DataAccess {
   dataRoots?: readonly string[];
 }
 
-const idxCache = new Map<string, Promise<Dataset>>();
+/** User datasets, by their spec and roots: loaded once per process. */
+const userCache = new Map<string, Promise<Dataset>>();
 
-/** Built-in datasets by name; IDX files from the worker's disk or the store (`minio:<key>`), once per process. */
+/**
+ * Built-in datasets by name; IDX files from the worker's disk or the store (`minio:<key>`); image folders from
+ * the worker's disk. Each loaded once per process.
+ */
 export function loadSource(
-  data: { dataset: string; idx?: IdxFiles | undefined },
+  data: { dataset: string; idx?: IdxFiles | undefined; images?: ImageFolders | undefined },
   access: DataAccess,
 ): Promise<Dataset> {
-  if (data.dataset !== 'idx') return loadDataset(data.dataset as DatasetName);
-  if (!data.idx) throw new DatasetError('dataset "idx" needs data.idx');
-  const key = JSON.stringify([data.idx, access.dataRoots ?? []]);
-  let p = idxCache.get(key);
+  if (data.dataset !== 'idx' && data.dataset !== 'images') return loadDataset(data.dataset as DatasetName);
+  if (data.dataset === 'idx' && !data.idx) throw new DatasetError('dataset "idx" needs data.idx');
+  if (data.dataset === 'images' && !data.images) throw new DatasetError('dataset "images" needs data.images');
+  const key = JSON.stringify([data.dataset, data.idx ?? data.images, access.dataRoots ?? []]);
+  let p = userCache.get(key);
   if (!p) {
-    p = loadIdxFiles(data.idx, (ref, field) => readDataFile(ref, field, access));
-    p.catch(() => idxCache.delete(key));
-    idxCache.set(key, p);
+    p =
+      data.dataset === 'images'
+        ? loadImageFolders(data.images!, access.dataRoots ?? [])
+        : loadIdxFiles(data.idx!, (ref, field) => readDataFile(ref, field, access));
+    p.catch(() => userCache.delete(key));
+    userCache.set(key, p);
   }
   return p;
 }

@@ -7,6 +7,7 @@ import { digestOf } from '../storage/hash';
 import type { ClusterRequest, CombineSpec, SpecialistModel, SpecialistRequest } from './specialists-types';
 import type { ModelRef, TrainRequest } from './types';
 
+/** The recipe's digest; `stopAfterEpoch` and the name are not in it (every stop is a prefix of one run). */
 export function modelDigest(req: Pick<TrainRequest, 'data' | 'split' | 'spec' | 'train' | 'seed' | 'distill'>): string {
   return digestOf({
     v: 1,
@@ -25,6 +26,17 @@ export function modelDigest(req: Pick<TrainRequest, 'data' | 'split' | 'spec' | 
         }
       : null,
   });
+}
+
+/** The epoch a request stops after, or undefined when it trains the whole recipe. */
+export function partialEpoch(req: { train: { epochs: number }; stopAfterEpoch?: number }): number | undefined {
+  const stop = req.stopAfterEpoch;
+  return stop !== undefined && stop < req.train.epochs ? stop : undefined;
+}
+
+/** Names the weights after the first `epoch` epochs of the recipe `digest` (a partial model). */
+export function partialModelDigest(digest: string, epoch: number): string {
+  return digestOf({ v: 1, kind: 'partial', model: digest, epoch });
 }
 
 export function softTargetsKey(planDigest: string, teacherDigests: readonly string[]): string {

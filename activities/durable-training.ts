@@ -10,6 +10,7 @@ import type { Logger } from '../config/logger';
 import type { ModelProgressUpdate } from '../common/progress';
 import { keys } from '../common/store-keys';
 import { findModel, loadCheckpoint, saveCheckpoint } from './artifacts';
+import { partialEpoch } from './digests';
 import { FailureType, failure } from './failures';
 import type { ModelRef, TrainResult } from './types';
 
@@ -63,31 +64,42 @@ async function resumePoint(
   store: ArtifactStore,
   digest: string,
   reported: TrainHeartbeat['checkpoint'],
+  /** A run stopping after this epoch cannot resume from a later checkpoint (another, longer run's). */
+  upTo = Infinity,
 ): Promise<TrainSnapshot | undefined> {
   const stored = await store.list(`${keys.checkpointDir(digest)}/`);
-  const newest = stored.filter((k) => keys.checkpointEpoch(k) !== undefined).at(-1);
+  const newest = stored
+    .filter((k) => {
+      const epoch = keys.checkpointEpoch(k);
+      return epoch !== undefined && epoch <= upTo;
+    })
+    .at(-1);
   const newestEpoch = newest === undefined ? 0 : (keys.checkpointEpoch(newest) ?? 0);
   if (newest && newestEpoch > (reported?.epoch ?? 0)) return loadCheckpoint(store, newest);
-  return reported ? loadCheckpoint(store, reported) : undefined;
+  return reported && reported.epoch <= upTo ? loadCheckpoint(store, reported) : undefined;
 }
 
 /**
  * Finds the resume point — the newest checkpoint of this recipe (see {@link resumePoint}) — and
  * builds hooks that checkpoint before every heartbeat that names the checkpoint.
  */
-export async function durableTraining(
-  deps: DurableTrainingDeps,
-  opts: { digest: string; name: string; epochs: number; log: Logger },
-): Promise<DurableTraining> {
+export async function durableTraining(deps: DurableTrainingDeps, opts: TrainingRun): Promise<DurableTraining> {
   const ctx = activityContext();
   const beat = ctx?.info.heartbeatDetails as TrainHeartbeat | undefined;
-  const resume = await resumePoint(deps.store, opts.digest, beat?.checkpoint);
+  const resume = await resumePoint(deps.store, opts.digest, beat?.checkpoint, opts.stopAfterEpoch);
   if (resume)
     opts.log.info(
       { resumeEpoch: resume.epoch, epochs: opts.epochs },
       `resuming from checkpoint after epoch ${resume.epoch}`,
     );
   const state: CheckpointState = { last: undefined, at: Date.now() };
+  // The workflow shows the model as queued until this first update: it now holds a compute slot.
+  sendProgress(deps, ctx, opts.log, {
+    model: opts.name,
+    epoch: resume?.epoch ?? 0,
+    epochs: opts.stopAfterEpoch ?? opts.epochs, // a search rung's progress runs to its stop
+    ...(resume ? { checkpointEpoch: resume.epoch, resumedFromEpoch: resume.epoch } : {}),
+  });
   const hooks: TrainHooks = {
     throwIfCancelled: () => {
       if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`training of ${opts.name} cancelled`);
@@ -96,6 +108,27 @@ export async function durableTraining(
     onEpochEnd: (stats, snapshot) => endOfEpoch({ deps, ctx, opts, resume, state }, stats, snapshot),
   };
   return { resume, hooks, lastCheckpointEpoch: () => state.last?.epoch ?? 0 };
+}
+
+/** Signals progress to the calling workflow without waiting: best effort, a lost update only delays the view. */
+function sendProgress(
+  deps: DurableTrainingDeps,
+  ctx: Context | undefined,
+  log: Logger,
+  update: ModelProgressUpdate,
+): void {
+  const wf = ctx?.info.workflowExecution;
+  if (!wf || !deps.reportProgress) return;
+  deps.reportProgress(wf, update).catch((err: unknown) => log.warn({ err }, 'progress signal not delivered'));
+}
+
+/** One training run as durable training sees it; `stopAfterEpoch` only for a partial run. */
+interface TrainingRun {
+  digest: string;
+  name: string;
+  epochs: number;
+  log: Logger;
+  stopAfterEpoch?: number | undefined;
 }
 
 /** The newest checkpoint this attempt wrote, and when. */
@@ -111,7 +144,7 @@ function heartbeat(epoch: number, state: CheckpointState, batch?: number): Train
 interface EpochContext {
   deps: DurableTrainingDeps;
   ctx: Context | undefined;
-  opts: { digest: string; name: string; epochs: number; log: Logger };
+  opts: TrainingRun;
   resume: TrainSnapshot | undefined;
   state: CheckpointState;
 }
@@ -129,31 +162,29 @@ async function endOfEpoch(
     { ...stats, epochs: opts.epochs },
     `epoch ${stats.epoch}/${opts.epochs} loss ${stats.loss.toFixed(4)} ${acc}`,
   );
-  const draining = deps.draining?.() === true && stats.epoch < opts.epochs;
+  const draining = deps.draining?.() === true && stats.epoch < (opts.stopAfterEpoch ?? opts.epochs);
   const every = deps.checkpointEvery ?? 1;
   const due = stats.epoch % every === 0 && Date.now() - state.at >= (deps.checkpointMinSeconds ?? 10) * 1000;
-  if (draining || (due && stats.epoch < opts.epochs)) {
+  // A partial run always checkpoints its last epoch: the next, longer request resumes from it.
+  const stopping = stats.epoch === opts.stopAfterEpoch;
+  if (draining || stopping || (due && stats.epoch < opts.epochs)) {
     // Write (and verify) the checkpoint before the heartbeat that names it.
     const ref = await saveCheckpoint(deps.store, opts.digest, snapshot());
     state.last = { ...ref, epoch: stats.epoch };
     state.at = Date.now();
   }
   ctx?.heartbeat(heartbeat(stats.epoch, state));
-  const wf = ctx?.info.workflowExecution;
   const checkpointed = state.last?.epoch ?? resume?.epoch;
-  if (wf && deps.reportProgress) {
-    const update: ModelProgressUpdate = {
-      model: opts.name,
-      epoch: stats.epoch,
-      epochs: opts.epochs,
-      loss: stats.loss,
-      trainAccuracy: stats.trainAccuracy,
-      epochSeconds: stats.seconds,
-      ...(checkpointed !== undefined ? { checkpointEpoch: checkpointed } : {}),
-      ...(resume && stats.epoch === resume.epoch + 1 ? { resumedFromEpoch: resume.epoch } : {}),
-    };
-    deps.reportProgress(wf, update).catch((err: unknown) => opts.log.warn({ err }, 'progress signal not delivered'));
-  }
+  sendProgress(deps, ctx, opts.log, {
+    model: opts.name,
+    epoch: stats.epoch,
+    epochs: opts.stopAfterEpoch ?? opts.epochs,
+    loss: stats.loss,
+    trainAccuracy: stats.trainAccuracy,
+    epochSeconds: stats.seconds,
+    ...(checkpointed !== undefined ? { checkpointEpoch: checkpointed } : {}),
+    ...(resume && stats.epoch === resume.epoch + 1 ? { resumedFromEpoch: resume.epoch } : {}),
+  });
   if (draining) {
     opts.log.warn(
       { checkpointEpoch: stats.epoch },
@@ -186,7 +217,7 @@ export interface TrainingDeps extends DurableTrainingDeps {
  */
 export async function runDurableTraining<X>(
   deps: TrainingDeps,
-  run: { activity: string; name: string; train: { epochs: number }; digest: string },
+  run: { activity: string; name: string; train: { epochs: number }; digest: string; stopAfterEpoch?: number },
   steps: TrainingSteps<X>,
 ): Promise<TrainResult & X> {
   const started = Date.now();
@@ -204,18 +235,26 @@ export async function runDurableTraining<X>(
     backend: deps.backend.backend,
     backendFallback: deps.backend.fallback,
   });
-  const existing = await findModel(deps.store, run.digest);
+  const stop = partialEpoch(run);
+  const existing = await findModel(deps.store, run.digest, stop);
   if (existing) {
     log.info('identical model already published; reusing it');
     const extras = await steps.reused(existing);
     return done({ model: existing, ...extras, cached: true, resumedFromEpoch: 0, epochsTrained: 0, history: [] });
   }
-  const training = await durableTraining(deps, { digest: run.digest, name: run.name, epochs, log });
+  const training = await durableTraining(deps, {
+    digest: run.digest,
+    name: run.name,
+    epochs,
+    log,
+    stopAfterEpoch: stop,
+  });
   try {
     const published = await steps.train(training, log);
-    await dropCheckpoints(deps.store, run.digest);
+    // A partial run keeps its checkpoints: the next rung resumes from them.
+    if (stop === undefined) await dropCheckpoints(deps.store, run.digest);
     const resumedFromEpoch = training.resume?.epoch ?? 0;
-    const epochsTrained = epochs - resumedFromEpoch;
+    const epochsTrained = (stop ?? epochs) - resumedFromEpoch;
     log.info({ epochsTrained, resumedFromEpoch }, 'model published');
     return done({ ...published, cached: false, resumedFromEpoch, epochsTrained });
   } catch (err) {

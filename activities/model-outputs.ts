@@ -1,4 +1,5 @@
 /** Stored models run on dataset images: the inputs of clustering and of the generalist + specialists combination. */
+import type { InputShape } from '../common/input-shape';
 import type { ArtifactStore } from '../storage/artifact-store';
 import type { Dataset } from '../ml/datasets';
 import { predictProbabilities } from '../ml/evaluate';
@@ -16,7 +17,7 @@ export async function probabilitiesOf(
   store: ArtifactStore,
   model: ModelRef,
   images: Uint8Array,
-  side: [number, number],
+  side: InputShape,
   indices: Int32Array,
 ): Promise<Float32Array> {
   const net = await loadNet(store, await readManifest(store, model.manifest.key));
@@ -35,7 +36,7 @@ export async function combinationInputs(
   images: Uint8Array,
   indices: Int32Array,
 ): Promise<{ pg: Float32Array; specs: SpecialistProbs[] }> {
-  const side: [number, number] = [ds.rows, ds.cols];
+  const side = ds.shape;
   const pg = await probabilitiesOf(store, req.generalist, images, side, indices);
   const specs: SpecialistProbs[] = [];
   for (const s of req.specialists) {

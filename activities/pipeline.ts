@@ -6,13 +6,17 @@ import type { ArtifactStore } from '../storage/artifact-store';
 import { getJson } from '../storage/artifact-store';
 import type { Logger } from '../config/logger';
 import type { ModelLimits } from '../config/model-size';
-import { resolveDistillationInput, resolveSmokeInput } from '../config/resolve';
+import { resolveDistillationInput, resolveSearchInput, resolveSmokeInput } from '../config/resolve';
 import type { Resolved, RunOptions } from '../config/resolve';
 import type { DataSpec, DistillationConfig, ModelRefInput, SmokeConfig } from '../config/schemas';
+import type { SearchConfig } from '../config/search';
+import { renderSearchReport } from '../reports/search-markdown';
+import type { SearchReport } from '../reports/search-markdown';
+import { renderSearchCharts, searchChartInputs } from '../reports/search-charts';
 import { findModel, keys, modelAt } from './artifacts';
 import { modelDigest, softTargetsKey } from './digests';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
-import { distillationChartInputs, renderDistillationReport } from './report';
+import { distillationChartInputs, renderDistillationReport, trainingCurves } from './report';
 import type { DistillationReport } from './report';
 import { storeReport } from './report-files';
 import type { StoredReport } from './report-files';
@@ -61,18 +65,29 @@ export async function requireExisting(store: ArtifactStore, named: NamedKey[]): 
     );
 }
 
-/** The whole workflow input, options included, exactly as the workflow was started with it. */
-async function validateDistillationInput(deps: PipelineDeps, raw: unknown): Promise<Validated<DistillationConfig>> {
-  const { store } = deps;
-  const v = orFail(resolveDistillationInput(raw, { limits: deps.limits }));
-  const t = v.config.teachers;
-  await requireExisting(store, [
-    ...dataKeys(v.config.data),
+/** Store objects a distilling config names: its data files and given teachers or soft targets. */
+function teacherKeys(cfg: Pick<DistillationConfig, 'data' | 'teachers'>): NamedKey[] {
+  const t = cfg.teachers;
+  return [
+    ...dataKeys(cfg.data),
     ...('refs' in t ? t.refs.map((r, i) => ({ path: `teachers.refs.${i}.manifestKey`, key: r.manifestKey })) : []),
     ...('softTargets' in t
       ? [{ path: 'teachers.softTargets.key', key: `${keys.softTargets(t.softTargets.key)}/manifest.json` }]
       : []),
-  ]);
+  ];
+}
+
+/** The whole workflow input, options included, exactly as the workflow was started with it. */
+async function validateDistillationInput(deps: PipelineDeps, raw: unknown): Promise<Validated<DistillationConfig>> {
+  const v = orFail(resolveDistillationInput(raw, { limits: deps.limits }));
+  await requireExisting(deps.store, teacherKeys(v.config));
+  return v;
+}
+
+/** The student search's whole input, checked like a distillation run's. */
+async function validateSearchInput(deps: PipelineDeps, raw: unknown): Promise<Validated<SearchConfig>> {
+  const v = orFail(resolveSearchInput(raw, { limits: deps.limits }));
+  await requireExisting(deps.store, teacherKeys(v.config));
   return v;
 }
 
@@ -151,15 +166,27 @@ async function writeReport(deps: PipelineDeps, report: DistillationReport): Prom
   return storeReport(store, report, { markdown: renderDistillationReport, charts: distillationChartInputs });
 }
 
+/** The search report: the front chart beside training curves of the candidates on the front. */
+async function writeSearchReport(deps: PipelineDeps, report: SearchReport): Promise<StoredReport> {
+  const front = report.candidates.filter((c) => c.onFront);
+  return storeReport(deps.store, report, {
+    markdown: renderSearchReport,
+    charts: async (store, r) => ({ title: r.workflowId, curves: await trainingCurves(store, front) }),
+    moreCharts: async (r) => renderSearchCharts(searchChartInputs(r)),
+  });
+}
+
 /** The pipeline-queue activities, each wrapped so its typed errors reach Temporal as named failures. */
 export function createPipelineActivities(deps: PipelineDeps) {
   return bindActivities(deps, {
     validateDistillationInput,
     validateSmokeInput,
+    validateSearchInput,
     resolveModelRefs,
     lookupSoftTargets,
     findModels,
     writeReport,
+    writeSearchReport,
   });
 }
 

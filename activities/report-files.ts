@@ -4,8 +4,8 @@
  */
 import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
-import { chartsMarkdown, renderCharts, renderHtml } from '../reports';
-import type { ChartInputs } from '../reports';
+import { renderCharts, renderHtml, withCharts } from '../reports';
+import type { Chart, ChartInputs } from '../reports';
 import { keys } from '../common/store-keys';
 
 export interface StoredReport {
@@ -20,6 +20,8 @@ export interface StoredReport {
 export interface ReportRendering<R> {
   markdown: (report: R) => string;
   charts: (store: ArtifactStore, report: R) => Promise<ChartInputs>;
+  /** Charts of kinds reports/charts.ts does not draw, rendered by the pipeline's own module. */
+  moreCharts?: (report: R) => Promise<Chart[]>;
 }
 
 export async function storeReport<R extends { workflowId: string }>(
@@ -32,8 +34,13 @@ export async function storeReport<R extends { workflowId: string }>(
   const chartInputs = await rendering.charts(store, report);
   const encode = (text: string) => new TextEncoder().encode(text);
   // Independent objects: the JSON uploads while the charts render, and the charts upload side by side.
-  const [json, charts] = await Promise.all([putJson(store, `${dir}/report.json`, report), renderCharts(chartInputs)]);
-  const full = `${markdown}\n## Charts\n\n${chartsMarkdown(charts)}\n`;
+  const [json, common, more] = await Promise.all([
+    putJson(store, `${dir}/report.json`, report),
+    renderCharts(chartInputs),
+    rendering.moreCharts?.(report) ?? [],
+  ]);
+  const charts = [...common, ...more];
+  const full = withCharts(markdown, charts);
   const [md, html, chartKeys] = await Promise.all([
     store.put(`${dir}/report.md`, encode(full), { contentType: 'text/markdown' }),
     store.put(`${dir}/report.html`, encode(renderHtml(`chrysalis run ${report.workflowId}`, full, charts)), {

@@ -6,6 +6,8 @@
 import type { EpochStats } from '../ml/train';
 import type { ChartInputs } from '../reports/charts';
 import type { DistillationReport } from '../reports/distillation-markdown';
+import { costRows } from '../reports/distillation-markdown';
+import { tradeoffPoints } from '../reports/compression';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { getJson } from '../storage/artifact-store';
 import { readManifest } from './artifacts';
@@ -33,7 +35,10 @@ export async function trainingCurves(
   return curves;
 }
 
-/** Training curves (from model manifests), confusion matrices (from stored evaluations), the T sweep. */
+/**
+ * Training curves (from model manifests), confusion matrices (from stored evaluations), the T sweep, and test
+ * error against latency for the models whose cost was measured.
+ */
 export async function distillationChartInputs(store: ArtifactStore, r: DistillationReport): Promise<ChartInputs> {
   const curves = await trainingCurves(store, r.models);
   const confusions: NonNullable<ChartInputs['confusions']> = [];
@@ -43,6 +48,7 @@ export async function distillationChartInputs(store: ArtifactStore, r: Distillat
   }
   const students = r.models.filter((m) => m.role === 'student' && m.temperature !== undefined);
   const baseline = r.models.find((m) => m.role === 'baseline');
+  const tradeoff = tradeoffPoints(costRows(r));
   return {
     title: `chrysalis run ${r.workflowId}`,
     curves,
@@ -57,5 +63,6 @@ export async function distillationChartInputs(store: ArtifactStore, r: Distillat
         }
       : {}),
     ...(baseline ? { baselineErrors: baseline.evaluation.errors } : {}),
+    ...(tradeoff.length > 0 ? { tradeoff } : {}),
   };
 }

@@ -38,7 +38,7 @@ export async function clusterConfusions(deps: ComputeDeps, req: ClusterRequest):
     );
   const indices = req.on === 'validation' ? plan.validation : plan.train;
   if (indices.length === 0) throw invalidInput(`clustering.on: the ${req.on} split is empty`);
-  const probs = await probabilitiesOf(store, req.generalist, ds.train.images, [ds.rows, ds.cols], indices);
+  const probs = await probabilitiesOf(store, req.generalist, ds.train.images, ds.shape, indices);
   heartbeat({ stage: 'predicted', examples: indices.length });
   const cov = classCovariance(probs, indices.length, C);
   const { k, minSize, normalize, restarts, seed } = req;

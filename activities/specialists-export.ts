@@ -5,6 +5,8 @@
  * the KL combination (`loader.mjs`, compiled from ml/specialists/combination-loader.mts) and a README.
  * Idempotent: combination.json is written last, so its presence means the package is complete.
  */
+import { inputSizeOf } from '../common/input-shape';
+import type { InputShape } from '../common/input-shape';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ArtifactStore } from '../storage/artifact-store';
@@ -54,7 +56,7 @@ export function loaderSource(): string {
 
 function readme(m: CombinationPackageManifest): string {
   const e = m.evaluation;
-  const inputSize = m.inputShape[0] * m.inputShape[1];
+  const inputSize = inputSizeOf(m.inputShape);
   return `# chrysalis generalist + specialists package
 
 A generalist and ${m.specialists.length} specialists (Hinton, Vinyals & Dean 2015, §5), combined at inference by
@@ -98,7 +100,7 @@ export async function exportCombinationPackage(
     return { dir, manifest: existing.key, files, cached: true };
   }
   const files: string[] = [];
-  let inputShape: [number, number] = [0, 0];
+  let inputShape: InputShape = [0, 0];
   const exportOne = async (model: ModelRef, sub: string, classNames: string[]): Promise<void> => {
     const stored = await storeLayersModel(store, model, `${dir}/${sub}`, classNames);
     files.push(stored.weights, stored.modelJson);

@@ -6,14 +6,18 @@
 import type { ArtifactStore } from '../storage/artifact-store';
 import { getJson } from '../storage/artifact-store';
 import type { ChartInputs } from '../reports/charts';
-import { table4Rows } from '../reports/specialists-markdown';
+import { combinationCostRows, table4Rows } from '../reports/specialists-markdown';
+import { tradeoffPoints } from '../reports/compression';
 import type { SpecialistsReport } from '../reports/specialists-markdown';
 import { trainingCurves } from './report';
 
 export { renderSpecialistsReport } from '../reports/specialists-markdown';
 export type { DistillBackOutcome, SpecialistsReport, TrainingOutcome } from '../reports/specialists-markdown';
 
-/** Training curves (generalist and specialists), both confusion matrices, the subsets and Table 4. */
+/**
+ * Training curves (generalist and specialists), both confusion matrices, the subsets, Table 4, and test error
+ * against latency for the generalist, the combination and the distilled-back students whose cost was measured.
+ */
 export async function specialistsChartInputs(store: ArtifactStore, r: SpecialistsReport): Promise<ChartInputs> {
   const curves = await trainingCurves(store, [
     { name: 'generalist', manifestKey: r.generalist.manifestKey },
@@ -24,6 +28,7 @@ export async function specialistsChartInputs(store: ArtifactStore, r: Specialist
     r.evaluation.details,
   );
   const title = `specialists run ${r.workflowId}`;
+  const tradeoff = tradeoffPoints(combinationCostRows(r));
   return {
     title,
     curves,
@@ -41,5 +46,6 @@ export async function specialistsChartInputs(store: ArtifactStore, r: Specialist
       deltaCorrect: row.delta,
       relativeChange: row.relativeChange,
     })),
+    ...(tradeoff.length > 0 ? { tradeoff } : {}),
   };
 }

@@ -55,7 +55,7 @@ async function trainAndPublish(
     const { epochs, batchSize, optimizer, lrSchedule, jitter } = req.train;
     const run = await trainSpecialistNet(
       generalist,
-      { images: ds.train.images, labels: ds.train.labels, side: [ds.rows, ds.cols], pool: plan.train },
+      { images: ds.train.images, labels: ds.train.labels, side: ds.shape, pool: plan.train },
       req.subset,
       { epochs, batchSize, optimizer, lrSchedule, jitter, seed: req.seed },
       { hooks, sampleSize, ...(resume ? { resume } : {}) },
@@ -108,7 +108,7 @@ function publishSpecialist(
   sampling: SpecialistSamplingInfo,
 ): Promise<ModelRef> {
   const factor = run.sampling.correctionFactor;
-  return publishModel(deps.store, digest, run.net, [ds.rows, ds.cols], {
+  return publishModel(deps.store, digest, run.net, ds.shape, {
     name: req.name,
     role: 'specialist',
     specialist: {

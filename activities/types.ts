@@ -6,13 +6,15 @@ import type { ArtifactRef } from '../storage/artifact-store';
 import type { BackendInfo } from '../ml/backend';
 import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
-import type { ModelSpecInput, TrainSpec } from '../config/schemas';
+import type { ImageFolders, ModelSpecInput, TrainSpec } from '../config/schemas';
 import type { MachineInfo, ModelCost } from '../common/model-cost';
 
 export interface DataPlanRef {
   dataset: string;
   /** The files of a `dataset: "idx"` run. */
   idx?: IdxFiles;
+  /** The folders of a `dataset: "images"` run. */
+  images?: ImageFolders;
   datasetDigest: string;
   /** Digest of (dataset, validation hold-out, train limit, seed): what teachers' weights depend on. */
   trainDigest: string;
@@ -46,6 +48,12 @@ export interface TrainRequest {
   seed: number;
   /** Distillation: soft targets and how to use them. */
   distill?: { softTargets: SoftTargetsRef; temperature: number; alpha: number; ensemble: 'arithmetic' | 'geometric' };
+  /**
+   * Train only the first epochs of this recipe (lr still scheduled over `train.epochs`), checkpoint and
+   * publish those weights as a partial model; a later request with a larger value resumes from there.
+   * Not part of the model's digest: every stop of one recipe is a prefix of the same run. @default train.epochs
+   */
+  stopAfterEpoch?: number;
 }
 
 export interface TrainResult {

@@ -9,7 +9,7 @@ import type { Progress } from '../common/progress';
 import { CliError, Exit, connect } from './context';
 import { render } from './progress-view';
 
-const TYPES = ['distillationPipeline', 'specialistsPipeline', 'smokePipeline'];
+const TYPES = ['distillationPipeline', 'specialistsPipeline', 'studentSearchPipeline', 'smokePipeline'];
 
 async function withHandle<T>(
   workflowId: string,

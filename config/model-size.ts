@@ -5,6 +5,8 @@
  * ml/models.ts builds the same layers; a unit test holds the two parameter counts equal.
  */
 import type { ModelSpecInput } from './schemas';
+import { channelsOf, inputSizeOf } from '../common/input-shape';
+import type { InputShape } from '../common/input-shape';
 
 export interface ModelSize {
   parameters: number;
@@ -13,8 +15,8 @@ export interface ModelSize {
 }
 
 export interface ModelShape {
-  /** [rows, cols] of the input images. */
-  inputShape: readonly [number, number];
+  /** [rows, cols] or [rows, cols, channels] of the input images. */
+  inputShape: Readonly<InputShape>;
   numClasses: number;
   batchSize: number;
 }
@@ -23,17 +25,17 @@ export interface ModelShape {
 export function modelSize(spec: ModelSpecInput, shape: ModelShape): ModelSize {
   const [rows, cols] = shape.inputShape;
   if (spec.kind === 'mlp') {
-    const sizes = [rows * cols, ...spec.hidden, shape.numClasses];
+    const sizes = [inputSizeOf(shape.inputShape), ...spec.hidden, shape.numClasses];
     let parameters = 0;
     for (let i = 0; i + 1 < sizes.length; i++) parameters += sizes[i]! * sizes[i + 1]! + sizes[i + 1]!;
     const units = sizes.reduce((a, b) => a + b, 0);
     return { parameters, activationBytes: 2 * 4 * shape.batchSize * units };
   }
-  let channels = 1;
+  let channels = channelsOf(shape.inputShape);
   let h = rows;
   let w = cols;
   let parameters = 0;
-  let units = rows * cols;
+  let units = inputSizeOf(shape.inputShape);
   for (const f of spec.filters) {
     parameters += 9 * channels * f + f;
     units += h * w * f; // the conv output, before pooling halves it

@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import type { distillationConfigSchema, smokeConfigSchema } from './schemas';
+import type { SearchConfigInput } from './search';
 
 type DistillInput = z.input<typeof distillationConfigSchema>;
 type SmokeInput = z.input<typeof smokeConfigSchema>;
@@ -93,6 +94,42 @@ export const distillationPresets: Record<string, DistillInput> = {
     transfer: { kind: 'fraction', fraction: 0.03 },
     student: { model: paperStudent, train: studentTrain(200) },
     students: [{ temperature: 20, alpha: 0.9 }],
+  },
+};
+
+/**
+ * mnist-quick's two teachers: with the same training split and seed a search after a quick run trains
+ * no teacher (its full transfer set needs their logits once, then the soft targets are cached too).
+ */
+const quickTeachers = distillationPresets['mnist-quick']!.teachers;
+
+export const searchPresets: Record<string, SearchConfigInput> = {
+  /**
+   * Issue 11's job: the smallest MNIST student within 30 validation errors of mnist-quick's two
+   * teachers. 20 candidates (MLP widths 32–512 × depths 1–2 × T ∈ {2, 4}) on the full transfer set;
+   * halving at eta 3 over rungs of 2, 6 and 18 epochs trains 20·2 + 7·4 + 3·12 = 104 candidate-epochs
+   * where the full grid would take 360. Sized for ≤ 20 minutes on 2 cores with one compute slot: one
+   * epoch on 55,000 digits took 1.1 s (32 units) to 4.2 s (512×512) on a loaded 2-core machine.
+   */
+  'mnist-search': {
+    name: 'mnist-search',
+    data: { dataset: 'mnist', validationSize: 5000 },
+    teachers: quickTeachers,
+    transfer: { kind: 'full' },
+    space: { mlp: { widths: [32, 64, 128, 256, 512], depths: [1, 2] }, temperatures: [2, 4], alpha: 0.9 },
+    train: { epochs: 18, ...cosineSgd },
+    halving: { eta: 3, rungs: 3 },
+    budget: { maxExtraErrors: 30 },
+  },
+  /** Seconds: 6 tiny candidates on 3,000 digits, rungs of 1, 2 and 4 epochs (integration tests). */
+  'search-tiny': {
+    name: 'search-tiny',
+    data: { dataset: 'mnist', validationSize: 1000, trainLimit: 2000 },
+    teachers: { count: 2, model: { kind: 'mlp', hidden: [64] }, train: { epochs: 2, batchSize: 64 } },
+    space: { mlp: { widths: [8, 16, 32], depths: [1] }, temperatures: [2, 4] },
+    train: { epochs: 4, batchSize: 64 },
+    halving: { eta: 2, rungs: 3 },
+    budget: { maxExtraErrors: 150 },
   },
 };
 

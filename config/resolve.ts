@@ -4,13 +4,16 @@
  * field path. The whole input is parsed strictly: an unknown key anywhere is an error, never ignored.
  */
 import { z } from 'zod';
-import { distillationPresets, smokePresets } from './presets';
+import { distillationPresets, searchPresets, smokePresets } from './presets';
 import { BUILTIN_DATASETS } from '../common/datasets';
 import { queueNameSchema } from './env';
 import { DEFAULT_MODEL_LIMITS, modelSizeProblem } from './model-size';
 import type { ModelLimits } from './model-size';
 import { distillationConfigSchema, smokeConfigSchema } from './schemas';
 import type { DataSpec, DistillationConfig, ModelSpecInput, SmokeConfig } from './schemas';
+import { searchConfigSchema } from './search';
+import type { SearchConfig } from './search';
+import { spaceArchitectures } from '../common/search-plan';
 import { switchesVariant } from './variants';
 
 export interface InputIssue {
@@ -177,7 +180,7 @@ export function modelSizeIssues(
   models: readonly { path: string; spec: ModelSpecInput; batchSize: number }[],
   limits: ModelLimits,
 ): InputIssue[] {
-  if (data.dataset === 'idx') return [];
+  if (data.dataset === 'idx' || data.dataset === 'images') return [];
   const { inputShape, classes } = BUILTIN_DATASETS[data.dataset];
   return models.flatMap((m) => {
     const problem = modelSizeProblem(m.spec, { inputShape, numClasses: classes, batchSize: m.batchSize }, limits);
@@ -199,6 +202,27 @@ const distillationChecks: ConfigCheck<DistillationConfig> = (cfg, limits) =>
 
 export function resolveDistillationInput(raw: unknown, opts?: ResolveOptions): Resolved<DistillationConfig> {
   return resolveWith(raw, distillationPresets, distillationConfigSchema, distillationChecks, opts);
+}
+
+/** Teachers and every candidate architecture of the search space, sized against the limits. */
+const searchChecks: ConfigCheck<SearchConfig> = (cfg, limits) =>
+  modelSizeIssues(
+    cfg.data,
+    [
+      ...('count' in cfg.teachers
+        ? [{ path: 'teachers.model', spec: cfg.teachers.model, batchSize: cfg.teachers.train.batchSize }]
+        : []),
+      ...spaceArchitectures(cfg.space).map((spec) => ({
+        path: 'space',
+        spec: spec,
+        batchSize: cfg.train.batchSize,
+      })),
+    ],
+    limits,
+  );
+
+export function resolveSearchInput(raw: unknown, opts?: ResolveOptions): Resolved<SearchConfig> {
+  return resolveWith(raw, searchPresets, searchConfigSchema, searchChecks, opts);
 }
 
 export function resolveSmokeInput(raw: unknown, opts?: ResolveOptions): Resolved<SmokeConfig> {

@@ -167,7 +167,23 @@ export const modelRefSchema = z
   })
   .strict();
 
-export const datasetSchema = z.enum([...DATASET_NAMES, 'idx']);
+export const datasetSchema = z.enum([...DATASET_NAMES, 'idx', 'images']);
+
+/**
+ * For `dataset: "images"`: folders of PNG/JPEG files, one sub-folder per class (`<train>/<class>/*.png`),
+ * decoded natively and resized to `inputShape`. Without a `test` folder, `testFraction` of each class
+ * is held out as the test set (seeded by the run's seed).
+ */
+export const imageFoldersSchema = z
+  .object({
+    train: dataRefSchema.refine((r) => !r.startsWith('minio:'), 'a local folder (under a data root)'),
+    test: dataRefSchema.refine((r) => !r.startsWith('minio:'), 'a local folder (under a data root)').optional(),
+    /** [rows, cols, channels]: every image is resized to rows×cols and read with 1 (grey) or 3 (RGB) channels. */
+    inputShape: z.tuple([positiveInt.max(1024), positiveInt.max(1024), z.union([z.literal(1), z.literal(3)])]),
+    /** The test share of each class when there is no `test` folder. @default 0.2 */
+    testFraction: z.number().gt(0).lt(1).optional(),
+  })
+  .strict();
 
 /** Files for `dataset: "idx"`: paths on the compute workers, or `minio:<key>` objects in the store. */
 export const idxFilesSchema = z
@@ -227,6 +243,7 @@ const dataSchema = z
   .object({
     dataset: datasetSchema,
     idx: idxFilesSchema.optional(),
+    images: imageFoldersSchema.optional(),
     /** Examples held out from the training set for validation (bias-shift search, clustering). */
     validationSize: z.number().int().min(0).max(30000).default(5000),
     /** Use only this many training examples (after the validation hold-out); undefined = all. */
@@ -287,20 +304,30 @@ export const distillationConfigSchema = z
     export: exportSchema.optional(),
   })
   .strict()
-  .superRefine((cfg, ctx) => {
-    if ((cfg.data.dataset === 'idx') !== (cfg.data.idx !== undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['data', 'idx'],
-        message: 'give data.idx (the four IDX files) exactly when data.dataset is "idx"',
-      });
-    }
-    // User datasets' class counts are known only once loaded; prepareData runs the same check then.
-    const classes = knownClasses(cfg.data.dataset);
-    if (classes !== undefined)
-      for (const i of transferClassIssues(cfg.transfer, cfg.data.dataset, classes))
-        ctx.addIssue({ code: 'custom', path: ['transfer', ...i.path], message: i.message });
-  });
+  .superRefine(checkDataAndTransfer);
+
+/** Cross-field checks of a config's data and transfer rule (distillation and student search). */
+export function checkDataAndTransfer(cfg: { data: DataSpec; transfer: TransferSpec }, ctx: z.RefinementCtx): void {
+  if ((cfg.data.dataset === 'idx') !== (cfg.data.idx !== undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['data', 'idx'],
+      message: 'give data.idx (the four IDX files) exactly when data.dataset is "idx"',
+    });
+  }
+  if ((cfg.data.dataset === 'images') !== (cfg.data.images !== undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['data', 'images'],
+      message: 'give data.images (the image folders and inputShape) exactly when data.dataset is "images"',
+    });
+  }
+  // User datasets' class counts are known only once loaded; prepareData runs the same check then.
+  const classes = knownClasses(cfg.data.dataset);
+  if (classes !== undefined)
+    for (const i of transferClassIssues(cfg.transfer, cfg.data.dataset, classes))
+      ctx.addIssue({ code: 'custom', path: ['transfer', ...i.path], message: i.message });
+}
 
 export const smokeConfigSchema = z
   .object({
@@ -318,6 +345,7 @@ export type TrainSpec = z.infer<typeof trainSpecSchema>;
 export type TransferSpec = z.infer<typeof transferSchema>;
 export type StudentVariant = z.infer<typeof studentVariantSchema>;
 export type DataSpec = z.infer<typeof dataSchema>;
+export type ImageFolders = z.infer<typeof imageFoldersSchema>;
 export type DistillationConfig = z.infer<typeof distillationConfigSchema>;
 export type QuantizeKind = z.infer<typeof quantizeKindSchema>;
 export type SmokeConfig = z.infer<typeof smokeConfigSchema>;

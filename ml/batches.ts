@@ -1,13 +1,15 @@
 /** Assembling float batches from uint8 images, with the paper's translation jitter. */
+import { channelsOf, inputSizeOf } from '../common/input-shape';
+import type { InputShape } from '../common/input-shape';
 import type { Rng } from './rng';
 
 /**
- * Copies the images at `rows` of `indices` into `out` as floats in [0, 1], each shifted by a
+ * Copies the images at `rows` of `indices` into `out` as floats in [0, 1] (HWC), each shifted by a
  * random (dx, dy) in [−jitter, jitter] with zero fill. jitter = 0 is a plain copy.
  */
 export function fillBatch(
   images: Uint8Array,
-  side: [number, number],
+  side: InputShape,
   indices: ArrayLike<number>,
   start: number,
   count: number,
@@ -16,7 +18,8 @@ export function fillBatch(
   rng: Rng,
 ): void {
   const [h, w] = side;
-  const size = h * w;
+  const c = channelsOf(side);
+  const size = inputSizeOf(side);
   for (let b = 0; b < count; b++) {
     const src = indices[start + b]! * size;
     const dst = b * size;
@@ -30,7 +33,9 @@ export function fillBatch(
       const sy = y - dy;
       for (let x = 0; x < w; x++) {
         const sx = x - dx;
-        out[dst + y * w + x] = sy >= 0 && sy < h && sx >= 0 && sx < w ? images[src + sy * w + sx]! / 255 : 0;
+        const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
+        for (let k = 0; k < c; k++)
+          out[dst + (y * w + x) * c + k] = inside ? images[src + (sy * w + sx) * c + k]! / 255 : 0;
       }
     }
   }

@@ -8,6 +8,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FASHION_MNIST_CLASS_NAMES } from '../common/datasets';
 import type { DatasetName } from '../common/datasets';
+import { imageShape } from '../common/input-shape';
+import type { InputShape } from '../common/input-shape';
 import { parseIdx } from './idx';
 
 export { DATASET_NAMES } from '../common/datasets';
@@ -22,7 +24,7 @@ function sha256Hex(data: Uint8Array | string): string {
 }
 
 export interface Split {
-  /** Row-major uint8 pixels, n × (rows·cols). */
+  /** Row-major uint8 pixels, n × (rows·cols·channels), channels interleaved (HWC). */
   images: Uint8Array;
   labels: Uint8Array;
   n: number;
@@ -36,6 +38,10 @@ export interface Dataset {
   numClasses: number;
   rows: number;
   cols: number;
+  /** 1 for grey, 3 for RGB, … */
+  channels: number;
+  /** [rows, cols] for one channel, else [rows, cols, channels]: what models are built and stored with. */
+  shape: InputShape;
   train: Split;
   test: Split;
 }
@@ -143,20 +149,21 @@ export async function loadIdxFiles(
     ['trainImages', trainImages],
     ['testImages', testImages],
   ] as const)
-    if (t.shape.length !== 3)
+    if (t.shape.length !== 3 && t.shape.length !== 4)
       throw new DatasetError(
         `data.idx.${what} (${files[what]}): an IDX image file of shape [${t.shape.join(', ')}]; ` +
-          'expected [n, rows, cols] (one grayscale channel)',
+          'expected [n, rows, cols] (grey) or [n, rows, cols, channels] (channels last)',
       );
-  const [n, rows, cols] = trainImages.shape as [number, number, number];
+  const [n, rows, cols, channels = 1] = trainImages.shape as [number, number, number, number?];
   if (trainLabels.shape[0] !== n || testLabels.shape[0] !== testImages.shape[0])
     throw new DatasetError(
       `data.idx: IDX image and label counts differ (train ${n} images, ${trainLabels.shape[0]} labels; ` +
         `test ${testImages.shape[0]} images, ${testLabels.shape[0]} labels)`,
     );
-  if (testImages.shape[1] !== rows || testImages.shape[2] !== cols)
+  const testShape = testImages.shape.slice(1);
+  if (testShape.join('×') !== trainImages.shape.slice(1).join('×'))
     throw new DatasetError(
-      `data.idx: train images are ${rows}×${cols}, test images ${testImages.shape[1]}×${testImages.shape[2]}`,
+      `data.idx: train images are ${trainImages.shape.slice(1).join('×')}, test images ${testShape.join('×')}`,
     );
   let maxLabel = 0;
   for (const l of trainLabels.data) maxLabel = Math.max(maxLabel, l);
@@ -170,6 +177,8 @@ export async function loadIdxFiles(
     numClasses: classNames.length,
     rows,
     cols,
+    channels,
+    shape: imageShape(rows, cols, channels),
     train: { images: trainImages.data, labels: trainLabels.data, n },
     test: { images: testImages.data, labels: testLabels.data, n: testImages.shape[0]! },
   };
@@ -214,6 +223,8 @@ async function loadIdxSource(name: string, src: IdxSource): Promise<Dataset> {
     numClasses: src.classNames.length,
     rows,
     cols,
+    channels: 1,
+    shape: [rows, cols],
     train: { images: trainImages.data, labels: trainLabels.data, n },
     test: { images: testImages.data, labels: testLabels.data, n: testImages.shape[0]! },
   };
@@ -239,6 +250,8 @@ function union(a: Dataset, b: Dataset): Dataset {
     numClasses: a.numClasses + b.numClasses,
     rows: a.rows,
     cols: a.cols,
+    channels: a.channels,
+    shape: a.shape,
     train: join(a.train, b.train),
     test: join(a.test, b.test),
   };

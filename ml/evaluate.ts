@@ -1,4 +1,5 @@
 /** Inference and metrics: logits in batches, error counts, confusion matrices, bias-shift search. */
+import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
 import { fillBatch } from './batches';
 import type { Net } from './models';
@@ -11,7 +12,7 @@ import { Rng } from './rng';
 export async function predictLogits(
   net: Pick<Net, 'forward' | 'inputSize' | 'numClasses'>,
   images: Uint8Array,
-  side: [number, number],
+  side: InputShape,
   indices: Int32Array,
   batchSize = 1000,
 ): Promise<Float32Array> {
@@ -37,7 +38,7 @@ export async function predictLogits(
 export async function predictProbabilities(
   net: Net,
   images: Uint8Array,
-  side: [number, number],
+  side: InputShape,
   indices: Int32Array,
 ): Promise<Float32Array> {
   const logits = await predictLogits(net, images, side, indices);

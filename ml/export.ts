@@ -1,8 +1,10 @@
 /**
  * Export to the standard TensorFlow.js layers format (model.json + one weights shard), loadable with
  * plain @tensorflow/tfjs in Node or a browser, without chrysalis. The exported model ends in a
- * softmax (probabilities at T = 1) and takes flattened 28×28 grey images scaled to [0, 1].
+ * softmax (probabilities at T = 1) and takes flattened images (HWC) scaled to [0, 1].
  */
+import { channelsOf, inputSizeOf } from '../common/input-shape';
+import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
 import type { Net } from './models';
 import type { PackageReader } from './specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
@@ -16,8 +18,9 @@ export interface ExportedModel {
 }
 
 /** Rebuilds `net` as a tf.Sequential with the same weights. */
-export function toLayersModel(net: Net, inputShape: [number, number]): tf.Sequential {
+export function toLayersModel(net: Net, inputShape: InputShape): tf.Sequential {
   const [h, w] = inputShape;
+  const size = inputSizeOf(inputShape);
   const p = (name: string) => net.params.get(name)!;
   const model = tf.sequential();
   const weights: tf.Tensor[] = [];
@@ -29,14 +32,14 @@ export function toLayersModel(net: Net, inputShape: [number, number]): tf.Sequen
         tf.layers.dense({
           units,
           activation: last ? 'softmax' : 'relu',
-          ...(i === 0 ? { inputShape: [h * w] } : {}),
+          ...(i === 0 ? { inputShape: [size] } : {}),
           name: last ? 'probabilities' : `dense_${i}`,
         }),
       );
       weights.push(p(`w${i}`), p(`b${i}`));
     });
   } else {
-    model.add(tf.layers.reshape({ targetShape: [h, w, 1], inputShape: [h * w], name: 'image' }));
+    model.add(tf.layers.reshape({ targetShape: [h, w, channelsOf(inputShape)], inputShape: [size], name: 'image' }));
     net.spec.filters.forEach((filters, i) => {
       model.add(tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu', name: `conv_${i}` }));
       model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'valid', name: `pool_${i}` }));
@@ -54,7 +57,7 @@ export function toLayersModel(net: Net, inputShape: [number, number]): tf.Sequen
 /** Serialises `net` in the layers format, with chrysalis metadata (class names, input convention). */
 export async function exportLayersModel(
   net: Net,
-  inputShape: [number, number],
+  inputShape: InputShape,
   metadata: Record<string, unknown>,
 ): Promise<ExportedModel> {
   const model = toLayersModel(net, inputShape);
@@ -80,7 +83,10 @@ export async function exportLayersModel(
       modelTopology: a.modelTopology,
       weightsManifest: [{ paths: [weightsFile], weights: a.weightSpecs }],
       userDefinedMetadata: {
-        input: 'float32 [batch, rows*cols], grey pixels / 255',
+        input:
+          channelsOf(inputShape) === 1
+            ? 'float32 [batch, rows*cols], grey pixels / 255'
+            : 'float32 [batch, rows*cols*channels], pixels / 255, channels interleaved (HWC)',
         output: 'class probabilities (softmax at T = 1)',
         ...metadata,
       },

@@ -7,6 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { RawTensor } from '../common/raw-tensor';
 import type { CnnSpecInput, MlpSpecInput, ModelSpecInput } from '../config/schemas';
+import { channelsOf, inputSizeOf } from '../common/input-shape';
+import type { InputShape } from '../common/input-shape';
 import { Rng } from './rng';
 
 /** The architectures, as the config schemas define them (config/schemas.ts). */
@@ -35,7 +37,8 @@ function glorot(shape: number[], fanIn: number, fanOut: number, seed: number): t
 }
 
 export interface BuildOptions {
-  inputShape: [number, number];
+  /** [rows, cols] or [rows, cols, channels]: inputs are flattened HWC rows. */
+  inputShape: InputShape;
   numClasses: number;
   seed: number;
 }
@@ -43,7 +46,8 @@ export interface BuildOptions {
 /** Creates a freshly initialised network. */
 export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
   const [rows, cols] = opts.inputShape;
-  const inputSize = rows * cols;
+  const inChannels = channelsOf(opts.inputShape);
+  const inputSize = inputSizeOf(opts.inputShape);
   const prefix = `net${++netCounter}`;
   const rng = new Rng(opts.seed);
   const params = new Map<string, tf.Variable>();
@@ -89,7 +93,7 @@ export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
     });
   }
 
-  let channels = 1;
+  let channels = inChannels;
   let h = rows;
   let w = cols;
   spec.filters.forEach((f, i) => {
@@ -107,7 +111,7 @@ export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
   return assemble(spec, inputSize, opts.numClasses, params, {
     forward(x, o = {}) {
       return tf.tidy(() => {
-        let a: tf.Tensor4D = tf.reshape(x, [-1, rows, cols, 1]);
+        let a: tf.Tensor4D = tf.reshape(x, [-1, rows, cols, inChannels]);
         spec.filters.forEach((_, i) => {
           const conv = tf.conv2d(a, params.get(`conv${i}`) as tf.Tensor4D, 1, 'same');
           a = tf.maxPool(tf.relu(tf.add<tf.Tensor4D>(conv, params.get(`convb${i}`)!)), 2, 2, 'valid');

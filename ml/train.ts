@@ -5,6 +5,7 @@
  * Every epoch's randomness (shuffle order, jitter, dropout) is derived from (seed, epoch), so a run
  * resumed from the checkpoint after epoch k replays epochs k+1… exactly as an uninterrupted run would.
  */
+import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
 import { fillBatch } from './batches';
 import { distillationLoss } from './losses';
@@ -28,13 +29,18 @@ export interface TrainConfig {
   temperature?: number;
   /** Weight of the soft term (only with soft targets). @default 1 */
   alpha?: number;
+  /**
+   * Stop after this many epochs, with the learning rate still scheduled over `epochs`: the result is
+   * the first epochs of the full run, which a later call resumes (successive halving). @default epochs
+   */
+  stopAfterEpoch?: number;
 }
 
 export interface TrainData {
   /** The full image array (uint8, n × rows·cols); `indices` selects the training examples. */
   images: Uint8Array;
   labels: Uint8Array;
-  side: [number, number];
+  side: InputShape;
   indices: Int32Array;
   /** Teacher probabilities at T, row i for indices[i] (n × numClasses). */
   softTargets?: Float32Array;
@@ -104,9 +110,10 @@ export async function train(
   const sBuf = data.softTargets ? new Float32Array(bs * C) : undefined;
   const every = hooks.progressEvery ?? 20;
   const T = cfg.temperature ?? 1;
+  const last = Math.min(cfg.epochs, cfg.stopAfterEpoch ?? cfg.epochs);
 
   try {
-    for (let epoch = resume?.epoch ?? 0; epoch < cfg.epochs; epoch++) {
+    for (let epoch = resume?.epoch ?? 0; epoch < last; epoch++) {
       const started = Date.now();
       const lr = learningRateAt(cfg.optimizer, cfg.lrSchedule ?? { kind: 'constant' }, epoch, cfg.epochs);
       const order = new Rng(deriveSeed(cfg.seed, `shuffle/${epoch}`)).shuffle(

@@ -26,6 +26,16 @@ export interface SweepPoint {
   alpha: number;
   errors: number;
 }
+/** One model on the error-vs-latency chart. */
+export interface TradeoffPoint {
+  model: string;
+  /** teacher, ensemble, baseline, student, generalist, …: the point's colour. */
+  role: string;
+  /** Test errors / test examples. */
+  errorRate: number;
+  /** Native backend, batch 1, median milliseconds per call. */
+  p50Ms: number;
+}
 export interface SubsetInput {
   specialist: number;
   classes: string[];
@@ -39,8 +49,10 @@ export interface CoverageRow {
 
 export interface ChartInputs {
   title: string;
-  /** Training curves: one line per model (EpochStats from each model's manifest history). */
+  /** Training curves: one panel per model (EpochStats from each model's manifest history). */
   curves?: CurvePoint[];
+  /** Test error against native batch-1 latency, one point per model (and the ensemble). */
+  tradeoff?: TradeoffPoint[];
   /** One confusion-matrix heatmap per entry. */
   confusions?: ConfusionInput[];
   /** Test errors against temperature, one line per α. */
@@ -92,28 +104,112 @@ export function slug(s: string): string {
 
 // ---- specs ------------------------------------------------------------------------------------
 
+/**
+ * Small multiples: one panel pair per model (loss above training accuracy), wrapping after four models. Each
+ * loss has its own y axis, since a student's loss (the distillation objective) and a baseline's (cross-entropy)
+ * are different quantities; accuracy and epochs share one scale so the panels compare. Overlaid lines hid
+ * each other.
+ */
 export function trainingCurvesSpec(title: string, curves: CurvePoint[]): TopLevelSpec {
-  const epochs = new Set(curves.map((c) => c.epoch)).size;
-  const panel = (field: 'loss' | 'trainAccuracy', axisTitle: string, format?: string): Record<string, unknown> => ({
-    width: 320,
-    height: 220,
-    mark: { type: 'line', point: epochs <= 30, strokeWidth: 2 },
-    encoding: {
-      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
-      y: {
-        field,
-        type: 'quantitative',
-        title: axisTitle,
-        scale: { zero: false },
-        ...(format ? { axis: { format } } : {}),
-      },
-      color: { field: 'model', type: 'nominal', title: 'model' },
-    },
+  const models = [...new Set(curves.map((c) => c.model))];
+  const epochs = curves.map((c) => c.epoch);
+  const accuracy = curves.map((c) => c.trainAccuracy);
+  const x = {
+    field: 'epoch',
+    type: 'quantitative',
+    title: 'epoch',
+    scale: { domain: [Math.min(...epochs), Math.max(...epochs)] },
+    axis: { tickMinStep: 1 },
+  };
+  const mark = { type: 'line', point: new Set(epochs).size <= 30, strokeWidth: 2 };
+  const color = (model: string) => ({ value: PALETTE[models.indexOf(model) % PALETTE.length] });
+  const panel = (model: string, y: Record<string, unknown>, xAxis: boolean): Record<string, unknown> => ({
+    width: 180,
+    height: 110,
+    transform: [{ filter: { field: 'model', equal: model } }],
+    mark,
+    encoding: { x: xAxis ? x : { ...x, title: null }, y, color: color(model) },
+  });
+  const pair = (model: string): Record<string, unknown> => ({
+    title: { text: model, fontSize: 12, subtitle: '' },
+    spacing: 6,
+    vconcat: [
+      panel(
+        model,
+        { field: 'loss', type: 'quantitative', title: 'loss (own objective)', scale: { zero: false } },
+        false,
+      ),
+      panel(
+        model,
+        {
+          field: 'trainAccuracy',
+          type: 'quantitative',
+          title: 'training accuracy',
+          scale: { domain: [Math.min(...accuracy), Math.max(...accuracy)], nice: true },
+          axis: { format: '.1%' },
+        },
+        true,
+      ),
+    ],
   });
   return top({
-    title: { text: title, subtitle: 'per epoch, on the training batches (dropout and jitter active)' },
+    title: {
+      text: title,
+      subtitle: [
+        'per epoch, on the training batches (dropout and jitter active); one panel pair per model',
+        "loss is each model's own objective: distillation (soft + hard, weighted) for students, " +
+          'cross-entropy otherwise; not comparable across roles',
+      ],
+    },
     data: { values: curves },
-    hconcat: [panel('loss', 'training loss'), panel('trainAccuracy', 'training accuracy', '.1%')],
+    columns: Math.min(4, models.length),
+    concat: models.map(pair),
+  });
+}
+
+/** Line colours by model order (tableau10): a model keeps its colour in both of its panels. */
+const PALETTE = [
+  '#4c78a8',
+  '#f58518',
+  '#e45756',
+  '#72b7b2',
+  '#54a24b',
+  '#eeca3b',
+  '#b279a2',
+  '#ff9da6',
+  '#9d755d',
+  '#bab0ac',
+];
+
+/** Test error against native latency at batch 1 (log scale), one labelled point per model. */
+export function tradeoffSpec(title: string, points: TradeoffPoint[]): TopLevelSpec {
+  const x = {
+    field: 'p50Ms',
+    type: 'quantitative',
+    title: 'latency at batch 1, native backend, p50 (ms, log scale)',
+    scale: { type: 'log', nice: false, padding: 24 },
+  };
+  const y = { field: 'errorRate', type: 'quantitative', title: 'test error', scale: { zero: false, padding: 16 } };
+  return top({
+    title: { text: title, subtitle: 'one point per model; lower left is better' },
+    data: { values: points },
+    width: 420,
+    height: 280,
+    layer: [
+      {
+        mark: { type: 'point', filled: true, size: 90 },
+        encoding: {
+          x,
+          y: { ...y, axis: { format: '.2%' } },
+          color: { field: 'role', type: 'nominal', title: 'role' },
+          shape: { field: 'role', type: 'nominal', title: 'role' },
+        },
+      },
+      {
+        mark: { type: 'text', align: 'left', dx: 8, dy: -6, fontSize: 11 },
+        encoding: { x, y, text: { field: 'model' } },
+      },
+    ],
   });
 }
 
@@ -368,6 +464,12 @@ export function chartSpecs(inputs: ChartInputs): { name: string; title: string; 
       name: 'training-curves',
       title: `Training curves: ${inputs.title}`,
       spec: trainingCurvesSpec(`Training curves: ${inputs.title}`, inputs.curves),
+    });
+  if (inputs.tradeoff?.length)
+    out.push({
+      name: 'error-vs-latency',
+      title: 'Test error against latency',
+      spec: tradeoffSpec(`Test error against latency: ${inputs.title}`, inputs.tradeoff),
     });
   const used = new Set<string>();
   for (const c of inputs.confusions ?? []) {

@@ -1,7 +1,11 @@
 /** The distillation run report: the JSON document a run stores, and its Markdown rendering. */
 import type { DistillationConfig } from '../config/schemas';
-import type { EvaluationSummary, MachineInfo, ModelCost, TrainResult } from '../activities/types';
-import { WASM_FALLBACK_WARNING, pct, tableHead, tableRow, trainingNote } from './markdown';
+import type { EvaluationSummary, TrainResult } from '../activities/types';
+import { sumCosts } from '../common/model-cost';
+import type { MachineInfo, ModelCost } from '../common/model-cost';
+import { WASM_FALLBACK_WARNING, escapeCell, pct, signed, tableHead, tableRow, trainingNote } from './markdown';
+import { compressionTable, costComparison, formatBytes } from './compression';
+import type { CostRow } from './compression';
 
 export interface ModelOutcome {
   name: string;
@@ -76,6 +80,8 @@ export function renderDistillationReport(r: DistillationReport): string {
   const lines: string[] = [`# chrysalis run ${r.workflowId}`, ''];
   if (r.models.some((m) => m.training?.backendFallback)) lines.push(...WASM_FALLBACK_WARNING);
   for (const w of r.dataWarnings ?? []) lines.push(`> **Data split:** ${w}.`, '');
+  const headline = compressionHeadline(r);
+  if (headline) lines.push(`**${escapeCell(headline)}**`, '');
   lines.push(
     `Preset/config **${config.name}**, dataset **${config.data.dataset}**, seed ${config.seed}, ` +
       `wall time ${r.wallSeconds.toFixed(1)} s.`,
@@ -83,8 +89,33 @@ export function renderDistillationReport(r: DistillationReport): string {
       `${softTargets.cacheHit ? 'cache hit (no teacher trained or run)' : 'computed this run'}; ` +
       `ensemble ${config.ensemble}; transfer set ${JSON.stringify(config.transfer)}.`,
     '',
-    ...tableHead(['model', 'role', 'T', 'α', 'test errors', 'accuracy', 'epochs', 'train time', 'note']),
+    ...resultsTable(r),
+    ...exportedSection(r),
+    ...compressionSection(r),
+    ...biasShiftSection(r.models),
+    ...perClassSection(r),
   );
+  return `${lines.join('\n')}\n`;
+}
+
+/** Test (and validation) errors, training and inference time per model, and the ensemble as one model. */
+function resultsTable(r: DistillationReport): string[] {
+  const withValidation = r.models.some((m) => m.evaluation.validation);
+  const validation = (e: Pick<EvaluationSummary, 'validation'>): string[] =>
+    withValidation ? [e.validation ? `${e.validation.errors} / ${e.validation.n}` : ''] : [];
+  const lines = tableHead([
+    'model',
+    'role',
+    'T',
+    'α',
+    'test errors',
+    'accuracy',
+    ...(withValidation ? ['validation errors'] : []),
+    'epochs',
+    'train time',
+    'inference time',
+    'note',
+  ]);
   for (const m of r.models) {
     const t = m.training;
     lines.push(
@@ -95,24 +126,169 @@ export function renderDistillationReport(r: DistillationReport): string {
         m.alpha ?? '',
         `${m.evaluation.errors} / ${m.evaluation.n}`,
         pct(m.evaluation.accuracy),
+        ...validation(m.evaluation),
         t?.epochs ?? '',
         t ? `${t.seconds.toFixed(1)} s` : '',
+        `${m.evaluation.inferenceSeconds.toFixed(2)} s`,
         t ? trainingNote(t) : 'given',
       ]),
     );
   }
-  if (r.exported)
+  const e = r.ensemble;
+  if (e)
+    lines.push(
+      tableRow([
+        ENSEMBLE_NAME,
+        'ensemble',
+        '',
+        '',
+        `${e.evaluation.errors} / ${e.evaluation.n}`,
+        pct(e.evaluation.accuracy),
+        ...(withValidation ? [''] : []),
+        '',
+        '',
+        '',
+        `${e.rule} mean of ${escapeCell(e.members.join(', '))}`,
+      ]),
+    );
+  lines.push(
+    '',
+    'Inference time: forward passes over the test and validation splits during evaluation. ' +
+      "In the training curves a student's loss is its distillation objective, " +
+      'α·T²·KL(teacher ‖ student at T) + (1−α)·cross-entropy with the labels, ' +
+      "not comparable with the baseline's and the teachers' plain cross-entropy: each model has its own axis.",
+  );
+  return lines;
+}
+
+/** The name the teacher ensemble goes by in tables and charts. */
+export const ENSEMBLE_NAME = 'teacher ensemble';
+
+/** The exported model, how it was chosen, its quantised copies, and whether distillation helped at all. */
+function exportedSection(r: DistillationReport): string[] {
+  const x = r.exported;
+  const lines: string[] = [];
+  if (x)
     lines.push(
       '',
-      `Exported **${r.exported.model}** in TensorFlow.js layers format: ` +
-        `\`${r.exported.modelJson}\` (+ \`${r.exported.weights}\`).`,
+      `Exported **${x.model}**${x.chosenBy ? ` (chosen by ${x.chosenBy})` : ''} in TensorFlow.js layers format: ` +
+        `\`${x.modelJson}\` (+ \`${x.weights}\`).`,
     );
-  lines.push(...biasShiftSection(r.models));
-  lines.push('', '## Per-class test errors', '');
-  const C = r.models[0]?.evaluation.perClassErrors.length ?? 0;
-  lines.push(...tableHead(['model', ...Array.from({ length: C }, (_, c) => c)]));
+  const verdict = distillationVerdict(r);
+  if (verdict) lines.push('', verdict);
+  if (x?.quantized?.length) {
+    const full = r.models.find((m) => m.name === x.model);
+    lines.push('', '### Quantised exports', '');
+    lines.push(...tableHead(['weights', 'export size', 'test errors', 'change vs float32', 'model.json']));
+    if (full?.cost)
+      lines.push(
+        tableRow([
+          'float32',
+          formatBytes(full.cost.exportBytes),
+          `${full.evaluation.errors} / ${full.evaluation.n}`,
+          '',
+          `\`${x.modelJson}\``,
+        ]),
+      );
+    for (const q of x.quantized)
+      lines.push(
+        tableRow([
+          q.quantize,
+          formatBytes(q.exportBytes),
+          `${q.errors} / ${q.n}`,
+          full ? signed(q.errors - full.evaluation.errors) : '',
+          `\`${q.modelJson}\``,
+        ]),
+      );
+  }
+  return lines;
+}
+
+/**
+ * "Distillation did not help on this run: …" when the exported model is the hard-label baseline or the baseline
+ * has fewer test errors than every distilled student; undefined otherwise (or without a baseline or students).
+ */
+export function distillationVerdict(r: DistillationReport): string | undefined {
+  const baseline = r.models.find((m) => m.role === 'baseline');
+  const students = r.models.filter((m) => m.role === 'student');
+  if (!baseline || students.length === 0) return undefined;
+  const best = students.reduce((a, b) => (b.evaluation.errors < a.evaluation.errors ? b : a));
+  const reasons: string[] = [];
+  if (r.exported?.model === baseline.name) reasons.push('was chosen over every distilled student');
+  if (baseline.evaluation.errors < best.evaluation.errors)
+    reasons.push(
+      `has fewer test errors (${baseline.evaluation.errors}) than every distilled student ` +
+        `(the best, **${best.name}**, has ${best.evaluation.errors})`,
+    );
+  if (reasons.length === 0) return undefined;
+  return `Distillation did not help on this run: the hard-label baseline **${baseline.name}** ${reasons.join(' and ')}.`;
+}
+
+/** The exported student's cost against the teacher it replaces, or undefined when either cost is unknown. */
+export function compressionHeadline(r: DistillationReport): string | undefined {
+  const student = r.models.find((m) => m.name === r.exported?.model);
+  const reference = teacherCost(r);
+  if (!student?.cost || !reference) return undefined;
+  return costComparison(
+    { name: student.name, cost: student.cost, errors: student.evaluation.errors, n: student.evaluation.n },
+    reference,
+  );
+}
+
+/** The ensemble (its own cost, or its members' summed) or the single teacher, with its test errors. */
+function teacherCost(r: DistillationReport): (CostRow & { label: string }) | undefined {
+  const teachers = r.models.filter((m) => m.role === 'teacher');
+  const e = r.ensemble;
+  if (e) {
+    const members = e.members.map((name) => teachers.find((t) => t.name === name)?.cost);
+    const cost =
+      e.cost ?? (members.every((c) => c !== undefined) && members.length > 0 ? sumCosts(members) : undefined);
+    return (
+      cost && { name: ENSEMBLE_NAME, role: 'ensemble', label: 'the teacher ensemble', cost, ...errorsOf(e.evaluation) }
+    );
+  }
+  const only = teachers.length === 1 ? teachers[0] : undefined;
+  return (
+    only?.cost && {
+      name: only.name,
+      role: 'teacher',
+      label: 'the teacher',
+      cost: only.cost,
+      ...errorsOf(only.evaluation),
+    }
+  );
+}
+
+const errorsOf = (e: { errors: number; n: number }): { errors: number; n: number } => ({ errors: e.errors, n: e.n });
+
+/** Every model's cost with its errors, and the ensemble's (summed from its members when not given). */
+export function costRows(r: DistillationReport): CostRow[] {
+  const rows: CostRow[] = r.models.flatMap((m) =>
+    m.cost ? [{ name: m.name, role: m.role, cost: m.cost, ...errorsOf(m.evaluation) }] : [],
+  );
+  const teacher = teacherCost(r);
+  if (r.ensemble && teacher) rows.push(teacher);
+  return rows;
+}
+
+function compressionSection(r: DistillationReport): string[] {
+  const rows = costRows(r);
+  if (rows.length === 0) return [];
+  const note = r.ensemble
+    ? "The ensemble's cost is its members' summed (latencies add; time per example adds for throughput)."
+    : '';
+  return ['', '## Compression: size and speed', '', ...compressionTable(rows, r.machine, note)];
+}
+
+/** Per-class test errors, columns named by the run's classes (ids when the report has no names). */
+function perClassSection(r: DistillationReport): string[] {
+  const C = r.models[0]?.evaluation.perClassErrors.length ?? r.ensemble?.evaluation.perClassErrors.length ?? 0;
+  const name = (c: number): string => escapeCell(r.classNames?.[c] ?? String(c));
+  const lines = ['', '## Per-class test errors', ''];
+  lines.push(...tableHead(['model', ...Array.from({ length: C }, (_, c) => name(c))]));
   for (const m of r.models) lines.push(tableRow([m.name, ...m.evaluation.perClassErrors]));
-  return `${lines.join('\n')}\n`;
+  if (r.ensemble) lines.push(tableRow([ENSEMBLE_NAME, ...r.ensemble.evaluation.perClassErrors]));
+  return lines;
 }
 
 /** The class-omission variants' logit bias search, for the models that ran one. */

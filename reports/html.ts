@@ -200,3 +200,9 @@ export function chartsMarkdown(charts: readonly { name: string; title: string }[
     ...charts.flatMap((c) => [`![${c.title.replace(/[[\]]/g, '')}](${dir}/${c.name}.png)`, '']),
   ].join('\n');
 }
+
+/** The stored Markdown: the report, then its one "Charts" section (none without charts). */
+export function withCharts(markdown: string, charts: readonly { name: string; title: string }[]): string {
+  const section = chartsMarkdown(charts);
+  return section ? `${markdown}\n${section}` : markdown;
+}

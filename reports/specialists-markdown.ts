@@ -3,6 +3,10 @@ import type { ArtifactRef } from '../storage/artifact-store';
 import type { SpecialistsConfig } from '../config/specialists';
 import type { CombinationEvaluation, SpecialistSamplingInfo } from '../activities/specialists-types';
 import type { TrainResult } from '../activities/types';
+import { sumCosts } from '../common/model-cost';
+import type { MachineInfo, ModelCost } from '../common/model-cost';
+import { compressionTable, costComparison, formatBytes, formatCount } from './compression';
+import type { CostRow } from './compression';
 import {
   WASM_FALLBACK_WARNING,
   escapeCell,
@@ -26,6 +30,8 @@ export interface SpecialistOutcome {
   digest: string;
   sampling: SpecialistSamplingInfo;
   training: TrainingOutcome;
+  /** Size and speed of its export (absent in reports written before they were measured). */
+  cost?: ModelCost;
 }
 
 export interface DistillBackOutcome {
@@ -34,7 +40,15 @@ export interface DistillBackOutcome {
   /** The child distillationPipeline's own report. */
   report: { json: string; markdown: string };
   /** Students of the child run: the hard-label baseline and each distilled student. */
-  models: { name: string; role: string; errors: number; accuracy: number; manifestKey: string; cached: boolean }[];
+  models: {
+    name: string;
+    role: string;
+    errors: number;
+    accuracy: number;
+    manifestKey: string;
+    cached: boolean;
+    cost?: ModelCost;
+  }[];
 }
 
 export interface SpecialistsReport {
@@ -43,7 +57,14 @@ export interface SpecialistsReport {
   config: SpecialistsConfig;
   dataset: string;
   classNames: string[];
-  generalist: { manifestKey: string; digest: string; given: boolean; training?: TrainingOutcome };
+  generalist: {
+    manifestKey: string;
+    digest: string;
+    given: boolean;
+    training?: TrainingOutcome;
+    /** Size and speed of its export (absent in reports written before they were measured). */
+    cost?: ModelCost;
+  };
   clustering: {
     key: string;
     cached: boolean;
@@ -62,6 +83,13 @@ export interface SpecialistsReport {
   distillBack?: DistillBackOutcome;
   /** The generalist + specialists package (layers models, combination.json, loader.mjs). */
   exported?: { dir: string; manifest: string };
+  /**
+   * Specialists active per test input, on average: what the combination costs per example beyond the generalist.
+   * Absent in older reports; then derived from the firing counts.
+   */
+  averageSpecialistsFired?: number;
+  /** Where the costs were measured. */
+  machine?: MachineInfo;
   startedAt: string;
   finishedAt: string;
   wallSeconds: number;
@@ -113,6 +141,7 @@ export function renderSpecialistsReport(r: SpecialistsReport): string {
     ...testErrors(r),
     ...distillBack(r),
     ...exported(r),
+    ...compression(r),
     ...subsets(r),
     ...covariance(r),
     ...coverage(r.evaluation),
@@ -137,7 +166,74 @@ function header(r: SpecialistsReport): string[] {
       `combination: top-${e.topN} generalist classes select the active specialists, ` +
       `KL minimised (≤ ${e.iterations} iterations, ${e.combineSeconds.toFixed(1)} s).`,
     '',
+    ...headline(r),
   ];
+}
+
+/** The combination's cost against the generalist's, near the top. */
+function headline(r: SpecialistsReport): string[] {
+  const rows = combinationCostRows(r);
+  const [generalist, combined] = [rows.find((x) => x.name === 'generalist'), rows.find((x) => x.name === COMBINED)];
+  if (!generalist || !combined) return [];
+  return [`**${escapeCell(costComparison(combined, { ...generalist, label: 'the generalist' }))}**`, ''];
+}
+
+/** The row name of the generalist with its specialists. */
+const COMBINED = 'generalist + specialists';
+
+/** Specialists active per test input: the report's figure, or the firing counts' mean. */
+export function averageFired(r: SpecialistsReport): number {
+  const e = r.evaluation;
+  return r.averageSpecialistsFired ?? (e.n > 0 ? e.firing.reduce((s, f) => s + f.fired, 0) / e.n : 0);
+}
+
+/**
+ * The generalist, each specialist, the combination per example (the generalist plus the average number of
+ * specialists that fire, each at the mean specialist's cost) and the distilled-back students, where measured.
+ */
+export function combinationCostRows(r: SpecialistsReport): CostRow[] {
+  const e = r.evaluation;
+  const rows: CostRow[] = [];
+  const g = r.generalist.cost;
+  if (g) rows.push({ name: 'generalist', role: 'generalist', cost: g, errors: e.generalist.errors, n: e.n });
+  for (const s of r.specialists) if (s.cost) rows.push({ name: s.name, role: 'specialist', cost: s.cost });
+  const costs = r.specialists.map((s) => s.cost);
+  if (g && costs.length > 0 && costs.every((c) => c !== undefined)) {
+    const weight = averageFired(r) / costs.length;
+    rows.push({
+      name: COMBINED,
+      role: 'combination',
+      cost: sumCosts([g, ...costs], [1, ...costs.map(() => weight)]),
+      errors: e.combined.errors,
+      n: e.n,
+    });
+  }
+  for (const m of r.distillBack?.models ?? [])
+    if (m.cost) rows.push({ name: `${m.name} (distilled back)`, role: m.role, cost: m.cost, errors: m.errors, n: e.n });
+  return rows;
+}
+
+function compression(r: SpecialistsReport): string[] {
+  const rows = combinationCostRows(r);
+  if (rows.length === 0) return [];
+  const lines = ['', '## Compression: size and speed', '', ...compressionTable(rows, r.machine)];
+  const g = r.generalist.cost;
+  const all = r.specialists.map((s) => s.cost);
+  if (g && all.length > 0 && all.every((c) => c !== undefined)) {
+    const shipped = sumCosts([g, ...all]);
+    lines.push(
+      '',
+      `The **${COMBINED}** row is one test input's cost: the generalist plus ${averageFired(r).toFixed(2)} ` +
+        `of ${all.length} specialists firing on average, each at the mean specialist's cost; the KL combination ` +
+        `itself is not counted. The package ships all of them: ${formatCount(shipped.parameters)} parameters, ` +
+        `${formatBytes(shipped.exportBytes)}.`,
+    );
+  }
+  const combined = rows.find((x) => x.name === COMBINED);
+  const students = rows.filter((x) => x.name.endsWith('(distilled back)'));
+  if (combined && students.length > 0)
+    lines.push('', ...students.map((s) => `- ${escapeCell(costComparison(s, { ...combined, label: COMBINED }))}`));
+  return lines;
 }
 
 function testErrors(r: SpecialistsReport): string[] {

@@ -8,6 +8,7 @@ import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { EnsembleOutcome, ExportedModel, ModelOutcome, QuantizedExport } from '../activities/report';
 import type { EvaluationSummary, MeasureResult, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
+import { chooseExport } from '../common/export-choice';
 import { sumCosts } from '../common/model-cost';
 import type { DistillationConfig } from '../config/schemas';
 import type { PipelineInput } from '../config/resolve';
@@ -226,31 +227,13 @@ function measureAll(run: Run, models: ToEvaluate[]): Promise<MeasureResult> {
   );
 }
 
-/**
- * The model to deploy, chosen on the validation split among the hard-label baseline and the distilled
- * students (the baseline may win: then distillation did not help, and the report says so). Without a
- * validation split the test set decides, and the report says that too.
- */
-export function chooseStudent(models: readonly ModelOutcome[]): { best: ModelOutcome; chosenBy: string } | undefined {
-  const candidates = models.filter((m) => m.role === 'student' || m.role === 'baseline');
-  if (candidates.length === 0) return undefined;
-  const onValidation = candidates.every((m) => m.evaluation.validation && m.evaluation.validation.n > 0);
-  const score = (m: ModelOutcome) => (onValidation ? m.evaluation.validation!.errors : m.evaluation.errors);
-  const best = [...candidates].sort((a, b) => score(a) - score(b))[0]!;
-  const among = `among the hard-label baseline and ${candidates.length - 1} distilled students`;
-  const chosenBy = onValidation
-    ? `fewest validation errors (${score(best)} / ${best.evaluation.validation!.n}) ${among}`
-    : `fewest test errors ${among} (no validation split: data.validationSize is 0)`;
-  return { best, chosenBy };
-}
-
 /** The deployable artifact: the student chosen on validation, in the standard tfjs layers format. */
 async function exportChosen(
   run: Run,
   models: ModelOutcome[],
   evaluated: ToEvaluate[],
 ): Promise<DistillationSummary['exported']> {
-  const chosen = chooseStudent(models);
+  const chosen = chooseExport(models);
   if (!chosen) return undefined;
   const { best, chosenBy } = chosen;
   const files = await exportNamed(run, evaluated, best.name, chosenBy.split(' (')[0]!);

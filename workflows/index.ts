@@ -5,3 +5,5 @@ export { specialistsPipeline } from './specialists';
 export type { SpecialistsInput, SpecialistsSummary } from './specialists';
 export { smokePipeline } from './smoke';
 export type { SmokeSummary } from './smoke';
+export { studentSearchPipeline } from './search';
+export type { SearchInput, SearchSummary } from './search';

@@ -1,7 +1,7 @@
 /**
  * Progress state kept by a workflow and served by its `progress` query. Training activities signal
- * `modelProgress` after every epoch, so the query alone shows epoch/total, loss, accuracy and ETA
- * (`temporal workflow query --name progress`).
+ * `modelProgress` when an attempt starts and after every epoch, so the query alone shows which models wait for a
+ * compute slot (`queued`), epoch/total, loss, accuracy and ETA (`temporal workflow query --name progress`).
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ModelProgressUpdate, Progress } from '../common/progress';
@@ -38,22 +38,27 @@ export class ProgressTracker {
       this.state.models.push({ name, role, status: 'pending', epoch: 0, epochs });
   }
 
+  /** A model's first update (an attempt starting, or its first epoch) turns it from queued to running. */
   update(u: ModelProgressUpdate): void {
     const m = this.state.models.find((x) => x.name === u.model);
     if (!m) return;
     m.status = 'running';
     m.epoch = u.epoch;
     m.epochs = u.epochs;
-    m.loss = u.loss;
-    m.trainAccuracy = u.trainAccuracy;
-    m.etaSeconds = Math.max(0, (u.epochs - u.epoch) * u.epochSeconds);
+    if (u.loss !== undefined) m.loss = u.loss;
+    if (u.trainAccuracy !== undefined) m.trainAccuracy = u.trainAccuracy;
+    if (u.epochSeconds !== undefined) m.etaSeconds = Math.max(0, (u.epochs - u.epoch) * u.epochSeconds);
     if (u.checkpointEpoch !== undefined) m.checkpointEpoch = u.checkpointEpoch;
     if (u.resumedFromEpoch !== undefined) m.resumedFromEpoch = u.resumedFromEpoch;
   }
 
+  /**
+   * Follows a model's scheduled activity: `queued` until its first progress update (it may wait for a compute
+   * slot), then `done`, `cached` or `failed` as the activity ends.
+   */
   async track<T extends { cached?: boolean }>(name: string, p: Promise<T>): Promise<T> {
     const m = this.state.models.find((x) => x.name === name);
-    if (m) m.status = 'running';
+    if (m?.status === 'pending') m.status = 'queued';
     try {
       const out = await p;
       if (m) {

@@ -20,7 +20,7 @@ import type {
 import type { ExportedCombination } from '../activities/specialists-export';
 import type { DistillBackOutcome, SpecialistsReport, TrainingOutcome } from '../activities/specialists-report';
 import type { StoredReport } from '../activities/report-files';
-import type { DataPlanRef, ModelRef, TrainRequest, TrainResult } from '../activities/types';
+import type { DataPlanRef, MeasureResult, ModelCost, ModelRef, TrainRequest, TrainResult } from '../activities/types';
 import type { PipelineInput } from '../config/resolve';
 import type { SpecialistsConfig } from '../config/specialists';
 import { distillationPipeline } from './distillation';
@@ -104,11 +104,13 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
   const evaluation = await combineStage(run, combination);
   const exported = await exportStage(run, combination, evaluation);
   const distillBack = cfg.distill ? await distilBackStage(run, combination) : undefined;
+  // Runs started before the compression report go on as they were recorded: no costs.
+  const measured = patched('compression-report') ? await measureStage(run, combination) : undefined;
 
   const finishedAt = new Date(Date.now());
   const report = specialistsReport(
     run,
-    { generalist, clusters, specialistReqs, specialistResults, evaluation },
+    { generalist, clusters, specialistReqs, specialistResults, evaluation, measured },
     {
       ...(distillBack ? { distillBack } : {}),
       ...(exported ? { exported: { dir: exported.dir, manifest: exported.manifest } } : {}),
@@ -288,6 +290,17 @@ async function distilBackStage(run: Run, combination: CombinationRequest): Promi
   };
 }
 
+/** Size and speed of the generalist and each specialist, one after another so they do not slow each other. */
+function measureStage(run: Run, combination: CombinationRequest): Promise<MeasureResult> {
+  const models = [{ name: 'generalist', model: combination.generalist }, ...combination.specialists];
+  const summary = `measure ${models.length} models: parameters, export size, latency and throughput (native, plain tfjs)`;
+  return run.progress.stage('measure', () =>
+    run.compute.measureModels.executeWithOptions({ ...run.computeOptions, summary }, [
+      { models: models.map(({ name, model }) => ({ name, model })), classNames: run.data.classNames },
+    ]),
+  );
+}
+
 /** What the stages produced, for the report. */
 interface StageResults {
   generalist: { model: ModelRef; training?: TrainingOutcome };
@@ -295,11 +308,12 @@ interface StageResults {
   specialistReqs: SpecialistRequest[];
   specialistResults: SpecialistResult[];
   evaluation: CombinationEvaluation;
+  measured: MeasureResult | undefined;
 }
 
 function specialistsReport(
   { cfg, data }: Run,
-  { generalist, clusters, specialistReqs, specialistResults, evaluation }: StageResults,
+  { generalist, clusters, specialistReqs, specialistResults, evaluation, measured }: StageResults,
   tail: Pick<SpecialistsReport, 'distillBack' | 'exported' | 'startedAt' | 'finishedAt' | 'wallSeconds'>,
 ): SpecialistsReport {
   return {
@@ -313,6 +327,7 @@ function specialistsReport(
       digest: generalist.model.digest,
       given: 'ref' in cfg.generalist,
       ...(generalist.training ? { training: generalist.training } : {}),
+      ...costOf(measured, 'generalist'),
     },
     clustering: {
       key: clusters.key,
@@ -329,10 +344,17 @@ function specialistsReport(
       digest: s.model.digest,
       sampling: s.sampling,
       training: trainingOutcome(s, specialistReqs[m]!.train.epochs),
+      ...costOf(measured, s.name),
     })),
     evaluation,
+    ...(measured ? { machine: measured.machine } : {}),
     ...tail,
   };
+}
+
+function costOf(measured: MeasureResult | undefined, name: string): { cost?: ModelCost } {
+  const cost = measured?.costs.find((c) => c.name === name)?.cost;
+  return cost ? { cost } : {};
 }
 
 function summarize(

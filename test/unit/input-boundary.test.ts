@@ -307,21 +307,34 @@ test('a surprising split is stated at the top of the run report', () => {
   assert.match(md, /^# chrysalis run w\n\n> \*\*Data split:\*\* data\.validationSize 5000 holds out 83% /);
 });
 
-test('an IDX image file of another rank is refused naming the file and the shape it has', async () => {
+test('IDX images: n×H×W×C loads as channels-last colour; other ranks and mismatched test shapes are refused', async () => {
   const files = { trainImages: 'rgb.idx', trainLabels: 'l.idx', testImages: 't.idx', testLabels: 'tl.idx' };
   const bytes: Record<string, Uint8Array> = {
-    'rgb.idx': encodeIdx([4, 16, 16, 3], new Uint8Array(4 * 16 * 16 * 3)),
-    'l.idx': encodeIdx([4], new Uint8Array(4)),
-    't.idx': encodeIdx([2, 16, 16], new Uint8Array(2 * 16 * 16)),
+    'rgb.idx': encodeIdx(
+      [4, 16, 16, 3],
+      Uint8Array.from({ length: 4 * 16 * 16 * 3 }, (_, i) => i % 251),
+    ),
+    'l.idx': encodeIdx([4], Uint8Array.from([0, 1, 2, 1])),
+    't.idx': encodeIdx([2, 16, 16, 3], new Uint8Array(2 * 16 * 16 * 3)),
     'tl.idx': encodeIdx([2], new Uint8Array(2)),
+    'grey.idx': encodeIdx([2, 16, 16], new Uint8Array(2 * 16 * 16)),
+    'flat.idx': encodeIdx([4, 768], new Uint8Array(4 * 768)),
   };
+  const read = async (ref: string) => bytes[ref]!;
+  const ds = await loadIdxFiles(files, read);
+  assert.deepEqual([ds.rows, ds.cols, ds.channels, ds.shape], [16, 16, 3, [16, 16, 3]]);
+  assert.equal(ds.train.images[5], 5, 'pixels stay interleaved as stored');
   await assert.rejects(
-    loadIdxFiles(files, async (ref) => bytes[ref]!),
+    loadIdxFiles({ ...files, trainImages: 'flat.idx' }, read),
     (e: unknown) =>
       e instanceof DatasetError &&
       e.message ===
-        'data.idx.trainImages (rgb.idx): an IDX image file of shape [4, 16, 16, 3]; ' +
-          'expected [n, rows, cols] (one grayscale channel)',
+        'data.idx.trainImages (flat.idx): an IDX image file of shape [4, 768]; ' +
+          'expected [n, rows, cols] (grey) or [n, rows, cols, channels] (channels last)',
+  );
+  await assert.rejects(
+    loadIdxFiles({ ...files, testImages: 'grey.idx' }, read),
+    (e: unknown) => e instanceof DatasetError && e.message === 'data.idx: train images are 16×16×3, test images 16×16',
   );
 });
 

@@ -19,7 +19,7 @@ test('workflow histories recorded by earlier versions replay on this code', asyn
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.history.pb.gz'))
     .sort();
-  assert.ok(files.length >= 3, 'fixtures: a distillation run, a specialists run and its distil-back child');
+  assert.ok(files.length >= 4, 'fixtures: a distillation run, a specialists run and its child, a student search');
   for (const file of files) {
     const history = temporal.api.history.v1.History.decode(gunzipSync(readFileSync(path.join(dir, file))));
     const workflowId = file.replace(/\.history\.pb\.gz$/, '');

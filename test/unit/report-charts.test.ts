@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { deflateSync } from 'node:zlib';
-import { chartsMarkdown, markdownToHtml, renderCharts, renderHtml, svgToPng } from '../../reports';
+import { chartSpecs, chartsMarkdown, markdownToHtml, renderCharts, renderHtml, svgToPng } from '../../reports';
 import { decodePng, pngInfo, pngIsBlank } from '../helpers/png';
 import type { Chart, ChartInputs } from '../../reports';
 
@@ -17,6 +17,11 @@ const inputs: ChartInputs = {
       trainAccuracy: 0.8 + 0.03 * epoch - 0.01 * m,
     })),
   ),
+  tradeoff: [
+    { model: 'teacher', role: 'teacher', errorRate: 0.012, p50Ms: 2.1 },
+    { model: 'baseline', role: 'baseline', errorRate: 0.02, p50Ms: 0.3 },
+    { model: 'student-T20', role: 'student', errorRate: 0.015, p50Ms: 0.31 },
+  ],
   confusions: [
     {
       model: 'teacher',
@@ -69,6 +74,7 @@ test('renderCharts draws every chart kind as a non-blank PNG of a reasonable siz
     all.map((c) => c.name),
     [
       'training-curves',
+      'error-vs-latency',
       'confusion-teacher',
       'confusion-student-t20',
       'temperature-sweep',
@@ -100,8 +106,11 @@ test('chart SVGs carry the data they plot', async () => {
     assert.ok(svg.includes(text), `${name}: no ${JSON.stringify(text)} in the SVG`);
   };
   for (const model of ['teacher', 'baseline', 'student-T20']) has('training-curves', `>${model}</text>`);
-  has('training-curves', '>training loss<');
+  has('training-curves', '>loss (own objective)<');
   has('training-curves', '>training accuracy<');
+  has('training-curves', 'not comparable across roles');
+  has('error-vs-latency', '>latency at batch 1, native backend, p50 (ms, log scale)<');
+  for (const model of ['teacher', 'baseline', 'student-T20']) has('error-vs-latency', `>${model}</text>`);
   has('confusion-teacher', '>Confusion matrix: teacher<');
   has('confusion-teacher', '>T-shirt/top<');
   has('confusion-teacher', '>99</text>'); // cell counts are drawn
@@ -113,6 +122,23 @@ test('chart SVGs carry the data they plot', async () => {
   has('specialist-subsets', '3 specialists covering 7 classes');
   has('coverage', '>3 or more<');
   has('coverage', '>+40</text>');
+});
+
+test('training curves are small multiples: a loss and an accuracy panel per model', () => {
+  const curves = chartSpecs(inputs).find((c) => c.name === 'training-curves')!.spec as unknown as {
+    columns: number;
+    concat: { title: { text: string }; vconcat: { transform: { filter: { equal: string } }[] }[] }[];
+  };
+  assert.deepEqual(
+    curves.concat.map((p) => p.title.text),
+    ['teacher', 'baseline', 'student-T20'],
+  );
+  for (const p of curves.concat)
+    assert.deepEqual(
+      p.vconcat.map((panel) => panel.transform[0]!.filter.equal),
+      [p.title.text, p.title.text],
+    );
+  assert.equal(curves.columns, 3);
 });
 
 test('empty inputs give no charts', async () => {

@@ -4,6 +4,8 @@ import { gainKept, renderSpecialistsReport, table4Rows } from '../../reports/spe
 import type { SpecialistsReport } from '../../reports/specialists-markdown';
 import { resolveSpecialistsInput, specialistsPresets } from '../../config/specialists';
 import { FASHION_MNIST_CLASS_NAMES } from '../../common/datasets';
+import { averageFired, combinationCostRows } from '../../reports/specialists-markdown';
+import { cost } from '../helpers/costs';
 
 const coverageRow = (specialists: number, examples: number, generalistCorrect: number, combinedCorrect: number) => ({
   specialists,
@@ -153,6 +155,40 @@ test('the Markdown report shows results, subsets by class name, the covariance, 
   assert.match(md, /\| 1 \| 8000 \| \+60 \| \+0\.9% \|/);
   assert.match(md, /\| specialist-1 \| 2100 \| 21\.0% \| 85\.7% \|/);
   assert.doesNotMatch(md, /WARNING/);
+});
+
+test('compression: each model, the combination per example (generalist + average fired) and the shipped package', () => {
+  const r = fixture();
+  assert.equal(averageFired(r), 0.21, 'from the firing counts when the report has no figure');
+  assert.doesNotMatch(renderSpecialistsReport(r), /Compression|× (fewer|more) parameters/, 'older reports');
+  r.generalist.cost = cost(1_000_000, 2, 10000);
+  r.specialists[0]!.cost = cost(900_000, 1.5, 10000);
+  r.specialists[1]!.cost = cost(1_100_000, 2.5, 5000);
+  r.averageSpecialistsFired = 0.5;
+  r.distillBack!.models[1]!.cost = cost(100_000, 0.25, 40000);
+  r.machine = { cpu: 'Xeon', cores: 4, simd: [], node: 'v22', tfjs: '4.22.0' };
+  // Per example: the generalist plus half a mean specialist (1 M parameters, 2 ms; times per example add: 5,714 ex/s).
+  const combined = combinationCostRows(r).find((x) => x.name === 'generalist + specialists')!;
+  assert.equal(combined.cost.parameters, 1_500_000);
+  assert.equal(combined.cost.native.batch1.p50Ms, 3);
+  assert.equal(combined.cost.native.batch256.examplesPerSecond, 1 / (1 / 10000 + 0.25 / 10000 + 0.25 / 5000));
+  const md = renderSpecialistsReport(r);
+  assert.match(
+    md,
+    /\*\*generalist \+ specialists: 1\.5× more parameters, 1\.5× slower at batch 1 \(native\), -0\.6 points test error vs the generalist\*\*/,
+  );
+  assert.match(md, /## Compression: size and speed/);
+  assert.match(md, /\| specialist-2 \| 1,100,000 \| 4\.20 MiB \| 2\.50 \/ 3\.50 \| 5,000 \|/);
+  assert.match(md, /\| generalist \+ specialists \| 1,500,000 \| 5\.72 MiB \| 3\.00 \/ 4\.20 \| 5,714 \|/);
+  assert.match(
+    md,
+    /plus 0\.50 of 2 specialists firing on average.*ships all of them: 3,000,000 parameters, 11\.45 MiB\./,
+  );
+  assert.match(md, /Measured on Xeon \(4 cores; SIMD: none detected\), node v22, tfjs 4\.22\.0\./);
+  assert.match(
+    md,
+    /- student-T2-a0\.9 \(distilled back\): 15× fewer parameters, 12× faster at batch 1 \(native\), \+0\.2 points test error vs generalist \+ specialists/,
+  );
 });
 
 test('every specialists preset resolves; overrides and field paths work like the distillation input', () => {

@@ -1,0 +1,137 @@
+/**
+ * `dataset: "images"`: folders of PNG/JPEG files, one sub-folder per class, decoded by TensorFlow's
+ * native decoders (tfjs-node), resized to the declared input shape and kept as uint8 HWC like IDX data.
+ * Class names are the folder names, sorted. The digest covers the decoded pixels and labels, so a
+ * changed file changes every cache key that depends on the data.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { imageShape } from '../common/input-shape';
+import type { ImageFolders } from '../config/schemas';
+import type { Dataset, Split } from '../ml/datasets';
+import { confinedPath } from './data-roots';
+import { invalidInput } from './failures';
+
+const IMAGE_FILE = /\.(png|jpe?g)$/i;
+
+interface TfNode {
+  node: { decodeImage(b: Uint8Array, channels?: number): tf.Tensor3D | tf.Tensor4D };
+  image: { resizeBilinear(x: tf.Tensor3D, size: [number, number], alignCorners?: boolean): tf.Tensor3D };
+  tidy<T extends tf.TensorContainer>(fn: () => T): T;
+}
+
+function tfNode(): TfNode {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('@tensorflow/tfjs-node') as TfNode;
+  } catch (err) {
+    throw invalidInput(
+      `invalid input: data.images: image folders are decoded by native TensorFlow, which this worker lacks ` +
+        `(${(err as Error).message.split('\n')[0]}); run \`npm run setup\``,
+    );
+  }
+}
+
+/** The files of one folder, by class: `<dir>/<class>/*.png|jpg`, every path confined to the data roots. */
+async function listClasses(
+  field: string,
+  dir: string,
+  roots: readonly string[],
+  minClasses: number,
+): Promise<Map<string, string[]>> {
+  const root = await confinedPath(dir, field, roots);
+  const entries = await readdir(root, { withFileTypes: true }).catch((err: Error) => {
+    throw invalidInput(`invalid input: ${field}: cannot read folder ${dir}: ${err.message}`);
+  });
+  const classes = new Map<string, string[]>();
+  for (const d of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    const files = (await readdir(path.join(root, d.name))).filter((f) => IMAGE_FILE.test(f)).sort();
+    classes.set(d.name, await Promise.all(files.map((f) => confinedPath(path.join(root, d.name, f), field, roots))));
+  }
+  if ([...classes.values()].filter((f) => f.length > 0).length < minClasses)
+    throw invalidInput(
+      `invalid input: ${field}: ${dir} needs at least ${minClasses} class folder${minClasses === 1 ? '' : 's'} ` +
+        'with PNG or JPEG files',
+    );
+  return classes;
+}
+
+/** One image as `shape` uint8 pixels: decoded, resized when its size differs, rounded back to 0-255. */
+function decode(t: TfNode, field: string, file: string, bytes: Uint8Array, shape: ImageFolders['inputShape']) {
+  const [h, w, c] = shape;
+  let img: tf.Tensor3D;
+  try {
+    img = t.node.decodeImage(bytes, c) as tf.Tensor3D;
+  } catch (err) {
+    throw invalidInput(
+      `invalid input: ${field}: ${file}: not a readable PNG or JPEG (${(err as Error).message.split('\n')[0]})`,
+    );
+  }
+  return t.tidy(() => {
+    const sized = img.shape[0] === h && img.shape[1] === w ? img : t.image.resizeBilinear(img, [h, w], true);
+    const out = Uint8Array.from(sized.dataSync(), (v) => Math.min(255, Math.max(0, Math.round(v))));
+    img.dispose();
+    return out;
+  });
+}
+
+/** Whether a training file is held out for the test set: a hash of its path, so every run splits alike. */
+function heldOut(file: string, fraction: number): boolean {
+  return createHash('sha256').update(file).digest().readUInt32BE(0) / 2 ** 32 < fraction;
+}
+
+async function readSplit(
+  t: TfNode,
+  field: string,
+  files: { file: string; label: number }[],
+  shape: ImageFolders['inputShape'],
+): Promise<Split> {
+  const size = shape[0] * shape[1] * shape[2];
+  const images = new Uint8Array(files.length * size);
+  for (const [i, f] of files.entries()) images.set(decode(t, field, f.file, await readFile(f.file), shape), i * size);
+  return { images, labels: Uint8Array.from(files, (f) => f.label), n: files.length };
+}
+
+export async function loadImageFolders(spec: ImageFolders, roots: readonly string[]): Promise<Dataset> {
+  const t = tfNode();
+  const train = await listClasses('data.images.train', spec.train, roots, 2);
+  const classNames = [...train.keys()];
+  const labelled = (m: Map<string, string[]>) =>
+    [...m].flatMap(([name, files]) => files.map((file) => ({ file, label: classNames.indexOf(name) })));
+  let trainFiles = labelled(train);
+  let testFiles: typeof trainFiles;
+  if (spec.test) {
+    const test = await listClasses('data.images.test', spec.test, roots, 1);
+    const unknown = [...test.keys()].filter((c) => !train.has(c));
+    if (unknown.length > 0)
+      throw invalidInput(
+        `invalid input: data.images.test: class folders not in the training folder: ${unknown.join(', ')}`,
+      );
+    testFiles = labelled(test);
+  } else {
+    const fraction = spec.testFraction ?? 0.2;
+    testFiles = trainFiles.filter((f) => heldOut(f.file, fraction));
+    trainFiles = trainFiles.filter((f) => !heldOut(f.file, fraction));
+  }
+  const [trainSplit, testSplit] = [
+    await readSplit(t, 'data.images.train', trainFiles, spec.inputShape),
+    await readSplit(t, spec.test ? 'data.images.test' : 'data.images.train', testFiles, spec.inputShape),
+  ];
+  const hash = createHash('sha256').update(JSON.stringify({ classNames, inputShape: spec.inputShape }));
+  for (const s of [trainSplit, testSplit]) hash.update(s.images).update(s.labels);
+  const [rows, cols, channels] = spec.inputShape;
+  return {
+    name: 'images',
+    digest: hash.digest('hex'),
+    classNames,
+    numClasses: classNames.length,
+    rows,
+    cols,
+    channels,
+    shape: imageShape(rows, cols, channels),
+    train: trainSplit,
+    test: testSplit,
+  };
+}

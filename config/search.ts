@@ -1,0 +1,121 @@
+/**
+ * The student search's input (issue 11): teachers as in a distillation run, a space of candidate
+ * students, one training recipe, the successive-halving schedule and a budget. Parsed at the
+ * boundary like every pipeline's input (config/resolve.ts resolveSearchInput).
+ */
+import { z } from 'zod';
+import { scheduleProblem, searchCandidates } from '../common/search-plan';
+import {
+  checkDataAndTransfer,
+  distillationConfigSchema,
+  modelSpecSchema,
+  runIdentity,
+  trainSpecSchema,
+} from './schemas';
+import { keyedUnion } from './variants';
+
+const positiveInt = z.number().int().positive();
+const rate = z.number().min(0).max(0.95);
+
+/** At most this many candidates (architectures × temperatures) in one search. */
+export const MAX_CANDIDATES = 64;
+
+/**
+ * The fastest batch-1 call any model makes is well above a microsecond; a budget below that can only
+ * be a unit mistake.
+ */
+export const MIN_LATENCY_BUDGET_MS = 0.001;
+
+export const searchSpaceSchema = z
+  .object({
+    /** Architectures given one by one. */
+    models: z.array(modelSpecSchema).min(1).max(MAX_CANDIDATES).optional(),
+    /** Every MLP of `depth` hidden layers of `width` units, for each width and depth. */
+    mlp: z
+      .object({
+        widths: z.array(positiveInt).min(1).max(16),
+        depths: z.array(z.number().int().min(1).max(8)).min(1).max(8),
+        /** @default 0 */
+        hiddenDropout: rate.optional(),
+      })
+      .strict()
+      .optional(),
+    /** Every CNN of each filter list with each dense width. */
+    cnn: z
+      .object({
+        filters: z.array(z.array(positiveInt).min(1).max(4)).min(1).max(8),
+        dense: z.array(positiveInt).min(1).max(8),
+        /** @default 0 */
+        dropout: rate.optional(),
+      })
+      .strict()
+      .optional(),
+    /** Each architecture is distilled at each of these temperatures. */
+    temperatures: z.array(z.number().gt(0, 'T must be > 0').max(1000)).min(1).max(8),
+    /** Weight of the soft term. @default 0.9 */
+    alpha: z.number().min(0, 'alpha must be in [0, 1]').max(1, 'alpha must be in [0, 1]').default(0.9),
+  })
+  .strict();
+
+export const budgetSchema = keyedUnion('budget', {
+  /** At most this many validation errors more than the teacher ensemble. */
+  maxExtraErrors: z
+    .object({
+      maxExtraErrors: z.number().int('a whole number of errors').min(0, 'must be ≥ 0 (errors more than the teachers)'),
+    })
+    .strict(),
+  /** At most this native p50 latency at batch 1, in milliseconds. */
+  maxLatencyMs: z
+    .object({
+      maxLatencyMs: z
+        .number()
+        .gt(0, { message: 'must be > 0 ms', abort: true })
+        .min(MIN_LATENCY_BUDGET_MS, `below ${MIN_LATENCY_BUDGET_MS} ms no model can answer (is the unit ms?)`),
+    })
+    .strict(),
+});
+
+export const searchConfigSchema = z
+  .object({
+    ...runIdentity,
+    data: distillationConfigSchema.shape.data,
+    teachers: distillationConfigSchema.shape.teachers,
+    ensemble: distillationConfigSchema.shape.ensemble,
+    transfer: distillationConfigSchema.shape.transfer,
+    space: searchSpaceSchema,
+    /** The full training recipe of every candidate; rungs train its first epochs. */
+    train: trainSpecSchema,
+    halving: z
+      .object({
+        /** Each rung keeps the best 1/eta of the candidates. @default 3 */
+        eta: z.number().int().min(2).max(10).default(3),
+        /** Number of rungs; the last trains the survivors to `train.epochs`. @default 3 */
+        rungs: z.number().int().min(1).max(6).default(3),
+      })
+      .strict()
+      .default({ eta: 3, rungs: 3 }),
+    budget: budgetSchema,
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    checkDataAndTransfer(cfg, ctx);
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    const s = cfg.space;
+    if (!s.models && !s.mlp && !s.cnn) issue(['space'], 'give at least one of "models", "mlp", "cnn"');
+    const n = searchCandidates(s).length;
+    if (n > MAX_CANDIDATES)
+      issue(['space'], `${n} candidates (architectures × temperatures): at most ${MAX_CANDIDATES}`);
+    const problem = scheduleProblem(cfg.train.epochs, cfg.halving.rungs, cfg.halving.eta);
+    if (problem) issue(['halving', 'rungs'], problem);
+    if (cfg.data.validationSize === 0)
+      issue(['data', 'validationSize'], 'the search decides on the validation split: validationSize must be > 0');
+    if ('maxExtraErrors' in cfg.budget && 'softTargets' in cfg.teachers)
+      issue(
+        ['budget', 'maxExtraErrors'],
+        'an error budget is relative to the teacher ensemble, and stored soft targets have no validation ' +
+          'predictions: give teachers as "count" or "refs", or use maxLatencyMs',
+      );
+  });
+
+export type SearchConfig = z.infer<typeof searchConfigSchema>;
+export type SearchConfigInput = z.input<typeof searchConfigSchema>;

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { before, test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { loadImageFolders } from '../../activities/image-folder';
+import { initBackend } from '../../ml';
+
+interface TfNodeTest {
+  node: { encodePng(t: unknown): Promise<Uint8Array> };
+  tensor3d(v: Uint8Array, shape: [number, number, number], dtype: 'int32'): { dispose(): void };
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const tfn = require('@tensorflow/tfjs-node') as TfNodeTest;
+
+before(async () => {
+  await initBackend({ requested: 'tensorflow' });
+});
+
+/** A w×h RGB PNG filled with one colour. */
+async function png(w: number, h: number, rgb: [number, number, number]): Promise<Uint8Array> {
+  const t = tfn.tensor3d(
+    Uint8Array.from({ length: w * h * 3 }, (_, i) => rgb[i % 3]!),
+    [h, w, 3],
+    'int32',
+  );
+  const bytes = await tfn.node.encodePng(t);
+  t.dispose();
+  return bytes;
+}
+
+async function folder(): Promise<string> {
+  const root = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'images-')));
+  for (const [cls, rgb] of [
+    ['red', [250, 0, 0]],
+    ['blue', [0, 0, 250]],
+  ] as const) {
+    mkdirSync(path.join(root, 'train', cls), { recursive: true });
+    for (let i = 0; i < 10; i++)
+      writeFileSync(path.join(root, 'train', cls, `${i}.png`), await png(20 + i, 20, [...rgb]));
+    writeFileSync(path.join(root, 'train', cls, 'notes.txt'), 'not an image');
+  }
+  return root;
+}
+
+test('image folders: classes from folder names, resized RGB pixels, a path-hashed test split', async () => {
+  const root = await folder();
+  const spec = { train: path.join(root, 'train'), inputShape: [16, 16, 3] as [16, 16, 3], testFraction: 0.3 };
+  const ds = await loadImageFolders(spec, [root]);
+  assert.deepEqual(ds.classNames, ['blue', 'red']);
+  assert.deepEqual(ds.shape, [16, 16, 3]);
+  assert.equal(ds.train.n + ds.test.n, 20);
+  assert.ok(ds.test.n > 0 && ds.train.n > ds.test.n, `split ${ds.train.n}/${ds.test.n}`);
+  const first = ds.train.labels[0]!;
+  const px = Array.from(ds.train.images.subarray(0, 3));
+  assert.deepEqual(px, first === 0 ? [0, 0, 250] : [250, 0, 0], 'the class colour survives the resize');
+  const again = await loadImageFolders(spec, [root]);
+  assert.equal(again.digest, ds.digest, 'the same files give the same digest and split');
+  writeFileSync(path.join(root, 'train', 'red', '3.png'), await png(20, 20, [200, 10, 10]));
+  assert.notEqual((await loadImageFolders(spec, [root])).digest, ds.digest, 'a changed file changes the digest');
+});
+
+async function refusal(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof ApplicationFailure && err.type === 'InvalidInput' && err.nonRetryable, String(err));
+  return err.message;
+}
+
+test('image folders: a corrupt file, a link out of the roots and an unknown test class are refused by name', async () => {
+  const root = await folder();
+  const spec = { train: path.join(root, 'train'), inputShape: [16, 16, 3] as [16, 16, 3] };
+  writeFileSync(path.join(root, 'train', 'red', '4.png'), (await png(20, 20, [1, 2, 3])).subarray(0, 40));
+  assert.match(
+    await refusal(loadImageFolders(spec, [root])),
+    /^invalid input: data\.images\.train: .*\/train\/red\/4\.png: not a readable PNG or JPEG/,
+  );
+  const root2 = await folder();
+  const outside = mkdtempSync(path.join(os.tmpdir(), 'outside-'));
+  writeFileSync(path.join(outside, 'x.png'), await png(4, 4, [0, 0, 0]));
+  symlinkSync(path.join(outside, 'x.png'), path.join(root2, 'train', 'red', 'link.png'));
+  assert.match(
+    await refusal(loadImageFolders({ ...spec, train: path.join(root2, 'train') }, [root2])),
+    /data\.images\.train: .*link\.png: a link to .*outside the data roots/,
+  );
+  mkdirSync(path.join(root2, 'test', 'green'), { recursive: true });
+  writeFileSync(path.join(root2, 'test', 'green', 'g.png'), await png(4, 4, [0, 250, 0]));
+  assert.equal(
+    await refusal(
+      loadImageFolders({ ...spec, train: path.join(root, 'train'), test: path.join(root2, 'test') }, [root, root2]),
+    ),
+    'invalid input: data.images.test: class folders not in the training folder: green',
+  );
+  assert.match(await refusal(loadImageFolders(spec, ['/nowhere'])), /data\.images\.train: .*: outside the data roots/);
+});
