@@ -27,6 +27,7 @@ import {
 } from '../ml/imported-teacher';
 import type { LoadedTeacher } from '../ml/imported-teacher';
 import { decodeNpy, NpyError } from '../ml/npy';
+import { inputSizeOf } from '../common/input-shape';
 import type { Dataset } from '../ml/datasets';
 import { loadPlan } from './artifacts';
 import { confinedPath } from './data-roots';
@@ -252,16 +253,20 @@ function asInvalid(err: unknown, ref: Pick<ImportedTeacherRef, 'field'>): unknow
   return err;
 }
 
-/** The data's grey image side and the teacher's feed layout; a mismatch fails naming both shapes. */
+/** The teacher's feed layout for the data's images; a mismatch fails naming both shapes. */
 function layoutFor(teacher: LoadedTeacher, ds: Dataset, ref: ImportedTeacherRef): number[] {
-  const side: [number, number] = [ds.rows, ds.cols];
-  const layout = inputLayout(teacher.inputShape, side);
-  if (!layout)
+  const layout = inputLayout(teacher.inputShape, ds.shape);
+  if (!layout) {
+    const accepted = [
+      [inputSizeOf(ds.shape)],
+      [ds.rows, ds.cols, ds.channels],
+      ...(ds.channels === 1 ? [ds.shape] : []),
+    ];
     throw invalidInput(
       `${ref.field}: teacher input shape [${teacher.inputShape.map((d) => d ?? '?').join(', ')}] does not match ` +
-        `the data's images [${side.join(', ')}] (a teacher may take [${side[0] * side[1]}], [${side.join(', ')}] ` +
-        `or [${side.join(', ')}, 1])`,
+        `the data's images [${ds.shape.join(', ')}] (a teacher may take ${accepted.map((a) => `[${a.join(', ')}]`).join(' or ')})`,
     );
+  }
   if (teacher.outputWidth !== null && teacher.outputWidth !== ds.numClasses)
     throw invalidInput(
       `${ref.field}: teacher output shape [?, ${teacher.outputWidth}] does not match the data's ` +
@@ -284,7 +289,7 @@ export async function importedLogits(
   const teacher = await loadImported(store, ref);
   try {
     const layout = layoutFor(teacher, ds, ref);
-    const data = { images: ds.train.images, side: [ds.rows, ds.cols] as [number, number], indices };
+    const data = { images: ds.train.images, side: ds.shape, indices };
     return await teacherLogits(teacher, data, { layout, classes: ds.numClasses, outputs: ref.outputs });
   } catch (err) {
     throw asInvalid(err, ref);

@@ -1,11 +1,13 @@
 /**
  * Teachers trained elsewhere: TensorFlow SavedModels (tfjs-node's native loader, so the TensorFlow version
  * of the native library decides which load) and TensorFlow.js layers or graph models. Each is wrapped as
- * the same small interface, fed the same pixels as chrysalis's own models (grey values / 255), and its
+ * the same small interface, fed the same pixels as chrysalis's own models (values / 255, channels last), and its
  * output turned into logits the way the config declares it.
  */
 import * as tf from '@tensorflow/tfjs';
 import type * as TfNode from '@tensorflow/tfjs-node';
+import { channelsOf, inputSizeOf } from '../common/input-shape';
+import type { InputShape } from '../common/input-shape';
 import { fillBatch } from './batches';
 import { BackendUnavailableError } from './backend';
 import { Rng } from './rng';
@@ -149,12 +151,13 @@ export async function loadTfjsTeacher(read: ModelFileReader): Promise<LoadedTeac
 }
 
 /**
- * How to feed grey H×W images to a teacher that declares `shape`: [H·W], [H, W] or [H, W, 1] (unknown sizes
- * match); undefined when it takes anything else.
+ * How to feed H×W×C images (channels last) to a teacher that declares `shape`: [H·W·C] or [H, W, C], and for
+ * grey images also [H, W] (unknown sizes match); undefined when it takes anything else.
  */
-export function inputLayout(shape: readonly (number | null)[], side: [number, number]): number[] | undefined {
-  const [h, w] = side;
-  const layouts = [[h * w], [h, w], [h, w, 1]];
+export function inputLayout(shape: readonly (number | null)[], image: InputShape): number[] | undefined {
+  const [h, w] = image;
+  const c = channelsOf(image);
+  const layouts = [[h * w * c], [h, w, c], ...(c === 1 ? [[h, w]] : [])];
   return layouts.find((l) => l.length === shape.length && l.every((d, i) => shape[i] === null || shape[i] === d));
 }
 
@@ -170,14 +173,14 @@ export function toLogits(raw: Float32Array, outputs: TeacherOutputs): Float32Arr
  */
 export async function teacherLogits(
   teacher: LoadedTeacher,
-  data: { images: Uint8Array; side: [number, number]; indices: Int32Array },
+  data: { images: Uint8Array; side: InputShape; indices: Int32Array },
   opts: { layout: number[]; classes: number; outputs: TeacherOutputs; batchSize?: number },
 ): Promise<Float32Array> {
   const { images, side, indices } = data;
   const n = indices.length;
   const C = opts.classes;
   const batchSize = opts.batchSize ?? 500;
-  const size = side[0] * side[1];
+  const size = inputSizeOf(side);
   const out = new Float32Array(n * C);
   const buf = new Float32Array(batchSize * size);
   for (let start = 0; start < n; start += batchSize) {

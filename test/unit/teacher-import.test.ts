@@ -81,12 +81,15 @@ test('config: teachers.import parses each kind, strictly; relative paths, ".." a
   assert.ok(!teacherImportSchema.safeParse({ kind: 'onnx', path: '/m.onnx' }).success);
 });
 
-test('inputLayout accepts [H·W], [H, W], [H, W, 1] (unknown sizes match) and nothing else; toLogits', () => {
+test('inputLayout accepts [H·W·C], [H, W, C] and for grey [H, W] (unknown sizes match), nothing else; toLogits', () => {
   assert.deepEqual(inputLayout([784], [28, 28]), [784]);
   assert.deepEqual(inputLayout([null, 28], [28, 28]), [28, 28]);
   assert.deepEqual(inputLayout([28, 28, 1], [28, 28]), [28, 28, 1]);
   assert.equal(inputLayout([32, 32], [28, 28]), undefined);
   assert.equal(inputLayout([28, 28, 3], [28, 28]), undefined);
+  assert.deepEqual(inputLayout([32, 32, 3], [32, 32, 3]), [32, 32, 3], 'colour: channels last');
+  assert.deepEqual(inputLayout([null], [32, 32, 3]), [3072]);
+  assert.equal(inputLayout([32, 32], [32, 32, 3]), undefined, 'a grey teacher does not take colour data');
   const p = Float32Array.from([0.25, 0.75, 0]);
   assert.deepEqual([...toLogits(p, 'probabilities')].slice(0, 2), [
     Math.fround(Math.log(0.25)),
