@@ -23,6 +23,8 @@ import { activityContext, runDurableTraining } from './durable-training';
 import type { TrainingDeps } from './durable-training';
 import { modelDigest, partialEpoch } from './digests';
 import { modelCostActivities } from './model-cost';
+import { importedLogits, teacherImportActivities } from './teacher-import';
+import type { ImportedTeacherRef } from './teacher-import';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
 import type {
   DataPlanRef,
@@ -174,6 +176,8 @@ async function computeSoftTargets(
     key: string;
     data: DataPlanRef;
     teachers: ModelRef[];
+    /** Teachers from outside, after the given ones. @default [] */
+    imported?: ImportedTeacherRef[];
   },
 ): Promise<SoftTargetsRef> {
   const { store } = deps;
@@ -181,7 +185,9 @@ async function computeSoftTargets(
   const plan = await loadPlan(store, req.data.plan);
   const n = plan.transfer.length;
   const C = ds.numClasses;
-  const all = new Float32Array(req.teachers.length * n * C);
+  const imported = req.imported ?? [];
+  const members = req.teachers.length + imported.length;
+  const all = new Float32Array(members * n * C);
   let inferenceSeconds = 0;
   for (const [m, teacher] of req.teachers.entries()) {
     const net = await loadNet(store, await readManifest(store, teacher.manifest.key));
@@ -194,29 +200,45 @@ async function computeSoftTargets(
     }
     activityContext()?.heartbeat({ teacher: m + 1 });
   }
+  for (const [i, ref] of imported.entries()) {
+    const t0 = performance.now();
+    all.set(await importedLogits(store, ref, ds, plan.transfer), (req.teachers.length + i) * n * C);
+    inferenceSeconds += (performance.now() - t0) / 1000;
+    activityContext()?.heartbeat({ teacher: req.teachers.length + i + 1 });
+  }
   const dir = keys.softTargets(req.key);
   const logits = await store.put(
     `${dir}/logits.cht`,
-    encodeTensors({ logits: { dtype: 'float32', shape: [req.teachers.length, n, C], data: all } }),
+    encodeTensors({ logits: { dtype: 'float32', shape: [members, n, C], data: all } }),
   );
   const manifest = await putJson(store, `${dir}/manifest.json`, {
     kind: 'chrysalis-soft-targets',
     version: 1,
     key: req.key,
     logits,
-    members: req.teachers.length,
+    members,
     n,
     numClasses: C,
     provenance: {
-      teachers: req.teachers.map((t) => ({ digest: t.digest, weightsSha256: t.weights.sha256 })),
+      teachers: [
+        ...req.teachers.map((t) => ({ digest: t.digest, weightsSha256: t.weights.sha256 })),
+        ...imported.map((t) => ({
+          digest: t.digest,
+          import: t.kind,
+          sha256: t.sha256,
+          outputs: t.outputs,
+          // Said where the logits are: for these teachers the temperature divides log-probabilities.
+          ...(t.outputs === 'logits' ? {} : { stored: 'log-probabilities (T acts on log-probabilities)' }),
+        })),
+      ],
       dataset: req.data.dataset,
       datasetDigest: req.data.datasetDigest,
       planDigest: req.data.planDigest,
       transferIndices: 'data plan "transfer" split',
     },
   });
-  deps.logger.info({ key: req.key, members: req.teachers.length, n }, 'soft targets (teacher logits) stored');
-  return { key: req.key, logits, manifest, members: req.teachers.length, n, numClasses: C, inferenceSeconds };
+  deps.logger.info({ key: req.key, members, n }, 'soft targets (teacher logits) stored');
+  return { key: req.key, logits, manifest, members, n, numClasses: C, inferenceSeconds };
 }
 
 /** Test and validation logits of one model (n × C, row-major), and the seconds their forward passes took. */
@@ -429,6 +451,7 @@ export function createComputeActivities(deps: ComputeDeps) {
     evaluateModel,
     evaluateEnsemble,
     ...modelCostActivities,
+    ...teacherImportActivities,
   });
 }
 

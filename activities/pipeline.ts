@@ -20,6 +20,7 @@ import { distillationChartInputs, renderDistillationReport, trainingCurves } fro
 import type { DistillationReport } from './report';
 import { storeReport } from './report-files';
 import type { StoredReport } from './report-files';
+import type { ImportedTeacherRef } from './teacher-import';
 import type { ModelRef, SoftTargetsRef, TrainRequest } from './types';
 
 export interface PipelineDeps {
@@ -112,12 +113,14 @@ async function resolveModelRefs(deps: PipelineDeps, refs: ModelRefInput[]): Prom
 
 /**
  * The soft-target cache key for these teachers and transfer set, and the cached entry if present.
- * Teachers are identified by their recipe digest (or given weights' digest), known before training.
+ * Teachers are identified by their recipe digest (or given weights' digest, or an import's digest), known
+ * before training.
  */
 async function lookupSoftTargets(
   deps: PipelineDeps,
   req: {
-    teachers: Omit<TrainRequest, 'name' | 'role'>[] | ModelRef[];
+    /** Imported teachers' digests cover their content and how their outputs are read. */
+    teachers: Omit<TrainRequest, 'name' | 'role'>[] | ModelRef[] | ImportedTeacherRef[];
     planDigest: string;
     key?: string;
   },

@@ -99,6 +99,65 @@ export const dataRefSchema = z
     if (problem) ctx.addIssue({ code: 'custom', message: `not a valid data reference: ${problem}` });
   });
 
+/**
+ * Where an outside teacher's files are: an absolute local path on the compute workers under one of their data
+ * roots, `minio:<key>` (a key prefix for a SavedModel directory), or an http(s) URL (downloaded once into the
+ * store).
+ */
+export const importRefSchema = z
+  .string()
+  .min(1)
+  .superRefine((ref, ctx) => {
+    const problem = importRefProblem(ref);
+    if (problem) ctx.addIssue({ code: 'custom', message: `not a valid teacher reference: ${problem}` });
+  });
+
+function importRefProblem(ref: string): string | undefined {
+  if (ref.startsWith('minio:')) return storeKeyProblem(ref.slice('minio:'.length));
+  if (/^https?:\/\//.test(ref)) return URL.canParse(ref) ? undefined : 'not a URL';
+  // The worker confines local paths to its data roots (activities/data-roots.ts) before opening them.
+  if (!ref.startsWith('/')) return 'a local path must be absolute (and under a data root, CHRYSALIS_DATA_ROOTS)';
+  return ref.split(/[\\/]/).includes('..') ? '".." segment in the path' : undefined;
+}
+
+/** What an outside teacher's output tensor holds; it is turned into logits (probabilities: their log). */
+export const teacherOutputsSchema = z.enum(['logits', 'probabilities', 'log-probabilities']);
+
+/** One outside teacher: a TensorFlow SavedModel, a TensorFlow.js model, or its precomputed outputs. */
+export const teacherImportSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('savedmodel'),
+      /** The SavedModel directory (saved_model.pb, variables/); not an http(s) URL (a directory cannot be listed). */
+      path: importRefSchema.refine((r) => !/^https?:/.test(r), {
+        message: 'a SavedModel directory cannot be downloaded over http(s): copy it into the store (minio:<prefix>)',
+      }),
+      /** @default 'serving_default' */
+      signature: z.string().min(1).optional(),
+      /** The signature's output to use. @default its only output */
+      outputName: z.string().min(1).optional(),
+      outputs: teacherOutputsSchema,
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('tfjs'),
+      /** The model.json (layers or graph format); weight shards are read beside it. */
+      path: importRefSchema,
+      outputs: teacherOutputsSchema,
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('npy'),
+      /** float32 [transfer n, classes], row i for the i-th example of the transfer set. */
+      path: importRefSchema,
+      /** @default 'logits' */
+      outputs: teacherOutputsSchema.default('logits'),
+    })
+    .strict(),
+]);
+
 /** A finished model stored by an earlier run. */
 export const modelRefSchema = z
   .object({
@@ -233,6 +292,8 @@ export const distillationConfigSchema = z
       refs: z.object({ refs: z.array(modelRefSchema).min(1) }).strict(),
       /** Soft targets already stored (e.g. a generalist+specialists combination's log q): no teacher runs. */
       softTargets: z.object({ softTargets: z.object({ key: softTargetsKeySchema }).strict() }).strict(),
+      /** Teachers trained elsewhere (an ensemble may mix kinds): loaded, probed, then run on the transfer set. */
+      import: z.object({ import: z.array(teacherImportSchema).min(1).max(16) }).strict(),
     }),
     ensemble: z.enum(['arithmetic', 'geometric']).default('arithmetic'),
     transfer: transferSchema.default({ kind: 'full' }),
@@ -289,3 +350,5 @@ export type DistillationConfig = z.infer<typeof distillationConfigSchema>;
 export type QuantizeKind = z.infer<typeof quantizeKindSchema>;
 export type SmokeConfig = z.infer<typeof smokeConfigSchema>;
 export type ModelRefInput = z.infer<typeof modelRefSchema>;
+export type TeacherImport = z.infer<typeof teacherImportSchema>;
+export type TeacherOutputs = z.infer<typeof teacherOutputsSchema>;

@@ -177,10 +177,10 @@ function withValidation(e: EvaluationSummary): Validated {
   return e as Validated;
 }
 
-/** The teacher ensemble on validation and test; undefined when the teachers are stored soft targets. */
+/** The teacher ensemble on validation and test; undefined when the teachers are stored soft targets or imported. */
 async function ensembleOf(run: SearchRun, models: ModelRef[]): Promise<Validated | undefined> {
   const t = run.cfg.teachers;
-  if ('softTargets' in t) return undefined;
+  if ('softTargets' in t || 'import' in t) return undefined;
   const expected = 'count' in t ? t.count : t.refs.length;
   if (models.length < expected)
     throw ApplicationFailure.create({

@@ -1,6 +1,7 @@
 /**
  * The teacher stage shared by the pipelines that distil: soft targets from the cache, from given
- * models or stored soft targets, or from teachers trained here in parallel. Workflow code.
+ * models or stored soft targets, from teachers imported from outside, or from teachers trained here in
+ * parallel. Workflow code.
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { ActivityOptions, proxyActivities } from '@temporalio/workflow';
@@ -8,7 +9,7 @@ import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { ModelOutcome } from '../activities/report';
 import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
-import type { DistillationConfig } from '../config/schemas';
+import type { DistillationConfig, TeacherImport } from '../config/schemas';
 import { FailureType } from '../common/failure-types';
 import { describeTraining } from './options';
 import type { ProgressTracker } from './progress';
@@ -68,6 +69,8 @@ export async function teacherStage(
   run: TeacherRun,
 ): Promise<{ soft: SoftTargetsRef; cacheHit: boolean; toEvaluate: ToEvaluate[] }> {
   const { cfg, data, progress, light, compute } = run;
+  // Only `import` configs take this branch: histories of the other kinds replay unchanged.
+  if ('import' in cfg.teachers) return importedTeacherStage(run, cfg.teachers.import);
   const recipes = teacherRecipes(run);
   const given: ModelRef[] = 'refs' in cfg.teachers ? await light.resolveModelRefs(cfg.teachers.refs) : [];
   const givenKey = 'softTargets' in cfg.teachers ? cfg.teachers.softTargets.key : undefined;
@@ -105,6 +108,33 @@ export async function teacherStage(
     ]),
   );
   return { soft, cacheHit: false, toEvaluate: teachersToEvaluate(recipes, teachers, results) };
+}
+
+/**
+ * Teachers from outside: fetched, stored and probed (shapes checked) first, then the soft-target cache keyed by
+ * their digests, then their logits on the transfer set. They are not evaluated for the report (no ModelRef).
+ */
+async function importedTeacherStage(
+  run: TeacherRun,
+  imports: TeacherImport[],
+): Promise<{ soft: SoftTargetsRef; cacheHit: boolean; toEvaluate: ToEvaluate[] }> {
+  const { data, progress, light, compute } = run;
+  const n = imports.length;
+  const summary = `import ${n} teacher${n === 1 ? '' : 's'} (${imports.map((i) => i.kind).join(', ')}): fetch, probe`;
+  const { teachers } = await progress.stage('teacher-import', () =>
+    compute.importTeachers.executeWithOptions({ ...run.computeOptions, summary }, [{ imports, data }]),
+  );
+  const lookup = await progress.stage('soft-target-cache', () =>
+    light.lookupSoftTargets({ teachers, planDigest: data.planDigest }),
+  );
+  if (lookup.found) return { soft: lookup.found, cacheHit: true, toEvaluate: [] };
+  const softSummary = `soft targets: logits of ${n} imported teacher${n === 1 ? '' : 's'} on ${data.counts.transfer} transfer examples`;
+  const soft = await progress.stage('soft-targets', () =>
+    compute.computeSoftTargets.executeWithOptions({ ...run.computeOptions, summary: softSummary }, [
+      { key: lookup.key, data, teachers: [], imported: teachers },
+    ]),
+  );
+  return { soft, cacheHit: false, toEvaluate: [] };
 }
 
 function teachersToEvaluate(

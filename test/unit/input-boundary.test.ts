@@ -180,11 +180,11 @@ test('union errors name the variant that was meant and the field that is wrong',
   );
   assert.match(
     refused({ config: { data: { dataset: 'mnist' }, teachers: {}, student: {}, students: [] } }),
-    /config\.teachers: give exactly one of "count", "refs", "softTargets" \(got keys \[\]\)/,
+    /config\.teachers: give exactly one of "count", "refs", "softTargets", "import" \(got keys \[\]\)/,
   );
   assert.match(
     refused(quick({ overrides: { teachers: { count: 2, refs: [] } } })),
-    /teachers: give exactly one of "count", "refs", "softTargets" \(got count and refs\)/,
+    /teachers: give exactly one of "count", "refs", "softTargets", "import" \(got count and refs\)/,
   );
   assert.match(
     refused(quick({ overrides: { teachers: { count: 0 } } })),

@@ -1,0 +1,347 @@
+/**
+ * Teachers from outside (`teachers: { import: [...] }`): each import's files are fetched once (a local path,
+ * `minio:<key>`, or an http(s) URL), stored under their content digest, then loaded and probed on a few
+ * transfer examples so that a wrong shape fails before any training, naming the field and both shapes.
+ * Only small refs leave the activity; computeSoftTargets runs the teachers on the whole transfer set.
+ *
+ * Store layout:
+ *   imports/<sha256>/files/<relative path>   the import's bytes (a SavedModel keeps its directory layout)
+ *   imports/<sha256>/import.json             written last: the import is complete
+ *   imports/<sha256>/probe-<digest>.json     the shape check passed for one (teacher reading, data plan)
+ *   imports/by-url/<digest>.json             an http(s) source already downloaded: its sha256
+ */
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ArtifactStore } from '../storage/artifact-store';
+import { getJson, putJson } from '../storage/artifact-store';
+import { ArtifactNotFoundError } from '../storage/errors';
+import { digestOf, sha256Hex } from '../storage/hash';
+import type { TeacherImport, TeacherOutputs } from '../config/schemas';
+import {
+  inputLayout,
+  loadSavedModelTeacher,
+  loadTfjsTeacher,
+  TeacherLoadError,
+  teacherLogits,
+} from '../ml/imported-teacher';
+import type { LoadedTeacher } from '../ml/imported-teacher';
+import { decodeNpy, NpyError } from '../ml/npy';
+import { inputSizeOf } from '../common/input-shape';
+import type { Dataset } from '../ml/datasets';
+import { loadPlan } from './artifacts';
+import { confinedPath } from './data-roots';
+import { datasetFor } from './dataset-source';
+import { invalidInput } from './failures';
+import type { DataPlanRef } from './types';
+
+/** What travels through Temporal for one imported teacher. */
+export interface ImportedTeacherRef {
+  /** Names how this teacher's logits are made: content, kind, signature, output, output kind. The cache key. */
+  digest: string;
+  /** sha256 over the files' relative paths and bytes. */
+  sha256: string;
+  kind: TeacherImport['kind'];
+  outputs: TeacherOutputs;
+  /** SavedModel only: the signature and output used. */
+  signature?: string;
+  outputName?: string;
+  /** Files under `imports/<sha256>/files/`, relative. */
+  files: string[];
+  /** The config field, e.g. "teachers.import.0", for messages. */
+  field: string;
+}
+
+export interface ImportDeps {
+  store: ArtifactStore;
+  /** Local files must lie under these (CHRYSALIS_DATA_ROOTS). @default none: every local path is refused */
+  dataRoots?: readonly string[];
+  logger: { info(o: object, msg: string): void };
+  /** Seconds before an http(s) download is abandoned (retryable). @default 60 */
+  downloadTimeoutSeconds?: number;
+}
+
+/** Transfer examples a teacher is probed on before it runs on all of them. */
+const PROBE_EXAMPLES = 8;
+
+const importDir = (sha: string) => `imports/${sha}`;
+
+/** The files of one import by relative path. */
+type Files = Map<string, Uint8Array>;
+
+/** sha256 over the sorted relative paths, sizes and bytes: renaming a file changes it, as it changes the model. */
+export function contentDigest(files: Files): string {
+  const parts = [...files.keys()].sort().map((p) => `${p}\0${files.get(p)!.length}\0${sha256Hex(files.get(p)!)}`);
+  return sha256Hex(parts.join('\n'));
+}
+
+/** The tfjs model.json's weight shards, relative to it. */
+function shardPaths(modelJson: Uint8Array, field: string): string[] {
+  try {
+    const json = JSON.parse(new TextDecoder().decode(modelJson)) as { weightsManifest?: { paths: string[] }[] };
+    const paths = (json.weightsManifest ?? []).flatMap((g) => g.paths);
+    const bad = paths.find((p) => p.startsWith('/') || p.split('/').includes('..') || /^[a-z]+:/i.test(p));
+    if (bad) throw invalidInput(`${field}.path: model.json names a weight file outside its directory: "${bad}"`);
+    return paths;
+  } catch (err) {
+    if (err instanceof SyntaxError) throw invalidInput(`${field}.path: model.json is not JSON: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Reads the import's files through `read` (relative path → bytes), model.json first for a tfjs model. */
+async function collect(imp: TeacherImport, field: string, read: (rel: string) => Promise<Uint8Array>): Promise<Files> {
+  const files: Files = new Map();
+  if (imp.kind === 'npy') {
+    files.set('teacher.npy', await read(''));
+    return files;
+  }
+  const modelJson = await read('');
+  files.set('model.json', modelJson);
+  for (const p of shardPaths(modelJson, field)) files.set(p, await read(p));
+  return files;
+}
+
+/** A local file that cannot be read: the input's fault (missing, a directory, no permission), final. */
+function unreadable(field: string, file: string) {
+  return (err: unknown): never => {
+    throw invalidInput(`${field}.path: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  };
+}
+
+/** Local files, each confined to the data roots (a link out of them is refused too) before it is read. */
+async function localFiles(imp: TeacherImport, field: string, roots: readonly string[]): Promise<Files> {
+  const read = async (file: string) => {
+    const local = await confinedPath(file, `${field}.path`, roots);
+    return new Uint8Array(await readFile(local).catch(unreadable(field, file)));
+  };
+  if (imp.kind !== 'savedmodel') {
+    const dir = path.dirname(imp.path);
+    return collect(imp, field, (rel) => read(rel === '' ? imp.path : path.join(dir, rel)));
+  }
+  const root = await confinedPath(imp.path, `${field}.path`, roots);
+  const names = await readdir(root, { recursive: true }).catch(unreadable(field, imp.path));
+  const files: Files = new Map();
+  for (const rel of names.sort()) {
+    const full = path.join(imp.path, rel);
+    if ((await stat(full)).isFile()) files.set(rel.split(path.sep).join('/'), await read(full));
+  }
+  return files;
+}
+
+async function storeFiles(store: ArtifactStore, imp: TeacherImport, field: string): Promise<Files> {
+  const key = imp.path.slice('minio:'.length);
+  const get = (k: string) =>
+    store.get(k).catch((err: unknown) => {
+      if (err instanceof ArtifactNotFoundError)
+        throw invalidInput(`${field}.path: not found: no object "${k}" in the store`);
+      throw err;
+    });
+  if (imp.kind !== 'savedmodel') {
+    const dir = key.includes('/') ? key.slice(0, key.lastIndexOf('/') + 1) : '';
+    return collect(imp, field, (rel) => get(rel === '' ? key : `${dir}${rel}`));
+  }
+  const prefix = key.endsWith('/') ? key : `${key}/`;
+  const listed = await store.list(prefix);
+  if (listed.length === 0) throw invalidInput(`${field}.path: not found: no objects under "${prefix}" in the store`);
+  const files: Files = new Map();
+  for (const k of listed) files.set(k.slice(prefix.length), await get(k));
+  return files;
+}
+
+/** GETs a URL; a 4xx is the input's fault (final), a 5xx or a timeout may pass (retryable). */
+async function download(url: string, field: string, timeoutSeconds: number): Promise<Uint8Array> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(timeoutSeconds * 1000), redirect: 'follow' });
+  } catch (err) {
+    const why = (err as Error).name === 'TimeoutError' ? `timed out after ${timeoutSeconds} s` : (err as Error).message;
+    throw new Error(`${field}.path: downloading ${url} failed: ${why} (retried by the activity's retry policy)`);
+  }
+  if (res.status >= 400 && res.status < 500)
+    throw invalidInput(`${field}.path: downloading ${url}: HTTP ${res.status} ${res.statusText}`);
+  if (!res.ok) throw new Error(`${field}.path: downloading ${url}: HTTP ${res.status} ${res.statusText} (retried)`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** The import's files and their digest; an http(s) source seen before is not downloaded again. */
+async function fetchImport(
+  deps: ImportDeps,
+  imp: TeacherImport,
+  field: string,
+): Promise<{ sha256: string; files: Files | undefined }> {
+  const { store } = deps;
+  if (!/^https?:\/\//.test(imp.path)) {
+    const files = imp.path.startsWith('minio:')
+      ? await storeFiles(store, imp, field)
+      : await localFiles(imp, field, deps.dataRoots ?? []);
+    return { sha256: contentDigest(files), files };
+  }
+  const byUrl = `imports/by-url/${digestOf({ url: imp.path, kind: imp.kind })}.json`;
+  const seen = await store.stat(byUrl);
+  if (seen) {
+    const { sha256 } = await getJson<{ sha256: string }>(store, seen);
+    if (await store.stat(`${importDir(sha256)}/import.json`)) return { sha256, files: undefined };
+  }
+  const timeout = deps.downloadTimeoutSeconds ?? 60;
+  const base = new URL(imp.path);
+  const files = await collect(imp, field, (rel) =>
+    download(rel === '' ? imp.path : new URL(rel, base).href, field, timeout),
+  );
+  const sha256 = contentDigest(files);
+  await saveFiles(store, sha256, imp.kind, files);
+  await putJson(store, byUrl, { url: imp.path, sha256 });
+  return { sha256, files };
+}
+
+/** Stores the files under their digest, import.json last (so its presence means complete). */
+async function saveFiles(store: ArtifactStore, sha256: string, kind: string, files: Files): Promise<void> {
+  const done = `${importDir(sha256)}/import.json`;
+  if (await store.stat(done)) return;
+  for (const [rel, bytes] of files) await store.put(`${importDir(sha256)}/files/${rel}`, bytes);
+  await putJson(store, done, { kind, sha256, files: [...files.keys()].sort() });
+}
+
+/** The ref for one import: its files stored, its digest covering everything that shapes its logits. */
+async function storeImport(deps: ImportDeps, imp: TeacherImport, field: string): Promise<ImportedTeacherRef> {
+  const { sha256, files } = await fetchImport(deps, imp, field);
+  if (files?.size === 0) throw invalidInput(`${field}.path: ${imp.path} holds no files`);
+  if (files) await saveFiles(deps.store, sha256, imp.kind, files);
+  const manifest = await getJson<{ files: string[] }>(deps.store, `${importDir(sha256)}/import.json`);
+  const reading =
+    imp.kind === 'savedmodel'
+      ? { signature: imp.signature ?? 'serving_default', ...(imp.outputName ? { outputName: imp.outputName } : {}) }
+      : {};
+  const digest = digestOf({ v: 1, import: sha256, kind: imp.kind, outputs: imp.outputs, ...reading });
+  return { digest, sha256, kind: imp.kind, outputs: imp.outputs, ...reading, files: manifest.files, field };
+}
+
+/** A SavedModel's files on this worker's disk (loaded by path), written once per digest. */
+async function materialize(store: ArtifactStore, ref: ImportedTeacherRef): Promise<string> {
+  const dir = path.join(os.tmpdir(), 'chrysalis-imports', ref.sha256);
+  if (await stat(path.join(dir, '.complete')).catch(() => undefined)) return dir;
+  const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
+  for (const rel of ref.files) {
+    await mkdir(path.dirname(path.join(tmp, rel)), { recursive: true });
+    await writeFile(path.join(tmp, rel), await store.get(`${importDir(ref.sha256)}/files/${rel}`));
+  }
+  await writeFile(path.join(tmp, '.complete'), '');
+  await rename(tmp, dir).catch(async () => rm(tmp, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Loads an imported SavedModel or tfjs model from the store; a model that cannot be used fails naming the field. */
+export async function loadImported(store: ArtifactStore, ref: ImportedTeacherRef): Promise<LoadedTeacher> {
+  try {
+    if (ref.kind === 'savedmodel') return await loadSavedModelTeacher(await materialize(store, ref), ref);
+    return await loadTfjsTeacher((rel) => store.get(`${importDir(ref.sha256)}/files/${rel}`));
+  } catch (err) {
+    throw asInvalid(err, ref);
+  }
+}
+
+/** Errors that describe the import itself, as InvalidInput naming the field; anything else as it is. */
+function asInvalid(err: unknown, ref: Pick<ImportedTeacherRef, 'field'>): unknown {
+  if (err instanceof TeacherLoadError)
+    return invalidInput(`${ref.field}${err.field ? `.${err.field}` : ''}: ${err.message}`);
+  if (err instanceof NpyError) return invalidInput(`${ref.field}.path: ${err.message}`);
+  const msg = (err as Error).message ?? '';
+  if (/Op type not registered|SavedModel|saved_model\.pb|Could not find variable/.test(msg))
+    return invalidInput(
+      `${ref.field}.path: the native TensorFlow could not load this SavedModel: ${msg.split('\n')[0]}`,
+    );
+  return err;
+}
+
+/** The teacher's feed layout for the data's images; a mismatch fails naming both shapes. */
+function layoutFor(teacher: LoadedTeacher, ds: Dataset, ref: ImportedTeacherRef): number[] {
+  const layout = inputLayout(teacher.inputShape, ds.shape);
+  if (!layout) {
+    const accepted = [
+      [inputSizeOf(ds.shape)],
+      [ds.rows, ds.cols, ds.channels],
+      ...(ds.channels === 1 ? [ds.shape] : []),
+    ];
+    throw invalidInput(
+      `${ref.field}: teacher input shape [${teacher.inputShape.map((d) => d ?? '?').join(', ')}] does not match ` +
+        `the data's images [${ds.shape.join(', ')}] (a teacher may take ${accepted.map((a) => `[${a.join(', ')}]`).join(' or ')})`,
+    );
+  }
+  if (teacher.outputWidth !== null && teacher.outputWidth !== ds.numClasses)
+    throw invalidInput(
+      `${ref.field}: teacher output shape [?, ${teacher.outputWidth}] does not match the data's ` +
+        `${ds.numClasses} classes ([?, ${ds.numClasses}])`,
+    );
+  return layout;
+}
+
+/**
+ * Logits of one imported teacher on the images at `indices` (n × classes). For `npy`, the stored rows,
+ * after checking dtype and shape against [transfer n, classes]; `indices` must be the whole transfer set.
+ */
+export async function importedLogits(
+  store: ArtifactStore,
+  ref: ImportedTeacherRef,
+  ds: Dataset,
+  indices: Int32Array,
+): Promise<Float32Array> {
+  if (ref.kind === 'npy') return npyLogits(store, ref, indices.length, ds.numClasses);
+  const teacher = await loadImported(store, ref);
+  try {
+    const layout = layoutFor(teacher, ds, ref);
+    const data = { images: ds.train.images, side: ds.shape, indices };
+    return await teacherLogits(teacher, data, { layout, classes: ds.numClasses, outputs: ref.outputs });
+  } catch (err) {
+    throw asInvalid(err, ref);
+  } finally {
+    teacher.dispose();
+  }
+}
+
+async function npyLogits(store: ArtifactStore, ref: ImportedTeacherRef, n: number, C: number): Promise<Float32Array> {
+  let arr;
+  try {
+    arr = decodeNpy(await store.get(`${importDir(ref.sha256)}/files/teacher.npy`));
+  } catch (err) {
+    throw asInvalid(err, ref);
+  }
+  const [rows, cols] = arr.shape;
+  if (arr.shape.length !== 2 || rows !== n || cols !== C)
+    throw invalidInput(
+      `${ref.field}.path: .npy shape [${arr.shape.join(', ')}] does not match [${n}, ${C}] ` +
+        `(the transfer set's ${n} examples × ${C} classes, row i for the i-th transfer example)`,
+    );
+  if (!arr.data.every((v) => Number.isFinite(v) || (ref.outputs === 'log-probabilities' && v === -Infinity)))
+    throw invalidInput(`${ref.field}.path: the .npy has NaN or infinite values`);
+  return ref.outputs === 'probabilities' ? arr.data.map((p) => Math.log(Math.max(p, 1e-30))) : arr.data;
+}
+
+/**
+ * Fetches, stores and probes every import (in order), for one data plan. A probe that passed before for the
+ * same teacher and plan is not repeated, so a run whose soft targets are cached does no teacher inference.
+ */
+async function importTeachers(
+  deps: ImportDeps,
+  req: { imports: TeacherImport[]; data: DataPlanRef },
+): Promise<{ teachers: ImportedTeacherRef[]; probed: number }> {
+  const { store } = deps;
+  const teachers: ImportedTeacherRef[] = [];
+  let probed = 0;
+  for (const [i, imp] of req.imports.entries()) {
+    const ref = await storeImport(deps, imp, `teachers.import.${i}`);
+    const probeKey = `${importDir(ref.sha256)}/probe-${digestOf({ teacher: ref.digest, plan: req.data.planDigest })}.json`;
+    if (!(await store.stat(probeKey))) {
+      const ds = await datasetFor(req.data, deps);
+      const { transfer } = await loadPlan(store, req.data.plan);
+      const few = ref.kind === 'npy' ? transfer : transfer.subarray(0, PROBE_EXAMPLES);
+      await importedLogits(store, ref, ds, few);
+      await putJson(store, probeKey, { teacher: ref.digest, planDigest: req.data.planDigest, examples: few.length });
+      probed++;
+    }
+    deps.logger.info({ field: ref.field, kind: ref.kind, sha256: ref.sha256 }, 'teacher imported');
+    teachers.push(ref);
+  }
+  return { teachers, probed };
+}
+
+export const teacherImportActivities = { importTeachers };
