@@ -88,6 +88,7 @@ export function renderDistillationReport(r: DistillationReport): string {
     `Soft targets \`${softTargets.key}\`: ` +
       `${softTargets.cacheHit ? 'cache hit (no teacher trained or run)' : 'computed this run'}; ` +
       `ensemble ${config.ensemble}; transfer set ${JSON.stringify(config.transfer)}.`,
+    ...importedTeachersNote(config),
     '',
     ...resultsTable(r),
     ...exportedSection(r),
@@ -96,6 +97,23 @@ export function renderDistillationReport(r: DistillationReport): string {
     ...perClassSection(r),
   );
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Imported teachers, and what their soft targets are made of: a teacher that gives probabilities is
+ * distilled from their log, so the temperature acts on log-probabilities (softmax(log p / T) ∝ p^(1/T)).
+ */
+function importedTeachersNote(config: DistillationReport['config']): string[] {
+  if (!('import' in config.teachers)) return [];
+  return config.teachers.import.map((t, i) => {
+    const outputs = t.kind === 'npy' ? (t.outputs ?? 'logits') : t.outputs;
+    const what =
+      outputs === 'probabilities'
+        ? 'gives probabilities: its soft targets are their log, so T acts on log-probabilities (p^(1/T), renormalised)'
+        : `gives ${outputs}, used as logits`;
+    // A URL's query may carry a token: it stays out of the report.
+    return `Teacher ${i + 1}: imported ${t.kind} \`${t.path.split('?')[0]}\`; ${what}; not evaluated on the test set here.`;
+  });
 }
 
 /** Test (and validation) errors, training and inference time per model, and the ensemble as one model. */

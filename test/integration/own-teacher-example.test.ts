@@ -41,4 +41,21 @@ test('the own-teacher example: a Keras SavedModel on an RGB image folder, distil
   assert.equal(predicted.code, 0, predicted.err);
   const top = (JSON.parse(predicted.out) as { results: { top: { name: string }[] }[] }).results[0]!.top[0]!.name;
   assert.ok(readdirSync(path.join(work, 'images/test')).includes(top), top);
+
+  await t.test("the README's five lines: a preset, an image folder and a SavedModel teacher by --set", () => {
+    // As in README.md, with a validation split this small folder can give (500 there).
+    const images = `{"train":"${work}/images/train","inputShape":[32,32,3]}`;
+    const readme = s.cli(
+      'run',
+      'distill',
+      '--preset',
+      'mnist-quick',
+      '--set',
+      `data={"dataset":"images","images":${images},"validationSize":100}`,
+      '--set',
+      `teachers={"import":[{"kind":"savedmodel","path":"${work}/teacher","outputs":"logits"}]}`,
+    );
+    assert.equal(readme.code, 0, readme.err.slice(-3000));
+    assert.match(readme.out, /^\| student-T20-a0\.9 \| student \| \d+ \| [\d.]+% \|/m);
+  });
 });

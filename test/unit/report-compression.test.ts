@@ -256,3 +256,34 @@ test('the error-vs-latency chart has one labelled point per model and the ensemb
     { model: 'teacher ensemble', role: 'ensemble', errorRate: 0.01, p50Ms: 4.5 },
   ]);
 });
+
+test('imported teachers are named in the report, with what T acts on; a URL query stays out', () => {
+  const r = resolveDistillationInput({
+    preset: 'mnist-quick',
+    overrides: {
+      teachers: {
+        import: [
+          { kind: 'savedmodel', path: '/data/keras', outputs: 'probabilities' },
+          { kind: 'npy', path: 'https://example.com/logits.npy?token=s3cr3t' },
+        ],
+      },
+    },
+  });
+  assert.ok(r.ok, JSON.stringify(r));
+  const md = renderDistillationReport({
+    workflowId: 'w',
+    pipeline: 'distillationPipeline',
+    config: r.config,
+    softTargets: { key: 'k', cacheHit: false, inferenceSeconds: 0 },
+    models: [],
+    startedAt: '',
+    finishedAt: '',
+    wallSeconds: 1,
+  });
+  assert.match(
+    md,
+    /^Teacher 1: imported savedmodel `\/data\/keras`; gives probabilities: its soft targets are their log, so T acts on log-probabilities/m,
+  );
+  assert.match(md, /^Teacher 2: imported npy `https:\/\/example\.com\/logits\.npy`; gives logits, used as logits;/m);
+  assert.doesNotMatch(md, /s3cr3t/);
+});
