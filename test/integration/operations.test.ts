@@ -207,7 +207,7 @@ test('the chrysalis CLI against a running stack', async (t) => {
       const help = cli('--help');
       assert.equal(help.code, 0);
       assert.match(help.out, /^usage: chrysalis <command>/);
-      assert.match(help.out, /run <distill\|specialists\|smoke>/);
+      assert.match(help.out, /run <distill\|specialists\|search\|smoke>/);
     },
   );
   await t.test('status, list and report --out in plain text', async () => {
