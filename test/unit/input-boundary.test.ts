@@ -30,6 +30,7 @@ import { encodeIdx } from '../../ml/idx';
 import { SplitError, makePlan, planWarnings } from '../../ml/splits';
 import { restartDelayMs } from '../../infra/dev-stack';
 import { renderDistillationReport } from '../../reports/distillation-markdown';
+import { emptyReport } from '../helpers/reports';
 
 function refused(
   raw: unknown,
@@ -293,17 +294,11 @@ test('the dev stack restarts a dead worker with doubling back-off, capped at 30 
 test('a surprising split is stated at the top of the run report', () => {
   const r = resolveDistillationInput({ preset: 'mnist-quick' });
   assert.ok(r.ok);
-  const md = renderDistillationReport({
-    workflowId: 'w',
-    pipeline: 'distillationPipeline',
-    config: r.config,
-    softTargets: { key: 'k', cacheHit: false, inferenceSeconds: 0 },
-    models: [],
-    startedAt: '',
-    finishedAt: '',
-    wallSeconds: 1,
-    dataWarnings: ['data.validationSize 5000 holds out 83% of the 6000 training examples, leaving 1000'],
-  });
+  const md = renderDistillationReport(
+    emptyReport(r.config, {
+      dataWarnings: ['data.validationSize 5000 holds out 83% of the 6000 training examples, leaving 1000'],
+    }),
+  );
   assert.match(md, /^# chrysalis run w\n\n> \*\*Data split:\*\* data\.validationSize 5000 holds out 83% /);
 });
 

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { resolveDistillationInput } from '../../config/resolve';
 import { FASHION_MNIST_CLASS_NAMES } from '../../common/datasets';
 import { cost } from '../helpers/costs';
+import { emptyReport } from '../helpers/reports';
 import {
   compressionHeadline,
   costRows,
@@ -270,16 +271,7 @@ test('imported teachers are named in the report, with what T acts on; a URL quer
     },
   });
   assert.ok(r.ok, JSON.stringify(r));
-  const md = renderDistillationReport({
-    workflowId: 'w',
-    pipeline: 'distillationPipeline',
-    config: r.config,
-    softTargets: { key: 'k', cacheHit: false, inferenceSeconds: 0 },
-    models: [],
-    startedAt: '',
-    finishedAt: '',
-    wallSeconds: 1,
-  });
+  const md = renderDistillationReport(emptyReport(r.config));
   assert.match(
     md,
     /^Teacher 1: imported savedmodel `\/data\/keras`; gives probabilities: its soft targets are their log, so T acts on log-probabilities/m,
