@@ -3,13 +3,13 @@
 # chrysalis on a folder of 32×32 RGB images, imported as a SavedModel and distilled into a small CNN and
 # an MLP, through `./chrysalis run distill --config` and through `temporal workflow start`.
 #   bash examples/own-teacher/run.sh            full size: 6,000 + 1,000 images per class, 10 teacher epochs, 12 student epochs
-#   bash examples/own-teacher/run.sh --small    CI size: 60 + 20 per class, 2 epochs
+#   bash examples/own-teacher/run.sh --small    CI size: 60 + 20 per class, 2 teacher and 10 student epochs
 # Needs the dev stack up (`npm run dev`); files go under .data/examples/ (a data root by default).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 size="${1:-full}"
 case "$size" in
-  --small) per=60; test_per=20; val=100; epochs=2; student_epochs=3 ;;
+  --small) per=60; test_per=20; val=100; epochs=2; student_epochs=10 ;;
   full) per=6000; test_per=1000; val=5000; epochs=10; student_epochs=12 ;;
   *) echo "usage: run.sh [--small]" >&2; exit 2 ;;
 esac
