@@ -383,7 +383,8 @@ async function exportModel(
   const { quantize } = req;
   if (quantize !== undefined && !quantizeKindSchema.options.includes(quantize))
     throw invalidInput(
-      `invalid input: quantize: expected one of ${quantizeKindSchema.options.join(', ')}, got ${JSON.stringify(quantize)}`,
+      `invalid input: quantize: expected one of ${quantizeKindSchema.options.join(', ')}, ` +
+        `got ${JSON.stringify(quantize)}`,
     );
   const dir = quantize ? keys.quantizedExportDir(req.model.digest, quantize) : keys.exportDir(req.model.digest);
   // model.json is written after the weights, so with it present the export is complete.
@@ -419,7 +420,8 @@ async function evaluateExport(
   const suffix = '/model.json';
   if (typeof req.modelJson !== 'string' || !req.modelJson.endsWith(suffix))
     throw invalidInput(
-      `invalid input: modelJson: expected the store key of an export's model.json, got ${JSON.stringify(req.modelJson)}`,
+      `invalid input: modelJson: expected the store key of an export's model.json, ` +
+        `got ${JSON.stringify(req.modelJson)}`,
     );
   const dir = req.modelJson.slice(0, -suffix.length);
   const ds = await datasetFor(req.data, deps);

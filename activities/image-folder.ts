@@ -1,8 +1,8 @@
 /**
  * `dataset: "images"`: folders of PNG/JPEG files, one sub-folder per class, decoded by TensorFlow's
  * native decoders (tfjs-node), resized to the declared input shape and kept as uint8 HWC like IDX data.
- * Class names are the folder names in code-point order (Keras' order). The digest covers the decoded pixels and labels, so a
- * changed file changes every cache key that depends on the data.
+ * Class names are the folder names in code-point order (Keras' order). The digest covers the decoded
+ * pixels and labels, so a changed file changes every cache key that depends on the data.
  */
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';

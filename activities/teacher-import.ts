@@ -264,7 +264,8 @@ function layoutFor(teacher: LoadedTeacher, ds: Dataset, ref: ImportedTeacherRef)
     ];
     throw invalidInput(
       `${ref.field}: teacher input shape [${teacher.inputShape.map((d) => d ?? '?').join(', ')}] does not match ` +
-        `the data's images [${ds.shape.join(', ')}] (a teacher may take ${accepted.map((a) => `[${a.join(', ')}]`).join(' or ')})`,
+        `the data's images [${ds.shape.join(', ')}] ` +
+        `(a teacher may take ${accepted.map((a) => `[${a.join(', ')}]`).join(' or ')})`,
     );
   }
   if (teacher.outputWidth !== null && teacher.outputWidth !== ds.numClasses)
@@ -329,7 +330,8 @@ async function importTeachers(
   let probed = 0;
   for (const [i, imp] of req.imports.entries()) {
     const ref = await storeImport(deps, imp, `teachers.import.${i}`);
-    const probeKey = `${importDir(ref.sha256)}/probe-${digestOf({ teacher: ref.digest, plan: req.data.planDigest })}.json`;
+    const probeKey =
+      `${importDir(ref.sha256)}/probe-` + `${digestOf({ teacher: ref.digest, plan: req.data.planDigest })}.json`;
     if (!(await store.stat(probeKey))) {
       const ds = await datasetFor(req.data, deps);
       const { transfer } = await loadPlan(store, req.data.plan);

@@ -14,7 +14,8 @@ import { scheduleCommand } from './schedule';
 const USAGE =
   `usage: chrysalis <command> [options]
 
-  run <distill|specialists|search|smoke> [--preset P] [--config file.json] [--set key=value …] [--detach] [--json] [--id ID]
+  run <distill|specialists|search|smoke> [--preset P] [--config file.json] [--set key=value …] ` +
+  `[--detach] [--json] [--id ID]
   status <workflowId> [--json]      list [--json]      cancel <workflowId>
   report <workflowId> [--out dir] [--json]
   export <workflowId|exports/<digest>> --out dir [--json]   download the exported student or specialists package

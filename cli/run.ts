@@ -189,7 +189,8 @@ function printSearch(s: SearchSummary): void {
     : 'no teacher ensemble (stored soft targets)';
   process.stdout.write(
     [
-      `\nrun ${s.workflowId}: ${s.candidates} candidates; soft targets ${s.softTargets.cacheHit ? 'from cache' : 'computed'}; ` +
+      `\nrun ${s.workflowId}: ${s.candidates} candidates; ` +
+        `soft targets ${s.softTargets.cacheHit ? 'from cache' : 'computed'}; ` +
         teachers,
       `Pareto front (${s.front.length} points):`,
       '| candidate | parameters | native p50 ms | epochs | val errors | test errors | |',

@@ -61,7 +61,10 @@ export const budgetSchema = keyedUnion('budget', {
   /** At most this many validation errors more than the teacher ensemble. */
   maxExtraErrors: z
     .object({
-      maxExtraErrors: z.number().int('a whole number of errors').min(0, 'must be ≥ 0 (errors more than the teachers)'),
+      maxExtraErrors: z
+        .number()
+        .int('a whole number of errors')
+        .min(0, 'must be ≥ 0 ' + '(errors more than the teachers)'),
     })
     .strict(),
   /** At most this native p50 latency at batch 1, in milliseconds. */

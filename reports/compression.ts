@@ -104,7 +104,8 @@ export function costComparison(student: CostRow, reference: CostRow & { label: s
   const speed = reference.cost.native.batch1.p50Ms / student.cost.native.batch1.p50Ms;
   const parts = [
     params >= 1 ? `${formatRatio(params)} fewer parameters` : `${formatRatio(1 / params)} more parameters`,
-    `${speed >= 1 ? formatRatio(speed) : formatRatio(1 / speed)} ${speed >= 1 ? 'faster' : 'slower'} at batch 1 (native)`,
+    `${speed >= 1 ? formatRatio(speed) : formatRatio(1 / speed)} ` +
+      `${speed >= 1 ? 'faster' : 'slower'} at batch 1 (native)`,
   ];
   const s = errorPoints(student);
   const t = errorPoints(reference);

@@ -112,7 +112,10 @@ function importedTeachersNote(config: DistillationReport['config']): string[] {
         ? 'gives probabilities: its soft targets are their log, so T acts on log-probabilities (p^(1/T), renormalised)'
         : `gives ${outputs}, used as logits`;
     // A URL's query may carry a token: it stays out of the report.
-    return `Teacher ${i + 1}: imported ${t.kind} \`${t.path.split('?')[0]}\`; ${what}; not evaluated on the test set here.`;
+    return (
+      `Teacher ${i + 1}: imported ${t.kind} \`${t.path.split('?')[0]}\`; ${what}; ` +
+      'not evaluated on the test set here.'
+    );
   });
 }
 
@@ -239,7 +242,9 @@ export function distillationVerdict(r: DistillationReport): string | undefined {
         `(the best, **${best.name}**, has ${best.evaluation.errors})`,
     );
   if (reasons.length === 0) return undefined;
-  return `Distillation did not help on this run: the hard-label baseline **${baseline.name}** ${reasons.join(' and ')}.`;
+  return (
+    `Distillation did not help on this run: the hard-label baseline **${baseline.name}** ` + `${reasons.join(' and ')}.`
+  );
 }
 
 /** The exported student's cost against the teacher it replaces, or undefined when either cost is unknown. */

@@ -38,7 +38,10 @@ export interface SearchReport {
   pipeline: 'studentSearchPipeline';
   config: SearchConfig;
   softTargets: { key: string; cacheHit: boolean; inferenceSeconds: number };
-  /** The teacher ensemble on validation (decides an error budget) and test (reported); absent for stored soft targets. */
+  /**
+   * The teacher ensemble on validation (decides an error budget) and test (reported); absent for
+   * stored soft targets.
+   */
   ensemble?: {
     members: number;
     rule: string;
@@ -127,12 +130,14 @@ export function renderSearchReport(r: SearchReport): string {
       ? `- Teacher ensemble (${e.members}, ${e.rule}): ${e.validation.errors}/${e.validation.n} validation errors, ` +
           `${e.test.errors}/${e.test.n} test errors`
       : '- Teacher ensemble: none (stored soft targets)',
-    `- Soft targets \`${r.softTargets.key}\`: ${r.softTargets.cacheHit ? 'from the cache (no teacher ran)' : 'computed'}`,
+    `- Soft targets \`${r.softTargets.key}\`: ` +
+      `${r.softTargets.cacheHit ? 'from the cache (no teacher ran)' : 'computed'}`,
     `- Wall time ${r.wallSeconds.toFixed(0)} s. ${machineLine(r.machine)}`,
     '',
     '## Pareto front',
     '',
-    'Validation errors vs native p50 latency (batch 1) vs parameters; no other candidate is at least as good on all three.',
+    'Validation errors vs native p50 latency (batch 1) vs parameters; ' +
+      'no other candidate is at least as good on all three.',
     '',
     ...tableHead(CANDIDATE_COLUMNS),
     ...r.front.map((name) =>

@@ -12,7 +12,7 @@ import { chooseExport } from '../common/export-choice';
 import { sumCosts } from '../common/model-cost';
 import type { DistillationConfig } from '../config/schemas';
 import type { PipelineInput } from '../config/resolve';
-import { LIGHT_ACTIVITY_OPTIONS } from './options';
+import { LIGHT_ACTIVITY_OPTIONS, describeMeasure } from './options';
 import { startPipeline } from './prologue';
 import { teacherStage, trainModel } from './teacher-stage';
 import type { Run, ToEvaluate } from './teacher-stage';
@@ -219,7 +219,7 @@ function ensembleOutcome(
 
 /** Size and speed of every model, one after another in one activity so they do not slow each other. */
 function measureAll(run: Run, models: ToEvaluate[]): Promise<MeasureResult> {
-  const summary = `measure ${models.length} models: parameters, export size, latency and throughput (native, plain tfjs)`;
+  const summary = describeMeasure(models.length);
   return run.progress.stage('measure', () =>
     run.compute.measureModels.executeWithOptions({ ...run.computeOptions, summary }, [
       { models: models.map((m) => ({ name: m.name, model: m.model })), classNames: run.data.classNames },

@@ -38,3 +38,8 @@ export function describeTraining(r: TrainRequest): string {
   const how = r.distill ? `distilled at T=${r.distill.temperature}, α=${r.distill.alpha}` : 'hard labels';
   return `train ${r.name}: ${arch}, ${r.train.epochs} epochs, ${how}`;
 }
+
+/** One line for the Temporal UI: what the measuring activity does, for `count` models. */
+export function describeMeasure(count: number): string {
+  return `measure ${count} models: parameters, export size, latency and throughput (native, plain tfjs)`;
+}

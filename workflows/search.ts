@@ -170,7 +170,9 @@ type Validated = EvaluationSummary & { validation: { errors: number; n: number }
 function withValidation(e: EvaluationSummary): Validated {
   if (!e.validation)
     throw ApplicationFailure.create({
-      message: `evaluation of ${e.name} has no validation errors: the search needs a validation split and compute workers that report it`,
+      message:
+        `evaluation of ${e.name} has no validation errors: ` +
+        'the search needs a validation split and compute workers that report it',
       type: FailureType.ComputeError,
       nonRetryable: true,
     });
@@ -184,7 +186,9 @@ async function ensembleOf(run: SearchRun, models: ModelRef[]): Promise<Validated
   const expected = 'count' in t ? t.count : t.refs.length;
   if (models.length < expected)
     throw ApplicationFailure.create({
-      message: `${expected - models.length} of ${expected} teacher models are no longer in the store: the error budget needs all of them`,
+      message:
+        `${expected - models.length} of ${expected} teacher models are no longer in the store: ` +
+        'the error budget needs all of them',
       type: FailureType.ArtifactNotFound,
       nonRetryable: true,
     });
@@ -286,7 +290,8 @@ async function trainAndEvaluate(
     ...(epoch < E ? { stopAfterEpoch: epoch } : {}),
   };
   progress.model(req.name, 'student', epoch);
-  const summary = `train ${c.name}: epochs ${from + 1}–${epoch} of ${E}, distilled at T=${c.temperature}, α=${c.alpha}`;
+  const summary =
+    `train ${c.name}: epochs ${from + 1}–${epoch} of ${E}, ` + `distilled at T=${c.temperature}, α=${c.alpha}`;
   const result = await progress.track(
     req.name,
     compute.trainModel.executeWithOptions({ ...computeOptions, summary }, [req]),

@@ -24,7 +24,7 @@ import type { DataPlanRef, MeasureResult, ModelCost, ModelRef, TrainRequest, Tra
 import type { PipelineInput } from '../config/resolve';
 import type { SpecialistsConfig } from '../config/specialists';
 import { distillationPipeline } from './distillation';
-import { LIGHT_ACTIVITY_OPTIONS, describeTraining } from './options';
+import { LIGHT_ACTIVITY_OPTIONS, describeMeasure, describeTraining } from './options';
 import type { RunOptions } from './options';
 import { startPipeline } from './prologue';
 import type { ProgressTracker } from './progress';
@@ -293,7 +293,7 @@ async function distilBackStage(run: Run, combination: CombinationRequest): Promi
 /** Size and speed of the generalist and each specialist, one after another so they do not slow each other. */
 function measureStage(run: Run, combination: CombinationRequest): Promise<MeasureResult> {
   const models = [{ name: 'generalist', model: combination.generalist }, ...combination.specialists];
-  const summary = `measure ${models.length} models: parameters, export size, latency and throughput (native, plain tfjs)`;
+  const summary = describeMeasure(models.length);
   return run.progress.stage('measure', () =>
     run.compute.measureModels.executeWithOptions({ ...run.computeOptions, summary }, [
       { models: models.map(({ name, model }) => ({ name, model })), classNames: run.data.classNames },

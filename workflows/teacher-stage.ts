@@ -128,7 +128,9 @@ async function importedTeacherStage(
     light.lookupSoftTargets({ teachers, planDigest: data.planDigest }),
   );
   if (lookup.found) return { soft: lookup.found, cacheHit: true, toEvaluate: [] };
-  const softSummary = `soft targets: logits of ${n} imported teacher${n === 1 ? '' : 's'} on ${data.counts.transfer} transfer examples`;
+  const softSummary =
+    `soft targets: logits of ${n} imported teacher${n === 1 ? '' : 's'} ` +
+    `on ${data.counts.transfer} transfer examples`;
   const soft = await progress.stage('soft-targets', () =>
     compute.computeSoftTargets.executeWithOptions({ ...run.computeOptions, summary: softSummary }, [
       { key: lookup.key, data, teachers: [], imported: teachers },

@@ -32,7 +32,10 @@ function row(name: string, c: ModelCost): string {
   const kib = (c.exportBytes / 1024).toFixed(0);
   const s = (x: ModelCost['native']) =>
     `${x.batch1.p50Ms.toFixed(3)} / ${x.batch1.p95Ms.toFixed(3)} | ${Math.round(x.batch256.examplesPerSecond)}`;
-  return `| ${name} | ${c.parameters.toLocaleString('en')} | ${kib} | ${s(c.native)} | ${s(c.plain)} (${c.plain.backend}) |`;
+  return (
+    `| ${name} | ${c.parameters.toLocaleString('en')} | ${kib} | ` +
+    `${s(c.native)} | ${s(c.plain)} (${c.plain.backend}) |`
+  );
 }
 
 async function main(): Promise<void> {
@@ -56,7 +59,8 @@ async function main(): Promise<void> {
   const lines = [
     `Machine: ${describeMachine(result.machine)}; native backend ${backend.backend} ${backend.nativeVersion ?? ''}`,
     '',
-    '| model | parameters | export KiB | native batch-1 p50 / p95 ms | native batch-256 ex/s | plain batch-1 p50 / p95 ms | plain batch-256 ex/s |',
+    '| model | parameters | export KiB | native batch-1 p50 / p95 ms | native batch-256 ex/s | ' +
+      'plain batch-1 p50 / p95 ms | plain batch-256 ex/s |',
     '|---|--:|--:|--:|--:|--:|--:|',
     ...result.costs.map((c) => row(c.name, c.cost)),
   ];

@@ -85,7 +85,9 @@ async function notFoundServer(t: TestContext): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-test('imported teachers: SavedModel (TF 2.18), tfjs and npy distil a student; soft targets match; cache; bad inputs', async (t) => {
+const IMPORTED_TEACHERS_TEST =
+  'imported teachers: SavedModel (TF 2.18), tfjs and npy distil a student; soft targets match; cache; bad inputs';
+test(IMPORTED_TEACHERS_TEST, async (t) => {
   const py = pythonTf();
   if (!py.path) return t.skip(`NOTE: no Python TensorFlow 2.18 venv (infra/setup/python-tf.sh): ${py.why}`);
   const s = await withStack(t, 'teacher-import');

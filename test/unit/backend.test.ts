@@ -57,18 +57,23 @@ test('WASM is used only when native is absent, and says so loudly', async () => 
   );
 });
 
-test('CHRYSALIS_DEVICE=gpu with no GPU visible refuses by default, or runs on the CPU build loudly by choice', async () => {
+const GPU_FALLBACK_TEST =
+  'CHRYSALIS_DEVICE=gpu with no GPU visible refuses by default, or runs on the CPU build loudly by choice';
+test(GPU_FALLBACK_TEST, async () => {
   resetBackendForTests();
   const loaded: string[] = [];
   const loadNative = (pkg: string) => {
     loaded.push(pkg);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the real package, loaded the way initBackend would
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the real package, loaded as initBackend would
     return require('@tensorflow/tfjs-node') as unknown;
   };
   const probeGpu = () => 'no NVIDIA GPU device (/dev/nvidia0, …) on this host';
   await assert.rejects(
     initBackend({ requested: 'auto', device: 'gpu', probeGpu, loadNative }),
-    /^BackendUnavailable: CHRYSALIS_DEVICE=gpu but no GPU is visible: no NVIDIA GPU device .*CHRYSALIS_GPU_FALLBACK=cpu/,
+    new RegExp(
+      '^BackendUnavailable: CHRYSALIS_DEVICE=gpu but no GPU is visible: ' +
+        'no NVIDIA GPU device .*CHRYSALIS_GPU_FALLBACK=cpu',
+    ),
   );
   assert.deepEqual(loaded, [], 'refused before any native library is loaded');
   resetBackendForTests();

@@ -34,11 +34,14 @@ test('paths under a data root pass, links inside it resolve, a missing file is l
   assert.equal(await confinedPath(path.join(root, 'nope.idx'), 'f', [root]), path.join(root, 'nope.idx'));
 });
 
-test('relative paths, "..", paths outside every root and links out are refused naming field, path and roots', async () => {
+const REFUSED_PATHS_TEST =
+  'relative paths, "..", paths outside every root and links out are refused naming field, path and roots';
+test(REFUSED_PATHS_TEST, async () => {
   const roots = `(CHRYSALIS_DATA_ROOTS: ${root})`;
   assert.equal(
     await refusal('in.idx'),
-    `invalid input: data.idx.trainImages: in.idx: not an absolute path; local paths must lie under a data root ${roots}`,
+    'invalid input: data.idx.trainImages: in.idx: not an absolute path; ' +
+      `local paths must lie under a data root ${roots}`,
   );
   assert.match(await refusal(`${root}/../outside/secret`), /: ".." segment in the path; /);
   assert.match(

@@ -30,7 +30,8 @@ test('without a validation split the test set decides, and the reason says why',
   assert.equal(chosen.best.name, 's-T4');
   assert.equal(
     chosen.chosenBy,
-    'fewest test errors among the hard-label baseline and 1 distilled student (no validation split: data.validationSize is 0)',
+    'fewest test errors among the hard-label baseline and 1 distilled student ' +
+      '(no validation split: data.validationSize is 0)',
   );
   assert.equal(chooseExport([m('teacher-1', 'teacher', 50, 10)]), undefined);
 });

@@ -70,7 +70,9 @@ async function refusal(p: Promise<unknown>): Promise<string> {
   return err.message;
 }
 
-test('image folders: a corrupt file, a link out of the roots and an unknown test class are refused by name', async () => {
+const REFUSED_FILES_TEST =
+  'image folders: a corrupt file, a link out of the roots and an unknown test class are refused by name';
+test(REFUSED_FILES_TEST, async () => {
   const root = await folder();
   const spec = { train: path.join(root, 'train'), inputShape: [16, 16, 3] as [16, 16, 3] };
   writeFileSync(path.join(root, 'train', 'red', '4.png'), (await png(20, 20, [1, 2, 3])).subarray(0, 40));

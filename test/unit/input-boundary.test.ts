@@ -302,7 +302,9 @@ test('a surprising split is stated at the top of the run report', () => {
   assert.match(md, /^# chrysalis run w\n\n> \*\*Data split:\*\* data\.validationSize 5000 holds out 83% /);
 });
 
-test('IDX images: n×H×W×C loads as channels-last colour; other ranks and mismatched test shapes are refused', async () => {
+const IDX_COLOUR_TEST =
+  'IDX images: n×H×W×C loads as channels-last colour; other ranks and mismatched test shapes are refused';
+test(IDX_COLOUR_TEST, async () => {
   const files = { trainImages: 'rgb.idx', trainLabels: 'l.idx', testImages: 't.idx', testLabels: 'tl.idx' };
   const bytes: Record<string, Uint8Array> = {
     'rgb.idx': encodeIdx(
@@ -327,9 +329,10 @@ test('IDX images: n×H×W×C loads as channels-last colour; other ranks and mism
         'data.idx.trainImages (flat.idx): an IDX image file of shape [4, 768]; ' +
           'expected [n, rows, cols] (grey) or [n, rows, cols, channels] (channels last)',
   );
+  const mismatch = 'data.idx: train images are 16×16×3, test images 16×16';
   await assert.rejects(
     loadIdxFiles({ ...files, testImages: 'grey.idx' }, read),
-    (e: unknown) => e instanceof DatasetError && e.message === 'data.idx: train images are 16×16×3, test images 16×16',
+    (e: unknown) => e instanceof DatasetError && e.message === mismatch,
   );
 });
 

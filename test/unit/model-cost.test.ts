@@ -27,7 +27,9 @@ function deps() {
 
 const CLASSES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 
-test('measureModels: exact parameter counts, export bytes equal to the stored export, native and plain speeds', async () => {
+const MEASURE_MODELS_TEST =
+  'measureModels: exact parameter counts, export bytes equal to the stored export, native and plain speeds';
+test(MEASURE_MODELS_TEST, async () => {
   const d = deps();
   const acts = createComputeActivities(d);
   const specs = [

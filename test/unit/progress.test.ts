@@ -51,7 +51,9 @@ test('a scheduled model is queued until its first progress update, then running,
   assert.deepEqual([m.status, m.epoch, m.etaSeconds], ['done', 4, 0]);
 });
 
-test('a resumed attempt starts at its checkpoint; a reused model goes from queued to cached; a failure shows', async () => {
+const RESUME_REUSE_FAILURE_TEST =
+  'a resumed attempt starts at its checkpoint; a reused model goes from queued to cached; a failure shows';
+test(RESUME_REUSE_FAILURE_TEST, async () => {
   const t = new ProgressTracker();
   t.model('teacher-1', 'teacher', 6);
   t.model('teacher-2', 'teacher', 6);

@@ -127,7 +127,9 @@ for (const spec of [
   { kind: 'mlp' as const, hidden: [48, 16] },
   { kind: 'cnn' as const, filters: [4, 8], dense: 16 },
 ]) {
-  test(`quantised ${spec.kind} exports: tfjs dequantises each weight within its step; the files are 1/2 and 1/4`, async () => {
+  const name =
+    `quantised ${spec.kind} exports: tfjs dequantises each weight within its step; ` + 'the files are 1/2 and 1/4';
+  test(name, async () => {
     const net = buildNet(spec, { inputShape: [28, 28], numClasses: 10, seed: 5 });
     const float32 = await exportLayersModel(net, [28, 28], { classNames: [...'abcdefghij'] });
     const original = decoded(float32);

@@ -82,7 +82,8 @@ function fixture(): DistillationReport {
 }
 
 const HEADLINE =
-  'student-T4-a0.5: 12× fewer parameters, 9.0× faster at batch 1 (native), +0.4 points test error vs the teacher ensemble';
+  'student-T4-a0.5: 12× fewer parameters, 9.0× faster at batch 1 (native), ' +
+  '+0.4 points test error vs the teacher ensemble';
 
 test('the headline compares the exported student with the teacher ensemble, near the top of Markdown and HTML', () => {
   const r = fixture();
@@ -120,7 +121,10 @@ test('the compression table: parameters, export size, native and plain-tfjs spee
   assert.match(md, /## Compression: size and speed/);
   assert.match(
     md,
-    /\| model \| parameters \| export size \| tensorflow \(native\): batch-1 p50 \/ p95 ms \| tensorflow: batch-256 ex\/s \| plain tfjs \(cpu\): batch-1 p50 \/ p95 ms \|/,
+    new RegExp(
+      '\\| model \\| parameters \\| export size \\| tensorflow \\(native\\): batch-1 p50 \\/ p95 ms \\| ' +
+        'tensorflow: batch-256 ex\\/s \\| plain tfjs \\(cpu\\): batch-1 p50 \\/ p95 ms \\|',
+    ),
   );
   assert.match(
     md,
@@ -141,7 +145,10 @@ test('the results table has the ensemble row, validation errors and each inferen
   assert.match(md, /\| model \| role \| T \| α \| test errors \| accuracy \| validation errors \| epochs \|/);
   assert.match(
     md,
-    /\| teacher ensemble \| ensemble \| {2}\| {2}\| 100 \/ 10000 \| 99\.00% \|.*arithmetic mean of teacher-1, teacher-2 \|/,
+    new RegExp(
+      '\\| teacher ensemble \\| ensemble \\| {2}\\| {2}\\| 100 \\/ 10000 \\| 99\\.00% \\|' +
+        '.*arithmetic mean of teacher-1, teacher-2 \\|',
+    ),
   );
   assert.match(
     md,
@@ -160,7 +167,10 @@ test('the exported line says how the model was chosen; "did not help" only when 
   const md = renderDistillationReport(r);
   assert.match(
     md,
-    /Exported \*\*student-T4-a0\.5\*\* \(chosen by fewest validation errors \(70 \/ 5000\) among the students and the baseline\)/,
+    new RegExp(
+      'Exported \\*\\*student-T4-a0\\.5\\*\\* ' +
+        '\\(chosen by fewest validation errors \\(70 \\/ 5000\\) among the students and the baseline\\)',
+    ),
   );
   assert.equal(distillationVerdict(r), undefined);
   assert.doesNotMatch(md, /did not help/);
@@ -228,7 +238,9 @@ test('the stored Markdown has one Charts heading, and none without charts', () =
   assert.equal(withCharts(md, []), md);
 });
 
-test('the error-vs-latency chart has one labelled point per model and the ensemble, on a log latency axis', async () => {
+const CHART_TEST =
+  'the error-vs-latency chart has one labelled point per model and the ensemble, on a log latency axis';
+test(CHART_TEST, async () => {
   const r = fixture();
   const points = tradeoffPoints(costRows(r));
   assert.deepEqual(
@@ -274,7 +286,11 @@ test('imported teachers are named in the report, with what T acts on; a URL quer
   const md = renderDistillationReport(emptyReport(r.config));
   assert.match(
     md,
-    /^Teacher 1: imported savedmodel `\/data\/keras`; gives probabilities: its soft targets are their log, so T acts on log-probabilities/m,
+    new RegExp(
+      '^Teacher 1: imported savedmodel `\\/data\\/keras`; ' +
+        'gives probabilities: its soft targets are their log, so T acts on log-probabilities',
+      'm',
+    ),
   );
   assert.match(md, /^Teacher 2: imported npy `https:\/\/example\.com\/logits\.npy`; gives logits, used as logits;/m);
   assert.doesNotMatch(md, /s3cr3t/);

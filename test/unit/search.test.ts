@@ -223,7 +223,9 @@ const quiet = createLogger({
   destination: new Writable({ write: (_c, _e, cb) => cb() }),
 });
 
-test('validateSearchInput fails non-retryably with InvalidInput naming the budget, and checks given objects exist', async () => {
+const VALIDATE_SEARCH_TEST =
+  'validateSearchInput fails non-retryably with InvalidInput naming the budget, and checks given objects exist';
+test(VALIDATE_SEARCH_TEST, async () => {
   const store = new LocalArtifactStore(mkdtempSync(path.join(os.tmpdir(), 'chrysalis-search-')));
   const light = createPipelineActivities({ store, logger: quiet });
   const fails = async (raw: unknown, pattern: RegExp) => {

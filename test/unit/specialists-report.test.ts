@@ -157,7 +157,9 @@ test('the Markdown report shows results, subsets by class name, the covariance, 
   assert.doesNotMatch(md, /WARNING/);
 });
 
-test('compression: each model, the combination per example (generalist + average fired) and the shipped package', () => {
+const COMPRESSION_TEST =
+  'compression: each model, the combination per example (generalist + average fired) and the shipped package';
+test(COMPRESSION_TEST, () => {
   const r = fixture();
   assert.equal(averageFired(r), 0.21, 'from the firing counts when the report has no figure');
   assert.doesNotMatch(renderSpecialistsReport(r), /Compression|× (fewer|more) parameters/, 'older reports');
@@ -175,7 +177,10 @@ test('compression: each model, the combination per example (generalist + average
   const md = renderSpecialistsReport(r);
   assert.match(
     md,
-    /\*\*generalist \+ specialists: 1\.5× more parameters, 1\.5× slower at batch 1 \(native\), -0\.6 points test error vs the generalist\*\*/,
+    new RegExp(
+      '\\*\\*generalist \\+ specialists: 1\\.5× more parameters, 1\\.5× slower at batch 1 \\(native\\), ' +
+        '-0\\.6 points test error vs the generalist\\*\\*',
+    ),
   );
   assert.match(md, /## Compression: size and speed/);
   assert.match(md, /\| specialist-2 \| 1,100,000 \| 4\.20 MiB \| 2\.50 \/ 3\.50 \| 5,000 \|/);
@@ -187,7 +192,10 @@ test('compression: each model, the combination per example (generalist + average
   assert.match(md, /Measured on Xeon \(4 cores; SIMD: none detected\), node v22, tfjs 4\.22\.0\./);
   assert.match(
     md,
-    /- student-T2-a0\.9 \(distilled back\): 15× fewer parameters, 12× faster at batch 1 \(native\), \+0\.2 points test error vs generalist \+ specialists/,
+    new RegExp(
+      '- student-T2-a0\\.9 \\(distilled back\\): 15× fewer parameters, 12× faster at batch 1 \\(native\\), ' +
+        '\\+0\\.2 points test error vs generalist \\+ specialists',
+    ),
   );
 });
 

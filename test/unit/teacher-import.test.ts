@@ -47,7 +47,9 @@ test('npy: float32 round trip (versions 1 header); other dtypes, orders and size
   assert.throws(() => decodeNpy(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])), NpyError);
 });
 
-test('config: teachers.import parses each kind, strictly; relative paths, ".." and http SavedModels are refused', () => {
+const CONFIG_TEST =
+  'config: teachers.import parses each kind, strictly; relative paths, ".." and http SavedModels are refused';
+test(CONFIG_TEST, () => {
   const base = {
     data: { dataset: 'mnist' },
     student: { model: { kind: 'mlp', hidden: [8] }, train: { epochs: 1 } },
@@ -81,7 +83,9 @@ test('config: teachers.import parses each kind, strictly; relative paths, ".." a
   assert.ok(!teacherImportSchema.safeParse({ kind: 'onnx', path: '/m.onnx' }).success);
 });
 
-test('inputLayout accepts [H·W·C], [H, W, C] and for grey [H, W] (unknown sizes match), nothing else; toLogits', () => {
+const INPUT_LAYOUT_TEST =
+  'inputLayout accepts [H·W·C], [H, W, C] and for grey [H, W] (unknown sizes match), nothing else; toLogits';
+test(INPUT_LAYOUT_TEST, () => {
   assert.deepEqual(inputLayout([784], [28, 28]), [784]);
   assert.deepEqual(inputLayout([null, 28], [28, 28]), [28, 28]);
   assert.deepEqual(inputLayout([28, 28, 1], [28, 28]), [28, 28, 1]);
@@ -263,7 +267,9 @@ async function serve(t: TestContext, files: Map<string, Uint8Array>) {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests };
 }
 
-test('a tfjs layers teacher over http and a .npy: soft targets equal plain tfjs / the file; 404 and bad npy fail', async (t) => {
+const HTTP_AND_NPY_TEST =
+  'a tfjs layers teacher over http and a .npy: soft targets equal plain tfjs / the file; 404 and bad npy fail';
+test(HTTP_AND_NPY_TEST, async (t) => {
   const { store, compute, data } = await setup();
   const net = buildNet({ kind: 'mlp', hidden: [16] }, { inputShape: [28, 28], numClasses: 10, seed: 5 });
   const exported = await exportLayersModel(net, [28, 28], {});
