@@ -80,6 +80,7 @@ export function renderDistillationReport(r: DistillationReport): string {
   const lines: string[] = [`# chrysalis run ${r.workflowId}`, ''];
   if (r.models.some((m) => m.training?.backendFallback)) lines.push(...WASM_FALLBACK_WARNING);
   for (const w of r.dataWarnings ?? []) lines.push(`> **Data split:** ${w}.`, '');
+  for (const w of chanceWarnings(r)) lines.push(`> **Did not learn:** ${w}.`, '');
   const headline = compressionHeadline(r);
   if (headline) lines.push(`**${escapeCell(headline)}**`, '');
   lines.push(
@@ -245,6 +246,23 @@ export function distillationVerdict(r: DistillationReport): string | undefined {
   return (
     `Distillation did not help on this run: the hard-label baseline **${baseline.name}** ` + `${reasons.join(' and ')}.`
   );
+}
+
+/**
+ * Models whose test accuracy is no better than guessing (under 1.5× chance): training diverged or never
+ * started, which no error count says as plainly. The usual cause is a learning rate too high for the model
+ * (a distilled student's soft term scales its gradients by α·T).
+ */
+export function chanceWarnings(r: Pick<DistillationReport, 'models'>): string[] {
+  return r.models.flatMap((m) => {
+    const classes = m.evaluation.perClassErrors.length;
+    if (classes < 2 || m.evaluation.accuracy >= 1.5 / classes) return [];
+    const pct = (m.evaluation.accuracy * 100).toFixed(1);
+    return [
+      `${m.name} scores ${pct} % on ${classes} classes, about chance: its training diverged or did not start; ` +
+        `try a lower learning rate (${m.role === 'teacher' ? 'teachers' : 'student'}.train.optimizer.learningRate)`,
+    ];
+  });
 }
 
 /** The exported student's cost against the teacher it replaces, or undefined when either cost is unknown. */

@@ -5,6 +5,7 @@ import { FASHION_MNIST_CLASS_NAMES } from '../../common/datasets';
 import { cost } from '../helpers/costs';
 import { emptyReport } from '../helpers/reports';
 import {
+  chanceWarnings,
   compressionHeadline,
   costRows,
   distillationVerdict,
@@ -294,4 +295,36 @@ test('imported teachers are named in the report, with what T acts on; a URL quer
   );
   assert.match(md, /^Teacher 2: imported npy `https:\/\/example\.com\/logits\.npy`; gives logits, used as logits;/m);
   assert.doesNotMatch(md, /s3cr3t/);
+});
+
+test('a model at chance level is called out at the top of the report, with the field to change', () => {
+  const r = resolveDistillationInput({ preset: 'mnist-quick' });
+  assert.ok(r.ok);
+  const at = (name: string, role: ModelOutcome['role'], accuracy: number): ModelOutcome => ({
+    name,
+    role,
+    evaluation: {
+      name,
+      modelDigest: name,
+      errors: Math.round((1 - accuracy) * 10000),
+      n: 10000,
+      accuracy,
+      perClassErrors: new Array<number>(10).fill(0),
+      details: { key: `evaluations/${name}.json`, sha256: '', bytes: 0 },
+      inferenceSeconds: 0,
+    },
+    manifestKey: `models/${name}/manifest.json`,
+  });
+  const models = [
+    at('teacher-1', 'teacher', 0.97),
+    at('baseline-hard', 'baseline', 0.9),
+    at('student-T4-a0.7', 'student', 0.1),
+  ];
+  assert.deepEqual(chanceWarnings({ models }), [
+    'student-T4-a0.7 scores 10.0 % on 10 classes, about chance: its training diverged or did not start; ' +
+      'try a lower learning rate (student.train.optimizer.learningRate)',
+  ]);
+  const md = renderDistillationReport(emptyReport(r.config, { models }));
+  assert.match(md, /^> \*\*Did not learn:\*\* student-T4-a0\.7 scores 10\.0 % on 10 classes/m);
+  assert.deepEqual(chanceWarnings({ models: models.slice(0, 2) }), []);
 });
