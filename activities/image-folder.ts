@@ -7,32 +7,14 @@
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
 import { imageShape } from '../common/input-shape';
 import type { ImageFolders } from '../config/schemas';
 import type { Dataset, Split } from '../ml/datasets';
+import { ImageDecodeError, decodeImage } from '../ml/images';
 import { confinedPath } from './data-roots';
 import { invalidInput } from './failures';
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
-
-interface TfNode {
-  node: { decodeImage(b: Uint8Array, channels?: number): tf.Tensor3D | tf.Tensor4D };
-  image: { resizeBilinear(x: tf.Tensor3D, size: [number, number], alignCorners?: boolean): tf.Tensor3D };
-  tidy<T extends tf.TensorContainer>(fn: () => T): T;
-}
-
-function tfNode(): TfNode {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('@tensorflow/tfjs-node') as TfNode;
-  } catch (err) {
-    throw invalidInput(
-      `invalid input: data.images: image folders are decoded by native TensorFlow, which this worker lacks ` +
-        `(${(err as Error).message.split('\n')[0]}); run \`npm run setup\``,
-    );
-  }
-}
 
 /** The files of one folder, by class: `<dir>/<class>/*.png|jpg`, every path confined to the data roots. */
 async function listClasses(
@@ -62,23 +44,14 @@ async function listClasses(
   return classes;
 }
 
-/** One image as `shape` uint8 pixels: decoded, resized when its size differs, rounded back to 0-255. */
-function decode(t: TfNode, field: string, file: string, bytes: Uint8Array, shape: ImageFolders['inputShape']) {
-  const [h, w, c] = shape;
-  let img: tf.Tensor3D;
+/** One image as `shape` uint8 pixels (ml/images.ts); a file that is not one is InvalidInput naming it. */
+function decode(field: string, file: string, bytes: Uint8Array, shape: ImageFolders['inputShape']): Uint8Array {
   try {
-    img = t.node.decodeImage(bytes, c) as tf.Tensor3D;
+    return decodeImage(bytes, shape);
   } catch (err) {
-    throw invalidInput(
-      `invalid input: ${field}: ${file}: not a readable PNG or JPEG (${(err as Error).message.split('\n')[0]})`,
-    );
+    if (!(err instanceof ImageDecodeError)) throw err;
+    throw invalidInput(`invalid input: ${field}: ${file}: ${err.message}`);
   }
-  return t.tidy(() => {
-    const sized = img.shape[0] === h && img.shape[1] === w ? img : t.image.resizeBilinear(img, [h, w], true);
-    const out = Uint8Array.from(sized.dataSync(), (v) => Math.min(255, Math.max(0, Math.round(v))));
-    img.dispose();
-    return out;
-  });
 }
 
 /** Whether a training file is held out for the test set: a hash of its path, so every run splits alike. */
@@ -87,19 +60,17 @@ function heldOut(file: string, fraction: number): boolean {
 }
 
 async function readSplit(
-  t: TfNode,
   field: string,
   files: { file: string; label: number }[],
   shape: ImageFolders['inputShape'],
 ): Promise<Split> {
   const size = shape[0] * shape[1] * shape[2];
   const images = new Uint8Array(files.length * size);
-  for (const [i, f] of files.entries()) images.set(decode(t, field, f.file, await readFile(f.file), shape), i * size);
+  for (const [i, f] of files.entries()) images.set(decode(field, f.file, await readFile(f.file), shape), i * size);
   return { images, labels: Uint8Array.from(files, (f) => f.label), n: files.length };
 }
 
 export async function loadImageFolders(spec: ImageFolders, roots: readonly string[]): Promise<Dataset> {
-  const t = tfNode();
   const train = await listClasses('data.images.train', spec.train, roots, 2);
   const classNames = [...train.keys()];
   const labelled = (m: Map<string, string[]>) =>
@@ -120,8 +91,8 @@ export async function loadImageFolders(spec: ImageFolders, roots: readonly strin
     trainFiles = trainFiles.filter((f) => !heldOut(f.file, fraction));
   }
   const [trainSplit, testSplit] = [
-    await readSplit(t, 'data.images.train', trainFiles, spec.inputShape),
-    await readSplit(t, spec.test ? 'data.images.test' : 'data.images.train', testFiles, spec.inputShape),
+    await readSplit('data.images.train', trainFiles, spec.inputShape),
+    await readSplit(spec.test ? 'data.images.test' : 'data.images.train', testFiles, spec.inputShape),
   ];
   const hash = createHash('sha256').update(JSON.stringify({ classNames, inputShape: spec.inputShape }));
   for (const s of [trainSplit, testSplit]) hash.update(s.images).update(s.labels);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../ml/backend';
 import { parseIdx } from '../ml/idx';
+import { ImageDecodeError, decodeImage } from '../ml/images';
 import type { PackageReader } from '../ml/specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
 import { CliError, Exit, connect } from './context';
 import { fetchExport, resolveExportPrefix } from './export';
@@ -67,28 +68,15 @@ async function inputShapeOf(loaded: Loaded): Promise<number[]> {
   return json.inputShape ?? json.userDefinedMetadata?.inputShape ?? [28, 28];
 }
 
-interface TfNode {
-  node: { decodeImage(b: Uint8Array, channels?: number): tf.Tensor3D | tf.Tensor4D };
-}
-
-/** A PNG or JPEG of any size as one flattened example of `shape`: decoded natively, resized, scaled to [0, 1]. */
+/** A PNG or JPEG of any size as one example of `shape`: decoded and resized as training images were, / 255. */
 function readImage(f: string, bytes: Uint8Array, shape: number[]): Float32Array {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { node } = require('@tensorflow/tfjs-node') as TfNode;
   const [h, w, c = 1] = shape as [number, number, number?];
-  let decoded: tf.Tensor3D;
   try {
-    decoded = node.decodeImage(bytes, c) as tf.Tensor3D;
+    return Float32Array.from(decodeImage(bytes, [h, w, c]), (v) => v / 255);
   } catch (err) {
-    throw new CliError(`${f}: not a readable PNG or JPEG (${(err as Error).message.split('\n')[0]})`);
+    if (err instanceof ImageDecodeError) throw new CliError(`${f}: ${err.message}`);
+    throw err;
   }
-  return tf.tidy(() => {
-    const [ih, iw] = decoded.shape;
-    const sized = ih === h && iw === w ? decoded : tf.image.resizeBilinear(decoded, [h, w], true);
-    const out = Float32Array.from(sized.dataSync(), (v) => v / 255);
-    decoded.dispose();
-    return out;
-  });
 }
 
 const isImage = (b: Uint8Array) => (b[0] === 0x89 && b[1] === 0x50) || (b[0] === 0xff && b[1] === 0xd8);
