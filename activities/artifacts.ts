@@ -12,6 +12,9 @@ import type { Net } from '../ml/models';
 import { exportLayersModel } from '../ml/export';
 import type { ExportedModel } from '../ml/export';
 import { quantizeExport } from '../ml/quantize';
+import type { Dataset } from '../ml/datasets';
+import { describeInput } from '../ml/normalize';
+import type { Normalization } from '../ml/normalize';
 import { buildNet, exportWeights, importWeights } from '../ml/models';
 import type { Plan } from '../ml/splits';
 import type { TrainSnapshot } from '../ml/train';
@@ -60,9 +63,26 @@ export interface ModelManifest {
   spec: ModelSpecInput;
   numClasses: number;
   inputShape: InputShape;
+  /** How inputs were made from raw data, when not uint8 pixels / 255: exports and `predict` apply the same. */
+  input?: ModelInput;
   weights: ArtifactRef;
   /** Free-form provenance: role, data plan, training config, backend, history. */
   provenance: Record<string, unknown>;
+}
+
+/** A model's input, beyond its shape: the normalisation its data declared, a table's feature columns. */
+export interface ModelInput {
+  normalization?: Normalization;
+  features?: string[];
+}
+
+/** What a dataset says of its models' input ({@link ModelInput}); undefined for plain uint8 pixels / 255. */
+export function modelInputOf(ds: Dataset): ModelInput | undefined {
+  if (!ds.normalization && !ds.features) return undefined;
+  return {
+    ...(ds.normalization ? { normalization: ds.normalization } : {}),
+    ...(ds.features ? { features: ds.features } : {}),
+  };
 }
 
 /**
@@ -75,6 +95,7 @@ export async function publishModel(
   net: Net,
   inputShape: InputShape,
   provenance: Record<string, unknown>,
+  input?: ModelInput,
 ): Promise<ModelRef> {
   const { digest, epoch } = typeof at === 'string' ? { digest: at, epoch: undefined } : at;
   const dir = epoch === undefined ? keys.modelDir(digest) : keys.partialModelDir(digest, epoch);
@@ -86,6 +107,7 @@ export async function publishModel(
     spec: net.spec,
     numClasses: net.numClasses,
     inputShape,
+    ...(input ? { input } : {}),
     weights,
     provenance,
   };
@@ -120,16 +142,19 @@ export async function layersExport(
   model: ModelRef,
   classNames: string[],
   quantize?: QuantizeKind,
-): Promise<ExportedModel & { inputShape: InputShape }> {
+): Promise<ExportedModel & { inputShape: InputShape; input?: ModelInput }> {
   const manifest = await readManifest(store, model.manifest.key);
   const net = await loadNet(store, manifest);
   try {
+    const input = manifest.input;
     const float32 = await exportLayersModel(net, manifest.inputShape, {
       chrysalisModel: model.digest,
       classNames,
       inputShape: manifest.inputShape,
+      ...(input ? { input: describeInput(manifest.inputShape, input.normalization, input.features), ...input } : {}),
     });
-    return { ...(quantize ? quantizeExport(float32, quantize) : float32), inputShape: manifest.inputShape };
+    const exported = quantize ? quantizeExport(float32, quantize) : float32;
+    return { ...exported, inputShape: manifest.inputShape, ...(input ? { input } : {}) };
   } finally {
     net.dispose();
   }
@@ -145,12 +170,13 @@ export async function storeLayersModel(
   dir: string,
   classNames: string[],
   quantize?: QuantizeKind,
-): Promise<{ modelJson: string; weights: string; bytes: number; inputShape: InputShape }> {
+): Promise<{ modelJson: string; weights: string; bytes: number; inputShape: InputShape; input?: ModelInput }> {
   const out = await layersExport(store, model, classNames, quantize);
   const weights = await store.put(`${dir}/${out.weightsFile}`, out.weights);
   const modelJson = await putJson(store, `${dir}/model.json`, out.modelJson);
   const bytes = weights.bytes + modelJson.bytes;
-  return { modelJson: modelJson.key, weights: weights.key, bytes, inputShape: out.inputShape };
+  const input = out.input ? { input: out.input } : {};
+  return { modelJson: modelJson.key, weights: weights.key, bytes, inputShape: out.inputShape, ...input };
 }
 
 /** Builds the net described by a manifest and loads its verified weights. */

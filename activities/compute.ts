@@ -3,6 +3,7 @@
  * Long ones heartbeat, checkpoint to the store, resume from the newest checkpoint on retry, and stop
  * on cancellation between batches.
  */
+import type { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
 import { digestOf } from '../storage/hash';
@@ -11,13 +12,23 @@ import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evalu
 import { softTargetsAt } from '../ml/losses';
 import { loadExport } from '../ml/export';
 import { buildNet } from '../ml/models';
+import type { Dataset } from '../ml/datasets';
 import { makePlan, planWarnings } from '../ml/splits';
 import { train } from '../ml/train';
 import { DEFAULT_MODEL_LIMITS, modelSizeProblem } from '../config/model-size';
 import type { ModelLimits } from '../config/model-size';
-import { quantizeKindSchema, transferClassIssues } from '../config/schemas';
+import { quantizeKindSchema, tableModelIssues, transferClassIssues } from '../config/schemas';
 import type { DataSpec, QuantizeKind, TransferSpec } from '../config/schemas';
-import { keys, loadNet, loadPlan, publishModel, readManifest, savePlan, storeLayersModel } from './artifacts';
+import {
+  keys,
+  loadNet,
+  loadPlan,
+  modelInputOf,
+  publishModel,
+  readManifest,
+  savePlan,
+  storeLayersModel,
+} from './artifacts';
 import { datasetFor, loadSource } from './dataset-source';
 import { activityContext, runDurableTraining } from './durable-training';
 import type { TrainingDeps } from './durable-training';
@@ -48,6 +59,13 @@ function specField(req: TrainRequest): string {
   if (req.role === 'teacher') return 'teachers.model';
   if (req.role === 'baseline' || req.role === 'student') return 'student.model';
   return req.name === 'generalist' ? 'generalist.model' : 'model';
+}
+
+/** A CNN or a jitter asked of a table: the config refuses them, and search candidates or specialists end here. */
+function tableProblem(req: TrainRequest, ds: Dataset): ApplicationFailure | undefined {
+  const [issue] = ds.features ? tableModelIssues(req.spec, req.train) : [];
+  const parent = specField(req).replace(/\.model$/, '');
+  return issue && invalidInput(`invalid input: ${parent}.${issue.path.join('.')}: ${issue.message}`);
 }
 
 async function prepareData(
@@ -83,6 +101,8 @@ async function prepareData(
     dataset: req.data.dataset,
     ...(req.data.idx ? { idx: req.data.idx } : {}),
     ...(req.data.images ? { images: req.data.images } : {}),
+    ...(req.data.csv ? { csv: req.data.csv } : {}),
+    ...(req.data.normalize ? { normalize: req.data.normalize } : {}),
     datasetDigest: ds.digest,
     trainDigest,
     planDigest,
@@ -116,6 +136,8 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
         const shape = { inputShape: side, numClasses: ds.numClasses, batchSize: req.train.batchSize };
         const tooBig = modelSizeProblem(req.spec, shape, deps.limits ?? DEFAULT_MODEL_LIMITS);
         if (tooBig) throw invalidInput(`invalid input: ${specField(req)}: ${tooBig}`);
+        const notForTables = tableProblem(req, ds);
+        if (notForTables) throw notForTables;
         const softTargets = req.distill ? await loadSoftTargets(store, req.distill) : undefined;
         const net = buildNet(req.spec, { inputShape: side, numClasses: ds.numClasses, seed: req.seed });
         const distill = req.distill ? { T: req.distill.temperature, alpha: req.distill.alpha } : null;
@@ -135,16 +157,23 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
             hooks,
             resume,
           );
-          const model = await publishModel(store, { digest, epoch: stop }, net, side, {
-            name: req.name,
-            role: req.role,
-            data: { ...pick(req.data, 'dataset', 'datasetDigest', 'planDigest'), split: req.split },
-            train: req.train,
-            seed: req.seed,
-            distill: req.distill ?? null,
-            backend: deps.backend,
-            history,
-          });
+          const model = await publishModel(
+            store,
+            { digest, epoch: stop },
+            net,
+            side,
+            {
+              name: req.name,
+              role: req.role,
+              data: { ...pick(req.data, 'dataset', 'datasetDigest', 'planDigest'), split: req.split },
+              train: req.train,
+              seed: req.seed,
+              distill: req.distill ?? null,
+              backend: deps.backend,
+              history,
+            },
+            modelInputOf(ds),
+          );
           return { model, history };
         } finally {
           net.dispose();

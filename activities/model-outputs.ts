@@ -8,6 +8,7 @@ import { loadNet, readManifest } from './artifacts';
 import { activityContext } from './durable-training';
 import type { CombinationRequest } from './specialists-types';
 import type { ModelRef } from './types';
+import type { Pixels } from '../ml/datasets';
 
 /** Heartbeats when running as an activity (a no-op in tests that call the functions directly). */
 export const heartbeat = (details: unknown): void => activityContext()?.heartbeat(details);
@@ -16,7 +17,7 @@ export const heartbeat = (details: unknown): void => activityContext()?.heartbea
 export async function probabilitiesOf(
   store: ArtifactStore,
   model: ModelRef,
-  images: Uint8Array,
+  images: Pixels,
   side: InputShape,
   indices: Int32Array,
 ): Promise<Float32Array> {
@@ -33,7 +34,7 @@ export async function combinationInputs(
   store: ArtifactStore,
   req: CombinationRequest,
   ds: Dataset,
-  images: Uint8Array,
+  images: Pixels,
   indices: Int32Array,
 ): Promise<{ pg: Float32Array; specs: SpecialistProbs[] }> {
   const side = ds.shape;

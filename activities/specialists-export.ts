@@ -16,6 +16,9 @@ import type { CombinationManifest } from '../ml/specialists/combination-loader.m
 };
 import { keys } from '../common/store-keys';
 import { storeLayersModel } from './artifacts';
+import type { ModelInput } from './artifacts';
+import { describeInput } from '../ml/normalize';
+import type { Normalization } from '../ml/normalize';
 import type { CombinationRequest } from './specialists-types';
 import type { ModelRef } from './types';
 
@@ -43,6 +46,10 @@ export interface CombinationPackageManifest extends CombinationManifest {
   createdBy: 'chrysalis';
   combinationKey: string;
   input: string;
+  /** The generalist's (and every specialist's) input normalisation, when its data declared one. */
+  normalization?: Normalization;
+  /** A table's feature columns, in input order. */
+  features?: string[];
   generalist: { path: string; digest: string };
   specialists: { name: string; subset: number[]; path: string; digest: string; classNames: string[] }[];
   evaluation: ExportCombinationRequest['evaluation'];
@@ -101,10 +108,12 @@ export async function exportCombinationPackage(
   }
   const files: string[] = [];
   let inputShape: InputShape = [0, 0];
+  let input: ModelInput | undefined;
   const exportOne = async (model: ModelRef, sub: string, classNames: string[]): Promise<void> => {
     const stored = await storeLayersModel(store, model, `${dir}/${sub}`, classNames);
     files.push(stored.weights, stored.modelJson);
     inputShape = stored.inputShape;
+    input = stored.input;
   };
   const { generalist, specialists, combine } = req.combination;
   await exportOne(generalist, 'generalist', req.classNames);
@@ -128,7 +137,10 @@ export async function exportCombinationPackage(
     combinationKey: req.key,
     classNames: req.classNames,
     inputShape,
-    input: 'float32 grey pixels / 255, each image flattened row by row',
+    input: input
+      ? describeInput(inputShape, input.normalization, input.features)
+      : 'float32 pixels / 255, each image flattened row by row (channels interleaved)',
+    ...input,
     generalist: { path: 'generalist', digest: generalist.digest },
     specialists: specialistEntries,
     combine: { topN: combine.topN, maxIterations: combine.maxIterations, tolerance: combine.tolerance },

@@ -7,7 +7,7 @@ import type { Dataset } from '../ml/datasets';
 import type { Plan } from '../ml/splits';
 import { trainSpecialist as trainSpecialistNet } from '../ml/specialists';
 import type { SpecialistRun } from '../ml/specialists';
-import { loadNet, loadPlan, publishModel, readManifest } from './artifacts';
+import { loadNet, loadPlan, modelInputOf, publishModel, readManifest } from './artifacts';
 import type { ComputeDeps } from './compute';
 import { datasetFor } from './dataset-source';
 import { specialistDigest } from './digests';
@@ -108,29 +108,36 @@ function publishSpecialist(
   sampling: SpecialistSamplingInfo,
 ): Promise<ModelRef> {
   const factor = run.sampling.correctionFactor;
-  return publishModel(deps.store, digest, run.net, ds.shape, {
-    name: req.name,
-    role: 'specialist',
-    specialist: {
-      subset: req.subset,
-      classNames: req.subset.map((c) => ds.classNames[c]!),
-      dustbin: req.subset.length,
-      correctionFactor: factor,
-      dustbinLogitShift: Math.log(factor),
-      sampling,
+  return publishModel(
+    deps.store,
+    digest,
+    run.net,
+    ds.shape,
+    {
+      name: req.name,
+      role: 'specialist',
+      specialist: {
+        subset: req.subset,
+        classNames: req.subset.map((c) => ds.classNames[c]!),
+        dustbin: req.subset.length,
+        correctionFactor: factor,
+        dustbinLogitShift: Math.log(factor),
+        sampling,
+      },
+      generalist: { digest: req.generalist.digest, weightsSha256: req.generalist.weights.sha256 },
+      data: {
+        dataset: req.data.dataset,
+        datasetDigest: req.data.datasetDigest,
+        trainDigest: req.data.trainDigest,
+        planDigest: req.data.planDigest,
+        split: 'train',
+      },
+      train: req.train,
+      seed: req.seed,
+      sampleFactor: req.sampleFactor,
+      backend: deps.backend,
+      history: run.history,
     },
-    generalist: { digest: req.generalist.digest, weightsSha256: req.generalist.weights.sha256 },
-    data: {
-      dataset: req.data.dataset,
-      datasetDigest: req.data.datasetDigest,
-      trainDigest: req.data.trainDigest,
-      planDigest: req.data.planDigest,
-      split: 'train',
-    },
-    train: req.train,
-    seed: req.seed,
-    sampleFactor: req.sampleFactor,
-    backend: deps.backend,
-    history: run.history,
-  });
+    modelInputOf(ds),
+  );
 }

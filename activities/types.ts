@@ -6,7 +6,7 @@ import type { ArtifactRef } from '../storage/artifact-store';
 import type { BackendInfo } from '../ml/backend';
 import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
-import type { ImageFolders, ModelSpecInput, TrainSpec } from '../config/schemas';
+import type { CsvTableSpec, ImageFolders, ModelSpecInput, NormalizeInput, TrainSpec } from '../config/schemas';
 import type { MachineInfo, ModelCost } from '../common/model-cost';
 
 export interface DataPlanRef {
@@ -15,6 +15,10 @@ export interface DataPlanRef {
   idx?: IdxFiles;
   /** The folders of a `dataset: "images"` run. */
   images?: ImageFolders;
+  /** The table of a `dataset: "csv"` run. */
+  csv?: CsvTableSpec;
+  /** The declared normalisation, when there is one. */
+  normalize?: NormalizeInput;
   datasetDigest: string;
   /** Digest of (dataset, validation hold-out, train limit, seed): what teachers' weights depend on. */
   trainDigest: string;

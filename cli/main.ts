@@ -22,7 +22,7 @@ const USAGE =
   schedule create <id> <distill|specialists|smoke> (--every 24h | --cron "0 3 * * *") ` +
   `[--preset P] [--set k=v …] [--overlap skip]
   schedule list | trigger <id> | pause <id> | unpause <id> | describe <id> | delete <id>
-  predict --model <dir|exports/<digest>|workflowId> <image.png|images.idx …> [--limit N] [--top K] [--json]
+  predict --model <dir|exports/<digest>|workflowId> <image.png|images.idx|table.csv …> [--limit N] [--top K] [--json]
                                     (a single exported model, or a generalist + specialists package)
   dev                               start the local dev stack (Ctrl-C stops it)
 

@@ -1,6 +1,7 @@
 /**
  * `chrysalis predict --model <ref> <input…>`: classify PNG/JPEG images of any size (resized to the model's
- * input, with its channels) or IDX image files with an
+ * input, with its channels), IDX image files or, for a model trained on a table, the rows of a CSV file (its
+ * feature columns by name), each normalised as the model's training data was, with an
  * exported model: a single layers model (model.json + weights) or a generalist + specialists package
  * (combination.json, combined by the package's loader, the same code as ml/specialists/combination-loader).
  * <ref> is a local directory, an `exports/<digest>` prefix in MinIO, or the workflow id of a finished
@@ -11,7 +12,11 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../ml/backend';
 import { parseIdx } from '../ml/idx';
+import { channelsOf } from '../common/input-shape';
+import { CsvError, columnIndices, featureMatrix, readCsvTable } from '../ml/csv';
 import { ImageDecodeError, decodeImage } from '../ml/images';
+import { applyNormalization } from '../ml/normalize';
+import type { Normalization } from '../ml/normalize';
 import type { PackageReader } from '../ml/specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
 import { CliError, Exit, connect } from './context';
 import { fetchExport, resolveExportPrefix } from './export';
@@ -57,52 +62,93 @@ async function loadPackage(ref: string): Promise<Loaded> {
   }
 }
 
-/** The input shape an export was made for: its metadata, or 28×28 grey for exports that predate it. */
-async function inputShapeOf(loaded: Loaded): Promise<number[]> {
-  const raw = await loaded.read(`${loaded.kind}.json`);
-  const text = typeof raw === 'string' ? raw : new TextDecoder().decode(raw);
-  const json = JSON.parse(text) as {
-    inputShape?: number[];
-    userDefinedMetadata?: { inputShape?: number[] };
-  };
-  return json.inputShape ?? json.userDefinedMetadata?.inputShape ?? [28, 28];
+/** What an export takes: its input shape (28×28 grey for exports that predate it), normalisation, table columns. */
+interface ExportInput {
+  shape: number[];
+  normalization?: Normalization;
+  features?: string[];
 }
 
-/** A PNG or JPEG of any size as one example of `shape`: decoded and resized as training images were, / 255. */
-function readImage(f: string, bytes: Uint8Array, shape: number[]): Float32Array {
-  const [h, w, c = 1] = shape as [number, number, number?];
+async function inputOf(loaded: Loaded): Promise<ExportInput> {
+  const raw = await loaded.read(`${loaded.kind}.json`);
+  const text = typeof raw === 'string' ? raw : new TextDecoder().decode(raw);
+  type Meta = Partial<ExportInput> & { inputShape?: number[] };
+  const json = JSON.parse(text) as Meta & { userDefinedMetadata?: Meta };
+  const meta: Meta = loaded.kind === 'model' ? (json.userDefinedMetadata ?? {}) : json;
+  return {
+    shape: json.inputShape ?? meta.inputShape ?? [28, 28],
+    ...(meta.normalization ? { normalization: meta.normalization } : {}),
+    ...(meta.features ? { features: meta.features } : {}),
+  };
+}
+
+/** Raw values (uint8 pixels, or a table's numbers) as the model's inputs: its normalisation, else pixels / 255. */
+function toInputs(raw: ArrayLike<number>, input: ExportInput): Float32Array {
+  if (!input.normalization) return Float32Array.from(raw, (v) => v / 255);
+  return applyNormalization(raw, input.features?.length ?? channelsOf(input.shape), input.normalization);
+}
+
+/** A PNG or JPEG of any size as one example of `shape`: decoded and resized as training images were. */
+function readImage(f: string, bytes: Uint8Array, input: ExportInput): Float32Array {
+  const [h, w, c = 1] = input.shape as [number, number, number?];
   try {
-    return Float32Array.from(decodeImage(bytes, [h, w, c]), (v) => v / 255);
+    return toInputs(decodeImage(bytes, [h, w, c]), input);
   } catch (err) {
     if (err instanceof ImageDecodeError) throw new CliError(`${f}: ${err.message}`);
     throw err;
   }
 }
 
+/** The rows of a CSV table with the model's feature columns (by name, in any order; other columns ignored). */
+function readTableRows(f: string, bytes: Uint8Array, input: ExportInput, limit: number) {
+  if (!input.features)
+    throw new CliError(`${f}: a CSV table, but the model takes images of shape [${input.shape.join(', ')}]`);
+  try {
+    const table = readCsvTable(new TextDecoder().decode(bytes));
+    const rows = { ...table, rows: table.rows.slice(0, limit) };
+    const values = featureMatrix(rows, columnIndices(table.columns, input.features));
+    const size = input.features.length;
+    return rows.rows.map((r, i) => ({
+      name: `${path.basename(f)}:${r.line}`,
+      x: toInputs(values.subarray(i * size, (i + 1) * size), input),
+    }));
+  } catch (err) {
+    if (err instanceof CsvError) throw new CliError(`${f}: ${err.message}`);
+    throw err;
+  }
+}
+
 const isImage = (b: Uint8Array) => (b[0] === 0x89 && b[1] === 0x50) || (b[0] === 0xff && b[1] === 0xd8);
 
-/** Examples as [n, size] floats in [0, 1] for a model of input `shape`, with a label for each. */
+/** Examples as [n, size] model inputs for an export taking `input`, with a label for each. */
 function readInputs(
   files: string[],
   limit: number,
-  shape: number[],
+  input: ExportInput,
 ): { x: Float32Array; names: string[]; size: number } {
-  const size = shape.reduce((a, d) => a * d, 1);
+  const size = input.shape.reduce((a, d) => a * d, 1);
   const rows: Float32Array[] = [];
   const names: string[] = [];
   for (const f of files) {
     const bytes = new Uint8Array(readFileSync(f));
     if (isImage(bytes)) {
-      rows.push(readImage(f, bytes, shape));
+      rows.push(readImage(f, bytes, input));
       names.push(path.basename(f));
+      continue;
+    }
+    if (/\.csv$/i.test(f) || input.features) {
+      for (const r of readTableRows(f, bytes, input, limit)) {
+        rows.push(r.x);
+        names.push(r.name);
+      }
       continue;
     }
     const idx = parseIdx(bytes, f);
     const each = idx.shape.slice(1);
     if (each.reduce((a, d) => a * d, 1) !== size || (idx.shape.length !== 3 && idx.shape.length !== 4))
-      throw new CliError(`${f}: IDX images of shape [${each.join(', ')}]; the model takes [${shape.join(', ')}]`);
+      throw new CliError(`${f}: IDX images of shape [${each.join(', ')}]; the model takes [${input.shape.join(', ')}]`);
     for (let i = 0; i < Math.min(idx.shape[0]!, limit); i++) {
-      rows.push(Float32Array.from(idx.data.subarray(i * size, (i + 1) * size), (v) => v / 255));
+      rows.push(toInputs(idx.data.subarray(i * size, (i + 1) * size), input));
       names.push(`${path.basename(f)}[${i}]`);
     }
   }
@@ -153,11 +199,12 @@ export async function predictCommand(
   opts: { json: boolean; limit: number; top: number },
 ): Promise<number> {
   if (!ref) throw new CliError('predict needs --model <dir | exports/<digest> | workflowId>');
-  if (inputs.length === 0) throw new CliError('predict needs at least one input file (PNG or JPEG, or IDX images)');
+  if (inputs.length === 0)
+    throw new CliError('predict needs at least one input file (PNG or JPEG, IDX images, or a CSV table)');
   process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
   await initBackend({ requested: 'auto', warn: (m) => process.stderr.write(`warning: ${m}\n`) });
   const loaded = await loadPackage(ref);
-  const { x, names, size } = readInputs(inputs, opts.limit, await inputShapeOf(loaded));
+  const { x, names, size } = readInputs(inputs, opts.limit, await inputOf(loaded));
   const { probabilities, classNames, numClasses: C, active } = await classify(loaded, x, names.length, size);
   const results = names.map((name, i) => ({
     input: name,

@@ -180,7 +180,7 @@ export function modelSizeIssues(
   models: readonly { path: string; spec: ModelSpecInput; batchSize: number }[],
   limits: ModelLimits,
 ): InputIssue[] {
-  if (data.dataset === 'idx' || data.dataset === 'images') return [];
+  if (data.dataset === 'idx' || data.dataset === 'images' || data.dataset === 'csv') return [];
   const { inputShape, classes } = BUILTIN_DATASETS[data.dataset];
   return models.flatMap((m) => {
     const problem = modelSizeProblem(m.spec, { inputShape, numClasses: classes, batchSize: m.batchSize }, limits);

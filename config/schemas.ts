@@ -167,7 +167,7 @@ export const modelRefSchema = z
   })
   .strict();
 
-export const datasetSchema = z.enum([...DATASET_NAMES, 'idx', 'images']);
+export const datasetSchema = z.enum([...DATASET_NAMES, 'idx', 'images', 'csv']);
 
 /**
  * For `dataset: "images"`: folders of PNG/JPEG files, one sub-folder per class (`<train>/<class>/*.png`),
@@ -184,6 +184,45 @@ export const imageFoldersSchema = z
     testFraction: z.number().gt(0).lt(1).optional(),
   })
   .strict();
+
+/**
+ * For `dataset: "csv"`: a table with a header row, numeric feature columns and a label column. Each row is one
+ * example (input shape [1, 1, features]: the features are its channels); class names are the label values, in
+ * numeric order when all are numbers, else in code-point order. Without a `test` file, `testFraction` of the rows
+ * is held out as the test set (by a hash of each row, so every run splits alike).
+ */
+export const csvTableSchema = z
+  .object({
+    train: dataRefSchema,
+    test: dataRefSchema.optional(),
+    /** The label column's name. */
+    label: z.string().min(1),
+    /** The feature columns, in input order. @default every column but the label */
+    features: z
+      .array(z.string().min(1))
+      .min(1)
+      .max(100000)
+      .refine((f) => new Set(f).size === f.length, { message: 'each feature column at most once' })
+      .optional(),
+    /** The test share of the rows when there is no `test` file. @default 0.2 */
+    testFraction: z.number().gt(0).lt(1).optional(),
+  })
+  .strict();
+
+/**
+ * How inputs are normalised after pixels are scaled to [0, 1] (a table's features are taken as they are):
+ * per channel (x − mean) / std, with values given (one per channel, or one for all) or `"standardize"`: the
+ * training split's own per-channel mean and std. Stored with every model, so exports and `predict` apply it.
+ */
+export const normalizeSchema = z.union([
+  z.literal('standardize'),
+  z
+    .object({
+      mean: z.array(z.number().finite()).min(1).max(100000),
+      std: z.array(z.number().finite().positive('std must be > 0')).min(1).max(100000),
+    })
+    .strict(),
+]);
 
 /** Files for `dataset: "idx"`: paths on the compute workers, or `minio:<key>` objects in the store. */
 export const idxFilesSchema = z
@@ -244,6 +283,9 @@ const dataSchema = z
     dataset: datasetSchema,
     idx: idxFilesSchema.optional(),
     images: imageFoldersSchema.optional(),
+    csv: csvTableSchema.optional(),
+    /** @default none: pixels / 255, a table's features as they are */
+    normalize: normalizeSchema.optional(),
     /** Examples held out from the training set for validation (bias-shift search, clustering). */
     validationSize: z.number().int().min(0).max(30000).default(5000),
     /** Use only this many training examples (after the validation hold-out); undefined = all. */
@@ -304,7 +346,31 @@ export const distillationConfigSchema = z
     export: exportSchema.optional(),
   })
   .strict()
-  .superRefine(checkDataAndTransfer);
+  .superRefine((cfg, ctx) => {
+    checkDataAndTransfer(cfg, ctx);
+    if (cfg.data.dataset !== 'csv') return;
+    const models: [(string | number)[], { model: ModelSpecInput; train: TrainSpec }][] = [[['student'], cfg.student]];
+    if ('count' in cfg.teachers) models.push([['teachers'], cfg.teachers]);
+    for (const [path, m] of models)
+      for (const i of tableModelIssues(m.model, m.train))
+        ctx.addIssue({ code: 'custom', path: [...path, ...i.path], message: i.message });
+  });
+
+/**
+ * A table's rows have no pixels to convolve or shift: with `dataset: "csv"` a CNN or a jitter is refused
+ * (paths relative to the model's `{ model, train }`).
+ */
+export function tableModelIssues(
+  model: { kind: string },
+  train: { jitter: number },
+): { path: (string | number)[]; message: string }[] {
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  if (model.kind === 'cnn')
+    issues.push({ path: ['model', 'kind'], message: 'a CNN needs images; rows of a table take an MLP ("mlp")' });
+  if (train.jitter > 0)
+    issues.push({ path: ['train', 'jitter'], message: 'jitter shifts pixels; rows of a table take jitter 0' });
+  return issues;
+}
 
 /** Cross-field checks of a config's data and transfer rule (distillation and student search). */
 export function checkDataAndTransfer(cfg: { data: DataSpec; transfer: TransferSpec }, ctx: z.RefinementCtx): void {
@@ -320,6 +386,13 @@ export function checkDataAndTransfer(cfg: { data: DataSpec; transfer: TransferSp
       code: 'custom',
       path: ['data', 'images'],
       message: 'give data.images (the image folders and inputShape) exactly when data.dataset is "images"',
+    });
+  }
+  if ((cfg.data.dataset === 'csv') !== (cfg.data.csv !== undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['data', 'csv'],
+      message: 'give data.csv (the table, its label column) exactly when data.dataset is "csv"',
     });
   }
   // User datasets' class counts are known only once loaded; prepareData runs the same check then.
@@ -346,6 +419,8 @@ export type TransferSpec = z.infer<typeof transferSchema>;
 export type StudentVariant = z.infer<typeof studentVariantSchema>;
 export type DataSpec = z.infer<typeof dataSchema>;
 export type ImageFolders = z.infer<typeof imageFoldersSchema>;
+export type CsvTableSpec = z.infer<typeof csvTableSchema>;
+export type NormalizeInput = z.infer<typeof normalizeSchema>;
 export type DistillationConfig = z.infer<typeof distillationConfigSchema>;
 export type QuantizeKind = z.infer<typeof quantizeKindSchema>;
 export type SmokeConfig = z.infer<typeof smokeConfigSchema>;

@@ -1,14 +1,16 @@
-/** Assembling float batches from uint8 images, with the paper's translation jitter. */
+/** Assembling float batches from a split's inputs, with the paper's translation jitter. */
 import { channelsOf, inputSizeOf } from '../common/input-shape';
 import type { InputShape } from '../common/input-shape';
+import type { Pixels } from './datasets';
 import type { Rng } from './rng';
 
 /**
- * Copies the images at `rows` of `indices` into `out` as floats in [0, 1] (HWC), each shifted by a
- * random (dx, dy) in [−jitter, jitter] with zero fill. jitter = 0 is a plain copy.
+ * Copies the examples at `rows` of `indices` into `out` (HWC), uint8 pixels as floats in [0, 1] and float
+ * inputs as they are, each shifted by a random (dx, dy) in [−jitter, jitter] with zero fill. jitter = 0 is a
+ * plain copy.
  */
 export function fillBatch(
-  images: Uint8Array,
+  images: Pixels,
   side: InputShape,
   indices: ArrayLike<number>,
   start: number,
@@ -20,11 +22,13 @@ export function fillBatch(
   const [h, w] = side;
   const c = channelsOf(side);
   const size = inputSizeOf(side);
+  // Dividing by 1 is exact, and by 255 is what uint8 inputs have always been divided by.
+  const div = images instanceof Uint8Array ? 255 : 1;
   for (let b = 0; b < count; b++) {
     const src = indices[start + b]! * size;
     const dst = b * size;
     if (jitter === 0) {
-      for (let i = 0; i < size; i++) out[dst + i] = images[src + i]! / 255;
+      for (let i = 0; i < size; i++) out[dst + i] = images[src + i]! / div;
       continue;
     }
     const dx = rng.int(-jitter, jitter);
@@ -35,7 +39,7 @@ export function fillBatch(
         const sx = x - dx;
         const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
         for (let k = 0; k < c; k++)
-          out[dst + (y * w + x) * c + k] = inside ? images[src + (sy * w + sx) * c + k]! / 255 : 0;
+          out[dst + (y * w + x) * c + k] = inside ? images[src + (sy * w + sx) * c + k]! / div : 0;
       }
     }
   }

@@ -11,6 +11,7 @@ import type { DatasetName } from '../common/datasets';
 import { imageShape } from '../common/input-shape';
 import type { InputShape } from '../common/input-shape';
 import { parseIdx } from './idx';
+import type { Normalization } from './normalize';
 
 export { DATASET_NAMES } from '../common/datasets';
 export type { DatasetName } from '../common/datasets';
@@ -23,14 +24,21 @@ function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export interface Split {
-  /** Row-major uint8 pixels, n × (rows·cols·channels), channels interleaved (HWC). */
-  images: Uint8Array;
+/**
+ * One split's inputs, row-major, n × (rows·cols·channels), channels interleaved (HWC): uint8 pixels (they
+ * enter models as value / 255), or float32 values already in the form models take (a table's features, or
+ * a dataset with a declared normalisation: ml/normalize.ts).
+ */
+export type Pixels = Uint8Array | Float32Array;
+
+export interface Split<P extends Pixels = Pixels> {
+  images: P;
   labels: Uint8Array;
   n: number;
 }
 
-export interface Dataset {
+/** A dataset; `P` narrows its inputs' type (the built-in ones are uint8 pixels). */
+export interface Dataset<P extends Pixels = Pixels> {
   name: string;
   /** sha256 over the verified source files: changes iff the data changes. */
   digest: string;
@@ -42,8 +50,12 @@ export interface Dataset {
   channels: number;
   /** [rows, cols] for one channel, else [rows, cols, channels]: what models are built and stored with. */
   shape: InputShape;
-  train: Split;
-  test: Split;
+  /** How the splits' values were made from the raw data; absent: uint8 pixels, used as value / 255. */
+  normalization?: Normalization;
+  /** A table's feature columns, in input order (absent for images). */
+  features?: string[];
+  train: Split<P>;
+  test: Split<P>;
 }
 
 interface FileSpec {
@@ -198,7 +210,7 @@ async function readVerified(dir: string, spec: FileSpec, install = 'run `npm run
   return bytes;
 }
 
-async function loadIdxSource(name: string, src: IdxSource): Promise<Dataset> {
+async function loadIdxSource(name: string, src: IdxSource): Promise<Dataset<Uint8Array>> {
   const dir = src.dir();
   const [ti, tl, vi, vl] = await Promise.all(
     [src.files.trainImages, src.files.trainLabels, src.files.testImages, src.files.testLabels].map((f) =>
@@ -230,8 +242,8 @@ async function loadIdxSource(name: string, src: IdxSource): Promise<Dataset> {
   };
 }
 
-function union(a: Dataset, b: Dataset): Dataset {
-  const join = (x: Split, y: Split): Split => {
+function union(a: Dataset<Uint8Array>, b: Dataset<Uint8Array>): Dataset<Uint8Array> {
+  const join = (x: Split<Uint8Array>, y: Split<Uint8Array>): Split<Uint8Array> => {
     const labels = new Uint8Array(x.n + y.n);
     labels.set(x.labels);
     labels.set(
@@ -257,10 +269,10 @@ function union(a: Dataset, b: Dataset): Dataset {
   };
 }
 
-const cache = new Map<string, Promise<Dataset>>();
+const cache = new Map<string, Promise<Dataset<Uint8Array>>>();
 
 /** Loads (once per process) and verifies a dataset. */
-export function loadDataset(name: DatasetName): Promise<Dataset> {
+export function loadDataset(name: DatasetName): Promise<Dataset<Uint8Array>> {
   let p = cache.get(name);
   if (!p) {
     p =

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fillBatch } from './batches';
 import type { Net } from './models';
 import { Rng } from './rng';
+import type { Pixels } from './datasets';
 
 /**
  * Logits (n × C, row-major) for the images at `indices`, at T = 1, without dropout; for a loaded export, whose
@@ -11,7 +12,7 @@ import { Rng } from './rng';
  */
 export async function predictLogits(
   net: Pick<Net, 'forward' | 'inputSize' | 'numClasses'>,
-  images: Uint8Array,
+  images: Pixels,
   side: InputShape,
   indices: Int32Array,
   batchSize = 1000,
@@ -37,7 +38,7 @@ export async function predictLogits(
 /** Class probabilities (softmax of {@link predictLogits}), n × C row-major. */
 export async function predictProbabilities(
   net: Net,
-  images: Uint8Array,
+  images: Pixels,
   side: InputShape,
   indices: Int32Array,
 ): Promise<Float32Array> {

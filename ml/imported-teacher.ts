@@ -11,6 +11,7 @@ import type { InputShape } from '../common/input-shape';
 import { fillBatch } from './batches';
 import { BackendUnavailableError } from './backend';
 import { Rng } from './rng';
+import type { Pixels } from './datasets';
 
 /** A teacher that cannot be used as configured (missing signature, output, unsupported input): final. */
 export class TeacherLoadError extends Error {
@@ -173,7 +174,7 @@ export function toLogits(raw: Float32Array, outputs: TeacherOutputs): Float32Arr
  */
 export async function teacherLogits(
   teacher: LoadedTeacher,
-  data: { images: Uint8Array; side: InputShape; indices: Int32Array },
+  data: { images: Pixels; side: InputShape; indices: Int32Array },
   opts: { layout: number[]; classes: number; outputs: TeacherOutputs; batchSize?: number },
 ): Promise<Float32Array> {
   const { images, side, indices } = data;

@@ -15,6 +15,7 @@ import type { LrSchedule, OptimizerSpec } from './optimizers';
 import { Optimizer, learningRateAt } from './optimizers';
 import { Rng, deriveSeed } from './rng';
 import type { RawTensor } from '../common/raw-tensor';
+import type { Pixels } from './datasets';
 
 export interface TrainConfig {
   epochs: number;
@@ -38,7 +39,7 @@ export interface TrainConfig {
 
 export interface TrainData {
   /** The full image array (uint8, n × rows·cols); `indices` selects the training examples. */
-  images: Uint8Array;
+  images: Pixels;
   labels: Uint8Array;
   side: InputShape;
   indices: Int32Array;

@@ -11,6 +11,7 @@ import { buildNet, exportWeights, importWeights } from '../models';
 import { Rng, deriveSeed } from '../rng';
 import type { EpochStats, TrainConfig, TrainHooks, TrainSnapshot } from '../train';
 import { train } from '../train';
+import type { Pixels } from '../datasets';
 
 /** The output layer's parameter names: w{L}/b{L} for an MLP, out/outb for the CNN. */
 export function outputParamNames(net: Net): { weight: string; bias: string } {
@@ -185,7 +186,7 @@ export function applyDustbinCorrection(net: Net, factor: number): void {
 }
 
 export interface SpecialistData {
-  images: Uint8Array;
+  images: Pixels;
   /** Full (generalist) labels. */
   labels: Uint8Array;
   side: InputShape;
