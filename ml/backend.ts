@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type * as TfWasm from '@tensorflow/tfjs-backend-wasm';
+import { applyOneDnnChoice } from './onednn';
+import type { OneDnnChoice } from './onednn';
 
 export type RequestedBackend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -27,6 +29,8 @@ export interface BackendInfo {
   fallbackReason?: string;
   /** Set when CHRYSALIS_DEVICE=gpu found no GPU and ran on the CPU by choice (CHRYSALIS_GPU_FALLBACK=cpu). */
   gpuFallback?: string;
+  /** Whether native TensorFlow computes with oneDNN, and who decided (ml/onednn.ts). */
+  onednn?: OneDnnChoice;
 }
 
 export interface BackendOptions {
@@ -143,6 +147,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   }
   // TF's C++ start-up banners (oneDNN, CPU features) go to stderr unless told otherwise.
   process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '1';
+  // TensorFlow reads it once, when the library loads.
+  const onednn = applyOneDnnChoice();
   try {
     const node = load(pkg) as { version?: Record<string, string> };
     if (!(await tf.setBackend('tensorflow')))
@@ -162,6 +168,7 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
       threads: nativeThreads(),
       fallback: false,
       ...(noGpu ? { gpuFallback: noGpu } : {}),
+      onednn,
     };
     return current;
   } catch (err) {

@@ -25,7 +25,8 @@ async function main(): Promise<void> {
   });
   logger.info(
     { ...backend, cudaVisibleDevices: process.env['CUDA_VISIBLE_DEVICES'] ?? null },
-    `compute backend: ${backend.backend} (${backend.package}) on ${backend.device}, ${backend.threads} threads`,
+    `compute backend: ${backend.backend} (${backend.package}) on ${backend.device}, ${backend.threads} threads` +
+      (backend.onednn ? `, oneDNN ${backend.onednn.on ? 'on' : 'off'} (${backend.onednn.why})` : ''),
   );
   const tls = temporalTls(env);
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS, ...(tls ? { tls } : {}) });

@@ -30,7 +30,8 @@ SGEMM_SHAPES = [(1024, 1024, 1024), (128, 784, 800), (784, 128, 800)]
 # Environment knobs that change BLAS/OpenMP behaviour; recorded so results can be interpreted
 # (this machine sets OPENBLAS_CORETYPE, which forces numpy's OpenBLAS kernel choice).
 ENV_KNOBS = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-             "MKL_NUM_THREADS", "MKL_ENABLE_INSTRUCTIONS", "DNNL_MAX_CPU_ISA"]
+             "MKL_NUM_THREADS", "MKL_ENABLE_INSTRUCTIONS", "DNNL_MAX_CPU_ISA", "ONEDNN_MAX_CPU_ISA",
+             "ATEN_CPU_CAPABILITY"]
 
 
 def log(*a):

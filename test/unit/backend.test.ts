@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, resetBackendForTests } from '../../ml';
 import { gpuProblem } from '../../ml/backend';
+import { applyOneDnnChoice, oneDnnChoice } from '../../ml/onednn';
 
 test('native TensorFlow backend: matmul and gradient match independent computation', async () => {
   const info = await initBackend({ requested: 'tensorflow' });
@@ -97,4 +98,30 @@ test('gpuProblem: CUDA_VISIBLE_DEVICES hiding every GPU, or no /dev/nvidia devic
   assert.equal(gpuProblem({ CUDA_VISIBLE_DEVICES: '-1' }, ['nvidia0']), 'CUDA_VISIBLE_DEVICES="-1" hides every GPU');
   assert.match(gpuProblem({}, ['nvidiactl', 'null']) ?? '', /no NVIDIA GPU device/);
   assert.equal(gpuProblem({ CUDA_VISIBLE_DEVICES: '1' }, ['nvidiactl', 'nvidia0', 'nvidia1']), undefined);
+});
+
+test('oneDNN per machine: on where TensorFlow would leave an AVX2 CPU on AVX-only Eigen; the operator wins', () => {
+  const avx2 = ['sse4_2', 'avx', 'avx2', 'fma'];
+  assert.deepEqual(oneDnnChoice({}, avx2), {
+    on: true,
+    by: 'chrysalis',
+    why: 'AVX2+FMA without VNNI/AMX: TensorFlow would leave oneDNN off and run its AVX-only Eigen kernels',
+  });
+  assert.deepEqual(oneDnnChoice({}, [...avx2, 'avx512f', 'avx512_vnni']), {
+    on: true,
+    by: 'tensorflow',
+    why: "TensorFlow's default on a CPU with avx512_vnni",
+  });
+  assert.equal(oneDnnChoice({}, ['sse4_2', 'avx']).on, false);
+  assert.deepEqual(oneDnnChoice({ TF_ENABLE_ONEDNN_OPTS: '0' }, avx2), {
+    on: false,
+    by: 'environment',
+    why: 'TF_ENABLE_ONEDNN_OPTS=0',
+  });
+  const env: NodeJS.ProcessEnv = {};
+  applyOneDnnChoice(env, avx2);
+  assert.equal(env['TF_ENABLE_ONEDNN_OPTS'], '1', 'set before the library loads');
+  const vnni: NodeJS.ProcessEnv = {};
+  applyOneDnnChoice(vnni, [...avx2, 'avx512_vnni']);
+  assert.equal(vnni['TF_ENABLE_ONEDNN_OPTS'], undefined, "TensorFlow's own default is left alone");
 });

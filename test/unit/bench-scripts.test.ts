@@ -59,7 +59,7 @@ test('tfjs-bench runs with the documented flags on both backends and prints one 
 });
 
 test('the shell, Python and .mjs benchmark scripts parse', () => {
-  for (const script of ['bench/train-step/run.sh', 'infra/setup/bench-python.sh'])
+  for (const script of ['bench/train-step/run.sh', 'bench/train-step/isa-emulation.sh', 'infra/setup/bench-python.sh'])
     assert.equal(run('bash', ['-n', script]).status, 0, script);
   assert.equal(run(process.execPath, ['--check', 'bench/results/summarize.mjs']).status, 0);
   const py = run('python3', [
