@@ -6,7 +6,7 @@
  */
 import type { Dataset, Split } from './datasets';
 
-/** x · scale, then per channel (x − mean[c]) / std[c]; HWC channels, interleaved (HWC), a table's features as channels. */
+/** x · scale, then per channel (x − mean[c]) / std[c]; channels interleaved (HWC), features as channels. */
 export interface Normalization {
   /** 1/255 for pixels, 1 for a table's features. */
   scale: number;
