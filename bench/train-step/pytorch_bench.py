@@ -23,7 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-MODELS = {"784-800-800-10": [784, 800, 800, 10], "784-1200-1200-10": [784, 1200, 1200, 10]}
+# The paper's two MLPs (layer sizes), and the small CNN of tfjs-bench.ts (conv 16, 32 of 3x3, same padding, each
+# with ReLU and a 2x2 max-pool; dense 64; 10 classes) on 28x28x1.
+MODELS = {"784-800-800-10": [784, 800, 800, 10], "784-1200-1200-10": [784, 1200, 1200, 10],
+          "cnn-16-32-64": {"filters": [16, 32], "dense": 64}}
 # (M, K, N) for C[M,N] = A[M,K] @ B[K,N]: a square reference, the first layer's forward at
 # batch 128, and its weight gradient (X^T @ dY), whose skinny K=128 is where BLAS often loses.
 SGEMM_SHAPES = [(1024, 1024, 1024), (128, 784, 800), (784, 128, 800)]
@@ -47,22 +50,41 @@ def mlp(sizes):
     return nn.Sequential(*layers)
 
 
-def step_flops(sizes, batch):
-    # 2*B*in*out per GEMM; forward + grad-weight for every layer, grad-input for all but the
-    # first (the input needs no gradient). Bias/ReLU/softmax/update are O(B*width): ignored.
-    macs = [fi * fo for fi, fo in zip(sizes, sizes[1:])]
+def cnn(spec):
+    layers, c, side = [], 1, 28
+    for f in spec["filters"]:
+        layers += [nn.Conv2d(c, f, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        c, side = f, side // 2
+    layers += [nn.Flatten(), nn.Linear(side * side * c, spec["dense"]), nn.ReLU(), nn.Linear(spec["dense"], 10)]
+    return nn.Sequential(*layers)
+
+
+def layer_macs(spec):
+    if isinstance(spec, list):
+        return [fi * fo for fi, fo in zip(spec, spec[1:])]
+    macs, c, side = [], 1, 28
+    for f in spec["filters"]:
+        macs.append(side * side * 9 * c * f)
+        c, side = f, side // 2
+    return macs + [side * side * c * spec["dense"], spec["dense"] * 10]
+
+
+def step_flops(spec, batch):
+    # 2*B*MACs per GEMM or convolution; forward + grad-weight for every layer, grad-input for all
+    # but the first (the input needs no gradient). Bias/ReLU/pool/softmax/update: ignored.
+    macs = layer_macs(spec)
     return 2 * batch * (3 * sum(macs) - macs[0])
 
 
 def bench_train(name, sizes, a):
     torch.manual_seed(a.seed)
-    model = mlp(sizes)
+    model = mlp(sizes) if isinstance(sizes, list) else cnn(sizes)
     # Plain SGD: no momentum, no weight decay, same as the tfjs side's tf.train.sgd.
     opt = torch.optim.SGD(model.parameters(), lr=a.lr)
     loss_fn = nn.CrossEntropyLoss()
     # One fixed synthetic batch: this measures compute, not the input pipeline (tfjs side: same).
-    x = torch.randn(a.batch, sizes[0])
-    y = torch.randint(0, sizes[-1], (a.batch,))
+    x = torch.randn(a.batch, sizes[0]) if isinstance(sizes, list) else torch.randn(a.batch, 1, 28, 28)
+    y = torch.randint(0, 10, (a.batch,))
 
     def step():
         opt.zero_grad(set_to_none=True)

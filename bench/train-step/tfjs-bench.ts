@@ -22,14 +22,19 @@ import type { BackendInfo } from '../../ml/backend';
 import { fillBatch } from '../../ml/batches';
 import { distillationLoss } from '../../ml/losses';
 import { buildNet } from '../../ml/models';
-import type { Net } from '../../ml/models';
+import type { ModelSpec, Net } from '../../ml/models';
 import { Optimizer } from '../../ml/optimizers';
 import type { OptimizerSpec } from '../../ml/optimizers';
 import { Rng } from '../../ml/rng';
 import { train } from '../../ml/train';
 
 // Same names, sizes and SGEMM shapes as pytorch_bench.py, so rows line up in the merged table.
-const MODELS: Record<string, number[]> = { '784-800-800-10': [800, 800], '784-1200-1200-10': [1200, 1200] };
+/** The paper's two MLPs, and a small CNN of the size the worked examples and searches use (conv 16, 32; dense 64). */
+const MODELS: Record<string, ModelSpec> = {
+  '784-800-800-10': { kind: 'mlp', hidden: [800, 800] },
+  '784-1200-1200-10': { kind: 'mlp', hidden: [1200, 1200] },
+  'cnn-16-32-64': { kind: 'cnn', filters: [16, 32], dense: 64 },
+};
 /** (M, K, N) for C[M,N] = A[M,K] @ B[K,N]; see pytorch_bench.py for why these three. */
 const SGEMM_SHAPES: [number, number, number][] = [
   [1024, 1024, 1024],
@@ -131,9 +136,24 @@ const median = (xs: number[]): number => {
 };
 const round = (x: number, digits: number): number => Number(x.toFixed(digits));
 
-/** Same count as pytorch_bench.py's step_flops: the GEMMs only (forward, grad-weight, grad-input except layer 0). */
-function stepFlops(sizes: number[], batch: number): number {
-  const macs = sizes.slice(1).map((out, i) => sizes[i]! * out);
+/** Multiply-adds per example of each layer's GEMM or convolution (3×3, same padding, 2×2 pool after each). */
+function layerMacs(spec: ModelSpec): number[] {
+  if (spec.kind === 'mlp') {
+    const sizes = [SIDE[0] * SIDE[1], ...spec.hidden, CLASSES];
+    return sizes.slice(1).map((out, i) => sizes[i]! * out);
+  }
+  let [h, w, c] = [SIDE[0], SIDE[1], 1];
+  const macs = spec.filters.map((f) => {
+    const m = h * w * 9 * c * f;
+    [h, w, c] = [Math.floor(h / 2), Math.floor(w / 2), f];
+    return m;
+  });
+  return [...macs, h * w * c * spec.dense, spec.dense * CLASSES];
+}
+
+/** Same count as pytorch_bench.py step_flops: GEMMs and convolutions (forward, grad-weight, grad-input but layer 0). */
+function stepFlops(spec: ModelSpec, batch: number): number {
+  const macs = layerMacs(spec);
   return 2 * batch * (3 * macs.reduce((a, b) => a + b, 0) - macs[0]!);
 }
 
@@ -157,8 +177,7 @@ function makeStep(net: Net, opt: Optimizer, x: tf.Tensor2D, y: tf.Tensor1D, lr: 
 }
 
 function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Uint8Array }): Record<string, unknown> {
-  const sizes = [SIDE[0] * SIDE[1], ...MODELS[name]!, CLASSES];
-  const net = buildNet({ kind: 'mlp', hidden: MODELS[name]! }, { inputShape: SIDE, numClasses: CLASSES, seed: a.seed });
+  const net = buildNet(MODELS[name]!, { inputShape: SIDE, numClasses: CLASSES, seed: a.seed });
   const opt = new Optimizer(sgd(a.lr), net.params);
   // One fixed batch (the first `batch` synthetic images), as on the PyTorch side: compute, not input pipeline.
   const xBuf = new Float32Array(a.batch * net.inputSize);
@@ -187,7 +206,7 @@ function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Ui
   net.dispose();
 
   const med = median(rates);
-  const flops = stepFlops(sizes, a.batch);
+  const flops = stepFlops(MODELS[name]!, a.batch);
   log(
     `  ${name}: ${med.toFixed(0)} examples/s (median of ${a.repeats}), ` +
       `${(((med / a.batch) * flops) / 1e9).toFixed(1)} GFLOP/s in GEMMs`,
@@ -262,7 +281,7 @@ async function benchLoop(
   data: { images: Uint8Array; labels: Uint8Array },
   bareMsPerStep: number,
 ): Promise<Record<string, unknown>> {
-  const net = buildNet({ kind: 'mlp', hidden: MODELS[name]! }, { inputShape: SIDE, numClasses: CLASSES, seed: a.seed });
+  const net = buildNet(MODELS[name]!, { inputShape: SIDE, numClasses: CLASSES, seed: a.seed });
   const cfg = { epochs: 1, batchSize: a.batch, optimizer: sgd(a.lr), seed: a.seed };
   const all = Int32Array.from({ length: a.loopExamples }, (_, i) => i);
   const warm = all.subarray(0, Math.min(a.loopExamples, Math.max(1, a.warmup) * a.batch));
