@@ -5,7 +5,7 @@
  */
 import type { InputShape } from '../common/input-shape';
 import type { ArtifactRef, ArtifactStore } from '../storage/artifact-store';
-import { getJson, putJson } from '../storage/artifact-store';
+import { getJson, putJson, verify } from '../storage/artifact-store';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import type { RawTensor } from '../common/raw-tensor';
 import type { Net } from '../ml/models';
@@ -16,9 +16,11 @@ import type { Dataset } from '../ml/datasets';
 import { describeInput } from '../ml/normalize';
 import type { Normalization } from '../ml/normalize';
 import { buildNet, exportWeights, importWeights } from '../ml/models';
+import type { BuildOptions } from '../ml/models';
+import { buildLayersNet } from '../ml/layers-net';
 import type { Plan } from '../ml/splits';
 import type { TrainSnapshot } from '../ml/train';
-import type { ModelSpecInput, QuantizeKind } from '../config/schemas';
+import type { LayersSpecInput, ModelSpecInput, QuantizeKind } from '../config/schemas';
 import type { ModelRef } from './types';
 import { keys } from '../common/store-keys';
 import { partialModelDigest } from './digests';
@@ -181,9 +183,31 @@ export async function storeLayersModel(
 
 /** Builds the net described by a manifest and loads its verified weights. */
 export async function loadNet(store: ArtifactStore, manifest: ModelManifest): Promise<Net> {
-  const net = buildNet(manifest.spec, { inputShape: manifest.inputShape, numClasses: manifest.numClasses, seed: 0 });
-  importWeights(net, decodeTensors(await store.get(manifest.weights)));
+  const net = await createNet(store, manifest.spec, {
+    inputShape: manifest.inputShape,
+    numClasses: manifest.numClasses,
+    seed: 0,
+  });
+  try {
+    importWeights(net, decodeTensors(await store.get(manifest.weights)));
+  } catch (err) {
+    net.dispose();
+    throw err;
+  }
   return net;
+}
+
+/** A freshly initialised net of any architecture; a layers topology is read from the store by its sha256. */
+export async function createNet(store: ArtifactStore, spec: ModelSpecInput, opts: BuildOptions): Promise<Net> {
+  if (spec.kind !== 'layers') return buildNet(spec, opts);
+  return buildLayersNet(spec, await loadTopology(store, spec), opts);
+}
+
+/** The parsed model.json of a fetched layers spec, its bytes checked against the spec's sha256. */
+export async function loadTopology(store: ArtifactStore, spec: LayersSpecInput): Promise<unknown> {
+  if (!spec.sha256) throw new Error(`layers spec ${spec.topology} has no sha256: importStudent fetches it first`);
+  const key = keys.studentTopology(spec.sha256);
+  return JSON.parse(new TextDecoder().decode(verify(key, await store.get(key), spec.sha256)));
 }
 
 export async function saveCheckpoint(store: ArtifactStore, digest: string, snap: TrainSnapshot): Promise<ArtifactRef> {

@@ -11,11 +11,9 @@ import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { softTargetsAt } from '../ml/losses';
 import { loadExport } from '../ml/export';
-import { buildNet } from '../ml/models';
 import type { Dataset } from '../ml/datasets';
 import { makePlan, planWarnings } from '../ml/splits';
 import { train } from '../ml/train';
-import { DEFAULT_MODEL_LIMITS, modelSizeProblem } from '../config/model-size';
 import type { ModelLimits } from '../config/model-size';
 import { quantizeKindSchema, tableModelIssues, transferClassIssues } from '../config/schemas';
 import type { DataSpec, QuantizeKind, TransferSpec } from '../config/schemas';
@@ -34,6 +32,7 @@ import { activityContext, runDurableTraining } from './durable-training';
 import type { TrainingDeps } from './durable-training';
 import { modelDigest, partialEpoch } from './digests';
 import { modelCostActivities } from './model-cost';
+import { sizedNet, studentImportActivities } from './student-import';
 import { importedLogits, teacherImportActivities } from './teacher-import';
 import type { ImportedTeacherRef } from './teacher-import';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
@@ -133,19 +132,21 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
         const plan = await loadPlan(store, req.data.plan);
         const indices = req.split === 'train' ? plan.train : plan.transfer;
         const side = ds.shape;
-        const shape = { inputShape: side, numClasses: ds.numClasses, batchSize: req.train.batchSize };
-        const tooBig = modelSizeProblem(req.spec, shape, deps.limits ?? DEFAULT_MODEL_LIMITS);
-        if (tooBig) throw invalidInput(`invalid input: ${specField(req)}: ${tooBig}`);
         const notForTables = tableProblem(req, ds);
         if (notForTables) throw notForTables;
-        const softTargets = req.distill ? await loadSoftTargets(store, req.distill) : undefined;
-        const net = buildNet(req.spec, { inputShape: side, numClasses: ds.numClasses, seed: req.seed });
+        const net = await sizedNet(
+          store,
+          req.spec,
+          { inputShape: side, numClasses: ds.numClasses, seed: req.seed },
+          { batchSize: req.train.batchSize, limits: deps.limits, field: specField(req) },
+        );
         const distill = req.distill ? { T: req.distill.temperature, alpha: req.distill.alpha } : null;
         log.info(
           { role: req.role, spec: req.spec, epochs: req.train.epochs, examples: indices.length, distill },
           `training ${req.name}`,
         );
         try {
+          const softTargets = req.distill ? await loadSoftTargets(store, req.distill) : undefined;
           const data = { images: ds.train.images, labels: ds.train.labels, side, indices };
           const { epochs, batchSize, optimizer, lrSchedule, jitter } = req.train;
           const stopAfterEpoch = stop !== undefined ? { stopAfterEpoch: stop } : {};
@@ -483,6 +484,7 @@ export function createComputeActivities(deps: ComputeDeps) {
     evaluateEnsemble,
     ...modelCostActivities,
     ...teacherImportActivities,
+    ...studentImportActivities,
   });
 }
 

@@ -14,7 +14,7 @@ export function modelDigest(req: Pick<TrainRequest, 'data' | 'split' | 'spec' | 
     // Teachers depend on the training split only; students also on the transfer rule.
     data: req.split === 'train' ? req.data.trainDigest : req.data.planDigest,
     split: req.split,
-    spec: req.spec,
+    spec: digestSpec(req.spec),
     train: req.train,
     seed: req.seed,
     distill: req.distill
@@ -26,6 +26,16 @@ export function modelDigest(req: Pick<TrainRequest, 'data' | 'split' | 'spec' | 
         }
       : null,
   });
+}
+
+/**
+ * A layers topology is named by its bytes alone (the sha256 importStudent filled in), not by where it was read
+ * from: the same file under another path is the same student. Built-in specs are digested as they are.
+ */
+function digestSpec(spec: TrainRequest['spec']): unknown {
+  if (spec.kind !== 'layers') return spec;
+  if (!spec.sha256) throw new Error(`layers spec ${spec.topology} has no sha256: importStudent fetches it first`);
+  return { kind: 'layers', sha256: spec.sha256 };
 }
 
 /** The epoch a request stops after, or undefined when it trains the whole recipe. */

@@ -29,7 +29,7 @@ import type { LoadedTeacher } from '../ml/imported-teacher';
 import { decodeNpy, NpyError } from '../ml/npy';
 import { inputSizeOf } from '../common/input-shape';
 import type { Dataset } from '../ml/datasets';
-import { loadPlan } from './artifacts';
+import { keys, loadPlan } from './artifacts';
 import { confinedPath } from './data-roots';
 import { datasetFor } from './dataset-source';
 import { invalidInput } from './failures';
@@ -64,10 +64,10 @@ export interface ImportDeps {
 /** Transfer examples a teacher is probed on before it runs on all of them. */
 const PROBE_EXAMPLES = 8;
 
-const importDir = (sha: string) => `imports/${sha}`;
+const importDir = keys.importDir;
 
 /** The files of one import by relative path. */
-type Files = Map<string, Uint8Array>;
+export type Files = Map<string, Uint8Array>;
 
 /** sha256 over the sorted relative paths, sizes and bytes: renaming a file changes it, as it changes the model. */
 export function contentDigest(files: Files): string {
@@ -75,29 +75,37 @@ export function contentDigest(files: Files): string {
   return sha256Hex(parts.join('\n'));
 }
 
-/** The tfjs model.json's weight shards, relative to it. */
+/** Where an import's bytes are and what they are: a teacher's kind, or a student's topology (model.json alone). */
+export interface ImportSource {
+  kind: TeacherImport['kind'] | 'topology';
+  path: string;
+}
+
+/** The tfjs model.json's weight shards, relative to it. `field` names the path in messages. */
 function shardPaths(modelJson: Uint8Array, field: string): string[] {
   try {
     const json = JSON.parse(new TextDecoder().decode(modelJson)) as { weightsManifest?: { paths: string[] }[] };
     const paths = (json.weightsManifest ?? []).flatMap((g) => g.paths);
     const bad = paths.find((p) => p.startsWith('/') || p.split('/').includes('..') || /^[a-z]+:/i.test(p));
-    if (bad) throw invalidInput(`${field}.path: model.json names a weight file outside its directory: "${bad}"`);
+    if (bad) throw invalidInput(`${field}: model.json names a weight file outside its directory: "${bad}"`);
     return paths;
   } catch (err) {
-    if (err instanceof SyntaxError) throw invalidInput(`${field}.path: model.json is not JSON: ${err.message}`);
+    if (err instanceof SyntaxError) throw invalidInput(`${field}: model.json is not JSON: ${err.message}`);
     throw err;
   }
 }
 
 /** Reads the import's files through `read` (relative path → bytes), model.json first for a tfjs model. */
-async function collect(imp: TeacherImport, field: string, read: (rel: string) => Promise<Uint8Array>): Promise<Files> {
+async function collect(src: ImportSource, field: string, read: (rel: string) => Promise<Uint8Array>): Promise<Files> {
   const files: Files = new Map();
-  if (imp.kind === 'npy') {
+  if (src.kind === 'npy') {
     files.set('teacher.npy', await read(''));
     return files;
   }
   const modelJson = await read('');
   files.set('model.json', modelJson);
+  // A student topology's weights are never read: it trains from a fresh, seeded initialisation.
+  if (src.kind === 'topology') return files;
   for (const p of shardPaths(modelJson, field)) files.set(p, await read(p));
   return files;
 }
@@ -105,45 +113,45 @@ async function collect(imp: TeacherImport, field: string, read: (rel: string) =>
 /** A local file that cannot be read: the input's fault (missing, a directory, no permission), final. */
 function unreadable(field: string, file: string) {
   return (err: unknown): never => {
-    throw invalidInput(`${field}.path: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw invalidInput(`${field}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   };
 }
 
 /** Local files, each confined to the data roots (a link out of them is refused too) before it is read. */
-async function localFiles(imp: TeacherImport, field: string, roots: readonly string[]): Promise<Files> {
+async function localFiles(src: ImportSource, field: string, roots: readonly string[]): Promise<Files> {
   const read = async (file: string) => {
-    const local = await confinedPath(file, `${field}.path`, roots);
+    const local = await confinedPath(file, field, roots);
     return new Uint8Array(await readFile(local).catch(unreadable(field, file)));
   };
-  if (imp.kind !== 'savedmodel') {
-    const dir = path.dirname(imp.path);
-    return collect(imp, field, (rel) => read(rel === '' ? imp.path : path.join(dir, rel)));
+  if (src.kind !== 'savedmodel') {
+    const dir = path.dirname(src.path);
+    return collect(src, field, (rel) => read(rel === '' ? src.path : path.join(dir, rel)));
   }
-  const root = await confinedPath(imp.path, `${field}.path`, roots);
-  const names = await readdir(root, { recursive: true }).catch(unreadable(field, imp.path));
+  const root = await confinedPath(src.path, field, roots);
+  const names = await readdir(root, { recursive: true }).catch(unreadable(field, src.path));
   const files: Files = new Map();
   for (const rel of names.sort()) {
-    const full = path.join(imp.path, rel);
+    const full = path.join(src.path, rel);
     if ((await stat(full)).isFile()) files.set(rel.split(path.sep).join('/'), await read(full));
   }
   return files;
 }
 
-async function storeFiles(store: ArtifactStore, imp: TeacherImport, field: string): Promise<Files> {
-  const key = imp.path.slice('minio:'.length);
+async function storeFiles(store: ArtifactStore, src: ImportSource, field: string): Promise<Files> {
+  const key = src.path.slice('minio:'.length);
   const get = (k: string) =>
     store.get(k).catch((err: unknown) => {
       if (err instanceof ArtifactNotFoundError)
-        throw invalidInput(`${field}.path: not found: no object "${k}" in the store`);
+        throw invalidInput(`${field}: not found: no object "${k}" in the store`);
       throw err;
     });
-  if (imp.kind !== 'savedmodel') {
+  if (src.kind !== 'savedmodel') {
     const dir = key.includes('/') ? key.slice(0, key.lastIndexOf('/') + 1) : '';
-    return collect(imp, field, (rel) => get(rel === '' ? key : `${dir}${rel}`));
+    return collect(src, field, (rel) => get(rel === '' ? key : `${dir}${rel}`));
   }
   const prefix = key.endsWith('/') ? key : `${key}/`;
   const listed = await store.list(prefix);
-  if (listed.length === 0) throw invalidInput(`${field}.path: not found: no objects under "${prefix}" in the store`);
+  if (listed.length === 0) throw invalidInput(`${field}: not found: no objects under "${prefix}" in the store`);
   const files: Files = new Map();
   for (const k of listed) files.set(k.slice(prefix.length), await get(k));
   return files;
@@ -156,12 +164,24 @@ async function download(url: string, field: string, timeoutSeconds: number): Pro
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutSeconds * 1000), redirect: 'follow' });
   } catch (err) {
     const why = (err as Error).name === 'TimeoutError' ? `timed out after ${timeoutSeconds} s` : (err as Error).message;
-    throw new Error(`${field}.path: downloading ${url} failed: ${why} (retried by the activity's retry policy)`);
+    throw new Error(`${field}: downloading ${url} failed: ${why} (retried by the activity's retry policy)`);
   }
   if (res.status >= 400 && res.status < 500)
-    throw invalidInput(`${field}.path: downloading ${url}: HTTP ${res.status} ${res.statusText}`);
-  if (!res.ok) throw new Error(`${field}.path: downloading ${url}: HTTP ${res.status} ${res.statusText} (retried)`);
+    throw invalidInput(`${field}: downloading ${url}: HTTP ${res.status} ${res.statusText}`);
+  if (!res.ok) throw new Error(`${field}: downloading ${url}: HTTP ${res.status} ${res.statusText} (retried)`);
   return new Uint8Array(await res.arrayBuffer());
+}
+
+/**
+ * An import's files from a local path (confined to the data roots), the store (`minio:`) or an http(s) URL
+ * (downloaded now). `field` is the config field of the path, for messages ("teachers.import.0.path").
+ */
+export async function fetchFiles(deps: ImportDeps, src: ImportSource, field: string): Promise<Files> {
+  if (src.path.startsWith('minio:')) return storeFiles(deps.store, src, field);
+  if (!/^https?:\/\//.test(src.path)) return localFiles(src, field, deps.dataRoots ?? []);
+  const timeout = deps.downloadTimeoutSeconds ?? 60;
+  const base = new URL(src.path);
+  return collect(src, field, (rel) => download(rel === '' ? src.path : new URL(rel, base).href, field, timeout));
 }
 
 /** The import's files and their digest; an http(s) source seen before is not downloaded again. */
@@ -172,9 +192,7 @@ async function fetchImport(
 ): Promise<{ sha256: string; files: Files | undefined }> {
   const { store } = deps;
   if (!/^https?:\/\//.test(imp.path)) {
-    const files = imp.path.startsWith('minio:')
-      ? await storeFiles(store, imp, field)
-      : await localFiles(imp, field, deps.dataRoots ?? []);
+    const files = await fetchFiles(deps, imp, `${field}.path`);
     return { sha256: contentDigest(files), files };
   }
   const byUrl = `imports/by-url/${digestOf({ url: imp.path, kind: imp.kind })}.json`;
@@ -183,11 +201,7 @@ async function fetchImport(
     const { sha256 } = await getJson<{ sha256: string }>(store, seen);
     if (await store.stat(`${importDir(sha256)}/import.json`)) return { sha256, files: undefined };
   }
-  const timeout = deps.downloadTimeoutSeconds ?? 60;
-  const base = new URL(imp.path);
-  const files = await collect(imp, field, (rel) =>
-    download(rel === '' ? imp.path : new URL(rel, base).href, field, timeout),
-  );
+  const files = await fetchFiles(deps, imp, `${field}.path`);
   const sha256 = contentDigest(files);
   await saveFiles(store, sha256, imp.kind, files);
   await putJson(store, byUrl, { url: imp.path, sha256 });
@@ -195,7 +209,7 @@ async function fetchImport(
 }
 
 /** Stores the files under their digest, import.json last (so its presence means complete). */
-async function saveFiles(store: ArtifactStore, sha256: string, kind: string, files: Files): Promise<void> {
+export async function saveFiles(store: ArtifactStore, sha256: string, kind: string, files: Files): Promise<void> {
   const done = `${importDir(sha256)}/import.json`;
   if (await store.stat(done)) return;
   for (const [rel, bytes] of files) await store.put(`${importDir(sha256)}/files/${rel}`, bytes);

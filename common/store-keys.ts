@@ -13,6 +13,7 @@
  *   exports/<digest>/                            a layers model, or a generalist + specialists package
  *   exports/<digest>-<float16|uint8>/            a quantised copy of a layers model
  *   runs/<workflowId>/report.{json,md,html}      and charts/<name>.{png,svg}
+ *   imports/<sha256>/files/… + import.json       a teacher's or student topology's files, by content digest
  */
 
 const EXPORTS = 'exports/';
@@ -42,4 +43,8 @@ export const keys = {
   quantizedExportDir: (digest: string, quantize: 'float16' | 'uint8') => `${keys.exportDir(digest)}-${quantize}`,
   isExportDir: (prefix: string) => prefix.startsWith(EXPORTS),
   run: (workflowId: string) => `runs/${workflowId}`,
+  /** Files imported from outside, under their content digest (activities/teacher-import.ts). */
+  importDir: (sha256: string) => `imports/${sha256}`,
+  /** A student's layers topology, named by the sha256 of its bytes. */
+  studentTopology: (sha256: string) => `${keys.importDir(sha256)}/files/model.json`,
 };

@@ -2,9 +2,10 @@
  * A model's size from its spec alone, before a single tensor is allocated: parameter count and the
  * activation memory of one training batch. A spec far past what the machine holds (`hidden:
  * [2000000000]`) is refused with these estimates instead of failing deep inside tfjs as a RangeError.
- * ml/models.ts builds the same layers; a unit test holds the two parameter counts equal.
+ * ml/models.ts builds the same layers; a unit test holds the two parameter counts equal. A layers topology
+ * of your own is sized from the built model instead (ml/layers-net.ts), once its file is read.
  */
-import type { ModelSpecInput } from './schemas';
+import type { BuiltInSpecInput } from './schemas';
 import { channelsOf, inputSizeOf } from '../common/input-shape';
 import type { InputShape } from '../common/input-shape';
 
@@ -21,8 +22,8 @@ export interface ModelShape {
   batchSize: number;
 }
 
-/** Parameters and per-batch activation memory of the net {@link ModelSpecInput} describes. */
-export function modelSize(spec: ModelSpecInput, shape: ModelShape): ModelSize {
+/** Parameters and per-batch activation memory of the net {@link BuiltInSpecInput} describes. */
+export function modelSize(spec: BuiltInSpecInput, shape: ModelShape): ModelSize {
   const [rows, cols] = shape.inputShape;
   if (spec.kind === 'mlp') {
     const sizes = [inputSizeOf(shape.inputShape), ...spec.hidden, shape.numClasses];
@@ -64,8 +65,12 @@ const fmt = (n: number) =>
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
 /** Why the model does not fit in `limits`, with the estimates, or undefined when it fits. */
-export function modelSizeProblem(spec: ModelSpecInput, shape: ModelShape, limits: ModelLimits): string | undefined {
-  const size = modelSize(spec, shape);
+export function modelSizeProblem(spec: BuiltInSpecInput, shape: ModelShape, limits: ModelLimits): string | undefined {
+  return sizeProblem(modelSize(spec, shape), shape, limits);
+}
+
+/** Why a model of this size does not fit in `limits`, or undefined when it fits. */
+export function sizeProblem(size: ModelSize, shape: ModelShape, limits: ModelLimits): string | undefined {
   const where = `${shape.inputShape.join('×')} inputs, ${shape.numClasses} classes`;
   if (size.parameters > limits.maxParameters)
     return (

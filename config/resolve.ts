@@ -173,7 +173,8 @@ export function resolveWith<T>(
 
 /**
  * Size checks for models on a built-in dataset, whose input shape is known before any data is loaded;
- * other datasets are checked by the compute worker once loaded, before the model is built.
+ * other datasets are checked by the compute worker once loaded, before the model is built. A layers topology
+ * is sized once its file is read (the importStudent activity), not here.
  */
 export function modelSizeIssues(
   data: DataSpec,
@@ -183,6 +184,7 @@ export function modelSizeIssues(
   if (data.dataset === 'idx' || data.dataset === 'images' || data.dataset === 'csv') return [];
   const { inputShape, classes } = BUILTIN_DATASETS[data.dataset];
   return models.flatMap((m) => {
+    if (m.spec.kind === 'layers') return [];
     const problem = modelSizeProblem(m.spec, { inputShape, numClasses: classes, batchSize: m.batchSize }, limits);
     return problem ? [{ path: m.path, message: problem }] : [];
   });

@@ -35,6 +35,7 @@ export const cnnSpecSchema = z
   })
   .strict();
 
+/** The architectures chrysalis builds itself: teachers, generalists, search candidates, students. */
 export const modelSpecSchema = z.discriminatedUnion('kind', [mlpSpecSchema, cnnSpecSchema]);
 
 export const optimizerSchema = z.discriminatedUnion('kind', [
@@ -104,13 +105,18 @@ export const dataRefSchema = z
  * roots, `minio:<key>` (a key prefix for a SavedModel directory), or an http(s) URL (downloaded once into the
  * store).
  */
-export const importRefSchema = z
-  .string()
-  .min(1)
-  .superRefine((ref, ctx) => {
-    const problem = importRefProblem(ref);
-    if (problem) ctx.addIssue({ code: 'custom', message: `not a valid teacher reference: ${problem}` });
-  });
+export const importRefSchema = importRef('teacher');
+
+/** An import reference (see {@link importRefSchema}); `what` names it in messages. */
+function importRef(what: string) {
+  return z
+    .string()
+    .min(1)
+    .superRefine((ref, ctx) => {
+      const problem = importRefProblem(ref);
+      if (problem) ctx.addIssue({ code: 'custom', message: `not a valid ${what} reference: ${problem}` });
+    });
+}
 
 function importRefProblem(ref: string): string | undefined {
   if (ref.startsWith('minio:')) return storeKeyProblem(ref.slice('minio:'.length));
@@ -119,6 +125,31 @@ function importRefProblem(ref: string): string | undefined {
   if (!ref.startsWith('/')) return 'a local path must be absolute (and under a data root, CHRYSALIS_DATA_ROOTS)';
   return ref.split(/[\\/]/).includes('..') ? '".." segment in the path' : undefined;
 }
+
+/**
+ * A student architecture of your own: a TensorFlow.js layers `model.json` holding a Sequential topology (its
+ * weights, if any, are ignored: the student is trained from a seeded initialisation). The run fetches it once,
+ * checks it against the data and stores it under the sha256 of its bytes, which names the student from then
+ * on (docs/OWN-STUDENT.md).
+ */
+export const layersSpecSchema = z
+  .object({
+    kind: z.literal('layers'),
+    /** The model.json: an absolute path under a data root, `minio:<key>`, or an http(s) URL. */
+    topology: importRef('topology'),
+    /**
+     * sha256 (hex) of the model.json's bytes. Filled in when the run fetches the file; given, it pins the
+     * file: other bytes fail the run. @default the fetched file's
+     */
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'expected the 64 lower-case hex digits of a sha256')
+      .optional(),
+  })
+  .strict();
+
+/** What a distilled student may be: a built-in architecture or a layers topology of your own. */
+export const studentModelSpecSchema = z.discriminatedUnion('kind', [mlpSpecSchema, cnnSpecSchema, layersSpecSchema]);
 
 /** What an outside teacher's output tensor holds; it is turned into logits (probabilities: their log). */
 export const teacherOutputsSchema = z.enum(['logits', 'probabilities', 'log-probabilities']);
@@ -339,7 +370,7 @@ export const distillationConfigSchema = z
     }),
     ensemble: z.enum(['arithmetic', 'geometric']).default('arithmetic'),
     transfer: transferSchema.default({ kind: 'full' }),
-    student: z.object({ model: modelSpecSchema, train: trainSpecSchema }).strict(),
+    student: z.object({ model: studentModelSpecSchema, train: trainSpecSchema }).strict(),
     /** One distilled student per entry; the hard-label baseline is always trained too. */
     students: z.array(studentVariantSchema).min(1).max(32),
     /** Quantised copies of the exported student; absent: the float32 export only. */
@@ -411,7 +442,11 @@ export const smokeConfigSchema = z
   })
   .strict();
 
-export type ModelSpecInput = z.infer<typeof modelSpecSchema>;
+/** Any architecture a chrysalis model may have (a {@link LayersSpecInput} only as a distilled student). */
+export type ModelSpecInput = z.infer<typeof studentModelSpecSchema>;
+/** The architectures chrysalis builds from its own spec. */
+export type BuiltInSpecInput = z.infer<typeof modelSpecSchema>;
+export type LayersSpecInput = z.infer<typeof layersSpecSchema>;
 export type MlpSpecInput = z.infer<typeof mlpSpecSchema>;
 export type CnnSpecInput = z.infer<typeof cnnSpecSchema>;
 export type TrainSpec = z.infer<typeof trainSpecSchema>;

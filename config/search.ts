@@ -26,10 +26,30 @@ export const MAX_CANDIDATES = 64;
  */
 export const MIN_LATENCY_BUDGET_MS = 0.001;
 
+/**
+ * A listed candidate: a built-in architecture. A layers topology of your own is refused by name: the search
+ * compares architectures it builds itself, and one fixed topology has nothing to search over.
+ */
+const candidateSchema = z
+  .unknown()
+  .superRefine((v, ctx) => {
+    if (typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'layers')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kind'],
+        // Aborts, as a bad discriminator does: the space's own checks must not see a candidate they cannot read.
+        continue: false,
+        message:
+          'a layers topology cannot be a search candidate (the search builds MLPs and CNNs); ' +
+          'distil it as student.model of a distillation run',
+      });
+  })
+  .pipe(modelSpecSchema);
+
 export const searchSpaceSchema = z
   .object({
     /** Architectures given one by one. */
-    models: z.array(modelSpecSchema).min(1).max(MAX_CANDIDATES).optional(),
+    models: z.array(candidateSchema).min(1).max(MAX_CANDIDATES).optional(),
     /** Every MLP of `depth` hidden layers of `width` units, for each width and depth. */
     mlp: z
       .object({

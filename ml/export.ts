@@ -17,8 +17,9 @@ export interface ExportedModel {
   weightsFile: string;
 }
 
-/** Rebuilds `net` as a tf.Sequential with the same weights. */
+/** Rebuilds a built-in `net` as a tf.Sequential with the same weights (a layers net has its own: exportModel). */
 export function toLayersModel(net: Net, inputShape: InputShape): tf.Sequential {
+  if (net.spec.kind === 'layers') throw new Error('toLayersModel: a layers net exports its own exportModel');
   const [h, w] = inputShape;
   const size = inputSizeOf(inputShape);
   const p = (name: string) => net.params.get(name)!;
@@ -39,14 +40,15 @@ export function toLayersModel(net: Net, inputShape: InputShape): tf.Sequential {
       weights.push(p(`w${i}`), p(`b${i}`));
     });
   } else {
+    const spec = net.spec;
     model.add(tf.layers.reshape({ targetShape: [h, w, channelsOf(inputShape)], inputShape: [size], name: 'image' }));
-    net.spec.filters.forEach((filters, i) => {
+    spec.filters.forEach((filters, i) => {
       model.add(tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu', name: `conv_${i}` }));
       model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'valid', name: `pool_${i}` }));
       weights.push(p(`conv${i}`), p(`convb${i}`));
     });
     model.add(tf.layers.flatten({ name: 'flatten' }));
-    model.add(tf.layers.dense({ units: net.spec.dense, activation: 'relu', name: 'dense' }));
+    model.add(tf.layers.dense({ units: spec.dense, activation: 'relu', name: 'dense' }));
     model.add(tf.layers.dense({ units: net.numClasses, activation: 'softmax', name: 'probabilities' }));
     weights.push(p('dense'), p('denseb'), p('out'), p('outb'));
   }
@@ -60,7 +62,8 @@ export async function exportLayersModel(
   inputShape: InputShape,
   metadata: Record<string, unknown>,
 ): Promise<ExportedModel> {
-  const model = toLayersModel(net, inputShape);
+  // A layers net's export model holds its parameters: saved as it is, disposed with the net.
+  const model = net.exportModel ?? toLayersModel(net, inputShape);
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler(async (a) => {
@@ -68,7 +71,7 @@ export async function exportLayersModel(
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
   );
-  model.dispose();
+  if (model !== net.exportModel) model.dispose();
   const a = artifacts!;
   const weightsFile = 'group1-shard1of1.bin';
   const data =

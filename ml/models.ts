@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RawTensor } from '../common/raw-tensor';
-import type { CnnSpecInput, MlpSpecInput, ModelSpecInput } from '../config/schemas';
+import type { BuiltInSpecInput, CnnSpecInput, LayersSpecInput, MlpSpecInput, ModelSpecInput } from '../config/schemas';
 import { channelsOf, inputSizeOf } from '../common/input-shape';
 import type { InputShape } from '../common/input-shape';
 import { Rng } from './rng';
@@ -14,7 +14,10 @@ import { Rng } from './rng';
 /** The architectures, as the config schemas define them (config/schemas.ts). */
 export type MlpSpec = MlpSpecInput;
 export type CnnSpec = CnnSpecInput;
+export type LayersSpec = LayersSpecInput;
+/** Any architecture: built here from its spec ({@link buildNet}) or a layers topology (ml/layers-net.ts). */
 export type ModelSpec = ModelSpecInput;
+export type BuiltInSpec = BuiltInSpecInput;
 
 export interface Net {
   spec: ModelSpec;
@@ -26,6 +29,11 @@ export interface Net {
   forward(x: tf.Tensor2D, opts?: { training?: boolean; rng?: Rng }): tf.Tensor2D;
   /** Renormalises weights to the spec's max-norm (no-op without one). */
   applyConstraints(): void;
+  /**
+   * A layers topology's net only: the model in its export form (flat input, softmax output) whose weights are
+   * `params`; the export saves it as it is (ml/export.ts).
+   */
+  exportModel?: tf.Sequential;
   dispose(): void;
 }
 
@@ -43,8 +51,8 @@ export interface BuildOptions {
   seed: number;
 }
 
-/** Creates a freshly initialised network. */
-export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
+/** Creates a freshly initialised network of a built-in architecture. */
+export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
   const [rows, cols] = opts.inputShape;
   const inChannels = channelsOf(opts.inputShape);
   const inputSize = inputSizeOf(opts.inputShape);
@@ -130,7 +138,7 @@ export function buildNet(spec: ModelSpec, opts: BuildOptions): Net {
 
 /** A {@link Net} from its parameters and pass; disposing it disposes every parameter. */
 function assemble(
-  spec: ModelSpec,
+  spec: BuiltInSpec,
   inputSize: number,
   numClasses: number,
   params: Map<string, tf.Variable>,

@@ -1,4 +1,5 @@
 /** The distillation run report: the JSON document a run stores, and its Markdown rendering. */
+import { describeArchitecture } from '../common/architecture';
 import type { DistillationConfig } from '../config/schemas';
 import type { EvaluationSummary, TrainResult } from '../activities/types';
 import { sumCosts } from '../common/model-cost';
@@ -89,6 +90,7 @@ export function renderDistillationReport(r: DistillationReport): string {
     `Soft targets \`${softTargets.key}\`: ` +
       `${softTargets.cacheHit ? 'cache hit (no teacher trained or run)' : 'computed this run'}; ` +
       `ensemble ${config.ensemble}; transfer set ${JSON.stringify(config.transfer)}.`,
+    studentLine(r),
     ...importedTeachersNote(config),
     '',
     ...resultsTable(r),
@@ -98,6 +100,16 @@ export function renderDistillationReport(r: DistillationReport): string {
     ...perClassSection(r),
   );
   return `${lines.join('\n')}\n`;
+}
+
+/** The students' architecture, with its parameter count once measured; a layers topology also names its file. */
+function studentLine(r: DistillationReport): string {
+  const spec = r.config.student.model;
+  const parameters = r.models.find((m) => m.role !== 'teacher' && m.cost)?.cost?.parameters;
+  const counted = parameters !== undefined ? `, ${parameters.toLocaleString('en-US')} parameters` : '';
+  // A URL's query may carry a token: it stays out of the report.
+  const from = spec.kind === 'layers' ? ` (from \`${spec.topology.split('?')[0]}\`)` : '';
+  return `Student architecture: ${describeArchitecture(spec)}${counted}${from}.`;
 }
 
 /**

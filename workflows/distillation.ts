@@ -46,14 +46,16 @@ type StudentRequest = TrainRequest & { temperature?: number; alpha?: number };
 export async function distillationPipeline(input: DistillationInput): Promise<DistillationSummary> {
   const startedAt = new Date(Date.now());
   const light = proxyActivities<PipelineActivities>(LIGHT_ACTIVITY_OPTIONS);
-  const { cfg, computeOptions, progress } = await startPipeline(input, (raw) => light.validateDistillationInput(raw));
+  const started = await startPipeline(input, (raw) => light.validateDistillationInput(raw));
+  const { computeOptions, progress } = started;
   const compute = proxyActivities<ComputeActivities>(computeOptions);
   const data = await progress.stage('prepare-data', () =>
     compute.prepareData.executeWithOptions(
-      { ...computeOptions, summary: `prepare ${cfg.data.dataset}: validation split, transfer set` },
-      [{ data: cfg.data, transfer: cfg.transfer, seed: cfg.seed }],
+      { ...computeOptions, summary: `prepare ${started.cfg.data.dataset}: validation split, transfer set` },
+      [{ data: started.cfg.data, transfer: started.cfg.transfer, seed: started.cfg.seed }],
     ),
   );
+  const cfg = await withImportedStudent({ cfg: started.cfg, data, progress, compute, computeOptions });
   const run: Run = { cfg, data, progress, light, compute, computeOptions };
 
   const teachers = await teacherStage(run);
@@ -117,6 +119,26 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
     ...(ensemble ? { ensemble: { errors: ensemble.evaluation.errors, accuracy: ensemble.evaluation.accuracy } } : {}),
     ...(data.warnings && data.warnings.length > 0 ? { warnings: data.warnings } : {}),
   };
+}
+
+/**
+ * The config with a layers student's topology fetched, checked against the data and stored (its spec then carries
+ * the sha256 that names it), before any teacher trains. Only layers configs take this branch, and no history
+ * recorded before it has one, so every earlier history replays unchanged.
+ */
+async function withImportedStudent(
+  run: Pick<Run, 'cfg' | 'data' | 'progress' | 'compute' | 'computeOptions'>,
+): Promise<DistillationConfig> {
+  const { cfg } = run;
+  const model = cfg.student.model;
+  if (model.kind !== 'layers') return cfg;
+  const summary = `import the student topology ${model.topology.split('?')[0]}: check it against the data, store it`;
+  const imported = await run.progress.stage('import-student', () =>
+    run.compute.importStudent.executeWithOptions({ ...run.computeOptions, summary }, [
+      { spec: model, data: run.data, batchSize: cfg.student.train.batchSize },
+    ]),
+  );
+  return { ...cfg, student: { ...cfg.student, model: imported.spec } };
 }
 
 /** The hard-label baseline and one distilled student per (T, α), all with the same seed. */

@@ -1,5 +1,6 @@
 /** Queue names, timeouts and retry policies shared by the workflows. Plain data: sandbox-safe. */
 import type { ActivityOptions } from '@temporalio/workflow';
+import { describeArchitecture } from '../common/architecture';
 import { NON_RETRYABLE } from '../common/failure-types';
 import { DEFAULT_COMPUTE_QUEUE } from '../common/queues';
 import type { TrainRequest } from '../activities/types';
@@ -33,8 +34,7 @@ export function computeActivityOptions(opts: RunOptions): ActivityOptions {
 
 /** One line for the Temporal UI: what this training activity is. */
 export function describeTraining(r: TrainRequest): string {
-  const arch =
-    r.spec.kind === 'mlp' ? `MLP ${r.spec.hidden.join('×')}` : `CNN ${r.spec.filters.join('-')}/${r.spec.dense}`;
+  const arch = describeArchitecture(r.spec);
   const how = r.distill ? `distilled at T=${r.distill.temperature}, α=${r.distill.alpha}` : 'hard labels';
   return `train ${r.name}: ${arch}, ${r.train.epochs} epochs, ${how}`;
 }

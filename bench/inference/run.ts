@@ -16,12 +16,12 @@ import { publishModel } from '../../activities/artifacts';
 import { createComputeActivities } from '../../activities/compute';
 import type { ModelCost } from '../../common/model-cost';
 import { createLogger } from '../../config';
-import type { ModelSpecInput } from '../../config/schemas';
+import type { BuiltInSpecInput } from '../../config/schemas';
 import { buildNet, initBackend } from '../../ml';
 import { describeMachine } from '../../ml/machine';
 import { LocalArtifactStore } from '../../storage/local-store';
 
-const MODELS: { name: string; spec: ModelSpecInput }[] = [
+const MODELS: { name: string; spec: BuiltInSpecInput }[] = [
   { name: 'mlp-2x1200 (paper teacher)', spec: { kind: 'mlp', hidden: [1200, 1200] } },
   { name: 'mlp-2x800 (paper student)', spec: { kind: 'mlp', hidden: [800, 800] } },
   { name: 'mlp-2x30 (tiny student)', spec: { kind: 'mlp', hidden: [30, 30] } },

@@ -22,7 +22,7 @@ import type { BackendInfo } from '../../ml/backend';
 import { fillBatch } from '../../ml/batches';
 import { distillationLoss } from '../../ml/losses';
 import { buildNet } from '../../ml/models';
-import type { ModelSpec, Net } from '../../ml/models';
+import type { BuiltInSpec, Net } from '../../ml/models';
 import { Optimizer } from '../../ml/optimizers';
 import type { OptimizerSpec } from '../../ml/optimizers';
 import { Rng } from '../../ml/rng';
@@ -30,7 +30,7 @@ import { train } from '../../ml/train';
 
 // Same names, sizes and SGEMM shapes as pytorch_bench.py, so rows line up in the merged table.
 /** The paper's two MLPs, and a small CNN of the size the worked examples and searches use (conv 16, 32; dense 64). */
-const MODELS: Record<string, ModelSpec> = {
+const MODELS: Record<string, BuiltInSpec> = {
   '784-800-800-10': { kind: 'mlp', hidden: [800, 800] },
   '784-1200-1200-10': { kind: 'mlp', hidden: [1200, 1200] },
   'cnn-16-32-64': { kind: 'cnn', filters: [16, 32], dense: 64 },
@@ -137,7 +137,7 @@ const median = (xs: number[]): number => {
 const round = (x: number, digits: number): number => Number(x.toFixed(digits));
 
 /** Multiply-adds per example of each layer's GEMM or convolution (3×3, same padding, 2×2 pool after each). */
-function layerMacs(spec: ModelSpec): number[] {
+function layerMacs(spec: BuiltInSpec): number[] {
   if (spec.kind === 'mlp') {
     const sizes = [SIDE[0] * SIDE[1], ...spec.hidden, CLASSES];
     return sizes.slice(1).map((out, i) => sizes[i]! * out);
@@ -152,7 +152,7 @@ function layerMacs(spec: ModelSpec): number[] {
 }
 
 /** Same count as pytorch_bench.py step_flops: GEMMs and convolutions (forward, grad-weight, grad-input but layer 0). */
-function stepFlops(spec: ModelSpec, batch: number): number {
+function stepFlops(spec: BuiltInSpec, batch: number): number {
   const macs = layerMacs(spec);
   return 2 * batch * (3 * macs.reduce((a, b) => a + b, 0) - macs[0]!);
 }

@@ -48,8 +48,11 @@ export function buildSpecialistFrom(
 ): Net {
   const C = generalist.numClasses;
   checkSubset(subset, C);
+  const spec = generalist.spec;
+  // The config offers layers topologies as distilled students only (config/specialists.ts generalist.model).
+  if (spec.kind === 'layers') throw new Error('a specialist needs an MLP or CNN generalist, not a layers topology');
   const side = Math.round(Math.sqrt(generalist.inputSize));
-  const shape: InputShape = inputShape ?? (generalist.spec.kind === 'mlp' ? [1, generalist.inputSize] : [side, side]);
+  const shape: InputShape = inputShape ?? (spec.kind === 'mlp' ? [1, generalist.inputSize] : [side, side]);
   if (inputSizeOf(shape) !== generalist.inputSize)
     throw new Error(
       `input shape [${shape.join(',')}] does not match the generalist's ${generalist.inputSize} inputs; ` +
@@ -73,7 +76,7 @@ export function buildSpecialistFrom(
   subset.forEach((c, j) => (headB[j] = B[c]!));
   headB[K - 1] = others.reduce((s, c) => s + B[c]!, 0) / others.length + Math.log(others.length);
 
-  const net = buildNet(generalist.spec, { inputShape: shape, numClasses: K, seed });
+  const net = buildNet(spec, { inputShape: shape, numClasses: K, seed });
   importWeights(net, {
     ...weights,
     [weight]: { dtype: 'float32', shape: [H, K], data: headW },

@@ -1,4 +1,4 @@
-/** Assertions shared by the integration tests of both pipelines. */
+/** Assertions shared by the tests: of activities called directly, and of both pipelines on the stack. */
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -49,4 +49,14 @@ export async function assertInvalidInputs(
       assert.match(cause.message, pattern);
     }),
   );
+}
+
+/** The promise (an activity called directly) rejects with a non-retryable InvalidInput whose message matches. */
+export function rejectsInvalid(p: Promise<unknown>, re: RegExp): Promise<void> {
+  return assert.rejects(p, (err: Error & { type?: string; nonRetryable?: boolean }) => {
+    assert.equal(err.type, 'InvalidInput', err.message);
+    assert.equal(err.nonRetryable, true);
+    assert.match(err.message, re);
+    return true;
+  });
 }

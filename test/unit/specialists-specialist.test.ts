@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { buildNet, exportWeights, importWeights, initBackend } from '../../ml';
-import type { ModelSpec, Net } from '../../ml';
+import type { BuiltInSpec, Net } from '../../ml';
 import * as sp from '../../ml/specialists';
 
 before(async () => {
@@ -19,7 +19,7 @@ const inputs = (n: number, size: number): Float32Array =>
 for (const [spec, side] of [
   [{ kind: 'mlp', hidden: [8, 6] }, [4, 4]],
   [{ kind: 'cnn', filters: [2], dense: 6 }, [6, 8]],
-] as Array<[ModelSpec, [number, number]]>) {
+] as Array<[BuiltInSpec, [number, number]]>) {
   test(`a ${spec.kind} specialist keeps the generalist's body and gets |S|+1 outputs`, () => {
     const C = 7;
     const subset = [1, 4, 5];

@@ -24,6 +24,7 @@ import { inputLayout, loadTfjsTeacher, teacherLogits, toLogits } from '../../ml/
 import { decodeNpy, encodeNpy, NpyError } from '../../ml/npy';
 import { LocalArtifactStore } from '../../storage/local-store';
 import { decodeTensors } from '../../storage/tensor-codec';
+import { rejectsInvalid } from '../helpers/assertions';
 import { runPlainTfjs } from '../helpers/plain-tfjs';
 import { predictWithPython, pythonTf, saveKerasTeacher } from '../helpers/python-tf';
 
@@ -138,15 +139,6 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>, f: (v: number) => n
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(f(a[i]!) - b[i]!));
   return m;
-}
-
-function rejectsInvalid(p: Promise<unknown>, re: RegExp): Promise<void> {
-  return assert.rejects(p, (err: Error & { type?: string; nonRetryable?: boolean }) => {
-    assert.equal(err.type, 'InvalidInput', err.message);
-    assert.equal(err.nonRetryable, true);
-    assert.match(err.message, re);
-    return true;
-  });
 }
 
 function needPython(t: TestContext): boolean {
