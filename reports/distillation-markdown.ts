@@ -6,6 +6,7 @@ import type { MachineInfo, ModelCost } from '../common/model-cost';
 import { WASM_FALLBACK_WARNING, escapeCell, pct, signed, tableHead, tableRow, trainingNote } from './markdown';
 import { compressionTable, costComparison, formatBytes } from './compression';
 import type { CostRow } from './compression';
+import type { SoftTargetStorage } from '../common/soft-target-format';
 
 export interface ModelOutcome {
   name: string;
@@ -59,7 +60,13 @@ export interface DistillationReport {
   workflowId: string;
   pipeline: 'distillationPipeline';
   config: DistillationConfig;
-  softTargets: { key: string; cacheHit: boolean; inferenceSeconds: number };
+  softTargets: {
+    key: string;
+    cacheHit: boolean;
+    inferenceSeconds: number;
+    /** How they are stored and what that costs (absent in reports written before the format option). */
+    storage?: SoftTargetStorage;
+  };
   models: ModelOutcome[];
   startedAt: string;
   finishedAt: string;
@@ -89,6 +96,7 @@ export function renderDistillationReport(r: DistillationReport): string {
     `Soft targets \`${softTargets.key}\`: ` +
       `${softTargets.cacheHit ? 'cache hit (no teacher trained or run)' : 'computed this run'}; ` +
       `ensemble ${config.ensemble}; transfer set ${JSON.stringify(config.transfer)}.`,
+    ...storageNote(softTargets.storage),
     ...importedTeachersNote(config),
     '',
     ...resultsTable(r),
@@ -98,6 +106,14 @@ export function renderDistillationReport(r: DistillationReport): string {
     ...perClassSection(r),
   );
   return `${lines.join('\n')}\n`;
+}
+
+function storageNote(storage: SoftTargetStorage | undefined): string[] {
+  if (!storage) return [];
+  return [
+    `Soft targets stored as ${storage.format}: ${storage.bytesPerExample.toFixed(1)} bytes per transfer example ` +
+      `(${formatBytes(storage.bytes)} for ${storage.n} examples).`,
+  ];
 }
 
 /**
