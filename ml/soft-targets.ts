@@ -15,7 +15,7 @@
  * exact to first order in 1/T as T → ∞, exact at every T when the rest logits are normally distributed
  * (then log M_p = μ + pσ²/2) or all equal (r = 1 included), and with T ≥ 1 always between the two
  * one-number rules it improves on (all rest logits at their mean, an underestimate by Jensen; or at ℓ, an
- * overestimate), by 4-10× in KL on trained teachers (docs/SOFT-TARGETS.md). Below T = 1 (p > 1)
+ * overestimate), by 2-40× in KL on trained teachers (docs/SOFT-TARGETS.md). Below T = 1 (p > 1)
  * extrapolating can exceed the rest's largest logit, so there the T = 1 value is used:
  * log S(T) ≈ log r + ℓ/T, low by at most log(r)/T.
  *
