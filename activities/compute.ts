@@ -10,6 +10,10 @@ import { digestOf } from '../storage/hash';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { softTargetsAt } from '../ml/losses';
+import { encodeSoftTargets, softTargetsFromStored } from '../ml/soft-targets';
+import type { StoredSoftTargets } from '../ml/soft-targets';
+import { topKProblem } from '../common/soft-target-format';
+import type { SoftTargetFormat } from '../common/soft-target-format';
 import { loadExport } from '../ml/export';
 import type { Dataset } from '../ml/datasets';
 import { makePlan, planWarnings } from '../ml/splits';
@@ -184,16 +188,18 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
   );
 }
 
-/** Soft targets at the student's temperature, from the stored teacher logits ([members, n, classes]). */
+/** Soft targets at the student's temperature, from the stored teacher logits (full or top-k). */
 async function loadSoftTargets(
   store: ArtifactStore,
   distill: NonNullable<TrainRequest['distill']>,
-): Promise<Float32Array> {
-  const logits = decodeTensors(await store.get(distill.softTargets.logits))['logits']!;
-  const [members, n, C] = logits.shape as [number, number, number];
-  const all = logits.data as Float32Array;
-  const perMember = Array.from({ length: members }, (_, m) => all.subarray(m * n * C, (m + 1) * n * C));
-  return softTargetsAt(perMember, n, C, distill.temperature, distill.ensemble);
+): Promise<StoredSoftTargets> {
+  const { logits, numClasses } = distill.softTargets;
+  return softTargetsFromStored(
+    decodeTensors(await store.get(logits)),
+    numClasses,
+    distill.temperature,
+    distill.ensemble,
+  );
 }
 
 function pick<T, K extends keyof T>(o: T, ...ks: K[]): Pick<T, K> {
@@ -208,13 +214,17 @@ async function computeSoftTargets(
     teachers: ModelRef[];
     /** Teachers from outside, after the given ones. @default [] */
     imported?: ImportedTeacherRef[];
+    /** @default full float32 logits */
+    format?: SoftTargetFormat;
   },
 ): Promise<SoftTargetsRef> {
   const { store } = deps;
   const ds = await datasetFor(req.data, deps);
+  const C = ds.numClasses;
+  const badK = topKProblem(req.format?.topK, C, req.data.dataset);
+  if (badK) throw invalidInput(`invalid input: softTargets.topK: ${badK}`);
   const plan = await loadPlan(store, req.data.plan);
   const n = plan.transfer.length;
-  const C = ds.numClasses;
   const imported = req.imported ?? [];
   const members = req.teachers.length + imported.length;
   const all = new Float32Array(members * n * C);
@@ -237,18 +247,20 @@ async function computeSoftTargets(
     activityContext()?.heartbeat({ teacher: req.teachers.length + i + 1 });
   }
   const dir = keys.softTargets(req.key);
-  const logits = await store.put(
-    `${dir}/logits.cht`,
-    encodeTensors({ logits: { dtype: 'float32', shape: [members, n, C], data: all } }),
-  );
+  const perMember = Array.from({ length: members }, (_, m) => all.subarray(m * n * C, (m + 1) * n * C));
+  const tensors = encodeSoftTargets(perMember, n, C, req.format);
+  const stored = (tensors['values'] ?? tensors['logits'])!.shape[0]!;
+  const logits = await store.put(`${dir}/logits.cht`, encodeTensors(tensors));
+  const format = req.format ? { format: req.format } : {};
   const manifest = await putJson(store, `${dir}/manifest.json`, {
     kind: 'chrysalis-soft-targets',
     version: 1,
     key: req.key,
     logits,
-    members,
+    members: stored,
     n,
     numClasses: C,
+    ...format,
     provenance: {
       teachers: [
         ...req.teachers.map((t) => ({ digest: t.digest, weightsSha256: t.weights.sha256 })),
@@ -267,8 +279,9 @@ async function computeSoftTargets(
       transferIndices: 'data plan "transfer" split',
     },
   });
-  deps.logger.info({ key: req.key, members, n }, 'soft targets (teacher logits) stored');
-  return { key: req.key, logits, manifest, members, n, numClasses: C, inferenceSeconds };
+  const bytesPerExample = n > 0 ? logits.bytes / n : 0;
+  deps.logger.info({ key: req.key, members, n, ...format, bytesPerExample }, 'soft targets (teacher logits) stored');
+  return { key: req.key, logits, manifest, members: stored, n, numClasses: C, inferenceSeconds, ...format };
 }
 
 /** Test and validation logits of one model (n × C, row-major), and the seconds their forward passes took. */

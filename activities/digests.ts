@@ -4,6 +4,7 @@
  * and soft targets without training anything.
  */
 import { digestOf } from '../storage/hash';
+import type { SoftTargetFormat } from '../common/soft-target-format';
 import type { ClusterRequest, CombineSpec, SpecialistModel, SpecialistRequest } from './specialists-types';
 import type { ModelRef, TrainRequest } from './types';
 
@@ -49,8 +50,17 @@ export function partialModelDigest(digest: string, epoch: number): string {
   return digestOf({ v: 1, kind: 'partial', model: digest, epoch });
 }
 
-export function softTargetsKey(planDigest: string, teacherDigests: readonly string[]): string {
-  return digestOf({ v: 1, plan: planDigest, teachers: teacherDigests }, 24);
+/**
+ * Names the soft targets of these teachers on a plan's transfer set, in a storage format: the default (full
+ * float32) adds nothing, so earlier runs' keys stand; any other format is a different key, so a top-5 set is never
+ * served to a full-precision request.
+ */
+export function softTargetsKey(
+  planDigest: string,
+  teacherDigests: readonly string[],
+  format?: SoftTargetFormat,
+): string {
+  return digestOf({ v: 1, plan: planDigest, teachers: teacherDigests, ...(format ? { format } : {}) }, 24);
 }
 
 /** Names a specialist's weights before they exist: everything that determines them. */

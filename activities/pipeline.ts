@@ -22,6 +22,7 @@ import { storeReport } from './report-files';
 import type { StoredReport } from './report-files';
 import type { ImportedTeacherRef } from './teacher-import';
 import type { ModelRef, SoftTargetsRef, TrainRequest } from './types';
+import type { SoftTargetFormat } from '../common/soft-target-format';
 
 export interface PipelineDeps {
   store: ArtifactStore;
@@ -123,11 +124,13 @@ async function lookupSoftTargets(
     teachers: Omit<TrainRequest, 'name' | 'role'>[] | ModelRef[] | ImportedTeacherRef[];
     planDigest: string;
     key?: string;
+    /** The storage format asked for; part of the key. @default full float32 */
+    format?: SoftTargetFormat;
   },
 ): Promise<{ key: string; teacherDigests: string[]; found: SoftTargetsRef | null }> {
   const { store } = deps;
   const teacherDigests = req.teachers.map((t) => ('digest' in t ? t.digest : modelDigest(t)));
-  const key = req.key ?? softTargetsKey(req.planDigest, teacherDigests);
+  const key = req.key ?? softTargetsKey(req.planDigest, teacherDigests, req.format);
   const manifestRef = await store.stat(`${keys.softTargets(key)}/manifest.json`);
   if (!manifestRef) {
     deps.logger.info({ key }, 'soft-target cache miss');
@@ -138,6 +141,7 @@ async function lookupSoftTargets(
     members: number;
     n: number;
     numClasses: number;
+    format?: SoftTargetFormat;
     provenance?: { planDigest?: string };
   }>(store, manifestRef);
   if (req.key !== undefined && m.provenance?.planDigest !== undefined && m.provenance.planDigest !== req.planDigest) {
@@ -150,7 +154,15 @@ async function lookupSoftTargets(
   return {
     key,
     teacherDigests,
-    found: { key, logits: m.logits, manifest: manifestRef, members: m.members, n: m.n, numClasses: m.numClasses },
+    found: {
+      key,
+      logits: m.logits,
+      manifest: manifestRef,
+      members: m.members,
+      n: m.n,
+      numClasses: m.numClasses,
+      ...(m.format ? { format: m.format } : {}),
+    },
   };
 }
 

@@ -8,6 +8,7 @@ import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
 import type { CsvTableSpec, ImageFolders, ModelSpecInput, NormalizeInput, TrainSpec } from '../config/schemas';
 import type { MachineInfo, ModelCost } from '../common/model-cost';
+import type { SoftTargetFormat } from '../common/soft-target-format';
 
 export interface DataPlanRef {
   dataset: string;
@@ -76,13 +77,17 @@ export interface TrainResult {
 
 export interface SoftTargetsRef {
   key: string;
+  /** The tensor file: full logits, or top-k classes, values and rest statistics (ml/soft-targets.ts). */
   logits: ArtifactRef;
   manifest: ArtifactRef;
+  /** Stored members: the teachers, or 1 for a geometric ensemble's top-k set (combined at storage). */
   members: number;
   n: number;
   numClasses: number;
   /** Seconds spent in teacher inference (0 when read from the cache). */
   inferenceSeconds?: number;
+  /** How they are stored; absent: full float32 logits. */
+  format?: SoftTargetFormat;
 }
 
 export interface EvaluateRequest {

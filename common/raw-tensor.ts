@@ -3,10 +3,11 @@
  * so neither layer needs the other's types.
  */
 
-export type DType = 'float32' | 'int32' | 'uint8';
+/** `float16` data are IEEE 754 half-precision bit patterns in a Uint16Array (decoded by ml/, not by storage). */
+export type DType = 'float32' | 'int32' | 'uint8' | 'uint16' | 'float16';
 
 export interface RawTensor {
   dtype: DType;
   shape: number[];
-  data: Float32Array | Int32Array | Uint8Array;
+  data: Float32Array | Int32Array | Uint8Array | Uint16Array;
 }

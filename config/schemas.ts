@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { DATASET_NAMES, knownClasses } from '../common/datasets';
 import { storeKeyProblem } from '../common/key-rules';
+import { topKProblem } from '../common/soft-target-format';
 import { keyedUnion } from './variants';
 
 const positiveInt = z.number().int().positive();
@@ -354,6 +355,22 @@ export const exportSchema = z
   })
   .strict();
 
+/**
+ * How the teachers' soft targets are stored (docs/SOFT-TARGETS.md): the format is part of the soft-target cache
+ * key, and absent (or float32 without topK) is the full float32 logits every earlier run stored.
+ */
+export const softTargetsFormatSchema = z
+  .object({
+    /** Precision of every stored logit. @default 'float32' */
+    precision: z.enum(['float32', 'float16']).default('float32'),
+    /**
+     * Keep per example only the k classes the teacher ensemble finds most probable (their logits, and two numbers
+     * for the other classes together: a rest bucket in the loss). @default every class, as full logits
+     */
+    topK: z.number().int('a whole number of classes').min(1, 'keep at least 1 class').max(65536).optional(),
+  })
+  .strict();
+
 export const distillationConfigSchema = z
   .object({
     ...runIdentity,
@@ -375,6 +392,8 @@ export const distillationConfigSchema = z
     students: z.array(studentVariantSchema).min(1).max(32),
     /** Quantised copies of the exported student; absent: the float32 export only. */
     export: exportSchema.optional(),
+    /** Storage format of the soft targets this run computes. @default full float32 logits */
+    softTargets: softTargetsFormatSchema.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -385,7 +404,8 @@ export const distillationConfigSchema = z
     for (const [path, m] of models)
       for (const i of tableModelIssues(m.model, m.train))
         ctx.addIssue({ code: 'custom', path: [...path, ...i.path], message: i.message });
-  });
+  })
+  .superRefine(checkSoftTargetsFormat);
 
 /**
  * A table's rows have no pixels to convolve or shift: with `dataset: "csv"` a CNN or a jitter is refused
@@ -401,6 +421,25 @@ export function tableModelIssues(
   if (train.jitter > 0)
     issues.push({ path: ['train', 'jitter'], message: 'jitter shifts pixels; rows of a table take jitter 0' });
   return issues;
+}
+
+/** k against the dataset's classes (built-in datasets; others once loaded), and no format for stored targets. */
+function checkSoftTargetsFormat(
+  cfg: { data: DataSpec; teachers: object; softTargets?: { topK?: number | undefined } | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (!cfg.softTargets) return;
+  if ('softTargets' in cfg.teachers)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['softTargets'],
+      message:
+        'stored soft targets (teachers.softTargets) are used as they were stored: ' +
+        'a format applies to soft targets this run computes',
+    });
+  const classes = knownClasses(cfg.data.dataset);
+  const problem = classes === undefined ? undefined : topKProblem(cfg.softTargets.topK, classes, cfg.data.dataset);
+  if (problem) ctx.addIssue({ code: 'custom', path: ['softTargets', 'topK'], message: problem });
 }
 
 /** Cross-field checks of a config's data and transfer rule (distillation and student search). */

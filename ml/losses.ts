@@ -23,11 +23,45 @@ export function softKl(targets: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
   });
 }
 
+/** A batch of top-k soft targets (ml/soft-targets.ts): the teacher's probabilities at T per bucket. */
+export interface KeptClassTargets {
+  /** Probabilities of the kept classes, 0 at the others (batch × C). */
+  kept: tf.Tensor2D;
+  /** 1 at the kept classes, 0 at the others (batch × C). */
+  mask: tf.Tensor2D;
+  /** The rest bucket's probability: every class not kept, together (batch × 1). */
+  rest: tf.Tensor2D;
+}
+
+/** Pushes kept logits out of the student's rest logsumexp: exp(z − 1e30) is 0, and its gradient finite. */
+const OUTSIDE_REST = 1e30;
+
+/** Σ_c p·log p per row, with 0·log 0 = 0. */
+function plogp(p: tf.Tensor2D): tf.Tensor1D {
+  return tf.sum(tf.mul(p, tf.log(tf.maximum(p, 1e-30))), 1);
+}
+
+/**
+ * Mean over the batch of KL over the buckets {each kept class, the rest}: the teacher's bucket probabilities
+ * against the student's, whose rest is the logsumexp of its non-kept logits (minus its log-partition). With
+ * every class kept the rest is empty (probability 0 on both sides) and this is {@link softKl}.
+ */
+export function keptClassKl(targets: KeptClassTargets, logits: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const logZ = tf.logSumExp(logits, 1, true);
+    const logQ = tf.sub(logits, logZ);
+    const restLogQ = tf.sub(tf.logSumExp(tf.sub(logits, tf.mul(targets.mask, OUTSIDE_REST)), 1, true), logZ);
+    const cross = tf.add(tf.sum(tf.mul(targets.kept, logQ), 1), tf.sum(tf.mul(targets.rest, restLogQ), 1));
+    const entropy = tf.add(plogp(targets.kept), plogp(targets.rest));
+    return tf.mean<tf.Scalar>(tf.sub(entropy, cross));
+  });
+}
+
 export interface DistillationTerms {
   /** Integer class labels for the hard term; omit when α = 1. */
   labels?: tf.Tensor1D;
-  /** Teacher probabilities at temperature T; omit for a hard-label-only model. */
-  softTargets?: tf.Tensor2D;
+  /** Teacher probabilities at temperature T (all classes, or top-k buckets); omit for a hard-label-only model. */
+  softTargets?: tf.Tensor2D | KeptClassTargets;
   /** @default 1 */
   temperature?: number;
   /** Weight of the soft term in [0, 1]. @default 0 when no soft targets, else 1 */
@@ -40,7 +74,10 @@ export function distillationLoss(studentLogits: tf.Tensor2D, terms: Distillation
     const alpha = terms.softTargets ? (terms.alpha ?? 1) : 0;
     let loss: tf.Scalar = tf.scalar(0);
     if (alpha > 0 && terms.softTargets) {
-      loss = tf.add(loss, tf.mul(alpha * T * T, softKl(terms.softTargets, tf.div(studentLogits, T))));
+      const scaled = tf.div<tf.Tensor2D>(studentLogits, T);
+      const soft = terms.softTargets;
+      const kl = 'mask' in soft ? keptClassKl(soft, scaled) : softKl(soft, scaled);
+      loss = tf.add(loss, tf.mul(alpha * T * T, kl));
     }
     if (alpha < 1) {
       if (!terms.labels) throw new Error('hard-label term needs labels (alpha < 1)');

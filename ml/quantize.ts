@@ -55,6 +55,16 @@ export function float16Bits(v: number): number {
   return sign | (rest > half || (rest === half && (head & 1) === 1) ? head + 1 : head);
 }
 
+/** The number an IEEE 754 half-precision bit pattern holds (exact: every half is a float32). */
+export function float16Value(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >>> 10) & 0x1f;
+  const mant = bits & 0x3ff;
+  if (exp === 0x1f) return mant !== 0 ? NaN : sign * Infinity;
+  // Subnormals have no implicit leading 1 and the smallest exponent.
+  return exp === 0 ? sign * mant * 2 ** -24 : sign * (1024 + mant) * 2 ** (exp - 25);
+}
+
 function toFloat16(values: Float32Array): Quantized {
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = float16Bits(values[i]!);

@@ -9,6 +9,8 @@ import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
 import { fillBatch } from './batches';
 import { distillationLoss } from './losses';
+import { softBatch } from './soft-targets';
+import type { StoredSoftTargets } from './soft-targets';
 import type { Net } from './models';
 import { exportWeights, importWeights } from './models';
 import type { LrSchedule, OptimizerSpec } from './optimizers';
@@ -43,8 +45,8 @@ export interface TrainData {
   labels: Uint8Array;
   side: InputShape;
   indices: Int32Array;
-  /** Teacher probabilities at T, row i for indices[i] (n × numClasses). */
-  softTargets?: Float32Array;
+  /** Teacher probabilities at T, row i for indices[i]: n × numClasses, or top-k buckets (ml/soft-targets.ts). */
+  softTargets?: StoredSoftTargets;
 }
 
 export interface EpochStats {
@@ -108,7 +110,7 @@ export async function train(
   const batches = Math.ceil(n / bs);
   const xBuf = new Float32Array(bs * net.inputSize);
   const yBuf = new Int32Array(bs);
-  const sBuf = data.softTargets ? new Float32Array(bs * C) : undefined;
+  const sBatch = data.softTargets ? softBatch(data.softTargets, bs, C) : undefined;
   const every = hooks.progressEvery ?? 20;
   const T = cfg.temperature ?? 1;
   const last = Math.min(cfg.epochs, cfg.stopAfterEpoch ?? cfg.epochs);
@@ -132,13 +134,12 @@ export async function train(
         const picked = Int32Array.from(rows, (r) => data.indices[r]!);
         fillBatch(data.images, data.side, picked, 0, count, xBuf, cfg.jitter ?? 0, jitterRng);
         for (let i = 0; i < count; i++) yBuf[i] = data.labels[picked[i]!]!;
-        if (sBuf && data.softTargets)
-          for (let i = 0; i < count; i++) sBuf.set(data.softTargets.subarray(rows[i]! * C, rows[i]! * C + C), i * C);
+        sBatch?.fill(rows, count);
 
         const { lossValue, batchCorrect } = tf.tidy(() => {
           const x = tf.tensor2d(xBuf.subarray(0, count * net.inputSize), [count, net.inputSize]);
           const y = tf.tensor1d(yBuf.subarray(0, count), 'int32');
-          const soft = sBuf ? tf.tensor2d(sBuf.subarray(0, count * C), [count, C]) : undefined;
+          const soft = sBatch?.tensors(count);
           let hits: tf.Tensor | undefined;
           const lossValue = opt.minimize(() => {
             const logits = net.forward(x, { training: true, rng: dropoutRng });

@@ -7,6 +7,7 @@ import type { MachineInfo, ModelCost } from '../common/model-cost';
 import { WASM_FALLBACK_WARNING, escapeCell, pct, signed, tableHead, tableRow, trainingNote } from './markdown';
 import { compressionTable, costComparison, formatBytes } from './compression';
 import type { CostRow } from './compression';
+import type { SoftTargetStorage } from '../common/soft-target-format';
 
 export interface ModelOutcome {
   name: string;
@@ -60,7 +61,13 @@ export interface DistillationReport {
   workflowId: string;
   pipeline: 'distillationPipeline';
   config: DistillationConfig;
-  softTargets: { key: string; cacheHit: boolean; inferenceSeconds: number };
+  softTargets: {
+    key: string;
+    cacheHit: boolean;
+    inferenceSeconds: number;
+    /** How they are stored and what that costs (absent in reports written before the format option). */
+    storage?: SoftTargetStorage;
+  };
   models: ModelOutcome[];
   startedAt: string;
   finishedAt: string;
@@ -91,6 +98,7 @@ export function renderDistillationReport(r: DistillationReport): string {
       `${softTargets.cacheHit ? 'cache hit (no teacher trained or run)' : 'computed this run'}; ` +
       `ensemble ${config.ensemble}; transfer set ${JSON.stringify(config.transfer)}.`,
     studentLine(r),
+    ...storageNote(softTargets.storage),
     ...importedTeachersNote(config),
     '',
     ...resultsTable(r),
@@ -110,6 +118,14 @@ function studentLine(r: DistillationReport): string {
   // A URL's query may carry a token: it stays out of the report.
   const from = spec.kind === 'layers' ? ` (from \`${spec.topology.split('?')[0]}\`)` : '';
   return `Student architecture: ${describeArchitecture(spec)}${counted}${from}.`;
+}
+
+function storageNote(storage: SoftTargetStorage | undefined): string[] {
+  if (!storage) return [];
+  return [
+    `Soft targets stored as ${storage.format}: ${storage.bytesPerExample.toFixed(1)} bytes per transfer example ` +
+      `(${formatBytes(storage.bytes)} for ${storage.n} examples).`,
+  ];
 }
 
 /**

@@ -17,7 +17,7 @@ interface HeaderEntry {
 }
 
 const MAGIC = 'CHT1';
-const BYTES: Record<DType, number> = { float32: 4, int32: 4, uint8: 1 };
+const BYTES: Record<DType, number> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2 };
 
 export class TensorCodecError extends Error {
   override readonly name = 'TensorCodecError';
@@ -53,6 +53,20 @@ export function encodeTensors(tensors: Record<string, RawTensor>): Uint8Array {
   return out;
 }
 
+function typedArray(dtype: DType, buffer: ArrayBuffer): RawTensor['data'] {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buffer);
+    case 'int32':
+      return new Int32Array(buffer);
+    case 'uint16':
+    case 'float16':
+      return new Uint16Array(buffer);
+    default:
+      return new Uint8Array(buffer);
+  }
+}
+
 export function decodeTensors(bytes: Uint8Array): Record<string, RawTensor> {
   if (bytes.length < 8 || new TextDecoder().decode(bytes.subarray(0, 4)) !== MAGIC)
     throw new TensorCodecError('not a chrysalis tensor file (bad magic)');
@@ -69,13 +83,7 @@ export function decodeTensors(bytes: Uint8Array): Record<string, RawTensor> {
       throw new TensorCodecError(`truncated tensor file: ${e.name} runs past the end`);
     // Copy so the result is aligned and independent of the (possibly pooled) input buffer.
     const copy = bytes.slice(start, start + e.length).buffer;
-    const data =
-      e.dtype === 'float32'
-        ? new Float32Array(copy)
-        : e.dtype === 'int32'
-          ? new Int32Array(copy)
-          : new Uint8Array(copy);
-    out[e.name] = { dtype: e.dtype, shape: e.shape, data };
+    out[e.name] = { dtype: e.dtype, shape: e.shape, data: typedArray(e.dtype, copy) };
   }
   return out;
 }

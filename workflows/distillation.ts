@@ -10,6 +10,7 @@ import type { EnsembleOutcome, ExportedModel, ModelOutcome, QuantizedExport } fr
 import type { EvaluationSummary, MeasureResult, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
 import { chooseExport } from '../common/export-choice';
 import { sumCosts } from '../common/model-cost';
+import { softTargetStorage } from '../common/soft-target-format';
 import type { DistillationConfig } from '../config/schemas';
 import type { PipelineInput } from '../config/resolve';
 import { LIGHT_ACTIVITY_OPTIONS, describeMeasure } from './options';
@@ -91,7 +92,11 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
       workflowId,
       pipeline: 'distillationPipeline',
       config: cfg,
-      softTargets: { ...softTargets, inferenceSeconds: teachers.cacheHit ? 0 : (teachers.soft.inferenceSeconds ?? 0) },
+      softTargets: {
+        ...softTargets,
+        inferenceSeconds: teachers.cacheHit ? 0 : (teachers.soft.inferenceSeconds ?? 0),
+        storage: softTargetStorage(teachers.soft),
+      },
       models,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),

@@ -11,6 +11,8 @@ import type { ModelOutcome } from '../activities/report';
 import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
 import type { DistillationConfig, TeacherImport } from '../config/schemas';
 import { FailureType } from '../common/failure-types';
+import { softTargetFormat, topKProblem } from '../common/soft-target-format';
+import type { SoftTargetFormat, SoftTargetsConfig } from '../common/soft-target-format';
 import { describeTraining } from './options';
 import type { ProgressTracker } from './progress';
 
@@ -35,7 +37,23 @@ export interface ToEvaluate {
   alpha?: number;
 }
 
-type TeacherRun = Run<Pick<DistillationConfig, 'teachers' | 'seed'>>;
+type TeacherRun = Run<Pick<DistillationConfig, 'teachers' | 'seed'> & SoftTargetsConfig>;
+
+/**
+ * The storage format the config asks for, as request fields: none for the default, so those requests (and the
+ * histories that recorded them) are unchanged. A k past the data's classes fails here, before any teacher trains.
+ */
+function formatFields({ cfg, data }: TeacherRun): { format?: SoftTargetFormat } {
+  const format = softTargetFormat(cfg);
+  const badK = topKProblem(format?.topK, data.numClasses, data.dataset);
+  if (badK)
+    throw ApplicationFailure.create({
+      message: `invalid input: softTargets.topK: ${badK}`,
+      type: FailureType.InvalidInput,
+      nonRetryable: true,
+    });
+  return format ? { format } : {};
+}
 
 /** Runs one training activity, tracked in the progress query under its name. */
 export function trainModel(
@@ -72,6 +90,7 @@ export async function teacherStage(
   // Only `import` configs take this branch: histories of the other kinds replay unchanged.
   if ('import' in cfg.teachers) return importedTeacherStage(run, cfg.teachers.import);
   const recipes = teacherRecipes(run);
+  const format = formatFields(run);
   const given: ModelRef[] = 'refs' in cfg.teachers ? await light.resolveModelRefs(cfg.teachers.refs) : [];
   const givenKey = 'softTargets' in cfg.teachers ? cfg.teachers.softTargets.key : undefined;
   const lookup = await progress.stage('soft-target-cache', () =>
@@ -79,6 +98,7 @@ export async function teacherStage(
       teachers: given.length > 0 ? given : recipes.map(({ name: _n, role: _r, ...recipe }) => recipe),
       planDigest: data.planDigest,
       ...(givenKey !== undefined ? { key: givenKey } : {}),
+      ...format,
     }),
   );
   if (givenKey !== undefined && !lookup.found)
@@ -104,7 +124,7 @@ export async function teacherStage(
   const summary = `soft targets: logits of ${teachersText} on ${data.counts.transfer} transfer examples`;
   const soft = await progress.stage('soft-targets', () =>
     compute.computeSoftTargets.executeWithOptions({ ...run.computeOptions, summary }, [
-      { key: lookup.key, data, teachers },
+      { key: lookup.key, data, teachers, ...format },
     ]),
   );
   return { soft, cacheHit: false, toEvaluate: teachersToEvaluate(recipes, teachers, results) };
@@ -119,13 +139,14 @@ async function importedTeacherStage(
   imports: TeacherImport[],
 ): Promise<{ soft: SoftTargetsRef; cacheHit: boolean; toEvaluate: ToEvaluate[] }> {
   const { data, progress, light, compute } = run;
+  const format = formatFields(run);
   const n = imports.length;
   const summary = `import ${n} teacher${n === 1 ? '' : 's'} (${imports.map((i) => i.kind).join(', ')}): fetch, probe`;
   const { teachers } = await progress.stage('teacher-import', () =>
     compute.importTeachers.executeWithOptions({ ...run.computeOptions, summary }, [{ imports, data }]),
   );
   const lookup = await progress.stage('soft-target-cache', () =>
-    light.lookupSoftTargets({ teachers, planDigest: data.planDigest }),
+    light.lookupSoftTargets({ teachers, planDigest: data.planDigest, ...format }),
   );
   if (lookup.found) return { soft: lookup.found, cacheHit: true, toEvaluate: [] };
   const softSummary =
@@ -133,7 +154,7 @@ async function importedTeacherStage(
     `on ${data.counts.transfer} transfer examples`;
   const soft = await progress.stage('soft-targets', () =>
     compute.computeSoftTargets.executeWithOptions({ ...run.computeOptions, summary: softSummary }, [
-      { key: lookup.key, data, teachers: [], imported: teachers },
+      { key: lookup.key, data, teachers: [], imported: teachers, ...format },
     ]),
   );
   return { soft, cacheHit: false, toEvaluate: [] };

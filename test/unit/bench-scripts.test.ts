@@ -82,3 +82,29 @@ test('bench/inference runs with the documented flags and writes the JSON it prin
     [['mlp-2x30 (tiny student)', 784 * 30 + 30 + 30 * 30 + 30 + 30 * 10 + 10]],
   );
 });
+
+test('soft-targets bench runs at toy size and prints one accuracy row per format and the rest-rule table', () => {
+  const r = run(process.execPath, [
+    'dist/bench/soft-targets/run.js',
+    '--datasets',
+    'mnist',
+    '--seeds',
+    '1',
+    '--teacher-examples',
+    '600',
+    '--transfer',
+    '200',
+    '--teacher-epochs',
+    '1',
+    '--student-epochs',
+    '1',
+    '--temperatures',
+    '4',
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^Machine: .+, \d+ cores, /);
+  for (const format of ['hard labels only', 'full float32', 'full float16', 'top-3 float16', 'top-1 float32'])
+    assert.match(r.stdout, new RegExp(`^\\| ${format} \\| `, 'm'));
+  assert.match(r.stdout, /^\| full float32 \| 80\.\d \| 4 \| /m, 'two teachers × 10 classes × 4 bytes');
+  assert.match(r.stdout, /^\| 3 \| 20 \| [\d.e+-]+ \| [\d.e+-]+ \| [\d.e+-]+ \|$/m);
+});
