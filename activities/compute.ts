@@ -4,12 +4,13 @@
  * on cancellation between batches.
  */
 import type { ApplicationFailure } from '@temporalio/common';
+import * as tf from '@tensorflow/tfjs';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
 import { digestOf } from '../storage/hash';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
-import { softTargetsAt } from '../ml/losses';
+import { ensembleAt, softTargetsAt } from '../ml/losses';
 import { encodeSoftTargets, softTargetsFromStored } from '../ml/soft-targets';
 import type { StoredSoftTargets } from '../ml/soft-targets';
 import { topKProblem } from '../common/soft-target-format';
@@ -149,9 +150,18 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
           { role: req.role, spec: req.spec, epochs: req.train.epochs, examples: indices.length, distill },
           `training ${req.name}`,
         );
+        let cleanup: (() => void) | undefined;
         try {
-          const softTargets = req.distill ? await loadSoftTargets(store, req.distill) : undefined;
-          const data = { images: ds.train.images, labels: ds.train.labels, side, indices };
+          const online = req.distill?.online ? await onlineTeacher(store, req.distill) : undefined;
+          cleanup = online?.dispose;
+          const softTargets = req.distill && !online ? await loadSoftTargets(store, req.distill) : undefined;
+          const data = {
+            images: ds.train.images,
+            labels: ds.train.labels,
+            side,
+            indices,
+            ...(online ? { teacher: online.teacher } : {}),
+          };
           const { epochs, batchSize, optimizer, lrSchedule, jitter } = req.train;
           const stopAfterEpoch = stop !== undefined ? { stopAfterEpoch: stop } : {};
           const temperature = req.distill ? { temperature: req.distill.temperature, alpha: req.distill.alpha } : {};
@@ -182,10 +192,30 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
           return { model, history };
         } finally {
           net.dispose();
+          cleanup?.();
         }
       },
     },
   );
+}
+
+/**
+ * The teachers of an online student, loaded once: their ensemble's probabilities at the student's T on each
+ * batch as the student sees it (dropout off).
+ */
+async function onlineTeacher(
+  store: ArtifactStore,
+  distill: NonNullable<TrainRequest['distill']>,
+): Promise<{ teacher: (x: tf.Tensor2D) => tf.Tensor2D; dispose: () => void }> {
+  const nets = await Promise.all(
+    distill.online!.teachers.map(async (t) => loadNet(store, await readManifest(store, t.manifest.key))),
+  );
+  const { temperature, ensemble } = distill;
+  return {
+    teacher: (x) =>
+      tf.tidy(() => ensembleAt(tf.stack(nets.map((n) => n.forward(x))) as tf.Tensor3D, temperature, ensemble)),
+    dispose: () => nets.forEach((n) => n.dispose()),
+  };
 }
 
 /** Soft targets at the student's temperature, from the stored teacher logits (full or top-k). */

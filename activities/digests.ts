@@ -24,6 +24,8 @@ export function modelDigest(req: Pick<TrainRequest, 'data' | 'split' | 'spec' | 
           T: req.distill.temperature,
           alpha: req.distill.alpha,
           ensemble: req.distill.ensemble,
+          // Absent for stored soft targets, so their students keep their digests.
+          ...(req.distill.online ? { online: req.distill.online.teachers.map((t) => t.digest) } : {}),
         }
       : null,
   });

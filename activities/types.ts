@@ -52,7 +52,14 @@ export interface TrainRequest {
   train: TrainSpec;
   seed: number;
   /** Distillation: soft targets and how to use them. */
-  distill?: { softTargets: SoftTargetsRef; temperature: number; alpha: number; ensemble: 'arithmetic' | 'geometric' };
+  distill?: {
+    softTargets: SoftTargetsRef;
+    temperature: number;
+    alpha: number;
+    ensemble: 'arithmetic' | 'geometric';
+    /** Online: these teachers run on each batch's own (jittered) view instead of the stored soft targets. */
+    online?: { teachers: ModelRef[] };
+  };
   /**
    * Train only the first epochs of this recipe (lr still scheduled over `train.epochs`), checkpoint and
    * publish those weights as a partial model; a later request with a larger value resumes from there.

@@ -307,8 +307,33 @@ export const studentVariantSchema = z
   .object({
     temperature: z.number().gt(0, 'T must be > 0').max(1000),
     alpha: z.number().min(0, 'alpha must be in [0, 1]').max(1, 'alpha must be in [0, 1]'),
+    /**
+     * Online distillation: the teachers run on each training batch as the student sees it (its own jittered
+     * view: "consistent" teaching), instead of the soft targets stored once on the unshifted transfer set.
+     * Needs teachers trained here or stored (`count`, `refs`); slower per epoch by the teachers' forward pass.
+     * @default false
+     */
+    online: z.boolean().optional(),
   })
   .strict();
+
+/** Online students need teacher models to run; imported teachers and stored soft targets have none here. */
+export function onlineStudentIssues(
+  students: readonly { online?: boolean | undefined }[],
+  teachers: object,
+): { path: (string | number)[]; message: string }[] {
+  if ('count' in teachers || 'refs' in teachers) return [];
+  return students.flatMap((s, i) =>
+    s.online
+      ? [
+          {
+            path: ['students', i, 'online'],
+            message: 'online distillation runs the teachers in training: give teachers as "count" or "refs"',
+          },
+        ]
+      : [],
+  );
+}
 
 const dataSchema = z
   .object({
@@ -398,6 +423,8 @@ export const distillationConfigSchema = z
   .strict()
   .superRefine((cfg, ctx) => {
     checkDataAndTransfer(cfg, ctx);
+    for (const i of onlineStudentIssues(cfg.students, cfg.teachers))
+      ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
     if (cfg.data.dataset !== 'csv') return;
     const models: [(string | number)[], { model: ModelSpecInput; train: TrainSpec }][] = [[['student'], cfg.student]];
     if ('count' in cfg.teachers) models.push([['teachers'], cfg.teachers]);

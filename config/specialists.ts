@@ -117,6 +117,14 @@ export const specialistsConfigSchema = z
         message: 'clustering on the validation split needs validationSize > 0 (or set clustering.on to "train")',
       });
     }
+    cfg.distill?.students.forEach((st, i) => {
+      if (st.online)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['distill', 'students', i, 'online'],
+          message: 'the combination is distilled from its stored log q: no teacher to run online',
+        });
+    });
     const t = cfg.distill?.transfer;
     if (t && C !== Infinity)
       for (const i of transferClassIssues(t, cfg.data.dataset, C))

@@ -102,9 +102,19 @@ export function softTargetsAt(
   mode: EnsembleMode,
 ): Float32Array {
   return tf.tidy(() => {
-    const stacked = tf.stack(memberLogits.map((l) => tf.tensor2d(l, [n, numClasses])));
-    const probs =
-      mode === 'arithmetic' ? tf.mean(tf.softmax(tf.div(stacked, T)), 0) : tf.softmax(tf.div(tf.mean(stacked, 0), T));
-    return probs.dataSync() as Float32Array;
+    const stacked = tf.stack<tf.Tensor2D>(memberLogits.map((l) => tf.tensor2d(l, [n, numClasses]))) as tf.Tensor3D;
+    return ensembleAt(stacked, T, mode).dataSync() as Float32Array;
   });
+}
+
+/**
+ * The ensemble's probabilities at temperature T from its members' logits [members, n, C]: the mean of their
+ * softmaxes (arithmetic), or the softmax of their mean logits (geometric).
+ */
+export function ensembleAt(stacked: tf.Tensor3D, T: number, mode: EnsembleMode): tf.Tensor2D {
+  return tf.tidy(() =>
+    mode === 'arithmetic'
+      ? tf.mean<tf.Tensor2D>(tf.softmax(tf.div(stacked, T)), 0)
+      : tf.softmax(tf.div<tf.Tensor2D>(tf.mean(stacked, 0), T)),
+  );
 }

@@ -47,6 +47,11 @@ export interface TrainData {
   indices: Int32Array;
   /** Teacher probabilities at T, row i for indices[i]: n × numClasses, or top-k buckets (ml/soft-targets.ts). */
   softTargets?: StoredSoftTargets;
+  /**
+   * Online distillation: the teachers' probabilities at T on exactly the batch the student sees (its jittered
+   * view), computed every step instead of read from stored soft targets. Wins over `softTargets`.
+   */
+  teacher?: (x: tf.Tensor2D) => tf.Tensor2D;
 }
 
 export interface EpochStats {
@@ -139,7 +144,7 @@ export async function train(
         const { lossValue, batchCorrect } = tf.tidy(() => {
           const x = tf.tensor2d(xBuf.subarray(0, count * net.inputSize), [count, net.inputSize]);
           const y = tf.tensor1d(yBuf.subarray(0, count), 'int32');
-          const soft = sBatch?.tensors(count);
+          const soft = data.teacher ? data.teacher(x) : sBatch?.tensors(count);
           let hits: tf.Tensor | undefined;
           const lossValue = opt.minimize(() => {
             const logits = net.forward(x, { training: true, rng: dropoutRng });

@@ -7,7 +7,14 @@ import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { EnsembleOutcome, ExportedModel, ModelOutcome, QuantizedExport } from '../activities/report';
-import type { EvaluationSummary, MeasureResult, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
+import type {
+  EvaluationSummary,
+  MeasureResult,
+  ModelRef,
+  SoftTargetsRef,
+  TrainRequest,
+  TrainResult,
+} from '../activities/types';
 import { chooseExport } from '../common/export-choice';
 import { sumCosts } from '../common/model-cost';
 import { softTargetStorage } from '../common/soft-target-format';
@@ -60,7 +67,11 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
   const run: Run = { cfg, data, progress, light, compute, computeOptions };
 
   const teachers = await teacherStage(run);
-  const studentReqs = studentRequests(run, teachers.soft);
+  const studentReqs = studentRequests(
+    run,
+    teachers.soft,
+    teachers.toEvaluate.map((t) => t.model),
+  );
   studentReqs.forEach((r) => progress.model(r.name, r.role, r.train.epochs));
   const studentResults = await progress.stage('students', () =>
     Promise.all(studentReqs.map(({ temperature: _t, alpha: _a, ...r }) => trainModel(run, r))),
@@ -146,18 +157,25 @@ async function withImportedStudent(
   return { ...cfg, student: { ...cfg.student, model: imported.spec } };
 }
 
-/** The hard-label baseline and one distilled student per (T, α), all with the same seed. */
-function studentRequests({ cfg, data }: Run, soft: SoftTargetsRef): StudentRequest[] {
+/** The hard-label baseline and one distilled student per (T, α[, online]), all with the same seed. */
+function studentRequests({ cfg, data }: Run, soft: SoftTargetsRef, teachers: ModelRef[]): StudentRequest[] {
   const common = { data, split: 'transfer' as const, spec: cfg.student.model, train: cfg.student.train };
   const seed = cfg.seed * 1000 + 7;
   return [
     { name: 'baseline-hard', role: 'baseline', ...common, seed },
     ...cfg.students.map((v) => ({
-      name: `student-T${v.temperature}-a${v.alpha}`,
+      name: `student-T${v.temperature}-a${v.alpha}${v.online ? '-online' : ''}`,
       role: 'student' as const,
       ...common,
       seed,
-      distill: { softTargets: soft, temperature: v.temperature, alpha: v.alpha, ensemble: cfg.ensemble },
+      distill: {
+        softTargets: soft,
+        temperature: v.temperature,
+        alpha: v.alpha,
+        ensemble: cfg.ensemble,
+        // Only online students carry it: the requests (and histories) of the others are as before.
+        ...(v.online ? { online: { teachers } } : {}),
+      },
       temperature: v.temperature,
       alpha: v.alpha,
     })),

@@ -193,6 +193,32 @@ test('distillation pipeline on a small mnist-quick, then again with new students
     assert.equal(second.models.filter((m) => m.role === 'teacher').length, 2, 'cached teachers are still evaluated');
   });
   await t.test(
+    'an online student runs the cached teachers on its own batches; the stored-target one is reused',
+    async () => {
+      const id4 = `distill-d-${Date.now()}`;
+      const fourth = await run(id4, [
+        { temperature: 4, alpha: 0.9 },
+        { temperature: 4, alpha: 0.9, online: true },
+      ] as { temperature: number; alpha: number }[]);
+      assert.equal(fourth.softTargets.cacheHit, true);
+      const online = fourth.models.find((m) => m.name === 'student-T4-a0.9-online')!;
+      const stored = fourth.models.find((m) => m.name === 'student-T4-a0.9')!;
+      assert.ok(online && stored, fourth.models.map((m) => m.name).join(', '));
+      assert.deepEqual(
+        fourth.models.filter((m) => m.role !== 'teacher').map((m) => [m.name, m.cached]),
+        [
+          ['baseline-hard', true],
+          ['student-T4-a0.9', true],
+          ['student-T4-a0.9-online', false],
+        ],
+        'only the online student trains',
+      );
+      assert.notEqual(online.manifestKey, stored.manifestKey, 'online is another recipe');
+      assert.equal(stored.manifestKey, first.models.find((m) => m.role === 'student')!.manifestKey);
+      assert.ok(online.accuracy > 0.8, `online student accuracy ${online.accuracy}`);
+    },
+  );
+  await t.test(
     'a top-3 float16 run is a new cache key; its student learns and the report gives format and bytes',
     async () => {
       const id3 = `distill-c-${Date.now()}`;

@@ -142,3 +142,20 @@ test('export.quantize: optional, each of float16 and uint8 at most once; anythin
   );
   assert.match(issues(quick({ export: { quantise: ['uint8'] } })), /^invalid input: export\.quantise: unknown key/);
 });
+
+test('online students need teachers to run: imported teachers or stored soft targets are refused by name', () => {
+  const config = {
+    data: { dataset: 'mnist' },
+    teachers: { softTargets: { key: 'abc123' } },
+    student: { model: { kind: 'mlp', hidden: [8] }, train: { epochs: 1 } },
+    students: [
+      { temperature: 2, alpha: 0.5 },
+      { temperature: 2, alpha: 0.5, online: true },
+    ],
+  };
+  assert.equal(
+    issues({ config }),
+    'invalid input: config.students.1.online: online distillation runs the teachers in training: ' +
+      'give teachers as "count" or "refs"',
+  );
+});

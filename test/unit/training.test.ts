@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { NonFiniteLossError, buildNet, exportWeights, initBackend, train } from '../../ml';
+import * as tf from '@tensorflow/tfjs';
+import {
+  NonFiniteLossError,
+  Rng,
+  buildNet,
+  exportWeights,
+  initBackend,
+  predictLogits,
+  softTargetsAt,
+  train,
+} from '../../ml';
+import { fillBatch } from '../../ml/batches';
+import { ensembleAt } from '../../ml/losses';
 import type { TrainConfig, TrainData, TrainSnapshot } from '../../ml';
 
 before(async () => {
@@ -109,4 +121,44 @@ test('cancellation between batches stops training', async () => {
   );
   assert.equal(batches, 2);
   net.dispose();
+});
+
+test('online distillation: the teacher sees each batch as the student does; without jitter it equals stored targets', async () => {
+  const teacher = buildNet({ kind: 'mlp', hidden: [8] }, { inputShape: [8, 8], numClasses: 2, seed: 5 });
+  const data = toyData(64);
+  const T = 3;
+  const seen: number[][] = [];
+  const online = (x: tf.Tensor2D) => {
+    seen.push(Array.from(x.dataSync()));
+    return ensembleAt(tf.stack([teacher.forward(x)]) as tf.Tensor3D, T, 'arithmetic');
+  };
+  const plain = { ...cfg, jitter: 0, temperature: T, alpha: 0.7 };
+  const stored = await predictLogits(teacher, data.images, data.side, data.indices);
+  const targets = softTargetsAt([stored], 64, 2, T, 'arithmetic');
+  const student = () => buildNet({ kind: 'mlp', hidden: [16] }, { inputShape: [8, 8], numClasses: 2, seed: 9 });
+  const [a, b] = [student(), student()];
+  await train(a, { ...data, softTargets: targets }, plain);
+  await train(b, { ...data, teacher: online }, plain);
+  const [wa, wb] = [flat(exportWeights(a)), flat(exportWeights(b))];
+  assert.ok(
+    wa.every((v, i) => Math.abs(v - wb[i]!) < 1e-4),
+    'no jitter: online and stored targets train alike',
+  );
+  // With jitter the teacher gets the shifted batch itself: rows that are none of the unshifted images.
+  const all = new Float32Array(64 * 64);
+  fillBatch(data.images, data.side, data.indices, 0, 64, all, 0, new Rng(1));
+  const images = new Set(Array.from({ length: 64 }, (_, i) => all.subarray(i * 64, (i + 1) * 64).join(',')));
+  const rowsOf = (x: number[]) =>
+    Array.from({ length: x.length / 64 }, (_, i) => x.slice(i * 64, (i + 1) * 64).join(','));
+  assert.ok(
+    seen.flatMap(rowsOf).every((r) => images.has(r)),
+    'no jitter: the teacher saw the images as they are',
+  );
+  seen.length = 0;
+  const c = student();
+  await train(c, { ...data, teacher: online }, { ...plain, epochs: 1, jitter: 2 });
+  assert.equal(seen.length, Math.ceil(64 / cfg.batchSize), 'one teacher pass per batch');
+  const shifted = seen.flatMap(rowsOf).filter((r) => !images.has(r)).length;
+  assert.ok(shifted > 32, `the teacher saw the jittered views (${shifted} of 64 rows shifted)`);
+  [teacher, a, b, c].forEach((n) => n.dispose());
 });
