@@ -30,6 +30,7 @@ import { decodeNpy, NpyError } from '../ml/npy';
 import { inputSizeOf } from '../common/input-shape';
 import type { Dataset } from '../ml/datasets';
 import { keys, loadPlan } from './artifacts';
+import { TarError, readTar } from '../storage/tar';
 import { confinedPath } from './data-roots';
 import { datasetFor } from './dataset-source';
 import { invalidInput } from './failures';
@@ -77,9 +78,13 @@ export function contentDigest(files: Files): string {
 
 /** Where an import's bytes are and what they are: a teacher's kind, or a student's topology (model.json alone). */
 export interface ImportSource {
-  kind: TeacherImport['kind'] | 'topology';
+  /** `archive`: one .tar/.tar.gz file, read as it is (a SavedModel directory packed for http or the store). */
+  kind: TeacherImport['kind'] | 'topology' | 'archive';
   path: string;
 }
+
+/** A SavedModel given as one archive file rather than a directory. */
+export const SAVEDMODEL_ARCHIVE = /\.(tar|tar\.gz|tgz)$/i;
 
 /** The tfjs model.json's weight shards, relative to it. `field` names the path in messages. */
 function shardPaths(modelJson: Uint8Array, field: string): string[] {
@@ -98,8 +103,8 @@ function shardPaths(modelJson: Uint8Array, field: string): string[] {
 /** Reads the import's files through `read` (relative path → bytes), model.json first for a tfjs model. */
 async function collect(src: ImportSource, field: string, read: (rel: string) => Promise<Uint8Array>): Promise<Files> {
   const files: Files = new Map();
-  if (src.kind === 'npy') {
-    files.set('teacher.npy', await read(''));
+  if (src.kind === 'npy' || src.kind === 'archive') {
+    files.set(src.kind === 'npy' ? 'teacher.npy' : 'archive', await read(''));
     return files;
   }
   const modelJson = await read('');
@@ -177,11 +182,35 @@ async function download(url: string, field: string, timeoutSeconds: number): Pro
  * (downloaded now). `field` is the config field of the path, for messages ("teachers.import.0.path").
  */
 export async function fetchFiles(deps: ImportDeps, src: ImportSource, field: string): Promise<Files> {
+  if (src.kind === 'savedmodel' && SAVEDMODEL_ARCHIVE.test(src.path.split('?')[0]!)) {
+    const archive = (await fetchFiles(deps, { kind: 'archive', path: src.path }, field)).get('archive')!;
+    return savedModelArchive(archive, field, src.path);
+  }
   if (src.path.startsWith('minio:')) return storeFiles(deps.store, src, field);
   if (!/^https?:\/\//.test(src.path)) return localFiles(src, field, deps.dataRoots ?? []);
   const timeout = deps.downloadTimeoutSeconds ?? 60;
   const base = new URL(src.path);
   return collect(src, field, (rel) => download(rel === '' ? src.path : new URL(rel, base).href, field, timeout));
+}
+
+/**
+ * A SavedModel directory packed as a tar archive: its files by path, the directory's own name dropped when the
+ * archive holds one folder with saved_model.pb in it (`tar czf teacher.tar.gz teacher/`).
+ */
+function savedModelArchive(archive: Uint8Array, field: string, ref: string): Files {
+  let files: Files;
+  try {
+    files = readTar(archive);
+  } catch (err) {
+    if (err instanceof TarError) throw invalidInput(`${field}: ${ref}: ${err.message}`);
+    throw err;
+  }
+  if (files.has('saved_model.pb')) return files;
+  const tops = new Set([...files.keys()].map((p) => p.split('/')[0]!));
+  const [top] = tops;
+  if (tops.size === 1 && files.has(`${top}/saved_model.pb`))
+    return new Map([...files].map(([p, b]) => [p.slice(top!.length + 1), b]));
+  throw invalidInput(`${field}: ${ref}: the archive holds no saved_model.pb (at its root or in its one folder)`);
 }
 
 /** The import's files and their digest; an http(s) source seen before is not downloaded again. */

@@ -160,9 +160,14 @@ export const teacherImportSchema = z.discriminatedUnion('kind', [
   z
     .object({
       kind: z.literal('savedmodel'),
-      /** The SavedModel directory (saved_model.pb, variables/); not an http(s) URL (a directory cannot be listed). */
-      path: importRefSchema.refine((r) => !/^https?:/.test(r), {
-        message: 'a SavedModel directory cannot be downloaded over http(s): copy it into the store (minio:<prefix>)',
+      /**
+       * The SavedModel directory (saved_model.pb, variables/), or that directory packed as one `.tar`, `.tar.gz` or
+       * `.tgz` file — the only form an http(s) URL can give, since a directory cannot be listed over http.
+       */
+      path: importRefSchema.refine((r) => !/^https?:/.test(r) || /\.(tar|tar\.gz|tgz)$/i.test(r.split('?')[0]!), {
+        message:
+          'a SavedModel directory cannot be downloaded over http(s): give a .tar.gz of it ' +
+          '(tar czf teacher.tar.gz teacher/), or copy it into the store (minio:<prefix>)',
       }),
       /** @default 'serving_default' */
       signature: z.string().min(1).optional(),

@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
+import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -77,7 +79,7 @@ test(CONFIG_TEST, () => {
   assert.match(message([{ kind: 'npy', path: '/data/../etc/x.npy' }]), /teachers\.import\.0\.path: .*"\.\." segment/);
   assert.match(
     message([{ kind: 'savedmodel', path: 'http://h/sm', outputs: 'logits' }]),
-    /teachers\.import\.0\.path: a SavedModel directory cannot be downloaded over http/,
+    /teachers\.import\.0\.path: a SavedModel directory cannot be downloaded over http\(s\): give a \.tar\.gz of it/,
   );
   assert.match(message([{ kind: 'tfjs', path: '/m/model.json' }]), /teachers\.import\.0\.outputs/);
   assert.match(message([{ kind: 'tfjs', path: '/m/model.json', outputs: 'logits', x: 1 }]), /teachers\.import\.0/);
@@ -202,6 +204,31 @@ test('a SavedModel written by TensorFlow 2.18: soft targets equal Python TF outp
       data,
     });
     assert.notEqual(asProbs.teachers[0]!.digest, first.teachers[0]!.digest, 'the output kind is part of the digest');
+  });
+
+  await t.test('the SavedModel as a .tar.gz over http or in the store: the same files, the same digest', async () => {
+    const archive = path.join(tmp('archive'), 'teacher.tar.gz');
+    const tar = spawnSync('tar', ['czf', archive, '-C', dir, 'logits'], { encoding: 'utf8' });
+    assert.equal(tar.status, 0, tar.stderr);
+    const bytes = new Uint8Array(readFileSync(archive));
+    const http = await serve(t, new Map([['/m/teacher.tar.gz', bytes]]));
+    await store.put('user/teacher.tgz', bytes);
+    const [viaHttp, viaStore] = await Promise.all(
+      [`${http.url}/m/teacher.tar.gz`, 'minio:user/teacher.tgz'].map((p) =>
+        compute.importTeachers({ imports: [{ kind: 'savedmodel', path: p, outputs: 'logits' }], data }),
+      ),
+    );
+    assert.equal(viaHttp!.teachers[0]!.digest, first.teachers[0]!.digest, 'packed or not, the same teacher');
+    assert.equal(viaStore!.teachers[0]!.digest, first.teachers[0]!.digest);
+    assert.equal(viaHttp!.probed + viaStore!.probed, 0, 'known by its digest: not probed again');
+    await store.put('user/empty.tar.gz', new Uint8Array(gzipSync(new Uint8Array(1024))));
+    await rejectsInvalid(
+      compute.importTeachers({
+        imports: [{ kind: 'savedmodel', path: 'minio:user/empty.tar.gz', outputs: 'logits' }],
+        data,
+      }),
+      /^teachers\.import\.0\.path: minio:user\/empty\.tar\.gz: the archive holds no saved_model\.pb/,
+    );
   });
 
   await t.test('bad SavedModels fail as InvalidInput naming the field and both shapes', async () => {

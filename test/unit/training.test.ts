@@ -123,7 +123,7 @@ test('cancellation between batches stops training', async () => {
   net.dispose();
 });
 
-test('online distillation: the teacher sees each batch as the student does; without jitter it equals stored targets', async () => {
+test('online distillation: the teacher sees each batch as the student does; unjittered it equals stored', async () => {
   const teacher = buildNet({ kind: 'mlp', hidden: [8] }, { inputShape: [8, 8], numClasses: 2, seed: 5 });
   const data = toyData(64);
   const T = 3;
