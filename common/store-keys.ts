@@ -13,6 +13,7 @@
  *   exports/<digest>/                            a layers model, or a generalist + specialists package
  *   exports/<digest>-<float16|uint8>/            a quantised copy of a layers model
  *   runs/<workflowId>/report.{json,md,html}      and charts/<name>.{png,svg}
+ *   imports/<sha256>/files/… + import.json       a teacher imported from outside; import.json is written last
  */
 
 const EXPORTS = 'exports/';
@@ -42,4 +43,8 @@ export const keys = {
   quantizedExportDir: (digest: string, quantize: 'float16' | 'uint8') => `${keys.exportDir(digest)}-${quantize}`,
   isExportDir: (prefix: string) => prefix.startsWith(EXPORTS),
   run: (workflowId: string) => `runs/${workflowId}`,
+  /** An imported teacher's files, by the sha256 of their relative paths and bytes. */
+  importDir: (sha256: string) => `imports/${sha256}`,
+  /** Written after the files: the import is complete. */
+  importManifest: (sha256: string) => `${keys.importDir(sha256)}/import.json`,
 };
