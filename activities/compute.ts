@@ -38,20 +38,22 @@ import type { TrainingDeps } from './durable-training';
 import { modelDigest, partialEpoch } from './digests';
 import { modelCostActivities } from './model-cost';
 import { sizedNet, studentImportActivities } from './student-import';
-import { importedLogits, teacherImportActivities } from './teacher-import';
-import type { ImportedTeacherRef } from './teacher-import';
+import { importedLogits, teacherImportActivities, withImportedTeacher } from './teacher-import';
+import type { ImportDeps, ImportedTeacherRef } from './teacher-import';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
 import type {
   DataPlanRef,
+  EnsembleRequest,
   EvaluateRequest,
   EvaluationSummary,
   ModelRef,
+  ScoredModel,
   SoftTargetsRef,
   TrainRequest,
   TrainResult,
 } from './types';
 
-export interface ComputeDeps extends TrainingDeps {
+export interface ComputeDeps extends TrainingDeps, Pick<ImportDeps, 'downloadTimeoutSeconds'> {
   /** Local data files must lie under these (CHRYSALIS_DATA_ROOTS). @default none: every local path is refused */
   dataRoots?: readonly string[];
   /** Model-size limits, checked once the data's shape is known. @default DEFAULT_MODEL_LIMITS */
@@ -328,21 +330,43 @@ async function modelLogits(
   validation: Int32Array,
 ): Promise<Logits> {
   const net = await loadNet(store, await readManifest(store, model.manifest.key));
-  const side = ds.shape;
   try {
-    const t0 = performance.now();
-    const test = await predictLogits(
-      net,
-      ds.test.images,
-      side,
-      Int32Array.from({ length: ds.test.n }, (_, i) => i),
-    );
-    const val = await predictLogits(net, ds.train.images, side, validation);
-    return { test, validation: val, seconds: (performance.now() - t0) / 1000 };
+    return await timedLogits((images, indices) => predictLogits(net, images, ds.shape, indices), ds, validation);
   } finally {
     net.dispose();
   }
 }
+
+/** Test-set and validation logits through `forward`, timed (loading excluded). */
+async function timedLogits(
+  forward: (images: Dataset['train']['images'], indices: Int32Array) => Promise<Float32Array>,
+  ds: Dataset,
+  validation: Int32Array,
+): Promise<Logits> {
+  const t0 = performance.now();
+  const test = await forward(
+    ds.test.images,
+    Int32Array.from({ length: ds.test.n }, (_, i) => i),
+  );
+  const val = await forward(ds.train.images, validation);
+  return { test, validation: val, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * Logits of a model trained here or of an imported teacher (fed exactly as for its soft targets). An `.npy`
+ * teacher is logits of the transfer set only: nothing to run on the test set.
+ */
+async function scoredLogits(store: ArtifactStore, m: ScoredModel, ds: Dataset, validation: Int32Array) {
+  if ('model' in m) return modelLogits(store, m.model, ds, validation);
+  const ref = m.imported;
+  if (ref.kind === 'npy')
+    throw invalidInput(
+      `${ref.field}: an .npy teacher is logits of the transfer set, with no model to score on the test set`,
+    );
+  return withImportedTeacher(store, ref, ds, (forward) => timedLogits(forward, ds, validation));
+}
+
+const scoredDigest = (m: ScoredModel): string => ('model' in m ? m.model.digest : m.imported.digest);
 
 /** Metrics of given logits on the test set (and validation split), stored in full, summarised. */
 async function summarize(
@@ -393,23 +417,24 @@ async function summarize(
 async function evaluateModel(deps: ComputeDeps, req: EvaluateRequest): Promise<EvaluationSummary> {
   const ds = await datasetFor(req.data, deps);
   const { validation } = await loadPlan(deps.store, req.data.plan);
-  const logits = await modelLogits(deps.store, req.model, ds, validation);
-  return summarize(deps.store, { ...req, digest: req.model.digest }, ds, validation, logits);
+  const logits = await scoredLogits(deps.store, req, ds, validation);
+  return summarize(deps.store, { ...req, digest: scoredDigest(req) }, ds, validation, logits);
 }
 
 /**
- * The teacher ensemble as one model: its members' predictions combined by the rule the students are
- * distilled with (at T = 1), on the test set and the validation split.
+ * The teacher ensemble as one model: its members' predictions (trained or given models, then imported teachers)
+ * combined by the rule the students are distilled with (at T = 1), on the test set and the validation split.
  */
-async function evaluateEnsemble(
-  deps: ComputeDeps,
-  req: { name: string; models: ModelRef[]; rule: 'arithmetic' | 'geometric'; data: DataPlanRef },
-): Promise<EvaluationSummary> {
+async function evaluateEnsemble(deps: ComputeDeps, req: EnsembleRequest): Promise<EvaluationSummary> {
   const ds = await datasetFor(req.data, deps);
   const { validation } = await loadPlan(deps.store, req.data.plan);
+  const scored: ScoredModel[] = [
+    ...req.models.map((model) => ({ model })),
+    ...(req.imported ?? []).map((imported) => ({ imported })),
+  ];
   const members: Logits[] = [];
-  for (const model of req.models) {
-    members.push(await modelLogits(deps.store, model, ds, validation));
+  for (const m of scored) {
+    members.push(await scoredLogits(deps.store, m, ds, validation));
     activityContext()?.heartbeat({ members: members.length });
   }
   const C = ds.numClasses;
@@ -418,7 +443,7 @@ async function evaluateEnsemble(
     const n = parts[0]!.length / C;
     return n === 0 ? new Float32Array(0) : logOf(softTargetsAt(parts, n, C, 1, req.rule));
   };
-  const digest = digestOf({ ensemble: req.models.map((m) => m.digest), rule: req.rule });
+  const digest = digestOf({ ensemble: scored.map(scoredDigest), rule: req.rule });
   const logits: Logits = {
     test: combine((l) => l.test),
     validation: combine((l) => l.validation),

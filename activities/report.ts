@@ -18,6 +18,7 @@ export type {
   EnsembleOutcome,
   ExportedModel,
   ModelOutcome,
+  NotEvaluatedTeacher,
   QuantizedExport,
 } from '../reports/distillation-markdown';
 
@@ -40,7 +41,11 @@ export async function trainingCurves(
  * error against latency for the models whose cost was measured.
  */
 export async function distillationChartInputs(store: ArtifactStore, r: DistillationReport): Promise<ChartInputs> {
-  const curves = await trainingCurves(store, r.models);
+  // An imported teacher has no manifest here, and no training history.
+  const curves = await trainingCurves(
+    store,
+    r.models.filter((m) => !m.imported),
+  );
   const confusions: NonNullable<ChartInputs['confusions']> = [];
   for (const m of r.models) {
     const details = await getJson<{ confusion: number[][]; classNames: string[] }>(store, m.evaluation.details);

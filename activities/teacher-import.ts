@@ -10,6 +10,7 @@
  *   imports/<sha256>/probe-<digest>.json     the shape check passed for one (teacher reading, data plan)
  *   imports/by-url/<digest>.json             an http(s) source already downloaded: its sha256
  */
+import { ApplicationFailure } from '@temporalio/common';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,8 @@ import type { ArtifactStore } from '../storage/artifact-store';
 import { getJson, putJson } from '../storage/artifact-store';
 import { ArtifactNotFoundError } from '../storage/errors';
 import { digestOf, sha256Hex } from '../storage/hash';
+import { FailureType } from '../common/failure-types';
+import { keys } from '../common/store-keys';
 import type { TeacherImport, TeacherOutputs } from '../config/schemas';
 import {
   inputLayout,
@@ -28,12 +31,13 @@ import {
 import type { LoadedTeacher } from '../ml/imported-teacher';
 import { decodeNpy, NpyError } from '../ml/npy';
 import { inputSizeOf } from '../common/input-shape';
-import type { Dataset } from '../ml/datasets';
-import { keys, loadPlan } from './artifacts';
+import type { Dataset, Pixels } from '../ml/datasets';
+import { loadPlan } from './artifacts';
 import { TarError, readTar } from '../storage/tar';
 import { confinedPath } from './data-roots';
 import { datasetFor } from './dataset-source';
-import { invalidInput } from './failures';
+import { activityContext } from './durable-training';
+import { failure, invalidInput } from './failures';
 import type { DataPlanRef } from './types';
 
 /** What travels through Temporal for one imported teacher. */
@@ -162,19 +166,27 @@ async function storeFiles(store: ArtifactStore, src: ImportSource, field: string
   return files;
 }
 
-/** GETs a URL; a 4xx is the input's fault (final), a 5xx or a timeout may pass (retryable). */
+/**
+ * GETs a URL. A 4xx is the input's fault (final); no answer within the timeout (headers or body) or a 5xx may pass
+ * on a later attempt: `SourceUnavailable`, retried by the activity's retry policy. Heartbeats while it waits.
+ */
 async function download(url: string, field: string, timeoutSeconds: number): Promise<Uint8Array> {
-  let res: Response;
+  const failed = (why: string) =>
+    failure(FailureType.SourceUnavailable, `${field}: downloading ${url} failed: ${why} (retried)`);
+  const beat = setInterval(() => activityContext()?.heartbeat({ downloading: url }), 5000);
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutSeconds * 1000), redirect: 'follow' });
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutSeconds * 1000), redirect: 'follow' });
+    if (res.status >= 400 && res.status < 500)
+      throw invalidInput(`${field}: downloading ${url}: HTTP ${res.status} ${res.statusText}`);
+    if (!res.ok) throw failed(`HTTP ${res.status} ${res.statusText}`);
+    return new Uint8Array(await res.arrayBuffer());
   } catch (err) {
-    const why = (err as Error).name === 'TimeoutError' ? `timed out after ${timeoutSeconds} s` : (err as Error).message;
-    throw new Error(`${field}: downloading ${url} failed: ${why} (retried by the activity's retry policy)`);
+    if (err instanceof ApplicationFailure) throw err;
+    const e = err as Error;
+    throw failed(e.name === 'TimeoutError' ? `timed out after ${timeoutSeconds} s` : e.message);
+  } finally {
+    clearInterval(beat);
   }
-  if (res.status >= 400 && res.status < 500)
-    throw invalidInput(`${field}: downloading ${url}: HTTP ${res.status} ${res.statusText}`);
-  if (!res.ok) throw new Error(`${field}: downloading ${url}: HTTP ${res.status} ${res.statusText} (retried)`);
-  return new Uint8Array(await res.arrayBuffer());
 }
 
 /**
@@ -228,7 +240,7 @@ async function fetchImport(
   const seen = await store.stat(byUrl);
   if (seen) {
     const { sha256 } = await getJson<{ sha256: string }>(store, seen);
-    if (await store.stat(`${importDir(sha256)}/import.json`)) return { sha256, files: undefined };
+    if (await store.stat(keys.importManifest(sha256))) return { sha256, files: undefined };
   }
   const files = await fetchFiles(deps, imp, `${field}.path`);
   const sha256 = contentDigest(files);
@@ -239,7 +251,7 @@ async function fetchImport(
 
 /** Stores the files under their digest, import.json last (so its presence means complete). */
 export async function saveFiles(store: ArtifactStore, sha256: string, kind: string, files: Files): Promise<void> {
-  const done = `${importDir(sha256)}/import.json`;
+  const done = keys.importManifest(sha256);
   if (await store.stat(done)) return;
   for (const [rel, bytes] of files) await store.put(`${importDir(sha256)}/files/${rel}`, bytes);
   await putJson(store, done, { kind, sha256, files: [...files.keys()].sort() });
@@ -250,7 +262,7 @@ async function storeImport(deps: ImportDeps, imp: TeacherImport, field: string):
   const { sha256, files } = await fetchImport(deps, imp, field);
   if (files?.size === 0) throw invalidInput(`${field}.path: ${imp.path} holds no files`);
   if (files) await saveFiles(deps.store, sha256, imp.kind, files);
-  const manifest = await getJson<{ files: string[] }>(deps.store, `${importDir(sha256)}/import.json`);
+  const manifest = await getJson<{ files: string[] }>(deps.store, keys.importManifest(sha256));
   const reading =
     imp.kind === 'savedmodel'
       ? { signature: imp.signature ?? 'serving_default', ...(imp.outputName ? { outputName: imp.outputName } : {}) }
@@ -319,8 +331,34 @@ function layoutFor(teacher: LoadedTeacher, ds: Dataset, ref: ImportedTeacherRef)
   return layout;
 }
 
+/** A loaded teacher's logits (n × classes) on `images` at `indices`, fed as for its soft targets. */
+export type TeacherForward = (images: Pixels, indices: Int32Array) => Promise<Float32Array>;
+
 /**
- * Logits of one imported teacher on the images at `indices` (n × classes). For `npy`, the stored rows,
+ * Runs `use` with an imported SavedModel or tfjs teacher's forward pass: its layout checked against the data, its
+ * outputs turned into logits as the config declares; the teacher is disposed after. Soft targets (transfer set) and
+ * evaluation (test set, validation split) feed it through here alike.
+ */
+export async function withImportedTeacher<T>(
+  store: ArtifactStore,
+  ref: ImportedTeacherRef,
+  ds: Dataset,
+  use: (forward: TeacherForward) => Promise<T>,
+): Promise<T> {
+  const teacher = await loadImported(store, ref);
+  try {
+    const layout = layoutFor(teacher, ds, ref);
+    const opts = { layout, classes: ds.numClasses, outputs: ref.outputs };
+    return await use((images, indices) => teacherLogits(teacher, { images, side: ds.shape, indices }, opts));
+  } catch (err) {
+    throw asInvalid(err, ref);
+  } finally {
+    teacher.dispose();
+  }
+}
+
+/**
+ * Logits of one imported teacher on the transfer images at `indices` (n × classes). For `npy`, the stored rows,
  * after checking dtype and shape against [transfer n, classes]; `indices` must be the whole transfer set.
  */
 export async function importedLogits(
@@ -330,16 +368,7 @@ export async function importedLogits(
   indices: Int32Array,
 ): Promise<Float32Array> {
   if (ref.kind === 'npy') return npyLogits(store, ref, indices.length, ds.numClasses);
-  const teacher = await loadImported(store, ref);
-  try {
-    const layout = layoutFor(teacher, ds, ref);
-    const data = { images: ds.train.images, side: ds.shape, indices };
-    return await teacherLogits(teacher, data, { layout, classes: ds.numClasses, outputs: ref.outputs });
-  } catch (err) {
-    throw asInvalid(err, ref);
-  } finally {
-    teacher.dispose();
-  }
+  return withImportedTeacher(store, ref, ds, (forward) => forward(ds.train.images, indices));
 }
 
 async function npyLogits(store: ArtifactStore, ref: ImportedTeacherRef, n: number, C: number): Promise<Float32Array> {

@@ -9,6 +9,7 @@ import type { EpochStats } from '../ml/train';
 import type { CsvTableSpec, ImageFolders, ModelSpecInput, NormalizeInput, TrainSpec } from '../config/schemas';
 import type { MachineInfo, ModelCost } from '../common/model-cost';
 import type { SoftTargetFormat } from '../common/soft-target-format';
+import type { ImportedTeacherRef } from './teacher-import';
 
 export interface DataPlanRef {
   dataset: string;
@@ -97,12 +98,28 @@ export interface SoftTargetsRef {
   format?: SoftTargetFormat;
 }
 
-export interface EvaluateRequest {
+/**
+ * A model that can be scored: one trained here, or a teacher imported from outside (a SavedModel or a tfjs model,
+ * run on the same inputs as for its soft targets). An imported `.npy` holds logits of the transfer set only: it has
+ * no model to score.
+ */
+export type ScoredModel = { model: ModelRef } | { imported: ImportedTeacherRef };
+
+export type EvaluateRequest = ScoredModel & {
   name: string;
-  model: ModelRef;
   data: DataPlanRef;
   /** Classes whose logit bias is searched (class-omission variants). */
   biasClasses?: number[];
+};
+
+/** The teacher ensemble to score: trained or given models, then imported teachers, combined by `rule`. */
+export interface EnsembleRequest {
+  name: string;
+  models: ModelRef[];
+  /** @default [] */
+  imported?: ImportedTeacherRef[];
+  rule: 'arithmetic' | 'geometric';
+  data: DataPlanRef;
 }
 
 export interface BiasShiftResult {

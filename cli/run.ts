@@ -134,6 +134,10 @@ function printDistillation(s: DistillationSummary): void {
       '| model | role | test errors | accuracy | |',
       '|---|---|---|---|---|',
       ...rows,
+      ...(s.ensemble
+        ? [`| teacher ensemble | ensemble | ${s.ensemble.errors} | ${(s.ensemble.accuracy * 100).toFixed(2)}% | |`]
+        : []),
+      ...(s.notEvaluated ?? []).map((x) => `not scored: ${x.name}: ${x.reason}`),
       `report: chrysalis report ${s.workflowId}  (MinIO ${s.report.markdown})`,
       ...(s.warnings ?? []).map((w) => `warning: ${w}`),
       '',

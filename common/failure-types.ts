@@ -15,6 +15,8 @@ export const FailureType = {
   ComputeError: 'ComputeError',
   /** The worker is shutting down after checkpointing; another worker resumes. */
   WorkerShutdown: 'WorkerShutdown',
+  /** An http(s) source did not answer in time or answered 5xx: a later attempt may get it. */
+  SourceUnavailable: 'SourceUnavailable',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -30,6 +32,7 @@ const RETRYABLE: Record<FailureTypeName, boolean> = {
   BackendUnavailable: false,
   ComputeError: false,
   WorkerShutdown: true,
+  SourceUnavailable: true,
 };
 
 /** Failure types that no retry can fix. */

@@ -47,4 +47,6 @@ export const keys = {
   importDir: (sha256: string) => `imports/${sha256}`,
   /** A student's layers topology, named by the sha256 of its bytes. */
   studentTopology: (sha256: string) => `${keys.importDir(sha256)}/files/model.json`,
+  /** Written after the files: the import is complete. */
+  importManifest: (sha256: string) => `${keys.importDir(sha256)}/import.json`,
 };

@@ -23,9 +23,19 @@ export interface ModelOutcome {
     loopSeconds: number;
   };
   evaluation: EvaluationSummary;
+  /** The model's manifest; for an imported teacher, its import.json. */
   manifestKey: string;
-  /** Size and speed of the model's export (absent in reports written before they were measured). */
+  /** Size and speed of the model's export (absent in reports written before they were measured, and for imports). */
   cost?: ModelCost;
+  /** A teacher imported from outside: its kind, the sha256 of its files, and its config field. */
+  imported?: { kind: 'savedmodel' | 'tfjs'; sha256: string; field: string };
+}
+
+/** A teacher that could not be scored on the test set (an imported `.npy`). */
+export interface NotEvaluatedTeacher {
+  name: string;
+  field: string;
+  reason: string;
 }
 
 /** The teacher ensemble as one model: what distillation replaces. */
@@ -81,6 +91,8 @@ export interface DistillationReport {
   classNames?: string[];
   /** What the data split left that the user may not expect (a small transfer set, …). */
   dataWarnings?: string[];
+  /** Teachers with no model to score on the test set. */
+  notEvaluated?: NotEvaluatedTeacher[];
 }
 
 export function renderDistillationReport(r: DistillationReport): string {
@@ -99,7 +111,7 @@ export function renderDistillationReport(r: DistillationReport): string {
       `ensemble ${config.ensemble}; transfer set ${JSON.stringify(config.transfer)}.`,
     studentLine(r),
     ...storageNote(softTargets.storage),
-    ...importedTeachersNote(config),
+    ...importedTeachersNote(r),
     '',
     ...resultsTable(r),
     ...exportedSection(r),
@@ -131,8 +143,10 @@ function storageNote(storage: SoftTargetStorage | undefined): string[] {
 /**
  * Imported teachers, and what their soft targets are made of: a teacher that gives probabilities is
  * distilled from their log, so the temperature acts on log-probabilities (softmax(log p / T) ∝ p^(1/T)).
+ * Each says where its test error is, or why it has none.
  */
-function importedTeachersNote(config: DistillationReport['config']): string[] {
+function importedTeachersNote(r: DistillationReport): string[] {
+  const { config } = r;
   if (!('import' in config.teachers)) return [];
   return config.teachers.import.map((t, i) => {
     const outputs = t.kind === 'npy' ? (t.outputs ?? 'logits') : t.outputs;
@@ -141,11 +155,17 @@ function importedTeachersNote(config: DistillationReport['config']): string[] {
         ? 'gives probabilities: its soft targets are their log, so T acts on log-probabilities (p^(1/T), renormalised)'
         : `gives ${outputs}, used as logits`;
     // A URL's query may carry a token: it stays out of the report.
-    return (
-      `Teacher ${i + 1}: imported ${t.kind} \`${t.path.split('?')[0]}\`; ${what}; ` +
-      'not evaluated on the test set here.'
-    );
+    return `Teacher ${i + 1}: imported ${t.kind} \`${t.path.split('?')[0]}\`; ${what}; ${scoredNote(r, i)}.`;
   });
+}
+
+function scoredNote(r: DistillationReport, index: number): string {
+  const field = `teachers.import.${index}`;
+  const scored = r.models.find((m) => m.imported?.field === field);
+  if (scored) return `scored on the test set as **${escapeCell(scored.name)}**`;
+  const not = r.notEvaluated?.find((x) => x.field === field);
+  if (not) return `${not.reason}: not scored on the test set, nor in the ensemble row`;
+  return 'not evaluated on the test set here';
 }
 
 /** Test (and validation) errors, training and inference time per model, and the ensemble as one model. */
@@ -180,7 +200,7 @@ function resultsTable(r: DistillationReport): string[] {
         t?.epochs ?? '',
         t ? `${t.seconds.toFixed(1)} s` : '',
         `${m.evaluation.inferenceSeconds.toFixed(2)} s`,
-        t ? trainingNote(t) : 'given',
+        t ? trainingNote(t) : m.imported ? `imported ${m.imported.kind}` : 'given',
       ]),
     );
   }
@@ -286,6 +306,11 @@ export function chanceWarnings(r: Pick<DistillationReport, 'models'>): string[] 
     const classes = m.evaluation.perClassErrors.length;
     if (classes < 2 || m.evaluation.accuracy >= 1.5 / classes) return [];
     const pct = (m.evaluation.accuracy * 100).toFixed(1);
+    if (m.imported)
+      return [
+        `${m.name} scores ${pct} % on ${classes} classes, about chance: check that it was trained on these classes ` +
+          'in this order and takes its inputs as fed (docs/IMPORTED-TEACHERS.md, "What a teacher is fed")',
+      ];
     return [
       `${m.name} scores ${pct} % on ${classes} classes, about chance: its training diverged or did not start; ` +
         `try a lower learning rate (${m.role === 'teacher' ? 'teachers' : 'student'}.train.optimizer.learningRate)`,
@@ -343,9 +368,16 @@ export function costRows(r: DistillationReport): CostRow[] {
 function compressionSection(r: DistillationReport): string[] {
   const rows = costRows(r);
   if (rows.length === 0) return [];
-  const note = r.ensemble
-    ? "The ensemble's cost is its members' summed (latencies add; time per example adds for throughput)."
-    : '';
+  const imported = r.models.filter((m) => m.imported && !m.cost).map((m) => escapeCell(m.name));
+  const notes = [
+    r.ensemble && imported.length === 0
+      ? "The ensemble's cost is its members' summed (latencies add; time per example adds for throughput)."
+      : '',
+    imported.length > 0
+      ? `Not measured (imported): ${imported.join(', ')}; so no size or speed comparison with the teachers.`
+      : '',
+  ];
+  const note = notes.filter((n) => n !== '').join(' ');
   return ['', '## Compression: size and speed', '', ...compressionTable(rows, r.machine, note)];
 }
 

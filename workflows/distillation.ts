@@ -15,15 +15,17 @@ import type {
   TrainRequest,
   TrainResult,
 } from '../activities/types';
+import { keys } from '../common/store-keys';
 import { chooseExport } from '../common/export-choice';
 import { sumCosts } from '../common/model-cost';
 import { softTargetStorage } from '../common/soft-target-format';
 import type { DistillationConfig } from '../config/schemas';
+import type { ImportedTeacherRef } from '../activities/teacher-import';
 import type { PipelineInput } from '../config/resolve';
 import { LIGHT_ACTIVITY_OPTIONS, describeMeasure } from './options';
 import { startPipeline } from './prologue';
 import { teacherStage, trainModel } from './teacher-stage';
-import type { Run, ToEvaluate } from './teacher-stage';
+import type { NotEvaluated, Run, ToEvaluate } from './teacher-stage';
 
 export type DistillationInput = PipelineInput;
 
@@ -40,11 +42,16 @@ export interface DistillationSummary {
     accuracy: number;
     /** Errors on the validation split, where choices are made (absent without one). */
     validationErrors?: number;
+    /** The model's manifest; for an imported teacher, its import.json. */
     manifestKey: string;
     cached: boolean;
+    /** An imported teacher's kind (absent for models trained or given here). */
+    imported?: 'savedmodel' | 'tfjs';
   }[];
-  /** The teacher ensemble's own test errors (two or more teachers). */
+  /** The teacher ensemble's own test errors (two or more scored teachers). */
   ensemble?: { errors: number; accuracy: number };
+  /** Teachers that could not be scored on the test set (an imported `.npy`), and why. */
+  notEvaluated?: NotEvaluated[];
   /** What the data split left that the user may not expect (e.g. a small transfer set). */
   warnings?: string[];
 }
@@ -70,7 +77,8 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
   const studentReqs = studentRequests(
     run,
     teachers.soft,
-    teachers.toEvaluate.map((t) => t.model),
+    // Online students run the models trained here or given; imported teachers are refused for them at validation.
+    teachers.toEvaluate.flatMap((t) => ('model' in t ? [t.model] : [])),
   );
   studentReqs.forEach((r) => progress.model(r.name, r.role, r.train.epochs));
   const studentResults = await progress.stage('students', () =>
@@ -94,6 +102,7 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
     if (m) m.cost = cost;
   });
   const ensemble = ensembleEval && ensembleOutcome(run.cfg, teacherModels, ensembleEval, models);
+  const notEvaluated = teachers.notEvaluated ?? [];
 
   const workflowId = workflowInfo().workflowId;
   const finishedAt = new Date(Date.now());
@@ -116,6 +125,7 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
       ...(ensemble ? { ensemble } : {}),
       ...(measurement ? { machine: measurement.machine, classNames: data.classNames } : {}),
       ...(data.warnings && data.warnings.length > 0 ? { dataWarnings: data.warnings } : {}),
+      ...(notEvaluated.length > 0 ? { notEvaluated } : {}),
     }),
   );
   return {
@@ -131,8 +141,10 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
       ...(m.evaluation.validation ? { validationErrors: m.evaluation.validation.errors } : {}),
       manifestKey: m.manifestKey,
       cached: m.training?.cached ?? true,
+      ...(m.imported ? { imported: m.imported.kind } : {}),
     })),
     ...(ensemble ? { ensemble: { errors: ensemble.evaluation.errors, accuracy: ensemble.evaluation.accuracy } } : {}),
+    ...(notEvaluated.length > 0 ? { notEvaluated } : {}),
     ...(data.warnings && data.warnings.length > 0 ? { warnings: data.warnings } : {}),
   };
 }
@@ -205,11 +217,16 @@ function evaluateAll(run: Run, models: ToEvaluate[]): Promise<EvaluationSummary[
         const search = 'biasClasses' in bias ? ', with the bias-shift search' : '';
         const summary = `evaluate ${m.name} on the test set${search}`;
         return run.compute.evaluateModel.executeWithOptions({ ...run.computeOptions, summary }, [
-          { name: m.name, model: m.model, data: run.data, ...bias },
+          { name: m.name, ...scoredOf(m), data: run.data, ...bias },
         ]);
       }),
     ),
   );
+}
+
+/** What evaluateModel is asked to score: the ModelRef, or the imported teacher's ref. */
+function scoredOf(m: ToEvaluate): { model: ModelRef } | { imported: ImportedTeacherRef } {
+  return 'model' in m ? { model: m.model } : { imported: m.imported };
 }
 
 function modelOutcome(m: ToEvaluate, evaluation: EvaluationSummary): ModelOutcome {
@@ -218,7 +235,8 @@ function modelOutcome(m: ToEvaluate, evaluation: EvaluationSummary): ModelOutcom
     name: m.name,
     role: m.role,
     evaluation,
-    manifestKey: m.model.manifest.key,
+    manifestKey: 'model' in m ? m.model.manifest.key : keys.importManifest(m.imported.sha256),
+    ...('imported' in m ? { imported: importedOutcome(m.imported) } : {}),
     ...(m.temperature !== undefined ? { temperature: m.temperature } : {}),
     ...(m.alpha !== undefined ? { alpha: m.alpha } : {}),
     ...(t
@@ -238,11 +256,23 @@ function modelOutcome(m: ToEvaluate, evaluation: EvaluationSummary): ModelOutcom
   };
 }
 
+function importedOutcome(ref: ImportedTeacherRef): NonNullable<ModelOutcome['imported']> {
+  return { kind: ref.kind === 'savedmodel' ? 'savedmodel' : 'tfjs', sha256: ref.sha256, field: ref.field };
+}
+
 /** The teacher ensemble as one model, scored by the rule the students learn from. */
 function evaluateEnsemble(run: Run, teachers: ToEvaluate[]): Promise<EvaluationSummary> {
   const summary = `evaluate the ensemble of ${teachers.length} teachers (${run.cfg.ensemble} mean) on the test set`;
+  const models = teachers.flatMap((t) => ('model' in t ? [t.model] : []));
+  const imported = teachers.flatMap((t) => ('imported' in t ? [t.imported] : []));
   return run.compute.evaluateEnsemble.executeWithOptions({ ...run.computeOptions, summary }, [
-    { name: 'teacher-ensemble', models: teachers.map((t) => t.model), rule: run.cfg.ensemble, data: run.data },
+    {
+      name: 'teacher-ensemble',
+      models,
+      ...(imported.length > 0 ? { imported } : {}),
+      rule: run.cfg.ensemble,
+      data: run.data,
+    },
   ]);
 }
 
@@ -262,14 +292,25 @@ function ensembleOutcome(
   };
 }
 
-/** Size and speed of every model, one after another in one activity so they do not slow each other. */
-function measureAll(run: Run, models: ToEvaluate[]): Promise<MeasureResult> {
+/**
+ * Size and speed of every model trained or given here, one after another in one activity so they do not slow each
+ * other. Imported teachers are not measured: their exports are not ours to measure alike (the report says so).
+ */
+function measureAll(run: Run, evaluated: ToEvaluate[]): Promise<MeasureResult> {
+  const models = evaluated.flatMap((m) => ('model' in m ? [{ name: m.name, model: m.model }] : []));
   const summary = describeMeasure(models.length);
   return run.progress.stage('measure', () =>
     run.compute.measureModels.executeWithOptions({ ...run.computeOptions, summary }, [
-      { models: models.map((m) => ({ name: m.name, model: m.model })), classNames: run.data.classNames },
+      { models, classNames: run.data.classNames },
     ]),
   );
+}
+
+/** The ModelRef of a model trained here (exports are only of those). */
+function modelNamed(evaluated: ToEvaluate[], name: string): ModelRef {
+  const m = evaluated.find((x) => x.name === name);
+  if (!m || !('model' in m)) throw new TypeError(`no trained model named ${name}`);
+  return m.model;
 }
 
 /** The deployable artifact: the student chosen on validation, in the standard tfjs layers format. */
@@ -288,13 +329,13 @@ async function exportChosen(
 function exportNamed(run: Run, evaluated: ToEvaluate[], name: string, why: string) {
   const summary = `export ${name} (${why}) in the TensorFlow.js layers format`;
   return run.compute.exportModel.executeWithOptions({ ...run.computeOptions, summary }, [
-    { model: evaluated.find((m) => m.name === name)!.model, classNames: run.data.classNames },
+    { model: modelNamed(evaluated, name), classNames: run.data.classNames },
   ]);
 }
 
 /** The chosen student again with quantised weights (config `export.quantize`), each scored on the test set. */
 function quantizedExports(run: Run, evaluated: ToEvaluate[], name: string): Promise<QuantizedExport[]> {
-  const model = evaluated.find((m) => m.name === name)!.model;
+  const model = modelNamed(evaluated, name);
   const { computeOptions: options, compute, data } = run;
   return Promise.all(
     (run.cfg.export?.quantize ?? []).map(async (quantize) => {

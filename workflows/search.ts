@@ -92,7 +92,7 @@ export async function studentSearchPipeline(input: SearchInput): Promise<SearchS
   const { standings, costs, machine, schedule } = await halving(run, candidates, teachers.soft, () =>
     ensembleOf(
       run,
-      teachers.toEvaluate.map((t) => t.model),
+      teachers.toEvaluate.flatMap((t) => ('model' in t ? [t.model] : [])),
     ),
   );
   const ensemble = standings.ensemble;

@@ -3,12 +3,20 @@
  * models or stored soft targets, from teachers imported from outside, or from teachers trained here in
  * parallel. Workflow code.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { ActivityOptions, proxyActivities } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { ModelOutcome } from '../activities/report';
-import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from '../activities/types';
+import type { ImportedTeacherRef } from '../activities/teacher-import';
+import type {
+  DataPlanRef,
+  ModelRef,
+  ScoredModel,
+  SoftTargetsRef,
+  TrainRequest,
+  TrainResult,
+} from '../activities/types';
 import type { DistillationConfig, TeacherImport } from '../config/schemas';
 import { FailureType } from '../common/failure-types';
 import { softTargetFormat, topKProblem } from '../common/soft-target-format';
@@ -26,15 +34,31 @@ export interface Run<C extends Pick<DistillationConfig, 'teachers' | 'seed'> = D
   computeOptions: ActivityOptions;
 }
 
-/** A model to evaluate and report, with how it was trained. */
-export interface ToEvaluate {
+/** A model to evaluate and report (trained here, given, or an imported teacher), with how it was trained. */
+export type ToEvaluate = ScoredModel & {
   name: string;
   role: ModelOutcome['role'];
-  model: ModelRef;
   training?: TrainResult;
   epochs?: number;
   temperature?: number;
   alpha?: number;
+};
+
+/** A teacher that cannot be scored on the test set (an imported `.npy`), and why, for the report. */
+export interface NotEvaluated {
+  name: string;
+  /** The config field it came from, e.g. "teachers.import.2". */
+  field: string;
+  reason: string;
+}
+
+/** What the teacher stage gives the pipeline: soft targets, and the teachers to score beside the students. */
+export interface TeacherStageResult {
+  soft: SoftTargetsRef;
+  cacheHit: boolean;
+  toEvaluate: ToEvaluate[];
+  /** @default [] */
+  notEvaluated?: NotEvaluated[];
 }
 
 type TeacherRun = Run<Pick<DistillationConfig, 'teachers' | 'seed'> & SoftTargetsConfig>;
@@ -83,9 +107,7 @@ function teacherRecipes({ cfg, data }: TeacherRun): TrainRequest[] {
  * Soft targets: found in the cache (keyed before any teacher trains), or computed from teachers
  * trained here (in parallel) or given. Also returns the teachers to evaluate.
  */
-export async function teacherStage(
-  run: TeacherRun,
-): Promise<{ soft: SoftTargetsRef; cacheHit: boolean; toEvaluate: ToEvaluate[] }> {
+export async function teacherStage(run: TeacherRun): Promise<TeacherStageResult> {
   const { cfg, data, progress, light, compute } = run;
   // Only `import` configs take this branch: histories of the other kinds replay unchanged.
   if ('import' in cfg.teachers) return importedTeacherStage(run, cfg.teachers.import);
@@ -132,12 +154,10 @@ export async function teacherStage(
 
 /**
  * Teachers from outside: fetched, stored and probed (shapes checked) first, then the soft-target cache keyed by
- * their digests, then their logits on the transfer set. They are not evaluated for the report (no ModelRef).
+ * their digests, then their logits on the transfer set. SavedModel and tfjs teachers are scored on the test set
+ * like trained ones, cache hit or not; an `.npy` has no model and is reported as not scored.
  */
-async function importedTeacherStage(
-  run: TeacherRun,
-  imports: TeacherImport[],
-): Promise<{ soft: SoftTargetsRef; cacheHit: boolean; toEvaluate: ToEvaluate[] }> {
+async function importedTeacherStage(run: TeacherRun, imports: TeacherImport[]): Promise<TeacherStageResult> {
   const { data, progress, light, compute } = run;
   const format = formatFields(run);
   const n = imports.length;
@@ -145,10 +165,12 @@ async function importedTeacherStage(
   const { teachers } = await progress.stage('teacher-import', () =>
     compute.importTeachers.executeWithOptions({ ...run.computeOptions, summary }, [{ imports, data }]),
   );
+  // Runs recorded before imported teachers were scored go on without their evaluations (and ensemble).
+  const scored = patched('imported-teacher-eval') ? importedToEvaluate(teachers) : { toEvaluate: [] };
   const lookup = await progress.stage('soft-target-cache', () =>
     light.lookupSoftTargets({ teachers, planDigest: data.planDigest, ...format }),
   );
-  if (lookup.found) return { soft: lookup.found, cacheHit: true, toEvaluate: [] };
+  if (lookup.found) return { soft: lookup.found, cacheHit: true, ...scored };
   const softSummary =
     `soft targets: logits of ${n} imported teacher${n === 1 ? '' : 's'} ` +
     `on ${data.counts.transfer} transfer examples`;
@@ -157,7 +179,26 @@ async function importedTeacherStage(
       { key: lookup.key, data, teachers: [], imported: teachers, ...format },
     ]),
   );
-  return { soft, cacheHit: false, toEvaluate: [] };
+  return { soft, cacheHit: false, ...scored };
+}
+
+/** What an imported teacher is called: its place in the config, kind and content, e.g. "teacher-1 (tfjs 1a2b3c4d)". */
+export function importedTeacherName(ref: Pick<ImportedTeacherRef, 'kind' | 'sha256'>, index: number): string {
+  return `teacher-${index + 1} (${ref.kind} ${ref.sha256.slice(0, 8)})`;
+}
+
+function importedToEvaluate(refs: ImportedTeacherRef[]): Pick<TeacherStageResult, 'toEvaluate' | 'notEvaluated'> {
+  const named = refs.map((imported, i) => ({ name: importedTeacherName(imported, i), imported }));
+  return {
+    toEvaluate: named.filter((t) => t.imported.kind !== 'npy').map((t) => ({ ...t, role: 'teacher' as const })),
+    notEvaluated: named
+      .filter((t) => t.imported.kind === 'npy')
+      .map((t) => ({
+        name: t.name,
+        field: t.imported.field,
+        reason: 'precomputed logits of the transfer set (.npy): no model to run on the test set',
+      })),
+  };
 }
 
 function teachersToEvaluate(

