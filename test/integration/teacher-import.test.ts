@@ -141,7 +141,7 @@ test(IMPORTED_TEACHERS_TEST, async (t) => {
     assert.equal(again.softTargets.key, first.softTargets.key);
     const acts = await scheduledActivities(s.client, id);
     assert.ok(acts.includes('importTeachers'));
-    assert.ok(!acts.includes('computeSoftTargets'), `activities: ${acts.join(', ')}`);
+    assert.ok(!acts.includes('assembleSoftTargets'), `activities: ${acts.join(', ')}`);
   });
 
   await t.test('a .npy teacher joins the ensemble: its rows are stored as given', async () => {
