@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { before, test } from 'node:test';
 import { createComputeActivities } from '../../activities/compute';
 import { blockJob, blockKey, blockRanges, boundedAll, membersOf } from '../../common/soft-target-blocks';
@@ -27,12 +26,7 @@ before(async () => {
   backend = await initBackend({ requested: 'auto' });
 });
 
-const quiet = createLogger({
-  name: 'test',
-  format: 'json',
-  level: 'warn',
-  destination: new Writable({ write: (_c, _e, cb) => cb() }),
-});
+const quiet = createLogger({ name: 'test', level: 'silent' });
 
 test('blocks: n divisible by the block size, not divisible, smaller than one block, and empty', () => {
   assert.deepEqual(blockRanges(6, 3), [
