@@ -8,13 +8,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
 import { digestOf } from '../storage/hash';
-import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
+import { decodeTensors } from '../storage/tensor-codec';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { ensembleAt, softTargetsAt } from '../ml/losses';
-import { encodeSoftTargets, softTargetsFromStored } from '../ml/soft-targets';
+import { softTargetsFromStored } from '../ml/soft-targets';
 import type { StoredSoftTargets } from '../ml/soft-targets';
-import { topKProblem } from '../common/soft-target-format';
-import type { SoftTargetFormat } from '../common/soft-target-format';
 import { loadExport } from '../ml/export';
 import type { Dataset } from '../ml/datasets';
 import { makePlan, planWarnings } from '../ml/splits';
@@ -38,8 +36,11 @@ import type { TrainingDeps } from './durable-training';
 import { modelDigest, partialEpoch } from './digests';
 import { modelCostActivities } from './model-cost';
 import { sizedNet, studentImportActivities } from './student-import';
-import { importedLogits, teacherImportActivities, withImportedTeacher } from './teacher-import';
-import type { ImportDeps, ImportedTeacherRef } from './teacher-import';
+import { teacherImportActivities, withImportedTeacher } from './teacher-import';
+import type { ImportDeps } from './teacher-import';
+import { membersOf } from '../common/soft-target-blocks';
+import { memberLogits, softTargetBlockActivities, softTargetInputs, storeSoftTargets } from './soft-target-blocks';
+import type { SoftTargetsRequest } from './soft-target-blocks';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
 import type {
   DataPlanRef,
@@ -238,82 +239,20 @@ function pick<T, K extends keyof T>(o: T, ...ks: K[]): Pick<T, K> {
   return Object.fromEntries(ks.map((k) => [k, o[k]])) as Pick<T, K>;
 }
 
-async function computeSoftTargets(
-  deps: ComputeDeps,
-  req: {
-    key: string;
-    data: DataPlanRef;
-    teachers: ModelRef[];
-    /** Teachers from outside, after the given ones. @default [] */
-    imported?: ImportedTeacherRef[];
-    /** @default full float32 logits */
-    format?: SoftTargetFormat;
-  },
-): Promise<SoftTargetsRef> {
-  const { store } = deps;
-  const ds = await datasetFor(req.data, deps);
+async function computeSoftTargets(deps: ComputeDeps, req: SoftTargetsRequest): Promise<SoftTargetsRef> {
+  const { ds, transfer } = await softTargetInputs(deps, req);
   const C = ds.numClasses;
-  const badK = topKProblem(req.format?.topK, C, req.data.dataset);
-  if (badK) throw invalidInput(`invalid input: softTargets.topK: ${badK}`);
-  const plan = await loadPlan(store, req.data.plan);
-  const n = plan.transfer.length;
-  const imported = req.imported ?? [];
-  const members = req.teachers.length + imported.length;
-  const all = new Float32Array(members * n * C);
+  const n = transfer.length;
+  const members = membersOf(req);
+  const all = new Float32Array(members.length * n * C);
   let inferenceSeconds = 0;
-  for (const [m, teacher] of req.teachers.entries()) {
-    const net = await loadNet(store, await readManifest(store, teacher.manifest.key));
-    try {
-      const t0 = performance.now();
-      all.set(await predictLogits(net, ds.train.images, ds.shape, plan.transfer), m * n * C);
-      inferenceSeconds += (performance.now() - t0) / 1000;
-    } finally {
-      net.dispose();
-    }
+  for (const [m, member] of members.entries()) {
+    const t0 = performance.now();
+    all.set(await memberLogits(deps.store, member, ds, transfer), m * n * C);
+    inferenceSeconds += (performance.now() - t0) / 1000;
     activityContext()?.heartbeat({ teacher: m + 1 });
   }
-  for (const [i, ref] of imported.entries()) {
-    const t0 = performance.now();
-    all.set(await importedLogits(store, ref, ds, plan.transfer), (req.teachers.length + i) * n * C);
-    inferenceSeconds += (performance.now() - t0) / 1000;
-    activityContext()?.heartbeat({ teacher: req.teachers.length + i + 1 });
-  }
-  const dir = keys.softTargets(req.key);
-  const perMember = Array.from({ length: members }, (_, m) => all.subarray(m * n * C, (m + 1) * n * C));
-  const tensors = encodeSoftTargets(perMember, n, C, req.format);
-  const stored = (tensors['values'] ?? tensors['logits'])!.shape[0]!;
-  const logits = await store.put(`${dir}/logits.cht`, encodeTensors(tensors));
-  const format = req.format ? { format: req.format } : {};
-  const manifest = await putJson(store, `${dir}/manifest.json`, {
-    kind: 'chrysalis-soft-targets',
-    version: 1,
-    key: req.key,
-    logits,
-    members: stored,
-    n,
-    numClasses: C,
-    ...format,
-    provenance: {
-      teachers: [
-        ...req.teachers.map((t) => ({ digest: t.digest, weightsSha256: t.weights.sha256 })),
-        ...imported.map((t) => ({
-          digest: t.digest,
-          import: t.kind,
-          sha256: t.sha256,
-          outputs: t.outputs,
-          // Said where the logits are: for these teachers the temperature divides log-probabilities.
-          ...(t.outputs === 'logits' ? {} : { stored: 'log-probabilities (T acts on log-probabilities)' }),
-        })),
-      ],
-      dataset: req.data.dataset,
-      datasetDigest: req.data.datasetDigest,
-      planDigest: req.data.planDigest,
-      transferIndices: 'data plan "transfer" split',
-    },
-  });
-  const bytesPerExample = n > 0 ? logits.bytes / n : 0;
-  deps.logger.info({ key: req.key, members, n, ...format, bytesPerExample }, 'soft targets (teacher logits) stored');
-  return { key: req.key, logits, manifest, members: stored, n, numClasses: C, inferenceSeconds, ...format };
+  return storeSoftTargets(deps, req, all, { n, C, inferenceSeconds });
 }
 
 /** Test and validation logits of one model (n × C, row-major), and the seconds their forward passes took. */
@@ -548,6 +487,7 @@ export function createComputeActivities(deps: ComputeDeps) {
     prepareData,
     trainModel,
     computeSoftTargets,
+    ...softTargetBlockActivities,
     evaluateModel,
     evaluateEnsemble,
     ...modelCostActivities,

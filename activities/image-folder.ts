@@ -54,9 +54,13 @@ function decode(field: string, file: string, bytes: Uint8Array, shape: ImageFold
   }
 }
 
-/** Whether a training file is held out for the test set: a hash of its path, so every run splits alike. */
-function heldOut(file: string, fraction: number): boolean {
-  return createHash('sha256').update(file).digest().readUInt32BE(0) / 2 ** 32 < fraction;
+/**
+ * Whether a training file is held out for the test set: a hash of its path below the training folder
+ * (`<class>/<file>`), so every run splits alike, wherever the folder is.
+ */
+function heldOut(file: string, root: string, fraction: number): boolean {
+  const rel = path.relative(root, file).split(path.sep).join('/');
+  return createHash('sha256').update(rel).digest().readUInt32BE(0) / 2 ** 32 < fraction;
 }
 
 async function readSplit(
@@ -87,8 +91,9 @@ export async function loadImageFolders(spec: ImageFolders, roots: readonly strin
     testFiles = labelled(test);
   } else {
     const fraction = spec.testFraction ?? 0.2;
-    testFiles = trainFiles.filter((f) => heldOut(f.file, fraction));
-    trainFiles = trainFiles.filter((f) => !heldOut(f.file, fraction));
+    const root = await confinedPath(spec.train, 'data.images.train', roots);
+    testFiles = trainFiles.filter((f) => heldOut(f.file, root, fraction));
+    trainFiles = trainFiles.filter((f) => !heldOut(f.file, root, fraction));
   }
   const [trainSplit, testSplit] = [
     await readSplit('data.images.train', trainFiles, spec.inputShape),

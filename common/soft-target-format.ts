@@ -21,7 +21,8 @@ export interface SoftTargetFormat {
 
 /** The config fields the format comes from. */
 export interface SoftTargetsConfig {
-  softTargets?: { precision: SoftTargetPrecision; topK?: number | undefined } | undefined;
+  softTargets?:
+    { precision: SoftTargetPrecision; topK?: number | undefined; blockSize?: number | undefined } | undefined;
   ensemble?: 'arithmetic' | 'geometric' | undefined;
 }
 

@@ -398,6 +398,12 @@ export const softTargetsFormatSchema = z
      * for the other classes together: a rest bucket in the loss). @default every class, as full logits
      */
     topK: z.number().int('a whole number of classes').min(1, 'keep at least 1 class').max(65536).optional(),
+    /**
+     * Transfer examples per teacher-inference activity: each (teacher, block) runs, retries and is stored alone,
+     * spread over every compute worker. Not part of the cache key: any block size stores the same object.
+     * @default 10000
+     */
+    blockSize: z.number().int('a whole number of examples').min(1, 'at least 1 example').max(10_000_000).optional(),
   })
   .strict();
 

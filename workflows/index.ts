@@ -7,3 +7,4 @@ export { smokePipeline } from './smoke';
 export type { SmokeSummary } from './smoke';
 export { studentSearchPipeline } from './search';
 export type { SearchInput, SearchSummary } from './search';
+export { softTargetBlocksWorkflow } from './soft-target-fanout';

@@ -21,7 +21,10 @@ import type { DistillationConfig, TeacherImport } from '../config/schemas';
 import { FailureType } from '../common/failure-types';
 import { softTargetFormat, topKProblem } from '../common/soft-target-format';
 import type { SoftTargetFormat, SoftTargetsConfig } from '../common/soft-target-format';
+import { DEFAULT_BLOCK_SIZE } from '../common/soft-target-blocks';
+import type { SoftTargetsRequest } from '../activities/soft-target-blocks';
 import { describeTraining } from './options';
+import { fanOutSoftTargets } from './soft-target-fanout';
 import type { ProgressTracker } from './progress';
 
 /** One run's fixed context: the config's teacher part, data plan, progress and the activity proxies. */
@@ -108,7 +111,7 @@ function teacherRecipes({ cfg, data }: TeacherRun): TrainRequest[] {
  * trained here (in parallel) or given. Also returns the teachers to evaluate.
  */
 export async function teacherStage(run: TeacherRun): Promise<TeacherStageResult> {
-  const { cfg, data, progress, light, compute } = run;
+  const { cfg, data, progress, light } = run;
   // Only `import` configs take this branch: histories of the other kinds replay unchanged.
   if ('import' in cfg.teachers) return importedTeacherStage(run, cfg.teachers.import);
   const recipes = teacherRecipes(run);
@@ -144,11 +147,7 @@ export async function teacherStage(run: TeacherRun): Promise<TeacherStageResult>
   const n = teachers.length;
   const teachersText = `${n} teacher${n === 1 ? '' : 's'}`;
   const summary = `soft targets: logits of ${teachersText} on ${data.counts.transfer} transfer examples`;
-  const soft = await progress.stage('soft-targets', () =>
-    compute.computeSoftTargets.executeWithOptions({ ...run.computeOptions, summary }, [
-      { key: lookup.key, data, teachers, ...format },
-    ]),
-  );
+  const soft = await softTargets(run, { key: lookup.key, data, teachers, ...format }, summary);
   return { soft, cacheHit: false, toEvaluate: teachersToEvaluate(recipes, teachers, results) };
 }
 
@@ -174,11 +173,8 @@ async function importedTeacherStage(run: TeacherRun, imports: TeacherImport[]): 
   const softSummary =
     `soft targets: logits of ${n} imported teacher${n === 1 ? '' : 's'} ` +
     `on ${data.counts.transfer} transfer examples`;
-  const soft = await progress.stage('soft-targets', () =>
-    compute.computeSoftTargets.executeWithOptions({ ...run.computeOptions, summary: softSummary }, [
-      { key: lookup.key, data, teachers: [], imported: teachers, ...format },
-    ]),
-  );
+  const req = { key: lookup.key, data, teachers: [], imported: teachers, ...format };
+  const soft = await softTargets(run, req, softSummary);
   return { soft, cacheHit: false, ...scored };
 }
 
@@ -199,6 +195,20 @@ function importedToEvaluate(refs: ImportedTeacherRef[]): Pick<TeacherStageResult
         reason: 'precomputed logits of the transfer set (.npy): no model to run on the test set',
       })),
   };
+}
+
+/**
+ * The teachers' logits on the transfer set: fanned out per (teacher, block) since 'fanout-soft-targets';
+ * histories from before it ran one activity for everything, and replay that way.
+ */
+function softTargets(run: TeacherRun, req: SoftTargetsRequest, summary: string): Promise<SoftTargetsRef> {
+  const { compute, computeOptions, progress } = run;
+  return progress.stage('soft-targets', () => {
+    if (!patched('fanout-soft-targets'))
+      return compute.computeSoftTargets.executeWithOptions({ ...computeOptions, summary }, [req]);
+    const blockSize = run.cfg.softTargets?.blockSize ?? DEFAULT_BLOCK_SIZE;
+    return fanOutSoftTargets(run, req, { blockSize, summary });
+  });
 }
 
 function teachersToEvaluate(

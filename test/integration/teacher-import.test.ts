@@ -219,7 +219,7 @@ test(IMPORTED_TEACHERS_TEST, async (t) => {
     assert.equal(again.softTargets.key, first.softTargets.key);
     const acts = await scheduledActivities(s.client, id);
     assert.ok(acts.includes('importTeachers'));
-    assert.ok(!acts.includes('computeSoftTargets'), `activities: ${acts.join(', ')}`);
+    assert.ok(!acts.includes('assembleSoftTargets'), `activities: ${acts.join(', ')}`);
     assert.deepEqual(teacherRows(again), teacherRows(first), 'a cache hit still scores the imported teachers');
     assert.deepEqual(again.ensemble, first.ensemble);
   });

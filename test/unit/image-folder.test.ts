@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
@@ -57,6 +57,10 @@ test('image folders: classes from folder names, resized RGB pixels, a path-hashe
   assert.deepEqual(px, first === 0 ? [0, 0, 250] : [250, 0, 0], 'the class colour survives the resize');
   const again = await loadImageFolders(spec, [root]);
   assert.equal(again.digest, ds.digest, 'the same files give the same digest and split');
+  const moved = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'images-moved-')));
+  cpSync(path.join(root, 'train'), path.join(moved, 'train'), { recursive: true });
+  const elsewhere = await loadImageFolders({ ...spec, train: path.join(moved, 'train') }, [moved]);
+  assert.equal(elsewhere.digest, ds.digest, 'the folder moved: the same split (hashed below the training folder)');
   writeFileSync(path.join(root, 'train', 'red', '3.png'), await png(20, 20, [200, 10, 10]));
   assert.notEqual((await loadImageFolders(spec, [root])).digest, ds.digest, 'a changed file changes the digest');
 });

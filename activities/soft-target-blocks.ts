@@ -1,0 +1,192 @@
+/**
+ * Fan-out teacher inference: one activity per (teacher, block) of the transfer set, each storing that block's
+ * float32 logits, and one that assembles them into exactly the object computeSoftTargets writes (same bytes, same
+ * manifest), so students, the cache and the storage formats see no difference. A failed or killed block retries
+ * alone; a block already stored is not computed again.
+ */
+import type { ArtifactStore } from '../storage/artifact-store';
+import { putJson } from '../storage/artifact-store';
+import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
+import { predictLogits } from '../ml/evaluate';
+import { encodeSoftTargets } from '../ml/soft-targets';
+import { blockKey } from '../common/soft-target-blocks';
+import type { Member } from '../common/soft-target-blocks';
+import { topKProblem } from '../common/soft-target-format';
+import type { SoftTargetFormat } from '../common/soft-target-format';
+import { keys, loadNet, loadPlan, readManifest } from './artifacts';
+import { datasetFor } from './dataset-source';
+import type { ComputeDeps } from './compute';
+import { activityContext } from './durable-training';
+import { invalidInput } from './failures';
+import { importedLogits } from './teacher-import';
+import type { ImportedTeacherRef } from './teacher-import';
+import type { DataPlanRef, ModelRef, SoftTargetsRef } from './types';
+
+/** What a soft-target computation is asked for: the cache key, data, the teachers in order, the format. */
+export interface SoftTargetsRequest {
+  key: string;
+  data: DataPlanRef;
+  teachers: ModelRef[];
+  /** Teachers from outside, after the given ones. @default [] */
+  imported?: ImportedTeacherRef[];
+  /** @default full float32 logits */
+  format?: SoftTargetFormat;
+}
+
+/** One ensemble member: a model trained or given here, or a teacher imported from outside. */
+export type TeacherMember = Member<ModelRef, ImportedTeacherRef>;
+
+type Data = Awaited<ReturnType<typeof datasetFor>>;
+
+/** One member's float32 logits (indices.length × C) on the given transfer examples. */
+export async function memberLogits(
+  store: ArtifactStore,
+  member: TeacherMember,
+  ds: Data,
+  transfer: Int32Array,
+  range: { start: number; count: number } = { start: 0, count: transfer.length },
+): Promise<Float32Array> {
+  const indices = transfer.subarray(range.start, range.start + range.count);
+  if ('imported' in member) {
+    // A .npy teacher is its rows for the whole transfer set, checked whole: read it all, keep the block's rows.
+    if (member.imported.kind !== 'npy') return importedLogits(store, member.imported, ds, indices);
+    const all = await importedLogits(store, member.imported, ds, transfer);
+    const C = ds.numClasses;
+    return all.slice(range.start * C, (range.start + range.count) * C);
+  }
+  const net = await loadNet(store, await readManifest(store, member.model.manifest.key));
+  try {
+    return await predictLogits(net, ds.train.images, ds.shape, indices);
+  } finally {
+    net.dispose();
+  }
+}
+
+/** The data set and transfer indices of a request, after the format's k is checked against the classes. */
+export async function softTargetInputs(
+  deps: ComputeDeps,
+  req: Pick<SoftTargetsRequest, 'data' | 'format'>,
+): Promise<{ ds: Data; transfer: Int32Array }> {
+  const ds = await datasetFor(req.data, deps);
+  const badK = topKProblem(req.format?.topK, ds.numClasses, req.data.dataset);
+  if (badK) throw invalidInput(`invalid input: softTargets.topK: ${badK}`);
+  return { ds, transfer: (await loadPlan(deps.store, req.data.plan)).transfer };
+}
+
+/** Encodes every member's logits (members × n × C, member-major) in the format and stores them + the manifest. */
+export async function storeSoftTargets(
+  deps: ComputeDeps,
+  req: SoftTargetsRequest,
+  all: Float32Array,
+  shape: { n: number; C: number; inferenceSeconds: number },
+): Promise<SoftTargetsRef> {
+  const { store } = deps;
+  const { n, C } = shape;
+  const imported = req.imported ?? [];
+  const members = req.teachers.length + imported.length;
+  const dir = keys.softTargets(req.key);
+  const perMember = Array.from({ length: members }, (_, m) => all.subarray(m * n * C, (m + 1) * n * C));
+  const tensors = encodeSoftTargets(perMember, n, C, req.format);
+  const stored = (tensors['values'] ?? tensors['logits'])!.shape[0]!;
+  const logits = await store.put(`${dir}/logits.cht`, encodeTensors(tensors));
+  const format = req.format ? { format: req.format } : {};
+  const manifest = await putJson(store, `${dir}/manifest.json`, {
+    kind: 'chrysalis-soft-targets',
+    version: 1,
+    key: req.key,
+    logits,
+    members: stored,
+    n,
+    numClasses: C,
+    ...format,
+    provenance: {
+      teachers: [
+        ...req.teachers.map((t) => ({ digest: t.digest, weightsSha256: t.weights.sha256 })),
+        ...imported.map((t) => ({
+          digest: t.digest,
+          import: t.kind,
+          sha256: t.sha256,
+          outputs: t.outputs,
+          // Said where the logits are: for these teachers the temperature divides log-probabilities.
+          ...(t.outputs === 'logits' ? {} : { stored: 'log-probabilities (T acts on log-probabilities)' }),
+        })),
+      ],
+      dataset: req.data.dataset,
+      datasetDigest: req.data.datasetDigest,
+      planDigest: req.data.planDigest,
+      transferIndices: 'data plan "transfer" split',
+    },
+  });
+  const bytesPerExample = n > 0 ? logits.bytes / n : 0;
+  deps.logger.info({ key: req.key, members, n, ...format, bytesPerExample }, 'soft targets (teacher logits) stored');
+  const { inferenceSeconds } = shape;
+  return { key: req.key, logits, manifest, members: stored, n, numClasses: C, inferenceSeconds, ...format };
+}
+
+/** One (teacher, block) job: which member, which examples of the transfer set. */
+export interface BlockRequest {
+  key: string;
+  data: DataPlanRef;
+  teacher: TeacherMember;
+  member: number;
+  block: number;
+  start: number;
+  count: number;
+}
+
+/** The bytes a block of `count` × C float32 logits takes as stored: a smaller object is no finished block. */
+function blockBytes(count: number, C: number): number {
+  return encodeTensors({ logits: { dtype: 'float32', shape: [count, C], data: new Float32Array(count * C) } }).length;
+}
+
+/**
+ * Stores one member's float32 logits on one block. Idempotent: a block already stored whole (a retry after a
+ * crash, or a re-run) is returned at once with `computed: false`, so only the blocks in flight are lost.
+ */
+async function teacherLogitsBlock(
+  deps: ComputeDeps,
+  req: BlockRequest,
+): Promise<{ key: string; computed: boolean; seconds: number }> {
+  const { store } = deps;
+  const key = blockKey(keys.softTargets(req.key), req.member, req.block);
+  const C = req.data.numClasses;
+  const done = await store.stat(key);
+  if (done && done.bytes === blockBytes(req.count, C)) return { key, computed: false, seconds: 0 };
+  const { ds, transfer } = await softTargetInputs(deps, req);
+  if (req.start < 0 || req.count < 0 || req.start + req.count > transfer.length)
+    throw invalidInput(`invalid input: block ${req.block}: examples ${req.start}+${req.count} past ${transfer.length}`);
+  activityContext()?.heartbeat({ member: req.member, block: req.block });
+  const t0 = performance.now();
+  const data = await memberLogits(store, req.teacher, ds, transfer, req);
+  const seconds = (performance.now() - t0) / 1000;
+  await store.put(key, encodeTensors({ logits: { dtype: 'float32', shape: [req.count, C], data } }));
+  deps.logger.info({ key, member: req.member, block: req.block, count: req.count }, 'teacher logits block stored');
+  return { key, computed: true, seconds };
+}
+
+/**
+ * Reads every member's blocks in order and stores the soft targets exactly as computeSoftTargets does. The block
+ * objects are kept: a re-run of this step (or of the whole fan-out) then computes nothing again.
+ */
+async function assembleSoftTargets(
+  deps: ComputeDeps,
+  req: SoftTargetsRequest & { blockSize: number; inferenceSeconds: number },
+): Promise<SoftTargetsRef> {
+  const { store } = deps;
+  const n = req.data.counts.transfer;
+  const C = req.data.numClasses;
+  const members = req.teachers.length + (req.imported?.length ?? 0);
+  const all = new Float32Array(members * n * C);
+  const dir = keys.softTargets(req.key);
+  for (let m = 0; m < members; m++)
+    for (let b = 0, start = 0; start < n; b++, start += req.blockSize) {
+      const { logits } = decodeTensors(await store.get(blockKey(dir, m, b)));
+      const count = Math.min(req.blockSize, n - start);
+      if (!logits || logits.data.length !== count * C)
+        throw new Error(`${blockKey(dir, m, b)}: expected ${count} × ${C} logits`);
+      all.set(logits.data, (m * n + start) * C);
+    }
+  return storeSoftTargets(deps, req, all, { n, C, inferenceSeconds: req.inferenceSeconds });
+}
+
+export const softTargetBlockActivities = { teacherLogitsBlock, assembleSoftTargets };

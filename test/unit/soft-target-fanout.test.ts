@@ -1,0 +1,184 @@
+/**
+ * Fan-out teacher inference below Temporal: the block plan, the bounded pool the workflows use, and the
+ * (teacher, block) + assembly activities on a local store, whose object must be byte-identical to the one
+ * computeSoftTargets writes in one activity, in every storage format.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { before, test } from 'node:test';
+import { createComputeActivities } from '../../activities/compute';
+import { blockJob, blockKey, blockRanges, boundedAll, membersOf } from '../../common/soft-target-blocks';
+import { softTargetFormat } from '../../common/soft-target-format';
+import type { SoftTargetFormat } from '../../common/soft-target-format';
+import { keys } from '../../common/store-keys';
+import { createLogger } from '../../config';
+import { distillationConfigSchema, trainSpecSchema } from '../../config/schemas';
+import { initBackend } from '../../ml';
+import type { BackendInfo } from '../../ml/backend';
+import { encodeNpy } from '../../ml/npy';
+import { Rng } from '../../ml/rng';
+import { LocalArtifactStore } from '../../storage';
+
+let backend: BackendInfo;
+before(async () => {
+  backend = await initBackend({ requested: 'auto' });
+});
+
+const quiet = createLogger({ name: 'test', level: 'silent' });
+
+test('blocks: n divisible by the block size, not divisible, smaller than one block, and empty', () => {
+  assert.deepEqual(blockRanges(6, 3), [
+    { block: 0, start: 0, count: 3 },
+    { block: 1, start: 3, count: 3 },
+  ]);
+  assert.deepEqual(blockRanges(7, 3), [
+    { block: 0, start: 0, count: 3 },
+    { block: 1, start: 3, count: 3 },
+    { block: 2, start: 6, count: 1 },
+  ]);
+  assert.deepEqual(blockRanges(2, 10), [{ block: 0, start: 0, count: 2 }]);
+  assert.deepEqual(blockRanges(0, 10), []);
+  assert.throws(() => blockRanges(5, 0), /block size 0: expected >= 1/);
+  // Jobs run member-major: every block of member 0, then of member 1.
+  const jobs = Array.from({ length: 6 }, (_, j) => blockJob(j, 7, 3));
+  assert.deepEqual(
+    jobs.map((j) => [j.member, j.block, j.start, j.count]),
+    [
+      [0, 0, 0, 3],
+      [0, 1, 3, 3],
+      [0, 2, 6, 1],
+      [1, 0, 0, 3],
+      [1, 1, 3, 3],
+      [1, 2, 6, 1],
+    ],
+  );
+  assert.equal(blockKey('soft-targets/k', 1, 2), 'soft-targets/k/blocks/1-2.cht');
+});
+
+test('boundedAll keeps at most `limit` running and returns results in order', async () => {
+  let running = 0;
+  let most = 0;
+  const out = await boundedAll(20, 3, async (i) => {
+    running++;
+    most = Math.max(most, running);
+    // Uneven durations, so slots finish out of order.
+    await new Promise((r) => setImmediate(r));
+    if (i % 2 === 0) await new Promise((r) => setImmediate(r));
+    running--;
+    return i * 2;
+  });
+  assert.deepEqual(
+    out,
+    Array.from({ length: 20 }, (_, i) => i * 2),
+  );
+  assert.equal(most, 3);
+  assert.deepEqual(await boundedAll(0, 3, () => Promise.resolve(1)), []);
+});
+
+test('config: softTargets.blockSize is optional, a positive whole number, and not part of the format', () => {
+  const base = {
+    data: { dataset: 'mnist' },
+    teachers: { count: 1, model: { kind: 'mlp', hidden: [8] }, train: { epochs: 1 } },
+    student: { model: { kind: 'mlp', hidden: [8] }, train: { epochs: 1 } },
+    students: [{ temperature: 2, alpha: 0.5 }],
+  };
+  const parsed = distillationConfigSchema.parse({ ...base, softTargets: { blockSize: 500 } });
+  assert.deepEqual(parsed.softTargets, { precision: 'float32', blockSize: 500 });
+  assert.equal(softTargetFormat(parsed), undefined, 'a block size alone keeps the default format and cache key');
+  const bad = distillationConfigSchema.safeParse({ ...base, softTargets: { blockSize: 0 } });
+  assert.equal(bad.success, false);
+  assert.equal(bad.error?.issues[0]?.path.join('.'), 'softTargets.blockSize');
+  assert.equal(bad.error?.issues[0]?.message, 'at least 1 example');
+});
+
+/** A local store with a data plan, one teacher trained here and one imported from a .npy file. */
+async function setup() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'chrysalis-fanout-'));
+  const store = new LocalArtifactStore(path.join(dir, 'store'));
+  const compute = createComputeActivities({ store, logger: quiet, backend, dataRoots: [dir] });
+  const data = await compute.prepareData({
+    data: { dataset: 'mnist', validationSize: 100, trainLimit: 2000 },
+    transfer: { kind: 'fraction', fraction: 0.5 },
+    seed: 3,
+  });
+  const trained = await compute.trainModel({
+    name: 't',
+    role: 'teacher',
+    data,
+    split: 'train',
+    spec: { kind: 'mlp', hidden: [24] },
+    train: trainSpecSchema.parse({ epochs: 1, batchSize: 64 }),
+    seed: 4,
+  });
+  const n = data.counts.transfer;
+  const rng = new Rng(7);
+  const npy = Float32Array.from({ length: n * 10 }, () => (rng.next() - 0.5) * 12);
+  writeFileSync(path.join(dir, 't.npy'), encodeNpy([n, 10], npy));
+  const { teachers: imported } = await compute.importTeachers({
+    imports: [{ kind: 'npy', path: path.join(dir, 't.npy'), outputs: 'logits' }],
+    data,
+  });
+  return { store, compute, data, teachers: [trained.model], imported };
+}
+
+type Setup = Awaited<ReturnType<typeof setup>>;
+
+/** What the fan-out workflow does, without Temporal: every (member, block) job, then the assembly. */
+async function fanOut(s: Setup, key: string, blockSize: number, format?: SoftTargetFormat) {
+  const req = { key, data: s.data, teachers: s.teachers, imported: s.imported, ...(format ? { format } : {}) };
+  const members = membersOf(req);
+  const jobs = members.length * Math.ceil(s.data.counts.transfer / blockSize);
+  const done = await boundedAll(jobs, 3, (j) => {
+    const job = blockJob(j, s.data.counts.transfer, blockSize);
+    return s.compute.teacherLogitsBlock({ key, data: s.data, teacher: members[job.member]!, ...job });
+  });
+  const soft = await s.compute.assembleSoftTargets({ ...req, blockSize, inferenceSeconds: 0 });
+  return { soft, done };
+}
+
+test('fan-out: the assembled soft targets are byte-identical to one activity, in each format', async () => {
+  const s = await setup();
+  const n = s.data.counts.transfer;
+  assert.ok(n > 900 && n % 300 !== 0, `n = ${n}: not divisible by the block size`);
+  const formats: (SoftTargetFormat | undefined)[] = [
+    undefined,
+    { precision: 'float16' },
+    { precision: 'float16', topK: 3, ensemble: 'arithmetic' },
+  ];
+  for (const format of formats) {
+    const key = `k-${format?.precision ?? 'f32'}-${format?.topK ?? 'all'}`;
+    const one = await s.compute.computeSoftTargets({
+      key,
+      data: s.data,
+      teachers: s.teachers,
+      imported: s.imported,
+      ...(format ? { format } : {}),
+    });
+    const [logits, manifest] = [await s.store.get(one.logits), await s.store.get(one.manifest)];
+    const { soft, done } = await fanOut(s, key, 300, format);
+    assert.equal(done.length, 2 * Math.ceil(n / 300));
+    assert.deepEqual(Buffer.from(await s.store.get(soft.logits)), Buffer.from(logits), `${key}: logits.cht`);
+    assert.deepEqual(Buffer.from(await s.store.get(soft.manifest)), Buffer.from(manifest), `${key}: manifest`);
+    assert.deepEqual({ ...soft, inferenceSeconds: 0 }, { ...one, inferenceSeconds: 0 });
+  }
+});
+
+test('fan-out: a stored block is skipped, a partly written one is computed again', async () => {
+  const s = await setup();
+  const first = await fanOut(s, 'skip', 400);
+  assert.ok(first.done.every((d) => d.computed));
+  const logits = await s.store.get(first.soft.logits);
+  const victim = blockKey(keys.softTargets('skip'), 0, 1);
+  const whole = await s.store.get(victim);
+  await s.store.put(victim, whole.subarray(0, whole.length - 8));
+  const again = await fanOut(s, 'skip', 400);
+  assert.deepEqual(
+    again.done.map((d) => d.computed),
+    first.done.map((d) => d.key === victim),
+    'only the damaged block is computed again',
+  );
+  assert.deepEqual(Buffer.from(await s.store.get(victim)), Buffer.from(whole));
+  assert.deepEqual(Buffer.from(await s.store.get(again.soft.logits)), Buffer.from(logits));
+});
