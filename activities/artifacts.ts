@@ -181,6 +181,11 @@ export async function storeLayersModel(
   return { modelJson: modelJson.key, weights: weights.key, bytes, inputShape: out.inputShape, ...input };
 }
 
+/** The stored model `model` as a net with its verified weights (its manifest read first). */
+export async function loadModelNet(store: ArtifactStore, model: ModelRef): Promise<Net> {
+  return loadNet(store, await readManifest(store, model.manifest.key));
+}
+
 /** Builds the net described by a manifest and loads its verified weights. */
 export async function loadNet(store: ArtifactStore, manifest: ModelManifest): Promise<Net> {
   const net = await createNet(store, manifest.spec, {

@@ -20,16 +20,7 @@ import { train } from '../ml/train';
 import type { ModelLimits } from '../config/model-size';
 import { quantizeKindSchema, tableModelIssues, transferClassIssues } from '../config/schemas';
 import type { DataSpec, QuantizeKind, TransferSpec } from '../config/schemas';
-import {
-  keys,
-  loadNet,
-  loadPlan,
-  modelInputOf,
-  publishModel,
-  readManifest,
-  savePlan,
-  storeLayersModel,
-} from './artifacts';
+import { keys, loadModelNet, loadPlan, modelInputOf, publishModel, savePlan, storeLayersModel } from './artifacts';
 import { datasetFor, loadSource } from './dataset-source';
 import { activityContext, runDurableTraining } from './durable-training';
 import type { TrainingDeps } from './durable-training';
@@ -210,9 +201,7 @@ async function onlineTeacher(
   store: ArtifactStore,
   distill: NonNullable<TrainRequest['distill']>,
 ): Promise<{ teacher: (x: tf.Tensor2D) => tf.Tensor2D; dispose: () => void }> {
-  const nets = await Promise.all(
-    distill.online!.teachers.map(async (t) => loadNet(store, await readManifest(store, t.manifest.key))),
-  );
+  const nets = await Promise.all(distill.online!.teachers.map(async (t) => loadModelNet(store, t)));
   const { temperature, ensemble } = distill;
   return {
     teacher: (x) =>
@@ -268,7 +257,7 @@ async function modelLogits(
   ds: Awaited<ReturnType<typeof datasetFor>>,
   validation: Int32Array,
 ): Promise<Logits> {
-  const net = await loadNet(store, await readManifest(store, model.manifest.key));
+  const net = await loadModelNet(store, model);
   try {
     return await timedLogits((images, indices) => predictLogits(net, images, ds.shape, indices), ds, validation);
   } finally {

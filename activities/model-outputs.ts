@@ -4,7 +4,7 @@ import type { ArtifactStore } from '../storage/artifact-store';
 import type { Dataset } from '../ml/datasets';
 import { predictProbabilities } from '../ml/evaluate';
 import type { SpecialistProbs } from '../ml/specialists';
-import { loadNet, readManifest } from './artifacts';
+import { loadModelNet } from './artifacts';
 import { activityContext } from './durable-training';
 import type { CombinationRequest } from './specialists-types';
 import type { ModelRef } from './types';
@@ -21,7 +21,7 @@ export async function probabilitiesOf(
   side: InputShape,
   indices: Int32Array,
 ): Promise<Float32Array> {
-  const net = await loadNet(store, await readManifest(store, model.manifest.key));
+  const net = await loadModelNet(store, model);
   try {
     return await predictProbabilities(net, images, side, indices);
   } finally {

@@ -13,7 +13,7 @@ import { blockKey } from '../common/soft-target-blocks';
 import type { Member } from '../common/soft-target-blocks';
 import { topKProblem } from '../common/soft-target-format';
 import type { SoftTargetFormat } from '../common/soft-target-format';
-import { keys, loadNet, loadPlan, readManifest } from './artifacts';
+import { keys, loadModelNet, loadPlan } from './artifacts';
 import { datasetFor } from './dataset-source';
 import type { ComputeDeps } from './compute';
 import { activityContext } from './durable-training';
@@ -54,7 +54,7 @@ export async function memberLogits(
     const C = ds.numClasses;
     return all.slice(range.start * C, (range.start + range.count) * C);
   }
-  const net = await loadNet(store, await readManifest(store, member.model.manifest.key));
+  const net = await loadModelNet(store, member.model);
   try {
     return await predictLogits(net, ds.train.images, ds.shape, indices);
   } finally {

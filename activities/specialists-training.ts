@@ -7,7 +7,7 @@ import type { Dataset } from '../ml/datasets';
 import type { Plan } from '../ml/splits';
 import { trainSpecialist as trainSpecialistNet } from '../ml/specialists';
 import type { SpecialistRun } from '../ml/specialists';
-import { loadNet, loadPlan, modelInputOf, publishModel, readManifest } from './artifacts';
+import { loadModelNet, loadPlan, modelInputOf, publishModel, readManifest } from './artifacts';
 import type { ComputeDeps } from './compute';
 import { datasetFor } from './dataset-source';
 import { specialistDigest } from './digests';
@@ -46,7 +46,7 @@ async function trainAndPublish(
   const ds = await datasetFor(req.data, deps);
   const plan = await loadPlan(store, req.data.plan);
   const sampleSize = specialistSampleSize(req, ds, plan);
-  const generalist = await loadNet(store, await readManifest(store, req.generalist.manifest.key));
+  const generalist = await loadModelNet(store, req.generalist);
   log.info(
     { subset: req.subset, classes: req.subset.map((c) => ds.classNames[c]), epochs: req.train.epochs },
     `training ${req.name}`,
