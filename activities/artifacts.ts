@@ -79,7 +79,7 @@ export interface ModelInput {
 }
 
 /** What a dataset says of its models' input ({@link ModelInput}); undefined for plain uint8 pixels / 255. */
-export function modelInputOf(ds: Dataset): ModelInput | undefined {
+export function modelInputOf(ds: Pick<Dataset, 'normalization' | 'features'>): ModelInput | undefined {
   if (!ds.normalization && !ds.features) return undefined;
   return {
     ...(ds.normalization ? { normalization: ds.normalization } : {}),
@@ -219,9 +219,10 @@ export async function saveCheckpoint(store: ArtifactStore, digest: string, snap:
   const tensors: Record<string, RawTensor> = {};
   for (const [k, v] of Object.entries(snap.weights)) tensors[`w/${k}`] = v;
   for (const [k, v] of Object.entries(snap.optimizer)) tensors[`o/${k}`] = v;
-  const meta = new TextEncoder().encode(JSON.stringify({ epoch: snap.epoch, history: snap.history }));
+  const position = snap.position ? { position: snap.position } : {};
+  const meta = new TextEncoder().encode(JSON.stringify({ epoch: snap.epoch, ...position, history: snap.history }));
   tensors['meta'] = { dtype: 'uint8', shape: [meta.length], data: meta };
-  return store.put(keys.checkpoint(digest, snap.epoch), encodeTensors(tensors));
+  return store.put(keys.checkpoint(digest, snap.epoch, snap.position?.window), encodeTensors(tensors));
 }
 
 export async function loadCheckpoint(store: ArtifactStore, ref: ArtifactRef | string): Promise<TrainSnapshot> {
@@ -232,6 +233,10 @@ export async function loadCheckpoint(store: ArtifactStore, ref: ArtifactRef | st
     if (k.startsWith('w/')) weights[k.slice(2)] = v;
     else if (k.startsWith('o/')) optimizer[k.slice(2)] = v;
   }
-  const meta = JSON.parse(new TextDecoder().decode(t['meta']!.data)) as Pick<TrainSnapshot, 'epoch' | 'history'>;
-  return { epoch: meta.epoch, history: meta.history, weights, optimizer };
+  const meta = JSON.parse(new TextDecoder().decode(t['meta']!.data)) as Pick<
+    TrainSnapshot,
+    'epoch' | 'position' | 'history'
+  >;
+  const position = meta.position ? { position: meta.position } : {};
+  return { epoch: meta.epoch, ...position, history: meta.history, weights, optimizer };
 }

@@ -21,7 +21,8 @@ import type { ModelLimits } from '../config/model-size';
 import { quantizeKindSchema, tableModelIssues, transferClassIssues } from '../config/schemas';
 import type { DataSpec, QuantizeKind, TransferSpec } from '../config/schemas';
 import { keys, loadModelNet, loadPlan, modelInputOf, publishModel, savePlan, storeLayersModel } from './artifacts';
-import { datasetFor, loadSource } from './dataset-source';
+import { datasetFor, datasetWithRows, loadSource, trainingData } from './dataset-source';
+import { writeShards } from './data-shards';
 import { activityContext, runDurableTraining } from './durable-training';
 import type { TrainingDeps } from './durable-training';
 import { modelDigest, partialEpoch } from './digests';
@@ -60,7 +61,7 @@ function specField(req: TrainRequest): string {
 }
 
 /** A CNN or a jitter asked of a table: the config refuses them, and search candidates or specialists end here. */
-function tableProblem(req: TrainRequest, ds: Dataset): ApplicationFailure | undefined {
+function tableProblem(req: TrainRequest, ds: Pick<Dataset, 'features'>): ApplicationFailure | undefined {
   const [issue] = ds.features ? tableModelIssues(req.spec, req.train) : [];
   const parent = specField(req).replace(/\.model$/, '');
   return issue && invalidInput(`invalid input: ${parent}.${issue.path.join('.')}: ${issue.message}`);
@@ -95,6 +96,11 @@ async function prepareData(
   if (warnings.length > 0)
     deps.logger.warn({ warnings, dataset: req.data.dataset }, `data split: ${warnings.join('; ')}`);
   const ref = await savePlan(store, planDigest, plan);
+  const shards = req.data.shards && {
+    manifest: await writeShards(store, ds, req.data.shards.size),
+    size: req.data.shards.size,
+    ...(req.data.shards.window !== undefined ? { window: req.data.shards.window } : {}),
+  };
   return {
     dataset: req.data.dataset,
     ...(req.data.idx ? { idx: req.data.idx } : {}),
@@ -114,6 +120,7 @@ async function prepareData(
       test: ds.test.n,
     },
     ...(warnings.length > 0 ? { warnings } : {}),
+    ...(shards ? { shards } : {}),
   };
 }
 
@@ -127,7 +134,7 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
     {
       reused: async () => ({}),
       train: async ({ resume, hooks }, log) => {
-        const ds = await datasetFor(req.data, deps);
+        const { info: ds, examples } = await trainingData(req.data, deps);
         const plan = await loadPlan(store, req.data.plan);
         const indices = req.split === 'train' ? plan.train : plan.transfer;
         const side = ds.shape;
@@ -150,8 +157,7 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
           cleanup = online?.dispose;
           const softTargets = req.distill && !online ? await loadSoftTargets(store, req.distill) : undefined;
           const data = {
-            images: ds.train.images,
-            labels: ds.train.labels,
+            ...examples,
             side,
             indices,
             ...(online ? { teacher: online.teacher } : {}),
@@ -342,9 +348,15 @@ async function summarize(
   };
 }
 
+/** The test split and the validation examples (sharded: only those, read a shard at a time). */
+async function scoringData(deps: ComputeDeps, data: DataPlanRef): Promise<{ ds: Dataset; validation: Int32Array }> {
+  const { validation } = await loadPlan(deps.store, data.plan);
+  const { ds, rows } = await datasetWithRows(data, deps, validation);
+  return { ds, validation: rows };
+}
+
 async function evaluateModel(deps: ComputeDeps, req: EvaluateRequest): Promise<EvaluationSummary> {
-  const ds = await datasetFor(req.data, deps);
-  const { validation } = await loadPlan(deps.store, req.data.plan);
+  const { ds, validation } = await scoringData(deps, req.data);
   const logits = await scoredLogits(deps.store, req, ds, validation);
   return summarize(deps.store, { ...req, digest: scoredDigest(req) }, ds, validation, logits);
 }
@@ -354,8 +366,7 @@ async function evaluateModel(deps: ComputeDeps, req: EvaluateRequest): Promise<E
  * combined by the rule the students are distilled with (at T = 1), on the test set and the validation split.
  */
 async function evaluateEnsemble(deps: ComputeDeps, req: EnsembleRequest): Promise<EvaluationSummary> {
-  const ds = await datasetFor(req.data, deps);
-  const { validation } = await loadPlan(deps.store, req.data.plan);
+  const { ds, validation } = await scoringData(deps, req.data);
   const scored: ScoredModel[] = [
     ...req.models.map((model) => ({ model })),
     ...(req.imported ?? []).map((imported) => ({ imported })),

@@ -15,7 +15,10 @@ import { loadImageFolders } from './image-folder';
 import { loadCsvTable } from './csv-table';
 import { NormalizationError, normalizedDataset, resolveNormalization } from '../ml/normalize';
 import { invalidInput } from './failures';
-import type { DataPlanRef } from './types';
+import type { DataPlanRef, ShardsRef } from './types';
+import type { ExampleData } from '../ml/train';
+import { datasetFromShards, emptySplit, readManifest, shardStream, splitRows, wholeSplit } from './data-shards';
+import type { DatasetInfo, ShardsManifest } from './data-shards';
 
 /** What reading a dataset needs: the store for `minio:` files, the data roots for local ones. */
 export interface DataAccess {
@@ -107,12 +110,78 @@ async function readDataFile(ref: string, field: string, { store, dataRoots }: Da
   }
 }
 
-/** Loads the dataset a data plan was made from, refusing one whose content changed since. */
+/** Sharded datasets assembled whole, for the activities that need every example at once: once per process. */
+const fromShards = new Map<string, Promise<Dataset>>();
+
+/**
+ * Loads the dataset a data plan was made from, refusing one whose content changed since: from its shards when it
+ * has them (no worker then needs the source files), else from the source.
+ */
 export async function datasetFor(data: DataPlanRef, access: DataAccess): Promise<Dataset> {
-  const ds = await loadSource(data, access);
-  if (ds.digest !== data.datasetDigest)
-    throw new Error(
-      `dataset ${data.dataset} changed since the data plan was made (digest ${ds.digest} != ${data.datasetDigest})`,
-    );
+  let ds: Dataset;
+  if (data.shards) {
+    const ref = data.shards.manifest;
+    let p = fromShards.get(ref.sha256);
+    if (!p) {
+      p = datasetFromShards(storeOf(access), ref);
+      p.catch(() => fromShards.delete(ref.sha256));
+      fromShards.set(ref.sha256, p);
+    }
+    ds = await p;
+  } else ds = await loadSource(data, access);
+  checkDigest(data, ds.digest);
   return ds;
+}
+
+function checkDigest(data: DataPlanRef, digest: string): void {
+  if (digest !== data.datasetDigest)
+    throw new Error(
+      `dataset ${data.dataset} changed since the data plan was made (digest ${digest} != ${data.datasetDigest})`,
+    );
+}
+
+function storeOf(access: DataAccess): ArtifactStore {
+  if (!access.store) throw new DatasetError('a sharded dataset is read from the artifact store: none on this worker');
+  return access.store;
+}
+
+async function manifestOf(data: DataPlanRef & { shards: ShardsRef }, access: DataAccess): Promise<ShardsManifest> {
+  const m = await readManifest(storeOf(access), data.shards.manifest);
+  checkDigest(data, m.datasetDigest);
+  return m;
+}
+
+/**
+ * What training reads: the dataset's facts, and its training examples whole in memory or, sharded, as a stream a
+ * window at a time (ml/shards.ts).
+ */
+export async function trainingData(
+  data: DataPlanRef,
+  access: DataAccess,
+): Promise<{ info: DatasetInfo; examples: ExampleData }> {
+  if (!data.shards) {
+    const { train, test: _test, ...info } = await datasetFor(data, access);
+    return { info, examples: { images: train.images, labels: train.labels } };
+  }
+  const m = await manifestOf({ ...data, shards: data.shards }, access);
+  return { info: m.info, examples: { stream: shardStream(storeOf(access), m, data.shards.window) } };
+}
+
+/**
+ * The dataset holding only the given training examples (row i is example `rows[i]`), and the test split unless
+ * `test: false`: what a block of teacher inference or an evaluation needs of a sharded dataset, read a shard at a
+ * time. Unsharded, the dataset as it is with `rows` unchanged.
+ */
+export async function datasetWithRows(
+  data: DataPlanRef,
+  access: DataAccess,
+  rows: Int32Array,
+  opts: { test?: boolean } = {},
+): Promise<{ ds: Dataset; rows: Int32Array }> {
+  if (!data.shards) return { ds: await datasetFor(data, access), rows };
+  const m = await manifestOf({ ...data, shards: data.shards }, access);
+  const store = storeOf(access);
+  const test = opts.test === false ? emptySplit(m) : await wholeSplit(store, m, 'test');
+  const train = await splitRows(store, m, 'train', rows);
+  return { ds: { ...m.info, train, test }, rows: Int32Array.from({ length: rows.length }, (_, i) => i) };
 }

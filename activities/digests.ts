@@ -15,6 +15,8 @@ export function modelDigest(req: Pick<TrainRequest, 'data' | 'split' | 'spec' | 
     // Teachers depend on the training split only; students also on the transfer rule.
     data: req.split === 'train' ? req.data.trainDigest : req.data.planDigest,
     split: req.split,
+    // The order a sharded run trains in depends on the layout; absent (unsharded) keeps earlier digests.
+    ...(req.data.shards ? { stream: { size: req.data.shards.size, window: req.data.shards.window ?? 'all' } } : {}),
     spec: digestSpec(req.spec),
     train: req.train,
     seed: req.seed,

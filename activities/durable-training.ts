@@ -18,7 +18,8 @@ import type { ModelRef, TrainResult } from './types';
 export interface TrainHeartbeat {
   epoch: number;
   batch?: number;
-  checkpoint?: { key: string; sha256: string; bytes: number; epoch: number };
+  /** `window`: windows into epoch `epoch` + 1 (a streaming run's mid-epoch checkpoint). */
+  checkpoint?: { key: string; sha256: string; bytes: number; epoch: number; window?: number };
 }
 
 export interface DurableTrainingDeps {
@@ -67,17 +68,21 @@ async function resumePoint(
   /** A run stopping after this epoch cannot resume from a later checkpoint (another, longer run's). */
   upTo = Infinity,
 ): Promise<TrainSnapshot | undefined> {
+  // A mid-epoch checkpoint of epoch upTo + 1 is past the stop.
+  const fits = (p: Position) => p.epoch < upTo || (p.epoch === upTo && p.window === 0);
   const stored = await store.list(`${keys.checkpointDir(digest)}/`);
   const newest = stored
-    .filter((k) => {
-      const epoch = keys.checkpointEpoch(k);
-      return epoch !== undefined && epoch <= upTo;
-    })
+    .map((key) => ({ key, at: keys.checkpointPosition(key) }))
+    .filter((c): c is { key: string; at: Position } => c.at !== undefined && fits(c.at))
     .at(-1);
-  const newestEpoch = newest === undefined ? 0 : (keys.checkpointEpoch(newest) ?? 0);
-  if (newest && newestEpoch > (reported?.epoch ?? 0)) return loadCheckpoint(store, newest);
-  return reported && reported.epoch <= upTo ? loadCheckpoint(store, reported) : undefined;
+  const told = reported ? { epoch: reported.epoch, window: reported.window ?? 0 } : undefined;
+  if (newest && (!told || later(newest.at, told))) return loadCheckpoint(store, newest.key);
+  return reported && told && fits(told) ? loadCheckpoint(store, reported) : undefined;
 }
+
+/** Epochs done, and windows of the next one. */
+type Position = { epoch: number; window: number };
+const later = (a: Position, b: Position) => a.epoch > b.epoch || (a.epoch === b.epoch && a.window > b.window);
 
 /**
  * Finds the resume point — the newest checkpoint of this recipe (see {@link resumePoint}) — and
@@ -89,8 +94,9 @@ export async function durableTraining(deps: DurableTrainingDeps, opts: TrainingR
   const resume = await resumePoint(deps.store, opts.digest, beat?.checkpoint, opts.stopAfterEpoch);
   if (resume)
     opts.log.info(
-      { resumeEpoch: resume.epoch, epochs: opts.epochs },
-      `resuming from checkpoint after epoch ${resume.epoch}`,
+      { resumeEpoch: resume.epoch, resumeWindow: resume.position?.window, epochs: opts.epochs },
+      `resuming from checkpoint after epoch ${resume.epoch}` +
+        (resume.position ? ` and ${resume.position.window} windows of epoch ${resume.epoch + 1}` : ''),
     );
   const state: CheckpointState = { last: undefined, at: Date.now() };
   // The workflow shows the model as queued until this first update: it now holds a compute slot.
@@ -106,6 +112,7 @@ export async function durableTraining(deps: DurableTrainingDeps, opts: TrainingR
     },
     onBatch: (p) => ctx?.heartbeat(heartbeat(p.epoch - 1, state, p.batch)),
     onEpochEnd: (stats, snapshot) => endOfEpoch({ deps, ctx, opts, resume, state }, stats, snapshot),
+    onWindowEnd: (at, snapshot) => endOfWindow({ deps, ctx, opts, resume, state }, at, snapshot),
   };
   return { resume, hooks, lastCheckpointEpoch: () => state.last?.epoch ?? 0 };
 }
@@ -195,6 +202,30 @@ async function endOfEpoch(
       `worker shut down after checkpointing epoch ${stats.epoch} of ${opts.name}`,
     );
   }
+}
+
+/**
+ * Inside a streaming epoch: checkpoint when one is due by time (or the worker is draining, then hand back), so a
+ * long epoch loses at most a window or `checkpointMinSeconds`; heartbeat either way.
+ */
+async function endOfWindow(
+  { deps, ctx, opts, state }: EpochContext,
+  at: { epoch: number; window: number; windows: number },
+  snapshot: () => TrainSnapshot,
+): Promise<void> {
+  const draining = deps.draining?.() === true;
+  if (draining || Date.now() - state.at >= (deps.checkpointMinSeconds ?? 10) * 1000) {
+    const ref = await saveCheckpoint(deps.store, opts.digest, snapshot());
+    state.last = { ...ref, epoch: at.epoch - 1, window: at.window };
+    state.at = Date.now();
+    opts.log.info({ ...at }, `checkpoint ${at.window}/${at.windows} windows into epoch ${at.epoch}`);
+  }
+  ctx?.heartbeat(heartbeat(at.epoch - 1, state));
+  if (draining)
+    throw failure(
+      FailureType.WorkerShutdown,
+      `worker shut down after checkpointing ${at.window} windows of epoch ${at.epoch} of ${opts.name}`,
+    );
 }
 
 /** What one training activity supplies to {@link runDurableTraining}. */

@@ -14,7 +14,7 @@ import type { Member } from '../common/soft-target-blocks';
 import { topKProblem } from '../common/soft-target-format';
 import type { SoftTargetFormat } from '../common/soft-target-format';
 import { keys, loadModelNet, loadPlan } from './artifacts';
-import { datasetFor } from './dataset-source';
+import { datasetFor, datasetWithRows } from './dataset-source';
 import type { ComputeDeps } from './compute';
 import { activityContext } from './durable-training';
 import { invalidInput } from './failures';
@@ -71,6 +71,25 @@ export async function softTargetInputs(
   const badK = topKProblem(req.format?.topK, ds.numClasses, req.data.dataset);
   if (badK) throw invalidInput(`invalid input: softTargets.topK: ${badK}`);
   return { ds, transfer: (await loadPlan(deps.store, req.data.plan)).transfer };
+}
+
+/**
+ * A block's data: of a sharded dataset only the block's examples (read a shard at a time), so a worker's memory
+ * is one block's whatever the dataset's size; else the dataset as it is. A .npy teacher is checked whole.
+ */
+async function blockInputs(
+  deps: ComputeDeps,
+  req: BlockRequest,
+): Promise<{ ds: Data; transfer: Int32Array; range: { start: number; count: number } }> {
+  const { store } = deps;
+  const { transfer } = await loadPlan(store, req.data.plan);
+  if (req.start < 0 || req.count < 0 || req.start + req.count > transfer.length)
+    throw invalidInput(`invalid input: block ${req.block}: examples ${req.start}+${req.count} past ${transfer.length}`);
+  const whole = !req.data.shards || ('imported' in req.teacher && req.teacher.imported.kind === 'npy');
+  if (whole) return { ds: await datasetFor(req.data, deps), transfer, range: req };
+  const mine = transfer.subarray(req.start, req.start + req.count);
+  const { ds, rows } = await datasetWithRows(req.data, deps, mine, { test: false });
+  return { ds, transfer: rows, range: { start: 0, count: req.count } };
 }
 
 /** Encodes every member's logits (members × n × C, member-major) in the format and stores them + the manifest. */
@@ -152,12 +171,10 @@ async function teacherLogitsBlock(
   const C = req.data.numClasses;
   const done = await store.stat(key);
   if (done && done.bytes === blockBytes(req.count, C)) return { key, computed: false, seconds: 0 };
-  const { ds, transfer } = await softTargetInputs(deps, req);
-  if (req.start < 0 || req.count < 0 || req.start + req.count > transfer.length)
-    throw invalidInput(`invalid input: block ${req.block}: examples ${req.start}+${req.count} past ${transfer.length}`);
+  const { ds, transfer, range } = await blockInputs(deps, req);
   activityContext()?.heartbeat({ member: req.member, block: req.block });
   const t0 = performance.now();
-  const data = await memberLogits(store, req.teacher, ds, transfer, req);
+  const data = await memberLogits(store, req.teacher, ds, transfer, range);
   const seconds = (performance.now() - t0) / 1000;
   await store.put(key, encodeTensors({ logits: { dtype: 'float32', shape: [req.count, C], data } }));
   deps.logger.info({ key, member: req.member, block: req.block, count: req.count }, 'teacher logits block stored');

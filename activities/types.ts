@@ -32,6 +32,16 @@ export interface DataPlanRef {
   counts: { train: number; validation: number; transfer: number; test: number };
   /** What the split left that the user may not expect (ml/splits.ts planWarnings); absent when none. */
   warnings?: string[];
+  /** The dataset as shards in the store (`data.shards`): workers read these, not the source. */
+  shards?: ShardsRef;
+}
+
+/** What a data plan carries of its shards: the manifest, and the stream layout training uses. */
+export interface ShardsRef {
+  manifest: ArtifactRef;
+  size: number;
+  /** Shards a training activity holds (and shuffles together) at once. @default all of them */
+  window?: number;
 }
 
 export interface ModelRef {

@@ -4,9 +4,10 @@
  * directory's objects with `${dir}/`. Plain strings only, so workflows may import it too.
  *
  *   data-plans/<planDigest>.cht                  train/validation/transfer indices
+ *   datasets/<digest>/shards-<size>/…            {train,test}-<i>.cht + manifest.json: a dataset as shards
  *   models/<digest>/weights.cht + manifest.json  parameters; the manifest is written last
  *   models/<digest>/epoch-<k>/…                  the same, after the first k epochs (successive halving)
- *   checkpoints/<digest>/epoch-<k>.cht           weights + optimizer state + history, while training
+ *   checkpoints/<digest>/epoch-<k>[.w<j>].cht    weights + optimizer state + history, while training
  *   soft-targets/<key>/logits.cht + manifest.json
  *   evaluations/<modelDigest>/<planDigest>.json
  *   clusters/<key>/clusters.json + covariance.cht
@@ -17,22 +18,31 @@
  */
 
 const EXPORTS = 'exports/';
+const pad = (k: number) => String(k).padStart(5, '0');
 
 export const keys = {
   plan: (planDigest: string) => `data-plans/${planDigest}.cht`,
+  shardsDir: (datasetDigest: string, size: number) => `datasets/${datasetDigest}/shards-${size}`,
+  /** Written after every shard it names. */
+  shardsManifest: (datasetDigest: string, size: number) => `${keys.shardsDir(datasetDigest, size)}/manifest.json`,
+  shard: (datasetDigest: string, size: number, split: 'train' | 'test', i: number) =>
+    `${keys.shardsDir(datasetDigest, size)}/${split}-${String(i).padStart(5, '0')}.cht`,
   modelDir: (digest: string) => `models/${digest}`,
   modelManifest: (digest: string) => `${keys.modelDir(digest)}/manifest.json`,
   /** A recipe's weights after its first `epoch` epochs (a stopped run), beside the finished model. */
   partialModelDir: (digest: string, epoch: number) =>
     `${keys.modelDir(digest)}/epoch-${String(epoch).padStart(5, '0')}`,
   checkpointDir: (digest: string) => `checkpoints/${digest}`,
-  /** Zero-padded, so listing a recipe's checkpoints returns them oldest first. */
-  checkpoint: (digest: string, epoch: number) =>
-    `${keys.checkpointDir(digest)}/epoch-${String(epoch).padStart(5, '0')}.cht`,
-  /** The epoch a {@link keys.checkpoint} key names (`…/epoch-00002.cht` → 2), or undefined for another key. */
-  checkpointEpoch: (key: string): number | undefined => {
-    const m = /\/epoch-(\d+)\.cht$/.exec(key);
-    return m ? Number(m[1]) : undefined;
+  /**
+   * Zero-padded, so listing a recipe's checkpoints returns them oldest first: after `epoch` epochs, or (streaming)
+   * `window` windows into the next one (`epoch-00002.w00004.cht` sorts after `epoch-00002.cht`).
+   */
+  checkpoint: (digest: string, epoch: number, window = 0) =>
+    `${keys.checkpointDir(digest)}/epoch-${pad(epoch)}${window > 0 ? `.w${pad(window)}` : ''}.cht`,
+  /** Where a {@link keys.checkpoint} key resumes (`epoch-00002.w00004.cht`: 2, 4), or undefined for another key. */
+  checkpointPosition: (key: string): { epoch: number; window: number } | undefined => {
+    const m = /\/epoch-(\d+)(?:\.w(\d+))?\.cht$/.exec(key);
+    return m ? { epoch: Number(m[1]), window: Number(m[2] ?? 0) } : undefined;
   },
   softTargets: (key: string) => `soft-targets/${key}`,
   evaluation: (modelDigest: string, planDigest: string) => `evaluations/${modelDigest}/${planDigest}.json`,

@@ -340,6 +340,22 @@ export function onlineStudentIssues(
   );
 }
 
+/**
+ * A dataset as shards in the store: prepareData writes them once (by the dataset's digest), and every worker reads
+ * shards instead of the source files; training holds `window` shards at a time, shuffled together.
+ */
+export const shardsSchema = z
+  .object({
+    /** Examples per shard. @default 10000 */
+    size: z.number().int('a whole number of examples').min(1, 'at least 1 example').max(10_000_000).default(10_000),
+    /**
+     * Shards a training activity shuffles together; it holds this window and loads the next meanwhile. The order
+     * is a function of the seed, so a resumed run replays it. @default every shard: the order of an unsharded run
+     */
+    window: z.number().int('a whole number of shards').min(1, 'at least 1 shard').optional(),
+  })
+  .strict();
+
 const dataSchema = z
   .object({
     dataset: datasetSchema,
@@ -352,6 +368,8 @@ const dataSchema = z
     validationSize: z.number().int().min(0).max(30000).default(5000),
     /** Use only this many training examples (after the validation hold-out); undefined = all. */
     trainLimit: positiveInt.optional(),
+    /** Store the dataset as shards and stream training from them (docs/DATA.md). @default none: read whole */
+    shards: shardsSchema.optional(),
   })
   .strict();
 

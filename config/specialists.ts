@@ -87,6 +87,14 @@ export const specialistsConfigSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    if (cfg.data.shards?.window !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'shards', 'window'],
+        message:
+          'specialists train in memory, each on its classes and a sample: a sharded dataset is read whole here; ' +
+          'leave out data.shards.window',
+      });
     // User datasets' class counts are known once loaded (prepareData checks the transfer rule then).
     const C = knownClasses(cfg.data.dataset) ?? Infinity;
     const k = cfg.clustering.specialists;

@@ -15,4 +15,14 @@ export { Rng, deriveSeed } from './rng';
 export { makePlan } from './splits';
 export type { Plan, SplitSpec, TransferRule } from './splits';
 export { NonFiniteLossError, train } from './train';
-export type { EpochStats, TrainConfig, TrainData, TrainHooks, TrainSnapshot } from './train';
+export type {
+  EpochStats,
+  ExampleData,
+  InMemoryExamples,
+  ShardStream,
+  StreamPosition,
+  TrainConfig,
+  TrainData,
+  TrainHooks,
+  TrainSnapshot,
+} from './train';

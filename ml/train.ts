@@ -18,6 +18,8 @@ import { Optimizer, learningRateAt } from './optimizers';
 import { Rng, deriveSeed } from './rng';
 import type { RawTensor } from '../common/raw-tensor';
 import type { Pixels } from './datasets';
+import { epochWindows, shardStarts, windowPositions } from './shards';
+import type { StreamLayout, StreamWindow } from './shards';
 
 export interface TrainConfig {
   epochs: number;
@@ -39,11 +41,29 @@ export interface TrainConfig {
   stopAfterEpoch?: number;
 }
 
-export interface TrainData {
-  /** The full image array (uint8, n × rows·cols); `indices` selects the training examples. */
+/** A split's examples in memory: inputs (n × rows·cols·channels) and labels, indexed by example. */
+export interface InMemoryExamples {
   images: Pixels;
   labels: Uint8Array;
+}
+
+/**
+ * A split read a window of shards at a time (ml/shards.ts): training holds the window it trains and the next
+ * one, prefetched, never the whole split.
+ */
+export interface ShardStream extends StreamLayout {
+  /** Examples in shard s (shardSize except for the split's last shard). */
+  shardLength(s: number): number;
+  /** The shards' examples, concatenated in the order given. */
+  load(shards: readonly number[]): Promise<InMemoryExamples>;
+}
+
+/** The examples as one array in memory, or as a stream of shards. */
+export type ExampleData = InMemoryExamples | { stream: ShardStream };
+
+export type TrainData = ExampleData & {
   side: InputShape;
+  /** The training examples (sorted when streamed); row i of the training set is example indices[i]. */
   indices: Int32Array;
   /** Teacher probabilities at T, row i for indices[i]: n × numClasses, or top-k buckets (ml/soft-targets.ts). */
   softTargets?: StoredSoftTargets;
@@ -52,7 +72,7 @@ export interface TrainData {
    * view), computed every step instead of read from stored soft targets. Wins over `softTargets`.
    */
   teacher?: (x: tf.Tensor2D) => tf.Tensor2D;
-}
+};
 
 export interface EpochStats {
   epoch: number;
@@ -63,12 +83,22 @@ export interface EpochStats {
   seconds: number;
 }
 
-/** Everything needed to continue training after `epoch` completed epochs. */
+/** Everything needed to continue training after `epoch` completed epochs (and `position`'s windows of the next). */
 export interface TrainSnapshot {
   epoch: number;
+  /** Part of epoch `epoch` + 1 already trained: its first `window` windows, and their running totals. */
+  position?: StreamPosition;
   weights: Record<string, RawTensor>;
   optimizer: Record<string, RawTensor>;
   history: EpochStats[];
+}
+
+/** How far into an epoch a streaming run is: windows done, and the loss and hits they summed to. */
+export interface StreamPosition {
+  window: number;
+  lossSum: number;
+  correct: number;
+  seconds: number;
 }
 
 export interface TrainHooks {
@@ -76,6 +106,11 @@ export interface TrainHooks {
   onBatch?(p: { epoch: number; batch: number; batches: number; loss: number }): void;
   /** Called after each epoch with a lazily built snapshot (build it only when checkpointing). */
   onEpochEnd?(stats: EpochStats, snapshot: () => TrainSnapshot): Promise<void>;
+  /**
+   * Called after each window of a streaming epoch but its last (`epoch` counts from 1, `window` windows done), with
+   * a lazily built snapshot to resume from there.
+   */
+  onWindowEnd?(p: { epoch: number; window: number; windows: number }, snapshot: () => TrainSnapshot): Promise<void>;
   /** Throws to stop (cancellation); called between batches. */
   throwIfCancelled?(): void;
   /** @default 20 */
@@ -96,6 +131,78 @@ export class NonFiniteLossError extends Error {
 /** Lets timers, heartbeats and cancellation run between synchronous native ops. */
 const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** Where training reads an epoch's windows from: all rows at once in memory, or shards from a stream. */
+interface WindowSource {
+  windows(epoch: number): StreamWindow[];
+  /** The window's examples and where each example index lies in them. */
+  load(w: StreamWindow): Promise<InMemoryExamples & { position: (index: number) => number }>;
+}
+
+function windowSource(data: TrainData, seed: number): WindowSource {
+  if (!('stream' in data)) {
+    const all = { images: data.images, labels: data.labels, position: (i: number) => i };
+    const n = data.indices.length;
+    return {
+      windows: (epoch) => [
+        {
+          shards: [],
+          rows: new Rng(deriveSeed(seed, `shuffle/${epoch}`)).shuffle(Int32Array.from({ length: n }, (_, i) => i)),
+          label: `${epoch}`,
+        },
+      ],
+      load: () => Promise.resolve(all),
+    };
+  }
+  const { stream } = data;
+  const starts = shardStarts(data.indices, stream.shardSize, Math.ceil((data.indices.at(-1)! + 1) / stream.shardSize));
+  return {
+    windows: (epoch) => epochWindows(starts, stream, seed, epoch),
+    load: async (w) => ({
+      ...(await stream.load(w.shards)),
+      position: windowPositions(w.shards, stream.shardSize, (s) => stream.shardLength(s)),
+    }),
+  };
+}
+
+type Position = { epoch: number; index: number; windows: StreamWindow[] };
+
+function* positions(source: WindowSource, from: { epoch: number; window: number }, last: number): Generator<Position> {
+  for (let epoch = from.epoch; epoch < last; epoch++) {
+    const windows = source.windows(epoch);
+    for (let index = epoch === from.epoch ? from.window : 0; index < windows.length; index++)
+      yield { epoch, index, windows };
+  }
+}
+
+/** The windows from `from` on, each loading while the one before it trains: at most two in memory. */
+async function* prefetched(
+  source: WindowSource,
+  from: { epoch: number; window: number },
+  last: number,
+): AsyncGenerator<Position & { data: Awaited<ReturnType<WindowSource['load']>> }> {
+  const it = positions(source, from, last);
+  const load = (p: IteratorResult<Position>) => (p.done ? undefined : source.load(p.value.windows[p.value.index]!));
+  let current = it.next();
+  let pending = load(current);
+  while (!current.done) {
+    const data = await pending!;
+    const following = it.next();
+    pending = load(following);
+    pending?.catch(() => undefined); // a failed prefetch fails when its window is reached
+    yield { ...current.value, data };
+    current = following;
+  }
+}
+
+/** Running totals of one epoch. */
+interface EpochTotals {
+  lossSum: number;
+  correct: number;
+  /** Seconds of earlier attempts at this epoch (a run resumed mid-epoch), so its time is not lost. */
+  seconds: number;
+  started: number;
+}
+
 export async function train(
   net: Net,
   data: TrainData,
@@ -110,80 +217,115 @@ export async function train(
     opt.loadState(resume.optimizer);
   }
   const n = data.indices.length;
-  const C = net.numClasses;
   const bs = Math.min(cfg.batchSize, n);
-  const batches = Math.ceil(n / bs);
-  const xBuf = new Float32Array(bs * net.inputSize);
-  const yBuf = new Int32Array(bs);
-  const sBatch = data.softTargets ? softBatch(data.softTargets, bs, C) : undefined;
+  const step = batchStep(net, opt, data, cfg, bs);
   const every = hooks.progressEvery ?? 20;
-  const T = cfg.temperature ?? 1;
   const last = Math.min(cfg.epochs, cfg.stopAfterEpoch ?? cfg.epochs);
+  const from = { epoch: resume?.epoch ?? 0, window: resume?.position?.window ?? 0 };
+  const p = resume?.position;
+  let totals: EpochTotals = {
+    lossSum: p?.lossSum ?? 0,
+    correct: p?.correct ?? 0,
+    seconds: p?.seconds ?? 0,
+    started: 0,
+  };
+  totals.started = Date.now();
+  const snapshot = (epoch: number, position?: StreamPosition) => (): TrainSnapshot => ({
+    epoch,
+    ...(position ? { position } : {}),
+    weights: exportWeights(net),
+    optimizer: opt.state(),
+    history: [...history],
+  });
 
   try {
-    for (let epoch = resume?.epoch ?? 0; epoch < last; epoch++) {
-      const started = Date.now();
+    for await (const { epoch, index, windows, data: examples } of prefetched(
+      windowSource(data, cfg.seed),
+      from,
+      last,
+    )) {
       const lr = learningRateAt(cfg.optimizer, cfg.lrSchedule ?? { kind: 'constant' }, epoch, cfg.epochs);
-      const order = new Rng(deriveSeed(cfg.seed, `shuffle/${epoch}`)).shuffle(
-        Int32Array.from({ length: n }, (_, i) => i),
-      );
-      const jitterRng = new Rng(deriveSeed(cfg.seed, `jitter/${epoch}`));
-      const dropoutRng = new Rng(deriveSeed(cfg.seed, `dropout/${epoch}`));
-      let lossSum = 0;
-      let correct = 0;
-      for (let b = 0; b < batches; b++) {
+      const batches = windows.reduce((sum, w) => sum + Math.ceil(w.rows.length / bs), 0);
+      const before = windows.slice(0, index).reduce((sum, w) => sum + Math.ceil(w.rows.length / bs), 0);
+      const w = windows[index]!;
+      const rngs = {
+        jitter: new Rng(deriveSeed(cfg.seed, `jitter/${w.label}`)),
+        dropout: new Rng(deriveSeed(cfg.seed, `dropout/${w.label}`)),
+      };
+      for (let start = 0, b = before; start < w.rows.length; start += bs, b++) {
         hooks.throwIfCancelled?.();
-        const start = b * bs;
-        const count = Math.min(bs, n - start);
-        const rows = order.subarray(start, start + count);
-        const picked = Int32Array.from(rows, (r) => data.indices[r]!);
-        fillBatch(data.images, data.side, picked, 0, count, xBuf, cfg.jitter ?? 0, jitterRng);
-        for (let i = 0; i < count; i++) yBuf[i] = data.labels[picked[i]!]!;
-        sBatch?.fill(rows, count);
-
-        const { lossValue, batchCorrect } = tf.tidy(() => {
-          const x = tf.tensor2d(xBuf.subarray(0, count * net.inputSize), [count, net.inputSize]);
-          const y = tf.tensor1d(yBuf.subarray(0, count), 'int32');
-          const soft = data.teacher ? data.teacher(x) : sBatch?.tensors(count);
-          let hits: tf.Tensor | undefined;
-          const lossValue = opt.minimize(() => {
-            const logits = net.forward(x, { training: true, rng: dropoutRng });
-            // Kept out of variableGrads' internal tidy so accuracy can be read after the step.
-            hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')));
-            return distillationLoss(logits, {
-              labels: y,
-              temperature: T,
-              ...(soft ? { softTargets: soft, alpha: cfg.alpha ?? 1 } : {}),
-            });
-          }, lr);
-          const batchCorrect = hits!.dataSync()[0]!;
-          hits!.dispose();
-          return { lossValue, batchCorrect };
-        });
+        const rows = w.rows.subarray(start, Math.min(start + bs, w.rows.length));
+        const { lossValue, batchCorrect } = step(examples, rows, lr, rngs);
         if (!Number.isFinite(lossValue)) throw new NonFiniteLossError(epoch + 1, b + 1, lossValue);
-        net.applyConstraints();
-        lossSum += lossValue * count;
-        correct += batchCorrect;
+        totals.lossSum += lossValue * rows.length;
+        totals.correct += batchCorrect;
         if ((b + 1) % every === 0) hooks.onBatch?.({ epoch: epoch + 1, batch: b + 1, batches, loss: lossValue });
         await yieldToEventLoop();
       }
+      const seconds = totals.seconds + (Date.now() - totals.started) / 1000;
+      if (index + 1 < windows.length) {
+        const position = { window: index + 1, lossSum: totals.lossSum, correct: totals.correct, seconds };
+        const at = { epoch: epoch + 1, window: index + 1, windows: windows.length };
+        await hooks.onWindowEnd?.(at, snapshot(epoch, position));
+        continue;
+      }
       const stats: EpochStats = {
         epoch: epoch + 1,
-        loss: lossSum / n,
-        trainAccuracy: correct / n,
+        loss: totals.lossSum / n,
+        trainAccuracy: totals.correct / n,
         learningRate: lr,
-        seconds: (Date.now() - started) / 1000,
+        seconds,
       };
       history.push(stats);
-      await hooks.onEpochEnd?.(stats, () => ({
-        epoch: epoch + 1,
-        weights: exportWeights(net),
-        optimizer: opt.state(),
-        history: [...history],
-      }));
+      await hooks.onEpochEnd?.(stats, snapshot(epoch + 1));
+      totals = { lossSum: 0, correct: 0, seconds: 0, started: Date.now() };
     }
   } finally {
     opt.dispose();
   }
   return history;
+}
+
+type Step = (
+  examples: InMemoryExamples & { position: (index: number) => number },
+  rows: Int32Array,
+  lr: number,
+  rngs: { jitter: Rng; dropout: Rng },
+) => { lossValue: number; batchCorrect: number };
+
+/** One optimiser step on the given rows of the training set; returns the batch's loss and correct answers. */
+function batchStep(net: Net, opt: Optimizer, data: TrainData, cfg: TrainConfig, bs: number): Step {
+  const xBuf = new Float32Array(bs * net.inputSize);
+  const yBuf = new Int32Array(bs);
+  const picked = new Int32Array(bs);
+  const sBatch = data.softTargets ? softBatch(data.softTargets, bs, net.numClasses) : undefined;
+  const T = cfg.temperature ?? 1;
+  return (examples, rows, lr, rngs) => {
+    const count = rows.length;
+    for (let i = 0; i < count; i++) picked[i] = examples.position(data.indices[rows[i]!]!);
+    fillBatch(examples.images, data.side, picked, 0, count, xBuf, cfg.jitter ?? 0, rngs.jitter);
+    for (let i = 0; i < count; i++) yBuf[i] = examples.labels[picked[i]!]!;
+    sBatch?.fill(rows, count);
+    const result = tf.tidy(() => {
+      const x = tf.tensor2d(xBuf.subarray(0, count * net.inputSize), [count, net.inputSize]);
+      const y = tf.tensor1d(yBuf.subarray(0, count), 'int32');
+      const soft = data.teacher ? data.teacher(x) : sBatch?.tensors(count);
+      let hits: tf.Tensor | undefined;
+      const lossValue = opt.minimize(() => {
+        const logits = net.forward(x, { training: true, rng: rngs.dropout });
+        // Kept out of variableGrads' internal tidy so accuracy can be read after the step.
+        hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')));
+        return distillationLoss(logits, {
+          labels: y,
+          temperature: T,
+          ...(soft ? { softTargets: soft, alpha: cfg.alpha ?? 1 } : {}),
+        });
+      }, lr);
+      const batchCorrect = hits!.dataSync()[0]!;
+      hits!.dispose();
+      return { lossValue, batchCorrect };
+    });
+    net.applyConstraints();
+    return result;
+  };
 }

@@ -19,7 +19,7 @@ import { keys } from '../../common/store-keys';
 import { createLogger } from '../../config';
 import { resolveDistillationInput, resolveSearchInput } from '../../config/resolve';
 import { buildNet, exportWeights, initBackend, train } from '../../ml';
-import type { Net, TrainConfig, TrainData, TrainSnapshot } from '../../ml';
+import type { InMemoryExamples, Net, TrainConfig, TrainData, TrainSnapshot } from '../../ml';
 import type { BackendInfo } from '../../ml/backend';
 import { exportLayersModel } from '../../ml/export';
 import { buildLayersNet, TopologyError } from '../../ml/layers-net';
@@ -111,7 +111,7 @@ const cnnTopology = (shape: number[], classes: number) =>
   ]);
 
 /** `classes` bands of columns; images of class c are bright in band c (any channel count). */
-function bands(n: number, side: InputShape, classes: number): TrainData {
+function bands(n: number, side: InputShape, classes: number): TrainData & InMemoryExamples {
   const [h, w, c = 1] = side;
   const images = new Uint8Array(n * h * w * c);
   const labels = new Uint8Array(n);

@@ -13,14 +13,14 @@ import {
 } from '../../ml';
 import { fillBatch } from '../../ml/batches';
 import { ensembleAt } from '../../ml/losses';
-import type { TrainConfig, TrainData, TrainSnapshot } from '../../ml';
+import type { InMemoryExamples, TrainConfig, TrainData, TrainSnapshot } from '../../ml';
 
 before(async () => {
   await initBackend({ requested: 'auto' });
 });
 
 /** Two separable blobs drawn as 8×8 images: class 0 bright on the left, class 1 on the right. */
-function toyData(n: number): TrainData {
+function toyData(n: number): TrainData & InMemoryExamples {
   const images = new Uint8Array(n * 64);
   const labels = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
