@@ -153,6 +153,36 @@ export interface BlockRequest {
   count: number;
 }
 
+/**
+ * Test fault injection, off unless set: CHRYSALIS_FAULT_HOLD_BLOCKS="<member>-<block>[,...]" names blocks whose
+ * activity, once started, holds (heartbeating, computing nothing) until the worker dies or drains, so a test can
+ * kill -9 a compute worker with exactly those blocks in flight. Read once, at load; a malformed value fails then.
+ */
+export function parseHoldBlocks(value: string | undefined): ReadonlySet<string> {
+  if (value === undefined || value.trim() === '') return new Set();
+  return new Set(
+    value.split(',').map((item) => {
+      const m = /^\s*(\d+)-(\d+)\s*$/.exec(item);
+      const got = JSON.stringify(item);
+      if (!m) throw new Error(`CHRYSALIS_FAULT_HOLD_BLOCKS: expected <member>-<block>[,...], got ${got}`);
+      return `${Number(m[1])}-${Number(m[2])}`;
+    }),
+  );
+}
+
+const HOLD_BLOCKS = parseHoldBlocks(process.env['CHRYSALIS_FAULT_HOLD_BLOCKS']);
+
+/** Holds a block named in CHRYSALIS_FAULT_HOLD_BLOCKS: heartbeats until the worker is killed; fails if it drains. */
+async function holdBlock(deps: ComputeDeps, key: string): Promise<never> {
+  deps.logger.warn({ key }, 'teacher logits block held (fault injection: CHRYSALIS_FAULT_HOLD_BLOCKS)');
+  const ctx = activityContext();
+  for (;;) {
+    if (deps.draining?.()) throw new Error(`${key}: held block released, the worker is draining`);
+    ctx?.heartbeat({ held: key });
+    await (ctx ? ctx.sleep(1000) : new Promise((r) => setTimeout(r, 1000)));
+  }
+}
+
 /** The bytes a block of `count` × C float32 logits takes as stored: a smaller object is no finished block. */
 function blockBytes(count: number, C: number): number {
   return encodeTensors({ logits: { dtype: 'float32', shape: [count, C], data: new Float32Array(count * C) } }).length;
@@ -172,6 +202,7 @@ async function teacherLogitsBlock(
   const done = await store.stat(key);
   if (done && done.bytes === blockBytes(req.count, C)) return { key, computed: false, seconds: 0 };
   const { ds, transfer, range } = await blockInputs(deps, req);
+  if (HOLD_BLOCKS.has(`${req.member}-${req.block}`)) await holdBlock(deps, key);
   activityContext()?.heartbeat({ member: req.member, block: req.block });
   const t0 = performance.now();
   const data = await memberLogits(store, req.teacher, ds, transfer, range);
