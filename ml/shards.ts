@@ -40,7 +40,7 @@ export function shardStarts(indices: Int32Array, shardSize: number, shards: numb
   }
   starts[shards] = indices.length;
   for (let i = 1; i < indices.length; i++)
-    if (indices[i]! <= indices[i - 1]!) throw new RangeError('streaming needs sorted, distinct example indices');
+    if (indices[i]! < indices[i - 1]!) throw new RangeError('streaming needs sorted example indices');
   return starts;
 }
 
