@@ -9,6 +9,8 @@ import { putJson } from '../storage/artifact-store';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import { predictLogits } from '../ml/evaluate';
 import { encodeSoftTargets } from '../ml/soft-targets';
+import { VIEW_RULE, viewImages } from '../ml/views';
+import type { ViewSpec } from '../ml/views';
 import { blockKey } from '../common/soft-target-blocks';
 import type { Member } from '../common/soft-target-blocks';
 import { topKProblem } from '../common/soft-target-format';
@@ -38,14 +40,26 @@ export type TeacherMember = Member<ModelRef, ImportedTeacherRef>;
 
 type Data = Awaited<ReturnType<typeof datasetFor>>;
 
-/** One member's float32 logits (indices.length × C) on the given transfer examples. */
+/**
+ * One member's float32 logits (range.count × C) on the given transfer examples, or with `views` on the view rows
+ * [start, start + count) of the transfer examples (ml/views.ts): each teacher runs on exactly the shifted image a
+ * student will see for that row.
+ */
 export async function memberLogits(
   store: ArtifactStore,
   member: TeacherMember,
   ds: Data,
   transfer: Int32Array,
   range: { start: number; count: number } = { start: 0, count: transfer.length },
+  views?: ViewSpec,
 ): Promise<Float32Array> {
+  if (views) {
+    if ('imported' in member && member.imported.kind === 'npy')
+      throw invalidInput(`invalid input: ${member.imported.field}: an .npy teacher has no views (transfer.views 1)`);
+    const images = viewImages(ds.train.images, ds.shape, transfer, views, range);
+    const rows = Int32Array.from({ length: range.count }, (_, i) => i);
+    return memberLogits(store, member, { ...ds, train: { ...ds.train, images } }, rows);
+  }
   const indices = transfer.subarray(range.start, range.start + range.count);
   if ('imported' in member) {
     // A .npy teacher is its rows for the whole transfer set, checked whole: read it all, keep the block's rows.
@@ -115,6 +129,16 @@ export async function storeSoftTargets(
       datasetDigest: req.data.datasetDigest,
       planDigest: req.data.planDigest,
       transferIndices: 'data plan "transfer" split',
+      ...(req.data.views
+        ? {
+            views: {
+              count: req.data.views.count,
+              jitter: req.data.views.jitter,
+              rule: VIEW_RULE,
+              rows: 'example-major: row i*K + v is view v of transfer example i',
+            },
+          }
+        : {}),
     },
   });
   const bytesPerExample = n > 0 ? logits.bytes / n : 0;
@@ -153,11 +177,13 @@ async function teacherLogitsBlock(
   const done = await store.stat(key);
   if (done && done.bytes === blockBytes(req.count, C)) return { key, computed: false, seconds: 0 };
   const { ds, transfer } = await softTargetInputs(deps, req);
-  if (req.start < 0 || req.count < 0 || req.start + req.count > transfer.length)
-    throw invalidInput(`invalid input: block ${req.block}: examples ${req.start}+${req.count} past ${transfer.length}`);
+  const views = req.data.views;
+  const rows = transfer.length * (views?.count ?? 1);
+  if (req.start < 0 || req.count < 0 || req.start + req.count > rows)
+    throw invalidInput(`invalid input: block ${req.block}: rows ${req.start}+${req.count} past ${rows}`);
   activityContext()?.heartbeat({ member: req.member, block: req.block });
   const t0 = performance.now();
-  const data = await memberLogits(store, req.teacher, ds, transfer, req);
+  const data = await memberLogits(store, req.teacher, ds, transfer, req, views);
   const seconds = (performance.now() - t0) / 1000;
   await store.put(key, encodeTensors({ logits: { dtype: 'float32', shape: [req.count, C], data } }));
   deps.logger.info({ key, member: req.member, block: req.block, count: req.count }, 'teacher logits block stored');

@@ -7,7 +7,7 @@
  */
 import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
-import { fillBatch } from './batches';
+import { fillBatch, fillShiftedBatch } from './batches';
 import { distillationLoss } from './losses';
 import { softBatch } from './soft-targets';
 import type { StoredSoftTargets } from './soft-targets';
@@ -52,6 +52,11 @@ export interface TrainData {
    * view), computed every step instead of read from stored soft targets. Wins over `softTargets`.
    */
   teacher?: (x: tf.Tensor2D) => tf.Tensor2D;
+  /**
+   * Consistent views (ml/views.ts): row i of `indices` is always shifted by `shift(i)`, the view its stored soft
+   * target was computed on, instead of a random jitter (which must then be 0).
+   */
+  views?: { shift(row: number): readonly [number, number] };
 }
 
 export interface EpochStats {
@@ -137,7 +142,9 @@ export async function train(
         const count = Math.min(bs, n - start);
         const rows = order.subarray(start, start + count);
         const picked = Int32Array.from(rows, (r) => data.indices[r]!);
-        fillBatch(data.images, data.side, picked, 0, count, xBuf, cfg.jitter ?? 0, jitterRng);
+        if (data.views)
+          fillShiftedBatch(data.images, data.side, picked, count, xBuf, (b) => data.views!.shift(rows[b]!));
+        else fillBatch(data.images, data.side, picked, 0, count, xBuf, cfg.jitter ?? 0, jitterRng);
         for (let i = 0; i < count; i++) yBuf[i] = data.labels[picked[i]!]!;
         sBatch?.fill(rows, count);
 
