@@ -18,7 +18,8 @@ import type { Dataset } from '../ml/datasets';
 import { makePlan, planWarnings } from '../ml/splits';
 import { train } from '../ml/train';
 import type { ModelLimits } from '../config/model-size';
-import { quantizeKindSchema, tableModelIssues, transferClassIssues } from '../config/schemas';
+import { DEFAULT_VIEW_JITTER, quantizeKindSchema, tableModelIssues, transferClassIssues } from '../config/schemas';
+import { VIEW_RULE, rowShift, viewIndices } from '../ml/views';
 import type { DataSpec, QuantizeKind, TransferSpec } from '../config/schemas';
 import { keys, loadModelNet, loadPlan, modelInputOf, publishModel, savePlan, storeLayersModel } from './artifacts';
 import { datasetFor, datasetWithRows, loadSource, trainingData } from './dataset-source';
@@ -81,7 +82,6 @@ async function prepareData(
   const splitSpec = {
     validationSize: req.data.validationSize,
     trainLimit: req.data.trainLimit,
-    transfer: req.transfer,
     seed: req.seed,
   };
   const trainDigest = digestOf({
@@ -90,9 +90,25 @@ async function prepareData(
     trainLimit: splitSpec.trainLimit,
     seed: req.seed,
   });
-  const planDigest = digestOf({ trainDigest, transfer: req.transfer });
-  const plan = makePlan(ds.train.labels, splitSpec);
-  const warnings = planWarnings(ds.train.n, plan, splitSpec);
+  // Views are rows of the soft targets, not a different choice of examples: the plan's rule is without them.
+  const { views, viewJitter, ...rule } = req.transfer;
+  if (views !== undefined && views > 1 && ds.features)
+    throw invalidInput(
+      `invalid input: ${field}.views: views shift pixels; rows of a table (dataset "csv") take views 1`,
+    );
+  const viewSpec =
+    views !== undefined && views > 1
+      ? { count: views, jitter: viewJitter ?? DEFAULT_VIEW_JITTER, seed: req.seed }
+      : null;
+  // Without views the digest is what it always was; with them it names K, the bound and the shift rule, so the
+  // soft-target cache key and the students' digests do too (teachers depend on trainDigest only: reused).
+  const planDigest = digestOf({
+    trainDigest,
+    transfer: rule,
+    ...(viewSpec ? { views: { count: viewSpec.count, jitter: viewSpec.jitter, rule: VIEW_RULE } } : {}),
+  });
+  const plan = makePlan(ds.train.labels, { ...splitSpec, transfer: rule });
+  const warnings = planWarnings(ds.train.n, plan, { ...splitSpec, transfer: rule });
   if (warnings.length > 0)
     deps.logger.warn({ warnings, dataset: req.data.dataset }, `data split: ${warnings.join('; ')}`);
   const ref = await savePlan(store, planDigest, plan);
@@ -116,9 +132,11 @@ async function prepareData(
     counts: {
       train: plan.train.length,
       validation: plan.validation.length,
-      transfer: plan.transfer.length,
+      // With views: the rows of the soft targets (examples × views), which the teacher fan-out plans its blocks by.
+      transfer: plan.transfer.length * (viewSpec?.count ?? 1),
       test: ds.test.n,
     },
+    ...(viewSpec ? { views: { ...viewSpec, examples: plan.transfer.length } } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
     ...(shards ? { shards } : {}),
   };
@@ -136,7 +154,9 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
       train: async ({ resume, hooks }, log) => {
         const { info: ds, examples } = await trainingData(req.data, deps);
         const plan = await loadPlan(store, req.data.plan);
-        const indices = req.split === 'train' ? plan.train : plan.transfer;
+        // A student of stored soft targets with views trains on every view row, each with its fixed shift.
+        const views = req.split === 'transfer' && req.distill ? viewRows(req, plan.transfer) : undefined;
+        const indices = req.split === 'train' ? plan.train : (views?.indices ?? plan.transfer);
         const side = ds.shape;
         const notForTables = tableProblem(req, ds);
         if (notForTables) throw notForTables;
@@ -161,6 +181,7 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
             side,
             indices,
             ...(online ? { teacher: online.teacher } : {}),
+            ...(views ? { views: { shift: views.shift } } : {}),
           };
           const { epochs, batchSize, optimizer, lrSchedule, jitter } = req.train;
           const stopAfterEpoch = stop !== undefined ? { stopAfterEpoch: stop } : {};
@@ -197,6 +218,25 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
       },
     },
   );
+}
+
+/**
+ * The view rows of a distilled student's transfer set (ml/views.ts) when the plan has views: every example K times,
+ * each row with its view's shift. The student's own jitter and online teachers are refused (the config does so
+ * first): both would give a row an input other than the one its soft target was computed on.
+ */
+function viewRows(
+  req: TrainRequest,
+  transfer: Int32Array,
+): { indices: Int32Array; shift: (row: number) => [number, number] } | undefined {
+  const spec = req.data.views;
+  if (!spec) return undefined;
+  const field = req.role === 'student' || req.role === 'baseline' ? 'student.train.jitter' : 'train.jitter';
+  if (req.train.jitter > 0)
+    throw invalidInput(`invalid input: ${field}: with transfer.views > 1 each row is a fixed view: give jitter 0`);
+  if (req.distill?.online)
+    throw invalidInput(`invalid input: ${req.name}: online teachers and transfer.views are alternatives`);
+  return { indices: viewIndices(transfer, spec.count), shift: rowShift(spec, transfer) };
 }
 
 /**
@@ -237,13 +277,14 @@ function pick<T, K extends keyof T>(o: T, ...ks: K[]): Pick<T, K> {
 async function computeSoftTargets(deps: ComputeDeps, req: SoftTargetsRequest): Promise<SoftTargetsRef> {
   const { ds, transfer } = await softTargetInputs(deps, req);
   const C = ds.numClasses;
-  const n = transfer.length;
+  const views = req.data.views;
+  const n = transfer.length * (views?.count ?? 1);
   const members = membersOf(req);
   const all = new Float32Array(members.length * n * C);
   let inferenceSeconds = 0;
   for (const [m, member] of members.entries()) {
     const t0 = performance.now();
-    all.set(await memberLogits(deps.store, member, ds, transfer), m * n * C);
+    all.set(await memberLogits(deps.store, member, ds, transfer, { start: 0, count: n }, views), m * n * C);
     inferenceSeconds += (performance.now() - t0) / 1000;
     activityContext()?.heartbeat({ teacher: m + 1 });
   }

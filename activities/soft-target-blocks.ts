@@ -9,6 +9,8 @@ import { putJson } from '../storage/artifact-store';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import { predictLogits } from '../ml/evaluate';
 import { encodeSoftTargets } from '../ml/soft-targets';
+import { VIEW_RULE, viewImages } from '../ml/views';
+import type { ViewSpec } from '../ml/views';
 import { blockKey } from '../common/soft-target-blocks';
 import type { Member } from '../common/soft-target-blocks';
 import { topKProblem } from '../common/soft-target-format';
@@ -38,14 +40,28 @@ export type TeacherMember = Member<ModelRef, ImportedTeacherRef>;
 
 type Data = Awaited<ReturnType<typeof datasetFor>>;
 
-/** One member's float32 logits (indices.length × C) on the given transfer examples. */
+/**
+ * One member's float32 logits (range.count × C) on the given transfer examples, or with `views` on the view rows
+ * [start, start + count) of the transfer examples (ml/views.ts): each teacher runs on exactly the shifted image a
+ * student will see for that row.
+ */
 export async function memberLogits(
   store: ArtifactStore,
   member: TeacherMember,
   ds: Data,
   transfer: Int32Array,
   range: { start: number; count: number } = { start: 0, count: transfer.length },
+  views?: ViewSpec,
+  /** Where transfer example i lies in `ds.train` (a sharded block's own rows). @default transfer[i] */
+  position?: (i: number) => number,
 ): Promise<Float32Array> {
+  if (views) {
+    if ('imported' in member && member.imported.kind === 'npy')
+      throw invalidInput(`invalid input: ${member.imported.field}: an .npy teacher has no views (transfer.views 1)`);
+    const images = viewImages(ds.train.images, ds.shape, transfer, views, range, position);
+    const rows = Int32Array.from({ length: range.count }, (_, i) => i);
+    return memberLogits(store, member, { ...ds, train: { ...ds.train, images } }, rows);
+  }
   const indices = transfer.subarray(range.start, range.start + range.count);
   if ('imported' in member) {
     // A .npy teacher is its rows for the whole transfer set, checked whole: read it all, keep the block's rows.
@@ -77,19 +93,29 @@ export async function softTargetInputs(
  * A block's data: of a sharded dataset only the block's examples (read a shard at a time), so a worker's memory
  * is one block's whatever the dataset's size; else the dataset as it is. A .npy teacher is checked whole.
  */
-async function blockInputs(
-  deps: ComputeDeps,
-  req: BlockRequest,
-): Promise<{ ds: Data; transfer: Int32Array; range: { start: number; count: number } }> {
+async function blockInputs(deps: ComputeDeps, req: BlockRequest): Promise<BlockInputs> {
   const { store } = deps;
   const { transfer } = await loadPlan(store, req.data.plan);
-  if (req.start < 0 || req.count < 0 || req.start + req.count > transfer.length)
-    throw invalidInput(`invalid input: block ${req.block}: examples ${req.start}+${req.count} past ${transfer.length}`);
+  const K = req.data.views?.count ?? 1;
+  const rows = transfer.length * K;
+  if (req.start < 0 || req.count < 0 || req.start + req.count > rows)
+    throw invalidInput(`invalid input: block ${req.block}: rows ${req.start}+${req.count} past ${rows}`);
   const whole = !req.data.shards || ('imported' in req.teacher && req.teacher.imported.kind === 'npy');
   if (whole) return { ds: await datasetFor(req.data, deps), transfer, range: req };
-  const mine = transfer.subarray(req.start, req.start + req.count);
-  const { ds, rows } = await datasetWithRows(req.data, deps, mine, { test: false });
-  return { ds, transfer: rows, range: { start: 0, count: req.count } };
+  // The block's examples (with views: those its rows are views of), read a shard at a time.
+  const [first, end] = [Math.floor(req.start / K), Math.ceil((req.start + req.count) / K)];
+  const mine = transfer.subarray(first, end);
+  const { ds, rows: local } = await datasetWithRows(req.data, deps, mine, { test: false });
+  if (!req.data.views) return { ds, transfer: local, range: { start: 0, count: req.count } };
+  // Views are named by the dataset index (the global transfer indices), their pixels read from the block's rows.
+  return { ds, transfer: mine, range: { start: req.start - first * K, count: req.count }, position: (i) => i };
+}
+
+interface BlockInputs {
+  ds: Data;
+  transfer: Int32Array;
+  range: { start: number; count: number };
+  position?: (i: number) => number;
 }
 
 /** Encodes every member's logits (members × n × C, member-major) in the format and stores them + the manifest. */
@@ -134,6 +160,16 @@ export async function storeSoftTargets(
       datasetDigest: req.data.datasetDigest,
       planDigest: req.data.planDigest,
       transferIndices: 'data plan "transfer" split',
+      ...(req.data.views
+        ? {
+            views: {
+              count: req.data.views.count,
+              jitter: req.data.views.jitter,
+              rule: VIEW_RULE,
+              rows: 'example-major: row i*K + v is view v of transfer example i',
+            },
+          }
+        : {}),
     },
   });
   const bytesPerExample = n > 0 ? logits.bytes / n : 0;
@@ -201,11 +237,11 @@ async function teacherLogitsBlock(
   const C = req.data.numClasses;
   const done = await store.stat(key);
   if (done && done.bytes === blockBytes(req.count, C)) return { key, computed: false, seconds: 0 };
-  const { ds, transfer, range } = await blockInputs(deps, req);
+  const { ds, transfer, range, position } = await blockInputs(deps, req);
   if (HOLD_BLOCKS.has(`${req.member}-${req.block}`)) await holdBlock(deps, key);
   activityContext()?.heartbeat({ member: req.member, block: req.block });
   const t0 = performance.now();
-  const data = await memberLogits(store, req.teacher, ds, transfer, range);
+  const data = await memberLogits(store, req.teacher, ds, transfer, range, req.data.views, position);
   const seconds = (performance.now() - t0) / 1000;
   await store.put(key, encodeTensors({ logits: { dtype: 'float32', shape: [req.count, C], data } }));
   deps.logger.info({ key, member: req.member, block: req.block, count: req.count }, 'teacher logits block stored');

@@ -29,7 +29,13 @@ export interface DataPlanRef {
   plan: ArtifactRef;
   numClasses: number;
   classNames: string[];
+  /** `transfer`: the transfer rows, examples × views (`views.count`, 1 without views). */
   counts: { train: number; validation: number; transfer: number; test: number };
+  /**
+   * Consistent augmented views (`transfer.views` > 1, ml/views.ts): transfer row r = i·K + v is view v of transfer
+   * example i; `examples` is the plan's transfer examples. Absent without views.
+   */
+  views?: { count: number; jitter: number; seed: number; examples: number };
   /** What the split left that the user may not expect (ml/splits.ts planWarnings); absent when none. */
   warnings?: string[];
   /** The dataset as shards in the store (`data.shards`): workers read these, not the source. */

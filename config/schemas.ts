@@ -272,12 +272,90 @@ export const idxFilesSchema = z
   })
   .strict();
 
-export const transferSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('full') }).strict(),
-  z.object({ kind: z.literal('fraction'), fraction: z.number().gt(0).max(1) }).strict(),
-  z.object({ kind: z.literal('excludeClasses'), classes: z.array(z.number().int().min(0)).min(1) }).strict(),
-  z.object({ kind: z.literal('onlyClasses'), classes: z.array(z.number().int().min(0)).min(1) }).strict(),
-]);
+/** The transfer rules, each with `extra` fields beside its own. */
+function transferRules<E extends z.ZodRawShape>(extra: E) {
+  return z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('full'), ...extra }).strict(),
+    z.object({ kind: z.literal('fraction'), fraction: z.number().gt(0).max(1), ...extra }).strict(),
+    z
+      .object({ kind: z.literal('excludeClasses'), classes: z.array(z.number().int().min(0)).min(1), ...extra })
+      .strict(),
+    z.object({ kind: z.literal('onlyClasses'), classes: z.array(z.number().int().min(0)).min(1), ...extra }).strict(),
+  ]);
+}
+
+/** Which examples of the training split form the transfer set (student search, specialists). */
+export const transferSchema = transferRules({});
+
+/**
+ * The distillation pipeline's transfer rule, with consistent augmented views (docs/SOFT-TARGETS.md): `views` K
+ * fixed shifted copies of each transfer example (view 0 unshifted), the teachers' soft targets computed on each.
+ */
+export const viewTransferSchema = transferRules({
+  /** Views per transfer example, images only. @default 1: the transfer set as it is */
+  views: z.number().int('a whole number of views').min(1, 'at least 1 view').max(256).optional(),
+  /** The views' largest shift in pixels, with views > 1. @default 2 */
+  viewJitter: z.number().int('a whole number of pixels').min(0).max(64).optional(),
+});
+
+/** The views' shift bound when the config gives none. */
+export const DEFAULT_VIEW_JITTER = 2;
+
+/**
+ * Views against the rest of a distillation config: images only, a given viewJitter only with views > 1, and a
+ * student that sees exactly the stored views (no jitter of its own, not online). Paths from the config's root.
+ */
+export function viewIssues(cfg: {
+  data: { dataset: string };
+  transfer: TransferSpec;
+  teachers: object;
+  student: { train: { jitter: number } };
+  students: readonly { online?: boolean | undefined }[];
+}): { path: (string | number)[]; message: string }[] {
+  const { views, viewJitter } = cfg.transfer;
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  if (viewJitter !== undefined && !(views !== undefined && views > 1))
+    issues.push({
+      path: ['transfer', 'viewJitter'],
+      message: 'viewJitter bounds the shift of views: give it with views > 1',
+    });
+  if (views === undefined || views === 1) return issues;
+  if (cfg.data.dataset === 'csv')
+    issues.push({
+      path: ['transfer', 'views'],
+      message: 'views shift pixels; rows of a table (dataset "csv") take views 1',
+    });
+  if ('softTargets' in cfg.teachers)
+    issues.push({
+      path: ['transfer', 'views'],
+      message: 'stored soft targets (teachers.softTargets) are used as stored, one row per example: views 1',
+    });
+  if ('import' in cfg.teachers)
+    (cfg.teachers as { import: { kind: string }[] }).import.forEach((t, i) => {
+      if (t.kind === 'npy')
+        issues.push({
+          path: ['teachers', 'import', i],
+          message: 'an .npy teacher is logits of the unshifted transfer set: no views of it (transfer.views 1)',
+        });
+    });
+  if (cfg.student.train.jitter > 0)
+    issues.push({
+      path: ['student', 'train', 'jitter'],
+      message:
+        'with transfer.views > 1 each row is the fixed view its soft targets were computed on; a jitter would ' +
+        'shift it away from what the teachers saw: give jitter 0 (the views are the augmentation)',
+    });
+  cfg.students.forEach((s, i) => {
+    if (s.online)
+      issues.push({
+        path: ['students', i, 'online'],
+        message:
+          'online teachers and transfer.views are alternatives (fresh views taught on the fly vs fixed views ' +
+          'with stored soft targets): drop online or set views 1',
+      });
+  });
+  return issues;
+}
 
 /** A soft-target cache key: one path segment under soft-targets/. */
 export const softTargetsKeySchema = z
@@ -440,7 +518,7 @@ export const distillationConfigSchema = z
       import: z.object({ import: z.array(teacherImportSchema).min(1).max(16) }).strict(),
     }),
     ensemble: z.enum(['arithmetic', 'geometric']).default('arithmetic'),
-    transfer: transferSchema.default({ kind: 'full' }),
+    transfer: viewTransferSchema.default({ kind: 'full' }),
     student: z.object({ model: studentModelSpecSchema, train: trainSpecSchema }).strict(),
     /** One distilled student per entry; the hard-label baseline is always trained too. */
     students: z.array(studentVariantSchema).min(1).max(32),
@@ -454,6 +532,7 @@ export const distillationConfigSchema = z
     checkDataAndTransfer(cfg, ctx);
     for (const i of onlineStudentIssues(cfg.students, cfg.teachers))
       ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+    for (const i of viewIssues(cfg)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
     if (cfg.data.dataset !== 'csv') return;
     const models: [(string | number)[], { model: ModelSpecInput; train: TrainSpec }][] = [[['student'], cfg.student]];
     if ('count' in cfg.teachers) models.push([['teachers'], cfg.teachers]);
@@ -545,7 +624,7 @@ export type LayersSpecInput = z.infer<typeof layersSpecSchema>;
 export type MlpSpecInput = z.infer<typeof mlpSpecSchema>;
 export type CnnSpecInput = z.infer<typeof cnnSpecSchema>;
 export type TrainSpec = z.infer<typeof trainSpecSchema>;
-export type TransferSpec = z.infer<typeof transferSchema>;
+export type TransferSpec = z.infer<typeof viewTransferSchema>;
 export type StudentVariant = z.infer<typeof studentVariantSchema>;
 export type DataSpec = z.infer<typeof dataSchema>;
 export type ImageFolders = z.infer<typeof imageFoldersSchema>;

@@ -5,6 +5,33 @@ import type { Pixels } from './datasets';
 import type { Rng } from './rng';
 
 /**
+ * Copies one example (HWC, starting at `src` of `images`) into `out` at `dst`, divided by `div` and shifted by
+ * (dx, dy) with zero fill: pixel (x, y) of the result is (x − dx, y − dy) of the source.
+ */
+export function copyShifted(
+  images: Pixels,
+  side: InputShape,
+  src: number,
+  out: Pixels,
+  dst: number,
+  shift: readonly [number, number],
+  div: number,
+): void {
+  const [h, w] = side;
+  const c = channelsOf(side);
+  const [dx, dy] = shift;
+  for (let y = 0; y < h; y++) {
+    const sy = y - dy;
+    for (let x = 0; x < w; x++) {
+      const sx = x - dx;
+      const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
+      for (let k = 0; k < c; k++)
+        out[dst + (y * w + x) * c + k] = inside ? images[src + (sy * w + sx) * c + k]! / div : 0;
+    }
+  }
+}
+
+/**
  * Copies the examples at `rows` of `indices` into `out` (HWC), uint8 pixels as floats in [0, 1] and float
  * inputs as they are, each shifted by a random (dx, dy) in [−jitter, jitter] with zero fill. jitter = 0 is a
  * plain copy.
@@ -19,8 +46,6 @@ export function fillBatch(
   jitter: number,
   rng: Rng,
 ): void {
-  const [h, w] = side;
-  const c = channelsOf(side);
   const size = inputSizeOf(side);
   // Dividing by 1 is exact, and by 255 is what uint8 inputs have always been divided by.
   const div = images instanceof Uint8Array ? 255 : 1;
@@ -33,14 +58,23 @@ export function fillBatch(
     }
     const dx = rng.int(-jitter, jitter);
     const dy = rng.int(-jitter, jitter);
-    for (let y = 0; y < h; y++) {
-      const sy = y - dy;
-      for (let x = 0; x < w; x++) {
-        const sx = x - dx;
-        const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
-        for (let k = 0; k < c; k++)
-          out[dst + (y * w + x) * c + k] = inside ? images[src + (sy * w + sx) * c + k]! / div : 0;
-      }
-    }
+    copyShifted(images, side, src, out, dst, [dx, dy], div);
   }
+}
+
+/**
+ * Like {@link fillBatch} without randomness: batch row b is example `indices[b]` shifted by `shiftOf(b)` (a fixed
+ * view, ml/views.ts), so the same row always gets the same input.
+ */
+export function fillShiftedBatch(
+  images: Pixels,
+  side: InputShape,
+  indices: ArrayLike<number>,
+  count: number,
+  out: Float32Array,
+  shiftOf: (b: number) => readonly [number, number],
+): void {
+  const size = inputSizeOf(side);
+  const div = images instanceof Uint8Array ? 255 : 1;
+  for (let b = 0; b < count; b++) copyShifted(images, side, indices[b]! * size, out, b * size, shiftOf(b), div);
 }

@@ -13,6 +13,8 @@ export { Optimizer, learningRateAt } from './optimizers';
 export type { LrSchedule, OptimizerSpec } from './optimizers';
 export { Rng, deriveSeed } from './rng';
 export { makePlan } from './splits';
+export { VIEW_RULE, rowShift, viewImages, viewIndices, viewShift } from './views';
+export type { ViewSpec } from './views';
 export type { Plan, SplitSpec, TransferRule } from './splits';
 export { NonFiniteLossError, train } from './train';
 export type {

@@ -7,7 +7,7 @@
  */
 import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
-import { fillBatch } from './batches';
+import { fillBatch, fillShiftedBatch } from './batches';
 import { distillationLoss } from './losses';
 import { softBatch } from './soft-targets';
 import type { StoredSoftTargets } from './soft-targets';
@@ -72,6 +72,11 @@ export type TrainData = ExampleData & {
    * view), computed every step instead of read from stored soft targets. Wins over `softTargets`.
    */
   teacher?: (x: tf.Tensor2D) => tf.Tensor2D;
+  /**
+   * Consistent views (ml/views.ts): row i of `indices` is always shifted by `shift(i)`, the view its stored soft
+   * target was computed on, instead of a random jitter (which must then be 0).
+   */
+  views?: { shift(row: number): readonly [number, number] };
 };
 
 export interface EpochStats {
@@ -303,7 +308,9 @@ function batchStep(net: Net, opt: Optimizer, data: TrainData, cfg: TrainConfig, 
   return (examples, rows, lr, rngs) => {
     const count = rows.length;
     for (let i = 0; i < count; i++) picked[i] = examples.position(data.indices[rows[i]!]!);
-    fillBatch(examples.images, data.side, picked, 0, count, xBuf, cfg.jitter ?? 0, rngs.jitter);
+    const { views } = data;
+    if (views) fillShiftedBatch(examples.images, data.side, picked, count, xBuf, (b) => views.shift(rows[b]!));
+    else fillBatch(examples.images, data.side, picked, 0, count, xBuf, cfg.jitter ?? 0, rngs.jitter);
     for (let i = 0; i < count; i++) yBuf[i] = examples.labels[picked[i]!]!;
     sBatch?.fill(rows, count);
     const result = tf.tidy(() => {

@@ -108,3 +108,18 @@ test('soft-targets bench runs at toy size and prints one accuracy row per format
   assert.match(r.stdout, /^\| full float32 \| 80\.\d \| 4 \| /m, 'two teachers × 10 classes × 4 bytes');
   assert.match(r.stdout, /^\| 3 \| 20 \| [\d.e+-]+ \| [\d.e+-]+ \| [\d.e+-]+ \|$/m);
 });
+
+test('views bench runs at toy size: one row per arm and seed, and the JSON it documents', () => {
+  const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'chrysalis-views-bench-')), 'r.json');
+  const args = ['--budget', '0.5', '--seeds', '1', '--views', '2', '--examples', '300', '--out', out];
+  const r = run(process.execPath, ['dist/bench/views/run.js', ...args]);
+  assert.equal(r.status, 0, r.stderr);
+  for (const arm of ['stored', 'views 2', 'online'])
+    assert.match(r.stdout, new RegExp(`^${arm} seed 1: \\d+ errors`, 'm'));
+  const doc = JSON.parse(readFileSync(out, 'utf8')) as { results: { arm: string; seconds: number }[]; machine: string };
+  assert.deepEqual(
+    doc.results.map((x) => x.arm),
+    ['stored', 'views 2', 'online'],
+  );
+  assert.match(doc.machine, /\d+ cores/);
+});

@@ -256,6 +256,15 @@ test('compute activities on a sharded plan: same teacher, soft-target blocks and
     return store.get(done.key);
   };
   assert.deepEqual(Buffer.from(await block(sharded, 'b2')), Buffer.from(await block(plain, 'b1')), 'block logits');
+  // With views a block's rows start mid-example (200 / 3): the sharded block reads its examples, shifts them alike.
+  const viewsOf = (shards?: { size: number }) =>
+    compute.prepareData({
+      data: { ...base, ...(shards ? { shards } : {}) },
+      transfer: { kind: 'fraction', fraction: 0.5, views: 3 },
+      seed: 3,
+    });
+  const [v1, v2] = [await viewsOf(), await viewsOf({ size: 700 })];
+  assert.deepEqual(Buffer.from(await block(v2, 'v2')), Buffer.from(await block(v1, 'v1')), 'view block logits');
 
   // Small windows: another order, so other weights, and the run still learns.
   const windowed = await prepare({ size: 300, window: 2 });
