@@ -101,11 +101,24 @@ export function softTargetsAt(
   T: number,
   mode: EnsembleMode,
 ): Float32Array {
-  return tf.tidy(() => {
-    const stacked = tf.stack<tf.Tensor2D>(memberLogits.map((l) => tf.tensor2d(l, [n, numClasses]))) as tf.Tensor3D;
-    return ensembleAt(stacked, T, mode).dataSync() as Float32Array;
-  });
+  // In chunks of rows: every op is row-wise, so the result is that of one piece (up to the last bit where a
+  // vectorised kernel rounds a row at another offset), and memory is one chunk's: one piece of 1.1 M × 10 held
+  // ~650 MB of native intermediates (bench/scale).
+  const out = new Float32Array(n * numClasses);
+  for (let start = 0; start < n; start += ENSEMBLE_CHUNK_ROWS) {
+    const rows = Math.min(ENSEMBLE_CHUNK_ROWS, n - start);
+    const part = tf.tidy(() => {
+      const slice = (l: Float32Array) => l.subarray(start * numClasses, (start + rows) * numClasses);
+      const stacked = tf.stack<tf.Tensor2D>(memberLogits.map((l) => tf.tensor2d(slice(l), [rows, numClasses])));
+      return ensembleAt(stacked as tf.Tensor3D, T, mode).dataSync() as Float32Array;
+    });
+    out.set(part, start * numClasses);
+  }
+  return out;
 }
+
+/** Rows {@link softTargetsAt} combines at a time. */
+export const ENSEMBLE_CHUNK_ROWS = 16_384;
 
 /**
  * The ensemble's probabilities at temperature T from its members' logits [members, n, C]: the mean of their

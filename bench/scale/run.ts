@@ -62,16 +62,42 @@ function payloadBytes(value: unknown): number {
 type Event = temporal.api.history.v1.IHistoryEvent;
 const millis = (t: Event['eventTime']) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 
+/** One compute activity's span, from its history (started to completed or failed). */
+interface Span {
+  type: string;
+  from: number;
+  to: number;
+}
+
+/** The highest sampled RSS of a worker during each activity type's spans, in MiB. */
+function peaksByActivity(samples: { t: number; mib: number }[], spans: Span[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { type, from, to } of spans)
+    for (const { t, mib } of samples) if (t >= from && t <= to) out[type] = Math.max(out[type] ?? 0, mib);
+  return out;
+}
+
 /** Events and largest payload of a workflow and, recursively, its children; and the block activities' span. */
 async function histories(client: Client, workflowId: string) {
   const out: { workflowId: string; events: number; largestPayloadBytes: number }[] = [];
   let first = Infinity;
   let last = 0;
+  const spans: Span[] = [];
   const visit = async (id: string) => {
     const events = (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
     out.push({ workflowId: id, events: events.length, largestPayloadBytes: Math.max(...events.map(payloadBytes)) });
     const blocks = new Set<number>();
+    const scheduledType = new Map<number, string>();
+    const startedAt = new Map<number, number>();
     for (const e of events) {
+      const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      if (type) scheduledType.set(Number(e.eventId), type);
+      const started = e.activityTaskStartedEventAttributes;
+      if (started) startedAt.set(Number(started.scheduledEventId), millis(e.eventTime));
+      const ended = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+      const id = Number(ended?.scheduledEventId);
+      if (ended && scheduledType.has(id))
+        spans.push({ type: scheduledType.get(id)!, from: startedAt.get(id) ?? 0, to: millis(e.eventTime) });
       const scheduled = e.activityTaskScheduledEventAttributes;
       if (scheduled?.activityType?.name === 'teacherLogitsBlock') {
         blocks.add(Number(e.eventId));
@@ -84,7 +110,7 @@ async function histories(client: Client, workflowId: string) {
     }
   };
   await visit(workflowId);
-  return { workflows: out, fanOutSeconds: last > first ? (last - first) / 1000 : 0 };
+  return { workflows: out, spans, fanOutSeconds: last > first ? (last - first) / 1000 : 0 };
 }
 
 async function oneRun(views: number, workers: number, format: Format) {
@@ -100,6 +126,10 @@ async function oneRun(views: number, workers: number, format: Format) {
   try {
     const client = new Client({ connection });
     const workflowId = `scale-${views}-${workers}-${format}-${Date.now()}`;
+    const samples = new Map(names.map((n) => [n, [] as { t: number; mib: number }[]]));
+    const sampler = setInterval(() => {
+      for (const n of names) samples.get(n)!.push({ t: Date.now(), mib: rss(stack.processes.get(n)!.pid!).nowMiB });
+    }, 100);
     const t0 = Date.now();
     const summary = (await client.workflow.execute('distillationPipeline', {
       taskQueue: DEFAULT_PIPELINE_QUEUE,
@@ -107,8 +137,10 @@ async function oneRun(views: number, workers: number, format: Format) {
       args: [config(views, format)],
     })) as DistillationSummary;
     const wallSeconds = (Date.now() - t0) / 1000;
+    clearInterval(sampler);
     const peaks = Object.fromEntries([...names, 'pipeline-worker'].map((n) => [n, rss(stack.processes.get(n)!.pid!)]));
-    const { workflows, fanOutSeconds } = await histories(client, workflowId);
+    const { workflows, spans, fanOutSeconds } = await histories(client, workflowId);
+    const byActivity = Object.fromEntries(names.map((n) => [n, peaksByActivity(samples.get(n)!, spans)]));
     const soft = await getJson<{ n: number; members: number; logits: { bytes: number } }>(
       stackStore(stack),
       `${keys.softTargets(summary.softTargets.key)}/manifest.json`,
@@ -121,6 +153,8 @@ async function oneRun(views: number, workers: number, format: Format) {
       transferRows: rows,
       wallSeconds,
       rssMiB: peaks,
+      // Sampled every 100 ms; spans of all workers' activities, so with 2 workers a type's peak is either's.
+      rssPeakMiBDuring: byActivity,
       softTargetBytesPerRow: soft.logits.bytes / rows,
       teacherInference: { fanOutSeconds, rowsPerSecond: fanOutSeconds > 0 ? (rows * soft.members) / fanOutSeconds : 0 },
       historyEventsMax: Math.max(...workflows.map((w) => w.events)),

@@ -29,6 +29,7 @@ import {
 } from '../../ml/soft-targets';
 import type { KeptTargets } from '../../ml/soft-targets';
 import { Rng } from '../../ml/rng';
+import { ENSEMBLE_CHUNK_ROWS, ensembleAt } from '../../ml/losses';
 import { digestOf } from '../../storage/hash';
 import { LocalArtifactStore } from '../../storage/local-store';
 import { decodeTensors, encodeTensors } from '../../storage/tensor-codec';
@@ -303,4 +304,23 @@ test('computeSoftTargets stores each format, names it in the manifest, and refus
     assert.equal(err.message, 'invalid input: softTargets.topK: k = 11 is more than the 10 classes of mnist');
     return true;
   });
+});
+
+test('the ensemble at T is combined in chunks of rows, equal to one piece up to float32 rounding', () => {
+  const n = ENSEMBLE_CHUNK_ROWS * 2 + 7;
+  const C = 3;
+  const rng = new Rng(5);
+  const members = [0, 1].map(() => Float32Array.from({ length: n * C }, () => (rng.next() - 0.5) * 30));
+  for (const mode of ['arithmetic', 'geometric'] as const) {
+    const whole = tf.tidy(() => {
+      const stacked = tf.stack(members.map((m) => tf.tensor2d(m, [n, C]))) as tf.Tensor3D;
+      return ensembleAt(stacked, 4, mode).dataSync();
+    });
+    // Vectorised kernels may round a row differently at another offset in the tensor: the last bit, no more.
+    const chunked = softTargetsAt(members, n, C, 4, mode);
+    const worst = chunked.reduce((w, p, i) => Math.max(w, Math.abs(p - whole[i]!)), 0);
+    assert.equal(chunked.length, whole.length);
+    assert.ok(worst < 1e-6, `${mode}: largest difference ${worst}`);
+    assert.ok(Math.abs(chunked.subarray(0, C).reduce((a, b) => a + b, 0) - 1) < 1e-6, 'rows are distributions');
+  }
 });
