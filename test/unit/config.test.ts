@@ -48,6 +48,7 @@ test('every distillation preset named in the docs resolves to a valid config', (
     'mnist-omit-3',
     'mnist-only-7-8',
     'mnist-transfer-3pct',
+    'mnist-beat-paper',
   ])
     assert.ok(names.includes(name), name);
   for (const name of names) {
@@ -74,7 +75,8 @@ test('invalid inputs name the field and the expectation', () => {
   assert.equal(
     issues({ preset: 'mnist-nope' }),
     'invalid input: preset: unknown preset "mnist-nope"; expected one of: ' +
-      'mnist-quick, mnist-paper, mnist-tiny-sweep, mnist-omit-3, mnist-only-7-8, mnist-transfer-3pct',
+      'mnist-quick, mnist-paper, mnist-tiny-sweep, mnist-omit-3, mnist-only-7-8, mnist-transfer-3pct, ' +
+      'mnist-beat-paper',
   );
   assert.match(
     issues({ preset: 'mnist-quick', overrides: { student: { train: { epochs: -3 } } } }),
