@@ -169,13 +169,22 @@ function windowSource(data: TrainData, seed: number): WindowSource {
   };
 }
 
-type Position = { epoch: number; index: number; windows: StreamWindow[] };
+/** A window of an epoch, and the epoch's batch numbering: batches before this window's first, and in all. */
+type Position = { epoch: number; index: number; windows: StreamWindow[]; before: number; batches: number };
 
-function* positions(source: WindowSource, from: { epoch: number; window: number }, last: number): Generator<Position> {
+function* positions(
+  source: WindowSource,
+  from: { epoch: number; window: number },
+  last: number,
+  bs: number,
+): Generator<Position> {
   for (let epoch = from.epoch; epoch < last; epoch++) {
     const windows = source.windows(epoch);
+    // Once an epoch: a batch never spans two windows, so window w's batches start after those of the ones before.
+    const starts = [0];
+    for (const w of windows) starts.push(starts.at(-1)! + Math.ceil(w.rows.length / bs));
     for (let index = epoch === from.epoch ? from.window : 0; index < windows.length; index++)
-      yield { epoch, index, windows };
+      yield { epoch, index, windows, before: starts[index]!, batches: starts.at(-1)! };
   }
 }
 
@@ -184,8 +193,9 @@ async function* prefetched(
   source: WindowSource,
   from: { epoch: number; window: number },
   last: number,
+  bs: number,
 ): AsyncGenerator<Position & { data: Awaited<ReturnType<WindowSource['load']>> }> {
-  const it = positions(source, from, last);
+  const it = positions(source, from, last, bs);
   const load = (p: IteratorResult<Position>) => (p.done ? undefined : source.load(p.value.windows[p.value.index]!));
   let current = it.next();
   let pending = load(current);
@@ -232,9 +242,8 @@ export async function train(
     lossSum: p?.lossSum ?? 0,
     correct: p?.correct ?? 0,
     seconds: p?.seconds ?? 0,
-    started: 0,
+    started: Date.now(),
   };
-  totals.started = Date.now();
   const snapshot = (epoch: number, position?: StreamPosition) => (): TrainSnapshot => ({
     epoch,
     ...(position ? { position } : {}),
@@ -244,14 +253,9 @@ export async function train(
   });
 
   try {
-    for await (const { epoch, index, windows, data: examples } of prefetched(
-      windowSource(data, cfg.seed),
-      from,
-      last,
-    )) {
+    const source = windowSource(data, cfg.seed);
+    for await (const { epoch, index, windows, before, batches, data: examples } of prefetched(source, from, last, bs)) {
       const lr = learningRateAt(cfg.optimizer, cfg.lrSchedule ?? { kind: 'constant' }, epoch, cfg.epochs);
-      const batches = windows.reduce((sum, w) => sum + Math.ceil(w.rows.length / bs), 0);
-      const before = windows.slice(0, index).reduce((sum, w) => sum + Math.ceil(w.rows.length / bs), 0);
       const w = windows[index]!;
       const rngs = {
         jitter: new Rng(deriveSeed(cfg.seed, `jitter/${w.label}`)),
