@@ -8,15 +8,15 @@ import * as tf from '@tensorflow/tfjs';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
 import { digestOf } from '../storage/hash';
-import { decodeTensors } from '../storage/tensor-codec';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
 import { ensembleAt, softTargetsAt } from '../ml/losses';
-import { softTargetsFromStored } from '../ml/soft-targets';
 import type { StoredSoftTargets } from '../ml/soft-targets';
 import { loadExport } from '../ml/export';
 import type { Dataset } from '../ml/datasets';
 import { makePlan, planWarnings } from '../ml/splits';
 import { train } from '../ml/train';
+import type { SoftTargetReader } from '../ml/train';
+import { softTargetPartsReader, wholeSoftTargets } from './soft-target-parts';
 import type { ModelLimits } from '../config/model-size';
 import { DEFAULT_VIEW_JITTER, quantizeKindSchema, tableModelIssues, transferClassIssues } from '../config/schemas';
 import { VIEW_RULE, rowShift, viewIndices } from '../ml/views';
@@ -175,7 +175,9 @@ async function trainModel(deps: ComputeDeps, req: TrainRequest): Promise<TrainRe
         try {
           const online = req.distill?.online ? await onlineTeacher(store, req.distill) : undefined;
           cleanup = online?.dispose;
-          const softTargets = req.distill && !online ? await loadSoftTargets(store, req.distill) : undefined;
+          const streamed = 'stream' in examples;
+          const softTargets =
+            req.distill && !online ? await studentSoftTargets(store, req.distill, streamed) : undefined;
           const data = {
             ...examples,
             side,
@@ -256,18 +258,18 @@ async function onlineTeacher(
   };
 }
 
-/** Soft targets at the student's temperature, from the stored teacher logits (full or top-k). */
-async function loadSoftTargets(
+/**
+ * Soft targets at the student's temperature, from the stored teacher logits (full or top-k): for a streamed run of
+ * parted soft targets a reader of each window's rows, else all of them.
+ */
+async function studentSoftTargets(
   store: ArtifactStore,
   distill: NonNullable<TrainRequest['distill']>,
-): Promise<StoredSoftTargets> {
-  const { logits, numClasses } = distill.softTargets;
-  return softTargetsFromStored(
-    decodeTensors(await store.get(logits)),
-    numClasses,
-    distill.temperature,
-    distill.ensemble,
-  );
+  streamed: boolean,
+): Promise<StoredSoftTargets | SoftTargetReader> {
+  const { softTargets: ref, temperature, ensemble } = distill;
+  if (streamed && ref.parts) return softTargetPartsReader(store, ref, temperature, ensemble);
+  return wholeSoftTargets(store, ref, temperature, ensemble);
 }
 
 function pick<T, K extends keyof T>(o: T, ...ks: K[]): Pick<T, K> {

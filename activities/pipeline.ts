@@ -138,6 +138,7 @@ async function lookupSoftTargets(
   }
   const m = await getJson<{
     logits: SoftTargetsRef['logits'];
+    parts?: SoftTargetsRef['parts'];
     members: number;
     n: number;
     numClasses: number;
@@ -162,6 +163,7 @@ async function lookupSoftTargets(
       n: m.n,
       numClasses: m.numClasses,
       ...(m.format ? { format: m.format } : {}),
+      ...(m.parts ? { parts: m.parts } : {}),
     },
   };
 }

@@ -6,12 +6,13 @@
  */
 import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
-import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
+import type { ArtifactRef } from '../storage/artifact-store';
+import { encodeTensors } from '../storage/tensor-codec';
 import { predictLogits } from '../ml/evaluate';
-import { encodeSoftTargets } from '../ml/soft-targets';
+import { encodeSoftTargets, storedMembers } from '../ml/soft-targets';
 import { VIEW_RULE, viewImages } from '../ml/views';
 import type { ViewSpec } from '../ml/views';
-import { blockKey } from '../common/soft-target-blocks';
+import { blockKey, blockRanges, membersOf } from '../common/soft-target-blocks';
 import type { Member } from '../common/soft-target-blocks';
 import { topKProblem } from '../common/soft-target-format';
 import type { SoftTargetFormat } from '../common/soft-target-format';
@@ -22,7 +23,8 @@ import { activityContext } from './durable-training';
 import { invalidInput } from './failures';
 import { importedLogits } from './teacher-import';
 import type { ImportedTeacherRef } from './teacher-import';
-import type { DataPlanRef, ModelRef, SoftTargetsRef } from './types';
+import { blockLogits, writeSoftTargetParts } from './soft-target-parts';
+import type { DataPlanRef, ModelRef, SoftTargetParts, SoftTargetsRef } from './types';
 
 /** What a soft-target computation is asked for: the cache key, data, the teachers in order, the format. */
 export interface SoftTargetsRequest {
@@ -125,22 +127,43 @@ export async function storeSoftTargets(
   all: Float32Array,
   shape: { n: number; C: number; inferenceSeconds: number },
 ): Promise<SoftTargetsRef> {
-  const { store } = deps;
   const { n, C } = shape;
-  const imported = req.imported ?? [];
-  const members = req.teachers.length + imported.length;
-  const dir = keys.softTargets(req.key);
+  const members = membersOf(req).length;
   const perMember = Array.from({ length: members }, (_, m) => all.subarray(m * n * C, (m + 1) * n * C));
   const tensors = encodeSoftTargets(perMember, n, C, req.format);
-  const stored = (tensors['values'] ?? tensors['logits'])!.shape[0]!;
-  const logits = await store.put(`${dir}/logits.cht`, encodeTensors(tensors));
+  const stored = storedMembers(tensors);
+  const logits = await deps.store.put(`${keys.softTargets(req.key)}/logits.cht`, encodeTensors(tensors));
+  return storeSoftTargetsManifest(deps, req, { ...shape, logits, stored });
+}
+
+/**
+ * Writes the manifest of stored soft targets (written last: with it present they are complete) and returns their
+ * reference. `logits` is the tensor file, or with `parts` the index of the part files.
+ */
+export async function storeSoftTargetsManifest(
+  deps: ComputeDeps,
+  req: SoftTargetsRequest,
+  stored: {
+    logits: ArtifactRef;
+    stored: number;
+    n: number;
+    C: number;
+    inferenceSeconds: number;
+    parts?: SoftTargetParts;
+  },
+): Promise<SoftTargetsRef> {
+  const { store } = deps;
+  const { logits, n, C, inferenceSeconds } = stored;
+  const imported = req.imported ?? [];
   const format = req.format ? { format: req.format } : {};
-  const manifest = await putJson(store, `${dir}/manifest.json`, {
+  const parts = stored.parts ? { parts: stored.parts } : {};
+  const manifest = await putJson(store, `${keys.softTargets(req.key)}/manifest.json`, {
     kind: 'chrysalis-soft-targets',
     version: 1,
     key: req.key,
     logits,
-    members: stored,
+    ...parts,
+    members: stored.stored,
     n,
     numClasses: C,
     ...format,
@@ -172,10 +195,23 @@ export async function storeSoftTargets(
         : {}),
     },
   });
-  const bytesPerExample = n > 0 ? logits.bytes / n : 0;
-  deps.logger.info({ key: req.key, members, n, ...format, bytesPerExample }, 'soft targets (teacher logits) stored');
-  const { inferenceSeconds } = shape;
-  return { key: req.key, logits, manifest, members: stored, n, numClasses: C, inferenceSeconds, ...format };
+  const bytes = stored.parts?.bytes ?? logits.bytes;
+  const bytesPerExample = n > 0 ? bytes / n : 0;
+  deps.logger.info(
+    { key: req.key, members: stored.stored, n, ...format, ...parts, bytesPerExample },
+    'soft targets (teacher logits) stored',
+  );
+  return {
+    key: req.key,
+    logits,
+    manifest,
+    members: stored.stored,
+    n,
+    numClasses: C,
+    inferenceSeconds,
+    ...format,
+    ...parts,
+  };
 }
 
 /** One (teacher, block) job: which member, which examples of the transfer set. */
@@ -249,27 +285,27 @@ async function teacherLogitsBlock(
 }
 
 /**
- * Reads every member's blocks in order and stores the soft targets exactly as computeSoftTargets does. The block
- * objects are kept: a re-run of this step (or of the whole fan-out) then computes nothing again.
+ * Reads every member's blocks in order and stores the soft targets: of sharded data as one part per block
+ * (activities/soft-target-parts.ts), so neither this step nor a streaming student ever holds them whole; else
+ * exactly as computeSoftTargets does. The block objects are kept: a re-run of this step (or of the whole fan-out)
+ * then computes nothing again.
  */
 async function assembleSoftTargets(
   deps: ComputeDeps,
   req: SoftTargetsRequest & { blockSize: number; inferenceSeconds: number },
 ): Promise<SoftTargetsRef> {
-  const { store } = deps;
+  if (req.data.shards) {
+    const parts = await writeSoftTargetParts(deps, req);
+    return storeSoftTargetsManifest(deps, req, { ...parts, inferenceSeconds: req.inferenceSeconds });
+  }
   const n = req.data.counts.transfer;
   const C = req.data.numClasses;
-  const members = req.teachers.length + (req.imported?.length ?? 0);
+  const members = membersOf(req).length;
   const all = new Float32Array(members * n * C);
   const dir = keys.softTargets(req.key);
   for (let m = 0; m < members; m++)
-    for (let b = 0, start = 0; start < n; b++, start += req.blockSize) {
-      const { logits } = decodeTensors(await store.get(blockKey(dir, m, b)));
-      const count = Math.min(req.blockSize, n - start);
-      if (!logits || logits.data.length !== count * C)
-        throw new Error(`${blockKey(dir, m, b)}: expected ${count} × ${C} logits`);
-      all.set(logits.data, (m * n + start) * C);
-    }
+    for (const { block, start, count } of blockRanges(n, req.blockSize))
+      all.set(await blockLogits(deps.store, dir, m, block, count * C), (m * n + start) * C);
   return storeSoftTargets(deps, req, all, { n, C, inferenceSeconds: req.inferenceSeconds });
 }
 

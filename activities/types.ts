@@ -101,8 +101,13 @@ export interface TrainResult {
 
 export interface SoftTargetsRef {
   key: string;
-  /** The tensor file: full logits, or top-k classes, values and rest statistics (ml/soft-targets.ts). */
+  /**
+   * The tensor file: full logits, or top-k classes, values and rest statistics (ml/soft-targets.ts); with `parts`,
+   * the index of the part files that hold them a block of rows each (activities/soft-target-parts.ts).
+   */
   logits: ArtifactRef;
+  /** Stored as part files of consecutive rows (sharded data) instead of one tensor file. */
+  parts?: SoftTargetParts;
   manifest: ArtifactRef;
   /** Stored members: the teachers, or 1 for a geometric ensemble's top-k set (combined at storage). */
   members: number;
@@ -112,6 +117,13 @@ export interface SoftTargetsRef {
   inferenceSeconds?: number;
   /** How they are stored; absent: full float32 logits. */
   format?: SoftTargetFormat;
+}
+
+/** Soft targets stored in parts: `rows` rows each (the last may be short), `count` files, `bytes` in all. */
+export interface SoftTargetParts {
+  rows: number;
+  count: number;
+  bytes: number;
 }
 
 /**

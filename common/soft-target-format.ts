@@ -55,7 +55,7 @@ export function describeSoftTargetFormat(format: SoftTargetFormat | undefined, n
 export interface SoftTargetStorage {
   /** In words, e.g. "top-3 of 10 classes + a rest bucket, float16". */
   format: string;
-  /** The tensor file's bytes (header included). */
+  /** The tensor file's bytes (header included), or all its parts'. */
   bytes: number;
   /** Transfer examples. */
   n: number;
@@ -64,11 +64,13 @@ export interface SoftTargetStorage {
 
 export function softTargetStorage(ref: {
   logits: { bytes: number };
+  /** Stored in part files: their bytes in all. */
+  parts?: { bytes: number };
   n: number;
   numClasses: number;
   format?: SoftTargetFormat;
 }): SoftTargetStorage {
-  const { bytes } = ref.logits;
+  const bytes = ref.parts?.bytes ?? ref.logits.bytes;
   return {
     format: describeSoftTargetFormat(ref.format, ref.numClasses),
     bytes,

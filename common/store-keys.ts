@@ -9,6 +9,8 @@
  *   models/<digest>/epoch-<k>/…                  the same, after the first k epochs (successive halving)
  *   checkpoints/<digest>/epoch-<k>[.w<j>].cht    weights + optimizer state + history, while training
  *   soft-targets/<key>/logits.cht + manifest.json
+ *   soft-targets/<key>/blocks/<member>-<block>.cht   one teacher's float32 logits of a block (the fan-out)
+ *   soft-targets/<key>/parts/<block>.cht + parts.json  sharded data: the soft targets a block of rows per file
  *   evaluations/<modelDigest>/<planDigest>.json
  *   clusters/<key>/clusters.json + covariance.cht
  *   exports/<digest>/                            a layers model, or a generalist + specialists package

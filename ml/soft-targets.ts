@@ -103,6 +103,11 @@ export function encodeSoftTargets(
   };
 }
 
+/** Members a stored soft-target tensor set holds (1 for a geometric ensemble's top-k set). */
+export function storedMembers(tensors: Record<string, RawTensor>): number {
+  return (tensors['values'] ?? tensors['logits'])!.shape[0]!;
+}
+
 function meanLogits(members: Float32Array[], size: number): Float32Array {
   const mean = new Float32Array(size);
   for (const m of members) for (let i = 0; i < size; i++) mean[i]! += m[i]! / members.length;
@@ -190,6 +195,97 @@ export function softTargetsFromStored(
       softmaxRow(logW, 1).forEach((p, c) => (probs[i * (k + 1) + c]! += p / members));
     }
   return { k, numClasses, classes: Int32Array.from(classes.data), probs };
+}
+
+/**
+ * The axis of a stored soft-target tensor that runs over examples: 1 for the per-member tensors ([members, n, …]:
+ * `logits`, `values`, `rest`), 0 for `classes` ([n, k]).
+ */
+function rowAxis(t: RawTensor): number {
+  return t.shape.length === 3 ? 1 : 0;
+}
+
+/** Rows [from, to) of every stored soft-target tensor (as {@link encodeSoftTargets} lays them out), copied. */
+export function storedRows(tensors: Record<string, RawTensor>, from: number, to: number): Record<string, RawTensor> {
+  return Object.fromEntries(
+    Object.entries(tensors).map(([name, t]) => {
+      const axis = rowAxis(t);
+      const [outer, n] = axis === 1 ? [t.shape[0]!, t.shape[1]!] : [1, t.shape[0]!];
+      if (!(0 <= from && from <= to && to <= n))
+        throw new RangeError(`soft targets ${name}: rows ${from}..${to} of ${n}`);
+      const width = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+      const Ctor = t.data.constructor as new (length: number) => RawTensor['data'];
+      const data = new Ctor(outer * (to - from) * width);
+      for (let o = 0; o < outer; o++)
+        data.set(t.data.subarray((o * n + from) * width, (o * n + to) * width), o * (to - from) * width);
+      const shape = [...t.shape];
+      shape[axis] = to - from;
+      return [name, { dtype: t.dtype, shape, data }];
+    }),
+  );
+}
+
+/** Stored soft-target tensor sets of consecutive rows, as one set (the inverse of {@link storedRows}). */
+export function concatStoredRows(parts: Record<string, RawTensor>[]): Record<string, RawTensor> {
+  const first = parts[0];
+  if (!first) throw new RangeError('soft targets: nothing to concatenate');
+  return Object.fromEntries(
+    Object.entries(first).map(([name, t0]) => {
+      const axis = rowAxis(t0);
+      const outer = axis === 1 ? t0.shape[0]! : 1;
+      const width = t0.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+      const pieces = parts.map((p) => {
+        const t = p[name];
+        if (!t || t.dtype !== t0.dtype || t.shape.length !== t0.shape.length)
+          throw new Error(`soft targets: parts disagree on tensor ${name}`);
+        return t;
+      });
+      const total = pieces.reduce((a, t) => a + t.shape[axis]!, 0);
+      const Ctor = t0.data.constructor as new (length: number) => RawTensor['data'];
+      const data = new Ctor(outer * total * width);
+      for (let o = 0, at = 0; o < outer; o++)
+        for (const t of pieces) {
+          const rows = t.shape[axis]!;
+          data.set(t.data.subarray(o * rows * width, (o + 1) * rows * width), at);
+          at += rows * width;
+        }
+      const shape = [...t0.shape];
+      shape[axis] = total;
+      return [name, { dtype: t0.dtype, shape, data }];
+    }),
+  );
+}
+
+/** Rows [from, to) of training soft targets (dense n × C, or kept-class buckets), copied. */
+export function softTargetRows(t: StoredSoftTargets, C: number, from: number, to: number): StoredSoftTargets {
+  if (t instanceof Float32Array) return t.slice(from * C, to * C);
+  const { k } = t;
+  return { ...t, classes: t.classes.slice(from * k, to * k), probs: t.probs.slice(from * (k + 1), to * (k + 1)) };
+}
+
+/** Training soft targets of consecutive row sets, as one. */
+export function concatSoftTargets(parts: StoredSoftTargets[]): StoredSoftTargets {
+  const join = <A extends Float32Array | Int32Array>(arrays: A[], Ctor: new (n: number) => A): A => {
+    const out = new Ctor(arrays.reduce((a, x) => a + x.length, 0));
+    arrays.reduce((at, x) => (out.set(x, at), at + x.length), 0);
+    return out;
+  };
+  if (parts.every((p): p is Float32Array => p instanceof Float32Array)) return join(parts, Float32Array);
+  const kept = parts.filter((p): p is KeptTargets => !(p instanceof Float32Array));
+  if (kept.length !== parts.length || kept.length === 0) throw new Error('soft targets: cannot join dense and top-k');
+  const { k, numClasses } = kept[0]!;
+  return {
+    k,
+    numClasses,
+    classes: join(
+      kept.map((p) => p.classes),
+      Int32Array,
+    ),
+    probs: join(
+      kept.map((p) => p.probs),
+      Float32Array,
+    ),
+  };
 }
 
 /** Reusable batch buffers for soft targets: rows are copied in, then handed to the loss as tensors. */

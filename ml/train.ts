@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fillBatch, fillShiftedBatch } from './batches';
 import { distillationLoss } from './losses';
 import { softBatch } from './soft-targets';
-import type { StoredSoftTargets } from './soft-targets';
+import type { SoftBatch, StoredSoftTargets } from './soft-targets';
 import type { Net } from './models';
 import { exportWeights, importWeights } from './models';
 import type { LrSchedule, OptimizerSpec } from './optimizers';
@@ -65,8 +65,11 @@ export type TrainData = ExampleData & {
   side: InputShape;
   /** The training examples (sorted when streamed); row i of the training set is example indices[i]. */
   indices: Int32Array;
-  /** Teacher probabilities at T, row i for indices[i]: n × numClasses, or top-k buckets (ml/soft-targets.ts). */
-  softTargets?: StoredSoftTargets;
+  /**
+   * Teacher probabilities at T, row i for indices[i]: n × numClasses, or top-k buckets (ml/soft-targets.ts); or a
+   * reader of them, which a streamed run asks for each window's rows only.
+   */
+  softTargets?: StoredSoftTargets | SoftTargetReader;
   /**
    * Online distillation: the teachers' probabilities at T on exactly the batch the student sees (its jittered
    * view), computed every step instead of read from stored soft targets. Wins over `softTargets`.
@@ -78,6 +81,11 @@ export type TrainData = ExampleData & {
    */
   views?: { shift(row: number): readonly [number, number] };
 };
+
+/** Soft targets read a window at a time: the rows [from, to) of each range in turn, concatenated. */
+export interface SoftTargetReader {
+  read(ranges: readonly (readonly [number, number])[]): Promise<StoredSoftTargets>;
+}
 
 export interface EpochStats {
   epoch: number;
@@ -136,17 +144,28 @@ export class NonFiniteLossError extends Error {
 /** Lets timers, heartbeats and cancellation run between synchronous native ops. */
 const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** A window's examples, where each example index lies in them, and (distillation) its rows' soft targets. */
+type WindowData = InMemoryExamples & {
+  position: (index: number) => number;
+  soft?: { targets: StoredSoftTargets; local: (row: number) => number };
+};
+
 /** Where training reads an epoch's windows from: all rows at once in memory, or shards from a stream. */
 interface WindowSource {
   windows(epoch: number): StreamWindow[];
-  /** The window's examples and where each example index lies in them. */
-  load(w: StreamWindow): Promise<InMemoryExamples & { position: (index: number) => number }>;
+  load(w: StreamWindow): Promise<WindowData>;
 }
 
+const isReader = (t: TrainData['softTargets']): t is SoftTargetReader => t !== undefined && 'read' in t;
+
 function windowSource(data: TrainData, seed: number): WindowSource {
+  const n = data.indices.length;
+  const given = data.softTargets;
   if (!('stream' in data)) {
+    // In memory: every window is all rows, and the soft targets are read (once) whole.
+    const whole = isReader(given) ? given.read([[0, n]]) : Promise.resolve(given);
     const all = { images: data.images, labels: data.labels, position: (i: number) => i };
-    const n = data.indices.length;
+    const identity = (r: number) => r;
     return {
       windows: (epoch) => [
         {
@@ -155,17 +174,32 @@ function windowSource(data: TrainData, seed: number): WindowSource {
           label: `${epoch}`,
         },
       ],
-      load: () => Promise.resolve(all),
+      load: async () => {
+        const targets = await whole;
+        return targets ? { ...all, soft: { targets, local: identity } } : all;
+      },
     };
   }
   const { stream } = data;
   const starts = shardStarts(data.indices, stream.shardSize, Math.ceil((data.indices.at(-1)! + 1) / stream.shardSize));
+  const soft = async (w: StreamWindow): Promise<WindowData['soft']> => {
+    if (!given) return undefined;
+    if (!isReader(given)) return { targets: given, local: (r) => r };
+    // The window's rows are its shards' row ranges; they are read in window order, so a row's place is its
+    // shard's offset plus its place in the shard.
+    const ranges = w.shards.map((s) => [starts[s]!, starts[s + 1]!] as const);
+    const base = new Map<number, number>();
+    ranges.reduce((at, [from, to], i) => (base.set(w.shards[i]!, at - from), at + to - from), 0);
+    const local = (r: number) => base.get(Math.floor(data.indices[r]! / stream.shardSize))! + r;
+    return { targets: await given.read(ranges), local };
+  };
   return {
     windows: (epoch) => epochWindows(starts, stream, seed, epoch),
-    load: async (w) => ({
-      ...(await stream.load(w.shards)),
-      position: windowPositions(w.shards, stream.shardSize, (s) => stream.shardLength(s)),
-    }),
+    load: async (w) => {
+      const [examples, targets] = await Promise.all([stream.load(w.shards), soft(w)]);
+      const position = windowPositions(w.shards, stream.shardSize, (s) => stream.shardLength(s));
+      return { ...examples, position, ...(targets ? { soft: targets } : {}) };
+    },
   };
 }
 
@@ -194,7 +228,7 @@ async function* prefetched(
   from: { epoch: number; window: number },
   last: number,
   bs: number,
-): AsyncGenerator<Position & { data: Awaited<ReturnType<WindowSource['load']>> }> {
+): AsyncGenerator<Position & { data: WindowData }> {
   const it = positions(source, from, last, bs);
   const load = (p: IteratorResult<Position>) => (p.done ? undefined : source.load(p.value.windows[p.value.index]!));
   let current = it.next();
@@ -296,7 +330,7 @@ export async function train(
 }
 
 type Step = (
-  examples: InMemoryExamples & { position: (index: number) => number },
+  examples: WindowData,
   rows: Int32Array,
   lr: number,
   rngs: { jitter: Rng; dropout: Rng },
@@ -307,20 +341,26 @@ function batchStep(net: Net, opt: Optimizer, data: TrainData, cfg: TrainConfig, 
   const xBuf = new Float32Array(bs * net.inputSize);
   const yBuf = new Int32Array(bs);
   const picked = new Int32Array(bs);
-  const sBatch = data.softTargets ? softBatch(data.softTargets, bs, net.numClasses) : undefined;
+  const localRows = new Int32Array(bs);
+  // Batch buffers for the targets in hand: a streamed run reads new ones with every window.
+  let sBatch: { targets: StoredSoftTargets; batch: SoftBatch } | undefined;
   const T = cfg.temperature ?? 1;
   return (examples, rows, lr, rngs) => {
     const count = rows.length;
+    const { soft } = examples;
+    if (soft && sBatch?.targets !== soft.targets)
+      sBatch = { targets: soft.targets, batch: softBatch(soft.targets, bs, net.numClasses) };
+    for (let i = 0; soft && i < count; i++) localRows[i] = soft.local(rows[i]!);
     for (let i = 0; i < count; i++) picked[i] = examples.position(data.indices[rows[i]!]!);
     const { views } = data;
     if (views) fillShiftedBatch(examples.images, data.side, picked, count, xBuf, (b) => views.shift(rows[b]!));
     else fillBatch(examples.images, data.side, picked, 0, count, xBuf, cfg.jitter ?? 0, rngs.jitter);
     for (let i = 0; i < count; i++) yBuf[i] = examples.labels[picked[i]!]!;
-    sBatch?.fill(rows, count);
+    if (soft) sBatch!.batch.fill(localRows, count);
     const result = tf.tidy(() => {
       const x = tf.tensor2d(xBuf.subarray(0, count * net.inputSize), [count, net.inputSize]);
       const y = tf.tensor1d(yBuf.subarray(0, count), 'int32');
-      const soft = data.teacher ? data.teacher(x) : sBatch?.tensors(count);
+      const targets = data.teacher ? data.teacher(x) : soft ? sBatch!.batch.tensors(count) : undefined;
       let hits: tf.Tensor | undefined;
       const lossValue = opt.minimize(() => {
         const logits = net.forward(x, { training: true, rng: rngs.dropout });
@@ -329,7 +369,7 @@ function batchStep(net: Net, opt: Optimizer, data: TrainData, cfg: TrainConfig, 
         return distillationLoss(logits, {
           labels: y,
           temperature: T,
-          ...(soft ? { softTargets: soft, alpha: cfg.alpha ?? 1 } : {}),
+          ...(targets ? { softTargets: targets, alpha: cfg.alpha ?? 1 } : {}),
         });
       }, lr);
       const batchCorrect = hits!.dataSync()[0]!;

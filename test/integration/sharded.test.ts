@@ -1,12 +1,14 @@
 /**
  * Sharded data and streaming training on the real stack: a run over shards trains the very weights of the unsharded
  * run (one window), and a compute worker killed with -9 inside a streaming epoch resumes at the window it had
- * checkpointed, ending with the weights of a run never interrupted.
+ * checkpointed, ending with the weights of a run never interrupted; and a distillation over shards stores its soft
+ * targets in parts, which its student streams, and trains every model of the unsharded run.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { keys } from '../../common/store-keys';
-import type { SmokeSummary } from '../../workflows';
+import { getJson } from '../../storage/artifact-store';
+import type { DistillationSummary, SmokeSummary } from '../../workflows';
 import { withStack } from '../helpers/stack';
 
 /** A smoke run of 12 000 MNIST examples, sharded as given; `seed` keeps earlier runs' models from being reused. */
@@ -79,4 +81,44 @@ test('streaming: a kill -9 mid-epoch resumes at the checkpointed window, with th
   assert.equal(resumed.resumedFromEpoch, newest.epoch);
   assert.equal(resumed.weightsSha256, whole.weightsSha256, 'the uninterrupted weights, bit for bit');
   assert.equal(resumed.errors, whole.errors);
+});
+
+test('sharded distillation: parted soft targets, streamed by the student, give the unsharded run bit for bit', async (t) => {
+  const s = await withStack(t, 'sharded-distill');
+  const input = (shards?: { size: number }) => ({
+    preset: 'mnist-quick',
+    overrides: {
+      seed: seed + 2,
+      data: { dataset: 'mnist', validationSize: 500, trainLimit: 2000, ...(shards ? { shards } : {}) },
+      teachers: { count: 2, model: { kind: 'mlp', hidden: [32] }, train: { epochs: 1 } },
+      transfer: { kind: 'fraction', fraction: 0.5 },
+      student: { model: { kind: 'mlp', hidden: [16] }, train: { epochs: 2 } },
+      students: [{ temperature: 4, alpha: 0.9 }],
+      softTargets: { blockSize: 200 },
+    },
+    options: { computeQueue: s.queues.compute },
+  });
+  const plain = (await (
+    await s.start('distillationPipeline', 'distill-plain', input())
+  ).result()) as DistillationSummary;
+  const run = await s.start('distillationPipeline', 'distill-sharded', input({ size: 300 }));
+  const sharded = (await run.result()) as DistillationSummary;
+  const dir = keys.softTargets(sharded.softTargets.key);
+  const stored = await s.store.list(`${dir}/`);
+  assert.ok(!stored.includes(`${dir}/logits.cht`), 'no one-file soft targets');
+  const { n } = await getJson<{ n: number }>(s.store, `${dir}/manifest.json`);
+  assert.ok(n > 400, `${n} transfer rows`);
+  assert.equal(stored.filter((k) => k.startsWith(`${dir}/parts/`)).length, Math.ceil(n / 200), 'parts of 200 rows');
+  const weights = async (summary: DistillationSummary) =>
+    Promise.all(
+      summary.models.map(async (m) => {
+        const manifest = await getJson<{ weights: { sha256: string } }>(s.store, m.manifestKey);
+        return [m.name, m.errors, manifest.weights.sha256];
+      }),
+    );
+  assert.deepEqual(await weights(sharded), await weights(plain));
+  assert.ok(
+    sharded.models.every((m, i) => m.manifestKey !== plain.models[i]!.manifestKey),
+    'models of their own, not the cached unsharded ones',
+  );
 });

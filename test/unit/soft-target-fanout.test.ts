@@ -10,6 +10,7 @@ import path from 'node:path';
 import { before, test } from 'node:test';
 import { createComputeActivities } from '../../activities/compute';
 import { parseHoldBlocks } from '../../activities/soft-target-blocks';
+import { softTargetPartsReader, wholeSoftTargets } from '../../activities/soft-target-parts';
 import { blockJob, blockKey, blockRanges, boundedAll, membersOf } from '../../common/soft-target-blocks';
 import { softTargetFormat } from '../../common/soft-target-format';
 import type { SoftTargetFormat } from '../../common/soft-target-format';
@@ -20,6 +21,9 @@ import { initBackend } from '../../ml';
 import type { BackendInfo } from '../../ml/backend';
 import { encodeNpy } from '../../ml/npy';
 import { Rng } from '../../ml/rng';
+import { ENSEMBLE_CHUNK_ROWS } from '../../ml/losses';
+import { concatSoftTargets, softTargetRows } from '../../ml/soft-targets';
+import type { StoredSoftTargets } from '../../ml/soft-targets';
 import { LocalArtifactStore } from '../../storage';
 
 let backend: BackendInfo;
@@ -95,12 +99,12 @@ test('config: softTargets.blockSize is optional, a positive whole number, and no
 });
 
 /** A local store with a data plan, one teacher trained here and one imported from a .npy file. */
-async function setup() {
+async function setup(trainLimit = 2000) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'chrysalis-fanout-'));
   const store = new LocalArtifactStore(path.join(dir, 'store'));
   const compute = createComputeActivities({ store, logger: quiet, backend, dataRoots: [dir] });
   const data = await compute.prepareData({
-    data: { dataset: 'mnist', validationSize: 100, trainLimit: 2000 },
+    data: { dataset: 'mnist', validationSize: 100, trainLimit },
     transfer: { kind: 'fraction', fraction: 0.5 },
     seed: 3,
   });
@@ -121,7 +125,7 @@ async function setup() {
     imports: [{ kind: 'npy', path: path.join(dir, 't.npy'), outputs: 'logits' }],
     data,
   });
-  return { store, compute, data, teachers: [trained.model], imported };
+  return { store, compute, data, teachers: [trained.model], imported, trainLimit };
 }
 
 type Setup = Awaited<ReturnType<typeof setup>>;
@@ -191,4 +195,105 @@ test('CHRYSALIS_FAULT_HOLD_BLOCKS: unset or empty holds nothing; "<member>-<bloc
   assert.deepEqual([...parseHoldBlocks('1-03, 0-2')], ['1-3', '0-2']);
   for (const bad of ['2', '0-', '-1', '0-1-2', 'a-b', '0-1,', '0:1', '0-1.5'])
     assert.throws(() => parseHoldBlocks(bad), /CHRYSALIS_FAULT_HOLD_BLOCKS: expected <member>-<block>/, bad);
+});
+
+/** The bytes of training soft targets (dense, or the kept classes and their probabilities). */
+function bitsOf(t: StoredSoftTargets): Buffer[] {
+  const raw = (a: Float32Array | Int32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  return t instanceof Float32Array ? [raw(t)] : [raw(t.classes), raw(t.probs)];
+}
+
+/** The same plan over shards of 500 (`window` shards held at once when streamed). */
+function sharded(s: Setup, window?: number) {
+  const shards = { size: 500, ...(window ? { window } : {}) };
+  return s.compute.prepareData({
+    data: { dataset: 'mnist', validationSize: 100, trainLimit: s.trainLimit, shards },
+    transfer: { kind: 'fraction', fraction: 0.5 },
+    seed: 3,
+  });
+}
+
+test('parts: sharded soft targets are stored a block per file and read back as the one file, bit for bit', async () => {
+  // More transfer rows than one ensemble piece, so reads that cross a piece's edge are checked too.
+  const s = await setup(2 * ENSEMBLE_CHUNK_ROWS + 1000);
+  const n = s.data.counts.transfer;
+  assert.ok(n > ENSEMBLE_CHUNK_ROWS, `n = ${n}`);
+  const data = await sharded(s);
+  assert.equal(data.planDigest, s.data.planDigest, 'sharding changes where examples are, not which');
+  const C = 10;
+  const formats: (SoftTargetFormat | undefined)[] = [
+    undefined,
+    { precision: 'float16', topK: 3, ensemble: 'arithmetic' },
+  ];
+  for (const format of formats) {
+    const key = `parts-${format?.topK ?? 'all'}`;
+    const req = { data: s.data, teachers: s.teachers, imported: s.imported, ...(format ? { format } : {}) };
+    const one = await s.compute.computeSoftTargets({ ...req, key: `${key}-one` });
+    const { soft } = await fanOut({ ...s, data }, key, 4000, format);
+    assert.deepEqual(soft.parts && { rows: soft.parts.rows, count: soft.parts.count }, {
+      rows: 4000,
+      count: Math.ceil(n / 4000),
+    });
+    const parts = (await s.store.list(`${keys.softTargets(key)}/parts/`)).filter((k) => k.endsWith('.cht'));
+    assert.equal(parts.length, soft.parts!.count);
+    assert.equal(await s.store.stat(`${keys.softTargets(key)}/logits.cht`), undefined, 'no one-file copy');
+    assert.deepEqual(
+      { ...soft, key, logits: null, manifest: null, parts: null, inferenceSeconds: 0 },
+      {
+        ...one,
+        key,
+        logits: null,
+        manifest: null,
+        inferenceSeconds: 0,
+        parts: null,
+      },
+    );
+    for (const [T, rule] of [
+      [1, 'arithmetic'],
+      [4, 'geometric'],
+    ] as const) {
+      const whole = await wholeSoftTargets(s.store, one, T, rule);
+      assert.deepEqual(bitsOf(await wholeSoftTargets(s.store, soft, T, rule)), bitsOf(whole), `${key} T=${T} whole`);
+      const ranges = [
+        [ENSEMBLE_CHUNK_ROWS - 700, ENSEMBLE_CHUNK_ROWS + 300],
+        [0, 17],
+        [3999, 4001],
+        [n - 5, n],
+        [9, 9],
+      ] as const;
+      const read = await (await softTargetPartsReader(s.store, soft, T, rule)).read(ranges);
+      const expected = concatSoftTargets(ranges.map(([a, b]) => softTargetRows(whole, C, a, b)));
+      assert.deepEqual(bitsOf(read), bitsOf(expected), `${key} T=${T} ranges`);
+      await assert.rejects(
+        (await softTargetPartsReader(s.store, soft, T, rule)).read([[n - 1, n + 1]]),
+        new RegExp(`rows ${n - 1}..${n + 1} of ${n}`),
+      );
+    }
+  }
+});
+
+test('parts: a student streaming parted soft targets trains the weights of one reading the one file', async () => {
+  const s = await setup();
+  const student = (data: Setup['data'], softTargets: Awaited<ReturnType<typeof fanOut>>['soft']) =>
+    s.compute.trainModel({
+      name: 'student',
+      role: 'student',
+      data,
+      split: 'transfer',
+      spec: { kind: 'mlp', hidden: [16] },
+      train: trainSpecSchema.parse({ epochs: 2, batchSize: 64 }),
+      seed: 5,
+      distill: { softTargets, temperature: 3, alpha: 0.7, ensemble: 'arithmetic' },
+    });
+  const one = await s.compute.computeSoftTargets({ key: 'one', data: s.data, teachers: s.teachers });
+  for (const window of [undefined, 2]) {
+    const data = await sharded({ ...s, imported: [] }, window);
+    const { soft } = await fanOut({ ...s, data, imported: [] }, `parts-w${window ?? 'all'}`, 300);
+    assert.ok(soft.parts);
+    // One window is the unsharded order; two windows of 500 are another order, the same for either file.
+    const reference = await student(window ? data : s.data, one);
+    const streamed = await student(data, soft);
+    assert.notEqual(streamed.model.digest, reference.model.digest);
+    assert.equal(streamed.model.weights.sha256, reference.model.weights.sha256, `window ${window ?? 'all'}`);
+  }
 });
