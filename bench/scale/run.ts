@@ -4,7 +4,15 @@
  * row, teacher-inference throughput (rows × members / wall time of the fan-out), and the history length and largest
  * payload of every workflow of the run (the parent and its fan-out children).
  *
- *   npx tsc -p . && node dist/bench/scale/run.js [--runs 2:1,20:1,20:2] [--format float32|float16|top5] [--out f]
+ *   npx tsc -p . && node dist/bench/scale/run.js [--runs 2:1,20:1,20:2] [--format float32|float16|top5]
+ *     [--shard-rows R] [--equal-steps K0] [--out f]
+ *
+ * Shards hold 10 000 examples, i.e. 10 000·K rows with K views; `--shard-rows R` holds the rows per shard at R
+ * instead (R / K examples), so a window's size stays the same as the transfer set grows, as it does for a user
+ * whose dataset grows at a fixed shard size. `--equal-steps K0` trains the student and the baseline K0 / K epochs,
+ * so every run takes the same optimiser steps: a worker's resident set climbs for the first minutes of training
+ * whatever the data (the allocators' working set), and one epoch of 1.1 M rows trains 10 times longer than one of
+ * 0.11 M.
  *
  * Each run gets its own Temporal + MinIO (ports 57233…) in a fresh data directory, so nothing is cached and every
  * worker's peak is its own. Models are tiny on purpose (784-64-10, one epoch): the bench measures the data path.
@@ -29,16 +37,25 @@ const FORMATS: Record<Format, Record<string, unknown>> = {
   top5: { topK: 5 },
 };
 
-function config(views: number, format: Format) {
+interface Options {
+  shardRows?: number;
+  equalSteps?: number;
+}
+
+function config(views: number, format: Format, opts: Options) {
+  const size = opts.shardRows ? Math.max(1, Math.round(opts.shardRows / views)) : 10_000;
+  const epochs = opts.equalSteps ? opts.equalSteps / views : 1;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`--equal-steps ${opts.equalSteps}: not a multiple of K`);
+  const student = { model: { kind: 'mlp', hidden: [64] }, train: { epochs, batchSize: 256 } };
   const tiny = { model: { kind: 'mlp', hidden: [64] }, train: { epochs: 1, batchSize: 256 } };
   return {
     config: {
       name: `scale-${views}`,
       seed: 1,
-      data: { dataset: 'mnist', validationSize: 5000, shards: { size: 10_000, window: 2 } },
+      data: { dataset: 'mnist', validationSize: 5000, shards: { size, window: 2 } },
       teachers: { count: 1, ...tiny },
       transfer: { kind: 'full', ...(views > 1 ? { views } : {}) },
-      student: tiny,
+      student,
       students: [{ temperature: 4, alpha: 0.9 }],
       softTargets: { blockSize: 10_000, ...FORMATS[format] },
     },
@@ -113,7 +130,7 @@ async function histories(client: Client, workflowId: string) {
   return { workflows: out, spans, fanOutSeconds: last > first ? (last - first) / 1000 : 0 };
 }
 
-async function oneRun(views: number, workers: number, format: Format) {
+async function oneRun(views: number, workers: number, format: Format, opts: Options) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'chrysalis-scale-'));
   const stack: DevStack = await startDevStack({
     dataDir,
@@ -134,14 +151,14 @@ async function oneRun(views: number, workers: number, format: Format) {
     const summary = (await client.workflow.execute('distillationPipeline', {
       taskQueue: DEFAULT_PIPELINE_QUEUE,
       workflowId,
-      args: [config(views, format)],
+      args: [config(views, format, opts)],
     })) as DistillationSummary;
     const wallSeconds = (Date.now() - t0) / 1000;
     clearInterval(sampler);
     const peaks = Object.fromEntries([...names, 'pipeline-worker'].map((n) => [n, rss(stack.processes.get(n)!.pid!)]));
     const { workflows, spans, fanOutSeconds } = await histories(client, workflowId);
     const byActivity = Object.fromEntries(names.map((n) => [n, peaksByActivity(samples.get(n)!, spans)]));
-    const soft = await getJson<{ n: number; members: number; logits: { bytes: number } }>(
+    const soft = await getJson<{ n: number; members: number; logits: { bytes: number }; parts?: { bytes: number } }>(
       stackStore(stack),
       `${keys.softTargets(summary.softTargets.key)}/manifest.json`,
     );
@@ -150,12 +167,15 @@ async function oneRun(views: number, workers: number, format: Format) {
       views,
       workers,
       format,
+      shardSize: config(views, format, opts).config.data.shards.size,
+      studentEpochs: config(views, format, opts).config.student.train.epochs,
       transferRows: rows,
       wallSeconds,
       rssMiB: peaks,
       // Sampled every 100 ms; spans of all workers' activities, so with 2 workers a type's peak is either's.
       rssPeakMiBDuring: byActivity,
-      softTargetBytesPerRow: soft.logits.bytes / rows,
+      // Parted soft targets (sharded data): the part files' bytes; the index is not counted.
+      softTargetBytesPerRow: (soft.parts?.bytes ?? soft.logits.bytes) / rows,
       teacherInference: { fanOutSeconds, rowsPerSecond: fanOutSeconds > 0 ? (rows * soft.members) / fanOutSeconds : 0 },
       historyEventsMax: Math.max(...workflows.map((w) => w.events)),
       largestPayloadBytes: Math.max(...workflows.map((w) => w.largestPayloadBytes)),
@@ -178,16 +198,26 @@ async function main(): Promise<void> {
     .split(',')
     .map((r) => r.split(':').map(Number) as [number, number]);
   const format = arg('format', 'float32') as Format;
+  const num = (name: string) => (arg(name, '') === '' ? undefined : Number(arg(name, '')));
+  const [shardRows, equalSteps] = [num('shard-rows'), num('equal-steps')];
+  const opts: Options = { ...(shardRows ? { shardRows } : {}), ...(equalSteps ? { equalSteps } : {}) };
   const machine = machineInfo();
   console.log(`machine: ${describeMachine(machine)}`);
   const results = [];
   for (const [views, workers] of runs) {
-    const r = await oneRun(views, workers, format);
+    const r = await oneRun(views, workers, format, opts);
     console.log(JSON.stringify(r));
     results.push(r);
   }
   const out = arg('out', '');
-  const report = { bench: 'scale', date: new Date().toISOString(), machine, loadAverage: os.loadavg(), results };
+  const report = {
+    bench: 'scale',
+    date: new Date().toISOString(),
+    machine,
+    options: opts,
+    loadAverage: os.loadavg(),
+    results,
+  };
   if (out) writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 }
 
