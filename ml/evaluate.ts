@@ -5,6 +5,7 @@ import { fillBatch } from './batches';
 import type { Net } from './models';
 import { Rng } from './rng';
 import type { Pixels } from './datasets';
+import { tidyValues } from './tidy-values';
 
 /**
  * Logits (n × C, row-major) for the images at `indices`, at T = 1, without dropout; for a loaded export, whose
@@ -45,7 +46,7 @@ export async function predictProbabilities(
   const logits = await predictLogits(net, images, side, indices);
   const n = indices.length;
   if (n === 0) return new Float32Array(0);
-  return tf.tidy(() => tf.softmax(tf.tensor2d(logits, [n, net.numClasses])).dataSync() as Float32Array);
+  return tidyValues(() => tf.softmax(tf.tensor2d(logits, [n, net.numClasses])));
 }
 
 export interface Metrics {

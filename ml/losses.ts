@@ -6,6 +6,7 @@
  * balance between the two terms does not drift when T changes.
  */
 import * as tf from '@tensorflow/tfjs';
+import { tidyValues } from './tidy-values';
 
 /** Mean over the batch of −Σ_c targets·log softmax(logits). */
 export function softCrossEntropy(targets: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
@@ -107,10 +108,10 @@ export function softTargetsAt(
   const out = new Float32Array(n * numClasses);
   for (let start = 0; start < n; start += ENSEMBLE_CHUNK_ROWS) {
     const rows = Math.min(ENSEMBLE_CHUNK_ROWS, n - start);
-    const part = tf.tidy(() => {
+    const part = tidyValues(() => {
       const slice = (l: Float32Array) => l.subarray(start * numClasses, (start + rows) * numClasses);
       const stacked = tf.stack<tf.Tensor2D>(memberLogits.map((l) => tf.tensor2d(slice(l), [rows, numClasses])));
-      return ensembleAt(stacked as tf.Tensor3D, T, mode).dataSync() as Float32Array;
+      return ensembleAt(stacked as tf.Tensor3D, T, mode);
     });
     out.set(part, start * numClasses);
   }

@@ -57,7 +57,13 @@ function toPrecision(values: Float32Array, precision: SoftTargetFormat['precisio
 /** Float32 values of a stored float32 or float16 tensor (float32 data as they are, not copied). */
 export function storedValues(t: RawTensor): Float32Array {
   if (t.dtype === 'float32') return t.data as Float32Array;
-  if (t.dtype === 'float16') return Float32Array.from(t.data as Uint16Array, float16Value);
+  if (t.dtype === 'float16') {
+    // A plain loop: a typed array's `from` with a mapping function is ~40× slower per element.
+    const bits = t.data as Uint16Array;
+    const out = new Float32Array(bits.length);
+    for (let i = 0; i < bits.length; i++) out[i] = float16Value(bits[i]!);
+    return out;
+  }
   throw new Error(`soft targets: expected float32 or float16 values, got ${t.dtype}`);
 }
 

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
+import { tidyValues } from '../tidy-values';
 
 /**
  * C×C covariance (population, ÷n) of the predicted class-probability vectors: `probs` is n×C
@@ -14,10 +15,10 @@ import { Rng } from '../rng';
 export function classCovariance(probs: Float32Array, n: number, C: number): Float32Array {
   if (n < 1 || probs.length !== n * C)
     throw new Error(`classCovariance: expected ${n}×${C} probabilities, got ${probs.length} values`);
-  return tf.tidy(() => {
+  return tidyValues(() => {
     const x = tf.tensor2d(probs, [n, C]);
     const centred = tf.sub(x, tf.mean(x, 0, true));
-    return tf.div(tf.matMul(centred, centred, true, false), n).dataSync() as Float32Array;
+    return tf.div(tf.matMul(centred, centred, true, false), n);
   });
 }
 

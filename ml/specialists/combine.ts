@@ -24,6 +24,7 @@
  * ≈ 2e-6 after 20 here; with full distributions everywhere (optimum = their mean) one step lands.
  */
 import * as tf from '@tensorflow/tfjs';
+import { tidyValues } from '../tidy-values';
 
 /** One specialist's output on all n inputs: n × (|S|+1), dustbin last. */
 export interface SpecialistProbs {
@@ -249,7 +250,7 @@ async function solve(
       }
     }
     // Report the loss recomputed at the final z rather than the tracked sum (no drift from rounding).
-    const loss = tf.tidy(() => rowLoss(s.z, tf.max<tf.Tensor2D>(s.z, 1, true), p).dataSync() as Float32Array);
+    const loss = tidyValues(() => rowLoss(s.z, tf.max<tf.Tensor2D>(s.z, 1, true), p));
     return { q: Float32Array.from(s.q.dataSync()), loss, iterations: it, history };
   } finally {
     tf.dispose([s.z, s.q, s.grad, s.step, s.loss]);
@@ -351,9 +352,9 @@ export function combinationObjective(
     outside,
   );
   try {
-    return tf.tidy(() => {
+    return tidyValues(() => {
       const z = tf.log(tf.maximum(tf.tensor2d(q, [n, C]), FLOOR)) as tf.Tensor2D;
-      return rowLoss(z, tf.max<tf.Tensor2D>(z, 1, true), problem).dataSync() as Float32Array;
+      return rowLoss(z, tf.max<tf.Tensor2D>(z, 1, true), problem);
     });
   } finally {
     disposeProblem(problem);
