@@ -162,8 +162,8 @@ function windowSource(data: TrainData, seed: number): WindowSource {
   const n = data.indices.length;
   const given = data.softTargets;
   if (!('stream' in data)) {
-    // In memory: every window is all rows, and the soft targets are read (once) whole.
-    const whole = isReader(given) ? given.read([[0, n]]) : Promise.resolve(given);
+    // In memory: every window is all rows, and the soft targets are read (once, when first needed) whole.
+    let whole: Promise<StoredSoftTargets | undefined> | undefined;
     const all = { images: data.images, labels: data.labels, position: (i: number) => i };
     const identity = (r: number) => r;
     return {
@@ -175,7 +175,7 @@ function windowSource(data: TrainData, seed: number): WindowSource {
         },
       ],
       load: async () => {
-        const targets = await whole;
+        const targets = await (whole ??= isReader(given) ? given.read([[0, n]]) : Promise.resolve(given));
         return targets ? { ...all, soft: { targets, local: identity } } : all;
       },
     };

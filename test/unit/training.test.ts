@@ -162,3 +162,24 @@ test('online distillation: the teacher sees each batch as the student does; unji
   assert.ok(shifted > 32, `the teacher saw the jittered views (${shifted} of 64 rows shifted)`);
   [teacher, a, b, c].forEach((n) => n.dispose());
 });
+
+test('soft targets given as a reader train as the targets themselves; in memory it is read once, whole', async () => {
+  const teacher = buildNet({ kind: 'mlp', hidden: [8] }, { inputShape: [8, 8], numClasses: 2, seed: 5 });
+  const data = toyData(64);
+  const plain = { ...cfg, jitter: 0, temperature: 3, alpha: 0.7 };
+  const stored = await predictLogits(teacher, data.images, data.side, data.indices);
+  const targets = softTargetsAt([stored], 64, 2, 3, 'arithmetic');
+  const reads: (readonly (readonly [number, number])[])[] = [];
+  const reader = {
+    read: (ranges: readonly (readonly [number, number])[]) => {
+      reads.push(ranges);
+      return Promise.resolve(targets.slice());
+    },
+  };
+  const student = () => buildNet({ kind: 'mlp', hidden: [16] }, { inputShape: [8, 8], numClasses: 2, seed: 9 });
+  const [a, b] = [student(), student()];
+  await train(a, { ...data, softTargets: targets }, plain);
+  await train(b, { ...data, softTargets: reader }, plain);
+  assert.deepEqual(flat(exportWeights(b)), flat(exportWeights(a)));
+  assert.deepEqual(reads, [[[0, 64]]], 'one read of every row, for all epochs');
+});
