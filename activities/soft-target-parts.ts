@@ -58,8 +58,9 @@ export async function blockLogits(
 }
 
 /**
- * Stores one part per block (every member's logits of the block, encoded in the format) and the index; a part
- * already stored (a retried assembly) is kept. Holds one block of every member at a time.
+ * Stores one part per block (every member's logits of the block, encoded in the format) and the index. Every part
+ * is written anew: one left by an earlier attempt may hold rows of another block size (not part of the key). Holds
+ * one block of every member at a time.
  */
 export async function writeSoftTargetParts(
   deps: ComputeDeps,
@@ -78,7 +79,7 @@ export async function writeSoftTargetParts(
     for (let m = 0; m < members; m++) perMember.push(await blockLogits(store, dir, m, block, count * C));
     const tensors = encodeSoftTargets(perMember, count, C, req.format);
     stored = storedMembers(tensors);
-    refs.push((await store.stat(key)) ?? (await store.put(key, encodeTensors(tensors))));
+    refs.push(await store.put(key, encodeTensors(tensors)));
     activityContext()?.heartbeat({ part: block });
   }
   const index: PartsIndex = { kind: 'chrysalis-soft-target-parts', version: 1, rows: req.blockSize, n, parts: refs };

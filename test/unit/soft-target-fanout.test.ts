@@ -269,6 +269,12 @@ test('parts: sharded soft targets are stored a block per file and read back as t
         new RegExp(`rows ${n - 1}..${n + 1} of ${n}`),
       );
     }
+    // Assembled again at another block size (the manifest lost, the old parts still there): parts of the new size.
+    await s.store.delete(`${keys.softTargets(key)}/manifest.json`);
+    const again = (await fanOut({ ...s, data }, key, 3000, format)).soft;
+    assert.equal(again.parts?.rows, 3000);
+    const whole = await wholeSoftTargets(s.store, one, 2, 'arithmetic');
+    assert.deepEqual(bitsOf(await wholeSoftTargets(s.store, again, 2, 'arithmetic')), bitsOf(whole), `${key} again`);
   }
 });
 
