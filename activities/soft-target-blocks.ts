@@ -52,7 +52,8 @@ export async function memberLogits(
   member: TeacherMember,
   ds: Data,
   transfer: Int32Array,
-  range: { start: number; count: number } = { start: 0, count: transfer.length },
+  /** `firstRow`: where the range's first row lies in the whole transfer set (its views' rows). @default start */
+  range: BlockRange = { start: 0, count: transfer.length },
   views?: ViewSpec,
   /** Where transfer example i lies in `ds.train` (a sharded block's own rows). @default transfer[i] */
   position?: (i: number) => number,
@@ -62,19 +63,30 @@ export async function memberLogits(
       throw invalidInput(`invalid input: ${member.imported.field}: an .npy teacher has no views (transfer.views 1)`);
     const images = viewImages(ds.train.images, ds.shape, transfer, views, range, position);
     const rows = Int32Array.from({ length: range.count }, (_, i) => i);
-    return memberLogits(store, member, { ...ds, train: { ...ds.train, images } }, rows);
+    return rowLogits(store, member, { ...ds, train: { ...ds.train, images } }, rows, range.firstRow ?? range.start);
   }
   const indices = transfer.subarray(range.start, range.start + range.count);
-  if ('imported' in member) {
+  if ('imported' in member && member.imported.kind === 'npy') {
     // A .npy teacher is its rows for the whole transfer set, checked whole: read it all, keep the block's rows.
-    if (member.imported.kind !== 'npy') return importedLogits(store, member.imported, ds, indices);
     const all = await importedLogits(store, member.imported, ds, transfer);
     const C = ds.numClasses;
     return all.slice(range.start * C, (range.start + range.count) * C);
   }
+  return rowLogits(store, member, ds, indices, range.firstRow ?? range.start);
+}
+
+/** A model's logits on `ds.train` at `indices`, the rows from `firstRow` on of the transfer set (or its views). */
+async function rowLogits(
+  store: ArtifactStore,
+  member: TeacherMember,
+  ds: Data,
+  indices: Int32Array,
+  firstRow: number,
+): Promise<Float32Array> {
+  if ('imported' in member) return importedLogits(store, member.imported, ds, indices, firstRow);
   const net = await loadModelNet(store, member.model);
   try {
-    return await predictLogits(net, ds.train.images, ds.shape, indices);
+    return await predictLogits(net, ds.train.images, ds.shape, indices, firstRow);
   } finally {
     net.dispose();
   }
@@ -108,15 +120,23 @@ async function blockInputs(deps: ComputeDeps, req: BlockRequest): Promise<BlockI
   const [first, end] = [Math.floor(req.start / K), Math.ceil((req.start + req.count) / K)];
   const mine = transfer.subarray(first, end);
   const { ds, rows: local } = await datasetWithRows(req.data, deps, mine, { test: false });
-  if (!req.data.views) return { ds, transfer: local, range: { start: 0, count: req.count } };
+  if (!req.data.views) return { ds, transfer: local, range: { start: 0, count: req.count, firstRow: req.start } };
   // Views are named by the dataset index (the global transfer indices), their pixels read from the block's rows.
-  return { ds, transfer: mine, range: { start: req.start - first * K, count: req.count }, position: (i) => i };
+  const range = { start: req.start - first * K, count: req.count, firstRow: req.start };
+  return { ds, transfer: mine, range, position: (i) => i };
+}
+
+/** Rows start..start+count of a block's transfer indices; `firstRow` their place in the whole transfer set. */
+interface BlockRange {
+  start: number;
+  count: number;
+  firstRow?: number;
 }
 
 interface BlockInputs {
   ds: Data;
   transfer: Int32Array;
-  range: { start: number; count: number };
+  range: BlockRange;
   position?: (i: number) => number;
 }
 

@@ -332,7 +332,8 @@ function layoutFor(teacher: LoadedTeacher, ds: Dataset, ref: ImportedTeacherRef)
 }
 
 /** A loaded teacher's logits (n × classes) on `images` at `indices`, fed as for its soft targets. */
-export type TeacherForward = (images: Pixels, indices: Int32Array) => Promise<Float32Array>;
+/** `firstRow`: where `indices[0]` lies in the whole set (fixed inference batches, ml/batches.ts alignedBatches). */
+export type TeacherForward = (images: Pixels, indices: Int32Array, firstRow?: number) => Promise<Float32Array>;
 
 /**
  * Runs `use` with an imported SavedModel or tfjs teacher's forward pass: its layout checked against the data, its
@@ -349,7 +350,9 @@ export async function withImportedTeacher<T>(
   try {
     const layout = layoutFor(teacher, ds, ref);
     const opts = { layout, classes: ds.numClasses, outputs: ref.outputs };
-    return await use((images, indices) => teacherLogits(teacher, { images, side: ds.shape, indices }, opts));
+    return await use((images, indices, firstRow = 0) =>
+      teacherLogits(teacher, { images, side: ds.shape, indices, firstRow }, opts),
+    );
   } catch (err) {
     throw asInvalid(err, ref);
   } finally {
@@ -366,9 +369,11 @@ export async function importedLogits(
   ref: ImportedTeacherRef,
   ds: Dataset,
   indices: Int32Array,
+  /** Where `indices[0]` lies in the transfer set. @default 0 */
+  firstRow = 0,
 ): Promise<Float32Array> {
   if (ref.kind === 'npy') return npyLogits(store, ref, indices.length, ds.numClasses);
-  return withImportedTeacher(store, ref, ds, (forward) => forward(ds.train.images, indices));
+  return withImportedTeacher(store, ref, ds, (forward) => forward(ds.train.images, indices, firstRow));
 }
 
 async function npyLogits(store: ArtifactStore, ref: ImportedTeacherRef, n: number, C: number): Promise<Float32Array> {

@@ -78,3 +78,28 @@ export function fillShiftedBatch(
   const div = images instanceof Uint8Array ? 255 : 1;
   for (let b = 0; b < count; b++) copyShifted(images, side, indices[b]! * size, out, b * size, shiftOf(b), div);
 }
+
+/** One inference batch of {@link alignedBatches}: rows start..start+count of the call, at `slot` of the batch. */
+export interface AlignedBatch {
+  start: number;
+  count: number;
+  slot: number;
+}
+
+/**
+ * Inference batches of exactly `size` rows at fixed places: row r of the whole set (r = firstRow + i for the
+ * call's row i) always lies in batch ⌊r / size⌋ at slot r mod size, the other slots zero. On AVX2 CPUs neither
+ * oneDNN's GEMM nor Eigen's gives a row the same bits at every batch size (test/unit/batches.test.ts), so a block
+ * of rows computed alone (fan-out inference, a shard) would differ from the whole set in the last bits; at a fixed
+ * batch size and slot it cannot. Costs at most two padded batches per call (none when blocks are multiples of size).
+ */
+export function alignedBatches(n: number, size: number, firstRow = 0): AlignedBatch[] {
+  const out: AlignedBatch[] = [];
+  for (let start = 0; start < n;) {
+    const slot = (firstRow + start) % size;
+    const count = Math.min(size - slot, n - start);
+    out.push({ start, count, slot });
+    start += count;
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 /** Inference and metrics: logits in batches, error counts, confusion matrices, bias-shift search. */
 import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
-import { fillBatch } from './batches';
+import { alignedBatches, fillBatch } from './batches';
 import type { Net } from './models';
 import { Rng } from './rng';
 import type { Pixels } from './datasets';
@@ -16,21 +16,19 @@ export async function predictLogits(
   images: Pixels,
   side: InputShape,
   indices: Int32Array,
+  /** Where `indices[0]` lies in the whole set the rows belong to: batches break at fixed rows (alignedBatches). */
+  firstRow = 0,
   batchSize = 1000,
 ): Promise<Float32Array> {
-  const n = indices.length;
   const C = net.numClasses;
-  const out = new Float32Array(n * C);
+  const out = new Float32Array(indices.length * C);
   const buf = new Float32Array(batchSize * net.inputSize);
   const noJitter = new Rng(0);
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    fillBatch(images, side, indices, start, count, buf, 0, noJitter);
-    const logits = tf.tidy(() =>
-      net.forward(tf.tensor2d(buf.subarray(0, count * net.inputSize), [count, net.inputSize])),
-    );
-    out.set(logits.dataSync(), start * C);
-    logits.dispose();
+  for (const { start, count, slot } of alignedBatches(indices.length, batchSize, firstRow)) {
+    buf.fill(0);
+    fillBatch(images, side, indices, start, count, buf.subarray(slot * net.inputSize), 0, noJitter);
+    const logits = tidyValues(() => net.forward(tf.tensor2d(buf, [batchSize, net.inputSize])));
+    out.set(logits.subarray(slot * C, (slot + count) * C), start * C);
     await new Promise((r) => setImmediate(r));
   }
   return out;

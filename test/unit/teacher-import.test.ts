@@ -544,7 +544,7 @@ test('a tfjs graph model teacher: logits equal x·W + b computed by hand within 
   assert.equal(again.outputWidth, null);
   await assert.rejects(
     teacherLogits(again, { images, side: [28, 28], indices }, { layout, classes: 7, outputs: 'logits' }),
-    /output shape \[3, 10\], expected \[3, 7\]/,
+    /output shape \[500, 10\] for a batch of 500, expected \[500, 7\]/,
   );
   again.dispose();
 });
