@@ -51,6 +51,54 @@ export interface BuildOptions {
   seed: number;
 }
 
+/** An MLP's forward pass with what its backward pass needs (ml/mlp-step.ts), layer by layer. */
+export interface MlpPass {
+  logits: tf.Tensor2D;
+  /** Each layer's input, after dropout: the left factor of its weight gradient. */
+  inputs: tf.Tensor2D[];
+  /** Each hidden layer's ReLU output, before dropout: where its gradient passes. */
+  activations: tf.Tensor2D[];
+  /** Each layer's input dropout multiplier (0 or 1/keep per element), undefined where none was drawn. */
+  multipliers: (tf.Tensor2D | undefined)[];
+}
+
+/**
+ * The MLP's pass over `x` with parameters w0, b0, …; training draws a dropout seed from `rng` for the input and
+ * after each hidden ReLU whose rate is above 0, in that order, so masks replay from the seed.
+ */
+export function mlpPass(
+  spec: MlpSpec,
+  params: Map<string, tf.Variable>,
+  x: tf.Tensor2D,
+  training: boolean,
+  rng: Rng,
+): MlpPass {
+  const layers = spec.hidden.length + 1;
+  const pass: MlpPass = { logits: x, inputs: [], activations: [], multipliers: [] };
+  const rate = (i: number) => (training ? ((i === 0 ? spec.inputDropout : spec.hiddenDropout) ?? 0) : 0);
+  let h = x;
+  for (let i = 0; i < layers; i++) {
+    // tf.dropout's own computation, kept apart so the backward pass can reuse the multiplier.
+    const multiplier = rate(i) > 0 ? dropoutMultiplier(h.shape, rate(i), rng.seed()) : undefined;
+    if (multiplier) h = tf.mul(h, multiplier);
+    pass.inputs.push(h);
+    pass.multipliers.push(multiplier);
+    h = tf.add<tf.Tensor2D>(tf.matMul(h, params.get(`w${i}`)!), params.get(`b${i}`)!);
+    if (i + 1 < layers) {
+      h = tf.relu(h);
+      pass.activations.push(h);
+    }
+  }
+  pass.logits = h;
+  return pass;
+}
+
+/** floor(u + keep) / keep for u uniform in [0, 1): tf.dropout's multiplier, element for element. */
+function dropoutMultiplier(shape: [number, number], rate: number, seed: number): tf.Tensor2D {
+  const keep = 1 - rate;
+  return tf.tidy(() => tf.div(tf.floor(tf.add(tf.randomUniform(shape, 0, 1, 'float32', seed), keep)), keep));
+}
+
 /** Creates a freshly initialised network of a built-in architecture. */
 export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
   const [rows, cols] = opts.inputShape;
@@ -73,18 +121,9 @@ export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
       add(`b${i}`, tf.zeros([sizes[i + 1]!]));
     }
     const layers = sizes.length - 1;
-    const drop = (x: tf.Tensor2D, rate: number | undefined, training: boolean, r: Rng | undefined): tf.Tensor2D =>
-      training && rate && rate > 0 ? (tf.dropout(x, rate, undefined, (r ?? rng).seed()) as tf.Tensor2D) : x;
     return assemble(spec, inputSize, opts.numClasses, params, {
       forward(x, o = {}) {
-        return tf.tidy(() => {
-          let h = drop(x, spec.inputDropout, o.training ?? false, o.rng);
-          for (let i = 0; i < layers; i++) {
-            h = tf.add<tf.Tensor2D>(tf.matMul(h, params.get(`w${i}`)!), params.get(`b${i}`)!);
-            if (i + 1 < layers) h = drop(tf.relu(h), spec.hiddenDropout, o.training ?? false, o.rng);
-          }
-          return h;
-        });
+        return tf.tidy(() => mlpPass(spec, params, x, o.training ?? false, o.rng ?? rng).logits);
       },
       applyConstraints() {
         if (spec.maxNorm === undefined) return;

@@ -67,7 +67,7 @@ export class Optimizer {
    * (bench/train-step). The result differs from `apply` with true gradients only by float rounding.
    */
   minimize(loss: () => tf.Scalar, lr: number): number {
-    const scale = this.spec.kind === 'sgd' && plainSgd(this.spec) ? lr : 1;
+    const scale = this.gradientScale(lr);
     const names = [...this.params.keys()];
     const vars = [...this.params.values()];
     let unscaled: tf.Scalar | undefined;
@@ -87,9 +87,21 @@ export class Optimizer {
     });
   }
 
-  /** Applies one update from (true) gradients keyed by parameter name. */
-  apply(grads: Map<string, tf.Tensor>, lr: number): void {
-    this.update(grads, lr, false);
+  /**
+   * What a caller computing its own gradients should take them of, times the loss: lr for plain SGD (its update
+   * is then p −= g, see `minimize`), else 1.
+   */
+  gradientScale(lr: number): number {
+    return this.spec.kind === 'sgd' && plainSgd(this.spec) ? lr : 1;
+  }
+
+  /**
+   * Applies one update from gradients keyed by parameter name: true gradients, or with `prescaled` those of
+   * `gradientScale(lr)`·loss.
+   * @param prescaled @default false
+   */
+  apply(grads: Map<string, tf.Tensor>, lr: number, prescaled = false): void {
+    this.update(grads, lr, prescaled);
   }
 
   /** `prescaled`: the gradients are of lr·loss (plain SGD only, see `minimize`). */

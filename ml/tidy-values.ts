@@ -14,3 +14,16 @@ export function tidyValues(f: () => tf.Tensor): Float32Array {
     t.dispose();
   }
 }
+
+/**
+ * `f`'s plain result (numbers, not tensors), every tensor it made disposed: `tf.tidy` for results it has no type
+ * for, and without its walk over them.
+ */
+export function scoped<T>(f: () => T): T {
+  tf.engine().startScope();
+  try {
+    return f();
+  } finally {
+    tf.engine().endScope();
+  }
+}

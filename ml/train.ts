@@ -8,7 +8,6 @@
 import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
 import { fillBatch, fillShiftedBatch } from './batches';
-import { distillationLoss } from './losses';
 import { softBatch } from './soft-targets';
 import type { SoftBatch, StoredSoftTargets } from './soft-targets';
 import type { Net } from './models';
@@ -16,6 +15,8 @@ import { exportWeights, importWeights } from './models';
 import type { LrSchedule, OptimizerSpec } from './optimizers';
 import { Optimizer, learningRateAt } from './optimizers';
 import { Rng, deriveSeed } from './rng';
+import { trainStep } from './train-step';
+import { scoped } from './tidy-values';
 import type { RawTensor } from '../common/raw-tensor';
 import type { Pixels } from './datasets';
 import { epochWindows, shardStarts, windowPositions } from './shards';
@@ -357,26 +358,14 @@ function batchStep(net: Net, opt: Optimizer, data: TrainData, cfg: TrainConfig, 
     else fillBatch(examples.images, data.side, picked, 0, count, xBuf, cfg.jitter ?? 0, rngs.jitter);
     for (let i = 0; i < count; i++) yBuf[i] = examples.labels[picked[i]!]!;
     if (soft) sBatch!.batch.fill(localRows, count);
-    const result = tf.tidy(() => {
+    const { loss: lossValue, correct: batchCorrect } = scoped(() => {
       const x = tf.tensor2d(xBuf.subarray(0, count * net.inputSize), [count, net.inputSize]);
-      const y = tf.tensor1d(yBuf.subarray(0, count), 'int32');
+      const labels = tf.tensor1d(yBuf.subarray(0, count), 'int32');
       const targets = data.teacher ? data.teacher(x) : soft ? sBatch!.batch.tensors(count) : undefined;
-      let hits: tf.Tensor | undefined;
-      const lossValue = opt.minimize(() => {
-        const logits = net.forward(x, { training: true, rng: rngs.dropout });
-        // Kept out of variableGrads' internal tidy so accuracy can be read after the step.
-        hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')));
-        return distillationLoss(logits, {
-          labels: y,
-          temperature: T,
-          ...(targets ? { softTargets: targets, alpha: cfg.alpha ?? 1 } : {}),
-        });
-      }, lr);
-      const batchCorrect = hits!.dataSync()[0]!;
-      hits!.dispose();
-      return { lossValue, batchCorrect };
+      const terms = targets ? { softTargets: targets, alpha: cfg.alpha ?? 1 } : {};
+      return trainStep(net, opt, { x, labels, temperature: T, ...terms }, lr, rngs.dropout);
     });
     net.applyConstraints();
-    return result;
+    return { lossValue, batchCorrect };
   };
 }

@@ -1,7 +1,7 @@
 /**
  * tfjs side of bench/train-step: examples/s of ONE training step of the paper's MLPs (forward +
- * backward + plain SGD update, fp32, batch 128) through the project's own code path (buildNet,
- * distillationLoss, Optimizer.minimize: the inner step of ml/train.ts), plus
+ * backward + plain SGD update, fp32, batch 128) through the project's own code path (buildNet and
+ * ml/train-step.ts: the inner step of ml/train.ts), plus
  *   - a raw tf.matMul GFLOP/s for the same SGEMM shapes as pytorch_bench.py (context: how close the
  *     backend's GEMM gets to the machine's peak), plus the weight-gradient shape with transposeA,
  *   - a breakdown of the step (forward / + loss / + backward / full) in ms, and
@@ -27,6 +27,8 @@ import { Optimizer } from '../../ml/optimizers';
 import type { OptimizerSpec } from '../../ml/optimizers';
 import { Rng } from '../../ml/rng';
 import { train } from '../../ml/train';
+import { trainStep } from '../../ml/train-step';
+import type { StepPath } from '../../ml/train-step';
 
 // Same names, sizes and SGEMM shapes as pytorch_bench.py, so rows line up in the merged table.
 /** The paper's two MLPs, and a small CNN of the size the worked examples and searches use (conv 16, 32; dense 64). */
@@ -170,10 +172,14 @@ function syntheticData(n: number, seed: number): { images: Uint8Array; labels: U
 // Plain SGD as in the issue (and pytorch_bench.py), through the project's Optimizer.
 const sgd = (lr: number): OptimizerSpec => ({ kind: 'sgd', learningRate: lr, momentum: 0 });
 
-/** ml/train.ts's inner step, minus batch assembly and accuracy: Optimizer.minimize over distillationLoss. */
-function makeStep(net: Net, opt: Optimizer, x: tf.Tensor2D, y: tf.Tensor1D, lr: number): () => number {
-  // minimize reads the loss back every step, as train.ts does for its NaN check.
-  return () => opt.minimize(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), lr);
+/**
+ * ml/train.ts's inner step (ml/train-step.ts), minus batch assembly: the MLPs take the written-out backward pass
+ * (ml/mlp-step.ts), the CNN tfjs's tape; `tape` forces the tape for the MLPs too. It reads the loss back every
+ * step, as train.ts does for its NaN check.
+ */
+function makeStep(net: Net, opt: Optimizer, x: tf.Tensor2D, y: tf.Tensor1D, a: Args, path: StepPath): () => number {
+  const rng = new Rng(a.seed);
+  return () => trainStep(net, opt, { x, labels: y }, a.lr, rng, path).loss;
 }
 
 function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Uint8Array }): Record<string, unknown> {
@@ -185,7 +191,7 @@ function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Ui
   fillBatch(data.images, SIDE, rows, 0, a.batch, xBuf, 0, new Rng(a.seed));
   const x = tf.tensor2d(xBuf, [a.batch, net.inputSize]);
   const y = tf.tensor1d(Int32Array.from(data.labels.subarray(0, a.batch)), 'int32');
-  const step = makeStep(net, opt, x, y, a.lr);
+  const step = makeStep(net, opt, x, y, a, 'auto');
 
   for (let i = 0; i < a.warmup; i++) step();
   const tensorsBefore = tf.memory().numTensors;
@@ -199,7 +205,7 @@ function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Ui
   const leaked = tf.memory().numTensors - tensorsBefore;
   if (!Number.isFinite(loss)) throw new Error(`${name}: loss diverged (${loss}); lower --lr`);
   if (leaked !== 0) throw new Error(`${name}: the step leaks ${leaked} tensors over ${a.repeats * a.steps} steps`);
-  const breakdown = a.breakdown ? stepBreakdown(net, x, y, step, a) : undefined;
+  const breakdown = a.breakdown ? stepBreakdown(net, x, y, step, makeStep(net, opt, x, y, a, 'tape'), a) : undefined;
   x.dispose();
   y.dispose();
   opt.dispose();
@@ -230,10 +236,18 @@ function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Ui
 /**
  * Where the step's time goes, as cumulative prefixes of it (each the median ms of `repeats` runs of
  * min(steps, 20) calls, all ending in a scalar readback so every backend has finished): forward;
- * + loss; + backward (variableGrads, no update); the full step. Differences give each stage's cost.
+ * + loss; + backward (variableGrads, no update); the full step through the tape. Differences give each stage's
+ * cost on the tape path; `full_step` is the project's path (for an MLP, ml/mlp-step.ts).
  * Stages run round-robin, one timed block each per repeat, so a drift in machine speed hits all alike.
  */
-function stepBreakdown(net: Net, x: tf.Tensor2D, y: tf.Tensor1D, step: () => number, a: Args): Record<string, number> {
+function stepBreakdown(
+  net: Net,
+  x: tf.Tensor2D,
+  y: tf.Tensor1D,
+  step: () => number,
+  tapeStep: () => number,
+  a: Args,
+): Record<string, number> {
   const varList = [...net.params.values()];
   const stages: Record<string, () => unknown> = {
     forward: () => tf.tidy(() => tf.sum(net.forward(x, { training: true })).dataSync()),
@@ -245,6 +259,8 @@ function stepBreakdown(net: Net, x: tf.Tensor2D, y: tf.Tensor1D, step: () => num
           .value.dataSync(),
       ),
     full_step: step,
+    // The same step through tfjs's tape (what every net took before ml/mlp-step.ts): what the written-out pass saves.
+    full_step_tape: tapeStep,
     // Not the project's path: true gradients, then a bare p -= lr·g (what Optimizer.minimize did
     // before it took plain SGD's gradients of lr·loss). Shows what the folded update saves.
     full_step_plain_sgd: () =>
