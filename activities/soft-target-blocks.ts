@@ -58,12 +58,13 @@ export async function memberLogits(
   /** Where transfer example i lies in `ds.train` (a sharded block's own rows). @default transfer[i] */
   position?: (i: number) => number,
 ): Promise<Float32Array> {
+  const firstRow = range.firstRow ?? range.start;
   if (views) {
     if ('imported' in member && member.imported.kind === 'npy')
       throw invalidInput(`invalid input: ${member.imported.field}: an .npy teacher has no views (transfer.views 1)`);
     const images = viewImages(ds.train.images, ds.shape, transfer, views, range, position);
     const rows = Int32Array.from({ length: range.count }, (_, i) => i);
-    return rowLogits(store, member, { ...ds, train: { ...ds.train, images } }, rows, range.firstRow ?? range.start);
+    return rowLogits(store, member, { ...ds, train: { ...ds.train, images } }, rows, firstRow);
   }
   const indices = transfer.subarray(range.start, range.start + range.count);
   if ('imported' in member && member.imported.kind === 'npy') {
@@ -72,7 +73,7 @@ export async function memberLogits(
     const C = ds.numClasses;
     return all.slice(range.start * C, (range.start + range.count) * C);
   }
-  return rowLogits(store, member, ds, indices, range.firstRow ?? range.start);
+  return rowLogits(store, member, ds, indices, firstRow);
 }
 
 /** A model's logits on `ds.train` at `indices`, the rows from `firstRow` on of the transfer set (or its views). */

@@ -2,7 +2,7 @@
 import { channelsOf, inputSizeOf } from '../common/input-shape';
 import type { InputShape } from '../common/input-shape';
 import type { Pixels } from './datasets';
-import type { Rng } from './rng';
+import { Rng } from './rng';
 
 /**
  * Copies one example (HWC, starting at `src` of `images`) into `out` at `dst`, divided by `div` and shifted by
@@ -100,6 +100,30 @@ export function alignedBatches(n: number, size: number, firstRow = 0): AlignedBa
     const count = Math.min(size - slot, n - start);
     out.push({ start, count, slot });
     start += count;
+  }
+  return out;
+}
+
+/**
+ * `classes` outputs per row of `run` on the images at `indices`, in {@link alignedBatches} of `size`: `run` gets
+ * one whole batch (size rows, HWC floats, the slots of other rows zero) and returns its size × classes outputs.
+ */
+export async function alignedOutputs(
+  data: { images: Pixels; side: InputShape; indices: Int32Array; firstRow?: number | undefined },
+  size: number,
+  classes: number,
+  run: (batch: Float32Array) => Float32Array,
+): Promise<Float32Array> {
+  const { images, side, indices } = data;
+  const rowSize = inputSizeOf(side);
+  const out = new Float32Array(indices.length * classes);
+  const buf = new Float32Array(size * rowSize);
+  const noJitter = new Rng(0);
+  for (const { start, count, slot } of alignedBatches(indices.length, size, data.firstRow)) {
+    buf.fill(0);
+    fillBatch(images, side, indices, start, count, buf.subarray(slot * rowSize), 0, noJitter);
+    out.set(run(buf).subarray(slot * classes, (slot + count) * classes), start * classes);
+    await new Promise((r) => setImmediate(r));
   }
   return out;
 }

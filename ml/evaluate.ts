@@ -1,9 +1,8 @@
 /** Inference and metrics: logits in batches, error counts, confusion matrices, bias-shift search. */
 import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
-import { alignedBatches, fillBatch } from './batches';
+import { alignedOutputs } from './batches';
 import type { Net } from './models';
-import { Rng } from './rng';
 import type { Pixels } from './datasets';
 import { tidyValues } from './tidy-values';
 
@@ -20,18 +19,9 @@ export async function predictLogits(
   firstRow = 0,
   batchSize = 1000,
 ): Promise<Float32Array> {
-  const C = net.numClasses;
-  const out = new Float32Array(indices.length * C);
-  const buf = new Float32Array(batchSize * net.inputSize);
-  const noJitter = new Rng(0);
-  for (const { start, count, slot } of alignedBatches(indices.length, batchSize, firstRow)) {
-    buf.fill(0);
-    fillBatch(images, side, indices, start, count, buf.subarray(slot * net.inputSize), 0, noJitter);
-    const logits = tidyValues(() => net.forward(tf.tensor2d(buf, [batchSize, net.inputSize])));
-    out.set(logits.subarray(slot * C, (slot + count) * C), start * C);
-    await new Promise((r) => setImmediate(r));
-  }
-  return out;
+  return alignedOutputs({ images, side, indices, firstRow }, batchSize, net.numClasses, (batch) =>
+    tidyValues(() => net.forward(tf.tensor2d(batch, [batchSize, net.inputSize]))),
+  );
 }
 
 /** Class probabilities (softmax of {@link predictLogits}), n × C row-major. */

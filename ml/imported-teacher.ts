@@ -6,11 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type * as TfNode from '@tensorflow/tfjs-node';
-import { channelsOf, inputSizeOf } from '../common/input-shape';
+import { channelsOf } from '../common/input-shape';
 import type { InputShape } from '../common/input-shape';
-import { alignedBatches, fillBatch } from './batches';
+import { alignedOutputs } from './batches';
 import { BackendUnavailableError } from './backend';
-import { Rng } from './rng';
 import type { Pixels } from './datasets';
 
 /** A teacher that cannot be used as configured (missing signature, output, unsupported input): final. */
@@ -177,27 +176,20 @@ export async function teacherLogits(
   data: { images: Pixels; side: InputShape; indices: Int32Array; firstRow?: number },
   opts: { layout: number[]; classes: number; outputs: TeacherOutputs; batchSize?: number },
 ): Promise<Float32Array> {
-  const { images, side, indices } = data;
   const C = opts.classes;
   const batchSize = opts.batchSize ?? 500;
-  const size = inputSizeOf(side);
-  const out = new Float32Array(indices.length * C);
-  const buf = new Float32Array(batchSize * size);
   // Batches of fixed size at fixed rows, as predictLogits runs them (alignedBatches: a block computes the whole's bits).
-  for (const { start, count, slot } of alignedBatches(indices.length, batchSize, data.firstRow)) {
-    buf.fill(0);
-    fillBatch(images, side, indices, start, count, buf.subarray(slot * size), 0, new Rng(0));
-    const y = tf.tidy(() => teacher.run(tf.tensor(buf, [batchSize, ...opts.layout])));
+  const out = await alignedOutputs(data, batchSize, C, (batch) => {
+    const y = tf.tidy(() => teacher.run(tf.tensor(batch, [batchSize, ...opts.layout])));
     const shape = y.shape;
-    const values = (y.dataSync() as Float32Array).subarray(slot * C, (slot + count) * C);
+    const values = y.dataSync() as Float32Array;
     y.dispose();
     if (shape.length !== 2 || shape[0] !== batchSize || shape[1] !== C)
       throw new TeacherLoadError(
         `output shape [${shape.join(', ')}] for a batch of ${batchSize}, expected [${batchSize}, ${C}] (the data's classes)`,
       );
-    if (!values.every(Number.isFinite)) throw new TeacherLoadError('the output has NaN or infinite values');
-    out.set(toLogits(values, opts.outputs), start * C);
-    await new Promise((r) => setImmediate(r));
-  }
-  return out;
+    return values;
+  });
+  if (!out.every(Number.isFinite)) throw new TeacherLoadError('the output has NaN or infinite values');
+  return toLogits(out, opts.outputs);
 }

@@ -61,9 +61,12 @@ export function softmaxCrossEntropy(
     const logQ = tf.logSoftmax(logits);
     return { loss: tf.neg(tf.sum<tf.Tensor1D>(tf.mul(targets, logQ), 1)), backprop: tf.sub(tf.exp(logQ), targets) };
   }
-  const attrs = [typeAttr(b, 'T', b.binding.TF_FLOAT)];
-  const [loss, backprop] = b.executeMultipleOutputs('SoftmaxCrossEntropyWithLogits', attrs, [logits, targets], 2);
-  return { loss: loss as tf.Tensor1D, backprop: backprop as tf.Tensor2D };
+  return crossEntropyKernel(
+    b,
+    'SoftmaxCrossEntropyWithLogits',
+    [typeAttr(b, 'T', b.binding.TF_FLOAT)],
+    [logits, targets],
+  );
 }
 
 /** Against integer class labels (TensorFlow's SparseSoftmaxCrossEntropyWithLogits: no one-hot rows). */
@@ -75,6 +78,16 @@ export function sparseSoftmaxCrossEntropy(
   const b = o.portable ? undefined : nativeBackend();
   if (!b) return softmaxCrossEntropy(logits, tf.cast(tf.oneHot(labels, logits.shape[1]) as tf.Tensor2D, 'float32'), o);
   const attrs = [typeAttr(b, 'T', b.binding.TF_FLOAT), typeAttr(b, 'Tlabels', b.binding.TF_INT32)];
-  const [loss, backprop] = b.executeMultipleOutputs('SparseSoftmaxCrossEntropyWithLogits', attrs, [logits, labels], 2);
+  return crossEntropyKernel(b, 'SparseSoftmaxCrossEntropyWithLogits', attrs, [logits, labels]);
+}
+
+/** One of TensorFlow's two cross-entropy kernels: outputs (per-row loss, backprop). */
+function crossEntropyKernel(
+  b: NodeKernelBackend,
+  name: string,
+  attrs: unknown[],
+  inputs: tf.Tensor[],
+): SoftmaxCrossEntropy {
+  const [loss, backprop] = b.executeMultipleOutputs(name, attrs, inputs, 2);
   return { loss: loss as tf.Tensor1D, backprop: backprop as tf.Tensor2D };
 }
