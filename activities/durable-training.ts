@@ -11,6 +11,7 @@ import type { ModelProgressUpdate } from '../common/progress';
 import { keys } from '../common/store-keys';
 import { findModel, loadCheckpoint, saveCheckpoint } from './artifacts';
 import { partialEpoch } from './digests';
+import { HOLD_EPOCH, holdUntilDrained } from './fault-injection';
 import { FailureType, failure } from './failures';
 import type { ModelRef, TrainResult } from './types';
 
@@ -169,6 +170,16 @@ async function endOfEpoch(
     { ...stats, epochs: opts.epochs },
     `epoch ${stats.epoch}/${opts.epochs} loss ${stats.loss.toFixed(4)} ${acc}`,
   );
+  if (stats.epoch === HOLD_EPOCH)
+    await holdUntilDrained({
+      what: 'training',
+      fields: { epoch: stats.epoch },
+      variable: 'CHRYSALIS_FAULT_HOLD_EPOCH',
+      log: opts.log,
+      ctx,
+      details: () => heartbeat(stats.epoch, state),
+      draining: deps.draining,
+    });
   const draining = deps.draining?.() === true && stats.epoch < (opts.stopAfterEpoch ?? opts.epochs);
   const every = deps.checkpointEvery ?? 1;
   const due = stats.epoch % every === 0 && Date.now() - state.at >= (deps.checkpointMinSeconds ?? 10) * 1000;

@@ -20,6 +20,7 @@ import { keys, loadModelNet, loadPlan } from './artifacts';
 import { datasetFor, datasetWithRows } from './dataset-source';
 import type { ComputeDeps } from './compute';
 import { activityContext } from './durable-training';
+import { HOLD_BLOCKS, holdUntilDrained } from './fault-injection';
 import { invalidInput } from './failures';
 import { importedLogits } from './teacher-import';
 import type { ImportedTeacherRef } from './teacher-import';
@@ -246,34 +247,19 @@ export interface BlockRequest {
   count: number;
 }
 
-/**
- * Test fault injection, off unless set: CHRYSALIS_FAULT_HOLD_BLOCKS="<member>-<block>[,...]" names blocks whose
- * activity, once started, holds (heartbeating, computing nothing) until the worker dies or drains, so a test can
- * kill -9 a compute worker with exactly those blocks in flight. Read once, at load; a malformed value fails then.
- */
-export function parseHoldBlocks(value: string | undefined): ReadonlySet<string> {
-  if (value === undefined || value.trim() === '') return new Set();
-  return new Set(
-    value.split(',').map((item) => {
-      const m = /^\s*(\d+)-(\d+)\s*$/.exec(item);
-      const got = JSON.stringify(item);
-      if (!m) throw new Error(`CHRYSALIS_FAULT_HOLD_BLOCKS: expected <member>-<block>[,...], got ${got}`);
-      return `${Number(m[1])}-${Number(m[2])}`;
-    }),
-  );
-}
-
-const HOLD_BLOCKS = parseHoldBlocks(process.env['CHRYSALIS_FAULT_HOLD_BLOCKS']);
-
-/** Holds a block named in CHRYSALIS_FAULT_HOLD_BLOCKS: heartbeats until the worker is killed; fails if it drains. */
+/** Holds a block named in CHRYSALIS_FAULT_HOLD_BLOCKS until the worker is killed; fails it if the worker drains. */
 async function holdBlock(deps: ComputeDeps, key: string): Promise<never> {
-  deps.logger.warn({ key }, 'teacher logits block held (fault injection: CHRYSALIS_FAULT_HOLD_BLOCKS)');
   const ctx = activityContext();
-  for (;;) {
-    if (deps.draining?.()) throw new Error(`${key}: held block released, the worker is draining`);
-    ctx?.heartbeat({ held: key });
-    await (ctx ? ctx.sleep(1000) : new Promise((r) => setTimeout(r, 1000)));
-  }
+  await holdUntilDrained({
+    what: 'teacher logits block',
+    fields: { key },
+    variable: 'CHRYSALIS_FAULT_HOLD_BLOCKS',
+    log: deps.logger,
+    ctx,
+    details: () => ({ held: key }),
+    draining: deps.draining,
+  });
+  throw new Error(`${key}: held block released, the worker is draining`);
 }
 
 /** The bytes a block of `count` × C float32 logits takes as stored: a smaller object is no finished block. */

@@ -52,7 +52,9 @@ async function weightDigests(s: TestStack, summary: DistillationSummary): Promis
 
 test('kill -9 while a teacher trains, MinIO restarted while students train: weights equal the calm run', async (t) => {
   const calm = await withStack(t, 'calm');
-  const rough = await withStack(t, 'rough', { ownServersOnPort: testPortBase('disturbed') });
+  const rough = await withStack(t, 'rough', { ownServersOnPort: testPortBase('disturbed'), startCompute: false });
+  // The first rough worker holds the teacher at the end of epoch 3 (after epoch 2's checkpoint), where it is killed.
+  await rough.startCompute(undefined, { CHRYSALIS_FAULT_HOLD_EPOCH: '3' });
   const id = `disturbed-${Date.now()}`;
   const calmRun = calm.client.workflow.execute('distillationPipeline', {
     taskQueue: calm.queues.pipeline,
@@ -72,6 +74,7 @@ test('kill -9 while a teacher trains, MinIO restarted while students train: weig
     query,
     (p) => (p.models.find((m) => m.name === 'teacher-1')?.checkpointEpoch ?? 0) >= 2,
   );
+  await rough.logMatching(rough.workers.compute, /"model":"teacher-1".*"epoch":3,.*"msg":"training held/, 300_000);
   await rough.stack.stop(rough.workers.compute, 'SIGKILL');
   await rough.startCompute(`${rough.workers.compute}-2`);
   // MinIO down and up again while the students train.
@@ -84,7 +87,7 @@ test('kill -9 while a teacher trains, MinIO restarted while students train: weig
     models: { name: string; training?: { resumedFromEpoch: number } }[];
   };
   const teacher = report.models.find((m) => m.name === 'teacher-1');
-  assert.ok((teacher?.training?.resumedFromEpoch ?? 0) >= 2, `the teacher resumed: ${JSON.stringify(teacher)}`);
+  assert.equal(teacher?.training?.resumedFromEpoch, 2, `the teacher resumed: ${JSON.stringify(teacher)}`);
   const [calmWeights, roughWeights] = [
     await weightDigests(calm, calmSummary),
     await weightDigests(rough, roughSummary),

@@ -9,7 +9,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { createComputeActivities } from '../../activities/compute';
-import { parseHoldBlocks } from '../../activities/soft-target-blocks';
 import { softTargetPartsReader, wholeSoftTargets } from '../../activities/soft-target-parts';
 import { blockJob, blockKey, blockRanges, boundedAll, membersOf } from '../../common/soft-target-blocks';
 import { softTargetFormat } from '../../common/soft-target-format';
@@ -186,15 +185,6 @@ test('fan-out: a stored block is skipped, a partly written one is computed again
   );
   assert.deepEqual(Buffer.from(await s.store.get(victim)), Buffer.from(whole));
   assert.deepEqual(Buffer.from(await s.store.get(again.soft.logits)), Buffer.from(logits));
-});
-
-test('CHRYSALIS_FAULT_HOLD_BLOCKS: unset or empty holds nothing; "<member>-<block>" pairs; anything else fails', () => {
-  assert.deepEqual([...parseHoldBlocks(undefined)], []);
-  assert.deepEqual([...parseHoldBlocks(' ')], []);
-  assert.deepEqual([...parseHoldBlocks('0-2')], ['0-2']);
-  assert.deepEqual([...parseHoldBlocks('1-03, 0-2')], ['1-3', '0-2']);
-  for (const bad of ['2', '0-', '-1', '0-1-2', 'a-b', '0-1,', '0:1', '0-1.5'])
-    assert.throws(() => parseHoldBlocks(bad), /CHRYSALIS_FAULT_HOLD_BLOCKS: expected <member>-<block>/, bad);
 });
 
 /** The bytes of training soft targets (dense, or the kept classes and their probabilities). */
