@@ -3,6 +3,7 @@
  * weights: those are claim-checked in the artifact store and referenced here by key and digest.
  */
 import type { ArtifactRef } from '../storage/artifact-store';
+import type { StepPlan } from '../ml/compiled-step';
 import type { BackendInfo } from '../ml/backend';
 import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
@@ -97,6 +98,8 @@ export interface TrainResult {
   backend: BackendInfo['backend'];
   /** True when the worker runs on the WASM fallback instead of native TensorFlow. */
   backendFallback: boolean;
+  /** The training step's path (absent when nothing was trained): compiled, or eager and why. */
+  step?: StepPlan;
 }
 
 export interface SoftTargetsRef {
