@@ -7,8 +7,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RawTensor } from '../common/raw-tensor';
-import { buildMlpGraph, HYPER, varNode } from './graph/mlp-graph';
-import type { Hyper, MlpGraph, StepTerms } from './graph/mlp-graph';
+import { cnnGraphModel } from './graph/cnn-graph';
+import { mlpGraphModel } from './graph/mlp-graph';
+import { buildStepGraph, HYPER, varNode } from './graph/step-graph';
+import type { GraphModel, Hyper, StepGraph, StepTerms } from './graph/step-graph';
 import { GraphSession, sessionsAvailable } from './graph/session';
 import type { Net } from './models';
 import { exportWeights } from './models';
@@ -20,15 +22,23 @@ import type { StepResult } from './mlp-step';
 export type StepPlan = { path: 'compiled' } | { path: 'eager'; reason: string };
 
 /**
- * Whether `net` trains as one call per step: MLPs with full soft targets or none, on the native backend.
- * `CHRYSALIS_STEP=eager` forces the eager step (the reference), for comparisons.
+ * Whether `net` trains as one call per step: built-in MLPs and CNNs with full soft targets or none, on the native
+ * backend. `CHRYSALIS_STEP=eager` forces the eager step (the reference), for comparisons.
  */
 export function compiledStepPlan(net: Net, o: { topK: boolean }, env: NodeJS.ProcessEnv = process.env): StepPlan {
   if (env['CHRYSALIS_STEP'] === 'eager') return { path: 'eager', reason: 'CHRYSALIS_STEP=eager' };
   if (!sessionsAvailable()) return { path: 'eager', reason: `the ${tf.getBackend()} backend runs no graphs` };
-  if (net.spec.kind !== 'mlp') return { path: 'eager', reason: `${net.spec.kind} nets have no compiled step yet` };
+  if (!graphModel(net)) return { path: 'eager', reason: `${net.spec.kind} nets have no compiled step yet` };
   if (o.topK) return { path: 'eager', reason: 'top-k soft targets have no compiled step yet' };
   return { path: 'compiled' };
+}
+
+/** The net as graph nodes, for the architectures that have a compiled step. */
+function graphModel(net: Net): GraphModel | undefined {
+  const { spec } = net;
+  if (spec.kind === 'mlp') return mlpGraphModel(spec, net.inputSize, net.numClasses);
+  if (spec.kind === 'cnn') return cnnGraphModel(spec, net.inputShape, net.numClasses);
+  return undefined;
 }
 
 /** One batch's tensors for a compiled step. */
@@ -45,7 +55,7 @@ export class CompiledStep {
     private readonly net: Net,
     private readonly optimizer: OptimizerSpec,
     private readonly terms: StepTerms,
-    private readonly graph: MlpGraph,
+    private readonly graph: StepGraph,
     private readonly session: GraphSession,
   ) {}
 
@@ -54,9 +64,9 @@ export class CompiledStep {
    * `state` (an Optimizer.state(): zero slots when absent).
    */
   static create(net: Net, optimizer: OptimizerSpec, terms: StepTerms, state?: Record<string, RawTensor>): CompiledStep {
-    if (net.spec.kind !== 'mlp') throw new Error(`no compiled step for a ${net.spec.kind} net`);
-    const sizes = [net.inputSize, ...net.spec.hidden, net.numClasses];
-    const graph = buildMlpGraph({ spec: net.spec, sizes, optimizer, terms });
+    const model = graphModel(net);
+    if (!model) throw new Error(`no compiled step for a ${net.spec.kind} net`);
+    const graph = buildStepGraph(model, optimizer, terms);
     const step = new CompiledStep(net, optimizer, terms, graph, GraphSession.open(graph.nodes));
     step.load(exportWeights(net), state);
     return step;
@@ -68,8 +78,8 @@ export class CompiledStep {
     const feeds: [string, tf.Tensor][] = [];
     for (const p of this.graph.params) feeds.push([`in/${p.name}`, raw(weights[p.name], p.name, p.shape)]);
     for (const s of this.graph.slots) {
-      const given = state?.[s.key];
-      feeds.push([`in/${varNode(s.key)}`, given ? raw(given, s.key, s.shape) : tf.zeros(s.shape)]);
+      const given = state?.[s.name];
+      feeds.push([`in/${varNode(s.name)}`, given ? raw(given, s.name, s.shape) : tf.zeros(s.shape)]);
     }
     try {
       tf.dispose(this.session.run(feeds, ['load']));
@@ -85,6 +95,7 @@ export class CompiledStep {
     const a = this.terms.soft ? (this.terms.hard ? alpha : 1) : 0;
     const hyper: Hyper = {
       lr,
+      momentum: this.optimizer.kind === 'sgd' ? (this.optimizer.momentum ?? 0.9) : 0,
       temperature: T,
       softGrad: (a * T) / n,
       hardGrad: (1 - a) / n,
@@ -93,19 +104,12 @@ export class CompiledStep {
       ...this.adamHyper(),
     };
     if (this.terms.soft && !batch.softTargets) throw new Error('this compiled step needs soft targets');
-    // Made here, disposed here: the scalars as one vector, one seed per dropout layer (input first, drawn as the
-    // eager pass draws them, ml/models.ts).
+    // Made here, disposed here: the scalars as one vector, one seed per dropout site (in the order the eager pass
+    // draws them, ml/models.ts).
     const made: [string, tf.Tensor][] = [['hyper', tf.tensor1d(HYPER.map((k) => hyper[k]))]];
-    const layers = this.graph.dropoutLayers;
-    if (layers.length > 0)
-      made.push([
-        'seeds',
-        tf.tensor2d(
-          layers.flatMap(() => [rng.seed(), 0]),
-          [layers.length, 2],
-          'int32',
-        ),
-      ]);
+    const sites = this.graph.dropoutSites;
+    const seeds = Int32Array.from({ length: 2 * sites }, (_, i) => (i % 2 === 0 ? rng.seed() : 0));
+    if (sites > 0) made.push(['seeds', tf.tensor2d(seeds, [sites, 2], 'int32')]);
     const given: [string, tf.Tensor][] = [
       ['x', batch.x],
       ['labels', batch.labels],
@@ -137,7 +141,7 @@ export class CompiledStep {
 
   /** The optimiser's state as ml/optimizers.ts's Optimizer.state() has it (same keys, loadable there). */
   optimizerState(): Record<string, RawTensor> {
-    const slots = this.read(this.graph.slots.map((s) => s.key));
+    const slots = this.read(this.graph.slots.map((s) => s.name));
     return { step: { dtype: 'int32', shape: [1], data: Int32Array.of(this.t) }, ...slots };
   }
 

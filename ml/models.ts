@@ -22,6 +22,8 @@ export type BuiltInSpec = BuiltInSpecInput;
 
 export interface Net {
   spec: ModelSpec;
+  /** The input's [rows, cols(, channels)], flattened HWC into rows of `inputSize`. */
+  inputShape: InputShape;
   inputSize: number;
   numClasses: number;
   /** Parameter names are stable across processes (w0, b0, …); variables get a unique prefix. */
@@ -147,7 +149,7 @@ export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
       add(`b${i}`, tf.zeros([sizes[i + 1]!]));
     }
     const layers = sizes.length - 1;
-    return assemble(spec, inputSize, opts.numClasses, params, {
+    return assemble(spec, opts, params, {
       forward(x, o = {}) {
         return tf.tidy(() => mlpPass(spec, params, x, o.training ?? false, o.rng ?? rng).logits);
       },
@@ -184,7 +186,7 @@ export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
   add('denseb', tf.zeros([spec.dense]));
   add('out', glorot([spec.dense, opts.numClasses], spec.dense, opts.numClasses, rng.seed()));
   add('outb', tf.zeros([opts.numClasses]));
-  return assemble(spec, inputSize, opts.numClasses, params, {
+  return assemble(spec, opts, params, {
     forward(x, o = {}) {
       return tf.tidy(() => {
         let a: tf.Tensor4D = tf.reshape(x, [-1, rows, cols, inChannels]);
@@ -196,7 +198,7 @@ export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
           tf.add<tf.Tensor2D>(tf.matMul(tf.reshape(a, [-1, flat]), params.get('dense')!), params.get('denseb')!),
         );
         if ((o.training ?? false) && spec.dropout)
-          d = tf.dropout(d, spec.dropout, undefined, (o.rng ?? rng).seed()) as tf.Tensor2D;
+          d = tf.mul(d, dropoutMultiplier(d.shape, spec.dropout, (o.rng ?? rng).seed()));
         return tf.add<tf.Tensor2D>(tf.matMul(d, params.get('out')!), params.get('outb')!);
       });
     },
@@ -207,15 +209,15 @@ export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
 /** A {@link Net} from its parameters and pass; disposing it disposes every parameter. */
 function assemble(
   spec: BuiltInSpec,
-  inputSize: number,
-  numClasses: number,
+  opts: BuildOptions,
   params: Map<string, tf.Variable>,
   pass: Pick<Net, 'forward' | 'applyConstraints'>,
 ): Net {
   return {
     spec,
-    inputSize,
-    numClasses,
+    inputShape: opts.inputShape,
+    inputSize: inputSizeOf(opts.inputShape),
+    numClasses: opts.numClasses,
     params,
     forward: pass.forward,
     applyConstraints: pass.applyConstraints,

@@ -6,8 +6,10 @@ import type { Net, OptimizerSpec, TrainConfig, TrainSnapshot } from '../../ml';
 import type { RawTensor } from '../../common/raw-tensor';
 import { CompiledStep, compiledStepPlan } from '../../ml/compiled-step';
 import type { StepPlan } from '../../ml/compiled-step';
-import type { MlpSpec } from '../../ml/models';
+import type { InputShape } from '../../common/input-shape';
+import type { BuiltInSpec, MlpSpec } from '../../ml/models';
 import { mlpStep } from '../../ml/mlp-step';
+import { trainStep } from '../../ml/train-step';
 
 before(async () => {
   await initBackend({ requested: 'auto' });
@@ -23,11 +25,11 @@ interface Batch {
   softTargets: tf.Tensor2D;
 }
 
-function batchOf(seed: number): Batch {
+function batchOf(seed: number, features = FEATURES): Batch {
   const rng = new Rng(seed);
   const x = tf.tensor2d(
-    Float32Array.from({ length: ROWS * FEATURES }, () => rng.next()),
-    [ROWS, FEATURES],
+    Float32Array.from({ length: ROWS * features }, () => rng.next()),
+    [ROWS, features],
   );
   const labels = tf.tensor1d(
     Int32Array.from({ length: ROWS }, () => rng.int(0, CLASSES - 1)),
@@ -67,7 +69,9 @@ const sgd = (momentum: number, nesterov = false): OptimizerSpec => ({
 
 interface Case {
   name: string;
-  spec: MlpSpec;
+  spec: BuiltInSpec;
+  /** @default [4, 5] */
+  inputShape?: InputShape;
   opt: OptimizerSpec;
   /** Soft term's weight α and T; undefined: hard labels only. */
   soft?: { alpha: number; temperature: number };
@@ -98,13 +102,27 @@ const CASES: Case[] = [
     spec: { kind: 'mlp', hidden: [16, 12], hiddenDropout: 0.3, maxNorm: 0.6 },
     opt: sgd(0.9),
   },
+  {
+    name: 'a CNN of two filter banks on 2-channel 7×6 images, both terms (α = 0.6, T = 2), dropout, momentum',
+    spec: { kind: 'cnn', filters: [3, 4], dense: 10, dropout: 0.3 },
+    inputShape: [7, 6, 2],
+    opt: sgd(0.9),
+    soft: { alpha: 0.6, temperature: 2 },
+  },
+  {
+    name: 'a CNN of one filter bank, hard labels, Adam',
+    spec: { kind: 'cnn', filters: [4], dense: 8 },
+    inputShape: [6, 6],
+    opt: { kind: 'adam', learningRate: 0.01 },
+  },
 ];
 
-const build = (spec: MlpSpec): Net => buildNet(spec, { inputShape: [4, 5], numClasses: CLASSES, seed: 5 });
+const build = (spec: BuiltInSpec, inputShape: InputShape = [4, 5]): Net =>
+  buildNet(spec, { inputShape, numClasses: CLASSES, seed: 5 });
 
 for (const c of CASES) {
   test(`the compiled step follows the eager one: ${c.name}`, () => {
-    const [eager, compiledNet] = [build(c.spec), build(c.spec)];
+    const [eager, compiledNet] = [build(c.spec, c.inputShape), build(c.spec, c.inputShape)];
     const initial = exportWeights(compiledNet);
     const opt = new Optimizer(c.opt, eager.params);
     const terms = { soft: c.soft !== undefined && c.soft.alpha > 0, hard: c.soft === undefined || c.soft.alpha < 1 };
@@ -112,9 +130,9 @@ for (const c of CASES) {
     const [rngEager, rngCompiled] = [new Rng(11), new Rng(11)];
     const T = c.soft?.temperature ?? 1;
     for (let step = 0; step < 6; step++) {
-      const b = batchOf(100 + step);
+      const b = batchOf(100 + step, eager.inputSize);
       const soft = c.soft ? { softTargets: b.softTargets, temperature: T, alpha: c.soft.alpha } : {};
-      const want = mlpStep(eager, opt, { x: b.x, labels: b.labels, ...soft }, c.opt.learningRate, rngEager);
+      const want = trainStep(eager, opt, { x: b.x, labels: b.labels, ...soft }, c.opt.learningRate, rngEager);
       eager.applyConstraints();
       const batch = { x: b.x, labels: b.labels, ...(c.soft ? { softTargets: b.softTargets } : {}) };
       const got = compiled.step(batch, c.opt.learningRate, T, c.soft?.alpha ?? 1, rngCompiled);
@@ -130,7 +148,7 @@ for (const c of CASES) {
     const slotGap = relativeGap(compiled.optimizerState(), opt.state());
     assert.ok(slotGap < 1e-5, `optimizer slots and step count as the eager optimizer's (relative gap ${slotGap})`);
     assert.ok(relativeGap(compiled.weights(), initial) > 1e-3, 'the steps moved the weights');
-    if (c.spec.maxNorm !== undefined) {
+    if (c.spec.kind === 'mlp' && c.spec.maxNorm !== undefined) {
       const w0 = compiled.weights()['w0']!;
       const [rows, cols] = w0.shape as [number, number];
       for (let j = 0; j < cols; j++) {
@@ -185,17 +203,19 @@ test('a compiled step starts from the optimizer state it is given, as the eager 
   for (const x of [opt, eager, compiledNet]) x.dispose();
 });
 
-test('compiledStepPlan: MLPs on native compile; CNNs, top-k targets and CHRYSALIS_STEP=eager stay eager, saying why', () => {
+test('compiledStepPlan: MLPs and CNNs on native compile; layers nets, top-k targets and CHRYSALIS_STEP=eager stay eager, saying why', () => {
   const mlp = build({ kind: 'mlp', hidden: [4] });
   const cnn = buildNet({ kind: 'cnn', filters: [2], dense: 4 }, { inputShape: [4, 4], numClasses: 3, seed: 1 });
   assert.deepEqual(compiledStepPlan(mlp, { topK: false }, {}), { path: 'compiled' });
+  assert.deepEqual(compiledStepPlan(cnn, { topK: false }, {}), { path: 'compiled' });
   assert.deepEqual(compiledStepPlan(mlp, { topK: true }, {}), {
     path: 'eager',
     reason: 'top-k soft targets have no compiled step yet',
   });
-  assert.deepEqual(compiledStepPlan(cnn, { topK: false }, {}), {
+  const layers = { ...mlp, spec: { kind: 'layers' as const, topology: '/x/model.json' } };
+  assert.deepEqual(compiledStepPlan(layers, { topK: false }, {}), {
     path: 'eager',
-    reason: 'cnn nets have no compiled step yet',
+    reason: 'layers nets have no compiled step yet',
   });
   assert.deepEqual(compiledStepPlan(mlp, { topK: false }, { CHRYSALIS_STEP: 'eager' }), {
     path: 'eager',
