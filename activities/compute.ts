@@ -9,6 +9,7 @@ import type { ArtifactStore } from '../storage/artifact-store';
 import { putJson } from '../storage/artifact-store';
 import { digestOf } from '../storage/hash';
 import { metrics, predictLogits, searchBiasShift, biasVector } from '../ml/evaluate';
+import { netInference } from '../ml/compiled-inference';
 import { ensembleAt, softTargetsAt } from '../ml/losses';
 import type { StoredSoftTargets } from '../ml/soft-targets';
 import { loadExport } from '../ml/export';
@@ -250,11 +251,16 @@ async function onlineTeacher(
   distill: NonNullable<TrainRequest['distill']>,
 ): Promise<{ teacher: (x: tf.Tensor2D) => tf.Tensor2D; dispose: () => void }> {
   const nets = await Promise.all(distill.online!.teachers.map(async (t) => loadModelNet(store, t)));
+  // Each teacher's batch as one TensorFlow call where it can be (ml/compiled-inference.ts).
+  const inferences = nets.map((n) => netInference(n));
   const { temperature, ensemble } = distill;
   return {
     teacher: (x) =>
-      tf.tidy(() => ensembleAt(tf.stack(nets.map((n) => n.forward(x))) as tf.Tensor3D, temperature, ensemble)),
-    dispose: () => nets.forEach((n) => n.dispose()),
+      tf.tidy(() => ensembleAt(tf.stack(inferences.map((n) => n.forward(x))) as tf.Tensor3D, temperature, ensemble)),
+    dispose: () => {
+      inferences.forEach((i) => i.dispose());
+      nets.forEach((n) => n.dispose());
+    },
   };
 }
 

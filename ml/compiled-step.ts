@@ -34,7 +34,7 @@ export function compiledStepPlan(net: Net, o: { topK: boolean }, env: NodeJS.Pro
 }
 
 /** The net as graph nodes, for the architectures that have a compiled step. */
-function graphModel(net: Net): GraphModel | undefined {
+export function graphModel(net: Net): GraphModel | undefined {
   const { spec } = net;
   if (spec.kind === 'mlp') return mlpGraphModel(spec, net.inputSize, net.numClasses);
   if (spec.kind === 'cnn') return cnnGraphModel(spec, net.inputShape, net.numClasses);

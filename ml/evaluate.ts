@@ -2,6 +2,7 @@
 import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
 import { alignedOutputs } from './batches';
+import { netInference } from './compiled-inference';
 import type { Net } from './models';
 import type { Pixels } from './datasets';
 import { tidyValues } from './tidy-values';
@@ -11,7 +12,7 @@ import { tidyValues } from './tidy-values';
  * forward pass ends in its softmax, the probabilities.
  */
 export async function predictLogits(
-  net: Pick<Net, 'forward' | 'inputSize' | 'numClasses'>,
+  net: Net | Pick<Net, 'forward' | 'inputSize' | 'numClasses'>,
   images: Pixels,
   side: InputShape,
   indices: Int32Array,
@@ -19,9 +20,17 @@ export async function predictLogits(
   firstRow = 0,
   batchSize = 1000,
 ): Promise<Float32Array> {
-  return alignedOutputs({ images, side, indices, firstRow }, batchSize, net.numClasses, (batch) =>
-    tidyValues(() => net.forward(tf.tensor2d(batch, [batchSize, net.inputSize]))),
-  );
+  // A whole Net runs as one TensorFlow call per batch where it can (ml/compiled-inference.ts); a loaded export's
+  // forward pass runs as it is.
+  const inference = 'params' in net ? netInference(net) : undefined;
+  const forward = inference ? (x: tf.Tensor2D) => inference.forward(x) : (x: tf.Tensor2D) => net.forward(x);
+  try {
+    return await alignedOutputs({ images, side, indices, firstRow }, batchSize, net.numClasses, (batch) =>
+      tidyValues(() => forward(tf.tensor2d(batch, [batchSize, net.inputSize]))),
+    );
+  } finally {
+    inference?.dispose();
+  }
 }
 
 /** Class probabilities (softmax of {@link predictLogits}), n × C row-major. */

@@ -123,6 +123,21 @@ export function buildStepGraph(model: GraphModel, optimizer: OptimizerSpec, term
   return { nodes: b.nodes, params, slots, dropoutSites: sites };
 }
 
+/** The inference pass alone over the model's parameters: `eval/x` → `eval/logits`, weights through `in/` and `load`. */
+export function buildInferenceGraph(model: GraphModel): NodeDef[] {
+  const b = new GraphBuilder();
+  const handles = new Map(model.params.map((v) => [v.name, b.variable(varNode(v.name), v.shape)]));
+  const h = (name: string) => handles.get(name)!;
+  weightIo(b, model.params, h);
+  const reads = new Map(model.params.map((p) => [p.name, b.read(h(p.name))]));
+  const x = b.placeholder('eval/x', 'float', [-1, model.inputSize]);
+  b.identity(
+    model.inference(b, x, (name) => reads.get(name)!),
+    'eval/logits',
+  );
+  return b.nodes;
+}
+
 /** `in/<name>` placeholders assigned by fetching `load`; `out/<name>` reads each variable. */
 function weightIo(b: GraphBuilder, vars: GraphVariable[], h: (n: string) => Out): void {
   const assigns = vars.map((v) => b.assign(h(v.name), b.placeholder(`in/${varNode(v.name)}`, 'float', v.shape)));
