@@ -10,6 +10,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { layersInference } from '../ml/compiled-inference';
+import { tidyValues } from '../ml/tidy-values';
 import { initBackend } from '../ml/backend';
 import { parseIdx } from '../ml/idx';
 import { channelsOf } from '../common/input-shape';
@@ -182,13 +184,14 @@ async function classify(loaded: Loaded, x: Float32Array, n: number, size: number
     }
   }
   const model = await loadLayers(tf, loaded.read);
+  // One TensorFlow call for the batch where the export's layers have a graph (ml/compiled-inference.ts).
+  const inference = layersInference(model);
   try {
-    const probabilities = tf.tidy(
-      () => (model.predict(tf.tensor2d(x, [n, size])) as tf.Tensor2D).dataSync() as Float32Array,
-    );
+    const probabilities = tidyValues(() => inference.forward(tf.tensor2d(x, [n, size])));
     const classNames = (model.getUserDefinedMetadata() as { classNames?: string[] } | undefined)?.classNames;
     return { probabilities, classNames, numClasses: probabilities.length / Math.max(1, n) };
   } finally {
+    inference.dispose();
     model.dispose();
   }
 }

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { graphModel } from './compiled-step';
+import { layersGraph } from './graph/layers-graph';
 import { buildInferenceGraph } from './graph/step-graph';
 import { GraphSession, sessionsAvailable } from './graph/session';
 import type { Net } from './models';
@@ -29,6 +30,45 @@ export function netInference(net: Net, env: NodeJS.ProcessEnv = process.env): Ne
   try {
     const feeds = [...net.params].map(([name, v]) => [`in/${name}`, v] as const);
     tf.dispose(session.run(feeds, ['load']));
+  } catch (err) {
+    session.dispose();
+    throw err;
+  }
+  return {
+    forward: (x) => session.run([['eval/x', x]], ['eval/logits'])[0] as tf.Tensor2D,
+    compiled: true,
+    dispose: () => session.dispose(),
+  };
+}
+
+/**
+ * Inference for a loaded layers model (an export, a user's model) as one TensorFlow call per batch where its layers
+ * have a graph (ml/graph/layers-graph.ts) and the native backend is active; else tfjs's own predict. `eagerWhy`
+ * says why a model stays eager.
+ */
+export function layersInference(
+  model: tf.LayersModel,
+  env: NodeJS.ProcessEnv = process.env,
+): NetInference & { eagerWhy?: string } {
+  const eager = (why: string) => ({
+    forward: (x: tf.Tensor2D) => model.predict(x) as tf.Tensor2D,
+    compiled: false,
+    eagerWhy: why,
+    dispose: () => undefined,
+  });
+  if (env['CHRYSALIS_STEP'] === 'eager') return eager('CHRYSALIS_STEP=eager');
+  if (!sessionsAvailable()) return eager(`the ${tf.getBackend()} backend runs no graphs`);
+  const graph = layersGraph(model);
+  if ('unsupported' in graph) return eager(graph.unsupported);
+  const session = GraphSession.open(graph.nodes);
+  try {
+    const values = model.layers.flatMap((l) => l.getWeights());
+    tf.dispose(
+      session.run(
+        values.map((v, i) => [`in/p${i}`, v] as const),
+        ['load'],
+      ),
+    );
   } catch (err) {
     session.dispose();
     throw err;

@@ -6,6 +6,7 @@
 import { channelsOf, inputSizeOf } from '../common/input-shape';
 import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
+import { layersInference } from './compiled-inference';
 import type { Net } from './models';
 import type { PackageReader } from './specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
 
@@ -110,10 +111,15 @@ export async function loadExport(read: PackageReader): Promise<LoadedExport> {
   const { loadLayers } = await import('./specialists/combination-loader.mjs');
   const model = await loadLayers(tf, read);
   const size = (t: tf.SymbolicTensor) => t.shape[t.shape.length - 1] ?? 0;
+  // One TensorFlow call per batch where its layers have a graph (ml/compiled-inference.ts), else tfjs's predict.
+  const inference = layersInference(model);
   return {
     inputSize: size(model.inputs[0]!),
     numClasses: size(model.outputs[0]!),
-    forward: (x) => model.predict(x) as tf.Tensor2D,
-    dispose: () => model.dispose(),
+    forward: (x) => inference.forward(x),
+    dispose: () => {
+      inference.dispose();
+      model.dispose();
+    },
   };
 }

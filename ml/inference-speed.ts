@@ -17,6 +17,8 @@ export interface SpeedOptions {
 
 export interface Speed {
   backend: string;
+  /** Whether each call ran as one TensorFlow call (ml/compiled-inference.ts); absent in figures from before. */
+  compiled?: boolean;
   batch1: { calls: number; p50Ms: number; p95Ms: number };
   batch256: { calls: number; examplesPerSecond: number };
 }
@@ -27,18 +29,24 @@ export function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
+/** A model's forward pass as timed: tfjs's predict, or a compiled session's call (ml/compiled-inference.ts). */
+export interface Timed {
+  forward(x: tf.Tensor2D): tf.Tensor;
+  compiled: boolean;
+}
+
 /** One forward pass, read back to the host: a call is not done until its output is. */
-async function call(model: tf.LayersModel, x: tf.Tensor): Promise<void> {
-  const y = model.predict(x) as tf.Tensor;
+async function call(model: Timed, x: tf.Tensor2D): Promise<void> {
+  const y = model.forward(x);
   await y.data();
   y.dispose();
 }
 
 /** Times `model` on random inputs of `inputSize` features; the model takes [batch, inputSize]. */
-export async function measureSpeed(model: tf.LayersModel, inputSize: number, opts: SpeedOptions = {}): Promise<Speed> {
+export async function measureSpeed(model: Timed, inputSize: number, opts: SpeedOptions = {}): Promise<Speed> {
   const calls = opts.batch1Calls ?? 200;
-  const one = tf.randomUniform([1, inputSize], 0, 1, 'float32', 1);
-  const many = tf.randomUniform([256, inputSize], 0, 1, 'float32', 2);
+  const one = tf.randomUniform<tf.Rank.R2>([1, inputSize], 0, 1, 'float32', 1);
+  const many = tf.randomUniform<tf.Rank.R2>([256, inputSize], 0, 1, 'float32', 2);
   try {
     for (let i = 0; i < (opts.warmup ?? 20); i++) await call(model, one);
     const ms: number[] = [];
@@ -59,6 +67,7 @@ export async function measureSpeed(model: tf.LayersModel, inputSize: number, opt
     const seconds = (performance.now() - t0) / 1000;
     return {
       backend: tf.getBackend(),
+      compiled: model.compiled,
       batch1: { calls, p50Ms: quantile(ms, 0.5), p95Ms: quantile(ms, 0.95) },
       batch256: { calls: n, examplesPerSecond: (n * 256) / seconds },
     };

@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng, buildNet, initBackend, predictLogits } from '../../ml';
 import type { BuiltInSpec } from '../../ml';
 import type { InputShape } from '../../common/input-shape';
-import { netInference } from '../../ml/compiled-inference';
+import { layersInference, netInference } from '../../ml/compiled-inference';
+import { toLayersModel } from '../../ml/export';
 import { tidyValues } from '../../ml/tidy-values';
 
 before(async () => {
@@ -71,4 +72,48 @@ test('CHRYSALIS_STEP=eager keeps inference eager; predictLogits matches either w
   const want = tidyValues(() => net.forward(tf.tensor2d(rows, [25, 6])));
   want.forEach((v, i) => assert.ok(Math.abs(v - compiled[i]!) <= 1e-5 * (1 + Math.abs(v)), `row ${Math.floor(i / 3)}`));
   net.dispose();
+});
+
+test('a layers model runs as one call where its layers have a graph: the exports of an MLP and a CNN', () => {
+  for (const { spec, shape } of NETS) {
+    const net = buildNet(spec, { inputShape: shape, numClasses: 4, seed: 6 });
+    const model = toLayersModel(net, shape);
+    const inference = layersInference(model, {});
+    assert.equal(inference.compiled, true, `${spec.kind}: ${inference.eagerWhy}`);
+    const rng = new Rng(8);
+    const x = tf.tensor2d(
+      Float32Array.from({ length: 5 * net.inputSize }, () => rng.next()),
+      [5, net.inputSize],
+    );
+    const [got, want] = [inference.forward(x), model.predict(x) as tf.Tensor2D];
+    const [g, w] = [got.dataSync(), want.dataSync()];
+    w.forEach((v, i) => assert.ok(Math.abs(v - g[i]!) <= 1e-6, `${spec.kind} probability ${i}: ${g[i]} vs ${v}`));
+    tf.dispose([x, got, want]);
+    inference.dispose();
+    model.dispose();
+    net.dispose();
+  }
+});
+
+test('a layers model with a layer that has no graph keeps tfjs predict, and says which layer', () => {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 4, inputShape: [3], name: 'first' }),
+      tf.layers.batchNormalization({ name: 'norm' }),
+      tf.layers.dense({ units: 2, activation: 'softmax' }),
+    ],
+  });
+  const inference = layersInference(model, {});
+  assert.equal(inference.compiled, false);
+  assert.equal(inference.eagerWhy, 'norm: layer BatchNormalization');
+  const x = tf.ones<tf.Rank.R2>([2, 3]);
+  const y = inference.forward(x);
+  assert.deepEqual(y.shape, [2, 2]);
+  tf.dispose([x, y]);
+  const swish = tf.sequential({
+    layers: [tf.layers.dense({ units: 2, inputShape: [3], activation: 'swish', name: 'sw' })],
+  });
+  assert.equal(layersInference(swish, {}).eagerWhy, 'sw: activation "swish"');
+  model.dispose();
+  swish.dispose();
 });
