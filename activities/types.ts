@@ -3,11 +3,11 @@
  * weights: those are claim-checked in the artifact store and referenced here by key and digest.
  */
 import type { ArtifactRef } from '../storage/artifact-store';
-import type { BackendInfo } from '../ml/backend';
 import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
 import type { CsvTableSpec, ImageFolders, ModelSpecInput, NormalizeInput, TrainSpec } from '../config/schemas';
-import type { MachineInfo, ModelCost } from '../common/model-cost';
+import type { ModelCost } from '../common/model-cost';
+import type { EnsembleRule, MachineInfo, ModelRole, TfjsBackend } from '../contracts/vocabulary';
 import type { SoftTargetFormat } from '../common/soft-target-format';
 import type { ImportedTeacherRef } from './teacher-import';
 
@@ -62,7 +62,7 @@ export interface ModelRef {
 export interface TrainRequest {
   /** Human label, e.g. "teacher-1" or "student-T20-a0.9". */
   name: string;
-  role: 'teacher' | 'student' | 'baseline' | 'model';
+  role: ModelRole;
   data: DataPlanRef;
   split: 'train' | 'transfer';
   spec: ModelSpecInput;
@@ -73,7 +73,7 @@ export interface TrainRequest {
     softTargets: SoftTargetsRef;
     temperature: number;
     alpha: number;
-    ensemble: 'arithmetic' | 'geometric';
+    ensemble: EnsembleRule;
     /** Online: these teachers run on each batch's own (jittered) view instead of the stored soft targets. */
     online?: { teachers: ModelRef[] };
   };
@@ -94,7 +94,7 @@ export interface TrainResult {
   epochsTrained: number;
   history: EpochStats[];
   seconds: number;
-  backend: BackendInfo['backend'];
+  backend: TfjsBackend;
   /** True when the worker runs on the WASM fallback instead of native TensorFlow. */
   backendFallback: boolean;
 }
@@ -146,7 +146,7 @@ export interface EnsembleRequest {
   models: ModelRef[];
   /** @default [] */
   imported?: ImportedTeacherRef[];
-  rule: 'arithmetic' | 'geometric';
+  rule: EnsembleRule;
   data: DataPlanRef;
 }
 
@@ -176,7 +176,8 @@ export interface EvaluationSummary {
   inferenceSeconds: number;
 }
 
-export type { InferenceSpeed, MachineInfo, ModelCost } from '../common/model-cost';
+export type { InferenceSpeed, ModelCost } from '../common/model-cost';
+export type { MachineInfo } from '../contracts/vocabulary';
 
 export interface MeasureRequest {
   models: { name: string; model: ModelRef }[];

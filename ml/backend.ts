@@ -10,12 +10,13 @@ import * as tf from '@tensorflow/tfjs';
 import type * as TfWasm from '@tensorflow/tfjs-backend-wasm';
 import { applyOneDnnChoice } from './onednn';
 import type { OneDnnChoice } from './onednn';
+import type { TfjsBackend } from '../contracts/vocabulary';
 
 export type RequestedBackend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface BackendInfo {
   /** The tfjs backend actually in use. */
-  backend: 'tensorflow' | 'wasm' | 'cpu';
+  backend: TfjsBackend;
   device: 'cpu' | 'gpu';
   /** The npm package that provided it. */
   package: string;

@@ -4,7 +4,8 @@ import type { SpecialistsConfig } from '../config/specialists';
 import type { CombinationEvaluation, SpecialistSamplingInfo } from '../activities/specialists-types';
 import type { TrainResult } from '../activities/types';
 import { sumCosts } from '../common/model-cost';
-import type { MachineInfo, ModelCost } from '../common/model-cost';
+import type { ModelCost } from '../common/model-cost';
+import type { MachineInfo } from '../contracts/vocabulary';
 import { compressionTable, costComparison, formatBytes, formatCount } from './compression';
 import type { CostRow } from './compression';
 import {
