@@ -9,8 +9,10 @@ import { topKProblem } from '../common/soft-target-format';
 import { keyedUnion } from './variants';
 import { ENSEMBLE_RULES, QUANTIZE_KINDS } from '../contracts/vocabulary';
 
-const positiveInt = z.number().int().positive();
-const rate = z.number().min(0).max(0.95);
+/** A count or size: a whole number ≥ 1. */
+export const positiveInt = z.number().int().positive();
+/** A dropout rate. */
+export const rate = z.number().min(0).max(0.95);
 
 /** An MLP: ReLU hidden layers, optional dropout on input and hidden units, optional max-norm. */
 export const mlpSpecSchema = z

@@ -10,6 +10,7 @@ import {
   distillationConfigSchema,
   modelRefSchema,
   modelSpecSchema,
+  positiveInt,
   runIdentity,
   studentVariantSchema,
   trainSpecSchema,
@@ -17,8 +18,6 @@ import {
   transferSchema,
 } from './schemas';
 import { keyedUnion } from './variants';
-
-const positiveInt = z.number().int().positive();
 
 export const specialistsConfigSchema = z
   .object({
