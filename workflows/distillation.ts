@@ -16,6 +16,7 @@ import type {
   TrainResult,
 } from '../activities/types';
 import { keys } from '../common/store-keys';
+import { trainingSeed } from '../common/seeds';
 import { chooseExport } from '../common/export-choice';
 import { sumCosts } from '../common/model-cost';
 import { softTargetStorage } from '../common/soft-target-format';
@@ -172,7 +173,7 @@ async function withImportedStudent(
 /** The hard-label baseline and one distilled student per (T, α[, online]), all with the same seed. */
 function studentRequests({ cfg, data }: Run, soft: SoftTargetsRef, teachers: ModelRef[]): StudentRequest[] {
   const common = { data, split: 'transfer' as const, spec: cfg.student.model, train: cfg.student.train };
-  const seed = cfg.seed * 1000 + 7;
+  const seed = trainingSeed(cfg.seed, 'student');
   return [
     { name: 'baseline-hard', role: 'baseline', ...common, seed },
     ...cfg.students.map((v) => ({

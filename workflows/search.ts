@@ -22,6 +22,7 @@ import type { PipelineInput } from '../config/resolve';
 import type { SearchConfig } from '../config/search';
 import type { CandidateOutcome, RungOutcome, SearchReport } from '../reports/search-markdown';
 import { FailureType } from '../common/failure-types';
+import { trainingSeed } from '../common/seeds';
 import { chooseStudent, paretoFront, rungEpochs, searchCandidates, survivors } from '../common/search-plan';
 import type { Candidate, FrontPoint, SearchBudget } from '../common/search-plan';
 import { LIGHT_ACTIVITY_OPTIONS } from './options';
@@ -285,7 +286,7 @@ async function trainAndEvaluate(
     spec: c.spec,
     train: cfg.train,
     // The distillation pipeline's student seed: a candidate with a distilled student's recipe reuses its model.
-    seed: cfg.seed * 1000 + 7,
+    seed: trainingSeed(cfg.seed, 'student'),
     distill: { softTargets: soft, temperature: c.temperature, alpha: c.alpha, ensemble: cfg.ensemble },
     ...(epoch < E ? { stopAfterEpoch: epoch } : {}),
   };

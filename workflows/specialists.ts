@@ -27,6 +27,7 @@ import { distillationPipeline } from './distillation';
 import { LIGHT_ACTIVITY_OPTIONS, describeMeasure, describeTraining } from './options';
 import type { RunOptions } from './options';
 import { startPipeline } from './prologue';
+import { trainingSeed } from '../common/seeds';
 import type { ProgressTracker } from './progress';
 
 export type SpecialistsInput = PipelineInput;
@@ -145,7 +146,7 @@ async function generalistStage(run: Run): Promise<{ model: ModelRef; training?: 
     split: 'train',
     spec: g.model,
     train: g.train,
-    seed: cfg.seed * 1000 + 101,
+    seed: trainingSeed(cfg.seed, 'generalist'),
   };
   progress.model(req.name, 'generalist', req.train.epochs);
   const summary = describeTraining(req);
@@ -191,7 +192,7 @@ function specialistRequests(run: Run, generalist: ModelRef, clusters: ClusterRes
       generalist,
       subset,
       train: cfg.specialist.train,
-      seed: cfg.seed * 1000 + 301,
+      seed: trainingSeed(cfg.seed, 'specialist'),
       sampleFactor: cfg.specialist.sampleFactor,
     }));
 }

@@ -19,6 +19,7 @@ import type {
 } from '../activities/types';
 import type { DistillationConfig, TeacherImport } from '../config/schemas';
 import { FailureType } from '../common/failure-types';
+import { trainingSeed } from '../common/seeds';
 import { softTargetFormat, topKProblem } from '../common/soft-target-format';
 import type { SoftTargetFormat, SoftTargetsConfig } from '../common/soft-target-format';
 import { DEFAULT_BLOCK_SIZE } from '../common/soft-target-blocks';
@@ -102,7 +103,7 @@ function teacherRecipes({ cfg, data }: TeacherRun): TrainRequest[] {
     split: 'train' as const,
     spec: t.model,
     train: t.train,
-    seed: cfg.seed * 1000 + 101 + i,
+    seed: trainingSeed(cfg.seed, 'teacher', i),
   }));
 }
 
