@@ -16,7 +16,12 @@ import { combinationDigest, combinedSoftTargetsKey } from './digests';
 import { combinationInputs, heartbeat } from './model-outputs';
 import { exportCombinationPackage } from './specialists-export';
 import type { ExportCombinationRequest, ExportedCombination } from './specialists-export';
-import type { CombinationEvaluation, CombinationRequest, CombinedSoftTargets, ModelScore } from './specialists-types';
+import type {
+  CombinationEvaluation,
+  CombinationRequest,
+  CombinedSoftTargets,
+  ModelScore,
+} from '../contracts/specialists';
 
 function score(m: Metrics): ModelScore {
   return { errors: m.errors, accuracy: m.accuracy, perClassErrors: m.perClassErrors };

@@ -19,7 +19,7 @@ import { storeLayersModel } from './artifacts';
 import type { ModelInput } from './artifacts';
 import { describeInput } from '../ml/normalize';
 import type { Normalization } from '../ml/normalize';
-import type { CombinationRequest } from './specialists-types';
+import type { CombinationRequest } from '../contracts/specialists';
 import type { ModelRef } from './types';
 
 export interface ExportCombinationRequest {

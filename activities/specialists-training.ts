@@ -14,7 +14,7 @@ import { specialistDigest } from './digests';
 import { runDurableTraining } from './durable-training';
 import type { DurableTraining } from './durable-training';
 import { invalidInput } from './failures';
-import type { SpecialistRequest, SpecialistResult, SpecialistSamplingInfo } from './specialists-types';
+import type { SpecialistRequest, SpecialistResult, SpecialistSamplingInfo } from '../contracts/specialists';
 import type { ModelRef } from './types';
 
 export async function trainSpecialist(deps: ComputeDeps, req: SpecialistRequest): Promise<SpecialistResult> {

@@ -1,7 +1,7 @@
 /** The distillation run report: the JSON document a run stores, and its Markdown rendering. */
 import { describeArchitecture } from '../common/architecture';
 import type { DistillationConfig } from '../config/schemas';
-import type { EvaluationSummary, TrainResult } from '../activities/types';
+import type { EvaluationSummary, TrainResult } from '../contracts/exchange';
 import { sumCosts } from '../common/model-cost';
 import type { ModelCost } from '../common/model-cost';
 import type { EnsembleRule, MachineInfo, ModelRole, QuantizeKind } from '../contracts/vocabulary';

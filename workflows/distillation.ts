@@ -14,7 +14,7 @@ import type {
   SoftTargetsRef,
   TrainRequest,
   TrainResult,
-} from '../activities/types';
+} from '../contracts/exchange';
 import { keys } from '../common/store-keys';
 import { trainingSeed } from '../common/seeds';
 import { chooseExport } from '../common/export-choice';

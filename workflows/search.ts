@@ -12,12 +12,12 @@ import type { StoredReport } from '../activities/report-files';
 import type {
   EvaluationSummary,
   MeasureResult,
-  ModelCost,
   ModelRef,
   SoftTargetsRef,
   TrainRequest,
   TrainResult,
-} from '../activities/types';
+} from '../contracts/exchange';
+import type { ModelCost } from '../common/model-cost';
 import type { PipelineInput } from '../config/resolve';
 import type { SearchConfig } from '../config/search';
 import type { CandidateOutcome, RungOutcome, SearchReport } from '../reports/search-markdown';

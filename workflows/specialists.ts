@@ -16,11 +16,12 @@ import type {
   ClusterResult,
   SpecialistRequest,
   SpecialistResult,
-} from '../activities/specialists-types';
+} from '../contracts/specialists';
 import type { ExportedCombination } from '../activities/specialists-export';
 import type { DistillBackOutcome, SpecialistsReport, TrainingOutcome } from '../activities/specialists-report';
 import type { StoredReport } from '../activities/report-files';
-import type { DataPlanRef, MeasureResult, ModelCost, ModelRef, TrainRequest, TrainResult } from '../activities/types';
+import type { DataPlanRef, MeasureResult, ModelRef, TrainRequest, TrainResult } from '../contracts/exchange';
+import type { ModelCost } from '../common/model-cost';
 import type { PipelineInput } from '../config/resolve';
 import type { SpecialistsConfig } from '../config/specialists';
 import { distillationPipeline } from './distillation';

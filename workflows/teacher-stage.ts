@@ -19,10 +19,10 @@ import type {
 } from '../activities/types';
 import type { DistillationConfig, TeacherImport } from '../config/schemas';
 import { FailureType } from '../common/failure-types';
-import { trainingSeed } from '../common/seeds';
 import { softTargetFormat, topKProblem } from '../common/soft-target-format';
 import type { SoftTargetFormat, SoftTargetsConfig } from '../common/soft-target-format';
 import { DEFAULT_BLOCK_SIZE } from '../common/soft-target-blocks';
+import { trainingSeed } from '../common/seeds';
 import type { SoftTargetsRequest } from '../activities/soft-target-blocks';
 import { describeTraining } from './options';
 import { fanOutSoftTargets } from './soft-target-fanout';

@@ -1,8 +1,11 @@
-/** Specialists pipeline: the requests and results that travel through Temporal (small, claim-check refs only). */
+/**
+ * Specialists pipeline: the requests and results that travel through Temporal (small, claim-check refs only), and
+ * into the specialists report.
+ */
 import type { ArtifactRef } from '../storage/artifact-store';
 import type { TrainSpec } from '../config/schemas';
 import type { CoverageRow, FiringRow, SubsetRow } from '../ml/specialists/combination-stats';
-import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainResult } from './types';
+import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainResult } from './exchange';
 import type { SpecialistSampling } from '../ml/specialists';
 
 export type { CoverageRow, FiringRow, SubsetRow } from '../ml/specialists/combination-stats';
