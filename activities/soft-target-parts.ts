@@ -27,9 +27,9 @@ import type { StoredSoftTargets } from '../ml/soft-targets';
 import type { SoftTargetReader } from '../ml/train';
 import { blockKey, blockRanges, membersOf } from '../common/soft-target-blocks';
 import { keys } from './artifacts';
-import type { ComputeDeps } from './compute';
+import type { ComputeDeps } from './compute-deps';
 import { activityContext } from './durable-training';
-import type { SoftTargetsRequest } from './soft-target-blocks';
+import type { SoftTargetsRequest } from './teacher-requests';
 import type { SoftTargetParts, SoftTargetsRef } from './types';
 
 /** The index object: every part's reference, in row order. */

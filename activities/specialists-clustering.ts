@@ -9,7 +9,7 @@ import { keys } from '../common/store-keys';
 import type { Dataset } from '../ml/datasets';
 import { classCovariance, clusterClasses } from '../ml/specialists';
 import { loadPlan } from './artifacts';
-import type { ComputeDeps } from './compute';
+import type { ComputeDeps } from './compute-deps';
 import { datasetFor } from './dataset-source';
 import { clustersKey } from './digests';
 import { invalidInput } from './failures';

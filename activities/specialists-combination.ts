@@ -10,7 +10,7 @@ import { metrics } from '../ml/evaluate';
 import type { Metrics } from '../ml/evaluate';
 import { combinationStatistics, combineInSlices } from '../ml/specialists';
 import { loadPlan } from './artifacts';
-import type { ComputeDeps } from './compute';
+import type { ComputeDeps } from './compute-deps';
 import { datasetFor } from './dataset-source';
 import { combinationDigest, combinedSoftTargetsKey } from './digests';
 import { combinationInputs, heartbeat } from './model-outputs';

@@ -8,7 +8,7 @@ import type { Plan } from '../ml/splits';
 import { trainSpecialist as trainSpecialistNet } from '../ml/specialists';
 import type { SpecialistRun } from '../ml/specialists';
 import { loadModelNet, loadPlan, modelInputOf, publishModel, readManifest } from './artifacts';
-import type { ComputeDeps } from './compute';
+import type { ComputeDeps } from './compute-deps';
 import { datasetFor } from './dataset-source';
 import { specialistDigest } from './digests';
 import { runDurableTraining } from './durable-training';

@@ -6,7 +6,7 @@
  * The pipeline-queue activities are in specialists-pipeline.ts, the types that travel through Temporal in
  * contracts/specialists.ts (re-exported here).
  */
-import type { ComputeDeps } from './compute';
+import type { ComputeDeps } from './compute-deps';
 import { bindActivities } from './failures';
 import { clusterConfusions } from './specialists-clustering';
 import { computeCombinedSoftTargets, evaluateCombination, exportCombination } from './specialists-combination';

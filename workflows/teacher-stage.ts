@@ -9,21 +9,14 @@ import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { ModelOutcome } from '../activities/report';
 import type { ImportedTeacherRef } from '../activities/teacher-import';
-import type {
-  DataPlanRef,
-  ModelRef,
-  ScoredModel,
-  SoftTargetsRef,
-  TrainRequest,
-  TrainResult,
-} from '../activities/types';
+import type { ScoredModel, SoftTargetsRequest } from '../activities/teacher-requests';
+import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from '../contracts/exchange';
 import type { DistillationConfig, TeacherImport } from '../config/schemas';
 import { FailureType } from '../common/failure-types';
 import { softTargetFormat, topKProblem } from '../common/soft-target-format';
 import type { SoftTargetFormat, SoftTargetsConfig } from '../common/soft-target-format';
 import { DEFAULT_BLOCK_SIZE } from '../common/soft-target-blocks';
 import { trainingSeed } from '../common/seeds';
-import type { SoftTargetsRequest } from '../activities/soft-target-blocks';
 import { describeTraining } from './options';
 import { fanOutSoftTargets } from './soft-target-fanout';
 import type { ProgressTracker } from './progress';
