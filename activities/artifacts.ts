@@ -14,7 +14,7 @@ import type { ExportedModel } from '../ml/export';
 import { quantizeExport } from '../ml/quantize';
 import type { Dataset } from '../ml/datasets';
 import { describeInput } from '../ml/normalize';
-import type { Normalization } from '../ml/normalize';
+import type { Normalization } from '../common/normalization';
 import { buildNet, exportWeights, importWeights } from '../ml/models';
 import type { BuildOptions } from '../ml/models';
 import { buildLayersNet } from '../ml/layers-net';

@@ -18,7 +18,7 @@ import { keys } from '../common/store-keys';
 import { storeLayersModel } from './artifacts';
 import type { ModelInput } from './artifacts';
 import { describeInput } from '../ml/normalize';
-import type { Normalization } from '../ml/normalize';
+import type { Normalization } from '../common/normalization';
 import type { CombinationRequest } from '../contracts/specialists';
 import type { ModelRef } from './types';
 
