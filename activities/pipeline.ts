@@ -19,7 +19,7 @@ import { bindActivities, invalidInput, invalidInputIssues } from './failures';
 import { distillationChartInputs, renderDistillationReport, trainingCurves } from './report';
 import type { DistillationReport } from './report';
 import { storeReport } from './report-files';
-import type { StoredReport } from './report-files';
+import type { StoredReport } from '../contracts/exchange';
 import type { ImportedTeacherRef } from './teacher-import';
 import type { ModelRef, SoftTargetsRef, TrainRequest } from './types';
 import type { SoftTargetFormat } from '../common/soft-target-format';

@@ -15,11 +15,12 @@ import { datasetFor } from './dataset-source';
 import { combinationDigest, combinedSoftTargetsKey } from './digests';
 import { combinationInputs, heartbeat } from './model-outputs';
 import { exportCombinationPackage } from './specialists-export';
-import type { ExportCombinationRequest, ExportedCombination } from './specialists-export';
 import type {
   CombinationEvaluation,
   CombinationRequest,
   CombinedSoftTargets,
+  ExportCombinationRequest,
+  ExportedCombination,
   ModelScore,
 } from '../contracts/specialists';
 

@@ -7,7 +7,7 @@ import { bindActivities, invalidInput } from './failures';
 import { dataKeys, orFail, requireExisting } from './pipeline';
 import type { PipelineDeps, Validated } from './pipeline';
 import { storeReport } from './report-files';
-import type { StoredReport } from './report-files';
+import type { StoredReport } from '../contracts/exchange';
 import { renderSpecialistsReport, specialistsChartInputs } from './specialists-report';
 import type { SpecialistsReport } from './specialists-report';
 import type { DataPlanRef, ModelRef } from './types';

@@ -165,3 +165,12 @@ export interface MeasureResult {
   machine: MachineInfo;
   costs: { name: string; cost: ModelCost }[];
 }
+
+/** Where a run report was stored: JSON, Markdown, HTML, and its charts. */
+export interface StoredReport {
+  json: string;
+  markdown: string;
+  html: string;
+  /** PNG keys, one per chart (an SVG with the same name sits beside each). */
+  charts: string[];
+}

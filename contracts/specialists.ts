@@ -111,3 +111,22 @@ export interface CombinedSoftTargets extends SoftTargetsRef {
   /** True when the same combination's soft targets for this data plan were already stored. */
   cached: boolean;
 }
+
+/** A combination to package for deployment (activities/specialists-export.ts), and the package stored. */
+export interface ExportCombinationRequest {
+  combination: CombinationRequest;
+  /** Content digest of the combination (names the package directory). */
+  key: string;
+  classNames: string[];
+  /** What the combination scored on the test set, recorded in the package. */
+  evaluation: { dataset: string; testExamples: number; generalistErrors: number; combinedErrors: number };
+}
+
+export interface ExportedCombination {
+  /** `exports/<key>`: the package directory. */
+  dir: string;
+  /** `exports/<key>/combination.json`. */
+  manifest: string;
+  files: string[];
+  cached: boolean;
+}

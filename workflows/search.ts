@@ -8,13 +8,13 @@
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
-import type { StoredReport } from '../activities/report-files';
 import type {
   EvaluationSummary,
   MeasureResult,
   ModelRef,
   SoftTargetsRef,
   TrainRequest,
+  StoredReport,
   TrainResult,
 } from '../contracts/exchange';
 import type { ModelCost } from '../common/model-cost';

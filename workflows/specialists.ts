@@ -14,12 +14,12 @@ import type {
   CombinationEvaluation,
   CombinationRequest,
   ClusterResult,
+  ExportedCombination,
   SpecialistRequest,
   SpecialistResult,
 } from '../contracts/specialists';
-import type { ExportedCombination } from '../activities/specialists-export';
 import type { DistillBackOutcome, SpecialistsReport, TrainingOutcome } from '../activities/specialists-report';
-import type { StoredReport } from '../activities/report-files';
+import type { StoredReport } from '../contracts/exchange';
 import type { DataPlanRef, MeasureResult, ModelRef, TrainRequest, TrainResult } from '../contracts/exchange';
 import type { ModelCost } from '../common/model-cost';
 import type { PipelineInput } from '../config/resolve';
