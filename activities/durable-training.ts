@@ -5,6 +5,7 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../storage/artifact-store';
 import type { BackendInfo } from '../ml/backend';
+import type { StepPlan } from '../ml/compiled-step';
 import type { EpochStats, TrainHooks, TrainSnapshot } from '../ml/train';
 import type { Logger } from '../config/logger';
 import type { ModelProgressUpdate } from '../common/progress';
@@ -54,6 +55,8 @@ export interface DurableTraining {
   resume: TrainSnapshot | undefined;
   hooks: TrainHooks;
   lastCheckpointEpoch: () => number;
+  /** The step path training took (ml/compiled-step.ts), once it has taken a step. */
+  stepPlan: () => StepPlan | undefined;
 }
 
 /**
@@ -107,7 +110,13 @@ export async function durableTraining(deps: DurableTrainingDeps, opts: TrainingR
     epochs: opts.stopAfterEpoch ?? opts.epochs, // a search rung's progress runs to its stop
     ...(resume ? { checkpointEpoch: resume.epoch, resumedFromEpoch: resume.epoch } : {}),
   });
+  let plan: StepPlan | undefined;
   const hooks: TrainHooks = {
+    onStepPlan: (p) => {
+      plan = p;
+      if (p.path === 'compiled') opts.log.info('training step: compiled, one TensorFlow call per step');
+      else opts.log.warn({ reason: p.reason }, `training step: eager, op by op (${p.reason})`);
+    },
     throwIfCancelled: () => {
       if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`training of ${opts.name} cancelled`);
     },
@@ -115,7 +124,7 @@ export async function durableTraining(deps: DurableTrainingDeps, opts: TrainingR
     onEpochEnd: (stats, snapshot) => endOfEpoch({ deps, ctx, opts, resume, state }, stats, snapshot),
     onWindowEnd: (at, snapshot) => endOfWindow({ deps, ctx, opts, resume, state }, at, snapshot),
   };
-  return { resume, hooks, lastCheckpointEpoch: () => state.last?.epoch ?? 0 };
+  return { resume, hooks, lastCheckpointEpoch: () => state.last?.epoch ?? 0, stepPlan: () => plan };
 }
 
 /** Signals progress to the calling workflow without waiting: best effort, a lost update only delays the view. */
@@ -298,7 +307,8 @@ export async function runDurableTraining<X>(
     const resumedFromEpoch = training.resume?.epoch ?? 0;
     const epochsTrained = (stop ?? epochs) - resumedFromEpoch;
     log.info({ epochsTrained, resumedFromEpoch }, 'model published');
-    return done({ ...published, cached: false, resumedFromEpoch, epochsTrained });
+    const step = training.stepPlan();
+    return done({ ...published, cached: false, resumedFromEpoch, epochsTrained, ...(step ? { step } : {}) });
   } catch (err) {
     if (err instanceof CancelledFailure)
       log.warn({ lastCheckpointEpoch: training.lastCheckpointEpoch() }, 'training cancelled');

@@ -5,6 +5,7 @@
  * Types only (contracts/: it names the layers below it, never those that exchange these).
  */
 import type { ArtifactRef } from '../storage/artifact-store';
+import type { StepPlan } from '../ml/compiled-step';
 import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
 import type { CsvTableSpec, ImageFolders, ModelSpecInput, NormalizeInput, TrainSpec } from '../config/schemas';
@@ -98,6 +99,8 @@ export interface TrainResult {
   backend: TfjsBackend;
   /** True when the worker runs on the WASM fallback instead of native TensorFlow. */
   backendFallback: boolean;
+  /** The training step's path (absent when nothing was trained): compiled, or eager and why. */
+  step?: StepPlan;
 }
 
 export interface SoftTargetsRef {

@@ -67,8 +67,3 @@ export async function measureSpeed(model: tf.LayersModel, inputSize: number, opt
     many.dispose();
   }
 }
-
-/** Trainable and non-trainable weights: every number the model stores. */
-export function parameterCount(model: tf.LayersModel): number {
-  return model.weights.reduce((a, w) => a + w.shape.reduce<number>((p, d) => p * (d ?? 1), 1), 0);
-}

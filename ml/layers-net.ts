@@ -250,6 +250,7 @@ function assembleLayersNet(spec: LayersSpec, model: tf.Sequential, opts: BuildOp
   const rng = new Rng(opts.seed);
   return {
     spec,
+    inputShape: opts.inputShape,
     inputSize: inputSizeOf(opts.inputShape),
     numClasses: opts.numClasses,
     params,

@@ -9,6 +9,7 @@ import type { RawTensor } from '../common/raw-tensor';
 import type { BuiltInSpecInput, CnnSpecInput, LayersSpecInput, MlpSpecInput, ModelSpecInput } from '../config/schemas';
 import { channelsOf, inputSizeOf } from '../common/input-shape';
 import type { InputShape } from '../common/input-shape';
+import { statelessUniform } from './native-ops';
 import { Rng } from './rng';
 
 /** The architectures, as the config schemas define them (config/schemas.ts). */
@@ -21,6 +22,8 @@ export type BuiltInSpec = BuiltInSpecInput;
 
 export interface Net {
   spec: ModelSpec;
+  /** The input's [rows, cols(, channels)], flattened HWC into rows of `inputSize`. */
+  inputShape: InputShape;
   inputSize: number;
   numClasses: number;
   /** Parameter names are stable across processes (w0, b0, …); variables get a unique prefix. */
@@ -78,7 +81,7 @@ export function mlpPass(
   const rate = (i: number) => (training ? ((i === 0 ? spec.inputDropout : spec.hiddenDropout) ?? 0) : 0);
   let h = x;
   for (let i = 0; i < layers; i++) {
-    // tf.dropout's own computation, kept apart so the backward pass can reuse the multiplier.
+    // The multiplier is kept apart so the backward pass can reuse it.
     const multiplier = rate(i) > 0 ? dropoutMultiplier(h.shape, rate(i), rng.seed()) : undefined;
     if (multiplier) h = tf.mul(h, multiplier);
     pass.inputs.push(h);
@@ -93,10 +96,35 @@ export function mlpPass(
   return pass;
 }
 
-/** floor(u + keep) / keep for u uniform in [0, 1): tf.dropout's multiplier, element for element. */
-function dropoutMultiplier(shape: [number, number], rate: number, seed: number): tf.Tensor2D {
+/**
+ * 1/keep with probability keep, else 0, per element, replayed from `seed`. On the native backend the draw is
+ * TensorFlow's StatelessRandomUniform, below keep: exactly the mask a compiled step's graph draws from the same seed
+ * (ml/graph/mlp-graph.ts), so the eager step stays its reference. Elsewhere it is drawn in JS and uploaded once:
+ * element i is kept when the top 31 bits of the i-th mulberry32 output (the Rng's generator, seeded with `seed`) are
+ * below round(keep·2³¹); tf.dropout's way (seedrandom in JS, then add, floor and div as three ops) took 5-7 ms of a
+ * dropout teacher's step on a 2-vCPU EPYC, this loop about 1 (inlined and branch-free: a kept-or-not branch is
+ * mispredicted half the time, and Rng.next() is 3× slower here).
+ */
+export function dropoutMultiplier(shape: [number, number], rate: number, seed: number): tf.Tensor2D {
   const keep = 1 - rate;
-  return tf.tidy(() => tf.div(tf.floor(tf.add(tf.randomUniform(shape, 0, 1, 'float32', seed), keep)), keep));
+  const uniform = statelessUniform(shape, seed);
+  if (uniform) {
+    const mask = tf.tidy(() => tf.mul<tf.Tensor2D>(tf.cast(tf.less(uniform, keep), 'float32'), 1 / keep));
+    uniform.dispose();
+    return mask;
+  }
+  const threshold = Math.round(keep * 2 ** 31);
+  const scale = 1 / keep;
+  const out = new Float32Array(shape[0] * shape[1]);
+  let state = seed | 0;
+  for (let i = 0; i < out.length; i++) {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    // (top 31 bits − threshold) is negative exactly when kept; >>> 31 turns its sign into 1 or 0.
+    out[i] = scale * ((((t ^ (t >>> 14)) >>> 1) - threshold) >>> 31);
+  }
+  return tf.tensor2d(out, shape);
 }
 
 /** Creates a freshly initialised network of a built-in architecture. */
@@ -121,7 +149,7 @@ export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
       add(`b${i}`, tf.zeros([sizes[i + 1]!]));
     }
     const layers = sizes.length - 1;
-    return assemble(spec, inputSize, opts.numClasses, params, {
+    return assemble(spec, opts, params, {
       forward(x, o = {}) {
         return tf.tidy(() => mlpPass(spec, params, x, o.training ?? false, o.rng ?? rng).logits);
       },
@@ -133,6 +161,9 @@ export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
           for (let i = 0; i + 1 < layers; i++) {
             const w = params.get(`w${i}`)!;
             const norms = tf.sqrt(tf.sum(tf.square(w), 0, true));
+            // Where no column is over the norm every factor is exactly 1: skip rewriting w (two ops over the
+            // whole matrix each step, most of the constraint's cost) for one scalar read.
+            if (tf.max(norms).dataSync()[0]! <= c) continue;
             w.assign(tf.mul(w, tf.minimum(1, tf.div(c, tf.maximum(norms, 1e-12)))));
           }
         });
@@ -155,7 +186,7 @@ export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
   add('denseb', tf.zeros([spec.dense]));
   add('out', glorot([spec.dense, opts.numClasses], spec.dense, opts.numClasses, rng.seed()));
   add('outb', tf.zeros([opts.numClasses]));
-  return assemble(spec, inputSize, opts.numClasses, params, {
+  return assemble(spec, opts, params, {
     forward(x, o = {}) {
       return tf.tidy(() => {
         let a: tf.Tensor4D = tf.reshape(x, [-1, rows, cols, inChannels]);
@@ -167,7 +198,7 @@ export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
           tf.add<tf.Tensor2D>(tf.matMul(tf.reshape(a, [-1, flat]), params.get('dense')!), params.get('denseb')!),
         );
         if ((o.training ?? false) && spec.dropout)
-          d = tf.dropout(d, spec.dropout, undefined, (o.rng ?? rng).seed()) as tf.Tensor2D;
+          d = tf.mul(d, dropoutMultiplier(d.shape, spec.dropout, (o.rng ?? rng).seed()));
         return tf.add<tf.Tensor2D>(tf.matMul(d, params.get('out')!), params.get('outb')!);
       });
     },
@@ -178,15 +209,15 @@ export function buildNet(spec: BuiltInSpec, opts: BuildOptions): Net {
 /** A {@link Net} from its parameters and pass; disposing it disposes every parameter. */
 function assemble(
   spec: BuiltInSpec,
-  inputSize: number,
-  numClasses: number,
+  opts: BuildOptions,
   params: Map<string, tf.Variable>,
   pass: Pick<Net, 'forward' | 'applyConstraints'>,
 ): Net {
   return {
     spec,
-    inputSize,
-    numClasses,
+    inputShape: opts.inputShape,
+    inputSize: inputSizeOf(opts.inputShape),
+    numClasses: opts.numClasses,
     params,
     forward: pass.forward,
     applyConstraints: pass.applyConstraints,

@@ -44,6 +44,23 @@ export function reluGrad(dy: tf.Tensor2D, y: tf.Tensor2D, o: NativeOpOptions = {
   return b.executeSingleOutput('ReluGrad', [typeAttr(b, 'T', b.binding.TF_FLOAT)], [dy, y]) as tf.Tensor2D;
 }
 
+/**
+ * Uniform floats in [0, 1) drawn by TensorFlow's StatelessRandomUniform from `seed` ([seed, 0]): the same bits a
+ * compiled step's graph draws from that seed (ml/graph/mlp-graph.ts). Native backend only (undefined otherwise).
+ */
+export function statelessUniform(shape: readonly number[], seed: number): tf.Tensor | undefined {
+  const b = nativeBackend();
+  if (!b) return undefined;
+  const i32 = b.binding.TF_INT32;
+  const attrs = [typeAttr(b, 'dtype', b.binding.TF_FLOAT), typeAttr(b, 'T', i32), typeAttr(b, 'Tseed', i32)];
+  return tf.tidy(() =>
+    b.executeSingleOutput('StatelessRandomUniform', attrs, [
+      tf.tensor1d([...shape], 'int32'),
+      tf.tensor1d([seed, 0], 'int32'),
+    ]),
+  );
+}
+
 /** Per-row cross-entropy −Σ p·log softmax(z) and its gradient softmax(z) − p with respect to z. */
 export interface SoftmaxCrossEntropy {
   loss: tf.Tensor1D;

@@ -16,6 +16,10 @@ import type { LrSchedule, OptimizerSpec } from './optimizers';
 import { Optimizer, learningRateAt } from './optimizers';
 import { Rng, deriveSeed } from './rng';
 import { trainStep } from './train-step';
+import type { TrainBatch } from './train-step';
+import { CompiledStep, compiledStepPlan } from './compiled-step';
+import type { StepPlan } from './compiled-step';
+import type { StepResult } from './mlp-step';
 import { scoped } from './tidy-values';
 import type { RawTensor } from '../common/raw-tensor';
 import type { Pixels } from './datasets';
@@ -129,6 +133,8 @@ export interface TrainHooks {
   throwIfCancelled?(): void;
   /** @default 20 */
   progressEvery?: number;
+  /** Called once, at the first step: which step path training takes (ml/compiled-step.ts), and why. */
+  onStepPlan?(plan: StepPlan): void;
 }
 
 export class NonFiniteLossError extends Error {
@@ -268,7 +274,8 @@ export async function train(
   }
   const n = data.indices.length;
   const bs = Math.min(cfg.batchSize, n);
-  const step = batchStep(net, opt, data, cfg, bs);
+  const stepper = new Stepper(net, opt, cfg, hooks);
+  const step = batchStep(net, stepper, data, cfg, bs);
   const every = hooks.progressEvery ?? 20;
   const last = Math.min(cfg.epochs, cfg.stopAfterEpoch ?? cfg.epochs);
   const from = { epoch: resume?.epoch ?? 0, window: resume?.position?.window ?? 0 };
@@ -282,8 +289,7 @@ export async function train(
   const snapshot = (epoch: number, position?: StreamPosition) => (): TrainSnapshot => ({
     epoch,
     ...(position ? { position } : {}),
-    weights: exportWeights(net),
-    optimizer: opt.state(),
+    ...stepper.state(),
     history: [...history],
   });
 
@@ -325,9 +331,67 @@ export async function train(
       totals = { lossSum: 0, correct: 0, seconds: 0, started: Date.now() };
     }
   } finally {
+    stepper.finish();
     opt.dispose();
   }
   return history;
+}
+
+/**
+ * Takes each step on the compiled path (one TensorFlow call, ml/compiled-step.ts) where it applies, else the eager
+ * one; decided at the first step, when the batch shows which soft targets training has, and reported once.
+ */
+class Stepper {
+  private compiled: CompiledStep | undefined;
+  private plan: StepPlan | undefined;
+
+  constructor(
+    private readonly net: Net,
+    private readonly opt: Optimizer,
+    private readonly cfg: TrainConfig,
+    private readonly hooks: TrainHooks,
+  ) {}
+
+  step(batch: TrainBatch, lr: number, rng: Rng): StepResult {
+    this.plan ??= this.choose(batch);
+    const { x, labels, softTargets, temperature = 1 } = batch;
+    if (this.compiled) {
+      const soft = softTargets as tf.Tensor2D | undefined;
+      return this.compiled.step({ x, labels, softTargets: soft }, lr, temperature, this.cfg.alpha ?? 1, rng);
+    }
+    const result = trainStep(this.net, this.opt, batch, lr, rng);
+    this.net.applyConstraints();
+    return result;
+  }
+
+  private choose(batch: TrainBatch): StepPlan {
+    const { softTargets } = batch;
+    const plan = compiledStepPlan(this.net, { topK: softTargets !== undefined && 'mask' in softTargets });
+    if (plan.path === 'compiled') {
+      const alpha = this.cfg.alpha ?? 1;
+      const terms = { soft: softTargets !== undefined && alpha > 0, hard: softTargets === undefined || alpha < 1 };
+      this.compiled = CompiledStep.create(this.net, this.cfg.optimizer, terms, this.opt.state());
+    }
+    this.hooks.onStepPlan?.(plan);
+    return plan;
+  }
+
+  /** Weights and optimiser state to resume from, wherever they live now. */
+  state(): Pick<TrainSnapshot, 'weights' | 'optimizer'> {
+    if (this.compiled) return { weights: this.compiled.weights(), optimizer: this.compiled.optimizerState() };
+    return { weights: exportWeights(this.net), optimizer: this.opt.state() };
+  }
+
+  /** Leaves the trained weights in the net's variables and closes the session. */
+  finish(): void {
+    if (!this.compiled) return;
+    try {
+      this.compiled.syncNet();
+    } finally {
+      this.compiled.dispose();
+      this.compiled = undefined;
+    }
+  }
 }
 
 type Step = (
@@ -338,7 +402,7 @@ type Step = (
 ) => { lossValue: number; batchCorrect: number };
 
 /** One optimiser step on the given rows of the training set; returns the batch's loss and correct answers. */
-function batchStep(net: Net, opt: Optimizer, data: TrainData, cfg: TrainConfig, bs: number): Step {
+function batchStep(net: Net, stepper: Stepper, data: TrainData, cfg: TrainConfig, bs: number): Step {
   const xBuf = new Float32Array(bs * net.inputSize);
   const yBuf = new Int32Array(bs);
   const picked = new Int32Array(bs);
@@ -363,9 +427,8 @@ function batchStep(net: Net, opt: Optimizer, data: TrainData, cfg: TrainConfig, 
       const labels = tf.tensor1d(yBuf.subarray(0, count), 'int32');
       const targets = data.teacher ? data.teacher(x) : soft ? sBatch!.batch.tensors(count) : undefined;
       const terms = targets ? { softTargets: targets, alpha: cfg.alpha ?? 1 } : {};
-      return trainStep(net, opt, { x, labels, temperature: T, ...terms }, lr, rngs.dropout);
+      return stepper.step({ x, labels, temperature: T, ...terms }, lr, rngs.dropout);
     });
-    net.applyConstraints();
     return { lossValue, batchCorrect };
   };
 }

@@ -17,7 +17,7 @@ export interface ModelOutcome {
   alpha?: number;
   training?: Pick<
     TrainResult,
-    'cached' | 'resumedFromEpoch' | 'epochsTrained' | 'seconds' | 'backend' | 'backendFallback'
+    'cached' | 'resumedFromEpoch' | 'epochsTrained' | 'seconds' | 'backend' | 'backendFallback' | 'step'
   > & {
     epochs: number;
     /** Seconds inside the training loop this attempt (sum of epoch times): compute, not orchestration. */
@@ -111,6 +111,7 @@ export function renderDistillationReport(r: DistillationReport): string {
       `${softTargets.cacheHit ? 'cache hit (no teacher trained or run)' : 'computed this run'}; ` +
       `ensemble ${config.ensemble}; transfer set ${JSON.stringify(config.transfer)}.`,
     studentLine(r),
+    ...stepNote(r),
     ...storageNote(softTargets.storage),
     ...importedTeachersNote(r),
     '',
@@ -131,6 +132,24 @@ function studentLine(r: DistillationReport): string {
   // A URL's query may carry a token: it stays out of the report.
   const from = spec.kind === 'layers' ? ` (from \`${spec.topology.split('?')[0]}\`)` : '';
   return `Student architecture: ${describeArchitecture(spec)}${counted}${from}.`;
+}
+
+/**
+ * How each trained model took its steps: one TensorFlow call per step, or eager op by op and why (said, never
+ * silent: the eager step is the slower one).
+ */
+function stepNote(r: DistillationReport): string[] {
+  const groups = new Map<string, string[]>();
+  for (const m of r.models) {
+    const step = m.training?.step;
+    if (!step) continue;
+    const how =
+      step.path === 'compiled' ? 'compiled (one TensorFlow call per step)' : `eager, op by op (${step.reason})`;
+    groups.set(how, [...(groups.get(how) ?? []), m.name]);
+  }
+  if (groups.size === 0) return [];
+  const parts = [...groups].map(([how, names]) => `${how}: ${names.join(', ')}`);
+  return [`Training step ${parts.join('; ')}.`];
 }
 
 function storageNote(storage: SoftTargetStorage | undefined): string[] {

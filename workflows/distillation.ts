@@ -249,6 +249,7 @@ function modelOutcome(m: ToEvaluate, evaluation: EvaluationSummary): ModelOutcom
             seconds: t.seconds,
             backend: t.backend,
             backendFallback: t.backendFallback,
+            ...(t.step ? { step: t.step } : {}),
             epochs: m.epochs ?? 0,
             loopSeconds: t.history.filter((h) => h.epoch > t.resumedFromEpoch).reduce((a, h) => a + h.seconds, 0),
           },

@@ -17,6 +17,7 @@ import { stackStore, startDevStack } from '../../infra/dev-stack';
 import type { DistillationReport } from '../../reports/distillation-markdown';
 import type { DistillationSummary } from '../../workflows';
 import { DEFAULT_PIPELINE_QUEUE } from '../../common/queues';
+import { activitySecondsByType, eventSeconds } from '../common/activity-seconds';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -66,33 +67,16 @@ async function main(): Promise<void> {
             ids.has(Number(e.activityTaskCompletedEventAttributes.scheduledEventId)),
         );
         const ev = which === 'first' ? done[0] : done.at(-1);
-        return ev?.eventTime ? Number(ev.eventTime.seconds) + (ev.eventTime.nanos ?? 0) / 1e9 : undefined;
+        return ev?.eventTime ? eventSeconds(ev) : undefined;
       };
       const lookupDone = at('lookupSoftTargets', 'first')!;
       const softReady = at('computeSoftTargets', 'last') ?? lookupDone;
       const lookupScheduled = (history.events ?? []).find(
         (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'lookupSoftTargets',
-      )!.eventTime!;
-      const softStage = softReady - (Number(lookupScheduled.seconds) + (lookupScheduled.nanos ?? 0) / 1e9);
+      )!;
+      const softStage = softReady - eventSeconds(lookupScheduled);
       // Where the time goes: each activity type's total (started → completed) and what is left between them.
-      const ts = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
-        Number(e.eventTime?.seconds ?? 0) + (e.eventTime?.nanos ?? 0) / 1e9;
-      const events = history.events ?? [];
-      const typeOf = new Map<number, string>();
-      const startedAt = new Map<number, number>();
-      const byType: Record<string, number> = {};
-      for (const e of events) {
-        if (e.activityTaskScheduledEventAttributes)
-          typeOf.set(Number(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
-        if (e.activityTaskStartedEventAttributes)
-          startedAt.set(Number(e.activityTaskStartedEventAttributes.scheduledEventId), ts(e));
-        const done = e.activityTaskCompletedEventAttributes;
-        if (done) {
-          const sid = Number(done.scheduledEventId);
-          const type = typeOf.get(sid) ?? '?';
-          byType[type] = (byType[type] ?? 0) + ts(e) - (startedAt.get(sid) ?? ts(e));
-        }
-      }
+      const byType = activitySecondsByType(history.events ?? []);
       const inActivities = Object.values(byType).reduce((a, b) => a + b, 0);
       rows.push({
         run: label,

@@ -27,6 +27,7 @@ import { Optimizer } from '../../ml/optimizers';
 import type { OptimizerSpec } from '../../ml/optimizers';
 import { Rng } from '../../ml/rng';
 import { train } from '../../ml/train';
+import { CompiledStep, compiledStepPlan } from '../../ml/compiled-step';
 import { trainStep } from '../../ml/train-step';
 import type { StepPath } from '../../ml/train-step';
 
@@ -172,14 +173,42 @@ function syntheticData(n: number, seed: number): { images: Uint8Array; labels: U
 // Plain SGD as in the issue (and pytorch_bench.py), through the project's Optimizer.
 const sgd = (lr: number): OptimizerSpec => ({ kind: 'sgd', learningRate: lr, momentum: 0 });
 
+/** A timed step and how it runs; `dispose` frees what it holds (a compiled step's session). */
+interface BenchStep {
+  run: () => number;
+  path: string;
+  dispose: () => void;
+}
+
 /**
- * ml/train.ts's inner step (ml/train-step.ts), minus batch assembly: the MLPs take the written-out backward pass
- * (ml/mlp-step.ts), the CNN tfjs's tape; `tape` forces the tape for the MLPs too. It reads the loss back every
- * step, as train.ts does for its NaN check.
+ * ml/train.ts's inner step, minus batch assembly. `project`: the step train() takes (ml/compiled-step.ts: one
+ * TensorFlow call for an MLP on native; else ml/train-step.ts's eager step); `eager`: ml/train-step.ts (the MLPs'
+ * written-out backward pass, ml/mlp-step.ts; the CNN tfjs's tape); `tape`: tfjs's tape for every net. Each reads
+ * the loss back every step, as train.ts does for its NaN check.
  */
-function makeStep(net: Net, opt: Optimizer, x: tf.Tensor2D, y: tf.Tensor1D, a: Args, path: StepPath): () => number {
+function makeStep(
+  net: Net,
+  opt: Optimizer,
+  x: tf.Tensor2D,
+  y: tf.Tensor1D,
+  a: Args,
+  path: 'project' | StepPath,
+): BenchStep {
   const rng = new Rng(a.seed);
-  return () => trainStep(net, opt, { x, labels: y }, a.lr, rng, path).loss;
+  if (path === 'project' && compiledStepPlan(net, { topK: false }).path === 'compiled') {
+    const compiled = CompiledStep.create(net, sgd(a.lr), { soft: false, hard: true });
+    return {
+      run: () => compiled.step({ x, labels: y }, a.lr, 1, 1, rng).loss,
+      path: 'compiled',
+      dispose: () => compiled.dispose(),
+    };
+  }
+  const eagerPath = path === 'project' ? 'auto' : path;
+  return {
+    run: () => trainStep(net, opt, { x, labels: y }, a.lr, rng, eagerPath).loss,
+    path: eagerPath === 'tape' ? 'tape' : 'eager',
+    dispose: () => undefined,
+  };
 }
 
 function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Uint8Array }): Record<string, unknown> {
@@ -191,7 +220,8 @@ function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Ui
   fillBatch(data.images, SIDE, rows, 0, a.batch, xBuf, 0, new Rng(a.seed));
   const x = tf.tensor2d(xBuf, [a.batch, net.inputSize]);
   const y = tf.tensor1d(Int32Array.from(data.labels.subarray(0, a.batch)), 'int32');
-  const step = makeStep(net, opt, x, y, a, 'auto');
+  const project = makeStep(net, opt, x, y, a, 'project');
+  const step = project.run;
 
   for (let i = 0; i < a.warmup; i++) step();
   const tensorsBefore = tf.memory().numTensors;
@@ -205,7 +235,9 @@ function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Ui
   const leaked = tf.memory().numTensors - tensorsBefore;
   if (!Number.isFinite(loss)) throw new Error(`${name}: loss diverged (${loss}); lower --lr`);
   if (leaked !== 0) throw new Error(`${name}: the step leaks ${leaked} tensors over ${a.repeats * a.steps} steps`);
-  const breakdown = a.breakdown ? stepBreakdown(net, x, y, step, makeStep(net, opt, x, y, a, 'tape'), a) : undefined;
+  const others = { eager: makeStep(net, opt, x, y, a, 'auto'), tape: makeStep(net, opt, x, y, a, 'tape') };
+  const breakdown = a.breakdown ? stepBreakdown(net, x, y, step, others, a) : undefined;
+  project.dispose();
   x.dispose();
   y.dispose();
   opt.dispose();
@@ -219,6 +251,7 @@ function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Ui
   );
   return {
     model: name,
+    step_path: project.path,
     batch: a.batch,
     steps: a.steps,
     warmup: a.warmup,
@@ -237,7 +270,8 @@ function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Ui
  * Where the step's time goes, as cumulative prefixes of it (each the median ms of `repeats` runs of
  * min(steps, 20) calls, all ending in a scalar readback so every backend has finished): forward;
  * + loss; + backward (variableGrads, no update); the full step through the tape. Differences give each stage's
- * cost on the tape path; `full_step` is the project's path (for an MLP, ml/mlp-step.ts).
+ * cost on the tape path; `full_step` is the project's path (for an MLP on native, the compiled step),
+ * `full_step_eager` the eager one (ml/train-step.ts).
  * Stages run round-robin, one timed block each per repeat, so a drift in machine speed hits all alike.
  */
 function stepBreakdown(
@@ -245,7 +279,7 @@ function stepBreakdown(
   x: tf.Tensor2D,
   y: tf.Tensor1D,
   step: () => number,
-  tapeStep: () => number,
+  others: { eager: BenchStep; tape: BenchStep },
   a: Args,
 ): Record<string, number> {
   const varList = [...net.params.values()];
@@ -259,8 +293,10 @@ function stepBreakdown(
           .value.dataSync(),
       ),
     full_step: step,
+    // The eager step (ml/train-step.ts): what an MLP took before the compiled step, and the reference it is held to.
+    full_step_eager: others.eager.run,
     // The same step through tfjs's tape (what every net took before ml/mlp-step.ts): what the written-out pass saves.
-    full_step_tape: tapeStep,
+    full_step_tape: others.tape.run,
     // Not the project's path: true gradients, then a bare p -= lr·g (what Optimizer.minimize did
     // before it took plain SGD's gradients of lr·loss). Shows what the folded update saves.
     full_step_plain_sgd: () =>

@@ -3,6 +3,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { Optimizer, Rng, buildNet, initBackend } from '../../ml';
 import type { Net, OptimizerSpec } from '../../ml';
+import { dropoutMultiplier } from '../../ml/models';
 import type { MlpSpec } from '../../ml/models';
 import { mlpStep } from '../../ml/mlp-step';
 import type { StepBatch } from '../../ml/mlp-step';
@@ -57,7 +58,7 @@ function relativeGap(a: Map<string, Float32Array>, b: Map<string, Float32Array>)
   return gap / scale;
 }
 
-test('the MLP pass draws dropout exactly as tf.dropout does, input first, from the seed it is given', () => {
+test('the MLP pass draws its dropout masks from the seeds it is given, input first', () => {
   const spec: MlpSpec = { kind: 'mlp', hidden: [7], inputDropout: 0.3, hiddenDropout: 0.5 };
   const net = buildNet(spec, { inputShape: [3, 4], numClasses: CLASSES, seed: 3 });
   const { x } = batchOf(1, false);
@@ -66,11 +67,34 @@ test('the MLP pass draws dropout exactly as tf.dropout does, input first, from t
   const [s0, s1] = [r.seed(), r.seed()];
   const p = (k: string) => net.params.get(k)!;
   const want = tf.tidy(() => {
-    const h = tf.relu(tf.add(tf.matMul(tf.dropout(x, 0.3, undefined, s0), p('w0')), p('b0')));
-    return tf.add(tf.matMul(tf.dropout(h, 0.5, undefined, s1), p('w1')), p('b1')).dataSync();
+    const h = tf.relu(tf.add(tf.matMul(tf.mul(x, dropoutMultiplier([ROWS, FEATURES], 0.3, s0)), p('w0')), p('b0')));
+    return tf.add(tf.matMul(tf.mul(h, dropoutMultiplier([ROWS, 7], 0.5, s1)), p('w1')), p('b1')).dataSync();
   });
   assert.deepEqual(Array.from(got), Array.from(want));
+  const evaluation = net.forward(x, { training: false }).dataSync();
+  assert.notDeepEqual(Array.from(got), Array.from(evaluation), 'training draws masks, evaluation does not');
   net.dispose();
+});
+
+test('a dropout multiplier is 0 or 1/keep, keeps about keep of its elements, and replays only from its seed', () => {
+  const [rows, cols] = [64, 1000];
+  const values = (seed: number, rate: number) => Array.from(dropoutMultiplier([rows, cols], rate, seed).dataSync());
+  for (const rate of [0.2, 0.5]) {
+    const keep = 1 - rate;
+    const m = values(21, rate);
+    const kept = m.filter((v) => v !== 0);
+    assert.ok(
+      kept.every((v) => Math.abs(v - 1 / keep) < 1e-6),
+      `rate ${rate}: kept values are 1/keep`,
+    );
+    // 64,000 Bernoulli(keep) draws: the kept fraction is within 1 % of keep with overwhelming probability.
+    assert.ok(Math.abs(kept.length / m.length - keep) < 0.01, `rate ${rate}: kept ${kept.length} of ${m.length}`);
+    assert.deepEqual(values(21, rate), m, 'the same seed replays the same mask');
+    const other = values(22, rate);
+    const agree = other.filter((v, i) => v === m[i]).length / m.length;
+    // Independent masks agree on keep² + rate² of the elements; the same mask would agree on all of them.
+    assert.ok(Math.abs(agree - (keep * keep + rate * rate)) < 0.01, `rate ${rate}: seeds 21 and 22 agree on ${agree}`);
+  }
 });
 
 const CASES: { name: string; spec: MlpSpec; opt: OptimizerSpec; soft: boolean; extra?: Partial<TrainBatch> }[] = [

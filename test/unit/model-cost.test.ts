@@ -5,11 +5,13 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { before, test } from 'node:test';
 import { createComputeActivities } from '../../activities/compute';
-import { publishModel } from '../../activities/artifacts';
+import { layersExport, publishModel } from '../../activities/artifacts';
+import { architectureKey } from '../../activities/model-cost';
 import { sumCosts } from '../../common/model-cost';
 import type { ModelCost } from '../../common/model-cost';
 import { createLogger } from '../../config';
 import { buildNet, initBackend } from '../../ml';
+import type { BuiltInSpec } from '../../ml/models';
 import type { BackendInfo } from '../../ml/backend';
 import { quantile } from '../../ml/inference-speed';
 import { LocalArtifactStore } from '../../storage/local-store';
@@ -28,16 +30,20 @@ function deps() {
 const CLASSES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 
 const MEASURE_MODELS_TEST =
-  'measureModels: exact parameter counts, export bytes equal to the stored export, native and plain speeds';
+  'measureModels: exact parameter counts, export bytes equal to the stored export, native and plain speeds, ' +
+  'one timing per architecture';
 test(MEASURE_MODELS_TEST, async () => {
   const d = deps();
   const acts = createComputeActivities(d);
+  // The third is the first's architecture with other weights (another seed): timed once, for both.
   const specs = [
     { kind: 'mlp' as const, hidden: [30, 20] },
     { kind: 'cnn' as const, filters: [4], dense: 8 },
+    { kind: 'mlp' as const, hidden: [30, 20] },
   ];
   // By hand: MLP 784·30+30 + 30·20+20 + 20·10+10; CNN conv 3·3·1·4+4, dense (14·14·4)·8+8, out 8·10+10.
-  const expected = [784 * 30 + 30 + 30 * 20 + 20 + 20 * 10 + 10, 9 * 4 + 4 + 14 * 14 * 4 * 8 + 8 + 8 * 10 + 10];
+  const mlp = 784 * 30 + 30 + 30 * 20 + 20 + 20 * 10 + 10;
+  const expected = [mlp, 9 * 4 + 4 + 14 * 14 * 4 * 8 + 8 + 8 * 10 + 10, mlp];
   const models = [];
   for (const [i, spec] of specs.entries()) {
     const net = buildNet(spec, { inputShape: [28, 28], numClasses: 10, seed: i + 1 });
@@ -59,6 +65,24 @@ test(MEASURE_MODELS_TEST, async () => {
       assert.ok(s.batch256.calls >= 3 && s.batch256.examplesPerSecond > 0);
     }
   }
+  const [first, cnn, again] = result.costs.map((c) => c.cost);
+  assert.deepEqual([again!.native, again!.plain], [first!.native, first!.plain], 'same architecture: one timing');
+  assert.notDeepEqual(cnn!.native, first!.native);
+});
+
+test('architectureKey: the layers and their configuration, not the weights or the layer names', async () => {
+  const d = deps();
+  const key = async (spec: BuiltInSpec, seed: number) => {
+    const net = buildNet(spec, { inputShape: [28, 28], numClasses: 10, seed });
+    const ref = await publishModel(d.store, `k${seed}`, net, [28, 28], {});
+    net.dispose();
+    return architectureKey((await layersExport(d.store, ref, CLASSES)).modelJson);
+  };
+  const a = await key({ kind: 'mlp', hidden: [30, 20] }, 1);
+  assert.equal(await key({ kind: 'mlp', hidden: [30, 20] }, 2), a);
+  assert.notEqual(await key({ kind: 'mlp', hidden: [30, 21] }, 3), a);
+  // Dropout is not in the export: inference does not run it, so it costs nothing there.
+  assert.equal(await key({ kind: 'mlp', hidden: [30, 20], hiddenDropout: 0.5 }, 4), a);
 });
 
 test('quantile: nearest rank', () => {

@@ -384,3 +384,29 @@ test('a model at chance level is called out at the top of the report, with the f
   assert.match(md, /^> \*\*Did not learn:\*\* student-T4-a0\.7 scores 10\.0 % on 10 classes/m);
   assert.deepEqual(chanceWarnings({ models: models.slice(0, 2) }), []);
 });
+
+test('the report says how each model took its training steps, and why a model stayed eager', () => {
+  const r = fixture();
+  const training = (step: NonNullable<ModelOutcome['training']>['step']) => ({
+    cached: false,
+    resumedFromEpoch: 0,
+    epochsTrained: 3,
+    seconds: 10,
+    backend: 'tensorflow' as const,
+    backendFallback: false,
+    epochs: 3,
+    loopSeconds: 9,
+    ...(step ? { step } : {}),
+  });
+  r.models[0]!.training = training({ path: 'eager', reason: 'cnn nets have no compiled step yet' });
+  r.models[1]!.training = training({ path: 'eager', reason: 'cnn nets have no compiled step yet' });
+  r.models[2]!.training = training({ path: 'compiled' });
+  r.models[3]!.training = training({ path: 'compiled' });
+  r.models[4]!.training = training(undefined);
+  const md = renderDistillationReport(r);
+  assert.match(
+    md,
+    /\nTraining step eager, op by op \(cnn nets have no compiled step yet\): teacher-1, teacher-2; compiled \(one TensorFlow call per step\): baseline-hard, student-T4-a0\.5\.\n/,
+  );
+  assert.doesNotMatch(renderDistillationReport(fixture()), /Training step/, 'no line when nothing was trained');
+});

@@ -95,6 +95,27 @@ test("max-norm bounds every hidden unit's incoming weight vector", async () => {
   net.dispose();
 });
 
+test('max-norm rescales exactly the columns over the norm and leaves a net under it bit for bit', () => {
+  const net = buildNet({ kind: 'mlp', hidden: [5], maxNorm: 3.5 }, { inputShape: [2, 2], numClasses: 2, seed: 1 });
+  const w0 = net.params.get('w0')!;
+  const initial = Array.from(w0.dataSync());
+  net.applyConstraints();
+  assert.deepEqual(Array.from(w0.dataSync()), initial, 'glorot columns are far under 3.5');
+  const cols = 5;
+  w0.assign(
+    tf.tensor2d(
+      initial.map((v, i) => (i % cols === 0 ? v * 1000 : v)),
+      [4, cols],
+    ),
+  );
+  net.applyConstraints();
+  const after = Array.from(w0.dataSync());
+  const norm0 = Math.hypot(...after.filter((_, i) => i % cols === 0));
+  assert.ok(Math.abs(norm0 - 3.5) < 1e-4, `column 0 norm ${norm0}`);
+  after.forEach((v, i) => i % cols === 0 || assert.equal(v, initial[i], `w0[${i}] is in a column under the norm`));
+  net.dispose();
+});
+
 test('a loss that becomes non-finite stops training with epoch and batch named', async () => {
   const net = buildNet({ kind: 'mlp', hidden: [8] }, { inputShape: [8, 8], numClasses: 2, seed: 1 });
   await assert.rejects(
