@@ -9,6 +9,7 @@ import type { StepPlan } from '../ml/compiled-step';
 import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
 import type { CsvTableSpec, ImageFolders, ModelSpecInput, NormalizeInput, TrainSpec } from '../config/schemas';
+import type { RunOptions } from '../config/resolve';
 import type { ModelCost } from '../common/model-cost';
 import type { SoftTargetFormat } from '../common/soft-target-format';
 import type { EnsembleRule, MachineInfo, ModelRole, TfjsBackend } from './vocabulary';
@@ -176,4 +177,10 @@ export interface StoredReport {
   html: string;
   /** PNG keys, one per chart (an SVG with the same name sits beside each). */
   charts: string[];
+}
+
+/** A validated input: the config and the run options, both parsed strictly. */
+export interface ValidatedInput<T> {
+  config: T;
+  options: RunOptions;
 }

@@ -55,7 +55,7 @@ export interface SpecialistsSummary {
 }
 
 /** One run's fixed context: config, options, data plan, progress and the activity proxies. */
-interface Run {
+interface SpecialistsRun {
   cfg: SpecialistsConfig;
   options: RunOptions;
   data: DataPlanRef;
@@ -91,7 +91,7 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
       [{ data: cfg.data, transfer: transferOf(cfg), seed: cfg.seed, transferField: 'distill.transfer' }],
     ),
   );
-  const run: Run = { ...start, data, light, compute, special };
+  const run: SpecialistsRun = { ...start, data, light, compute, special };
 
   const generalist = await generalistStage(run);
   const clusters = await clusterStage(run, generalist.model);
@@ -131,7 +131,7 @@ function transferOf(cfg: SpecialistsConfig): NonNullable<SpecialistsConfig['dist
 }
 
 /** 1. Generalist: trained on all classes (content-addressed, so an identical recipe is reused) or given. */
-async function generalistStage(run: Run): Promise<{ model: ModelRef; training?: TrainingOutcome }> {
+async function generalistStage(run: SpecialistsRun): Promise<{ model: ModelRef; training?: TrainingOutcome }> {
   const { cfg, data, progress } = run;
   const g = cfg.generalist;
   if ('ref' in g)
@@ -158,7 +158,7 @@ async function generalistStage(run: Run): Promise<{ model: ModelRef; training?: 
 }
 
 /** 2. Confusable subsets: k-means on the covariance of the generalist's predicted probabilities. */
-function clusterStage(run: Run, generalist: ModelRef): Promise<ClusterResult> {
+function clusterStage(run: SpecialistsRun, generalist: ModelRef): Promise<ClusterResult> {
   const c = run.cfg.clustering;
   const summary =
     `cluster the generalist's confusions into ${c.specialists} subsets ` +
@@ -183,7 +183,7 @@ function clusterStage(run: Run, generalist: ModelRef): Promise<ClusterResult> {
  * 3. One specialist per subset of at least `minClasses`. One seed for all (subsets differ), so a
  * subset that recurs under other clustering settings is reused.
  */
-function specialistRequests(run: Run, generalist: ModelRef, clusters: ClusterResult): SpecialistRequest[] {
+function specialistRequests(run: SpecialistsRun, generalist: ModelRef, clusters: ClusterResult): SpecialistRequest[] {
   const { cfg, data } = run;
   return clusters.subsets
     .filter((s) => s.length >= cfg.clustering.minClasses)
@@ -199,7 +199,7 @@ function specialistRequests(run: Run, generalist: ModelRef, clusters: ClusterRes
 }
 
 /** All specialists at once: the compute workers' slots decide how many run side by side. */
-function specialistsStage(run: Run, reqs: SpecialistRequest[]): Promise<SpecialistResult[]> {
+function specialistsStage(run: SpecialistsRun, reqs: SpecialistRequest[]): Promise<SpecialistResult[]> {
   const { progress } = run;
   reqs.forEach((r) => progress.model(r.name, 'specialist', r.train.epochs));
   return progress.stage('specialists', () =>
@@ -217,7 +217,7 @@ function specialistsStage(run: Run, reqs: SpecialistRequest[]): Promise<Speciali
 }
 
 /** 4–5. The KL-minimising combination on the test set. */
-function combineStage(run: Run, combination: CombinationRequest): Promise<CombinationEvaluation> {
+function combineStage(run: SpecialistsRun, combination: CombinationRequest): Promise<CombinationEvaluation> {
   const summary =
     `combine generalist + ${combination.specialists.length} specialists ` +
     `(min KL, top-${run.cfg.combine.topN}) on the test set`;
@@ -228,7 +228,7 @@ function combineStage(run: Run, combination: CombinationRequest): Promise<Combin
 
 /** The package; runs started before it existed replay without it (test/unit/replay.test.ts). */
 async function exportStage(
-  run: Run,
+  run: SpecialistsRun,
   combination: CombinationRequest,
   evaluation: CombinationEvaluation,
 ): Promise<ExportedCombination | undefined> {
@@ -251,7 +251,7 @@ async function exportStage(
 }
 
 /** 6. Distil back: the combination's log q on the transfer set → a child distillationPipeline. */
-async function distilBackStage(run: Run, combination: CombinationRequest): Promise<DistillBackOutcome> {
+async function distilBackStage(run: SpecialistsRun, combination: CombinationRequest): Promise<DistillBackOutcome> {
   const { cfg, progress } = run;
   const d = cfg.distill!;
   const summary = `soft targets: the combination's log q on ${run.data.counts.transfer} transfer examples`;
@@ -293,7 +293,7 @@ async function distilBackStage(run: Run, combination: CombinationRequest): Promi
 }
 
 /** Size and speed of the generalist and each specialist, one after another so they do not slow each other. */
-function measureStage(run: Run, combination: CombinationRequest): Promise<MeasureResult> {
+function measureStage(run: SpecialistsRun, combination: CombinationRequest): Promise<MeasureResult> {
   const models = [{ name: 'generalist', model: combination.generalist }, ...combination.specialists];
   const summary = describeMeasure(models.length);
   return run.progress.stage('measure', () =>
@@ -314,7 +314,7 @@ interface StageResults {
 }
 
 function specialistsReport(
-  { cfg, data }: Run,
+  { cfg, data }: SpecialistsRun,
   { generalist, clusters, specialistReqs, specialistResults, evaluation, measured }: StageResults,
   tail: Pick<SpecialistsReport, 'distillBack' | 'exported' | 'startedAt' | 'finishedAt' | 'wallSeconds'>,
 ): SpecialistsReport {

@@ -22,7 +22,7 @@ import { fanOutSoftTargets } from './soft-target-fanout';
 import type { ProgressTracker } from './progress';
 
 /** One run's fixed context: the config's teacher part, data plan, progress and the activity proxies. */
-export interface Run<C extends Pick<DistillationConfig, 'teachers' | 'seed'> = DistillationConfig> {
+export interface PipelineRun<C extends Pick<DistillationConfig, 'teachers' | 'seed'> = DistillationConfig> {
   cfg: C;
   data: DataPlanRef;
   progress: ProgressTracker;
@@ -58,7 +58,7 @@ export interface TeacherStageResult {
   notEvaluated?: NotEvaluated[];
 }
 
-type TeacherRun = Run<Pick<DistillationConfig, 'teachers' | 'seed'> & SoftTargetsConfig>;
+type TeacherRun = PipelineRun<Pick<DistillationConfig, 'teachers' | 'seed'> & SoftTargetsConfig>;
 
 /**
  * The storage format the config asks for, as request fields: none for the default, so those requests (and the
@@ -78,7 +78,7 @@ function formatFields({ cfg, data }: TeacherRun): { format?: SoftTargetFormat } 
 
 /** Runs one training activity, tracked in the progress query under its name. */
 export function trainModel(
-  run: Pick<Run, 'progress' | 'compute' | 'computeOptions'>,
+  run: Pick<PipelineRun, 'progress' | 'compute' | 'computeOptions'>,
   r: TrainRequest,
 ): Promise<TrainResult> {
   const summary = describeTraining(r);
