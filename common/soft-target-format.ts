@@ -5,9 +5,7 @@
  * name the format in the cache key and to check k against the data's classes before any teacher trains.
  */
 
-import type { EnsembleRule } from '../contracts/vocabulary';
-
-export type SoftTargetPrecision = 'float32' | 'float16';
+import type { EnsembleRule, SoftTargetPrecision } from '../contracts/vocabulary';
 
 /** A non-default storage format, as it travels in activity requests and soft-target manifests. */
 export interface SoftTargetFormat {

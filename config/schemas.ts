@@ -7,7 +7,7 @@ import { DATASET_NAMES, knownClasses } from '../common/datasets';
 import { storeKeyProblem } from '../common/key-rules';
 import { topKProblem } from '../common/soft-target-format';
 import { keyedUnion } from './variants';
-import { ENSEMBLE_RULES, QUANTIZE_KINDS } from '../contracts/vocabulary';
+import { ENSEMBLE_RULES, QUANTIZE_KINDS, SOFT_TARGET_PRECISIONS } from '../contracts/vocabulary';
 
 /** A count or size: a whole number ≥ 1. */
 export const positiveInt = z.number().int().positive();
@@ -491,7 +491,7 @@ export const exportSchema = z
 export const softTargetsFormatSchema = z
   .object({
     /** Precision of every stored logit. @default 'float32' */
-    precision: z.enum(['float32', 'float16']).default('float32'),
+    precision: z.enum(SOFT_TARGET_PRECISIONS).default('float32'),
     /**
      * Keep per example only the k classes the teacher ensemble finds most probable (their logits, and two numbers
      * for the other classes together: a rest bucket in the loss). @default every class, as full logits

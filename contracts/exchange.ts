@@ -8,7 +8,14 @@ import type { ArtifactRef } from '../storage/artifact-store';
 import type { StepPlan } from '../ml/compiled-step';
 import type { IdxFiles } from '../ml/datasets';
 import type { EpochStats } from '../ml/train';
-import type { CsvTableSpec, ImageFolders, ModelSpecInput, NormalizeInput, TrainSpec } from '../config/schemas';
+import type {
+  CsvTableSpec,
+  ImageFolders,
+  ModelSpecInput,
+  NormalizeInput,
+  TeacherImport,
+  TrainSpec,
+} from '../config/schemas';
 import type { RunOptions } from '../config/resolve';
 import type { ModelCost } from '../common/model-cost';
 import type { SoftTargetFormat } from '../common/soft-target-format';
@@ -184,3 +191,6 @@ export interface ValidatedInput<T> {
   config: T;
   options: RunOptions;
 }
+
+/** The kinds of imported teacher that have a model to score: an `.npy` holds logits of the transfer set only. */
+export type ScoredImportKind = Exclude<TeacherImport['kind'], 'npy'>;

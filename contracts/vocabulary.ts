@@ -16,8 +16,17 @@ export type QuantizeKind = (typeof QUANTIZE_KINDS)[number];
 export const MODEL_ROLES = ['teacher', 'student', 'baseline', 'model'] as const;
 export type ModelRole = (typeof MODEL_ROLES)[number];
 
+/** How soft-target logits are stored (config `softTargets.precision`): float32, the default, or float16. */
+export const SOFT_TARGET_PRECISIONS = ['float32', 'float16'] as const;
+export type SoftTargetPrecision = (typeof SOFT_TARGET_PRECISIONS)[number];
+
 /** The tfjs backend a worker actually runs on: native TensorFlow, or a plain-tfjs fallback. */
-export type TfjsBackend = 'tensorflow' | 'wasm' | 'cpu';
+export const TFJS_BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+export type TfjsBackend = (typeof TFJS_BACKENDS)[number];
+
+/** What a worker computes on (`CHRYSALIS_DEVICE`). */
+export const DEVICES = ['cpu', 'gpu'] as const;
+export type Device = (typeof DEVICES)[number];
 
 /** The machine speeds were measured on: they mean nothing without it. */
 export interface MachineInfo {

@@ -1,7 +1,7 @@
 /** The distillation run report: the JSON document a run stores, and its Markdown rendering. */
 import { describeArchitecture } from '../common/architecture';
 import type { DistillationConfig } from '../config/schemas';
-import type { EvaluationSummary, TrainResult } from '../contracts/exchange';
+import type { EvaluationSummary, ScoredImportKind, TrainResult } from '../contracts/exchange';
 import { sumCosts } from '../common/model-cost';
 import type { ModelCost } from '../common/model-cost';
 import type { EnsembleRule, MachineInfo, ModelRole, QuantizeKind } from '../contracts/vocabulary';
@@ -29,7 +29,7 @@ export interface ModelOutcome {
   /** Size and speed of the model's export (absent in reports written before they were measured, and for imports). */
   cost?: ModelCost;
   /** A teacher imported from outside: its kind, the sha256 of its files, and its config field. */
-  imported?: { kind: 'savedmodel' | 'tfjs'; sha256: string; field: string };
+  imported?: { kind: ScoredImportKind; sha256: string; field: string };
 }
 
 /** A teacher that could not be scored on the test set (an imported `.npy`). */

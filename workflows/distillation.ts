@@ -11,6 +11,7 @@ import type {
   EvaluationSummary,
   MeasureResult,
   ModelRef,
+  ScoredImportKind,
   SoftTargetsRef,
   TrainRequest,
   TrainResult,
@@ -47,7 +48,7 @@ export interface DistillationSummary {
     manifestKey: string;
     cached: boolean;
     /** An imported teacher's kind (absent for models trained or given here). */
-    imported?: 'savedmodel' | 'tfjs';
+    imported?: ScoredImportKind;
   }[];
   /** The teacher ensemble's own test errors (two or more scored teachers). */
   ensemble?: { errors: number; accuracy: number };
