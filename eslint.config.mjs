@@ -53,7 +53,10 @@ export default tseslint.config(
               message: 'Workflows import @temporalio/workflow only.',
             },
             {
-              group: ['../activities/*', '../ml/*', '../storage/*', '../workers/*', '../config/*', '../cli/*'],
+              group: ['activities', 'ml', 'storage', 'workers', 'config', 'cli', 'reports'].flatMap((f) => [
+                `../${f}`,
+                `../${f}/*`,
+              ]),
               allowTypeImports: true,
               message: 'Import activity types only (import type).',
             },
@@ -78,6 +81,11 @@ export default tseslint.config(
     'Activities are called by workflows, not the other way round; shared types live in common/.',
   ),
   layerRule(['config/**/*.ts'], ['ml'], 'config/ must load without tfjs; shared names live in common/.'),
+  layerRule(
+    ['reports/**/*.ts'],
+    ['activities', 'workflows', 'workers', 'cli'],
+    'reports/ render what contracts/ describe; activities call them, not the other way round.',
+  ),
   {
     // contracts/: the types the layers exchange. Type-only and sandbox-safe; it sits above common/, config/,
     // storage/ and ml/ (whose types it may name) and below activities/, workflows/ and reports/, which it never names.
