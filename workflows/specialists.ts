@@ -105,7 +105,7 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
   };
   const evaluation = await combineStage(run, combination);
   const exported = await exportStage(run, combination, evaluation);
-  const distillBack = cfg.distill ? await distilBackStage(run, combination) : undefined;
+  const distillBack = cfg.distill ? await distillBackStage(run, combination) : undefined;
   // Runs started before the compression report go on as they were recorded: no costs.
   const measured = patched('compression-report') ? await measureStage(run, combination) : undefined;
 
@@ -251,7 +251,7 @@ async function exportStage(
 }
 
 /** 6. Distil back: the combination's log q on the transfer set → a child distillationPipeline. */
-async function distilBackStage(run: SpecialistsRun, combination: CombinationRequest): Promise<DistillBackOutcome> {
+async function distillBackStage(run: SpecialistsRun, combination: CombinationRequest): Promise<DistillBackOutcome> {
   const { cfg, progress } = run;
   const d = cfg.distill!;
   const summary = `soft targets: the combination's log q on ${run.data.counts.transfer} transfer examples`;
