@@ -13,8 +13,7 @@ export const QUANTIZE_KINDS = ['float16', 'uint8'] as const;
 export type QuantizeKind = (typeof QUANTIZE_KINDS)[number];
 
 /** What a trained model is in a run: a teacher, the distilled student, the hard-label baseline, or a plain model. */
-export const MODEL_ROLES = ['teacher', 'student', 'baseline', 'model'] as const;
-export type ModelRole = (typeof MODEL_ROLES)[number];
+export type ModelRole = 'teacher' | 'student' | 'baseline' | 'model';
 
 /** How soft-target logits are stored (config `softTargets.precision`): float32, the default, or float16. */
 export const SOFT_TARGET_PRECISIONS = ['float32', 'float16'] as const;
