@@ -53,7 +53,10 @@ export default tseslint.config(
               message: 'Workflows import @temporalio/workflow only.',
             },
             {
-              group: ['../activities/*', '../ml/*', '../storage/*', '../workers/*', '../config/*', '../cli/*'],
+              group: ['activities', 'ml', 'storage', 'workers', 'config', 'cli', 'reports'].flatMap((f) => [
+                `../${f}`,
+                `../${f}/*`,
+              ]),
               allowTypeImports: true,
               message: 'Import activity types only (import type).',
             },
@@ -78,6 +81,49 @@ export default tseslint.config(
     'Activities are called by workflows, not the other way round; shared types live in common/.',
   ),
   layerRule(['config/**/*.ts'], ['ml'], 'config/ must load without tfjs; shared names live in common/.'),
+  layerRule(
+    ['reports/**/*.ts'],
+    ['activities', 'workflows', 'workers', 'cli'],
+    'reports/ render what contracts/ describe; activities call them, not the other way round.',
+  ),
+  {
+    // contracts/: the types the layers exchange. Type-only and sandbox-safe; it sits above common/, config/,
+    // storage/ and ml/ (whose types it may name) and below activities/, workflows/ and reports/, which it never names.
+    files: ['contracts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: 'contracts/ must load in the workflow sandbox.' })),
+          patterns: [
+            {
+              group: ourFolders('activities', 'workflows', 'reports', 'workers', 'cli', 'infra', 'bench', 'test'),
+              message: 'contracts/ is below the layers that exchange its types: no arrow back up.',
+            },
+            {
+              group: ourFolders('common', 'config', 'storage', 'ml'),
+              allowTypeImports: true,
+              message: 'contracts/ is type-only: import type from the layers below.',
+            },
+            {
+              group: ['@tensorflow/*', '@temporalio/*', 'minio', 'pino', 'pino-*', 'zod', 'zod/*'],
+              message: 'contracts/ is plain TypeScript.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The closed vocabularies are the floor of the house: every folder, common/ included, may use them.
+    files: ['contracts/vocabulary.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['./*', '../*', '../../*'], message: 'contracts/vocabulary.ts imports nothing.' }] },
+      ],
+    },
+  },
   {
     // common/ is imported from everywhere, the workflow sandbox included: plain TypeScript, nothing below it.
     files: ['common/**/*.ts'],
@@ -87,7 +133,10 @@ export default tseslint.config(
         {
           paths: nodeBuiltins.map((name) => ({ name, message: 'common/ must load in the workflow sandbox.' })),
           patterns: [
-            { group: ['../*', '../../*'], message: 'common/ imports only common/.' },
+            {
+              regex: '^\\.\\./(?!contracts/vocabulary$)',
+              message: 'common/ imports only common/ (and the vocabularies in contracts/vocabulary.ts).',
+            },
             {
               group: ['@tensorflow/*', '@temporalio/*', 'minio', 'pino', 'pino-*', 'zod', 'zod/*'],
               message: 'common/ is plain TypeScript.',

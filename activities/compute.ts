@@ -18,42 +18,24 @@ import { makePlan, planWarnings } from '../ml/splits';
 import { train } from '../ml/train';
 import type { SoftTargetReader } from '../ml/train';
 import { softTargetPartsReader, wholeSoftTargets } from './soft-target-parts';
-import type { ModelLimits } from '../config/model-size';
 import { DEFAULT_VIEW_JITTER, quantizeKindSchema, tableModelIssues, transferClassIssues } from '../config/schemas';
 import { VIEW_RULE, rowShift, viewIndices } from '../ml/views';
-import type { DataSpec, QuantizeKind, TransferSpec } from '../config/schemas';
+import type { DataSpec, TransferSpec } from '../config/schemas';
+import type { QuantizeKind } from '../contracts/vocabulary';
 import { keys, loadModelNet, loadPlan, modelInputOf, publishModel, savePlan, storeLayersModel } from './artifacts';
 import { datasetFor, datasetWithRows, loadSource, trainingData } from './dataset-source';
 import { writeShards } from './data-shards';
 import { activityContext, runDurableTraining } from './durable-training';
-import type { TrainingDeps } from './durable-training';
 import { modelDigest, partialEpoch } from './digests';
 import { modelCostActivities } from './model-cost';
 import { sizedNet, studentImportActivities } from './student-import';
 import { teacherImportActivities, withImportedTeacher } from './teacher-import';
-import type { ImportDeps } from './teacher-import';
 import { membersOf } from '../common/soft-target-blocks';
 import { memberLogits, softTargetBlockActivities, softTargetInputs, storeSoftTargets } from './soft-target-blocks';
-import type { SoftTargetsRequest } from './soft-target-blocks';
+import type { ComputeDeps } from './compute-deps';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
-import type {
-  DataPlanRef,
-  EnsembleRequest,
-  EvaluateRequest,
-  EvaluationSummary,
-  ModelRef,
-  ScoredModel,
-  SoftTargetsRef,
-  TrainRequest,
-  TrainResult,
-} from './types';
-
-export interface ComputeDeps extends TrainingDeps, Pick<ImportDeps, 'downloadTimeoutSeconds'> {
-  /** Local data files must lie under these (CHRYSALIS_DATA_ROOTS). @default none: every local path is refused */
-  dataRoots?: readonly string[];
-  /** Model-size limits, checked once the data's shape is known. @default DEFAULT_MODEL_LIMITS */
-  limits?: ModelLimits;
-}
+import type { EnsembleRequest, EvaluateRequest, ScoredModel, SoftTargetsRequest } from './teacher-requests';
+import type { DataPlanRef, EvaluationSummary, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from './types';
 
 /** The config field a training request's model spec came from, for error messages. */
 function specField(req: TrainRequest): string {

@@ -5,7 +5,7 @@
  */
 import { digestOf } from '../storage/hash';
 import type { SoftTargetFormat } from '../common/soft-target-format';
-import type { ClusterRequest, CombineSpec, SpecialistModel, SpecialistRequest } from './specialists-types';
+import type { ClusterRequest, CombineSpec, SpecialistModel, SpecialistRequest } from '../contracts/specialists';
 import type { ModelRef, TrainRequest } from './types';
 
 /** The recipe's digest; `stopAfterEpoch` and the name are not in it (every stop is a prefix of one run). */

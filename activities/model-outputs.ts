@@ -6,7 +6,7 @@ import { predictProbabilities } from '../ml/evaluate';
 import type { SpecialistProbs } from '../ml/specialists';
 import { loadModelNet } from './artifacts';
 import { activityContext } from './durable-training';
-import type { CombinationRequest } from './specialists-types';
+import type { CombinationRequest } from '../contracts/specialists';
 import type { ModelRef } from './types';
 import type { Pixels } from '../ml/datasets';
 

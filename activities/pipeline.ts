@@ -7,7 +7,8 @@ import { getJson } from '../storage/artifact-store';
 import type { Logger } from '../config/logger';
 import type { ModelLimits } from '../config/model-size';
 import { resolveDistillationInput, resolveSearchInput, resolveSmokeInput } from '../config/resolve';
-import type { Resolved, RunOptions } from '../config/resolve';
+import type { Resolved } from '../config/resolve';
+import type { ValidatedInput } from '../contracts/exchange';
 import type { DataSpec, DistillationConfig, ModelRefInput, SmokeConfig } from '../config/schemas';
 import type { SearchConfig } from '../config/search';
 import { renderSearchReport } from '../reports/search-markdown';
@@ -19,7 +20,7 @@ import { bindActivities, invalidInput, invalidInputIssues } from './failures';
 import { distillationChartInputs, renderDistillationReport, trainingCurves } from './report';
 import type { DistillationReport } from './report';
 import { storeReport } from './report-files';
-import type { StoredReport } from './report-files';
+import type { StoredReport } from '../contracts/exchange';
 import type { ImportedTeacherRef } from './teacher-import';
 import type { ModelRef, SoftTargetsRef, TrainRequest } from './types';
 import type { SoftTargetFormat } from '../common/soft-target-format';
@@ -31,13 +32,7 @@ export interface PipelineDeps {
   limits?: ModelLimits;
 }
 
-/** A validated input: the config and the run options, both parsed strictly. */
-export interface Validated<T> {
-  config: T;
-  options: RunOptions;
-}
-
-export function orFail<T>(r: Resolved<T>): Validated<T> {
+export function orFail<T>(r: Resolved<T>): ValidatedInput<T> {
   if (r.ok) return { config: r.config, options: r.options };
   throw invalidInputIssues(r.issues);
 }
@@ -79,20 +74,23 @@ function teacherKeys(cfg: Pick<DistillationConfig, 'data' | 'teachers'>): NamedK
 }
 
 /** The whole workflow input, options included, exactly as the workflow was started with it. */
-async function validateDistillationInput(deps: PipelineDeps, raw: unknown): Promise<Validated<DistillationConfig>> {
+async function validateDistillationInput(
+  deps: PipelineDeps,
+  raw: unknown,
+): Promise<ValidatedInput<DistillationConfig>> {
   const v = orFail(resolveDistillationInput(raw, { limits: deps.limits }));
   await requireExisting(deps.store, teacherKeys(v.config));
   return v;
 }
 
 /** The student search's whole input, checked like a distillation run's. */
-async function validateSearchInput(deps: PipelineDeps, raw: unknown): Promise<Validated<SearchConfig>> {
+async function validateSearchInput(deps: PipelineDeps, raw: unknown): Promise<ValidatedInput<SearchConfig>> {
   const v = orFail(resolveSearchInput(raw, { limits: deps.limits }));
   await requireExisting(deps.store, teacherKeys(v.config));
   return v;
 }
 
-async function validateSmokeInput(deps: PipelineDeps, raw: unknown): Promise<Validated<SmokeConfig>> {
+async function validateSmokeInput(deps: PipelineDeps, raw: unknown): Promise<ValidatedInput<SmokeConfig>> {
   const { store } = deps;
   const v = orFail(resolveSmokeInput(raw, { limits: deps.limits }));
   await requireExisting(store, dataKeys(v.config.data));

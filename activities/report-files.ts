@@ -7,14 +7,7 @@ import { putJson } from '../storage/artifact-store';
 import { renderCharts, renderHtml, withCharts } from '../reports';
 import type { Chart, ChartInputs } from '../reports';
 import { keys } from '../common/store-keys';
-
-export interface StoredReport {
-  json: string;
-  markdown: string;
-  html: string;
-  /** PNG keys, one per chart (an SVG with the same name sits beside each). */
-  charts: string[];
-}
+import type { StoredReport } from '../contracts/exchange';
 
 /** How one pipeline's report becomes Markdown and charts. */
 export interface ReportRendering<R> {

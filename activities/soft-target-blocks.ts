@@ -13,33 +13,17 @@ import { encodeSoftTargets, storedMembers } from '../ml/soft-targets';
 import { VIEW_RULE, viewImages } from '../ml/views';
 import type { ViewSpec } from '../ml/views';
 import { blockKey, blockRanges, membersOf } from '../common/soft-target-blocks';
-import type { Member } from '../common/soft-target-blocks';
 import { topKProblem } from '../common/soft-target-format';
-import type { SoftTargetFormat } from '../common/soft-target-format';
 import { keys, loadModelNet, loadPlan } from './artifacts';
 import { datasetFor, datasetWithRows } from './dataset-source';
-import type { ComputeDeps } from './compute';
+import type { ComputeDeps } from './compute-deps';
 import { activityContext } from './durable-training';
 import { HOLD_BLOCKS, holdUntilDrained } from './fault-injection';
 import { invalidInput } from './failures';
 import { importedLogits } from './teacher-import';
-import type { ImportedTeacherRef } from './teacher-import';
 import { blockLogits, writeSoftTargetParts } from './soft-target-parts';
-import type { DataPlanRef, ModelRef, SoftTargetParts, SoftTargetsRef } from './types';
-
-/** What a soft-target computation is asked for: the cache key, data, the teachers in order, the format. */
-export interface SoftTargetsRequest {
-  key: string;
-  data: DataPlanRef;
-  teachers: ModelRef[];
-  /** Teachers from outside, after the given ones. @default [] */
-  imported?: ImportedTeacherRef[];
-  /** @default full float32 logits */
-  format?: SoftTargetFormat;
-}
-
-/** One ensemble member: a model trained or given here, or a teacher imported from outside. */
-export type TeacherMember = Member<ModelRef, ImportedTeacherRef>;
+import type { DataPlanRef, SoftTargetParts, SoftTargetsRef } from './types';
+import type { SoftTargetsRequest, TeacherMember } from './teacher-requests';
 
 type Data = Awaited<ReturnType<typeof datasetFor>>;
 

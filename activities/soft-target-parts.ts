@@ -13,7 +13,7 @@ import { getJson, putJson } from '../storage/artifact-store';
 import { decodeTensors, encodeTensors } from '../storage/tensor-codec';
 import type { RawTensor } from '../storage/tensor-codec';
 import { ENSEMBLE_CHUNK_ROWS } from '../ml/losses';
-import type { EnsembleMode } from '../ml/losses';
+import type { EnsembleRule } from '../contracts/vocabulary';
 import {
   concatSoftTargets,
   concatStoredRows,
@@ -27,9 +27,9 @@ import type { StoredSoftTargets } from '../ml/soft-targets';
 import type { SoftTargetReader } from '../ml/train';
 import { blockKey, blockRanges, membersOf } from '../common/soft-target-blocks';
 import { keys } from './artifacts';
-import type { ComputeDeps } from './compute';
+import type { ComputeDeps } from './compute-deps';
 import { activityContext } from './durable-training';
-import type { SoftTargetsRequest } from './soft-target-blocks';
+import type { SoftTargetsRequest } from './teacher-requests';
 import type { SoftTargetParts, SoftTargetsRef } from './types';
 
 /** The index object: every part's reference, in row order. */
@@ -109,7 +109,7 @@ export async function softTargetPartsReader(
   store: ArtifactStore,
   ref: SoftTargetsRef,
   T: number,
-  rule: EnsembleMode,
+  rule: EnsembleRule,
 ): Promise<SoftTargetReader> {
   const index = await getJson<PartsIndex>(store, ref.logits);
   if (index.kind !== 'chrysalis-soft-target-parts' || index.n !== ref.n)
@@ -137,7 +137,7 @@ export async function wholeSoftTargets(
   store: ArtifactStore,
   ref: SoftTargetsRef,
   T: number,
-  rule: EnsembleMode,
+  rule: EnsembleRule,
 ): Promise<StoredSoftTargets> {
   if (ref.parts) return (await softTargetPartsReader(store, ref, T, rule)).read([[0, ref.n]]);
   return softTargetsFromStored(decodeTensors(await store.get(ref.logits)), ref.numClasses, T, rule);

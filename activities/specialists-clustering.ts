@@ -9,12 +9,12 @@ import { keys } from '../common/store-keys';
 import type { Dataset } from '../ml/datasets';
 import { classCovariance, clusterClasses } from '../ml/specialists';
 import { loadPlan } from './artifacts';
-import type { ComputeDeps } from './compute';
+import type { ComputeDeps } from './compute-deps';
 import { datasetFor } from './dataset-source';
 import { clustersKey } from './digests';
 import { invalidInput } from './failures';
 import { heartbeat, probabilitiesOf } from './model-outputs';
-import type { ClusterRequest, ClusterResult } from './specialists-types';
+import type { ClusterRequest, ClusterResult } from '../contracts/specialists';
 
 /** Specialist targets are uint8 and the dustbin's label is |S|, so a subset holds at most 255 classes. */
 const MAX_SUBSET = 255;

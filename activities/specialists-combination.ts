@@ -10,13 +10,19 @@ import { metrics } from '../ml/evaluate';
 import type { Metrics } from '../ml/evaluate';
 import { combinationStatistics, combineInSlices } from '../ml/specialists';
 import { loadPlan } from './artifacts';
-import type { ComputeDeps } from './compute';
+import type { ComputeDeps } from './compute-deps';
 import { datasetFor } from './dataset-source';
 import { combinationDigest, combinedSoftTargetsKey } from './digests';
 import { combinationInputs, heartbeat } from './model-outputs';
 import { exportCombinationPackage } from './specialists-export';
-import type { ExportCombinationRequest, ExportedCombination } from './specialists-export';
-import type { CombinationEvaluation, CombinationRequest, CombinedSoftTargets, ModelScore } from './specialists-types';
+import type {
+  CombinationEvaluation,
+  CombinationRequest,
+  CombinedSoftTargets,
+  ExportCombinationRequest,
+  ExportedCombination,
+  ModelScore,
+} from '../contracts/specialists';
 
 function score(m: Metrics): ModelScore {
   return { errors: m.errors, accuracy: m.accuracy, perClassErrors: m.perClassErrors };

@@ -18,27 +18,9 @@ import { keys } from '../common/store-keys';
 import { storeLayersModel } from './artifacts';
 import type { ModelInput } from './artifacts';
 import { describeInput } from '../ml/normalize';
-import type { Normalization } from '../ml/normalize';
-import type { CombinationRequest } from './specialists-types';
+import type { Normalization } from '../common/normalization';
+import type { ExportCombinationRequest, ExportedCombination } from '../contracts/specialists';
 import type { ModelRef } from './types';
-
-export interface ExportCombinationRequest {
-  combination: CombinationRequest;
-  /** Content digest of the combination (names the package directory). */
-  key: string;
-  classNames: string[];
-  /** What the combination scored on the test set, recorded in the package. */
-  evaluation: { dataset: string; testExamples: number; generalistErrors: number; combinedErrors: number };
-}
-
-export interface ExportedCombination {
-  /** `exports/<key>`: the package directory. */
-  dir: string;
-  /** `exports/<key>/combination.json`. */
-  manifest: string;
-  files: string[];
-  cached: boolean;
-}
 
 /** The package's manifest: the loader's fields plus provenance. */
 export interface CombinationPackageManifest extends CombinationManifest {

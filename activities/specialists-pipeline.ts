@@ -5,15 +5,16 @@ import type { SpecialistsConfig } from '../config/specialists';
 import { modelAt } from './artifacts';
 import { bindActivities, invalidInput } from './failures';
 import { dataKeys, orFail, requireExisting } from './pipeline';
-import type { PipelineDeps, Validated } from './pipeline';
+import type { PipelineDeps } from './pipeline';
+import type { ValidatedInput } from '../contracts/exchange';
 import { storeReport } from './report-files';
-import type { StoredReport } from './report-files';
+import type { StoredReport } from '../contracts/exchange';
 import { renderSpecialistsReport, specialistsChartInputs } from './specialists-report';
 import type { SpecialistsReport } from './specialists-report';
 import type { DataPlanRef, ModelRef } from './types';
 
 /** The whole workflow input, options included, exactly as the workflow was started with it. */
-async function validateSpecialistsInput(deps: PipelineDeps, raw: unknown): Promise<Validated<SpecialistsConfig>> {
+async function validateSpecialistsInput(deps: PipelineDeps, raw: unknown): Promise<ValidatedInput<SpecialistsConfig>> {
   const v = orFail(resolveSpecialistsInput(raw, { limits: deps.limits }));
   const g = v.config.generalist;
   await requireExisting(deps.store, [

@@ -8,13 +8,13 @@ import type { Plan } from '../ml/splits';
 import { trainSpecialist as trainSpecialistNet } from '../ml/specialists';
 import type { SpecialistRun } from '../ml/specialists';
 import { loadModelNet, loadPlan, modelInputOf, publishModel, readManifest } from './artifacts';
-import type { ComputeDeps } from './compute';
+import type { ComputeDeps } from './compute-deps';
 import { datasetFor } from './dataset-source';
 import { specialistDigest } from './digests';
 import { runDurableTraining } from './durable-training';
 import type { DurableTraining } from './durable-training';
 import { invalidInput } from './failures';
-import type { SpecialistRequest, SpecialistResult, SpecialistSamplingInfo } from './specialists-types';
+import type { SpecialistRequest, SpecialistResult, SpecialistSamplingInfo } from '../contracts/specialists';
 import type { ModelRef } from './types';
 
 export async function trainSpecialist(deps: ComputeDeps, req: SpecialistRequest): Promise<SpecialistResult> {

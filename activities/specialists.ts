@@ -4,15 +4,15 @@
  * soft targets and export the KL-minimising combination (specialists-combination.ts).
  *
  * The pipeline-queue activities are in specialists-pipeline.ts, the types that travel through Temporal in
- * specialists-types.ts (re-exported here).
+ * contracts/specialists.ts (re-exported here).
  */
-import type { ComputeDeps } from './compute';
+import type { ComputeDeps } from './compute-deps';
 import { bindActivities } from './failures';
 import { clusterConfusions } from './specialists-clustering';
 import { computeCombinedSoftTargets, evaluateCombination, exportCombination } from './specialists-combination';
 import { trainSpecialist } from './specialists-training';
 
-export type * from './specialists-types';
+export type * from '../contracts/specialists';
 
 /** Each activity with the worker's dependencies bound and its failures mapped to typed ones. */
 export function createSpecialistsComputeActivities(deps: ComputeDeps) {

@@ -18,7 +18,7 @@ import { channelsOf } from '../common/input-shape';
 import { CsvError, columnIndices, featureMatrix, readCsvTable } from '../ml/csv';
 import { ImageDecodeError, decodeImage } from '../ml/images';
 import { applyNormalization } from '../ml/normalize';
-import type { Normalization } from '../ml/normalize';
+import type { Normalization } from '../common/normalization';
 import type { PackageReader } from '../ml/specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
 import { CliError, Exit, connect } from './context';
 import { fetchExport, resolveExportPrefix } from './export';

@@ -23,16 +23,6 @@ export interface ModelCost {
   plain: InferenceSpeed;
 }
 
-/** The machine the speeds were measured on: they mean nothing without it. */
-export interface MachineInfo {
-  cpu: string;
-  cores: number;
-  /** SIMD flags that decide speed: avx2, avx512f, fma, … */
-  simd: string[];
-  node: string;
-  tfjs: string;
-}
-
 /**
  * The cost of running several models on every input (an ensemble, a generalist with its specialists):
  * sizes and latencies add, and so do the times per example, so throughput combines harmonically.

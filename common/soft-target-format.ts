@@ -5,7 +5,7 @@
  * name the format in the cache key and to check k against the data's classes before any teacher trains.
  */
 
-export type SoftTargetPrecision = 'float32' | 'float16';
+import type { EnsembleRule, SoftTargetPrecision } from '../contracts/vocabulary';
 
 /** A non-default storage format, as it travels in activity requests and soft-target manifests. */
 export interface SoftTargetFormat {
@@ -16,14 +16,14 @@ export interface SoftTargetFormat {
    * The ensemble rule the kept classes were chosen (and, for `geometric`, the teachers combined) by: part of
    * a top-k format, because a top-k set cannot be re-combined by another rule. Absent without `topK`.
    */
-  ensemble?: 'arithmetic' | 'geometric';
+  ensemble?: EnsembleRule;
 }
 
 /** The config fields the format comes from. */
 export interface SoftTargetsConfig {
   softTargets?:
     { precision: SoftTargetPrecision; topK?: number | undefined; blockSize?: number | undefined } | undefined;
-  ensemble?: 'arithmetic' | 'geometric' | undefined;
+  ensemble?: EnsembleRule | undefined;
 }
 
 /**

@@ -18,6 +18,7 @@
  *   runs/<workflowId>/report.{json,md,html}      and charts/<name>.{png,svg}
  *   imports/<sha256>/files/… + import.json       a teacher's or student topology's files, by content digest
  */
+import type { QuantizeKind } from '../contracts/vocabulary';
 
 const EXPORTS = 'exports/';
 const pad = (k: number) => String(k).padStart(5, '0');
@@ -52,7 +53,7 @@ export const keys = {
   /** A published model (by its digest) or a generalist + specialists package (by the combination's digest). */
   exportDir: (digest: string) => `${EXPORTS}${digest}`,
   /** A quantised copy of a published model's export, beside the float32 one: `exports/<digest>-uint8`. */
-  quantizedExportDir: (digest: string, quantize: 'float16' | 'uint8') => `${keys.exportDir(digest)}-${quantize}`,
+  quantizedExportDir: (digest: string, quantize: QuantizeKind) => `${keys.exportDir(digest)}-${quantize}`,
   isExportDir: (prefix: string) => prefix.startsWith(EXPORTS),
   run: (workflowId: string) => `runs/${workflowId}`,
   /** Files imported from outside, under their content digest (activities/teacher-import.ts). */

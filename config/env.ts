@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_COMPUTE_QUEUE, DEFAULT_PIPELINE_QUEUE } from '../common/queues';
+import { DEVICES, TFJS_BACKENDS } from '../contracts/vocabulary';
 import { DEFAULT_MODEL_LIMITS } from './model-size';
 import type { ModelLimits } from './model-size';
 
@@ -55,8 +56,8 @@ export const envSchema = z.object({
     .min(1)
     .refine((v) => v.split(':').every((d) => path.isAbsolute(d)), 'expected absolute directories separated by ":"')
     .optional(),
-  CHRYSALIS_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
-  CHRYSALIS_DEVICE: z.enum(['cpu', 'gpu']).default('cpu'),
+  CHRYSALIS_BACKEND: z.enum(['auto', ...TFJS_BACKENDS]).default('auto'),
+  CHRYSALIS_DEVICE: z.enum(DEVICES).default('cpu'),
   /** A GPU worker that sees no GPU: refuse to start, or run on the CPU with a loud warning. */
   CHRYSALIS_GPU_FALLBACK: z.enum(['refuse', 'cpu']).default('refuse'),
   CHRYSALIS_COMPUTE_SLOTS: z.coerce.number().int().min(1).max(64).default(1),

@@ -7,9 +7,12 @@ import { DATASET_NAMES, knownClasses } from '../common/datasets';
 import { storeKeyProblem } from '../common/key-rules';
 import { topKProblem } from '../common/soft-target-format';
 import { keyedUnion } from './variants';
+import { ENSEMBLE_RULES, QUANTIZE_KINDS, SOFT_TARGET_PRECISIONS } from '../contracts/vocabulary';
 
-const positiveInt = z.number().int().positive();
-const rate = z.number().min(0).max(0.95);
+/** A count or size: a whole number ≥ 1. */
+export const positiveInt = z.number().int().positive();
+/** A dropout rate. */
+export const rate = z.number().min(0).max(0.95);
 
 /** An MLP: ReLU hidden layers, optional dropout on input and hidden units, optional max-norm. */
 export const mlpSpecSchema = z
@@ -468,7 +471,7 @@ export const runIdentity = {
 };
 
 /** Weight quantisation of an export: IEEE half floats, or the tfjs converter's affine uint8 per tensor. */
-export const quantizeKindSchema = z.enum(['float16', 'uint8']);
+export const quantizeKindSchema = z.enum(QUANTIZE_KINDS);
 
 /** What leaves the run besides the float32 export of the best student. */
 export const exportSchema = z
@@ -488,7 +491,7 @@ export const exportSchema = z
 export const softTargetsFormatSchema = z
   .object({
     /** Precision of every stored logit. @default 'float32' */
-    precision: z.enum(['float32', 'float16']).default('float32'),
+    precision: z.enum(SOFT_TARGET_PRECISIONS).default('float32'),
     /**
      * Keep per example only the k classes the teacher ensemble finds most probable (their logits, and two numbers
      * for the other classes together: a rest bucket in the loss). @default every class, as full logits
@@ -517,7 +520,7 @@ export const distillationConfigSchema = z
       /** Teachers trained elsewhere (an ensemble may mix kinds): loaded, probed, then run on the transfer set. */
       import: z.object({ import: z.array(teacherImportSchema).min(1).max(16) }).strict(),
     }),
-    ensemble: z.enum(['arithmetic', 'geometric']).default('arithmetic'),
+    ensemble: z.enum(ENSEMBLE_RULES).default('arithmetic'),
     transfer: viewTransferSchema.default({ kind: 'full' }),
     student: z.object({ model: studentModelSpecSchema, train: trainSpecSchema }).strict(),
     /** One distilled student per entry; the hard-label baseline is always trained too. */
@@ -631,7 +634,6 @@ export type ImageFolders = z.infer<typeof imageFoldersSchema>;
 export type CsvTableSpec = z.infer<typeof csvTableSchema>;
 export type NormalizeInput = z.infer<typeof normalizeSchema>;
 export type DistillationConfig = z.infer<typeof distillationConfigSchema>;
-export type QuantizeKind = z.infer<typeof quantizeKindSchema>;
 export type SmokeConfig = z.infer<typeof smokeConfigSchema>;
 export type ModelRefInput = z.infer<typeof modelRefSchema>;
 export type TeacherImport = z.infer<typeof teacherImportSchema>;

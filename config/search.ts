@@ -9,13 +9,12 @@ import {
   checkDataAndTransfer,
   distillationConfigSchema,
   modelSpecSchema,
+  positiveInt,
+  rate,
   runIdentity,
   trainSpecSchema,
 } from './schemas';
 import { keyedUnion } from './variants';
-
-const positiveInt = z.number().int().positive();
-const rate = z.number().min(0).max(0.95);
 
 /** At most this many candidates (architectures × temperatures) in one search. */
 export const MAX_CANDIDATES = 64;

@@ -10,6 +10,7 @@ import {
   distillationConfigSchema,
   modelRefSchema,
   modelSpecSchema,
+  positiveInt,
   runIdentity,
   studentVariantSchema,
   trainSpecSchema,
@@ -17,8 +18,6 @@ import {
   transferSchema,
 } from './schemas';
 import { keyedUnion } from './variants';
-
-const positiveInt = z.number().int().positive();
 
 export const specialistsConfigSchema = z
   .object({
@@ -158,7 +157,7 @@ const mlp512 = (epochs: number, hiddenDropout?: number) => ({
  * Distil the combination back into a student with the generalist's own recipe, so the child run's
  * hard-label baseline is a re-seeded generalist and the comparison isolates the soft targets.
  */
-const distilBackInto = (recipe: ReturnType<typeof mlp512>) => ({
+const distillBackInto = (recipe: ReturnType<typeof mlp512>) => ({
   student: recipe,
   students: [{ temperature: 2, alpha: 0.5 }],
 });
@@ -187,7 +186,7 @@ export const specialistsPresets: Record<string, SpecialistsInputConfig> = {
     clustering: { specialists: 3, normalize: true },
     specialist: { train: { epochs: 15, ...sgd(0.05) }, sampleFactor: 2 },
     combine: { topN: 2 },
-    distill: distilBackInto(mlp512(25, 0.2)),
+    distill: distillBackInto(mlp512(25, 0.2)),
   },
   /**
    * MNIST digits: the generalist fits the training set, so specialists need a gentle, augmented
@@ -202,7 +201,7 @@ export const specialistsPresets: Record<string, SpecialistsInputConfig> = {
     clustering: { specialists: 4, minSize: 2, normalize: true },
     specialist: { train: { epochs: 6, ...sgd(0.01), jitter: 1 }, sampleFactor: 2 },
     combine: { topN: 2 },
-    distill: distilBackInto(mlp512(10)),
+    distill: distillBackInto(mlp512(10)),
   },
   /**
    * The 20-class union of digits and garments (115,000 training images): more classes, more
@@ -215,7 +214,7 @@ export const specialistsPresets: Record<string, SpecialistsInputConfig> = {
     clustering: { specialists: 6, minSize: 2, normalize: true },
     specialist: { train: { epochs: 6, ...sgd(0.05) } },
     combine: { topN: 2 },
-    distill: distilBackInto(mlp512(10)),
+    distill: distillBackInto(mlp512(10)),
   },
   /** Seconds: the whole DAG on 3,000 digits with tiny nets (integration tests, smoke checks). */
   'specialists-tiny': {

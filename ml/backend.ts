@@ -10,13 +10,14 @@ import * as tf from '@tensorflow/tfjs';
 import type * as TfWasm from '@tensorflow/tfjs-backend-wasm';
 import { applyOneDnnChoice } from './onednn';
 import type { OneDnnChoice } from './onednn';
+import type { Device, TfjsBackend } from '../contracts/vocabulary';
 
-export type RequestedBackend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export type RequestedBackend = 'auto' | TfjsBackend;
 
 export interface BackendInfo {
   /** The tfjs backend actually in use. */
-  backend: 'tensorflow' | 'wasm' | 'cpu';
-  device: 'cpu' | 'gpu';
+  backend: TfjsBackend;
+  device: Device;
   /** The npm package that provided it. */
   package: string;
   tfjsVersion: string;
@@ -37,7 +38,7 @@ export interface BackendOptions {
   /** @default 'auto' (native, else WASM with a warning) */
   requested?: RequestedBackend;
   /** @default 'cpu' */
-  device?: 'cpu' | 'gpu';
+  device?: Device;
   /** Where the WARN line goes. */
   warn?: (msg: string, meta: Record<string, unknown>) => void;
   /** Loads the native package; injectable so tests can simulate a host without it. */
@@ -88,7 +89,7 @@ function nativeThreads(): number {
   return Number.isFinite(env) && env > 0 ? env : os.availableParallelism();
 }
 
-async function useWasm(device: 'cpu' | 'gpu', fallbackReason?: string): Promise<BackendInfo> {
+async function useWasm(device: Device, fallbackReason?: string): Promise<BackendInfo> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof TfWasm;
   const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));

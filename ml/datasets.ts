@@ -11,7 +11,7 @@ import type { DatasetName } from '../common/datasets';
 import { imageShape } from '../common/input-shape';
 import type { InputShape } from '../common/input-shape';
 import { parseIdx } from './idx';
-import type { Normalization } from './normalize';
+import type { Normalization } from '../common/normalization';
 
 export { DATASET_NAMES } from '../common/datasets';
 export type { DatasetName } from '../common/datasets';

@@ -6,7 +6,6 @@ export { biasVector, metrics, predictLogits, searchBiasShift } from './evaluate'
 export type { BiasShift, Metrics } from './evaluate';
 export { encodeIdx, parseIdx, IdxFormatError } from './idx';
 export { distillationLoss, softCrossEntropy, softKl, softTargetsAt } from './losses';
-export type { EnsembleMode } from './losses';
 export { buildNet, exportWeights, importWeights, paramCount } from './models';
 export type { BuiltInSpec, ModelSpec, Net } from './models';
 export { Optimizer, learningRateAt } from './optimizers';

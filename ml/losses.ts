@@ -6,6 +6,7 @@
  * balance between the two terms does not drift when T changes.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { EnsembleRule } from '../contracts/vocabulary';
 import { tidyValues } from './tidy-values';
 
 /** Mean over the batch of −Σ_c targets·log softmax(logits). */
@@ -89,8 +90,6 @@ export function distillationLoss(studentLogits: tf.Tensor2D, terms: Distillation
   });
 }
 
-export type EnsembleMode = 'arithmetic' | 'geometric';
-
 /**
  * Teacher soft targets at temperature T from stored member logits ([members][n×C], row-major).
  * Arithmetic: mean of the members' softmax(z/T). Geometric: softmax(mean z / T).
@@ -100,7 +99,7 @@ export function softTargetsAt(
   n: number,
   numClasses: number,
   T: number,
-  mode: EnsembleMode,
+  mode: EnsembleRule,
 ): Float32Array {
   // In chunks of rows: every op is row-wise, so the result is that of one piece (up to the last bit where a
   // vectorised kernel rounds a row at another offset), and memory is one chunk's: one piece of 1.1 M × 10 held
@@ -125,7 +124,7 @@ export const ENSEMBLE_CHUNK_ROWS = 16_384;
  * The ensemble's probabilities at temperature T from its members' logits [members, n, C]: the mean of their
  * softmaxes (arithmetic), or the softmax of their mean logits (geometric).
  */
-export function ensembleAt(stacked: tf.Tensor3D, T: number, mode: EnsembleMode): tf.Tensor2D {
+export function ensembleAt(stacked: tf.Tensor3D, T: number, mode: EnsembleRule): tf.Tensor2D {
   return tf.tidy(() =>
     mode === 'arithmetic'
       ? tf.mean<tf.Tensor2D>(tf.softmax(tf.div(stacked, T)), 0)

@@ -2,20 +2,12 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
+import type { MachineInfo } from '../contracts/vocabulary';
 
 /** The SIMD flags that decide a CPU's matmul speed. */
 const SIMD_FLAGS = /^(avx2|avx512f|avx512_bf16|avx512_vnni|amx\w*|fma)$/;
 
-export interface Machine {
-  cpu: string;
-  cores: number;
-  /** SIMD flags that decide speed: avx2, avx512f, fma, … (empty where /proc/cpuinfo is missing). */
-  simd: string[];
-  node: string;
-  tfjs: string;
-}
-
-export function machineInfo(): Machine {
+export function machineInfo(): MachineInfo {
   let cpuinfo = '';
   try {
     cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
@@ -33,7 +25,7 @@ export function machineInfo(): Machine {
 }
 
 /** "Intel Xeon …, 2 cores, avx2 avx512f fma, Node 20.20.2, tfjs 4.22.0": the line beside every figure. */
-export function describeMachine(m: Machine): string {
+export function describeMachine(m: MachineInfo): string {
   const simd = m.simd.length > 0 ? m.simd.join(' ') : 'SIMD flags unknown';
   return `${m.cpu}, ${m.cores} cores, ${simd}, Node ${m.node}, tfjs ${m.tfjs}`;
 }

@@ -4,17 +4,8 @@
  * declaration, images are uint8 and enter models as value / 255 (every model before this was so);
  * with one, the splits are turned into float32 inputs once, when the dataset is loaded.
  */
+import type { Normalization } from '../common/normalization';
 import type { Dataset, Split } from './datasets';
-
-/** x · scale, then per channel (x − mean[c]) / std[c]; channels interleaved (HWC), features as channels. */
-export interface Normalization {
-  /** 1/255 for pixels, 1 for a table's features. */
-  scale: number;
-  /** One per channel. @default none: no centring */
-  mean?: number[];
-  /** One per channel, each > 0. @default none: no scaling */
-  std?: number[];
-}
 
 /** What the config declares: explicit per-channel values, or the training split's own mean and std. */
 export type NormalizeSpec = 'standardize' | { mean: number[]; std: number[] };

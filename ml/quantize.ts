@@ -5,7 +5,7 @@
  * like any other. uint8 is the converter's affine scheme, one (scale, min) per tensor with the range nudged
  * so that 0 is exact (tfjs-converter quantization.py, `quantize_weights`); a weight is off by at most scale/2.
  */
-import type { QuantizeKind } from '../config/schemas';
+import type { QuantizeKind } from '../contracts/vocabulary';
 import type { ExportedModel } from './export';
 
 /** One weight's entry in model.json's weightsManifest (the part of tf.io.WeightsManifestEntry used here). */

@@ -25,7 +25,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { RawTensor } from '../common/raw-tensor';
 import type { SoftTargetFormat } from '../common/soft-target-format';
-import type { EnsembleMode, KeptClassTargets } from './losses';
+import type { EnsembleRule } from '../contracts/vocabulary';
+import type { KeptClassTargets } from './losses';
 import { softTargetsAt } from './losses';
 import { float16Bits, float16Value } from './quantize';
 
@@ -177,7 +178,7 @@ export function softTargetsFromStored(
   tensors: Record<string, RawTensor>,
   numClasses: number,
   T: number,
-  rule: EnsembleMode,
+  rule: EnsembleRule,
 ): StoredSoftTargets {
   const logits = tensors['logits'];
   if (logits) {

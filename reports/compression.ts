@@ -3,7 +3,8 @@
  * throughput at batch 256 on the worker's native backend and on plain tfjs, with the machine they were measured
  * on; and the one-line comparison of a student with the teacher it replaces.
  */
-import type { InferenceSpeed, MachineInfo, ModelCost } from '../common/model-cost';
+import type { InferenceSpeed, ModelCost } from '../common/model-cost';
+import type { MachineInfo } from '../contracts/vocabulary';
 import type { TradeoffPoint } from './charts';
 import { escapeCell, tableHead, tableRow } from './markdown';
 

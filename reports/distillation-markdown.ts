@@ -1,9 +1,10 @@
 /** The distillation run report: the JSON document a run stores, and its Markdown rendering. */
 import { describeArchitecture } from '../common/architecture';
 import type { DistillationConfig } from '../config/schemas';
-import type { EvaluationSummary, TrainResult } from '../activities/types';
+import type { EvaluationSummary, ScoredImportKind, TrainResult } from '../contracts/exchange';
 import { sumCosts } from '../common/model-cost';
-import type { MachineInfo, ModelCost } from '../common/model-cost';
+import type { ModelCost } from '../common/model-cost';
+import type { EnsembleRule, MachineInfo, ModelRole, QuantizeKind } from '../contracts/vocabulary';
 import { WASM_FALLBACK_WARNING, escapeCell, pct, signed, tableHead, tableRow, trainingNote } from './markdown';
 import { compressionTable, costComparison, formatBytes } from './compression';
 import type { CostRow } from './compression';
@@ -11,7 +12,7 @@ import type { SoftTargetStorage } from '../common/soft-target-format';
 
 export interface ModelOutcome {
   name: string;
-  role: 'teacher' | 'baseline' | 'student' | 'model';
+  role: ModelRole;
   temperature?: number;
   alpha?: number;
   training?: Pick<
@@ -28,7 +29,7 @@ export interface ModelOutcome {
   /** Size and speed of the model's export (absent in reports written before they were measured, and for imports). */
   cost?: ModelCost;
   /** A teacher imported from outside: its kind, the sha256 of its files, and its config field. */
-  imported?: { kind: 'savedmodel' | 'tfjs'; sha256: string; field: string };
+  imported?: { kind: ScoredImportKind; sha256: string; field: string };
 }
 
 /** A teacher that could not be scored on the test set (an imported `.npy`). */
@@ -41,7 +42,7 @@ export interface NotEvaluatedTeacher {
 /** The teacher ensemble as one model: what distillation replaces. */
 export interface EnsembleOutcome {
   members: string[];
-  rule: 'arithmetic' | 'geometric';
+  rule: EnsembleRule;
   evaluation: Pick<EvaluationSummary, 'errors' | 'n' | 'accuracy' | 'perClassErrors'>;
   /** The members' costs summed (latencies add, throughput is the harmonic combination). */
   cost?: ModelCost;
@@ -49,7 +50,7 @@ export interface EnsembleOutcome {
 
 /** A quantised copy of the exported student: its size and what quantisation cost in test errors. */
 export interface QuantizedExport {
-  quantize: 'float16' | 'uint8';
+  quantize: QuantizeKind;
   modelJson: string;
   weights: string;
   exportBytes: number;

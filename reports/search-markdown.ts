@@ -1,6 +1,7 @@
 /** The student search report: the JSON document a search run stores, and its Markdown rendering. */
 import { machineLine } from './compression';
-import type { MachineInfo, ModelCost } from '../activities/types';
+import type { ModelCost } from '../common/model-cost';
+import type { MachineInfo } from '../contracts/vocabulary';
 import type { SearchConfig } from '../config/search';
 import type { SearchBudget } from '../common/search-plan';
 import { WASM_FALLBACK_WARNING, escapeCell, pct, signed, tableHead, tableRow } from './markdown';

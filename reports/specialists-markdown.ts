@@ -1,10 +1,11 @@
 /** The specialists run report: the JSON document a run stores, and its Markdown rendering (paper §5, Table 4). */
 import type { ArtifactRef } from '../storage/artifact-store';
 import type { SpecialistsConfig } from '../config/specialists';
-import type { CombinationEvaluation, SpecialistSamplingInfo } from '../activities/specialists-types';
-import type { TrainResult } from '../activities/types';
+import type { CombinationEvaluation, SpecialistSamplingInfo } from '../contracts/specialists';
+import type { TrainResult } from '../contracts/exchange';
 import { sumCosts } from '../common/model-cost';
-import type { MachineInfo, ModelCost } from '../common/model-cost';
+import type { ModelCost } from '../common/model-cost';
+import type { MachineInfo } from '../contracts/vocabulary';
 import { compressionTable, costComparison, formatBytes, formatCount } from './compression';
 import type { CostRow } from './compression';
 import {

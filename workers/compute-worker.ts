@@ -7,7 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { modelProgressSignal } from '../workflows/progress';
 import { createComputeActivities } from '../activities/compute';
-import type { ComputeDeps } from '../activities/compute';
+import type { ComputeDeps } from '../activities/compute-deps';
 import { createSpecialistsComputeActivities } from '../activities/specialists';
 import { dataRoots, modelLimits } from '../config/env';
 import { initBackend } from '../ml/backend';

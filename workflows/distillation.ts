@@ -11,11 +11,13 @@ import type {
   EvaluationSummary,
   MeasureResult,
   ModelRef,
+  ScoredImportKind,
   SoftTargetsRef,
   TrainRequest,
   TrainResult,
-} from '../activities/types';
+} from '../contracts/exchange';
 import { keys } from '../common/store-keys';
+import { trainingSeed } from '../common/seeds';
 import { chooseExport } from '../common/export-choice';
 import { sumCosts } from '../common/model-cost';
 import { softTargetStorage } from '../common/soft-target-format';
@@ -25,7 +27,7 @@ import type { PipelineInput } from '../config/resolve';
 import { LIGHT_ACTIVITY_OPTIONS, describeMeasure } from './options';
 import { startPipeline } from './prologue';
 import { teacherStage, trainModel } from './teacher-stage';
-import type { NotEvaluated, Run, ToEvaluate } from './teacher-stage';
+import type { NotEvaluated, PipelineRun, ToEvaluate } from './teacher-stage';
 
 export type DistillationInput = PipelineInput;
 
@@ -46,7 +48,7 @@ export interface DistillationSummary {
     manifestKey: string;
     cached: boolean;
     /** An imported teacher's kind (absent for models trained or given here). */
-    imported?: 'savedmodel' | 'tfjs';
+    imported?: ScoredImportKind;
   }[];
   /** The teacher ensemble's own test errors (two or more scored teachers). */
   ensemble?: { errors: number; accuracy: number };
@@ -71,7 +73,7 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
     ),
   );
   const cfg = await withImportedStudent({ cfg: started.cfg, data, progress, compute, computeOptions });
-  const run: Run = { cfg, data, progress, light, compute, computeOptions };
+  const run: PipelineRun = { cfg, data, progress, light, compute, computeOptions };
 
   const teachers = await teacherStage(run);
   const studentReqs = studentRequests(
@@ -155,7 +157,7 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
  * recorded before it has one, so every earlier history replays unchanged.
  */
 async function withImportedStudent(
-  run: Pick<Run, 'cfg' | 'data' | 'progress' | 'compute' | 'computeOptions'>,
+  run: Pick<PipelineRun, 'cfg' | 'data' | 'progress' | 'compute' | 'computeOptions'>,
 ): Promise<DistillationConfig> {
   const { cfg } = run;
   const model = cfg.student.model;
@@ -170,9 +172,9 @@ async function withImportedStudent(
 }
 
 /** The hard-label baseline and one distilled student per (T, α[, online]), all with the same seed. */
-function studentRequests({ cfg, data }: Run, soft: SoftTargetsRef, teachers: ModelRef[]): StudentRequest[] {
+function studentRequests({ cfg, data }: PipelineRun, soft: SoftTargetsRef, teachers: ModelRef[]): StudentRequest[] {
   const common = { data, split: 'transfer' as const, spec: cfg.student.model, train: cfg.student.train };
-  const seed = cfg.seed * 1000 + 7;
+  const seed = trainingSeed(cfg.seed, 'student');
   return [
     { name: 'baseline-hard', role: 'baseline', ...common, seed },
     ...cfg.students.map((v) => ({
@@ -207,7 +209,7 @@ function studentsToEvaluate(reqs: StudentRequest[], results: TrainResult[]): ToE
 }
 
 /** Every model on the test set; with a class-omitting transfer set, students also get the bias-shift search. */
-function evaluateAll(run: Run, models: ToEvaluate[]): Promise<EvaluationSummary[]> {
+function evaluateAll(run: PipelineRun, models: ToEvaluate[]): Promise<EvaluationSummary[]> {
   const t = run.cfg.transfer;
   const biasClasses = t.kind === 'excludeClasses' || t.kind === 'onlyClasses' ? t.classes : undefined;
   return run.progress.stage('evaluate', () =>
@@ -262,7 +264,7 @@ function importedOutcome(ref: ImportedTeacherRef): NonNullable<ModelOutcome['imp
 }
 
 /** The teacher ensemble as one model, scored by the rule the students learn from. */
-function evaluateEnsemble(run: Run, teachers: ToEvaluate[]): Promise<EvaluationSummary> {
+function evaluateEnsemble(run: PipelineRun, teachers: ToEvaluate[]): Promise<EvaluationSummary> {
   const summary = `evaluate the ensemble of ${teachers.length} teachers (${run.cfg.ensemble} mean) on the test set`;
   const models = teachers.flatMap((t) => ('model' in t ? [t.model] : []));
   const imported = teachers.flatMap((t) => ('imported' in t ? [t.imported] : []));
@@ -297,7 +299,7 @@ function ensembleOutcome(
  * Size and speed of every model trained or given here, one after another in one activity so they do not slow each
  * other. Imported teachers are not measured: their exports are not ours to measure alike (the report says so).
  */
-function measureAll(run: Run, evaluated: ToEvaluate[]): Promise<MeasureResult> {
+function measureAll(run: PipelineRun, evaluated: ToEvaluate[]): Promise<MeasureResult> {
   const models = evaluated.flatMap((m) => ('model' in m ? [{ name: m.name, model: m.model }] : []));
   const summary = describeMeasure(models.length);
   return run.progress.stage('measure', () =>
@@ -316,7 +318,7 @@ function modelNamed(evaluated: ToEvaluate[], name: string): ModelRef {
 
 /** The deployable artifact: the student chosen on validation, in the standard tfjs layers format. */
 async function exportChosen(
-  run: Run,
+  run: PipelineRun,
   models: ModelOutcome[],
   evaluated: ToEvaluate[],
 ): Promise<DistillationSummary['exported']> {
@@ -327,7 +329,7 @@ async function exportChosen(
   return { model: best.name, ...files, chosenBy };
 }
 
-function exportNamed(run: Run, evaluated: ToEvaluate[], name: string, why: string) {
+function exportNamed(run: PipelineRun, evaluated: ToEvaluate[], name: string, why: string) {
   const summary = `export ${name} (${why}) in the TensorFlow.js layers format`;
   return run.compute.exportModel.executeWithOptions({ ...run.computeOptions, summary }, [
     { model: modelNamed(evaluated, name), classNames: run.data.classNames },
@@ -335,7 +337,7 @@ function exportNamed(run: Run, evaluated: ToEvaluate[], name: string, why: strin
 }
 
 /** The chosen student again with quantised weights (config `export.quantize`), each scored on the test set. */
-function quantizedExports(run: Run, evaluated: ToEvaluate[], name: string): Promise<QuantizedExport[]> {
+function quantizedExports(run: PipelineRun, evaluated: ToEvaluate[], name: string): Promise<QuantizedExport[]> {
   const model = modelNamed(evaluated, name);
   const { computeOptions: options, compute, data } = run;
   return Promise.all(
@@ -355,7 +357,7 @@ function quantizedExports(run: Run, evaluated: ToEvaluate[], name: string): Prom
 
 /** Runs recorded before the compression report: the distilled student with the fewest test errors. */
 async function exportBest(
-  run: Run,
+  run: PipelineRun,
   models: ModelOutcome[],
   evaluated: ToEvaluate[],
 ): Promise<DistillationSummary['exported']> {

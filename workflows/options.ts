@@ -3,7 +3,7 @@ import type { ActivityOptions } from '@temporalio/workflow';
 import { describeArchitecture } from '../common/architecture';
 import { NON_RETRYABLE } from '../common/failure-types';
 import { DEFAULT_COMPUTE_QUEUE } from '../common/queues';
-import type { TrainRequest } from '../activities/types';
+import type { TrainRequest } from '../contracts/exchange';
 import type { RunOptions } from '../config/resolve';
 
 export type { RunOptions };

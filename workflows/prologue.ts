@@ -6,7 +6,7 @@
  */
 import { setHandler } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
-import type { Validated } from '../activities/pipeline';
+import type { ValidatedInput } from '../contracts/exchange';
 import { computeActivityOptions } from './options';
 import type { RunOptions } from './options';
 import { ProgressTracker, modelProgressSignal, progressQuery } from './progress';
@@ -22,7 +22,7 @@ export interface PipelineStart<C> {
 /** Registers the progress query and signal, then validates the whole input in the 'validate' stage. */
 export async function startPipeline<C>(
   input: unknown,
-  validate: (raw: unknown) => Promise<Validated<C>>,
+  validate: (raw: unknown) => Promise<ValidatedInput<C>>,
 ): Promise<PipelineStart<C>> {
   const progress = new ProgressTracker();
   setHandler(progressQuery, () => progress.snapshot());
@@ -36,8 +36,8 @@ export async function startPipeline<C>(
  * Histories recorded before the validation activity returned `{ config, options }` carry the bare
  * config; those runs were started with valid options, which are then read from the input as before.
  */
-function unwrap<C>(result: Validated<C> | C, input: unknown): { cfg: C; options: RunOptions } {
-  const r = result as Partial<Validated<C>>;
+function unwrap<C>(result: ValidatedInput<C> | C, input: unknown): { cfg: C; options: RunOptions } {
+  const r = result as Partial<ValidatedInput<C>>;
   if (typeof r === 'object' && r !== null && 'config' in r && 'options' in r && Object.keys(r).length === 2)
     return { cfg: r.config, options: r.options ?? {} };
   const legacy = (input as { options?: RunOptions } | null)?.options;

@@ -8,26 +8,27 @@
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
-import type { StoredReport } from '../activities/report-files';
 import type {
   EvaluationSummary,
   MeasureResult,
-  ModelCost,
   ModelRef,
   SoftTargetsRef,
   TrainRequest,
+  StoredReport,
   TrainResult,
-} from '../activities/types';
+} from '../contracts/exchange';
+import type { ModelCost } from '../common/model-cost';
 import type { PipelineInput } from '../config/resolve';
 import type { SearchConfig } from '../config/search';
 import type { CandidateOutcome, RungOutcome, SearchReport } from '../reports/search-markdown';
 import { FailureType } from '../common/failure-types';
+import { trainingSeed } from '../common/seeds';
 import { chooseStudent, paretoFront, rungEpochs, searchCandidates, survivors } from '../common/search-plan';
 import type { Candidate, FrontPoint, SearchBudget } from '../common/search-plan';
 import { LIGHT_ACTIVITY_OPTIONS } from './options';
 import { startPipeline } from './prologue';
 import { teacherStage } from './teacher-stage';
-import type { Run } from './teacher-stage';
+import type { PipelineRun } from './teacher-stage';
 
 export type SearchInput = PipelineInput;
 
@@ -63,7 +64,7 @@ export interface SearchSummary {
 
 export const NO_CANDIDATE_MET_THE_BUDGET = 'no candidate met the budget';
 
-type SearchRun = Run<SearchConfig>;
+type SearchRun = PipelineRun<SearchConfig>;
 
 /** A candidate after its latest rung. */
 interface Standing {
@@ -164,10 +165,10 @@ export async function studentSearchPipeline(input: SearchInput): Promise<SearchS
   };
 }
 
-type Validated = EvaluationSummary & { validation: { errors: number; n: number } };
+type EvaluationWithValidation = EvaluationSummary & { validation: { errors: number; n: number } };
 
 /** Evaluations decide on the validation split; a summary without it comes from an older compute worker. */
-function withValidation(e: EvaluationSummary): Validated {
+function withValidation(e: EvaluationSummary): EvaluationWithValidation {
   if (!e.validation)
     throw ApplicationFailure.create({
       message:
@@ -176,11 +177,11 @@ function withValidation(e: EvaluationSummary): Validated {
       type: FailureType.ComputeError,
       nonRetryable: true,
     });
-  return e as Validated;
+  return e as EvaluationWithValidation;
 }
 
 /** The teacher ensemble on validation and test; undefined when the teachers are stored soft targets or imported. */
-async function ensembleOf(run: SearchRun, models: ModelRef[]): Promise<Validated | undefined> {
+async function ensembleOf(run: SearchRun, models: ModelRef[]): Promise<EvaluationWithValidation | undefined> {
   const t = run.cfg.teachers;
   if ('softTargets' in t || 'import' in t) return undefined;
   const expected = 'count' in t ? t.count : t.refs.length;
@@ -203,7 +204,7 @@ interface HalvingResult {
   standings: {
     byName: Map<string, Standing>;
     results: TrainResult[];
-    ensemble: Validated | undefined;
+    ensemble: EvaluationWithValidation | undefined;
   };
   costs: Map<string, ModelCost>;
   machine: MeasureResult['machine'];
@@ -219,7 +220,7 @@ async function halving(
   run: SearchRun,
   candidates: Candidate[],
   soft: SoftTargetsRef,
-  ensemble: () => Promise<Validated | undefined>,
+  ensemble: () => Promise<EvaluationWithValidation | undefined>,
 ): Promise<HalvingResult> {
   const { cfg } = run;
   const epochs = rungEpochs(cfg.train.epochs, cfg.halving.rungs, cfg.halving.eta);
@@ -228,7 +229,7 @@ async function halving(
   const schedule: SearchReport['schedule'] = { eta: cfg.halving.eta, rungs: [] };
   let alive = candidates;
   let measured: { costs: Map<string, ModelCost>; machine: MeasureResult['machine'] } | undefined;
-  let ensembleEval: Validated | undefined;
+  let ensembleEval: EvaluationWithValidation | undefined;
   for (const [r, epoch] of epochs.entries()) {
     schedule.rungs.push({ epoch, candidates: alive.length });
     const trained = await run.progress.stage(`rung-${r + 1}`, () =>
@@ -274,7 +275,7 @@ async function trainAndEvaluate(
   soft: SoftTargetsRef,
   epoch: number,
   from: number,
-): Promise<{ result: TrainResult; evaluation: Validated }> {
+): Promise<{ result: TrainResult; evaluation: EvaluationWithValidation }> {
   const { cfg, data, progress, compute, computeOptions } = run;
   const E = cfg.train.epochs;
   const req: TrainRequest = {
@@ -285,7 +286,7 @@ async function trainAndEvaluate(
     spec: c.spec,
     train: cfg.train,
     // The distillation pipeline's student seed: a candidate with a distilled student's recipe reuses its model.
-    seed: cfg.seed * 1000 + 7,
+    seed: trainingSeed(cfg.seed, 'student'),
     distill: { softTargets: soft, temperature: c.temperature, alpha: c.alpha, ensemble: cfg.ensemble },
     ...(epoch < E ? { stopAfterEpoch: epoch } : {}),
   };
@@ -305,7 +306,7 @@ async function trainAndEvaluate(
 
 function standing(
   c: Candidate,
-  t: { result: TrainResult; evaluation: Validated },
+  t: { result: TrainResult; evaluation: EvaluationWithValidation },
   epoch: number,
   before: Standing | undefined,
 ): Standing {

@@ -7,8 +7,8 @@
 import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
-import type { SoftTargetsRequest, TeacherMember } from '../activities/soft-target-blocks';
-import type { DataPlanRef, SoftTargetsRef } from '../activities/types';
+import type { SoftTargetsRequest, TeacherMember } from '../activities/teacher-requests';
+import type { DataPlanRef, SoftTargetsRef } from '../contracts/exchange';
 import {
   BLOCKS_IN_FLIGHT,
   BLOCKS_PER_CHILD,

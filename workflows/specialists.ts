@@ -14,19 +14,21 @@ import type {
   CombinationEvaluation,
   CombinationRequest,
   ClusterResult,
+  ExportedCombination,
   SpecialistRequest,
   SpecialistResult,
-} from '../activities/specialists-types';
-import type { ExportedCombination } from '../activities/specialists-export';
+} from '../contracts/specialists';
 import type { DistillBackOutcome, SpecialistsReport, TrainingOutcome } from '../activities/specialists-report';
-import type { StoredReport } from '../activities/report-files';
-import type { DataPlanRef, MeasureResult, ModelCost, ModelRef, TrainRequest, TrainResult } from '../activities/types';
+import type { StoredReport } from '../contracts/exchange';
+import type { DataPlanRef, MeasureResult, ModelRef, TrainRequest, TrainResult } from '../contracts/exchange';
+import type { ModelCost } from '../common/model-cost';
 import type { PipelineInput } from '../config/resolve';
 import type { SpecialistsConfig } from '../config/specialists';
 import { distillationPipeline } from './distillation';
 import { LIGHT_ACTIVITY_OPTIONS, describeMeasure, describeTraining } from './options';
 import type { RunOptions } from './options';
 import { startPipeline } from './prologue';
+import { trainingSeed } from '../common/seeds';
 import type { ProgressTracker } from './progress';
 
 export type SpecialistsInput = PipelineInput;
@@ -53,7 +55,7 @@ export interface SpecialistsSummary {
 }
 
 /** One run's fixed context: config, options, data plan, progress and the activity proxies. */
-interface Run {
+interface SpecialistsRun {
   cfg: SpecialistsConfig;
   options: RunOptions;
   data: DataPlanRef;
@@ -89,7 +91,7 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
       [{ data: cfg.data, transfer: transferOf(cfg), seed: cfg.seed, transferField: 'distill.transfer' }],
     ),
   );
-  const run: Run = { ...start, data, light, compute, special };
+  const run: SpecialistsRun = { ...start, data, light, compute, special };
 
   const generalist = await generalistStage(run);
   const clusters = await clusterStage(run, generalist.model);
@@ -103,7 +105,7 @@ export async function specialistsPipeline(input: SpecialistsInput): Promise<Spec
   };
   const evaluation = await combineStage(run, combination);
   const exported = await exportStage(run, combination, evaluation);
-  const distillBack = cfg.distill ? await distilBackStage(run, combination) : undefined;
+  const distillBack = cfg.distill ? await distillBackStage(run, combination) : undefined;
   // Runs started before the compression report go on as they were recorded: no costs.
   const measured = patched('compression-report') ? await measureStage(run, combination) : undefined;
 
@@ -129,7 +131,7 @@ function transferOf(cfg: SpecialistsConfig): NonNullable<SpecialistsConfig['dist
 }
 
 /** 1. Generalist: trained on all classes (content-addressed, so an identical recipe is reused) or given. */
-async function generalistStage(run: Run): Promise<{ model: ModelRef; training?: TrainingOutcome }> {
+async function generalistStage(run: SpecialistsRun): Promise<{ model: ModelRef; training?: TrainingOutcome }> {
   const { cfg, data, progress } = run;
   const g = cfg.generalist;
   if ('ref' in g)
@@ -145,7 +147,7 @@ async function generalistStage(run: Run): Promise<{ model: ModelRef; training?: 
     split: 'train',
     spec: g.model,
     train: g.train,
-    seed: cfg.seed * 1000 + 101,
+    seed: trainingSeed(cfg.seed, 'generalist'),
   };
   progress.model(req.name, 'generalist', req.train.epochs);
   const summary = describeTraining(req);
@@ -156,7 +158,7 @@ async function generalistStage(run: Run): Promise<{ model: ModelRef; training?: 
 }
 
 /** 2. Confusable subsets: k-means on the covariance of the generalist's predicted probabilities. */
-function clusterStage(run: Run, generalist: ModelRef): Promise<ClusterResult> {
+function clusterStage(run: SpecialistsRun, generalist: ModelRef): Promise<ClusterResult> {
   const c = run.cfg.clustering;
   const summary =
     `cluster the generalist's confusions into ${c.specialists} subsets ` +
@@ -181,7 +183,7 @@ function clusterStage(run: Run, generalist: ModelRef): Promise<ClusterResult> {
  * 3. One specialist per subset of at least `minClasses`. One seed for all (subsets differ), so a
  * subset that recurs under other clustering settings is reused.
  */
-function specialistRequests(run: Run, generalist: ModelRef, clusters: ClusterResult): SpecialistRequest[] {
+function specialistRequests(run: SpecialistsRun, generalist: ModelRef, clusters: ClusterResult): SpecialistRequest[] {
   const { cfg, data } = run;
   return clusters.subsets
     .filter((s) => s.length >= cfg.clustering.minClasses)
@@ -191,13 +193,13 @@ function specialistRequests(run: Run, generalist: ModelRef, clusters: ClusterRes
       generalist,
       subset,
       train: cfg.specialist.train,
-      seed: cfg.seed * 1000 + 301,
+      seed: trainingSeed(cfg.seed, 'specialist'),
       sampleFactor: cfg.specialist.sampleFactor,
     }));
 }
 
 /** All specialists at once: the compute workers' slots decide how many run side by side. */
-function specialistsStage(run: Run, reqs: SpecialistRequest[]): Promise<SpecialistResult[]> {
+function specialistsStage(run: SpecialistsRun, reqs: SpecialistRequest[]): Promise<SpecialistResult[]> {
   const { progress } = run;
   reqs.forEach((r) => progress.model(r.name, 'specialist', r.train.epochs));
   return progress.stage('specialists', () =>
@@ -215,7 +217,7 @@ function specialistsStage(run: Run, reqs: SpecialistRequest[]): Promise<Speciali
 }
 
 /** 4–5. The KL-minimising combination on the test set. */
-function combineStage(run: Run, combination: CombinationRequest): Promise<CombinationEvaluation> {
+function combineStage(run: SpecialistsRun, combination: CombinationRequest): Promise<CombinationEvaluation> {
   const summary =
     `combine generalist + ${combination.specialists.length} specialists ` +
     `(min KL, top-${run.cfg.combine.topN}) on the test set`;
@@ -226,7 +228,7 @@ function combineStage(run: Run, combination: CombinationRequest): Promise<Combin
 
 /** The package; runs started before it existed replay without it (test/unit/replay.test.ts). */
 async function exportStage(
-  run: Run,
+  run: SpecialistsRun,
   combination: CombinationRequest,
   evaluation: CombinationEvaluation,
 ): Promise<ExportedCombination | undefined> {
@@ -249,7 +251,7 @@ async function exportStage(
 }
 
 /** 6. Distil back: the combination's log q on the transfer set → a child distillationPipeline. */
-async function distilBackStage(run: Run, combination: CombinationRequest): Promise<DistillBackOutcome> {
+async function distillBackStage(run: SpecialistsRun, combination: CombinationRequest): Promise<DistillBackOutcome> {
   const { cfg, progress } = run;
   const d = cfg.distill!;
   const summary = `soft targets: the combination's log q on ${run.data.counts.transfer} transfer examples`;
@@ -291,7 +293,7 @@ async function distilBackStage(run: Run, combination: CombinationRequest): Promi
 }
 
 /** Size and speed of the generalist and each specialist, one after another so they do not slow each other. */
-function measureStage(run: Run, combination: CombinationRequest): Promise<MeasureResult> {
+function measureStage(run: SpecialistsRun, combination: CombinationRequest): Promise<MeasureResult> {
   const models = [{ name: 'generalist', model: combination.generalist }, ...combination.specialists];
   const summary = describeMeasure(models.length);
   return run.progress.stage('measure', () =>
@@ -312,7 +314,7 @@ interface StageResults {
 }
 
 function specialistsReport(
-  { cfg, data }: Run,
+  { cfg, data }: SpecialistsRun,
   { generalist, clusters, specialistReqs, specialistResults, evaluation, measured }: StageResults,
   tail: Pick<SpecialistsReport, 'distillBack' | 'exported' | 'startedAt' | 'finishedAt' | 'wallSeconds'>,
 ): SpecialistsReport {

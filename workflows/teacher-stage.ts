@@ -9,26 +9,20 @@ import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
 import type { ModelOutcome } from '../activities/report';
 import type { ImportedTeacherRef } from '../activities/teacher-import';
-import type {
-  DataPlanRef,
-  ModelRef,
-  ScoredModel,
-  SoftTargetsRef,
-  TrainRequest,
-  TrainResult,
-} from '../activities/types';
+import type { ScoredModel, SoftTargetsRequest } from '../activities/teacher-requests';
+import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from '../contracts/exchange';
 import type { DistillationConfig, TeacherImport } from '../config/schemas';
 import { FailureType } from '../common/failure-types';
 import { softTargetFormat, topKProblem } from '../common/soft-target-format';
 import type { SoftTargetFormat, SoftTargetsConfig } from '../common/soft-target-format';
 import { DEFAULT_BLOCK_SIZE } from '../common/soft-target-blocks';
-import type { SoftTargetsRequest } from '../activities/soft-target-blocks';
+import { trainingSeed } from '../common/seeds';
 import { describeTraining } from './options';
 import { fanOutSoftTargets } from './soft-target-fanout';
 import type { ProgressTracker } from './progress';
 
 /** One run's fixed context: the config's teacher part, data plan, progress and the activity proxies. */
-export interface Run<C extends Pick<DistillationConfig, 'teachers' | 'seed'> = DistillationConfig> {
+export interface PipelineRun<C extends Pick<DistillationConfig, 'teachers' | 'seed'> = DistillationConfig> {
   cfg: C;
   data: DataPlanRef;
   progress: ProgressTracker;
@@ -64,7 +58,7 @@ export interface TeacherStageResult {
   notEvaluated?: NotEvaluated[];
 }
 
-type TeacherRun = Run<Pick<DistillationConfig, 'teachers' | 'seed'> & SoftTargetsConfig>;
+type TeacherRun = PipelineRun<Pick<DistillationConfig, 'teachers' | 'seed'> & SoftTargetsConfig>;
 
 /**
  * The storage format the config asks for, as request fields: none for the default, so those requests (and the
@@ -84,7 +78,7 @@ function formatFields({ cfg, data }: TeacherRun): { format?: SoftTargetFormat } 
 
 /** Runs one training activity, tracked in the progress query under its name. */
 export function trainModel(
-  run: Pick<Run, 'progress' | 'compute' | 'computeOptions'>,
+  run: Pick<PipelineRun, 'progress' | 'compute' | 'computeOptions'>,
   r: TrainRequest,
 ): Promise<TrainResult> {
   const summary = describeTraining(r);
@@ -102,7 +96,7 @@ function teacherRecipes({ cfg, data }: TeacherRun): TrainRequest[] {
     split: 'train' as const,
     spec: t.model,
     train: t.train,
-    seed: cfg.seed * 1000 + 101 + i,
+    seed: trainingSeed(cfg.seed, 'teacher', i),
   }));
 }
 

@@ -1,8 +1,11 @@
-/** Specialists pipeline: the requests and results that travel through Temporal (small, claim-check refs only). */
+/**
+ * Specialists pipeline: the requests and results that travel through Temporal (small, claim-check refs only), and
+ * into the specialists report.
+ */
 import type { ArtifactRef } from '../storage/artifact-store';
 import type { TrainSpec } from '../config/schemas';
 import type { CoverageRow, FiringRow, SubsetRow } from '../ml/specialists/combination-stats';
-import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainResult } from './types';
+import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainResult } from './exchange';
 import type { SpecialistSampling } from '../ml/specialists';
 
 export type { CoverageRow, FiringRow, SubsetRow } from '../ml/specialists/combination-stats';
@@ -106,5 +109,24 @@ export interface CombinationEvaluation {
 
 export interface CombinedSoftTargets extends SoftTargetsRef {
   /** True when the same combination's soft targets for this data plan were already stored. */
+  cached: boolean;
+}
+
+/** A combination to package for deployment (activities/specialists-export.ts), and the package stored. */
+export interface ExportCombinationRequest {
+  combination: CombinationRequest;
+  /** Content digest of the combination (names the package directory). */
+  key: string;
+  classNames: string[];
+  /** What the combination scored on the test set, recorded in the package. */
+  evaluation: { dataset: string; testExamples: number; generalistErrors: number; combinedErrors: number };
+}
+
+export interface ExportedCombination {
+  /** `exports/<key>`: the package directory. */
+  dir: string;
+  /** `exports/<key>/combination.json`. */
+  manifest: string;
+  files: string[];
   cached: boolean;
 }
