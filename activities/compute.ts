@@ -65,7 +65,7 @@ function specField(req: TrainRequest): string {
 function tableProblem(req: TrainRequest, ds: Pick<Dataset, 'features'>): ApplicationFailure | undefined {
   const [issue] = ds.features ? tableModelIssues(req.spec, req.train) : [];
   const parent = specField(req).replace(/\.model$/, '');
-  return issue && invalidInput(`invalid input: ${parent}.${issue.path.join('.')}: ${issue.message}`);
+  return issue && invalidInput(`${parent}.${issue.path.join('.')}: ${issue.message}`);
 }
 
 async function prepareData(
@@ -93,9 +93,7 @@ async function prepareData(
   // Views are rows of the soft targets, not a different choice of examples: the plan's rule is without them.
   const { views, viewJitter, ...rule } = req.transfer;
   if (views !== undefined && views > 1 && ds.features)
-    throw invalidInput(
-      `invalid input: ${field}.views: views shift pixels; rows of a table (dataset "csv") take views 1`,
-    );
+    throw invalidInput(`${field}.views: views shift pixels; rows of a table (dataset "csv") take views 1`);
   const viewSpec =
     views !== undefined && views > 1
       ? { count: views, jitter: viewJitter ?? DEFAULT_VIEW_JITTER, seed: req.seed }
@@ -235,9 +233,8 @@ function viewRows(
   if (!spec) return undefined;
   const field = req.role === 'student' || req.role === 'baseline' ? 'student.train.jitter' : 'train.jitter';
   if (req.train.jitter > 0)
-    throw invalidInput(`invalid input: ${field}: with transfer.views > 1 each row is a fixed view: give jitter 0`);
-  if (req.distill?.online)
-    throw invalidInput(`invalid input: ${req.name}: online teachers and transfer.views are alternatives`);
+    throw invalidInput(`${field}: with transfer.views > 1 each row is a fixed view: give jitter 0`);
+  if (req.distill?.online) throw invalidInput(`${req.name}: online teachers and transfer.views are alternatives`);
   return { indices: viewIndices(transfer, spec.count), shift: rowShift(spec, transfer) };
 }
 
@@ -463,8 +460,7 @@ async function exportModel(
   const { quantize } = req;
   if (quantize !== undefined && !quantizeKindSchema.options.includes(quantize))
     throw invalidInput(
-      `invalid input: quantize: expected one of ${quantizeKindSchema.options.join(', ')}, ` +
-        `got ${JSON.stringify(quantize)}`,
+      `quantize: expected one of ${quantizeKindSchema.options.join(', ')}, ` + `got ${JSON.stringify(quantize)}`,
     );
   const dir = quantize ? keys.quantizedExportDir(req.model.digest, quantize) : keys.exportDir(req.model.digest);
   // model.json is written after the weights, so with it present the export is complete.
@@ -500,8 +496,7 @@ async function evaluateExport(
   const suffix = '/model.json';
   if (typeof req.modelJson !== 'string' || !req.modelJson.endsWith(suffix))
     throw invalidInput(
-      `invalid input: modelJson: expected the store key of an export's model.json, ` +
-        `got ${JSON.stringify(req.modelJson)}`,
+      `modelJson: expected the store key of an export's model.json, ` + `got ${JSON.stringify(req.modelJson)}`,
     );
   const dir = req.modelJson.slice(0, -suffix.length);
   const ds = await datasetFor(req.data, deps);

@@ -15,6 +15,7 @@ import { loadImageFolders } from './image-folder';
 import { loadCsvTable } from './csv-table';
 import { NormalizationError, normalizedDataset, resolveNormalization } from '../ml/normalize';
 import { invalidInput } from './failures';
+import { userFileGuard } from './user-files';
 import type { DataPlanRef, ShardsRef } from './types';
 import type { ExampleData } from '../ml/train';
 import { datasetFromShards, emptySplit, readManifest, shardStream, splitRows, wholeSplit } from './data-shards';
@@ -59,7 +60,7 @@ function loadRaw(data: DataSource, access: DataAccess): Promise<Dataset> {
   switch (data.dataset) {
     case 'idx':
       if (!data.idx) throw new DatasetError('dataset "idx" needs data.idx');
-      return loadIdxFiles(data.idx, read);
+      return loadIdxFiles(data.idx, read, userFileGuard('IDX file'));
     case 'images':
       if (!data.images) throw new DatasetError('dataset "images" needs data.images');
       return loadImageFolders(data.images, access.dataRoots ?? []);
@@ -80,7 +81,7 @@ function normalized(ds: Dataset, spec: NormalizeInput): Dataset {
       .digest('hex');
     return normalizedDataset(ds, norm, digest);
   } catch (err) {
-    if (err instanceof NormalizationError) throw invalidInput(`invalid input: ${err.message}`);
+    if (err instanceof NormalizationError) throw invalidInput(`${err.message}`);
     throw err;
   }
 }

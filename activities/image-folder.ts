@@ -10,9 +10,10 @@ import path from 'node:path';
 import { imageShape } from '../common/input-shape';
 import type { ImageFolders } from '../config/schemas';
 import type { Dataset, Split } from '../ml/datasets';
-import { ImageDecodeError, decodeImage } from '../ml/images';
+import { decodeImage } from '../ml/images';
 import { confinedPath } from './data-roots';
 import { invalidInput } from './failures';
+import { parseUserFile } from './user-files';
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
 
@@ -25,7 +26,7 @@ async function listClasses(
 ): Promise<Map<string, string[]>> {
   const root = await confinedPath(dir, field, roots);
   const entries = await readdir(root, { withFileTypes: true }).catch((err: Error) => {
-    throw invalidInput(`invalid input: ${field}: cannot read folder ${dir}: ${err.message}`);
+    throw invalidInput(`${field}: cannot read folder ${dir}: ${err.message}`);
   });
   const classes = new Map<string, string[]>();
   // Code-point order, as Keras' image_dataset_from_directory numbers classes: a teacher trained there
@@ -38,7 +39,7 @@ async function listClasses(
   }
   if ([...classes.values()].filter((f) => f.length > 0).length < minClasses)
     throw invalidInput(
-      `invalid input: ${field}: ${dir} needs at least ${minClasses} class folder${minClasses === 1 ? '' : 's'} ` +
+      `${field}: ${dir} needs at least ${minClasses} class folder${minClasses === 1 ? '' : 's'} ` +
         'with PNG or JPEG files',
     );
   return classes;
@@ -46,12 +47,7 @@ async function listClasses(
 
 /** One image as `shape` uint8 pixels (ml/images.ts); a file that is not one is InvalidInput naming it. */
 function decode(field: string, file: string, bytes: Uint8Array, shape: ImageFolders['inputShape']): Uint8Array {
-  try {
-    return decodeImage(bytes, shape);
-  } catch (err) {
-    if (!(err instanceof ImageDecodeError)) throw err;
-    throw invalidInput(`invalid input: ${field}: ${file}: ${err.message}`);
-  }
+  return parseUserFile({ field, file, format: 'PNG or JPEG' }, () => decodeImage(bytes, shape));
 }
 
 /**
@@ -85,9 +81,7 @@ export async function loadImageFolders(spec: ImageFolders, roots: readonly strin
     const test = await listClasses('data.images.test', spec.test, roots, 1);
     const unknown = [...test.keys()].filter((c) => !train.has(c));
     if (unknown.length > 0)
-      throw invalidInput(
-        `invalid input: data.images.test: class folders not in the training folder: ${unknown.join(', ')}`,
-      );
+      throw invalidInput(`data.images.test: class folders not in the training folder: ${unknown.join(', ')}`);
     testFiles = labelled(test);
   } else {
     const fraction = spec.testFraction ?? 0.2;

@@ -99,6 +99,18 @@ export function featureMatrix(table: CsvTable, features: readonly number[]): Flo
 }
 
 /**
+ * The label column's values, trimmed, row after row. An empty cell is an error naming its line: a row without a
+ * label would otherwise become a class of its own ("").
+ */
+export function labelColumn(table: CsvTable, label: number): string[] {
+  return table.rows.map((r) => {
+    const value = r.fields[label]!.trim();
+    if (value === '') throw new CsvError(`line ${r.line}, column "${table.columns[label]}": the label cell is empty`);
+    return value;
+  });
+}
+
+/**
  * Class names from a label column's values: in numeric order when every label is a number (so "2" comes
  * before "10"), else in code-point order (as image folders are).
  */

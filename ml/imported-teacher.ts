@@ -69,6 +69,8 @@ export async function loadSavedModelTeacher(
   const node = tfNode().node;
   const signature = opts.signature ?? 'serving_default';
   const metaGraphs = await node.getMetaGraphsFromSavedModel(dir);
+  // Bytes that protobuf reads as an empty message (no meta graph) are no SavedModel, whatever the signature asked.
+  if (metaGraphs.length === 0) throw new TeacherLoadError('saved_model.pb holds no meta graph: not a SavedModel');
   const meta = metaGraphs.find((m) => m.signatureDefs[signature] !== undefined);
   if (!meta) {
     const have = metaGraphs.flatMap((m) => Object.keys(m.signatureDefs));
