@@ -134,6 +134,11 @@ export async function loadTfjsTeacher(read: ModelFileReader): Promise<LoadedTeac
   const handler = tf.io.fromMemory(artifacts);
   const isGraph = json.format === 'graph-model' || 'node' in json.modelTopology;
   const model = isGraph ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
+  const notFinite = nonFiniteWeight(model);
+  if (notFinite !== undefined) {
+    model.dispose();
+    throw new TeacherLoadError(`weight "${notFinite}" has NaN or infinite values`);
+  }
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     model.dispose();
     throw new TeacherLoadError(
@@ -150,6 +155,17 @@ export async function loadTfjsTeacher(read: ModelFileReader): Promise<LoadedTeac
     run: (x) => model.predict(x) as tf.Tensor,
     dispose: () => model.dispose(),
   };
+}
+
+/** The name of a float weight with a NaN or infinite value, if any: a damaged shard loads, then poisons every logit. */
+function nonFiniteWeight(model: tf.GraphModel | tf.LayersModel): string | undefined {
+  const weights: [string, tf.Tensor][] =
+    model instanceof tf.GraphModel
+      ? Object.entries(model.weights).flatMap(([name, ts]) => ts.map((t) => [name, t] as [string, tf.Tensor]))
+      : model.weights.map((w) => [w.name, w.read()]);
+  return weights.find(
+    ([, t]) => t.dtype === 'float32' && tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 0),
+  )?.[0];
 }
 
 /**
