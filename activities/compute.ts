@@ -109,6 +109,7 @@ async function prepareData(
   const warnings = planWarnings(ds.train.n, plan, { ...splitSpec, transfer: rule });
   if (warnings.length > 0)
     deps.logger.warn({ warnings, dataset: req.data.dataset }, `data split: ${warnings.join('; ')}`);
+  if (ds.ignored) deps.logger.warn({ ignored: ds.ignored, dataset: req.data.dataset }, ds.ignored.join('; '));
   const ref = await savePlan(store, planDigest, plan);
   const shards = req.data.shards && {
     manifest: await writeShards(store, ds, req.data.shards.size),
@@ -136,6 +137,7 @@ async function prepareData(
     },
     ...(viewSpec ? { views: { ...viewSpec, examples: plan.transfer.length } } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
+    ...(ds.ignored ? { ignored: ds.ignored } : {}),
     ...(shards ? { shards } : {}),
   };
 }

@@ -17,24 +17,26 @@ import { parseUserFile } from './user-files';
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
 
+/** The files of one folder, by class, and what it holds besides them (relative paths), to be named, not dropped. */
+interface Listing {
+  classes: Map<string, string[]>;
+  ignored: string[];
+}
+
 /** The files of one folder, by class: `<dir>/<class>/*.png|jpg`, every path confined to the data roots. */
-async function listClasses(
-  field: string,
-  dir: string,
-  roots: readonly string[],
-  minClasses: number,
-): Promise<Map<string, string[]>> {
+async function listClasses(field: string, dir: string, roots: readonly string[], minClasses: number): Promise<Listing> {
   const root = await confinedPath(dir, field, roots);
   const entries = await readdir(root, { withFileTypes: true }).catch((err: Error) => {
     throw invalidInput(`${field}: cannot read folder ${dir}: ${err.message}`);
   });
   const classes = new Map<string, string[]>();
+  const ignored = entries.filter((e) => !e.isDirectory()).map((e) => e.name);
   // Code-point order, as Keras' image_dataset_from_directory numbers classes: a teacher trained there
   // gives its logits in the same class order.
-  for (const d of entries
-    .filter((e) => e.isDirectory())
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    const files = (await readdir(path.join(root, d.name))).filter((f) => IMAGE_FILE.test(f)).sort();
+  for (const d of entries.filter((e) => e.isDirectory()).sort((a, b) => byCodePoint(a.name, b.name))) {
+    const names = await readdir(path.join(root, d.name));
+    ignored.push(...names.filter((f) => !IMAGE_FILE.test(f)).map((f) => `${d.name}/${f}`));
+    const files = names.filter((f) => IMAGE_FILE.test(f)).sort();
     classes.set(d.name, await Promise.all(files.map((f) => confinedPath(path.join(root, d.name, f), field, roots))));
   }
   if ([...classes.values()].filter((f) => f.length > 0).length < minClasses)
@@ -42,7 +44,24 @@ async function listClasses(
       `${field}: ${dir} needs at least ${minClasses} class folder${minClasses === 1 ? '' : 's'} ` +
         'with PNG or JPEG files',
     );
-  return classes;
+  return { classes, ignored: ignored.sort(byCodePoint) };
+}
+
+function byCodePoint(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Names at most this many ignored files in a note, then counts the rest. */
+const NAMED_IGNORED = 10;
+
+/** "data.images.train: ignored 1 file: b/notes.txt (not PNG or JPEG)", or nothing when nothing was ignored. */
+function ignoredNote(field: string, ignored: readonly string[]): string[] {
+  if (ignored.length === 0) return [];
+  const named = ignored.slice(0, NAMED_IGNORED).join(', ');
+  const more = ignored.length > NAMED_IGNORED ? ` and ${ignored.length - NAMED_IGNORED} more` : '';
+  return [
+    `${field}: ignored ${ignored.length} file${ignored.length === 1 ? '' : 's'}: ${named}${more} (not PNG or JPEG)`,
+  ];
 }
 
 /** One image as `shape` uint8 pixels (ml/images.ts); a file that is not one is InvalidInput naming it. */
@@ -71,14 +90,18 @@ async function readSplit(
 }
 
 export async function loadImageFolders(spec: ImageFolders, roots: readonly string[]): Promise<Dataset> {
-  const train = await listClasses('data.images.train', spec.train, roots, 2);
+  const listed = await listClasses('data.images.train', spec.train, roots, 2);
+  const train = listed.classes;
+  const notes = ignoredNote('data.images.train', listed.ignored);
   const classNames = [...train.keys()];
   const labelled = (m: Map<string, string[]>) =>
     [...m].flatMap(([name, files]) => files.map((file) => ({ file, label: classNames.indexOf(name) })));
   let trainFiles = labelled(train);
   let testFiles: typeof trainFiles;
   if (spec.test) {
-    const test = await listClasses('data.images.test', spec.test, roots, 1);
+    const testListed = await listClasses('data.images.test', spec.test, roots, 1);
+    const test = testListed.classes;
+    notes.push(...ignoredNote('data.images.test', testListed.ignored));
     const unknown = [...test.keys()].filter((c) => !train.has(c));
     if (unknown.length > 0)
       throw invalidInput(`data.images.test: class folders not in the training folder: ${unknown.join(', ')}`);
@@ -107,5 +130,6 @@ export async function loadImageFolders(spec: ImageFolders, roots: readonly strin
     shape: imageShape(rows, cols, channels),
     train: trainSplit,
     test: testSplit,
+    ...(notes.length > 0 ? { ignored: notes } : {}),
   };
 }

@@ -56,6 +56,8 @@ export interface Dataset<P extends Pixels = Pixels> {
   features?: string[];
   train: Split<P>;
   test: Split<P>;
+  /** Files the loader passed over, one note per folder naming them ("ignored 1 file: b/notes.txt"); absent: none. */
+  ignored?: string[];
 }
 
 interface FileSpec {
