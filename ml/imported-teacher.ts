@@ -74,8 +74,10 @@ export async function loadSavedModelTeacher(
   const meta = metaGraphs.find((m) => m.signatureDefs[signature] !== undefined);
   if (!meta) {
     const have = metaGraphs.flatMap((m) => Object.keys(m.signatureDefs));
+    // No signature at all is the file's fault (garbage that parses, a graph saved without serving), not the field's.
+    if (have.length === 0) throw new TeacherLoadError('the SavedModel has no signatures: nothing to call');
     throw new TeacherLoadError(
-      `the SavedModel has no signature "${signature}" (it has: ${have.join(', ') || 'none'})`,
+      `the SavedModel has no signature "${signature}" (it has: ${have.join(', ')})`,
       'signature',
     );
   }

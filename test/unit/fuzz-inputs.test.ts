@@ -463,3 +463,40 @@ test(
     });
   },
 );
+
+test(
+  'fuzz: SavedModels, as a folder or a .tar.gz, of damaged bytes are refused naming the field and the file',
+  { timeout: 120_000 },
+  async () => {
+    const { root, store, compute, data } = await importSetup();
+    const pb = bytesOf(rng(5), 3000);
+    await fuzz(
+      'SavedModel',
+      60,
+      59,
+      async (r, i) => {
+        const archive = r() < 0.5;
+        const { bytes, how } = mutate(r, pb);
+        let file: string;
+        if (archive) {
+          file = path.join(root, `sm-${i}.tar.gz`);
+          const packed = mutate(r, new Uint8Array(gzipSync(tarOf({ 'sm/saved_model.pb': bytes }))));
+          writeFileSync(file, r() < 0.5 ? packed.bytes : gzipSync(tarOf({ 'sm/saved_model.pb': bytes })));
+        } else {
+          file = path.join(root, `sm-${i}`);
+          mkdirSync(file);
+          writeFileSync(path.join(file, 'saved_model.pb'), bytes);
+        }
+        const imp: TeacherImport = { kind: 'savedmodel', path: file, outputs: 'logits' };
+        return oneCase(
+          `case ${i}: ${archive ? 'archive, ' : ''}saved_model.pb ${how}`,
+          () => compute.importTeachers({ imports: [imp], data }),
+          { named: naming('teachers.import.0.path', file), own: false },
+          () => assert.fail(`case ${i}: damaged bytes loaded as a SavedModel`),
+        );
+      },
+      { allRefused: true },
+    );
+    assert.deepEqual(await store.list('imports/'), [], 'nothing stored of a refused import');
+  },
+);
