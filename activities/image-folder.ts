@@ -5,7 +5,8 @@
  * pixels and labels, so a changed file changes every cache key that depends on the data.
  */
 import { createHash } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import { imageShape } from '../common/input-shape';
 import type { ImageFolders } from '../config/schemas';
@@ -13,7 +14,7 @@ import type { Dataset, Split } from '../ml/datasets';
 import { decodeImage } from '../ml/images';
 import { confinedPath } from './data-roots';
 import { invalidInput } from './failures';
-import { parseUserFile } from './user-files';
+import { parseUserFile, readLocalUserFile } from './user-files';
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
 
@@ -34,9 +35,14 @@ async function listClasses(field: string, dir: string, roots: readonly string[],
   // Code-point order, as Keras' image_dataset_from_directory numbers classes: a teacher trained there
   // gives its logits in the same class order.
   for (const d of entries.filter((e) => e.isDirectory()).sort((a, b) => byCodePoint(a.name, b.name))) {
-    const names = await readdir(path.join(root, d.name));
-    ignored.push(...names.filter((f) => !IMAGE_FILE.test(f)).map((f) => `${d.name}/${f}`));
-    const files = names.filter((f) => IMAGE_FILE.test(f)).sort();
+    const inClass = await readdir(path.join(root, d.name), { withFileTypes: true });
+    // A folder named like an image is no image; a link is kept, for confinedPath to check where it leads.
+    const isImage = (e: Dirent) => !e.isDirectory() && IMAGE_FILE.test(e.name);
+    ignored.push(...inClass.filter((e) => !isImage(e)).map((e) => `${d.name}/${e.name}`));
+    const files = inClass
+      .filter(isImage)
+      .map((e) => e.name)
+      .sort();
     classes.set(d.name, await Promise.all(files.map((f) => confinedPath(path.join(root, d.name, f), field, roots))));
   }
   if ([...classes.values()].filter((f) => f.length > 0).length < minClasses)
@@ -85,7 +91,10 @@ async function readSplit(
 ): Promise<Split> {
   const size = shape[0] * shape[1] * shape[2];
   const images = new Uint8Array(files.length * size);
-  for (const [i, f] of files.entries()) images.set(decode(field, f.file, await readFile(f.file), shape), i * size);
+  for (const [i, f] of files.entries()) {
+    const bytes = await readLocalUserFile({ field, file: f.file }, f.file);
+    images.set(decode(field, f.file, bytes, shape), i * size);
+  }
   return { images, labels: Uint8Array.from(files, (f) => f.label), n: files.length };
 }
 

@@ -5,6 +5,7 @@
  * non-retryable InvalidInput naming the config field and the file. Only errors of the machinery around a parse (the
  * store, the native backend, the operating system) pass through as they are, so their retry policy still applies.
  */
+import { readFile } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { BackendUnavailableError } from '../ml/backend';
 import { CsvError } from '../ml/csv';
@@ -89,4 +90,23 @@ export function parseUserFile<T>(where: UserFile, parse: () => T): T {
 /** {@link parseUserFile} as the guard that ml/'s loaders of several files take (loadIdxFiles). */
 export function userFileGuard(format: string): FileGuard {
   return (field, file, step) => parseUserFile({ field, file, format }, step);
+}
+
+/** Errors of reading a local file that are the file's own (missing, a folder, no permission, a link loop): final. */
+const FILE_ERRNO = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG']);
+
+/**
+ * Reads the local file `local` (already confined to the data roots) that `where` names. What is wrong with the file
+ * itself is InvalidInput naming the field and the file; a failing disk or too many open files (EIO, EMFILE) is not
+ * the input's fault and passes as it is, to be retried.
+ */
+export async function readLocalUserFile(where: UserFile, local: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(local));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== undefined && FILE_ERRNO.has(code))
+      throw invalidInput(`${where.field}: ${where.file}: cannot read it (${code})`);
+    throw err;
+  }
 }

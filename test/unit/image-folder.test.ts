@@ -141,3 +141,17 @@ test(IGNORED_FILES_TEST, async () => {
   for (const c of ['red', 'blue']) rmSync(path.join(clean, c, 'notes.txt'));
   assert.equal((await loadImageFolders({ ...spec, train: clean }, [clean])).ignored, undefined, 'none: no note');
 });
+
+test('image folders: a folder named like an image is ignored and named; a dangling link is refused by name', async () => {
+  const root = await folder();
+  mkdirSync(path.join(root, 'train', 'red', 'more.png'));
+  const spec = { train: path.join(root, 'train'), inputShape: [16, 16, 3] as [16, 16, 3] };
+  assert.deepEqual((await loadImageFolders(spec, [root])).ignored, [
+    'data.images.train: ignored 3 files: blue/notes.txt, red/more.png, red/notes.txt (not PNG or JPEG)',
+  ]);
+  symlinkSync(path.join(root, 'nowhere.png'), path.join(root, 'train', 'blue', 'gone.png'));
+  assert.match(
+    await refusal(loadImageFolders(spec, [root])),
+    /^invalid input: data\.images\.train: .*\/train\/blue\/gone\.png: cannot read it \(ENOENT\)$/,
+  );
+});
