@@ -95,6 +95,12 @@ export function userFileGuard(format: string): FileGuard {
 /** Errors of reading a local file that are the file's own (missing, a folder, no permission, a link loop): final. */
 const FILE_ERRNO = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG']);
 
+/** Whether a failed read of a local file is the file's own fault (missing, a folder, …) rather than the machine's. */
+export function isFileFault(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && FILE_ERRNO.has(code);
+}
+
 /**
  * Reads the local file `local` (already confined to the data roots) that `where` names. What is wrong with the file
  * itself is InvalidInput naming the field and the file; a failing disk or too many open files (EIO, EMFILE) is not
@@ -104,9 +110,8 @@ export async function readLocalUserFile(where: UserFile, local: string): Promise
   try {
     return new Uint8Array(await readFile(local));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== undefined && FILE_ERRNO.has(code))
-      throw invalidInput(`${where.field}: ${where.file}: cannot read it (${code})`);
+    if (isFileFault(err))
+      throw invalidInput(`${where.field}: ${where.file}: cannot read it (${(err as NodeJS.ErrnoException).code})`);
     throw err;
   }
 }

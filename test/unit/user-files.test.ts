@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { invalidInput, toFailure } from '../../activities/failures';
-import { isInfrastructureError, parseUserFile } from '../../activities/user-files';
+import { isFileFault, isInfrastructureError, parseUserFile, readLocalUserFile } from '../../activities/user-files';
 import { BackendUnavailableError } from '../../ml/backend';
 import { IdxFormatError } from '../../ml/idx';
 import { StoreUnavailableError } from '../../storage/errors';
@@ -76,4 +76,15 @@ test('errors of the machinery pass the boundary as they are and stay retryable',
   // A failure decided inside (a more precise field) is kept.
   const own = invalidInput('teachers.import.0.signature: no signature "x"');
   assert.equal(await thrown(() => Promise.reject(own)), own);
+});
+
+test('a local file that cannot be read for its own reasons is InvalidInput; a failing disk is not', async () => {
+  const errno = (code: string) => Object.assign(new Error(`${code}: x`), { code, syscall: 'open' });
+  for (const code of ['ENOENT', 'EISDIR', 'EACCES', 'ELOOP']) assert.equal(isFileFault(errno(code)), true, code);
+  for (const code of ['EIO', 'EMFILE', 'ENFILE', 'ENOMEM']) assert.equal(isFileFault(errno(code)), false, code);
+  const err = await readLocalUserFile({ field: 'data.images.train', file: '/tmp' }, '/tmp').then(
+    () => assert.fail('a folder is not a file'),
+    (e: unknown) => e,
+  );
+  assert.equal(invalid(err), 'invalid input: data.images.train: /tmp: cannot read it (EISDIR)');
 });
