@@ -38,7 +38,7 @@ import { confinedPath } from './data-roots';
 import { datasetFor } from './dataset-source';
 import { activityContext } from './durable-training';
 import { failure, invalidInput } from './failures';
-import { parseUserFile } from './user-files';
+import { parseUserFile, userFileFailure } from './user-files';
 import type { UserFile } from './user-files';
 import type { DataPlanRef } from './types';
 
@@ -346,10 +346,18 @@ async function loadTeacher(read: ImportReader, ref: ImportedTeacherRef): Promise
   return parseUserFile(importFile(ref, 'TensorFlow.js model'), () => loadTfjsTeacher(memoryReader(files)));
 }
 
-/** Errors of a loaded teacher's outputs, as InvalidInput naming the field; anything else as it is. */
-function asInvalid(err: unknown, ref: Pick<ImportedTeacherRef, 'field'>): unknown {
+/**
+ * What the native runtime says of a SavedModel it loaded but cannot run (variables the session loader did not find,
+ * ops this TensorFlow lacks): the model's fault, found only once it runs.
+ */
+const SAVEDMODEL_RUN_ERROR = /Op type not registered|Could not find variable|SavedModel|saved_model\.pb/;
+
+/** Errors of a loaded teacher's run and outputs, as InvalidInput naming the field; anything else as it is. */
+function asInvalid(err: unknown, ref: ImportedTeacherRef): unknown {
   if (err instanceof TeacherLoadError)
     return invalidInput(`${ref.field}${err.field ? `.${err.field}` : ''}: ${err.message}`);
+  if (ref.kind === 'savedmodel' && err instanceof Error && SAVEDMODEL_RUN_ERROR.test(err.message))
+    return userFileFailure(importFile(ref, 'SavedModel'), err);
   return err;
 }
 
