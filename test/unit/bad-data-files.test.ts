@@ -86,7 +86,7 @@ test('IDX files of another dtype or a header the file cannot hold are refused sa
 
 const csv = (map: Record<string, string>) => async (ref: string) => new TextEncoder().encode(map[ref]);
 
-test('CSV rows with an empty label cell, NaN or infinite features are refused naming the line', async () => {
+test('CSV rows with an empty label cell, NaN, infinite or float32-overflowing features are refused naming the line', async () => {
   const spec = { train: '/d/t.csv', label: 'label' };
   await rejectsInvalid(
     loadCsvTable(spec, csv({ '/d/t.csv': 'f1,label\n1,a\n2, \n3,b\n4,a\n' })),
@@ -97,6 +97,11 @@ test('CSV rows with an empty label cell, NaN or infinite features are refused na
       loadCsvTable(spec, csv({ '/d/t.csv': `f1,label\n1,a\n${bad},b\n3,b\n4,a\n` })),
       new RegExp(`^invalid input: data\\.csv\\.train: /d/t\\.csv: line 3, column "f1": "${bad}" is not a number$`),
     );
+  // Finite as a double, infinite as the float32 it would be stored as.
+  await rejectsInvalid(
+    loadCsvTable(spec, csv({ '/d/t.csv': 'f1,label\n1,a\n2,b\n-1e39,b\n4,a\n' })),
+    /^invalid input: data\.csv\.train: \/d\/t\.csv: line 4, column "f1": -1e39 is outside float32's range \(±3\.4e38\)$/,
+  );
 });
 
 test('a store that cannot be reached while reading a data file stays retryable', async () => {

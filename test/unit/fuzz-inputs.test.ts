@@ -209,8 +209,22 @@ test(
 test('fuzz: CSV tables load or are refused naming the field, the file and the line', { timeout: 60_000 }, async () => {
   const rows = Array.from({ length: 24 }, (_, i) => `${i * 0.5},${(i * 7) % 5},"${['a', 'b', 'c'][i % 3]}"`);
   const clean = new TextEncoder().encode(`f1,f2,label\n${rows.join('\n')}\n`);
+  const cells = ['', ' ', 'NaN', 'Infinity', '-1e999', '1e39', '-4e38', 'x', '"', '0x10', '1,2'];
   await fuzz('CSV', 400, 31, async (r, i) => {
-    const { bytes, how } = mutate(r, clean);
+    // Half the cases damage bytes; half put a value of the wrong kind or range into one cell.
+    const { bytes, how } =
+      r() < 0.5
+        ? mutate(r, clean)
+        : (() => {
+            const table = rows.map((row) => row.split(','));
+            const [row, col, cell] = [int(r, table.length), int(r, 3), cells[int(r, cells.length)]!];
+            table[row]![col] = cell;
+            const text = `f1,f2,label\n${table.map((t) => t.join(',')).join('\n')}\n`;
+            return {
+              bytes: new TextEncoder().encode(text),
+              how: `line ${row + 2}, column ${col}: ${JSON.stringify(cell)}`,
+            };
+          })();
     return oneCase(
       `case ${i}: ${how}`,
       () => loadCsvTable({ train: '/data/t.csv', label: 'label' }, async () => bytes),
@@ -221,6 +235,7 @@ test('fuzz: CSV tables load or are refused naming the field, the file and the li
         own: true,
       },
       (ds) => {
+        assert.ok(!ds.classNames.includes(''), `case ${i}: an empty label became a class`);
         for (const s of [ds.train, ds.test]) {
           assert.ok((s.images as Float32Array).every(Number.isFinite), `case ${i}: a feature not finite`);
           assert.ok(
