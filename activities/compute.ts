@@ -35,6 +35,7 @@ import { membersOf } from '../common/soft-target-blocks';
 import { memberLogits, softTargetBlockActivities, softTargetInputs, storeSoftTargets } from './soft-target-blocks';
 import type { SoftTargetsRequest } from './soft-target-blocks';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
+import { parseUserFile } from './user-files';
 import type {
   DataPlanRef,
   EnsembleRequest,
@@ -503,11 +504,15 @@ async function evaluateExport(
   const dir = req.modelJson.slice(0, -suffix.length);
   const ds = await datasetFor(req.data, deps);
   let exportBytes = 0;
-  const model = await loadExport(async (file) => {
-    const bytes = await store.get(`${dir}/${file}`);
-    exportBytes += bytes.length;
-    return bytes;
-  });
+  // The key comes from the request: whatever is stored there is parsed behind the user-file boundary.
+  const where = { field: 'modelJson', file: `minio:${req.modelJson}`, format: 'TensorFlow.js layers model' };
+  const model = await parseUserFile(where, () =>
+    loadExport(async (file) => {
+      const bytes = await store.get(`${dir}/${file}`);
+      exportBytes += bytes.length;
+      return bytes;
+    }),
+  );
   try {
     const testIdx = Int32Array.from({ length: ds.test.n }, (_, i) => i);
     const probs = await predictLogits(model, ds.test.images, ds.shape, testIdx);

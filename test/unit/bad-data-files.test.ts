@@ -9,12 +9,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
+import { createComputeActivities } from '../../activities/compute';
 import { loadCsvTable } from '../../activities/csv-table';
 import { loadSource } from '../../activities/dataset-source';
 import { toFailure } from '../../activities/failures';
+import { createLogger } from '../../config';
+import { initBackend } from '../../ml';
 import { encodeIdx } from '../../ml/idx';
 import type { ArtifactStore } from '../../storage/artifact-store';
 import { StoreUnavailableError } from '../../storage/errors';
+import { LocalArtifactStore } from '../../storage/local-store';
 import { rejectsInvalid } from '../helpers/assertions';
 
 /** Four valid IDX files (8 train, 4 test 2×2 images, labels 0-2) in a fresh folder; `replace` swaps some out. */
@@ -120,4 +124,21 @@ test('a store that cannot be reached while reading a data file stays retryable',
   assert.ok(mapped instanceof ApplicationFailure);
   assert.equal(mapped.type, 'StoreUnavailable');
   assert.equal(mapped.nonRetryable, false);
+});
+
+test('an export named by its store key that is not a tfjs model fails as InvalidInput naming the key', async () => {
+  const store = new LocalArtifactStore(mkdtempSync(path.join(os.tmpdir(), 'bad-export-')));
+  const logger = createLogger({ name: 't', level: 'silent' });
+  const backend = await initBackend({ requested: 'auto' });
+  const compute = createComputeActivities({ store, logger, backend, dataRoots: [] });
+  const data = await compute.prepareData({
+    data: { dataset: 'mnist', validationSize: 100, trainLimit: 300 },
+    transfer: { kind: 'fraction', fraction: 0.1 },
+    seed: 1,
+  });
+  await store.put('exports/odd/model.json', new TextEncoder().encode('{"modelTopology": 5, "weightsManifest": "x"}'));
+  await rejectsInvalid(
+    compute.evaluateExport({ modelJson: 'exports/odd/model.json', data, name: 'odd' }),
+    /^invalid input: modelJson: minio:exports\/odd\/model\.json: not a readable TensorFlow\.js layers model \(\w+: /,
+  );
 });
