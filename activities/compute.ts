@@ -34,6 +34,7 @@ import { membersOf } from '../common/soft-target-blocks';
 import { memberLogits, softTargetBlockActivities, softTargetInputs, storeSoftTargets } from './soft-target-blocks';
 import type { ComputeDeps } from './compute-deps';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
+import { parseUserFile } from './user-files';
 import type { EnsembleRequest, EvaluateRequest, ScoredModel, SoftTargetsRequest } from './teacher-requests';
 import type { DataPlanRef, EvaluationSummary, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from './types';
 
@@ -48,7 +49,7 @@ function specField(req: TrainRequest): string {
 function tableProblem(req: TrainRequest, ds: Pick<Dataset, 'features'>): ApplicationFailure | undefined {
   const [issue] = ds.features ? tableModelIssues(req.spec, req.train) : [];
   const parent = specField(req).replace(/\.model$/, '');
-  return issue && invalidInput(`invalid input: ${parent}.${issue.path.join('.')}: ${issue.message}`);
+  return issue && invalidInput(`${parent}.${issue.path.join('.')}: ${issue.message}`);
 }
 
 async function prepareData(
@@ -76,9 +77,7 @@ async function prepareData(
   // Views are rows of the soft targets, not a different choice of examples: the plan's rule is without them.
   const { views, viewJitter, ...rule } = req.transfer;
   if (views !== undefined && views > 1 && ds.features)
-    throw invalidInput(
-      `invalid input: ${field}.views: views shift pixels; rows of a table (dataset "csv") take views 1`,
-    );
+    throw invalidInput(`${field}.views: views shift pixels; rows of a table (dataset "csv") take views 1`);
   const viewSpec =
     views !== undefined && views > 1
       ? { count: views, jitter: viewJitter ?? DEFAULT_VIEW_JITTER, seed: req.seed }
@@ -94,6 +93,7 @@ async function prepareData(
   const warnings = planWarnings(ds.train.n, plan, { ...splitSpec, transfer: rule });
   if (warnings.length > 0)
     deps.logger.warn({ warnings, dataset: req.data.dataset }, `data split: ${warnings.join('; ')}`);
+  if (ds.ignored) deps.logger.warn({ ignored: ds.ignored, dataset: req.data.dataset }, ds.ignored.join('; '));
   const ref = await savePlan(store, planDigest, plan);
   const shards = req.data.shards && {
     manifest: await writeShards(store, ds, req.data.shards.size),
@@ -121,6 +121,7 @@ async function prepareData(
     },
     ...(viewSpec ? { views: { ...viewSpec, examples: plan.transfer.length } } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
+    ...(ds.ignored ? { ignored: ds.ignored } : {}),
     ...(shards ? { shards } : {}),
   };
 }
@@ -218,9 +219,8 @@ function viewRows(
   if (!spec) return undefined;
   const field = req.role === 'student' || req.role === 'baseline' ? 'student.train.jitter' : 'train.jitter';
   if (req.train.jitter > 0)
-    throw invalidInput(`invalid input: ${field}: with transfer.views > 1 each row is a fixed view: give jitter 0`);
-  if (req.distill?.online)
-    throw invalidInput(`invalid input: ${req.name}: online teachers and transfer.views are alternatives`);
+    throw invalidInput(`${field}: with transfer.views > 1 each row is a fixed view: give jitter 0`);
+  if (req.distill?.online) throw invalidInput(`${req.name}: online teachers and transfer.views are alternatives`);
   return { indices: viewIndices(transfer, spec.count), shift: rowShift(spec, transfer) };
 }
 
@@ -451,8 +451,7 @@ async function exportModel(
   const { quantize } = req;
   if (quantize !== undefined && !quantizeKindSchema.options.includes(quantize))
     throw invalidInput(
-      `invalid input: quantize: expected one of ${quantizeKindSchema.options.join(', ')}, ` +
-        `got ${JSON.stringify(quantize)}`,
+      `quantize: expected one of ${quantizeKindSchema.options.join(', ')}, ` + `got ${JSON.stringify(quantize)}`,
     );
   const dir = quantize ? keys.quantizedExportDir(req.model.digest, quantize) : keys.exportDir(req.model.digest);
   // model.json is written after the weights, so with it present the export is complete.
@@ -488,17 +487,20 @@ async function evaluateExport(
   const suffix = '/model.json';
   if (typeof req.modelJson !== 'string' || !req.modelJson.endsWith(suffix))
     throw invalidInput(
-      `invalid input: modelJson: expected the store key of an export's model.json, ` +
-        `got ${JSON.stringify(req.modelJson)}`,
+      `modelJson: expected the store key of an export's model.json, ` + `got ${JSON.stringify(req.modelJson)}`,
     );
   const dir = req.modelJson.slice(0, -suffix.length);
   const ds = await datasetFor(req.data, deps);
   let exportBytes = 0;
-  const model = await loadExport(async (file) => {
-    const bytes = await store.get(`${dir}/${file}`);
-    exportBytes += bytes.length;
-    return bytes;
-  });
+  // The key comes from the request: whatever is stored there is parsed behind the user-file boundary.
+  const where = { field: 'modelJson', file: `minio:${req.modelJson}`, format: 'TensorFlow.js layers model' };
+  const model = await parseUserFile(where, () =>
+    loadExport(async (file) => {
+      const bytes = await store.get(`${dir}/${file}`);
+      exportBytes += bytes.length;
+      return bytes;
+    }),
+  );
   try {
     const testIdx = Int32Array.from({ length: ds.test.n }, (_, i) => i);
     const probs = await predictLogits(model, ds.test.images, ds.shape, testIdx);

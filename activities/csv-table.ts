@@ -6,24 +6,29 @@
  */
 import { createHash } from 'node:crypto';
 import type { CsvTableSpec } from '../config/schemas';
-import { CsvError, classNamesOf, columnIndices, featureMatrix, readCsvTable } from '../ml/csv';
+import { CsvError, classNamesOf, columnIndices, featureMatrix, labelColumn, readCsvTable } from '../ml/csv';
 import type { CsvTable } from '../ml/csv';
 import type { Dataset, Split } from '../ml/datasets';
 import { invalidInput } from './failures';
+import { parseUserFile } from './user-files';
 
 /** Labels travel as uint8 (as IDX labels do). */
 const MAX_CLASSES = 256;
 
 type Read = (ref: string, field: string) => Promise<Uint8Array>;
 
-async function readTable(read: Read, ref: string, field: string): Promise<CsvTable> {
+/** The file as text; bytes that are not UTF-8 are refused rather than read with replacement characters. */
+function utf8(bytes: Uint8Array): string {
   try {
-    return readCsvTable(new TextDecoder('utf-8', { fatal: true }).decode(await read(ref, field)));
-  } catch (err) {
-    if (err instanceof CsvError || err instanceof TypeError)
-      throw invalidInput(`invalid input: ${field}: ${ref}: ${(err as Error).message}`);
-    throw err;
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new CsvError('not UTF-8 text');
   }
+}
+
+async function readTable(read: Read, ref: string, field: string): Promise<CsvTable> {
+  const bytes = await read(ref, field);
+  return parseUserFile({ field, file: ref, format: 'UTF-8 CSV table' }, () => readCsvTable(utf8(bytes)));
 }
 
 /**
@@ -43,7 +48,7 @@ function layout(
     if (names.length === 0) throw new CsvError('no feature columns besides the label');
     return { label: label!, features: columnIndices(table.columns, names) };
   } catch (err) {
-    if (err instanceof CsvError) throw invalidInput(`invalid input: ${field}: ${(err as Error).message}`);
+    if (err instanceof CsvError) throw invalidInput(`${field}: ${(err as Error).message}`);
     throw err;
   }
 }
@@ -55,25 +60,19 @@ function toSplit(
   classNames: string[],
   where: { field: string; ref: string },
 ): Split {
-  const images = (() => {
-    try {
-      return featureMatrix(table, cols.features);
-    } catch (err) {
-      if (err instanceof CsvError) throw invalidInput(`invalid input: ${where.field}: ${where.ref}: ${err.message}`);
-      throw err;
-    }
-  })();
-  const labels = Uint8Array.from(table.rows, (r) => {
-    const value = r.fields[cols.label]!.trim();
-    const id = classNames.indexOf(value);
-    if (id < 0)
-      throw invalidInput(
-        `invalid input: ${where.field}: ${where.ref}: line ${r.line}: label "${value}" is not a class of the ` +
-          `training table (${classNames.join(', ')})`,
-      );
-    return id;
+  return parseUserFile({ field: where.field, file: where.ref }, () => {
+    const images = featureMatrix(table, cols.features);
+    const values = labelColumn(table, cols.label);
+    const labels = Uint8Array.from(values, (value, i) => {
+      const id = classNames.indexOf(value);
+      if (id < 0)
+        throw new CsvError(
+          `line ${table.rows[i]!.line}: label "${value}" is not a class of the training table (${classNames.join(', ')})`,
+        );
+      return id;
+    });
+    return { images, labels, n: table.rows.length };
   });
-  return { images, labels, n: table.rows.length };
 }
 
 /** Whether a row is held out for the test set: a hash of its line and text, so every run splits alike. */
@@ -100,10 +99,11 @@ export async function loadCsvTable(spec: CsvTableSpec, read: Read): Promise<Data
   const trainField = 'data.csv.train';
   const table = await readTable(read, spec.train, trainField);
   const cols = layout(spec, table, trainField);
-  const classNames = classNamesOf(table.rows.map((r) => r.fields[cols.label]!.trim()));
+  const labels = parseUserFile({ field: trainField, file: spec.train }, () => labelColumn(table, cols.label));
+  const classNames = classNamesOf(labels);
   if (classNames.length < 2 || classNames.length > MAX_CLASSES)
     throw invalidInput(
-      `invalid input: data.csv.label: column "${spec.label}" has ${classNames.length} distinct value` +
+      `data.csv.label: column "${spec.label}" has ${classNames.length} distinct value` +
         `${classNames.length === 1 ? '' : 's'}; a classification needs 2-${MAX_CLASSES} classes`,
     );
   const features = cols.features.map((c) => table.columns[c]!);
@@ -116,7 +116,7 @@ export async function loadCsvTable(spec: CsvTableSpec, read: Read): Promise<Data
     : toSplit(rows(true), cols, classNames, inTrain);
   if (train.n === 0 || test.n === 0)
     throw invalidInput(
-      `invalid input: ${train.n === 0 || !spec.test ? trainField : 'data.csv.test'}: no rows left for the ` +
+      `${train.n === 0 || !spec.test ? trainField : 'data.csv.test'}: no rows left for the ` +
         `${train.n === 0 ? 'training' : 'test'} split`,
     );
   const hash = createHash('sha256').update(JSON.stringify({ classNames, features, label: spec.label }));

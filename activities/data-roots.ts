@@ -15,7 +15,7 @@ function within(p: string, root: string): boolean {
 
 function refuse(field: string, ref: string, why: string, roots: readonly string[]): never {
   throw invalidInput(
-    `invalid input: ${field}: ${ref}: ${why}; local paths must lie under a data root ` +
+    `${field}: ${ref}: ${why}; local paths must lie under a data root ` +
       `(CHRYSALIS_DATA_ROOTS: ${roots.join(':') || 'none'})`,
   );
 }

@@ -15,6 +15,7 @@ import { loadImageFolders } from './image-folder';
 import { loadCsvTable } from './csv-table';
 import { NormalizationError, normalizedDataset, resolveNormalization } from '../ml/normalize';
 import { invalidInput } from './failures';
+import { isFileFault, userFileGuard } from './user-files';
 import type { DataPlanRef, ShardsRef } from './types';
 import type { ExampleData } from '../ml/train';
 import { datasetFromShards, emptySplit, readManifest, shardStream, splitRows, wholeSplit } from './data-shards';
@@ -59,7 +60,7 @@ function loadRaw(data: DataSource, access: DataAccess): Promise<Dataset> {
   switch (data.dataset) {
     case 'idx':
       if (!data.idx) throw new DatasetError('dataset "idx" needs data.idx');
-      return loadIdxFiles(data.idx, read);
+      return loadIdxFiles(data.idx, read, userFileGuard('IDX file'));
     case 'images':
       if (!data.images) throw new DatasetError('dataset "images" needs data.images');
       return loadImageFolders(data.images, access.dataRoots ?? []);
@@ -80,7 +81,7 @@ function normalized(ds: Dataset, spec: NormalizeInput): Dataset {
       .digest('hex');
     return normalizedDataset(ds, norm, digest);
   } catch (err) {
-    if (err instanceof NormalizationError) throw invalidInput(`invalid input: ${err.message}`);
+    if (err instanceof NormalizationError) throw invalidInput(`${err.message}`);
     throw err;
   }
 }
@@ -88,7 +89,7 @@ function normalized(ds: Dataset, spec: NormalizeInput): Dataset {
 /**
  * One data file: a local path on this worker under a data root, or `minio:<key>` in the store. A path
  * outside the roots is refused before it is opened (InvalidInput naming `field`); a missing file is
- * final (DatasetError, naming it); a store that cannot be reached is not (retried).
+ * final (DatasetError, naming it); a store that cannot be reached, or a disk that fails, is not (retried).
  */
 async function readDataFile(ref: string, field: string, { store, dataRoots }: DataAccess): Promise<Uint8Array> {
   if (ref.startsWith('minio:')) {
@@ -106,6 +107,8 @@ async function readDataFile(ref: string, field: string, { store, dataRoots }: Da
   try {
     return new Uint8Array(await readFile(local));
   } catch (err) {
+    // A failing disk or too many open files is this worker's trouble: retried, perhaps elsewhere.
+    if (!isFileFault(err)) throw err;
     throw new DatasetError(`cannot read data file ${ref}: ${(err as Error).message}`);
   }
 }

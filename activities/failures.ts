@@ -5,7 +5,7 @@
  * (infrastructure hiccups).
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { FailureType, isRetryable } from '../common/failure-types';
+import { FailureType, invalidInputMessage, isRetryable } from '../common/failure-types';
 import type { FailureTypeName } from '../common/failure-types';
 import type { InputIssue } from '../config/resolve';
 import { formatIssues } from '../config/resolve';
@@ -14,6 +14,7 @@ import { BackendUnavailableError } from '../ml/backend';
 import { SplitError } from '../ml/splits';
 import { NonFiniteLossError } from '../ml/train';
 import { ArtifactCorruptError, ArtifactNotFoundError, StoreUnavailableError } from '../storage/errors';
+import { TensorCodecError } from '../storage/tensor-codec';
 
 export { FailureType };
 
@@ -26,9 +27,12 @@ export function failure(type: FailureTypeName, message: string, details?: unknow
   });
 }
 
-/** A request the workflow could not have known to be impossible until the data was seen: non-retryable. */
-export function invalidInput(message: string): ApplicationFailure {
-  return failure(FailureType.InvalidInput, message);
+/**
+ * A request the workflow could not have known to be impossible until the data was seen: non-retryable. `what` is
+ * `<field>: <why>`; the "invalid input: " prefix is added here (common/failure-types.ts), never by callers.
+ */
+export function invalidInput(what: string): ApplicationFailure {
+  return failure(FailureType.InvalidInput, invalidInputMessage(what));
 }
 
 /** Input issues (each naming its field) as one non-retryable failure; the issues travel as details. */
@@ -60,7 +64,9 @@ export function toFailure(err: unknown, context: string): unknown {
   if (err instanceof ArtifactNotFoundError) return failure(FailureType.ArtifactNotFound, err.message);
   if (err instanceof ArtifactCorruptError) return failure(FailureType.ArtifactCorrupt, err.message);
   if (err instanceof StoreUnavailableError) return failure(FailureType.StoreUnavailable, err.message);
-  if (err instanceof SplitError) return invalidInput(`invalid input: ${err.message}`);
+  if (err instanceof SplitError) return invalidInput(`${err.message}`);
+  // The store verified the bytes' digest, so they are as written: a key from input named the wrong object.
+  if (err instanceof TensorCodecError) return invalidInput(`${context}: ${err.message}`);
   if (err instanceof DatasetError) return failure(FailureType.DatasetUnavailable, err.message);
   if (err instanceof BackendUnavailableError) return failure(FailureType.BackendUnavailable, err.message);
   if (isDeterministicComputeError(err))

@@ -5,53 +5,74 @@
  * pixels and labels, so a changed file changes every cache key that depends on the data.
  */
 import { createHash } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import { imageShape } from '../common/input-shape';
 import type { ImageFolders } from '../config/schemas';
 import type { Dataset, Split } from '../ml/datasets';
-import { ImageDecodeError, decodeImage } from '../ml/images';
+import { decodeImage } from '../ml/images';
 import { confinedPath } from './data-roots';
 import { invalidInput } from './failures';
+import { parseUserFile, readLocalUserFile } from './user-files';
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
 
+/** The files of one folder, by class, and what it holds besides them (relative paths), to be named, not dropped. */
+interface Listing {
+  classes: Map<string, string[]>;
+  ignored: string[];
+}
+
 /** The files of one folder, by class: `<dir>/<class>/*.png|jpg`, every path confined to the data roots. */
-async function listClasses(
-  field: string,
-  dir: string,
-  roots: readonly string[],
-  minClasses: number,
-): Promise<Map<string, string[]>> {
+async function listClasses(field: string, dir: string, roots: readonly string[], minClasses: number): Promise<Listing> {
   const root = await confinedPath(dir, field, roots);
   const entries = await readdir(root, { withFileTypes: true }).catch((err: Error) => {
-    throw invalidInput(`invalid input: ${field}: cannot read folder ${dir}: ${err.message}`);
+    throw invalidInput(`${field}: cannot read folder ${dir}: ${err.message}`);
   });
   const classes = new Map<string, string[]>();
+  const ignored = entries.filter((e) => !e.isDirectory()).map((e) => e.name);
   // Code-point order, as Keras' image_dataset_from_directory numbers classes: a teacher trained there
   // gives its logits in the same class order.
-  for (const d of entries
-    .filter((e) => e.isDirectory())
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    const files = (await readdir(path.join(root, d.name))).filter((f) => IMAGE_FILE.test(f)).sort();
+  for (const d of entries.filter((e) => e.isDirectory()).sort((a, b) => byCodePoint(a.name, b.name))) {
+    const inClass = await readdir(path.join(root, d.name), { withFileTypes: true });
+    // A folder named like an image is no image; a link is kept, for confinedPath to check where it leads.
+    const isImage = (e: Dirent) => !e.isDirectory() && IMAGE_FILE.test(e.name);
+    ignored.push(...inClass.filter((e) => !isImage(e)).map((e) => `${d.name}/${e.name}`));
+    const files = inClass
+      .filter(isImage)
+      .map((e) => e.name)
+      .sort();
     classes.set(d.name, await Promise.all(files.map((f) => confinedPath(path.join(root, d.name, f), field, roots))));
   }
   if ([...classes.values()].filter((f) => f.length > 0).length < minClasses)
     throw invalidInput(
-      `invalid input: ${field}: ${dir} needs at least ${minClasses} class folder${minClasses === 1 ? '' : 's'} ` +
+      `${field}: ${dir} needs at least ${minClasses} class folder${minClasses === 1 ? '' : 's'} ` +
         'with PNG or JPEG files',
     );
-  return classes;
+  return { classes, ignored: ignored.sort(byCodePoint) };
+}
+
+function byCodePoint(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Names at most this many ignored files in a note, then counts the rest. */
+const NAMED_IGNORED = 10;
+
+/** "data.images.train: ignored 1 file: b/notes.txt (not PNG or JPEG)", or nothing when nothing was ignored. */
+function ignoredNote(field: string, ignored: readonly string[]): string[] {
+  if (ignored.length === 0) return [];
+  const named = ignored.slice(0, NAMED_IGNORED).join(', ');
+  const more = ignored.length > NAMED_IGNORED ? ` and ${ignored.length - NAMED_IGNORED} more` : '';
+  return [
+    `${field}: ignored ${ignored.length} file${ignored.length === 1 ? '' : 's'}: ${named}${more} (not PNG or JPEG)`,
+  ];
 }
 
 /** One image as `shape` uint8 pixels (ml/images.ts); a file that is not one is InvalidInput naming it. */
 function decode(field: string, file: string, bytes: Uint8Array, shape: ImageFolders['inputShape']): Uint8Array {
-  try {
-    return decodeImage(bytes, shape);
-  } catch (err) {
-    if (!(err instanceof ImageDecodeError)) throw err;
-    throw invalidInput(`invalid input: ${field}: ${file}: ${err.message}`);
-  }
+  return parseUserFile({ field, file, format: 'PNG or JPEG' }, () => decodeImage(bytes, shape));
 }
 
 /**
@@ -70,24 +91,29 @@ async function readSplit(
 ): Promise<Split> {
   const size = shape[0] * shape[1] * shape[2];
   const images = new Uint8Array(files.length * size);
-  for (const [i, f] of files.entries()) images.set(decode(field, f.file, await readFile(f.file), shape), i * size);
+  for (const [i, f] of files.entries()) {
+    const bytes = await readLocalUserFile({ field, file: f.file }, f.file);
+    images.set(decode(field, f.file, bytes, shape), i * size);
+  }
   return { images, labels: Uint8Array.from(files, (f) => f.label), n: files.length };
 }
 
 export async function loadImageFolders(spec: ImageFolders, roots: readonly string[]): Promise<Dataset> {
-  const train = await listClasses('data.images.train', spec.train, roots, 2);
+  const listed = await listClasses('data.images.train', spec.train, roots, 2);
+  const train = listed.classes;
+  const notes = ignoredNote('data.images.train', listed.ignored);
   const classNames = [...train.keys()];
   const labelled = (m: Map<string, string[]>) =>
     [...m].flatMap(([name, files]) => files.map((file) => ({ file, label: classNames.indexOf(name) })));
   let trainFiles = labelled(train);
   let testFiles: typeof trainFiles;
   if (spec.test) {
-    const test = await listClasses('data.images.test', spec.test, roots, 1);
+    const testListed = await listClasses('data.images.test', spec.test, roots, 1);
+    const test = testListed.classes;
+    notes.push(...ignoredNote('data.images.test', testListed.ignored));
     const unknown = [...test.keys()].filter((c) => !train.has(c));
     if (unknown.length > 0)
-      throw invalidInput(
-        `invalid input: data.images.test: class folders not in the training folder: ${unknown.join(', ')}`,
-      );
+      throw invalidInput(`data.images.test: class folders not in the training folder: ${unknown.join(', ')}`);
     testFiles = labelled(test);
   } else {
     const fraction = spec.testFraction ?? 0.2;
@@ -113,5 +139,6 @@ export async function loadImageFolders(spec: ImageFolders, roots: readonly strin
     shape: imageShape(rows, cols, channels),
     train: trainSplit,
     test: testSplit,
+    ...(notes.length > 0 ? { ignored: notes } : {}),
   };
 }

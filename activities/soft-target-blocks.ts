@@ -46,7 +46,7 @@ export async function memberLogits(
   const firstRow = range.firstRow ?? range.start;
   if (views) {
     if ('imported' in member && member.imported.kind === 'npy')
-      throw invalidInput(`invalid input: ${member.imported.field}: an .npy teacher has no views (transfer.views 1)`);
+      throw invalidInput(`${member.imported.field}: an .npy teacher has no views (transfer.views 1)`);
     const images = viewImages(ds.train.images, ds.shape, transfer, views, range, position);
     const rows = Int32Array.from({ length: range.count }, (_, i) => i);
     return rowLogits(store, member, { ...ds, train: { ...ds.train, images } }, rows, firstRow);
@@ -85,7 +85,7 @@ export async function softTargetInputs(
 ): Promise<{ ds: Data; transfer: Int32Array }> {
   const ds = await datasetFor(req.data, deps);
   const badK = topKProblem(req.format?.topK, ds.numClasses, req.data.dataset);
-  if (badK) throw invalidInput(`invalid input: softTargets.topK: ${badK}`);
+  if (badK) throw invalidInput(`softTargets.topK: ${badK}`);
   return { ds, transfer: (await loadPlan(deps.store, req.data.plan)).transfer };
 }
 
@@ -99,7 +99,7 @@ async function blockInputs(deps: ComputeDeps, req: BlockRequest): Promise<BlockI
   const K = req.data.views?.count ?? 1;
   const rows = transfer.length * K;
   if (req.start < 0 || req.count < 0 || req.start + req.count > rows)
-    throw invalidInput(`invalid input: block ${req.block}: rows ${req.start}+${req.count} past ${rows}`);
+    throw invalidInput(`block ${req.block}: rows ${req.start}+${req.count} past ${rows}`);
   const whole = !req.data.shards || ('imported' in req.teacher && req.teacher.imported.kind === 'npy');
   if (whole) return { ds: await datasetFor(req.data, deps), transfer, range: req };
   // The block's examples (with views: those its rows are views of), read a shard at a time.

@@ -16,6 +16,8 @@ import { sha256Hex } from '../storage/hash';
 import { loadTopology } from './artifacts';
 import { datasetFor } from './dataset-source';
 import { invalidInput } from './failures';
+import { parseUserFile } from './user-files';
+import type { UserFile } from './user-files';
 import { fetchFiles, saveFiles } from './teacher-import';
 import type { ImportDeps } from './teacher-import';
 import type { DataPlanRef } from './types';
@@ -45,13 +47,15 @@ interface NetCheck {
   field: string;
 }
 
-/** The model.json parsed; a file that is not JSON fails naming the field. */
-function parseTopology(bytes: Uint8Array, field: string): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (err) {
-    throw invalidInput(`${field}.topology: model.json is not JSON: ${(err as Error).message}`);
-  }
+/** The model.json parsed; a file that is not JSON fails naming the field and the file. */
+function parseTopology(bytes: Uint8Array, where: UserFile): unknown {
+  return parseUserFile(where, () => {
+    try {
+      return JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+    } catch (err) {
+      throw new TopologyError(`model.json is not JSON: ${(err as Error).message}`);
+    }
+  });
 }
 
 /** A layers net built and sized; what it cannot be fails as InvalidInput naming `<field>.topology`. */
@@ -61,18 +65,14 @@ async function checkedLayersNet(
   opts: BuildOptions,
   check: NetCheck,
 ): Promise<Net> {
-  let net: Net;
-  try {
-    net = await buildLayersNet(spec, modelJson, opts);
-  } catch (err) {
-    if (err instanceof TopologyError) throw invalidInput(`${check.field}.topology: ${err.message}`);
-    throw err;
-  }
+  // Whatever building from the user's topology throws is the topology's fault (a TypeError from a mistyped field too).
+  const where = { field: `${check.field}.topology`, file: spec.topology, format: 'TensorFlow.js layers model.json' };
+  const net = await parseUserFile(where, () => buildLayersNet(spec, modelJson, opts));
   const shape = { inputShape: opts.inputShape, numClasses: opts.numClasses, batchSize: check.batchSize };
   const tooBig = sizeProblem(layersNetSize(net, check.batchSize), shape, check.limits ?? DEFAULT_MODEL_LIMITS);
   if (tooBig) {
     net.dispose();
-    throw invalidInput(`invalid input: ${check.field}: ${tooBig}`);
+    throw invalidInput(`${check.field}: ${tooBig}`);
   }
   return net;
 }
@@ -90,7 +90,7 @@ export async function sizedNet(
   if (spec.kind === 'layers') return checkedLayersNet(spec, await loadTopology(store, spec), opts, check);
   const shape = { inputShape: opts.inputShape, numClasses: opts.numClasses, batchSize: check.batchSize };
   const tooBig = modelSizeProblem(spec, shape, check.limits ?? DEFAULT_MODEL_LIMITS);
-  if (tooBig) throw invalidInput(`invalid input: ${check.field}: ${tooBig}`);
+  if (tooBig) throw invalidInput(`${check.field}: ${tooBig}`);
   return buildNet(spec, opts);
 }
 
@@ -109,7 +109,8 @@ async function importStudent(
   const ds = await datasetFor(req.data, deps);
   const opts = { inputShape: ds.shape, numClasses: ds.numClasses, seed: 0 };
   const check = { batchSize: req.batchSize, limits: deps.limits, field };
-  const net = await checkedLayersNet(spec, parseTopology(bytes, field), opts, check);
+  const where = { field: `${field}.topology`, file: req.spec.topology, format: 'TensorFlow.js layers model.json' };
+  const net = await checkedLayersNet(spec, parseTopology(bytes, where), opts, check);
   const parameters = paramCount(net);
   net.dispose();
   await saveFiles(deps.store, sha256, 'topology', files);

@@ -33,11 +33,13 @@ import { decodeNpy, NpyError } from '../ml/npy';
 import { inputSizeOf } from '../common/input-shape';
 import type { Dataset, Pixels } from '../ml/datasets';
 import { loadPlan } from './artifacts';
-import { TarError, readTar } from '../storage/tar';
+import { readTar } from '../storage/tar';
 import { confinedPath } from './data-roots';
 import { datasetFor } from './dataset-source';
 import { activityContext } from './durable-training';
 import { failure, invalidInput } from './failures';
+import { parseUserFile, userFileFailure } from './user-files';
+import type { UserFile } from './user-files';
 import type { DataPlanRef } from './types';
 
 /** What travels through Temporal for one imported teacher. */
@@ -55,6 +57,8 @@ export interface ImportedTeacherRef {
   files: string[];
   /** The config field, e.g. "teachers.import.0", for messages. */
   field: string;
+  /** The import's path as the config gives it (local path, `minio:` key or URL), for messages. */
+  source?: string;
 }
 
 export interface ImportDeps {
@@ -90,18 +94,21 @@ export interface ImportSource {
 /** A SavedModel given as one archive file rather than a directory. */
 export const SAVEDMODEL_ARCHIVE = /\.(tar|tar\.gz|tgz)$/i;
 
-/** The tfjs model.json's weight shards, relative to it. `field` names the path in messages. */
-function shardPaths(modelJson: Uint8Array, field: string): string[] {
-  try {
-    const json = JSON.parse(new TextDecoder().decode(modelJson)) as { weightsManifest?: { paths: string[] }[] };
-    const paths = (json.weightsManifest ?? []).flatMap((g) => g.paths);
+/** The tfjs model.json's weight shards, relative to it; `where` names the field and the file in messages. */
+function shardPaths(modelJson: Uint8Array, where: UserFile): string[] {
+  return parseUserFile({ ...where, format: 'TensorFlow.js model.json' }, () => {
+    const json = JSON.parse(new TextDecoder().decode(modelJson)) as { weightsManifest?: unknown };
+    const manifest = json.weightsManifest ?? [];
+    if (!Array.isArray(manifest)) throw new TeacherLoadError('model.json: weightsManifest is not a list');
+    const paths = manifest.flatMap((g: { paths?: unknown }, i) => {
+      if (!Array.isArray(g?.paths) || !g.paths.every((p) => typeof p === 'string'))
+        throw new TeacherLoadError(`model.json: weightsManifest[${i}].paths is not a list of file names`);
+      return g.paths;
+    });
     const bad = paths.find((p) => p.startsWith('/') || p.split('/').includes('..') || /^[a-z]+:/i.test(p));
-    if (bad) throw invalidInput(`${field}: model.json names a weight file outside its directory: "${bad}"`);
+    if (bad) throw new TeacherLoadError(`model.json names a weight file outside its directory: "${bad}"`);
     return paths;
-  } catch (err) {
-    if (err instanceof SyntaxError) throw invalidInput(`${field}: model.json is not JSON: ${err.message}`);
-    throw err;
-  }
+  });
 }
 
 /** Reads the import's files through `read` (relative path → bytes), model.json first for a tfjs model. */
@@ -115,7 +122,7 @@ async function collect(src: ImportSource, field: string, read: (rel: string) => 
   files.set('model.json', modelJson);
   // A student topology's weights are never read: it trains from a fresh, seeded initialisation.
   if (src.kind === 'topology') return files;
-  for (const p of shardPaths(modelJson, field)) files.set(p, await read(p));
+  for (const p of shardPaths(modelJson, { field, file: src.path })) files.set(p, await read(p));
   return files;
 }
 
@@ -210,13 +217,7 @@ export async function fetchFiles(deps: ImportDeps, src: ImportSource, field: str
  * archive holds one folder with saved_model.pb in it (`tar czf teacher.tar.gz teacher/`).
  */
 function savedModelArchive(archive: Uint8Array, field: string, ref: string): Files {
-  let files: Files;
-  try {
-    files = readTar(archive);
-  } catch (err) {
-    if (err instanceof TarError) throw invalidInput(`${field}: ${ref}: ${err.message}`);
-    throw err;
-  }
+  const files = parseUserFile({ field, file: ref, format: 'tar archive' }, () => readTar(archive));
   if (files.has('saved_model.pb')) return files;
   const tops = new Set([...files.keys()].map((p) => p.split('/')[0]!));
   const [top] = tops;
@@ -225,12 +226,17 @@ function savedModelArchive(archive: Uint8Array, field: string, ref: string): Fil
   throw invalidInput(`${field}: ${ref}: the archive holds no saved_model.pb (at its root or in its one folder)`);
 }
 
+/** An import's files once fetched, not yet stored: they are stored only once they have loaded and probed. */
+interface Fetched {
+  sha256: string;
+  /** Undefined when an http(s) source was stored before (by its URL): nothing to fetch or store again. */
+  files: Files | undefined;
+  /** For an http(s) source: the key that records its URL's sha256, written once the files are stored. */
+  byUrl?: { key: string; url: string };
+}
+
 /** The import's files and their digest; an http(s) source seen before is not downloaded again. */
-async function fetchImport(
-  deps: ImportDeps,
-  imp: TeacherImport,
-  field: string,
-): Promise<{ sha256: string; files: Files | undefined }> {
+async function fetchImport(deps: ImportDeps, imp: TeacherImport, field: string): Promise<Fetched> {
   const { store } = deps;
   if (!/^https?:\/\//.test(imp.path)) {
     const files = await fetchFiles(deps, imp, `${field}.path`);
@@ -243,10 +249,7 @@ async function fetchImport(
     if (await store.stat(keys.importManifest(sha256))) return { sha256, files: undefined };
   }
   const files = await fetchFiles(deps, imp, `${field}.path`);
-  const sha256 = contentDigest(files);
-  await saveFiles(store, sha256, imp.kind, files);
-  await putJson(store, byUrl, { url: imp.path, sha256 });
-  return { sha256, files };
+  return { sha256: contentDigest(files), files, byUrl: { key: byUrl, url: imp.path } };
 }
 
 /** Stores the files under their digest, import.json last (so its presence means complete). */
@@ -257,28 +260,57 @@ export async function saveFiles(store: ArtifactStore, sha256: string, kind: stri
   await putJson(store, done, { kind, sha256, files: [...files.keys()].sort() });
 }
 
-/** The ref for one import: its files stored, its digest covering everything that shapes its logits. */
-async function storeImport(deps: ImportDeps, imp: TeacherImport, field: string): Promise<ImportedTeacherRef> {
-  const { sha256, files } = await fetchImport(deps, imp, field);
+/** The ref for one import, its files fetched (not stored): its digest covering everything that shapes its logits. */
+async function importRef(
+  deps: ImportDeps,
+  imp: TeacherImport,
+  field: string,
+): Promise<{ ref: ImportedTeacherRef; fetched: Fetched }> {
+  const fetched = await fetchImport(deps, imp, field);
+  const { sha256, files } = fetched;
   if (files?.size === 0) throw invalidInput(`${field}.path: ${imp.path} holds no files`);
-  if (files) await saveFiles(deps.store, sha256, imp.kind, files);
-  const manifest = await getJson<{ files: string[] }>(deps.store, keys.importManifest(sha256));
+  const names = files
+    ? [...files.keys()].sort()
+    : (await getJson<{ files: string[] }>(deps.store, keys.importManifest(sha256))).files;
   const reading =
     imp.kind === 'savedmodel'
       ? { signature: imp.signature ?? 'serving_default', ...(imp.outputName ? { outputName: imp.outputName } : {}) }
       : {};
   const digest = digestOf({ v: 1, import: sha256, kind: imp.kind, outputs: imp.outputs, ...reading });
-  return { digest, sha256, kind: imp.kind, outputs: imp.outputs, ...reading, files: manifest.files, field };
+  const ref = { digest, sha256, kind: imp.kind, outputs: imp.outputs, ...reading, files: names, field };
+  return { ref: { ...ref, source: imp.path }, fetched };
+}
+
+/** Stores what {@link importRef} fetched: the files, then (http) the record of the URL. */
+async function storeFetched(store: ArtifactStore, kind: string, fetched: Fetched): Promise<void> {
+  if (!fetched.files) return;
+  await saveFiles(store, fetched.sha256, kind, fetched.files);
+  if (fetched.byUrl) await putJson(store, fetched.byUrl.key, { url: fetched.byUrl.url, sha256: fetched.sha256 });
+}
+
+/** An import's files by relative path: from memory before they are stored, from the store after. */
+type ImportReader = (rel: string) => Promise<Uint8Array>;
+
+function storedReader(store: ArtifactStore, ref: Pick<ImportedTeacherRef, 'sha256'>): ImportReader {
+  return (rel) => store.get(`${importDir(ref.sha256)}/files/${rel}`);
+}
+
+function memoryReader(files: Files): ImportReader {
+  return async (rel) => {
+    const bytes = files.get(rel);
+    if (!bytes) throw new TeacherLoadError(`model.json names "${rel}", which the import does not hold`);
+    return bytes;
+  };
 }
 
 /** A SavedModel's files on this worker's disk (loaded by path), written once per digest. */
-async function materialize(store: ArtifactStore, ref: ImportedTeacherRef): Promise<string> {
+async function materialize(read: ImportReader, ref: ImportedTeacherRef): Promise<string> {
   const dir = path.join(os.tmpdir(), 'chrysalis-imports', ref.sha256);
   if (await stat(path.join(dir, '.complete')).catch(() => undefined)) return dir;
   const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
   for (const rel of ref.files) {
     await mkdir(path.dirname(path.join(tmp, rel)), { recursive: true });
-    await writeFile(path.join(tmp, rel), await store.get(`${importDir(ref.sha256)}/files/${rel}`));
+    await writeFile(path.join(tmp, rel), await read(rel));
   }
   await writeFile(path.join(tmp, '.complete'), '');
   await rename(tmp, dir).catch(async () => rm(tmp, { recursive: true, force: true }));
@@ -286,25 +318,46 @@ async function materialize(store: ArtifactStore, ref: ImportedTeacherRef): Promi
 }
 
 /** Loads an imported SavedModel or tfjs model from the store; a model that cannot be used fails naming the field. */
-export async function loadImported(store: ArtifactStore, ref: ImportedTeacherRef): Promise<LoadedTeacher> {
-  try {
-    if (ref.kind === 'savedmodel') return await loadSavedModelTeacher(await materialize(store, ref), ref);
-    return await loadTfjsTeacher((rel) => store.get(`${importDir(ref.sha256)}/files/${rel}`));
-  } catch (err) {
-    throw asInvalid(err, ref);
-  }
+export function loadImported(store: ArtifactStore, ref: ImportedTeacherRef): Promise<LoadedTeacher> {
+  return loadTeacher(storedReader(store, ref), ref);
 }
 
-/** Errors that describe the import itself, as InvalidInput naming the field; anything else as it is. */
-function asInvalid(err: unknown, ref: Pick<ImportedTeacherRef, 'field'>): unknown {
+/** Where an import's bytes came from, for {@link parseUserFile}: its path field and the path as given. */
+function importFile(ref: ImportedTeacherRef, format: string): UserFile {
+  return { field: `${ref.field}.path`, file: ref.source ?? `imports/${ref.sha256}`, format };
+}
+
+/**
+ * Loads a teacher from its files. Reading them (the store, this worker's disk) happens first, outside the parse:
+ * those errors keep their retry policy; whatever the loaders throw on the bytes is InvalidInput naming the field.
+ */
+async function loadTeacher(read: ImportReader, ref: ImportedTeacherRef): Promise<LoadedTeacher> {
+  // A signature or output that the model lacks names its own field, not the path's.
+  const ownField = (err: unknown): never => {
+    if (err instanceof TeacherLoadError && err.field) throw invalidInput(`${ref.field}.${err.field}: ${err.message}`);
+    throw err;
+  };
+  if (ref.kind === 'savedmodel') {
+    const dir = await materialize(read, ref);
+    return parseUserFile(importFile(ref, 'SavedModel'), () => loadSavedModelTeacher(dir, ref).catch(ownField));
+  }
+  const files: Files = new Map();
+  for (const rel of ref.files) files.set(rel, await read(rel));
+  return parseUserFile(importFile(ref, 'TensorFlow.js model'), () => loadTfjsTeacher(memoryReader(files)));
+}
+
+/**
+ * What the native runtime says of a SavedModel it loaded but cannot run (variables the session loader did not find,
+ * ops this TensorFlow lacks): the model's fault, found only once it runs.
+ */
+const SAVEDMODEL_RUN_ERROR = /Op type not registered|Could not find variable|SavedModel|saved_model\.pb/;
+
+/** Errors of a loaded teacher's run and outputs, as InvalidInput naming the field; anything else as it is. */
+function asInvalid(err: unknown, ref: ImportedTeacherRef): unknown {
   if (err instanceof TeacherLoadError)
     return invalidInput(`${ref.field}${err.field ? `.${err.field}` : ''}: ${err.message}`);
-  if (err instanceof NpyError) return invalidInput(`${ref.field}.path: ${err.message}`);
-  const msg = (err as Error).message ?? '';
-  if (/Op type not registered|SavedModel|saved_model\.pb|Could not find variable/.test(msg))
-    return invalidInput(
-      `${ref.field}.path: the native TensorFlow could not load this SavedModel: ${msg.split('\n')[0]}`,
-    );
+  if (ref.kind === 'savedmodel' && err instanceof Error && SAVEDMODEL_RUN_ERROR.test(err.message))
+    return userFileFailure(importFile(ref, 'SavedModel'), err);
   return err;
 }
 
@@ -340,13 +393,22 @@ export type TeacherForward = (images: Pixels, indices: Int32Array, firstRow?: nu
  * outputs turned into logits as the config declares; the teacher is disposed after. Soft targets (transfer set) and
  * evaluation (test set, validation split) feed it through here alike.
  */
-export async function withImportedTeacher<T>(
+export function withImportedTeacher<T>(
   store: ArtifactStore,
   ref: ImportedTeacherRef,
   ds: Dataset,
   use: (forward: TeacherForward) => Promise<T>,
 ): Promise<T> {
-  const teacher = await loadImported(store, ref);
+  return withTeacher(storedReader(store, ref), ref, ds, use);
+}
+
+async function withTeacher<T>(
+  read: ImportReader,
+  ref: ImportedTeacherRef,
+  ds: Dataset,
+  use: (forward: TeacherForward) => Promise<T>,
+): Promise<T> {
+  const teacher = await loadTeacher(read, ref);
   try {
     const layout = layoutFor(teacher, ds, ref);
     const opts = { layout, classes: ds.numClasses, outputs: ref.outputs };
@@ -364,7 +426,7 @@ export async function withImportedTeacher<T>(
  * Logits of one imported teacher on the transfer images at `indices` (n × classes). For `npy`, the stored rows,
  * after checking dtype and shape against [transfer n, classes]; `indices` must be the whole transfer set.
  */
-export async function importedLogits(
+export function importedLogits(
   store: ArtifactStore,
   ref: ImportedTeacherRef,
   ds: Dataset,
@@ -372,31 +434,43 @@ export async function importedLogits(
   /** Where `indices[0]` lies in the transfer set. @default 0 */
   firstRow = 0,
 ): Promise<Float32Array> {
-  if (ref.kind === 'npy') return npyLogits(store, ref, indices.length, ds.numClasses);
-  return withImportedTeacher(store, ref, ds, (forward) => forward(ds.train.images, indices, firstRow));
+  return logitsOf(storedReader(store, ref), ref, ds, indices, firstRow);
 }
 
-async function npyLogits(store: ArtifactStore, ref: ImportedTeacherRef, n: number, C: number): Promise<Float32Array> {
-  let arr;
-  try {
-    arr = decodeNpy(await store.get(`${importDir(ref.sha256)}/files/teacher.npy`));
-  } catch (err) {
-    throw asInvalid(err, ref);
-  }
-  const [rows, cols] = arr.shape;
-  if (arr.shape.length !== 2 || rows !== n || cols !== C)
-    throw invalidInput(
-      `${ref.field}.path: .npy shape [${arr.shape.join(', ')}] does not match [${n}, ${C}] ` +
-        `(the transfer set's ${n} examples × ${C} classes, row i for the i-th transfer example)`,
+function logitsOf(
+  read: ImportReader,
+  ref: ImportedTeacherRef,
+  ds: Dataset,
+  indices: Int32Array,
+  firstRow: number,
+): Promise<Float32Array> {
+  if (ref.kind === 'npy') return npyLogits(read, ref, indices.length, ds.numClasses);
+  return withTeacher(read, ref, ds, (forward) => forward(ds.train.images, indices, firstRow));
+}
+
+async function npyLogits(read: ImportReader, ref: ImportedTeacherRef, n: number, C: number): Promise<Float32Array> {
+  const bytes = await read('teacher.npy');
+  return parseUserFile(importFile(ref, '.npy file'), () => {
+    const arr = decodeNpy(bytes);
+    const [rows, cols] = arr.shape;
+    if (arr.shape.length !== 2 || rows !== n || cols !== C)
+      throw new NpyError(
+        `.npy shape [${arr.shape.join(', ')}] does not match [${n}, ${C}] ` +
+          `(the transfer set's ${n} examples × ${C} classes, row i for the i-th transfer example)`,
+      );
+    const bad = arr.data.findIndex(
+      (v) => !(Number.isFinite(v) || (ref.outputs === 'log-probabilities' && v === -Infinity)),
     );
-  if (!arr.data.every((v) => Number.isFinite(v) || (ref.outputs === 'log-probabilities' && v === -Infinity)))
-    throw invalidInput(`${ref.field}.path: the .npy has NaN or infinite values`);
-  return ref.outputs === 'probabilities' ? arr.data.map((p) => Math.log(Math.max(p, 1e-30))) : arr.data;
+    if (bad >= 0)
+      throw new NpyError(`row ${Math.floor(bad / C)}, column ${bad % C} is ${arr.data[bad]}: the .npy must be finite`);
+    return ref.outputs === 'probabilities' ? arr.data.map((p) => Math.log(Math.max(p, 1e-30))) : arr.data;
+  });
 }
 
 /**
- * Fetches, stores and probes every import (in order), for one data plan. A probe that passed before for the
- * same teacher and plan is not repeated, so a run whose soft targets are cached does no teacher inference.
+ * Fetches, probes and stores every import (in order), for one data plan. Files are stored only once they loaded
+ * and probed, so an import that fails leaves nothing under its key. A probe that passed before for the same teacher
+ * and plan is not repeated, so a run whose soft targets are cached does no teacher inference.
  */
 async function importTeachers(
   deps: ImportDeps,
@@ -406,17 +480,20 @@ async function importTeachers(
   const teachers: ImportedTeacherRef[] = [];
   let probed = 0;
   for (const [i, imp] of req.imports.entries()) {
-    const ref = await storeImport(deps, imp, `teachers.import.${i}`);
+    const { ref, fetched } = await importRef(deps, imp, `teachers.import.${i}`);
     const probeKey =
       `${importDir(ref.sha256)}/probe-` + `${digestOf({ teacher: ref.digest, plan: req.data.planDigest })}.json`;
-    if (!(await store.stat(probeKey))) {
+    const probe = !(await store.stat(probeKey));
+    if (probe) {
       const ds = await datasetFor(req.data, deps);
       const { transfer } = await loadPlan(store, req.data.plan);
       const few = ref.kind === 'npy' ? transfer : transfer.subarray(0, PROBE_EXAMPLES);
-      await importedLogits(store, ref, ds, few);
+      const read = fetched.files ? memoryReader(fetched.files) : storedReader(store, ref);
+      await logitsOf(read, ref, ds, few, 0);
+      await storeFetched(store, imp.kind, fetched);
       await putJson(store, probeKey, { teacher: ref.digest, planDigest: req.data.planDigest, examples: few.length });
       probed++;
-    }
+    } else await storeFetched(store, imp.kind, fetched);
     deps.logger.info({ field: ref.field, kind: ref.kind, sha256: ref.sha256 }, 'teacher imported');
     teachers.push(ref);
   }

@@ -21,6 +21,14 @@ export const FailureType = {
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
 
+/**
+ * The message of every InvalidInput failure: `invalid input: <field>: <why>`. The prefix is written here only, so
+ * messages from the client's parse, the workflows and the activities' readers of user files all read alike.
+ */
+export function invalidInputMessage(what: string): string {
+  return `invalid input: ${what}`;
+}
+
 /** Whether a retry could succeed, per type: the retry policies' `nonRetryableErrorTypes` come from here. */
 const RETRYABLE: Record<FailureTypeName, boolean> = {
   InvalidInput: false,

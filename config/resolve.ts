@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { distillationPresets, searchPresets, smokePresets } from './presets';
 import { BUILTIN_DATASETS } from '../common/datasets';
+import { invalidInputMessage } from '../common/failure-types';
 import { queueNameSchema } from './env';
 import { DEFAULT_MODEL_LIMITS, modelSizeProblem } from './model-size';
 import type { ModelLimits } from './model-size';
@@ -234,5 +235,5 @@ export function resolveSmokeInput(raw: unknown, opts?: ResolveOptions): Resolved
 }
 
 export function formatIssues(issues: readonly InputIssue[]): string {
-  return `invalid input: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+  return invalidInputMessage(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
 }

@@ -48,6 +48,8 @@ export interface DataPlanRef {
   views?: { count: number; jitter: number; seed: number; examples: number };
   /** What the split left that the user may not expect (ml/splits.ts planWarnings); absent when none. */
   warnings?: string[];
+  /** Files in the data's folders that were not read (not PNG or JPEG), named per folder; absent when none. */
+  ignored?: string[];
   /** The dataset as shards in the store (`data.shards`): workers read these, not the source. */
   shards?: ShardsRef;
 }

@@ -82,7 +82,8 @@ export function columnIndices(columns: readonly string[], names: readonly string
 
 /**
  * The feature columns of each row as float32, row after row. A field that is not a finite number (empty,
- * text, NaN, Infinity) is an error naming its line and column: a table with gaps needs them filled first.
+ * text, NaN, Infinity) or that float32 cannot hold is an error naming its line and column: a table with gaps
+ * needs them filled first.
  */
 export function featureMatrix(table: CsvTable, features: readonly number[]): Float32Array {
   const out = new Float32Array(table.rows.length * features.length);
@@ -92,10 +93,27 @@ export function featureMatrix(table: CsvTable, features: readonly number[]): Flo
       const v = text === '' ? NaN : Number(text);
       if (!Number.isFinite(v))
         throw new CsvError(`line ${r.line}, column "${table.columns[c]}": "${text}" is not a number`);
+      // A finite double past float32's range would be stored as ±Infinity.
+      if (!Number.isFinite(Math.fround(v)))
+        throw new CsvError(
+          `line ${r.line}, column "${table.columns[c]}": ${text} is outside float32's range (±3.4e38)`,
+        );
       out[i * features.length + j] = v;
     }),
   );
   return out;
+}
+
+/**
+ * The label column's values, trimmed, row after row. An empty cell is an error naming its line: a row without a
+ * label would otherwise become a class of its own ("").
+ */
+export function labelColumn(table: CsvTable, label: number): string[] {
+  return table.rows.map((r) => {
+    const value = r.fields[label]!.trim();
+    if (value === '') throw new CsvError(`line ${r.line}, column "${table.columns[label]}": the label cell is empty`);
+    return value;
+  });
 }
 
 /**

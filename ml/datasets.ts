@@ -10,7 +10,7 @@ import { FASHION_MNIST_CLASS_NAMES } from '../common/datasets';
 import type { DatasetName } from '../common/datasets';
 import { imageShape } from '../common/input-shape';
 import type { InputShape } from '../common/input-shape';
-import { parseIdx } from './idx';
+import { IdxFormatError, parseIdx } from './idx';
 import type { Normalization } from '../common/normalization';
 
 export { DATASET_NAMES } from '../common/datasets';
@@ -56,6 +56,8 @@ export interface Dataset<P extends Pixels = Pixels> {
   features?: string[];
   train: Split<P>;
   test: Split<P>;
+  /** Files the loader passed over, one note per folder naming them ("ignored 1 file: b/notes.txt"); absent: none. */
+  ignored?: string[];
 }
 
 interface FileSpec {
@@ -135,53 +137,73 @@ export interface IdxFiles {
 }
 
 /**
+ * Runs one step of reading the user's file `ref`, named by the config field `field`: the caller (the activity's
+ * boundary, activities/user-files.ts) turns whatever the step throws into a failure naming both.
+ */
+export type FileGuard = <T>(field: string, ref: string, step: () => T) => T;
+
+/** Every label of `labels` below `classes`; the first that is not is an IdxFormatError naming its item. */
+function checkLabels(labels: Uint8Array, classes: number, why: string): void {
+  const at = labels.findIndex((l) => l >= classes);
+  if (at >= 0) throw new IdxFormatError(`item ${at}: label ${labels[at]} is not below ${classes} classes (${why})`);
+}
+
+/**
  * Loads user-supplied IDX files. There is no pinned checksum to verify against, so the dataset's
  * digest is computed from the bytes read: a changed file gives a different digest, and every cache
- * keyed on it misses instead of serving results for other data.
+ * keyed on it misses instead of serving results for other data. Each check runs under `guard` with the
+ * file it is about, so every refusal names a field and a file.
  */
 export async function loadIdxFiles(
   files: IdxFiles,
   read: (ref: string, field: string) => Promise<Uint8Array>,
+  guard: FileGuard,
 ): Promise<Dataset> {
   // The reader decides which of its errors are final (a missing file: DatasetError) and which a retry may fix.
   const fields = ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const;
   const [ti, tl, vi, vl] = await Promise.all(fields.map((f) => read(files[f], `data.idx.${f}`)));
-  const parse = (b: Uint8Array, what: string) => {
-    try {
-      return parseIdx(b, what);
-    } catch (err) {
-      throw new DatasetError((err as Error).message);
-    }
-  };
-  const trainImages = parse(ti!, files.trainImages);
-  const testImages = parse(vi!, files.testImages);
-  const trainLabels = parse(tl!, files.trainLabels);
-  const testLabels = parse(vl!, files.testLabels);
+  const on = <T>(f: (typeof fields)[number], step: () => T) => guard(`data.idx.${f}`, files[f], step);
+  const parse = (f: (typeof fields)[number], b: Uint8Array) => on(f, () => parseIdx(b));
+  const trainImages = parse('trainImages', ti!);
+  const testImages = parse('testImages', vi!);
+  const trainLabels = parse('trainLabels', tl!);
+  const testLabels = parse('testLabels', vl!);
   for (const [what, t] of [
     ['trainImages', trainImages],
     ['testImages', testImages],
   ] as const)
-    if (t.shape.length !== 3 && t.shape.length !== 4)
-      throw new DatasetError(
-        `data.idx.${what} (${files[what]}): an IDX image file of shape [${t.shape.join(', ')}]; ` +
-          'expected [n, rows, cols] (grey) or [n, rows, cols, channels] (channels last)',
-      );
+    on(what, () => {
+      if (t.shape.length !== 3 && t.shape.length !== 4)
+        throw new IdxFormatError(
+          `an IDX image file of shape [${t.shape.join(', ')}]; ` +
+            'expected [n, rows, cols] (grey) or [n, rows, cols, channels] (channels last)',
+        );
+    });
   const [n, rows, cols, channels = 1] = trainImages.shape as [number, number, number, number?];
-  if (trainLabels.shape[0] !== n || testLabels.shape[0] !== testImages.shape[0])
-    throw new DatasetError(
-      `data.idx: IDX image and label counts differ (train ${n} images, ${trainLabels.shape[0]} labels; ` +
-        `test ${testImages.shape[0]} images, ${testLabels.shape[0]} labels)`,
-    );
   const testShape = testImages.shape.slice(1);
-  if (testShape.join('×') !== trainImages.shape.slice(1).join('×'))
-    throw new DatasetError(
-      `data.idx: train images are ${trainImages.shape.slice(1).join('×')}, test images ${testShape.join('×')}`,
-    );
+  on('testImages', () => {
+    if (testShape.join('×') !== trainImages.shape.slice(1).join('×'))
+      throw new IdxFormatError(
+        `test images are ${testShape.join('×')}, train images ${trainImages.shape.slice(1).join('×')}`,
+      );
+  });
+  for (const [what, labels, images] of [
+    ['trainLabels', trainLabels, n],
+    ['testLabels', testLabels, testImages.shape[0]!],
+  ] as const)
+    on(what, () => {
+      if (labels.shape.length !== 1 || labels.shape[0] !== images)
+        throw new IdxFormatError(
+          `labels of shape [${labels.shape.join(', ')}] for ${images} images; expected [${images}]`,
+        );
+    });
   let maxLabel = 0;
   for (const l of trainLabels.data) maxLabel = Math.max(maxLabel, l);
   const classNames = files.classNames ?? Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
-  if (maxLabel >= classNames.length)
-    throw new DatasetError(`label ${maxLabel} has no entry in classNames (${classNames.length} given)`);
+  // Without classNames the training labels define the classes: a test label past them has no class to be.
+  const why = files.classNames ? `data.idx.classNames has ${classNames.length}` : 'those of the training labels';
+  on('trainLabels', () => checkLabels(trainLabels.data, classNames.length, why));
+  on('testLabels', () => checkLabels(testLabels.data, classNames.length, why));
   return {
     name: 'idx',
     digest: sha256Hex([ti!, tl!, vi!, vl!].map((b) => sha256Hex(b)).join(':')),

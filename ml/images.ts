@@ -3,6 +3,7 @@
  * served image goes through exactly the decode, resize and rounding its training images did.
  */
 import type * as tf from '@tensorflow/tfjs';
+import { BackendUnavailableError } from './backend';
 import { tidyValues } from './tidy-values';
 
 interface TfNode {
@@ -11,7 +12,7 @@ interface TfNode {
   tidy<T extends tf.TensorContainer>(fn: () => T): T;
 }
 
-/** The decoders are native TensorFlow's (tfjs-node); thrown when it is missing or the bytes are not an image. */
+/** The bytes are not a PNG or JPEG that native TensorFlow (tfjs-node) decodes. */
 export class ImageDecodeError extends Error {
   override readonly name = 'ImageDecodeError';
 }
@@ -21,7 +22,8 @@ function tfNode(): TfNode {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('@tensorflow/tfjs-node') as TfNode;
   } catch (err) {
-    throw new ImageDecodeError(
+    // The worker's fault, not the image's: another worker may have it.
+    throw new BackendUnavailableError(
       `images are decoded by native TensorFlow, which this process lacks (${(err as Error).message.split('\n')[0]})`,
     );
   }
@@ -39,6 +41,11 @@ export function decodeImage(bytes: Uint8Array, shape: readonly [number, number, 
     img = t.node.decodeImage(bytes, c) as tf.Tensor3D;
   } catch (err) {
     throw new ImageDecodeError(`not a readable PNG or JPEG (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (img.rank !== 3) {
+    img.dispose();
+    // tfjs-node's decodeImage also reads GIFs, as a stack of frames.
+    throw new ImageDecodeError(`not a PNG or JPEG (decoded to a rank-${img.rank} stack of frames, as a GIF does)`);
   }
   try {
     const values = tidyValues(() =>

@@ -69,11 +69,15 @@ export async function loadSavedModelTeacher(
   const node = tfNode().node;
   const signature = opts.signature ?? 'serving_default';
   const metaGraphs = await node.getMetaGraphsFromSavedModel(dir);
+  // Bytes that protobuf reads as an empty message (no meta graph) are no SavedModel, whatever the signature asked.
+  if (metaGraphs.length === 0) throw new TeacherLoadError('saved_model.pb holds no meta graph: not a SavedModel');
   const meta = metaGraphs.find((m) => m.signatureDefs[signature] !== undefined);
   if (!meta) {
     const have = metaGraphs.flatMap((m) => Object.keys(m.signatureDefs));
+    // No signature at all is the file's fault (garbage that parses, a graph saved without serving), not the field's.
+    if (have.length === 0) throw new TeacherLoadError('the SavedModel has no signatures: nothing to call');
     throw new TeacherLoadError(
-      `the SavedModel has no signature "${signature}" (it has: ${have.join(', ') || 'none'})`,
+      `the SavedModel has no signature "${signature}" (it has: ${have.join(', ')})`,
       'signature',
     );
   }
@@ -132,6 +136,11 @@ export async function loadTfjsTeacher(read: ModelFileReader): Promise<LoadedTeac
   const handler = tf.io.fromMemory(artifacts);
   const isGraph = json.format === 'graph-model' || 'node' in json.modelTopology;
   const model = isGraph ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
+  const notFinite = nonFiniteWeight(model);
+  if (notFinite !== undefined) {
+    model.dispose();
+    throw new TeacherLoadError(`weight "${notFinite}" has NaN or infinite values`);
+  }
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     model.dispose();
     throw new TeacherLoadError(
@@ -148,6 +157,17 @@ export async function loadTfjsTeacher(read: ModelFileReader): Promise<LoadedTeac
     run: (x) => model.predict(x) as tf.Tensor,
     dispose: () => model.dispose(),
   };
+}
+
+/** The name of a float weight with a NaN or infinite value, if any: a damaged shard loads, then poisons every logit. */
+function nonFiniteWeight(model: tf.GraphModel | tf.LayersModel): string | undefined {
+  const weights: [string, tf.Tensor][] =
+    model instanceof tf.GraphModel
+      ? Object.entries(model.weights).flatMap(([name, ts]) => ts.map((t) => [name, t] as [string, tf.Tensor]))
+      : model.weights.map((w) => [w.name, w.read()]);
+  return weights.find(
+    ([, t]) => t.dtype === 'float32' && tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 0),
+  )?.[0];
 }
 
 /**

@@ -92,6 +92,8 @@ export interface DistillationReport {
   classNames?: string[];
   /** What the data split left that the user may not expect (a small transfer set, …). */
   dataWarnings?: string[];
+  /** Files in the data's folders that were not read, named per folder (data plan `ignored`). */
+  dataIgnored?: string[];
   /** Teachers with no model to score on the test set. */
   notEvaluated?: NotEvaluatedTeacher[];
 }
@@ -101,6 +103,7 @@ export function renderDistillationReport(r: DistillationReport): string {
   const lines: string[] = [`# chrysalis run ${r.workflowId}`, ''];
   if (r.models.some((m) => m.training?.backendFallback)) lines.push(...WASM_FALLBACK_WARNING);
   for (const w of r.dataWarnings ?? []) lines.push(`> **Data split:** ${w}.`, '');
+  for (const w of r.dataIgnored ?? []) lines.push(`> **Data files:** ${w}.`, '');
   for (const w of chanceWarnings(r)) lines.push(`> **Did not learn:** ${w}.`, '');
   const headline = compressionHeadline(r);
   if (headline) lines.push(`**${escapeCell(headline)}**`, '');

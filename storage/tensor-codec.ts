@@ -67,14 +67,40 @@ function typedArray(dtype: DType, buffer: ArrayBuffer): RawTensor['data'] {
   }
 }
 
+const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
+/** The header's entries, each checked: a header that is not what encodeTensors writes is a TensorCodecError. */
+function headerEntries(header: Uint8Array): HeaderEntry[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(header));
+  } catch (err) {
+    throw new TensorCodecError(`tensor file header is not JSON: ${(err as Error).message}`);
+  }
+  const tensors = (parsed as { tensors?: unknown } | null)?.tensors;
+  if (!Array.isArray(tensors)) throw new TensorCodecError('tensor file header lists no tensors');
+  return tensors.map((e: Partial<HeaderEntry> | null, i) => {
+    const ok =
+      typeof e?.name === 'string' &&
+      typeof e.dtype === 'string' &&
+      Object.hasOwn(BYTES, e.dtype) &&
+      Array.isArray(e.shape) &&
+      e.shape.every(isCount) &&
+      isCount(e.offset) &&
+      isCount(e.length) &&
+      e.length === e.shape.reduce((a, d) => a * d, 1) * BYTES[e.dtype];
+    if (!ok) throw new TensorCodecError(`tensor file header entry ${i} is not a {name, dtype, shape, offset, length}`);
+    return e as HeaderEntry;
+  });
+}
+
+/** Decodes what {@link encodeTensors} wrote; any other bytes are a TensorCodecError, never a TypeError or RangeError. */
 export function decodeTensors(bytes: Uint8Array): Record<string, RawTensor> {
   if (bytes.length < 8 || new TextDecoder().decode(bytes.subarray(0, 4)) !== MAGIC)
     throw new TensorCodecError('not a chrysalis tensor file (bad magic)');
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
   if (8 + headerLength > bytes.length) throw new TensorCodecError('truncated tensor file header');
-  const { tensors } = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as {
-    tensors: HeaderEntry[];
-  };
+  const tensors = headerEntries(bytes.subarray(8, 8 + headerLength));
   const dataStart = align8(8 + headerLength);
   const out: Record<string, RawTensor> = {};
   for (const e of tensors) {

@@ -127,6 +127,7 @@ export async function distillationPipeline(input: DistillationInput): Promise<Di
       ...(ensemble ? { ensemble } : {}),
       ...(measurement ? { machine: measurement.machine, classNames: data.classNames } : {}),
       ...(data.warnings && data.warnings.length > 0 ? { dataWarnings: data.warnings } : {}),
+      ...(data.ignored && data.ignored.length > 0 ? { dataIgnored: data.ignored } : {}),
       ...(notEvaluated.length > 0 ? { notEvaluated } : {}),
     }),
   );

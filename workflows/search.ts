@@ -146,7 +146,10 @@ export async function studentSearchPipeline(input: SearchInput): Promise<SearchS
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-      ...(data.warnings && data.warnings.length > 0 ? { dataWarnings: data.warnings } : {}),
+      // Files the data's folders held but the loader did not read are named with the split's warnings.
+      ...((data.warnings?.length ?? 0) + (data.ignored?.length ?? 0) > 0
+        ? { dataWarnings: [...(data.warnings ?? []), ...(data.ignored ?? [])] }
+        : {}),
     }),
   );
   return {

@@ -12,7 +12,7 @@ import type { ImportedTeacherRef } from '../activities/teacher-import';
 import type { ScoredModel, SoftTargetsRequest } from '../activities/teacher-requests';
 import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from '../contracts/exchange';
 import type { DistillationConfig, TeacherImport } from '../config/schemas';
-import { FailureType } from '../common/failure-types';
+import { FailureType, invalidInputMessage } from '../common/failure-types';
 import { softTargetFormat, topKProblem } from '../common/soft-target-format';
 import type { SoftTargetFormat, SoftTargetsConfig } from '../common/soft-target-format';
 import { DEFAULT_BLOCK_SIZE } from '../common/soft-target-blocks';
@@ -69,7 +69,7 @@ function formatFields({ cfg, data }: TeacherRun): { format?: SoftTargetFormat } 
   const badK = topKProblem(format?.topK, data.numClasses, data.dataset);
   if (badK)
     throw ApplicationFailure.create({
-      message: `invalid input: softTargets.topK: ${badK}`,
+      message: invalidInputMessage(`softTargets.topK: ${badK}`),
       type: FailureType.InvalidInput,
       nonRetryable: true,
     });

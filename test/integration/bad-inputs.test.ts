@@ -165,4 +165,39 @@ test('a split the loaded data cannot give fails once as InvalidInput naming the 
       ],
     ]);
   });
+
+  await t.test(
+    'data files that are not what they claim end the run at once, naming the field and the file',
+    async () => {
+      const write = (name: string, bytes: Uint8Array) => {
+        writeFileSync(path.join(dir, name), bytes);
+        return path.join(dir, name);
+      };
+      const withIdx = (over: Record<string, string>) => ({
+        preset: 'mnist-quick',
+        overrides: { data: { dataset: 'idx', idx: { ...idx, ...over } } },
+        options: { computeQueue: s.queues.compute },
+      });
+      const fakeGzip = write('fake-gzip.idx', Uint8Array.from([0x1f, 0x8b, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]));
+      const float = new Uint8Array(8 + 4 * 1000);
+      float.set([0, 0, 0x0d, 1]);
+      new DataView(float.buffer).setUint32(4, 1000);
+      const labels = ds.test.labels.slice(0, 100);
+      labels[7] = 12;
+      await assertInvalidInputs(s, 'distillationPipeline', [
+        [
+          withIdx({ trainLabels: fakeGzip }),
+          /^invalid input: data\.idx\.trainLabels: .*fake-gzip\.idx: starts like gzip \(1f 8b\) but is not a readable gzip stream/,
+        ],
+        [
+          withIdx({ trainLabels: write('float.idx', float) }),
+          /^invalid input: data\.idx\.trainLabels: .*float\.idx: IDX dtype 0x0D \(float32\) is not supported/,
+        ],
+        [
+          withIdx({ testLabels: write('past.idx', encodeIdx([100], labels)) }),
+          /^invalid input: data\.idx\.testLabels: .*past\.idx: item 7: label 12 is not below 10 classes/,
+        ],
+      ]);
+    },
+  );
 });

@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
+import { createComputeActivities } from '../../activities/compute';
 import { loadImageFolders } from '../../activities/image-folder';
+import { createLogger } from '../../config';
+import { resolveDistillationInput } from '../../config/resolve';
 import { initBackend } from '../../ml';
+import type { BackendInfo } from '../../ml/backend';
+import { renderDistillationReport } from '../../reports/distillation-markdown';
+import { LocalArtifactStore } from '../../storage/local-store';
+import { emptyReport } from '../helpers/reports';
 
 interface TfNodeTest {
   node: { encodePng(t: unknown): Promise<Uint8Array> };
@@ -14,8 +21,9 @@ interface TfNodeTest {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const tfn = require('@tensorflow/tfjs-node') as TfNodeTest;
 
+let backend: BackendInfo;
 before(async () => {
-  await initBackend({ requested: 'tensorflow' });
+  backend = await initBackend({ requested: 'tensorflow' });
 });
 
 /** A w×h RGB PNG filled with one colour. */
@@ -101,4 +109,49 @@ test(REFUSED_FILES_TEST, async () => {
     'invalid input: data.images.test: class folders not in the training folder: green',
   );
   assert.match(await refusal(loadImageFolders(spec, ['/nowhere'])), /data\.images\.train: .*: outside the data roots/);
+});
+
+const IGNORED_FILES_TEST =
+  'image folders: files that are not PNG or JPEG are counted and named in the data plan and the report, not dropped';
+test(IGNORED_FILES_TEST, async () => {
+  const root = await folder();
+  writeFileSync(path.join(root, 'train', 'README'), 'about the classes');
+  const spec = { train: path.join(root, 'train'), inputShape: [16, 16, 3] as [16, 16, 3] };
+  const note = 'data.images.train: ignored 3 files: README, blue/notes.txt, red/notes.txt (not PNG or JPEG)';
+  assert.deepEqual((await loadImageFolders(spec, [root])).ignored, [note]);
+  const store = new LocalArtifactStore(mkdtempSync(path.join(os.tmpdir(), 'images-store-')));
+  const logger = createLogger({ name: 't', level: 'silent' });
+  const compute = createComputeActivities({ store, logger, backend, dataRoots: [root] });
+  const data = await compute.prepareData({
+    data: { dataset: 'images', images: spec, validationSize: 2 },
+    transfer: { kind: 'full' },
+    seed: 1,
+  });
+  assert.deepEqual(data.ignored, [note], 'the data plan names them');
+  const r = resolveDistillationInput({ preset: 'mnist-quick' });
+  assert.ok(r.ok);
+  const md = renderDistillationReport(emptyReport(r.config, { dataIgnored: data.ignored }));
+  assert.match(
+    md,
+    new RegExp(`^# chrysalis run w\\n\\n> \\*\\*Data files:\\*\\* ${note.replace(/[.()]/g, '\\$&')}\\.\\n`),
+  );
+  const clean = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'images-clean-')));
+  cpSync(path.join(root, 'train', 'red'), path.join(clean, 'red'), { recursive: true });
+  cpSync(path.join(root, 'train', 'blue'), path.join(clean, 'blue'), { recursive: true });
+  for (const c of ['red', 'blue']) rmSync(path.join(clean, c, 'notes.txt'));
+  assert.equal((await loadImageFolders({ ...spec, train: clean }, [clean])).ignored, undefined, 'none: no note');
+});
+
+test('image folders: a folder named like an image is ignored and named; a dangling link is refused by name', async () => {
+  const root = await folder();
+  mkdirSync(path.join(root, 'train', 'red', 'more.png'));
+  const spec = { train: path.join(root, 'train'), inputShape: [16, 16, 3] as [16, 16, 3] };
+  assert.deepEqual((await loadImageFolders(spec, [root])).ignored, [
+    'data.images.train: ignored 3 files: blue/notes.txt, red/more.png, red/notes.txt (not PNG or JPEG)',
+  ]);
+  symlinkSync(path.join(root, 'nowhere.png'), path.join(root, 'train', 'blue', 'gone.png'));
+  assert.match(
+    await refusal(loadImageFolders(spec, [root])),
+    /^invalid input: data\.images\.train: .*\/train\/blue\/gone\.png: cannot read it \(ENOENT\)$/,
+  );
 });

@@ -25,7 +25,9 @@ import { resolveSpecialistsInput } from '../../config/specialists';
 import { modelSize } from '../../config/model-size';
 import { BUILTIN_DATASETS } from '../../common/datasets';
 import { buildNet, paramCount } from '../../ml/models';
-import { DatasetError, loadIdxFiles } from '../../ml/datasets';
+import { loadIdxFiles } from '../../ml/datasets';
+import { userFileGuard } from '../../activities/user-files';
+import { rejectsInvalid } from '../helpers/assertions';
 import { encodeIdx } from '../../ml/idx';
 import { SplitError, makePlan, planWarnings } from '../../ml/splits';
 import { restartDelayMs } from '../../infra/dev-stack';
@@ -318,21 +320,20 @@ test(IDX_COLOUR_TEST, async () => {
     'flat.idx': encodeIdx([4, 768], new Uint8Array(4 * 768)),
   };
   const read = async (ref: string) => bytes[ref]!;
-  const ds = await loadIdxFiles(files, read);
+  const guard = userFileGuard('IDX file');
+  const ds = await loadIdxFiles(files, read, guard);
   assert.deepEqual([ds.rows, ds.cols, ds.channels, ds.shape], [16, 16, 3, [16, 16, 3]]);
   assert.equal(ds.train.images[5], 5, 'pixels stay interleaved as stored');
-  await assert.rejects(
-    loadIdxFiles({ ...files, trainImages: 'flat.idx' }, read),
-    (e: unknown) =>
-      e instanceof DatasetError &&
-      e.message ===
-        'data.idx.trainImages (flat.idx): an IDX image file of shape [4, 768]; ' +
-          'expected [n, rows, cols] (grey) or [n, rows, cols, channels] (channels last)',
+  await rejectsInvalid(
+    loadIdxFiles({ ...files, trainImages: 'flat.idx' }, read, guard),
+    new RegExp(
+      String.raw`^invalid input: data\.idx\.trainImages: flat\.idx: an IDX image file of shape \[4, 768\]; ` +
+        String.raw`expected \[n, rows, cols\] \(grey\) or \[n, rows, cols, channels\] \(channels last\)$`,
+    ),
   );
-  const mismatch = 'data.idx: train images are 16×16×3, test images 16×16';
-  await assert.rejects(
-    loadIdxFiles({ ...files, testImages: 'grey.idx' }, read),
-    (e: unknown) => e instanceof DatasetError && e.message === mismatch,
+  await rejectsInvalid(
+    loadIdxFiles({ ...files, testImages: 'grey.idx' }, read, guard),
+    /^invalid input: data\.idx\.testImages: grey\.idx: test images are 16×16, train images 16×16×3$/,
   );
 });
 

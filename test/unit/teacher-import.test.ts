@@ -230,7 +230,7 @@ test('a SavedModel written by TensorFlow 2.18: soft targets equal Python TF outp
         imports: [{ kind: 'savedmodel', path: 'minio:user/empty.tar.gz', outputs: 'logits' }],
         data,
       }),
-      /^teachers\.import\.0\.path: minio:user\/empty\.tar\.gz: the archive holds no saved_model\.pb/,
+      /^invalid input: teachers\.import\.0\.path: minio:user\/empty\.tar\.gz: the archive holds no saved_model\.pb/,
     );
   });
 
@@ -394,13 +394,15 @@ test(HTTP_AND_NPY_TEST, async (t) => {
     writeFileSync(rowsPath, encodeNpy([n - 1, 10], npyLogits.subarray(0, (n - 1) * 10)));
     await rejectsInvalid(
       one({ kind: 'npy', path: rowsPath, outputs: 'logits' }),
-      new RegExp(`teachers\\.import\\.0\\.path: \\.npy shape \\[${n - 1}, 10\\] does not match \\[${n}, 10\\]`),
+      new RegExp(
+        `teachers\\.import\\.0\\.path: .*rows\\.npy: \\.npy shape \\[${n - 1}, 10\\] does not match \\[${n}, 10\\]`,
+      ),
     );
     const f64 = path.join(tmp('npy'), 'f64.npy');
     writeFileSync(f64, encodeNpy([n, 10], npyLogits, '<f8'));
     await rejectsInvalid(
       one({ kind: 'npy', path: f64, outputs: 'logits' }),
-      /teachers\.import\.0\.path: dtype <f8, expected float32/,
+      /teachers\.import\.0\.path: .*f64\.npy: dtype <f8, expected float32/,
     );
   });
 });
@@ -426,6 +428,64 @@ function rejectsRetryable(p: Promise<unknown>, re: RegExp): Promise<void> {
     return true;
   });
 }
+
+const BAD_FILES_TEST =
+  'teacher files that are not what they claim fail at once as InvalidInput naming the field and the file; none stored';
+test(BAD_FILES_TEST, async () => {
+  const { store, compute, data } = await setup();
+  const one = (imp: TeacherImport) => compute.importTeachers({ imports: [imp], data });
+  const dir = tmp('bad-teachers');
+  // A saved_model.pb of seeded garbage: the protobuf parse fails (once a plain Error, retried ten times).
+  mkdirSync(path.join(dir, 'garbage'));
+  let x = 1;
+  const garbage = Uint8Array.from({ length: 4096 }, () => ((x = (x * 1103515245 + 12345) % 2 ** 31) >> 16) & 0xff);
+  writeFileSync(path.join(dir, 'garbage', 'saved_model.pb'), garbage);
+  await rejectsInvalid(
+    one({ kind: 'savedmodel', path: path.join(dir, 'garbage'), outputs: 'logits' }),
+    /^invalid input: teachers\.import\.0\.path: \/tmp\/.*\/garbage: not a readable SavedModel \(\w+: .+\)$/,
+  );
+  mkdirSync(path.join(dir, 'empty-pb'));
+  writeFileSync(path.join(dir, 'empty-pb', 'saved_model.pb'), '');
+  await rejectsInvalid(
+    one({ kind: 'savedmodel', path: path.join(dir, 'empty-pb'), outputs: 'logits' }),
+    /^invalid input: teachers\.import\.0\.path: \/tmp\/.*\/empty-pb: saved_model\.pb holds no meta graph: not a SavedModel$/,
+  );
+  // tfjs model.json files whose fields have the wrong types (once TypeErrors, retried).
+  const tfjs = (name: string, json: unknown, shard?: Uint8Array) => {
+    mkdirSync(path.join(dir, name));
+    writeFileSync(path.join(dir, name, 'model.json'), JSON.stringify(json));
+    if (shard) writeFileSync(path.join(dir, name, 'w.bin'), shard);
+    return { kind: 'tfjs' as const, path: path.join(dir, name, 'model.json'), outputs: 'logits' as const };
+  };
+  await rejectsInvalid(
+    one(tfjs('paths', { modelTopology: {}, weightsManifest: [{ paths: 7 }] })),
+    /^invalid input: teachers\.import\.0\.path: .*\/paths\/model\.json: model\.json: weightsManifest\[0\]\.paths is not a list/,
+  );
+  await rejectsInvalid(
+    one(tfjs('topology', { modelTopology: 'dense', weightsManifest: [] })),
+    /^invalid input: teachers\.import\.0\.path: .*\/topology\/model\.json: not a readable TensorFlow\.js model \(TypeError: /,
+  );
+  await rejectsInvalid(
+    one(
+      tfjs(
+        'weights',
+        { modelTopology: { node: [] }, weightsManifest: [{ paths: ['w.bin'], weights: 5 }] },
+        new Uint8Array(8),
+      ),
+    ),
+    /^invalid input: teachers\.import\.0\.path: .*\/weights\/model\.json: not a readable TensorFlow\.js model \(TypeError: /,
+  );
+  // NaN or infinite logits name the row and the column.
+  const n = data.counts.transfer;
+  const logits = new Float32Array(n * 10);
+  logits[3 * 10 + 2] = NaN;
+  writeFileSync(path.join(dir, 'nan.npy'), encodeNpy([n, 10], logits));
+  await rejectsInvalid(
+    one({ kind: 'npy', path: path.join(dir, 'nan.npy'), outputs: 'logits' }),
+    /^invalid input: teachers\.import\.0\.path: .*\/nan\.npy: row 3, column 2 is NaN: the \.npy must be finite$/,
+  );
+  assert.deepEqual(await store.list('imports/'), [], 'nothing stored of a failed import');
+});
 
 const HTTP_RETRYABLE_TEST =
   'http(s) imports that time out (headers or body) or answer 5xx fail retryably, naming the URL; the policy retries';
