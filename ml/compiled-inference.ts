@@ -8,6 +8,7 @@ import { graphModel } from './compiled-step';
 import { layersGraph } from './graph/layers-graph';
 import { buildInferenceGraph } from './graph/step-graph';
 import { GraphSession, sessionsAvailable } from './graph/session';
+import type { NodeDef } from './graph/proto';
 import type { Net } from './models';
 
 /** Logits of a batch, and the resources it holds. */
@@ -26,19 +27,10 @@ export interface NetInference {
 export function netInference(net: Net, env: NodeJS.ProcessEnv = process.env): NetInference {
   const model = env['CHRYSALIS_STEP'] === 'eager' || !sessionsAvailable() ? undefined : graphModel(net);
   if (!model) return { forward: (x) => net.forward(x), compiled: false, dispose: () => undefined };
-  const session = GraphSession.open(buildInferenceGraph(model));
-  try {
-    const feeds = [...net.params].map(([name, v]) => [`in/${name}`, v] as const);
-    tf.dispose(session.run(feeds, ['load']));
-  } catch (err) {
-    session.dispose();
-    throw err;
-  }
-  return {
-    forward: (x) => session.run([['eval/x', x]], ['eval/logits'])[0] as tf.Tensor2D,
-    compiled: true,
-    dispose: () => session.dispose(),
-  };
+  return sessionInference(
+    buildInferenceGraph(model),
+    [...net.params].map(([name, v]) => [`in/${name}`, v] as const),
+  );
 }
 
 /**
@@ -60,15 +52,18 @@ export function layersInference(
   if (!sessionsAvailable()) return eager(`the ${tf.getBackend()} backend runs no graphs`);
   const graph = layersGraph(model);
   if ('unsupported' in graph) return eager(graph.unsupported);
-  const session = GraphSession.open(graph.nodes);
+  const values = model.layers.flatMap((l) => l.getWeights());
+  return sessionInference(
+    graph.nodes,
+    values.map((v, i) => [`in/p${i}`, v] as const),
+  );
+}
+
+/** A session on an inference graph (`eval/x` → `eval/logits`) with its weights fed in once through `load`. */
+function sessionInference(nodes: NodeDef[], weights: (readonly [string, tf.Tensor])[]): NetInference {
+  const session = GraphSession.open(nodes);
   try {
-    const values = model.layers.flatMap((l) => l.getWeights());
-    tf.dispose(
-      session.run(
-        values.map((v, i) => [`in/p${i}`, v] as const),
-        ['load'],
-      ),
-    );
+    tf.dispose(session.run(weights, ['load']));
   } catch (err) {
     session.dispose();
     throw err;
