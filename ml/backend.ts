@@ -4,12 +4,13 @@
  * is loud: a WARN at start, and `fallback` is recorded so every run report repeats the warning.
  */
 import { readdirSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type * as TfWasm from '@tensorflow/tfjs-backend-wasm';
 import { applyOneDnnChoice } from './onednn';
 import type { OneDnnChoice } from './onednn';
+import { applyThreadChoice } from './threads';
+import type { ThreadChoice } from './threads';
 import type { Device, TfjsBackend } from '../contracts/vocabulary';
 
 export type RequestedBackend = 'auto' | TfjsBackend;
@@ -25,6 +26,8 @@ export interface BackendInfo {
   nativeVersion?: string;
   /** Intra-op threads the backend computes with. */
   threads: number;
+  /** Native only: TensorFlow's intra- and inter-op threads, and who chose them (ml/threads.ts). */
+  threadChoice?: ThreadChoice;
   /** True when native was wanted but could not load. */
   fallback: boolean;
   fallbackReason?: string;
@@ -82,11 +85,6 @@ let current: BackendInfo | undefined;
 /** The backend chosen by {@link initBackend}, if any. */
 export function backendInfo(): BackendInfo | undefined {
   return current;
-}
-
-function nativeThreads(): number {
-  const env = Number(process.env['TF_NUM_INTRAOP_THREADS']);
-  return Number.isFinite(env) && env > 0 ? env : os.availableParallelism();
 }
 
 async function useWasm(device: Device, fallbackReason?: string): Promise<BackendInfo> {
@@ -148,8 +146,9 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   }
   // TF's C++ start-up banners (oneDNN, CPU features) go to stderr unless told otherwise.
   process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '1';
-  // TensorFlow reads it once, when the library loads.
+  // TensorFlow reads these once, when the library loads.
   const onednn = applyOneDnnChoice();
+  const threads = applyThreadChoice();
   try {
     const node = load(pkg) as { version?: Record<string, string> };
     if (!(await tf.setBackend('tensorflow')))
@@ -166,7 +165,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
         : node.version?.['tfjs-node']
           ? { nativeVersion: `tfjs-node ${node.version['tfjs-node']}` }
           : {}),
-      threads: nativeThreads(),
+      threads: threads.intraOp,
+      threadChoice: threads,
       fallback: false,
       ...(noGpu ? { gpuFallback: noGpu } : {}),
       onednn,

@@ -26,6 +26,7 @@ async function main(): Promise<void> {
   logger.info(
     { ...backend, cudaVisibleDevices: process.env['CUDA_VISIBLE_DEVICES'] ?? null },
     `compute backend: ${backend.backend} (${backend.package}) on ${backend.device}, ${backend.threads} threads` +
+      (backend.threadChoice ? ` (${backend.threadChoice.interOp} inter-op; ${backend.threadChoice.why})` : '') +
       (backend.onednn ? `, oneDNN ${backend.onednn.on ? 'on' : 'off'} (${backend.onednn.why})` : ''),
   );
   const tls = temporalTls(env);
