@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RawTensor } from '../common/raw-tensor';
+import type { KeptClassTargets } from './losses';
 import { cnnGraphModel } from './graph/cnn-graph';
 import { mlpGraphModel } from './graph/mlp-graph';
 import { buildStepGraph, HYPER, varNode } from './graph/step-graph';
@@ -22,14 +23,13 @@ import type { StepResult } from './mlp-step';
 export type StepPlan = { path: 'compiled' } | { path: 'eager'; reason: string };
 
 /**
- * Whether `net` trains as one call per step: built-in MLPs and CNNs with full soft targets or none, on the native
- * backend. `CHRYSALIS_STEP=eager` forces the eager step (the reference), for comparisons.
+ * Whether `net` trains as one call per step: built-in MLPs and CNNs, with full or top-k soft targets or none, on the
+ * native backend. `CHRYSALIS_STEP=eager` forces the eager step (the reference), for comparisons.
  */
-export function compiledStepPlan(net: Net, o: { topK: boolean }, env: NodeJS.ProcessEnv = process.env): StepPlan {
+export function compiledStepPlan(net: Net, env: NodeJS.ProcessEnv = process.env): StepPlan {
   if (env['CHRYSALIS_STEP'] === 'eager') return { path: 'eager', reason: 'CHRYSALIS_STEP=eager' };
   if (!sessionsAvailable()) return { path: 'eager', reason: `the ${tf.getBackend()} backend runs no graphs` };
   if (!graphModel(net)) return { path: 'eager', reason: `${net.spec.kind} nets have no compiled step yet` };
-  if (o.topK) return { path: 'eager', reason: 'top-k soft targets have no compiled step yet' };
   return { path: 'compiled' };
 }
 
@@ -41,11 +41,11 @@ export function graphModel(net: Net): GraphModel | undefined {
   return undefined;
 }
 
-/** One batch's tensors for a compiled step. */
+/** One batch's tensors for a compiled step: soft targets as probability rows, or top-k buckets. */
 export interface CompiledBatch {
   x: tf.Tensor2D;
   labels: tf.Tensor1D;
-  softTargets?: tf.Tensor2D | undefined;
+  softTargets?: tf.Tensor2D | KeptClassTargets | undefined;
 }
 
 export class CompiledStep {
@@ -114,7 +114,14 @@ export class CompiledStep {
       ['x', batch.x],
       ['labels', batch.labels],
     ];
-    if (this.terms.soft) given.push(['soft', batch.softTargets!]);
+    const soft = batch.softTargets;
+    if (this.terms.soft && soft) {
+      const topK = 'mask' in soft;
+      if ((this.terms.topK ?? false) !== topK)
+        throw new Error('soft targets of another kind than the step was built for');
+      if (topK) given.push(['kept', soft.kept], ['mask', soft.mask], ['rest', soft.rest]);
+      else given.push(['soft', soft]);
+    }
     try {
       const [result] = this.session.run([...given, ...made], ['result']);
       const [loss, correct] = result!.dataSync();

@@ -355,10 +355,7 @@ class Stepper {
   step(batch: TrainBatch, lr: number, rng: Rng): StepResult {
     this.plan ??= this.choose(batch);
     const { x, labels, softTargets, temperature = 1 } = batch;
-    if (this.compiled) {
-      const soft = softTargets as tf.Tensor2D | undefined;
-      return this.compiled.step({ x, labels, softTargets: soft }, lr, temperature, this.cfg.alpha ?? 1, rng);
-    }
+    if (this.compiled) return this.compiled.step({ x, labels, softTargets }, lr, temperature, this.cfg.alpha ?? 1, rng);
     const result = trainStep(this.net, this.opt, batch, lr, rng);
     this.net.applyConstraints();
     return result;
@@ -366,10 +363,14 @@ class Stepper {
 
   private choose(batch: TrainBatch): StepPlan {
     const { softTargets } = batch;
-    const plan = compiledStepPlan(this.net, { topK: softTargets !== undefined && 'mask' in softTargets });
+    const plan = compiledStepPlan(this.net);
     if (plan.path === 'compiled') {
       const alpha = this.cfg.alpha ?? 1;
-      const terms = { soft: softTargets !== undefined && alpha > 0, hard: softTargets === undefined || alpha < 1 };
+      const terms = {
+        soft: softTargets !== undefined && alpha > 0,
+        hard: softTargets === undefined || alpha < 1,
+        topK: softTargets !== undefined && 'mask' in softTargets,
+      };
       this.compiled = CompiledStep.create(this.net, this.cfg.optimizer, terms, this.opt.state());
     }
     this.hooks.onStepPlan?.(plan);

@@ -195,7 +195,7 @@ function makeStep(
   path: 'project' | StepPath,
 ): BenchStep {
   const rng = new Rng(a.seed);
-  if (path === 'project' && compiledStepPlan(net, { topK: false }).path === 'compiled') {
+  if (path === 'project' && compiledStepPlan(net).path === 'compiled') {
     const compiled = CompiledStep.create(net, sgd(a.lr), { soft: false, hard: true });
     return {
       run: () => compiled.step({ x, labels: y }, a.lr, 1, 1, rng).loss,

@@ -31,10 +31,15 @@ export const HYPER = [
 export type HyperName = (typeof HYPER)[number];
 export type Hyper = Record<HyperName, number>;
 
-/** Which loss terms the step has: a soft term (teacher probabilities at T) and/or the hard-label term. */
+/**
+ * Which loss terms the step has: a soft term (teacher probabilities at T) and/or the hard-label term; `topK`: the
+ * soft targets are top-k buckets (ml/losses.ts keptClassKl), fed as `kept`, `mask` and `rest`.
+ */
 export interface StepTerms {
   soft: boolean;
   hard: boolean;
+  /** @default false */
+  topK?: boolean;
 }
 
 /** A named float variable of the graph: a parameter, or an optimiser slot (`m:<param>`, `v:<param>`). */
@@ -179,12 +184,9 @@ function lossGradient(
   const losses: Out[] = [];
   const grads: Out[] = [];
   if (terms.soft) {
-    const p = b.placeholder('soft', 'float', [-1, -1]);
-    const ce = b.f('SoftmaxCrossEntropyWithLogits', [b.f('RealDiv', [logits, hyper.temperature]), p]);
-    const negEntropy = b.reduce('Sum', b.f('Mul', [p, b.f('Log', [b.f('Maximum', [p, b.scalar(1e-30)])])]), [1]);
-    const kl = b.reduce('Mean', b.f('AddV2', [GraphBuilder.output(ce, 0), negEntropy]), [0]);
-    losses.push(b.f('Mul', [hyper.softLoss, kl]));
-    grads.push(b.f('Mul', [GraphBuilder.output(ce, 1), hyper.softGrad]));
+    const soft = terms.topK ? keptClassTerm(b, logits, hyper) : fullSoftTerm(b, logits, hyper);
+    losses.push(b.f('Mul', [hyper.softLoss, soft.kl]));
+    grads.push(b.f('Mul', [soft.grad, hyper.softGrad]));
   }
   if (terms.hard) {
     const ce = b.op('SparseSoftmaxCrossEntropyWithLogits', [logits, labels], {
@@ -196,6 +198,46 @@ function lossGradient(
   }
   const sum = (xs: Out[]) => (xs.length === 1 ? xs[0]! : b.f('AddV2', [xs[0]!, xs[1]!]));
   return { loss: sum(losses), dLogits: sum(grads) };
+}
+
+/** Mean KL(p ‖ softmax(z/T)) against full probability rows `soft`, and its gradient with respect to z/T. */
+function fullSoftTerm(b: GraphBuilder, logits: Out, hyper: Record<HyperName, Out>): { kl: Out; grad: Out } {
+  const p = b.placeholder('soft', 'float', [-1, -1]);
+  const ce = b.f('SoftmaxCrossEntropyWithLogits', [b.f('RealDiv', [logits, hyper.temperature]), p]);
+  const negEntropy = b.reduce('Sum', b.f('Mul', [p, b.f('Log', [b.f('Maximum', [p, b.scalar(1e-30)])])]), [1]);
+  return {
+    kl: b.reduce('Mean', b.f('AddV2', [GraphBuilder.output(ce, 0), negEntropy]), [0]),
+    grad: GraphBuilder.output(ce, 1),
+  };
+}
+
+/**
+ * ml/losses.ts's keptClassKl of z/T against top-k buckets (`kept` and `mask` n × C, `rest` n × 1), and its gradient
+ * in closed form: q − kept − (1 − mask)·rest·q/q_rest, with q = softmax(z/T) and q_rest the student's probability
+ * of the classes not kept; q/q_rest is exp(log q − log q_rest), clamped at 1 (its largest value where not kept)
+ * so the kept classes, masked out, cannot overflow it.
+ */
+function keptClassTerm(b: GraphBuilder, logits: Out, hyper: Record<HyperName, Out>): { kl: Out; grad: Out } {
+  const kept = b.placeholder('kept', 'float', [-1, -1]);
+  const mask = b.placeholder('mask', 'float', [-1, -1]);
+  const rest = b.placeholder('rest', 'float', [-1, 1]);
+  const z = b.f('RealDiv', [logits, hyper.temperature]);
+  const logSumExp = (x: Out) => {
+    const m = b.reduce('Max', x, [1], true);
+    return b.f('AddV2', [m, b.f('Log', [b.reduce('Sum', b.f('Exp', [b.f('Sub', [x, m])]), [1], true)])]);
+  };
+  const logZ = logSumExp(z);
+  const logQ = b.f('Sub', [z, logZ]);
+  const restLogQ = b.f('Sub', [logSumExp(b.f('Sub', [z, b.f('Mul', [mask, b.scalar(1e30)])])), logZ]);
+  const plogp = (p: Out) => b.reduce('Sum', b.f('Mul', [p, b.f('Log', [b.f('Maximum', [p, b.scalar(1e-30)])])]), [1]);
+  const cross = b.f('AddV2', [
+    b.reduce('Sum', b.f('Mul', [kept, logQ]), [1]),
+    b.reduce('Sum', b.f('Mul', [rest, restLogQ]), [1]),
+  ]);
+  const kl = b.reduce('Mean', b.f('Sub', [b.f('AddV2', [plogp(kept), plogp(rest)]), cross]), [0]);
+  const share = b.f('Exp', [b.f('Minimum', [b.f('Sub', [logQ, restLogQ]), b.scalar(0)])]);
+  const outside = b.f('Mul', [b.f('Mul', [b.f('Sub', [b.scalar(1), mask]), share]), rest]);
+  return { kl, grad: b.f('Sub', [b.f('Sub', [b.f('Exp', [logQ]), kept]), outside]) };
 }
 
 /** The optimiser's fused in-place update of `name`, after `after`. */

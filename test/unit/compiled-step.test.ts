@@ -7,6 +7,7 @@ import type { RawTensor } from '../../common/raw-tensor';
 import { CompiledStep, compiledStepPlan } from '../../ml/compiled-step';
 import type { StepPlan } from '../../ml/compiled-step';
 import type { InputShape } from '../../common/input-shape';
+import type { KeptClassTargets } from '../../ml/losses';
 import type { BuiltInSpec, MlpSpec } from '../../ml/models';
 import { mlpStep } from '../../ml/mlp-step';
 import { trainStep } from '../../ml/train-step';
@@ -203,26 +204,81 @@ test('a compiled step starts from the optimizer state it is given, as the eager 
   for (const x of [opt, eager, compiledNet]) x.dispose();
 });
 
-test('compiledStepPlan: MLPs and CNNs on native compile; layers nets, top-k targets and CHRYSALIS_STEP=eager stay eager, saying why', () => {
+test('compiledStepPlan: MLPs and CNNs on native compile; layers nets and CHRYSALIS_STEP=eager stay eager, saying why', () => {
   const mlp = build({ kind: 'mlp', hidden: [4] });
   const cnn = buildNet({ kind: 'cnn', filters: [2], dense: 4 }, { inputShape: [4, 4], numClasses: 3, seed: 1 });
-  assert.deepEqual(compiledStepPlan(mlp, { topK: false }, {}), { path: 'compiled' });
-  assert.deepEqual(compiledStepPlan(cnn, { topK: false }, {}), { path: 'compiled' });
-  assert.deepEqual(compiledStepPlan(mlp, { topK: true }, {}), {
-    path: 'eager',
-    reason: 'top-k soft targets have no compiled step yet',
-  });
+  assert.deepEqual(compiledStepPlan(mlp, {}), { path: 'compiled' });
+  assert.deepEqual(compiledStepPlan(cnn, {}), { path: 'compiled' });
   const layers = { ...mlp, spec: { kind: 'layers' as const, topology: '/x/model.json' } };
-  assert.deepEqual(compiledStepPlan(layers, { topK: false }, {}), {
-    path: 'eager',
-    reason: 'layers nets have no compiled step yet',
-  });
-  assert.deepEqual(compiledStepPlan(mlp, { topK: false }, { CHRYSALIS_STEP: 'eager' }), {
+  assert.deepEqual(compiledStepPlan(layers, {}), { path: 'eager', reason: 'layers nets have no compiled step yet' });
+  assert.deepEqual(compiledStepPlan(mlp, { CHRYSALIS_STEP: 'eager' }), {
     path: 'eager',
     reason: 'CHRYSALIS_STEP=eager',
   });
   mlp.dispose();
   cnn.dispose();
+});
+
+/** Top-k buckets of probability rows: the k largest classes kept, the rest summed (as ml/soft-targets.ts stores). */
+function topKOf(p: tf.Tensor2D, k: number): KeptClassTargets {
+  const [n, c] = p.shape;
+  const v = p.dataSync();
+  const kept = new Float32Array(n * c);
+  const mask = new Float32Array(n * c);
+  const rest = new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    const order = Array.from({ length: c }, (_, j) => j).sort((a, b) => v[r * c + b]! - v[r * c + a]!);
+    let sum = 0;
+    for (const j of order.slice(0, k)) {
+      kept[r * c + j] = v[r * c + j]!;
+      mask[r * c + j] = 1;
+      sum += v[r * c + j]!;
+    }
+    rest[r] = Math.max(0, 1 - sum);
+  }
+  return { kept: tf.tensor2d(kept, [n, c]), mask: tf.tensor2d(mask, [n, c]), rest: tf.tensor2d(rest, [n, 1]) };
+}
+
+for (const k of [2, CLASSES]) {
+  test(`the compiled step follows the eager one on top-${k} soft targets (α = 0.8, T = 3, momentum)`, () => {
+    const spec: MlpSpec = { kind: 'mlp', hidden: [16], hiddenDropout: 0.2 };
+    const opt = sgd(0.9);
+    const [eager, compiledNet] = [build(spec), build(spec)];
+    const eagerOpt = new Optimizer(opt, eager.params);
+    const compiled = CompiledStep.create(compiledNet, opt, { soft: true, hard: true, topK: true });
+    const [rngEager, rngCompiled] = [new Rng(4), new Rng(4)];
+    for (let step = 0; step < 6; step++) {
+      const b = batchOf(200 + step);
+      const buckets = topKOf(b.softTargets, k);
+      const batch = { x: b.x, labels: b.labels, softTargets: buckets, temperature: 3, alpha: 0.8 };
+      const want = trainStep(eager, eagerOpt, batch, 0.1, rngEager);
+      const got = compiled.step({ x: b.x, labels: b.labels, softTargets: buckets }, 0.1, 3, 0.8, rngCompiled);
+      assert.ok(
+        Math.abs(got.loss - want.loss) <= 1e-5 * Math.abs(want.loss),
+        `step ${step}: ${got.loss} vs ${want.loss}`,
+      );
+      assert.equal(got.correct, want.correct);
+      tf.dispose([b.x, b.labels, b.softTargets, buckets.kept, buckets.mask, buckets.rest]);
+    }
+    const gap = relativeGap(compiled.weights(), exportWeights(eager));
+    assert.ok(gap < 1e-5, `weights within float rounding of the tape's (relative gap ${gap})`);
+    compiled.dispose();
+    for (const x of [eagerOpt, eager, compiledNet]) x.dispose();
+  });
+}
+
+test('a compiled step refuses soft targets of another kind than it was built for', () => {
+  const net = build({ kind: 'mlp', hidden: [4] });
+  const compiled = CompiledStep.create(net, sgd(0), { soft: true, hard: false });
+  const b = batchOf(1);
+  const buckets = topKOf(b.softTargets, 2);
+  assert.throws(
+    () => compiled.step({ x: b.x, labels: b.labels, softTargets: buckets }, 0.1, 1, 1, new Rng(1)),
+    /soft targets of another kind than the step was built for/,
+  );
+  tf.dispose([b.x, b.labels, b.softTargets, buckets.kept, buckets.mask, buckets.rest]);
+  compiled.dispose();
+  net.dispose();
 });
 
 /** A small image task for train(): 64 examples of 4×5 pixels, labels from the pixels' sums. */
