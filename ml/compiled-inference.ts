@@ -4,7 +4,7 @@
  * else its eager forward pass. Soft targets, evaluation and online teachers run through {@link netInference}.
  */
 import * as tf from '@tensorflow/tfjs';
-import { graphModel } from './compiled-step';
+import { compiledWanted, graphModel } from './compiled-step';
 import { layersGraph } from './graph/layers-graph';
 import { buildInferenceGraph } from './graph/step-graph';
 import { GraphSession, sessionsAvailable } from './graph/session';
@@ -25,7 +25,7 @@ export interface NetInference {
  * a copy of the weights: make a new one after training changes them. `CHRYSALIS_STEP=eager` keeps it eager.
  */
 export function netInference(net: Net, env: NodeJS.ProcessEnv = process.env): NetInference {
-  const model = env['CHRYSALIS_STEP'] === 'eager' || !sessionsAvailable() ? undefined : graphModel(net);
+  const model = compiledWanted(env) !== undefined || !sessionsAvailable() ? undefined : graphModel(net);
   if (!model) return { forward: (x) => net.forward(x), compiled: false, dispose: () => undefined };
   return sessionInference(
     buildInferenceGraph(model),
@@ -48,7 +48,8 @@ export function layersInference(
     eagerWhy: why,
     dispose: () => undefined,
   });
-  if (env['CHRYSALIS_STEP'] === 'eager') return eager('CHRYSALIS_STEP=eager');
+  const unwanted = compiledWanted(env);
+  if (unwanted) return eager(unwanted);
   if (!sessionsAvailable()) return eager(`the ${tf.getBackend()} backend runs no graphs`);
   const graph = layersGraph(model);
   if ('unsupported' in graph) return eager(graph.unsupported);

@@ -23,11 +23,27 @@ import type { StepResult } from './mlp-step';
 export type StepPlan = { path: 'compiled' } | { path: 'eager'; reason: string };
 
 /**
+ * Why the compiled path is opt-in for now: a compute worker aborted once in CI (TensorFlow's "Check failed:
+ * IsAligned()" in tensor.cc) at a student's first compiled step; until that is understood, the eager step stays
+ * the default and `CHRYSALIS_STEP=compiled` turns the one-call path on (bench/ and its unit tests use it).
+ */
+export const COMPILED_OPT_IN =
+  'the compiled step is opt-in (CHRYSALIS_STEP=compiled) until an alignment abort seen once in CI is understood';
+
+/** Whether `CHRYSALIS_STEP` asks for the compiled path; else why not. */
+export function compiledWanted(env: NodeJS.ProcessEnv): string | undefined {
+  const v = env['CHRYSALIS_STEP'];
+  if (v === 'compiled') return undefined;
+  return v === 'eager' ? 'CHRYSALIS_STEP=eager' : COMPILED_OPT_IN;
+}
+
+/**
  * Whether `net` trains as one call per step: built-in MLPs and CNNs, with full or top-k soft targets or none, on the
- * native backend. `CHRYSALIS_STEP=eager` forces the eager step (the reference), for comparisons.
+ * native backend, when `CHRYSALIS_STEP=compiled` asks for it ({@link COMPILED_OPT_IN}); else the eager step.
  */
 export function compiledStepPlan(net: Net, env: NodeJS.ProcessEnv = process.env): StepPlan {
-  if (env['CHRYSALIS_STEP'] === 'eager') return { path: 'eager', reason: 'CHRYSALIS_STEP=eager' };
+  const unwanted = compiledWanted(env);
+  if (unwanted) return { path: 'eager', reason: unwanted };
   if (!sessionsAvailable()) return { path: 'eager', reason: `the ${tf.getBackend()} backend runs no graphs` };
   if (!graphModel(net)) return { path: 'eager', reason: `${net.spec.kind} nets have no compiled step yet` };
   return { path: 'compiled' };

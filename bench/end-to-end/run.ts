@@ -72,6 +72,8 @@ function figures(
 }
 
 async function main(): Promise<void> {
+  // The compiled step is opt-in for now (ml/compiled-step.ts COMPILED_OPT_IN); the workers inherit this.
+  process.env['CHRYSALIS_STEP'] ??= 'compiled';
   const teacherEpochs = Number(arg('teacher-epochs', '2'));
   const studentEpochs = Number(arg('student-epochs', '2'));
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'chrysalis-e2e-'));

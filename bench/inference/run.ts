@@ -39,6 +39,8 @@ function row(name: string, c: ModelCost): string {
 }
 
 async function main(): Promise<void> {
+  // Compiled inference is opt-in for now (ml/compiled-step.ts COMPILED_OPT_IN): the bench times it.
+  process.env['CHRYSALIS_STEP'] ??= 'compiled';
   const { values } = parseArgs({
     options: { calls: { type: 'string', default: '200' }, out: { type: 'string' }, only: { type: 'string' } },
   });

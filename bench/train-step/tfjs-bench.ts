@@ -442,6 +442,8 @@ async function versions(info: BackendInfo): Promise<Record<string, unknown>> {
 }
 
 async function main(): Promise<void> {
+  // The project's compiled step is opt-in for now (ml/compiled-step.ts COMPILED_OPT_IN): the bench times it.
+  process.env['CHRYSALIS_STEP'] ??= 'compiled';
   const a = parse();
   const loadBefore = os.loadavg()[0]!;
   const info = await initBackend({ requested: a.backend });

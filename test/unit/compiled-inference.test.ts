@@ -8,6 +8,9 @@ import { layersInference, netInference } from '../../ml/compiled-inference';
 import { toLayersModel } from '../../ml/export';
 import { tidyValues } from '../../ml/tidy-values';
 
+/** The compiled path is opt-in for now (ml/compiled-step.ts COMPILED_OPT_IN). */
+const ON = { CHRYSALIS_STEP: 'compiled' };
+
 before(async () => {
   await initBackend({ requested: 'auto' });
 });
@@ -33,7 +36,7 @@ for (const { name, spec, shape } of NETS) {
       Float32Array.from({ length: 7 * net.inputSize }, () => rng.next()),
       [7, net.inputSize],
     );
-    const inference = netInference(net, {});
+    const inference = netInference(net, ON);
     assert.equal(inference.compiled, true);
     const before = tf.memory().numTensors;
     const got = inference.forward(x);
@@ -78,7 +81,7 @@ test('a layers model runs as one call where its layers have a graph: the exports
   for (const { spec, shape } of NETS) {
     const net = buildNet(spec, { inputShape: shape, numClasses: 4, seed: 6 });
     const model = toLayersModel(net, shape);
-    const inference = layersInference(model, {});
+    const inference = layersInference(model, ON);
     assert.equal(inference.compiled, true, `${spec.kind}: ${inference.eagerWhy}`);
     const rng = new Rng(8);
     const x = tf.tensor2d(
@@ -103,7 +106,7 @@ test('a layers model with a layer that has no graph keeps tfjs predict, and says
       tf.layers.dense({ units: 2, activation: 'softmax' }),
     ],
   });
-  const inference = layersInference(model, {});
+  const inference = layersInference(model, ON);
   assert.equal(inference.compiled, false);
   assert.equal(inference.eagerWhy, 'norm: layer BatchNormalization');
   const x = tf.ones<tf.Rank.R2>([2, 3]);
@@ -113,7 +116,7 @@ test('a layers model with a layer that has no graph keeps tfjs predict, and says
   const swish = tf.sequential({
     layers: [tf.layers.dense({ units: 2, inputShape: [3], activation: 'swish', name: 'sw' })],
   });
-  assert.equal(layersInference(swish, {}).eagerWhy, 'sw: activation "swish"');
+  assert.equal(layersInference(swish, ON).eagerWhy, 'sw: activation "swish"');
   model.dispose();
   swish.dispose();
 });

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Optimizer, Rng, buildNet, exportWeights, initBackend, train } from '../../ml';
 import type { Net, OptimizerSpec, TrainConfig, TrainSnapshot } from '../../ml';
 import type { RawTensor } from '../../common/raw-tensor';
-import { CompiledStep, compiledStepPlan } from '../../ml/compiled-step';
+import { COMPILED_OPT_IN, CompiledStep, compiledStepPlan } from '../../ml/compiled-step';
 import type { StepPlan } from '../../ml/compiled-step';
 import type { InputShape } from '../../common/input-shape';
 import type { KeptClassTargets } from '../../ml/losses';
@@ -204,13 +204,15 @@ test('a compiled step starts from the optimizer state it is given, as the eager 
   for (const x of [opt, eager, compiledNet]) x.dispose();
 });
 
-test('compiledStepPlan: MLPs and CNNs on native compile; layers nets and CHRYSALIS_STEP=eager stay eager, saying why', () => {
+test('compiledStepPlan: MLPs and CNNs on native compile when asked; layers nets, the default and CHRYSALIS_STEP=eager stay eager, saying why', () => {
   const mlp = build({ kind: 'mlp', hidden: [4] });
   const cnn = buildNet({ kind: 'cnn', filters: [2], dense: 4 }, { inputShape: [4, 4], numClasses: 3, seed: 1 });
-  assert.deepEqual(compiledStepPlan(mlp, {}), { path: 'compiled' });
-  assert.deepEqual(compiledStepPlan(cnn, {}), { path: 'compiled' });
+  const on = { CHRYSALIS_STEP: 'compiled' };
+  assert.deepEqual(compiledStepPlan(mlp, on), { path: 'compiled' });
+  assert.deepEqual(compiledStepPlan(cnn, on), { path: 'compiled' });
   const layers = { ...mlp, spec: { kind: 'layers' as const, topology: '/x/model.json' } };
-  assert.deepEqual(compiledStepPlan(layers, {}), { path: 'eager', reason: 'layers nets have no compiled step yet' });
+  assert.deepEqual(compiledStepPlan(layers, on), { path: 'eager', reason: 'layers nets have no compiled step yet' });
+  assert.deepEqual(compiledStepPlan(mlp, {}), { path: 'eager', reason: COMPILED_OPT_IN }, 'opt-in for now');
   assert.deepEqual(compiledStepPlan(mlp, { CHRYSALIS_STEP: 'eager' }), {
     path: 'eager',
     reason: 'CHRYSALIS_STEP=eager',
@@ -308,8 +310,7 @@ async function trained(
 ): Promise<{ weights: Record<string, RawTensor>; plans: StepPlan[] }> {
   const spec: MlpSpec = { kind: 'mlp', hidden: [12], hiddenDropout: 0.25, maxNorm: 2 };
   const saved = process.env['CHRYSALIS_STEP'];
-  if (env === undefined) delete process.env['CHRYSALIS_STEP'];
-  else process.env['CHRYSALIS_STEP'] = env;
+  process.env['CHRYSALIS_STEP'] = env ?? 'compiled';
   try {
     const plans: StepPlan[] = [];
     const net = build(spec);
