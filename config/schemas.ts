@@ -49,8 +49,17 @@ export const optimizerSchema = z.discriminatedUnion('kind', [
       learningRate: z.number().positive(),
       momentum: z.number().min(0).max(0.999).optional(),
       nesterov: z.boolean().optional(),
+      /** Momentum from `from` at the first epoch rising linearly to `momentum` at epoch `epochs` (the paper's teacher). */
+      momentumRamp: z
+        .object({ from: z.number().min(0).max(0.999), epochs: positiveInt.max(100000) })
+        .strict()
+        .optional(),
     })
-    .strict(),
+    .strict()
+    .refine((o) => !o.momentumRamp || o.momentumRamp.from <= (o.momentum ?? 0.9), {
+      message: 'momentumRamp.from must not exceed momentum (the ramp rises to it)',
+      path: ['momentumRamp', 'from'],
+    }),
   z
     .object({
       kind: z.literal('adam'),

@@ -15,6 +15,7 @@ import type { GraphModel, Hyper, StepGraph, StepTerms } from './graph/step-graph
 import { GraphSession, sessionsAvailable } from './graph/session';
 import type { Net } from './models';
 import { exportWeights } from './models';
+import { momentumAt } from './optimizers';
 import type { OptimizerSpec } from './optimizers';
 import type { Rng } from './rng';
 import type { StepResult } from './mlp-step';
@@ -66,6 +67,8 @@ export interface CompiledBatch {
 
 export class CompiledStep {
   private t = 0;
+  /** SGD's momentum for the next steps (fed with each step, so a schedule costs nothing); Optimizer.momentum. */
+  momentum: number;
 
   private constructor(
     private readonly net: Net,
@@ -73,7 +76,9 @@ export class CompiledStep {
     private readonly terms: StepTerms,
     private readonly graph: StepGraph,
     private readonly session: GraphSession,
-  ) {}
+  ) {
+    this.momentum = momentumAt(optimizer, 0);
+  }
 
   /**
    * A session for `net`'s steps under `optimizer` with the given loss terms, holding the net's current weights and
@@ -111,7 +116,7 @@ export class CompiledStep {
     const a = this.terms.soft ? (this.terms.hard ? alpha : 1) : 0;
     const hyper: Hyper = {
       lr,
-      momentum: this.optimizer.kind === 'sgd' ? (this.optimizer.momentum ?? 0.9) : 0,
+      momentum: this.momentum,
       temperature: T,
       softGrad: (a * T) / n,
       hardGrad: (1 - a) / n,

@@ -8,7 +8,7 @@ export { encodeIdx, parseIdx, IdxFormatError } from './idx';
 export { distillationLoss, softCrossEntropy, softKl, softTargetsAt } from './losses';
 export { buildNet, exportWeights, importWeights, paramCount } from './models';
 export type { BuiltInSpec, ModelSpec, Net } from './models';
-export { Optimizer, learningRateAt } from './optimizers';
+export { Optimizer, learningRateAt, momentumAt } from './optimizers';
 export type { LrSchedule, OptimizerSpec } from './optimizers';
 export { Rng, deriveSeed } from './rng';
 export { makePlan } from './splits';

@@ -11,6 +11,12 @@ export type OptimizerSpec =
       learningRate: number;
       /** @default 0.9 */ momentum?: number | undefined;
       /** @default false */ nesterov?: boolean | undefined;
+      /**
+       * Momentum rising linearly from `from` at epoch 0 to `momentum` at epoch `epochs`, then held: the schedule of
+       * the paper's teacher (Hinton et al. 2012, "Improving neural networks by preventing co-adaptation", 0.5 to
+       * 0.99). @default none: `momentum` from the first step
+       */
+      momentumRamp?: { from: number; epochs: number } | undefined;
     }
   | {
       kind: 'adam';
@@ -42,6 +48,15 @@ export function learningRateAt(spec: OptimizerSpec, schedule: LrSchedule, epoch:
   }
 }
 
+/** The momentum SGD uses in `epoch` (0-based): `momentum`, or where its ramp has got to (0 for Adam). */
+export function momentumAt(spec: OptimizerSpec, epoch: number): number {
+  if (spec.kind !== 'sgd') return 0;
+  const target = spec.momentum ?? 0.9;
+  const ramp = spec.momentumRamp;
+  if (!ramp) return target;
+  return ramp.from + (target - ramp.from) * Math.min(1, epoch / ramp.epochs);
+}
+
 function plainSgd(spec: Extract<OptimizerSpec, { kind: 'sgd' }>): boolean {
   return spec.momentum === 0;
 }
@@ -49,11 +64,14 @@ function plainSgd(spec: Extract<OptimizerSpec, { kind: 'sgd' }>): boolean {
 export class Optimizer {
   private readonly slots = new Map<string, tf.Variable>();
   private t = 0;
+  /** SGD's momentum now: `momentumAt` the epoch training is in (`setEpoch`). */
+  momentum: number;
 
   constructor(
     readonly spec: OptimizerSpec,
     private readonly params: Map<string, tf.Variable>,
   ) {
+    this.momentum = momentumAt(spec, 0);
     // Plain SGD (momentum 0) keeps no slot: m would always equal g, and writing it costs ~20% of a step.
     const names = spec.kind === 'sgd' ? (plainSgd(spec) ? [] : ['m']) : ['m', 'v'];
     for (const [name, p] of params)
@@ -117,7 +135,7 @@ export class Optimizer {
         }
         const m = this.slots.get(`m:${name}`)!;
         if (this.spec.kind === 'sgd') {
-          const mu = this.spec.momentum ?? 0.9;
+          const mu = this.momentum;
           m.assign(tf.add(tf.mul(m, mu), g));
           const step = this.spec.nesterov ? tf.add(g, tf.mul(m, mu)) : m;
           p.assign(tf.sub(p, tf.mul(step, lr)));
@@ -132,6 +150,11 @@ export class Optimizer {
         }
       }
     });
+  }
+
+  /** Moves SGD's momentum to where its schedule is in `epoch` (0-based). */
+  setEpoch(epoch: number): void {
+    this.momentum = momentumAt(this.spec, epoch);
   }
 
   state(): Record<string, RawTensor> {

@@ -13,7 +13,7 @@ import type { SoftBatch, StoredSoftTargets } from './soft-targets';
 import type { Net } from './models';
 import { exportWeights, importWeights } from './models';
 import type { LrSchedule, OptimizerSpec } from './optimizers';
-import { Optimizer, learningRateAt } from './optimizers';
+import { Optimizer, learningRateAt, momentumAt } from './optimizers';
 import { Rng, deriveSeed } from './rng';
 import { trainStep } from './train-step';
 import type { TrainBatch } from './train-step';
@@ -98,6 +98,8 @@ export interface EpochStats {
   /** Accuracy on the training batches seen this epoch (with dropout/jitter active). */
   trainAccuracy: number;
   learningRate: number;
+  /** SGD's momentum this epoch, where it follows a schedule (`momentumRamp`). */
+  momentum?: number;
   seconds: number;
 }
 
@@ -297,6 +299,7 @@ export async function train(
     const source = windowSource(data, cfg.seed);
     for await (const { epoch, index, windows, before, batches, data: examples } of prefetched(source, from, last, bs)) {
       const lr = learningRateAt(cfg.optimizer, cfg.lrSchedule ?? { kind: 'constant' }, epoch, cfg.epochs);
+      stepper.setEpoch(epoch);
       const w = windows[index]!;
       const rngs = {
         jitter: new Rng(deriveSeed(cfg.seed, `jitter/${w.label}`)),
@@ -324,6 +327,9 @@ export async function train(
         loss: totals.lossSum / n,
         trainAccuracy: totals.correct / n,
         learningRate: lr,
+        ...(cfg.optimizer.kind === 'sgd' && cfg.optimizer.momentumRamp
+          ? { momentum: momentumAt(cfg.optimizer, epoch) }
+          : {}),
         seconds,
       };
       history.push(stats);
@@ -352,6 +358,12 @@ class Stepper {
     private readonly hooks: TrainHooks,
   ) {}
 
+  /** Moves the momentum schedule to `epoch` (0-based), on whichever path steps. */
+  setEpoch(epoch: number): void {
+    this.opt.setEpoch(epoch);
+    if (this.compiled) this.compiled.momentum = this.opt.momentum;
+  }
+
   step(batch: TrainBatch, lr: number, rng: Rng): StepResult {
     this.plan ??= this.choose(batch);
     const { x, labels, softTargets, temperature = 1 } = batch;
@@ -372,6 +384,7 @@ class Stepper {
         topK: softTargets !== undefined && 'mask' in softTargets,
       };
       this.compiled = CompiledStep.create(this.net, this.cfg.optimizer, terms, this.opt.state());
+      this.compiled.momentum = this.opt.momentum;
     }
     this.hooks.onStepPlan?.(plan);
     return plan;

@@ -307,6 +307,7 @@ const CONFIG: TrainConfig = {
 async function trained(
   env: string | undefined,
   resumeAfter?: number,
+  config: TrainConfig = CONFIG,
 ): Promise<{ weights: Record<string, RawTensor>; plans: StepPlan[] }> {
   const spec: MlpSpec = { kind: 'mlp', hidden: [12], hiddenDropout: 0.25, maxNorm: 2 };
   const saved = process.env['CHRYSALIS_STEP'];
@@ -321,12 +322,12 @@ async function trained(
         if (s.epoch === resumeAfter) snap = snapshot();
       },
     };
-    await train(net, trainData(), resumeAfter ? { ...CONFIG, stopAfterEpoch: resumeAfter } : CONFIG, hooks);
+    await train(net, trainData(), resumeAfter ? { ...config, stopAfterEpoch: resumeAfter } : config, hooks);
     if (resumeAfter) {
       // A new net, as on another worker: everything it knows comes from the snapshot.
       net.dispose();
       const resumed = build(spec);
-      await train(resumed, trainData(), CONFIG, { onStepPlan: (p) => plans.push(p) }, snap);
+      await train(resumed, trainData(), config, { onStepPlan: (p) => plans.push(p) }, snap);
       const weights = exportWeights(resumed);
       resumed.dispose();
       return { weights, plans };
@@ -355,4 +356,19 @@ test('a compiled run resumed from its checkpoint gives the uninterrupted run wei
   const resumed = await trained(undefined, 2);
   assert.deepEqual(resumed.plans, [{ path: 'compiled' }, { path: 'compiled' }]);
   assert.deepEqual(resumed.weights, whole.weights);
+});
+
+test('a momentum schedule steps the same on both paths, matters, and resumes bit for bit', async () => {
+  const ramped: TrainConfig = {
+    ...CONFIG,
+    optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9, momentumRamp: { from: 0.5, epochs: 3 } },
+  };
+  const compiled = await trained(undefined, undefined, ramped);
+  const eager = await trained('eager', undefined, ramped);
+  const gap = relativeGap(compiled.weights, eager.weights);
+  assert.ok(gap < 1e-4, `momentum 0.5 → 0.9 over 3 epochs: relative gap ${gap}`);
+  const constant = await trained(undefined);
+  assert.ok(relativeGap(compiled.weights, constant.weights) > 1e-3, 'the ramp changed the steps');
+  const resumed = await trained(undefined, 2, ramped);
+  assert.deepEqual(resumed.weights, compiled.weights, 'resumed mid-ramp');
 });

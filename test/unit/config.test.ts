@@ -75,7 +75,7 @@ test('invalid inputs name the field and the expectation', () => {
   assert.equal(
     issues({ preset: 'mnist-nope' }),
     'invalid input: preset: unknown preset "mnist-nope"; expected one of: ' +
-      'mnist-quick, mnist-paper, mnist-tiny-sweep, mnist-omit-3, mnist-only-7-8, mnist-transfer-3pct, ' +
+      'mnist-quick, mnist-paper, mnist-paper-recipe, mnist-paper-recipe-online, mnist-tiny-sweep, mnist-omit-3, mnist-only-7-8, mnist-transfer-3pct, ' +
       'mnist-beat-paper',
   );
   assert.match(
@@ -107,6 +107,13 @@ test('invalid inputs name the field and the expectation', () => {
   assert.match(
     issues({ preset: 'mnist-quick', overrides: { data: { dataset: 'idx' } } }),
     /data\.idx: give data\.idx \(the four IDX files\) exactly when data\.dataset is "idx"/,
+  );
+  assert.match(
+    issues({
+      preset: 'mnist-paper-recipe',
+      overrides: { teachers: { train: { optimizer: { momentum: 0.9, momentumRamp: { from: 0.95 } } } } },
+    }),
+    /teachers\.train\.optimizer\.momentumRamp\.from: momentumRamp\.from must not exceed momentum/,
   );
   assert.match(issues({ preset: 'mnist-quick', bogus: 1 }), /^invalid input: bogus: unknown key \(not allowed here\)$/);
 });

@@ -10,6 +10,7 @@ import {
   initBackend,
   makePlan,
   metrics,
+  momentumAt,
   parseIdx,
   searchBiasShift,
   softCrossEntropy,
@@ -175,6 +176,25 @@ test('optimizers: plain SGD is p − lr·g, stateless; momentum keeps its slot a
   );
   assert.throws(() => again.loadState({ step: saved['step']! }), /optimizer state lacks slot m:w/);
   [sgd, mom, again].forEach((o) => o.dispose());
+});
+
+test("a momentum ramp rises linearly to the optimizer's momentum and holds; the eager update uses it", () => {
+  const spec = { kind: 'sgd', learningRate: 0.1, momentum: 0.99, momentumRamp: { from: 0.5, epochs: 500 } } as const;
+  assert.deepEqual(
+    [0, 250, 499, 500, 3000].map((e) => +momentumAt(spec, e).toFixed(6)),
+    [0.5, 0.745, 0.98902, 0.99, 0.99],
+  );
+  assert.equal(momentumAt({ kind: 'sgd', learningRate: 0.1 }, 7), 0.9, 'no ramp: the momentum, default 0.9');
+  assert.equal(momentumAt({ kind: 'adam', learningRate: 0.1 }, 7), 0);
+  // At epoch 250 the second step moves by lr·(0.745·g + g).
+  const w = new Map([['w', tf.variable(tf.tensor1d([1]))]]);
+  const opt = new Optimizer(spec, w);
+  opt.setEpoch(250);
+  const g = new Map([['w', tf.tensor1d([1])]]);
+  opt.apply(g, 0.1);
+  opt.apply(g, 0.1);
+  assert.equal(+w.get('w')!.dataSync()[0]!.toFixed(6), +(1 - 0.1 - 0.1 * 1.745).toFixed(6));
+  opt.dispose();
 });
 
 test('Optimizer.minimize: plain SGD folds lr into the gradients yet matches apply() with true gradients', () => {
