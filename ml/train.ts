@@ -5,139 +5,31 @@
  * Every epoch's randomness (shuffle order, jitter, dropout) is derived from (seed, epoch), so a run
  * resumed from the checkpoint after epoch k replays epochs k+1… exactly as an uninterrupted run would.
  */
-import type { InputShape } from '../common/input-shape';
 import * as tf from '@tensorflow/tfjs';
 import { fillBatch, fillShiftedBatch } from './batches';
 import { softBatch } from './soft-targets';
 import type { SoftBatch, StoredSoftTargets } from './soft-targets';
 import type { Net } from './models';
-import { exportWeights, importWeights } from './models';
-import type { LrSchedule, OptimizerSpec } from './optimizers';
+import { importWeights } from './models';
 import { Optimizer, learningRateAt, momentumAt } from './optimizers';
 import { Rng, deriveSeed } from './rng';
-import { trainStep } from './train-step';
-import type { TrainBatch } from './train-step';
-import { CompiledStep, compiledStepPlan } from './compiled-step';
-import type { StepPlan } from './compiled-step';
-import type { StepResult } from './mlp-step';
+import { Stepper } from './stepper';
 import { scoped } from './tidy-values';
-import type { RawTensor } from '../common/raw-tensor';
-import type { Pixels } from './datasets';
 import { epochWindows, shardStarts, windowPositions } from './shards';
-import type { StreamLayout, StreamWindow } from './shards';
+import type { StreamWindow } from './shards';
+import type {
+  EpochStats,
+  InMemoryExamples,
+  SoftTargetReader,
+  StreamPosition,
+  TrainConfig,
+  TrainData,
+  TrainHooks,
+  TrainSnapshot,
+} from './train-types';
 
-export interface TrainConfig {
-  epochs: number;
-  batchSize: number;
-  optimizer: OptimizerSpec;
-  /** @default { kind: 'constant' } */
-  lrSchedule?: LrSchedule;
-  seed: number;
-  /** Max translation in pixels applied to every training image. @default 0 */
-  jitter?: number;
-  /** Distillation temperature (only with soft targets). @default 1 */
-  temperature?: number;
-  /** Weight of the soft term (only with soft targets). @default 1 */
-  alpha?: number;
-  /**
-   * Stop after this many epochs, with the learning rate still scheduled over `epochs`: the result is
-   * the first epochs of the full run, which a later call resumes (successive halving). @default epochs
-   */
-  stopAfterEpoch?: number;
-}
-
-/** A split's examples in memory: inputs (n × rows·cols·channels) and labels, indexed by example. */
-export interface InMemoryExamples {
-  images: Pixels;
-  labels: Uint8Array;
-}
-
-/**
- * A split read a window of shards at a time (ml/shards.ts): training holds the window it trains and the next
- * one, prefetched, never the whole split.
- */
-export interface ShardStream extends StreamLayout {
-  /** Examples in shard s (shardSize except for the split's last shard). */
-  shardLength(s: number): number;
-  /** The shards' examples, concatenated in the order given. */
-  load(shards: readonly number[]): Promise<InMemoryExamples>;
-}
-
-/** The examples as one array in memory, or as a stream of shards. */
-export type ExampleData = InMemoryExamples | { stream: ShardStream };
-
-export type TrainData = ExampleData & {
-  side: InputShape;
-  /** The training examples (sorted when streamed); row i of the training set is example indices[i]. */
-  indices: Int32Array;
-  /**
-   * Teacher probabilities at T, row i for indices[i]: n × numClasses, or top-k buckets (ml/soft-targets.ts); or a
-   * reader of them, which a streamed run asks for each window's rows only.
-   */
-  softTargets?: StoredSoftTargets | SoftTargetReader;
-  /**
-   * Online distillation: the teachers' probabilities at T on exactly the batch the student sees (its jittered
-   * view), computed every step instead of read from stored soft targets. Wins over `softTargets`.
-   */
-  teacher?: (x: tf.Tensor2D) => tf.Tensor2D;
-  /**
-   * Consistent views (ml/views.ts): row i of `indices` is always shifted by `shift(i)`, the view its stored soft
-   * target was computed on, instead of a random jitter (which must then be 0).
-   */
-  views?: { shift(row: number): readonly [number, number] };
-};
-
-/** Soft targets read a window at a time: the rows [from, to) of each range in turn, concatenated. */
-export interface SoftTargetReader {
-  read(ranges: readonly (readonly [number, number])[]): Promise<StoredSoftTargets>;
-}
-
-export interface EpochStats {
-  epoch: number;
-  loss: number;
-  /** Accuracy on the training batches seen this epoch (with dropout/jitter active). */
-  trainAccuracy: number;
-  learningRate: number;
-  /** SGD's momentum this epoch, where it follows a schedule (`momentumRamp`). */
-  momentum?: number;
-  seconds: number;
-}
-
-/** Everything needed to continue training after `epoch` completed epochs (and `position`'s windows of the next). */
-export interface TrainSnapshot {
-  epoch: number;
-  /** Part of epoch `epoch` + 1 already trained: its first `window` windows, and their running totals. */
-  position?: StreamPosition;
-  weights: Record<string, RawTensor>;
-  optimizer: Record<string, RawTensor>;
-  history: EpochStats[];
-}
-
-/** How far into an epoch a streaming run is: windows done, and the loss and hits they summed to. */
-export interface StreamPosition {
-  window: number;
-  lossSum: number;
-  correct: number;
-  seconds: number;
-}
-
-export interface TrainHooks {
-  /** Called every `progressEvery` batches; keep it cheap (heartbeat). */
-  onBatch?(p: { epoch: number; batch: number; batches: number; loss: number }): void;
-  /** Called after each epoch with a lazily built snapshot (build it only when checkpointing). */
-  onEpochEnd?(stats: EpochStats, snapshot: () => TrainSnapshot): Promise<void>;
-  /**
-   * Called after each window of a streaming epoch but its last (`epoch` counts from 1, `window` windows done), with
-   * a lazily built snapshot to resume from there.
-   */
-  onWindowEnd?(p: { epoch: number; window: number; windows: number }, snapshot: () => TrainSnapshot): Promise<void>;
-  /** Throws to stop (cancellation); called between batches. */
-  throwIfCancelled?(): void;
-  /** @default 20 */
-  progressEvery?: number;
-  /** Called once, at the first step: which step path training takes (ml/compiled-step.ts), and why. */
-  onStepPlan?(plan: StepPlan): void;
-}
+/** The loop's types live in ./train-types (shared with ./stepper); callers keep importing them from here. */
+export type * from './train-types';
 
 export class NonFiniteLossError extends Error {
   override readonly name = 'NonFiniteLoss';
@@ -341,71 +233,6 @@ export async function train(
     opt.dispose();
   }
   return history;
-}
-
-/**
- * Takes each step on the compiled path (one TensorFlow call, ml/compiled-step.ts) where it applies, else the eager
- * one; decided at the first step, when the batch shows which soft targets training has, and reported once.
- */
-class Stepper {
-  private compiled: CompiledStep | undefined;
-  private plan: StepPlan | undefined;
-
-  constructor(
-    private readonly net: Net,
-    private readonly opt: Optimizer,
-    private readonly cfg: TrainConfig,
-    private readonly hooks: TrainHooks,
-  ) {}
-
-  /** Moves the momentum schedule to `epoch` (0-based), on whichever path steps. */
-  setEpoch(epoch: number): void {
-    this.opt.setEpoch(epoch);
-    if (this.compiled) this.compiled.momentum = this.opt.momentum;
-  }
-
-  step(batch: TrainBatch, lr: number, rng: Rng): StepResult {
-    this.plan ??= this.choose(batch);
-    const { x, labels, softTargets, temperature = 1 } = batch;
-    if (this.compiled) return this.compiled.step({ x, labels, softTargets }, lr, temperature, this.cfg.alpha ?? 1, rng);
-    const result = trainStep(this.net, this.opt, batch, lr, rng);
-    this.net.applyConstraints();
-    return result;
-  }
-
-  private choose(batch: TrainBatch): StepPlan {
-    const { softTargets } = batch;
-    const plan = compiledStepPlan(this.net);
-    if (plan.path === 'compiled') {
-      const alpha = this.cfg.alpha ?? 1;
-      const terms = {
-        soft: softTargets !== undefined && alpha > 0,
-        hard: softTargets === undefined || alpha < 1,
-        topK: softTargets !== undefined && 'mask' in softTargets,
-      };
-      this.compiled = CompiledStep.create(this.net, this.cfg.optimizer, terms, this.opt.state());
-      this.compiled.momentum = this.opt.momentum;
-    }
-    this.hooks.onStepPlan?.(plan);
-    return plan;
-  }
-
-  /** Weights and optimiser state to resume from, wherever they live now. */
-  state(): Pick<TrainSnapshot, 'weights' | 'optimizer'> {
-    if (this.compiled) return { weights: this.compiled.weights(), optimizer: this.compiled.optimizerState() };
-    return { weights: exportWeights(this.net), optimizer: this.opt.state() };
-  }
-
-  /** Leaves the trained weights in the net's variables and closes the session. */
-  finish(): void {
-    if (!this.compiled) return;
-    try {
-      this.compiled.syncNet();
-    } finally {
-      this.compiled.dispose();
-      this.compiled = undefined;
-    }
-  }
 }
 
 type Step = (
