@@ -75,7 +75,12 @@ export class Optimizer {
     // Plain SGD (momentum 0) keeps no slot: m would always equal g, and writing it costs ~20% of a step.
     const names = spec.kind === 'sgd' ? (plainSgd(spec) ? [] : ['m']) : ['m', 'v'];
     for (const [name, p] of params)
-      for (const s of names) this.slots.set(`${s}:${name}`, tf.variable(tf.zerosLike(p), false));
+      for (const s of names) {
+        // A variable shares its initial tensor's data: dispose the zeros, or each optimizer leaks a copy of its slots.
+        const zeros = tf.zerosLike(p);
+        this.slots.set(`${s}:${name}`, tf.variable(zeros, false));
+        zeros.dispose();
+      }
   }
 
   /**

@@ -51,7 +51,9 @@ test('training learns, and the same seed gives the same weights', async () => {
   const runs: number[][] = [];
   for (let r = 0; r < 2; r++) {
     const net = buildNet(spec, { inputShape: [8, 8], numClasses: 2, seed: 3 });
+    const tensorsBefore = tf.memory().numTensors;
     const history = await train(net, toyData(128), cfg);
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'training leaves no tensor behind (optimizer slots included)');
     assert.equal(history.length, 3);
     assert.ok(history[2]!.trainAccuracy > 0.9, `accuracy ${history[2]!.trainAccuracy}`);
     runs.push(flat(exportWeights(net)));
