@@ -20,7 +20,6 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../ml/backend';
 import type { BackendInfo } from '../../ml/backend';
 import { fillBatch } from '../../ml/batches';
-import { distillationLoss } from '../../ml/losses';
 import { buildNet } from '../../ml/models';
 import type { BuiltInSpec, Net } from '../../ml/models';
 import { Optimizer } from '../../ml/optimizers';
@@ -29,6 +28,10 @@ import { Rng } from '../../ml/rng';
 import { train } from '../../ml/train';
 import { CompiledStep, compiledStepPlan } from '../../ml/compiled-step';
 import { trainStep } from '../../ml/train-step';
+import { median, round } from '../common/stats';
+import { benchSgemm } from './sgemm';
+import { stepBreakdown } from './breakdown';
+import type { BenchStep } from './breakdown';
 import type { StepPath } from '../../ml/train-step';
 
 // Same names, sizes and SGEMM shapes as pytorch_bench.py, so rows line up in the merged table.
@@ -38,12 +41,6 @@ const MODELS: Record<string, BuiltInSpec> = {
   '784-1200-1200-10': { kind: 'mlp', hidden: [1200, 1200] },
   'cnn-16-32-64': { kind: 'cnn', filters: [16, 32], dense: 64 },
 };
-/** (M, K, N) for C[M,N] = A[M,K] @ B[K,N]; see pytorch_bench.py for why these three. */
-const SGEMM_SHAPES: [number, number, number][] = [
-  [1024, 1024, 1024],
-  [128, 784, 800],
-  [784, 128, 800],
-];
 const SIDE: [number, number] = [28, 28];
 const CLASSES = 10;
 // Recorded so a result can be interpreted later: threading and oneDNN change TF's kernels.
@@ -132,13 +129,6 @@ function parse(): Args {
   };
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-const round = (x: number, digits: number): number => Number(x.toFixed(digits));
-
 /** Multiply-adds per example of each layer's GEMM or convolution (3×3, same padding, 2×2 pool after each). */
 function layerMacs(spec: BuiltInSpec): number[] {
   if (spec.kind === 'mlp') {
@@ -172,13 +162,6 @@ function syntheticData(n: number, seed: number): { images: Uint8Array; labels: U
 
 // Plain SGD as in the issue (and pytorch_bench.py), through the project's Optimizer.
 const sgd = (lr: number): OptimizerSpec => ({ kind: 'sgd', learningRate: lr, momentum: 0 });
-
-/** A timed step and how it runs; `dispose` frees what it holds (a compiled step's session). */
-interface BenchStep {
-  run: () => number;
-  path: string;
-  dispose: () => void;
-}
 
 /**
  * ml/train.ts's inner step, minus batch assembly. `project`: the step train() takes (ml/compiled-step.ts: one
@@ -267,62 +250,6 @@ function benchStep(name: string, a: Args, data: { images: Uint8Array; labels: Ui
 }
 
 /**
- * Where the step's time goes, as cumulative prefixes of it (each the median ms of `repeats` runs of
- * min(steps, 20) calls, all ending in a scalar readback so every backend has finished): forward;
- * + loss; + backward (variableGrads, no update); the full step through the tape. Differences give each stage's
- * cost on the tape path; `full_step` is the project's path (for an MLP on native, the compiled step),
- * `full_step_eager` the eager one (ml/train-step.ts).
- * Stages run round-robin, one timed block each per repeat, so a drift in machine speed hits all alike.
- */
-function stepBreakdown(
-  net: Net,
-  x: tf.Tensor2D,
-  y: tf.Tensor1D,
-  step: () => number,
-  others: { eager: BenchStep; tape: BenchStep },
-  a: Args,
-): Record<string, number> {
-  const varList = [...net.params.values()];
-  const stages: Record<string, () => unknown> = {
-    forward: () => tf.tidy(() => tf.sum(net.forward(x, { training: true })).dataSync()),
-    forward_loss: () => tf.tidy(() => distillationLoss(net.forward(x, { training: true }), { labels: y }).dataSync()),
-    forward_loss_backward: () =>
-      tf.tidy(() =>
-        tf
-          .variableGrads(() => distillationLoss(net.forward(x, { training: true }), { labels: y }), varList)
-          .value.dataSync(),
-      ),
-    full_step: step,
-    // The eager step (ml/train-step.ts): what an MLP took before the compiled step, and the reference it is held to.
-    full_step_eager: others.eager.run,
-    // The same step through tfjs's tape (what every net took before ml/mlp-step.ts): what the written-out pass saves.
-    full_step_tape: others.tape.run,
-    // Not the project's path: true gradients, then a bare p -= lr·g (what Optimizer.minimize did
-    // before it took plain SGD's gradients of lr·loss). Shows what the folded update saves.
-    full_step_plain_sgd: () =>
-      tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(
-          () => distillationLoss(net.forward(x, { training: true }), { labels: y }),
-          varList,
-        );
-        for (const v of varList) v.assign(tf.sub(v, tf.mul(grads[v.name]!, a.lr)));
-        return value.dataSync()[0]!;
-      }),
-  };
-  const n = Math.min(a.steps, 20);
-  const ms: Record<string, number[]> = {};
-  for (const fn of Object.values(stages)) for (let i = 0; i < 3; i++) fn();
-  for (let r = 0; r < a.repeats; r++) {
-    for (const [stage, fn] of Object.entries(stages)) {
-      const t0 = performance.now();
-      for (let i = 0; i < n; i++) fn();
-      (ms[stage] ??= []).push((performance.now() - t0) / n);
-    }
-  }
-  return Object.fromEntries(Object.entries(ms).map(([stage, xs]) => [stage, round(median(xs), 3)]));
-}
-
-/**
  * The same step via ml/train.ts's train(): one epoch over `loopExamples` synthetic uint8 images
  * per repeat, timed around the whole call (so it includes the Optimizer's slot set-up, shuffling,
  * fillBatch, the accuracy readback and one setImmediate yield per batch).
@@ -362,64 +289,6 @@ async function benchLoop(
     ms_per_step: round(msPerStep, 3),
     overhead_ms_per_step: round(msPerStep - bareMsPerStep, 3),
   };
-}
-
-/** Median GFLOP/s of fn over `repeats` runs of ~minSeconds each (same calibration as pytorch_bench.py). */
-function timeGflops(
-  fn: () => void,
-  flops: number,
-  minSeconds: number,
-  repeats: number,
-): { med: number; all: number[] } {
-  fn();
-  let n = 1;
-  let t = 0;
-  while (t < minSeconds / 4) {
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) fn();
-    t = (performance.now() - t0) / 1e3;
-    n *= 2;
-  }
-  n = Math.max(1, Math.floor(((n / 2) * minSeconds) / Math.max(t, 1e-9)));
-  const all: number[] = [];
-  for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) fn();
-    all.push((n * flops) / ((performance.now() - t0) / 1e3) / 1e9);
-  }
-  return { med: median(all), all };
-}
-
-function benchSgemm(a: Args): Record<string, unknown>[] {
-  // The weight gradient's shape once more, the way the step really computes it: X^T·dY with X
-  // stored [K=128, M=784], i.e. matMul(X, dY, transposeA=true); the plain row is the reference.
-  const shapes: [number, number, number, boolean][] = [
-    ...SGEMM_SHAPES.map(([m, k, n]): [number, number, number, boolean] => [m, k, n, false]),
-    [784, 128, 800, true],
-  ];
-  return shapes.map(([m, k, n, transposeA]) => {
-    const A = tf.randomNormal(transposeA ? [k, m] : [m, k], 0, 1, 'float32', a.seed);
-    const B = tf.randomNormal([k, n], 0, 1, 'float32', a.seed + 1);
-    // tfjs has no out= parameter: the result is allocated and disposed every call, as in a real step.
-    // dataSync-free: both backends execute matMul synchronously, so the op is done when it returns.
-    const { med, all } = timeGflops(
-      () => tf.matMul(A, B, transposeA).dispose(),
-      2 * m * n * k,
-      a.sgemmSeconds,
-      a.repeats,
-    );
-    A.dispose();
-    B.dispose();
-    log(`  sgemm ${m}x${k}x${n}${transposeA ? ' (A transposed)' : ''}: ${med.toFixed(1)} GFLOP/s`);
-    return {
-      m,
-      k,
-      n,
-      ...(transposeA ? { transpose_a: true } : {}),
-      gflop_per_s: round(med, 2),
-      all: all.map((r) => round(r, 2)),
-    };
-  });
 }
 
 async function versions(info: BackendInfo): Promise<Record<string, unknown>> {
@@ -477,7 +346,7 @@ async function main(): Promise<void> {
     for (const r of results) loop.push(await benchLoop(r['model'] as string, a, data, r['ms_per_step'] as number));
     res['loop'] = loop;
   }
-  if (a.sgemm) res['sgemm'] = benchSgemm(a);
+  if (a.sgemm) res['sgemm'] = benchSgemm(a, log);
   res['loadavg_after'] = round(os.loadavg()[0]!, 2);
   process.stdout.write(`${JSON.stringify(res)}\n`);
 }
