@@ -86,7 +86,7 @@ const TOPOLOGIES: Topology[] = [
     ),
   },
   {
-    name: 'Dense tanh → Dense sigmoid → Dense → Activation elu → Reshape → Flatten → Dense softmax',
+    name: 'Dense tanh → Dense sigmoid → Dense → Activation elu → Reshape → Flatten → Activation softmax → Dense softmax',
     inputShape: [4, 5],
     json: topology(
       [20],
@@ -97,6 +97,7 @@ const TOPOLOGIES: Topology[] = [
         layer('Activation', 'act', { activation: 'elu' }),
         layer('Reshape', 'grid', { target_shape: [2, 4] }),
         layer('Flatten', 'flat'),
+        layer('Activation', 'shares', { activation: 'softmax' }),
         denseLayer('out', CLASSES, 'softmax'),
       ],
     ),
