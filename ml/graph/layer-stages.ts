@@ -57,7 +57,7 @@ const pair = (v: unknown): [number, number] =>
 
 const window = (hw: [number, number]): Attr => ({ listInt: [1, hw[0], hw[1], 1] });
 
-/** Each activation's forward op and its gradient (TF's kernels and their input orders), `linear` none. */
+/** Each activation's gradient (TF's kernels, in their input orders); `linear` has no stage. */
 const ACTIVATIONS: Record<string, ((b: GraphBuilder, io: StageIo) => Out) | null> = {
   linear: null,
   relu: (b, io) => b.f('ReluGrad', [io.dy, io.input]),
@@ -71,6 +71,7 @@ const ACTIVATIONS: Record<string, ((b: GraphBuilder, io: StageIo) => Out) | null
     return b.f('Sub', [dyY, b.f('Mul', [b.reduce('Sum', dyY, [-1], true), output])]);
   },
 };
+/** Each activation's forward op. */
 const OPS: Record<string, string> = {
   relu: 'Relu',
   relu6: 'Relu6',
@@ -82,7 +83,7 @@ const OPS: Record<string, string> = {
 
 /** The activation's stage (none for linear), or why there is none. */
 function activation(fn: unknown): Stage[] | string {
-  if (typeof fn !== 'string' || !(fn in ACTIVATIONS)) return `activation ${JSON.stringify(fn)}`;
+  if (typeof fn !== 'string' || !Object.hasOwn(ACTIVATIONS, fn)) return `activation ${JSON.stringify(fn)}`;
   const grad = ACTIVATIONS[fn];
   if (!grad) return [];
   return [
