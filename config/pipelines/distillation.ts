@@ -138,7 +138,7 @@ export const distillationConfigSchema = z
   .superRefine(checkSoftTargetsFormat);
 
 /** k against the dataset's classes (built-in datasets; others once loaded), and no format for stored targets. */
-function checkSoftTargetsFormat(
+export function checkSoftTargetsFormat(
   cfg: { data: DataSpec; teachers: object; softTargets?: { topK?: number | undefined } | undefined },
   ctx: z.RefinementCtx,
 ): void {
