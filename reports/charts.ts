@@ -5,10 +5,18 @@
  * vega and vega-lite are ESM-only; this CommonJS module loads them with a real dynamic `import()`
  * (kept as such by TypeScript's Node16 module mode).
  */
-import { Resvg } from '@resvg/resvg-js';
-import type * as VegaModule from 'vega' with { 'resolution-mode': 'import' };
-import type * as VegaLiteModule from 'vega-lite' with { 'resolution-mode': 'import' };
 import type { TopLevelSpec } from 'vega-lite' with { 'resolution-mode': 'import' };
+import { top, slug } from './chart-theme';
+import { specToSvg, svgToPng } from './chart-render';
+import type { RenderOptions } from './chart-render';
+import { coverageSpec, subsetsSpec } from './specialists-charts';
+import type { CoverageRow, SubsetInput } from './specialists-charts';
+
+export { FONT, slug } from './chart-theme';
+export { specToSvg, svgToPng, warmUpCharts } from './chart-render';
+export type { RenderOptions } from './chart-render';
+export { coverageSpec, subsetsSpec } from './specialists-charts';
+export type { CoverageRow, SubsetInput } from './specialists-charts';
 
 export interface CurvePoint {
   model: string;
@@ -36,16 +44,6 @@ export interface TradeoffPoint {
   /** Native backend, batch 1, median milliseconds per call. */
   p50Ms: number;
 }
-export interface SubsetInput {
-  specialist: number;
-  classes: string[];
-}
-export interface CoverageRow {
-  specialistsCovering: string;
-  examples: number;
-  deltaCorrect: number;
-  relativeChange: number;
-}
 
 export interface ChartInputs {
   title: string;
@@ -71,38 +69,6 @@ export interface Chart {
   svg: string;
   png: Uint8Array;
 }
-
-export interface RenderOptions {
-  /** PNG pixels per SVG pixel. @default 1 */
-  scale?: number;
-}
-
-export const FONT = 'DejaVu Sans';
-
-/** Shared look: white background (so blank detection means something), one font, quiet grid. */
-const CONFIG = {
-  font: `${FONT}, sans-serif`,
-  view: { stroke: '#cccccc' },
-  title: { fontSize: 14, anchor: 'start', subtitleColor: '#555555', offset: 8 },
-  axis: { labelFontSize: 11, titleFontSize: 12, gridColor: '#eeeeee' },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
-} as const;
-
-function top(spec: Record<string, unknown>): TopLevelSpec {
-  return { background: 'white', padding: 12, config: CONFIG, ...spec } as TopLevelSpec;
-}
-
-/** A file-name-safe chart name part. */
-export function slug(s: string): string {
-  return (
-    s
-      .toLowerCase()
-      .replace(/[^a-z0-9]+/g, '-')
-      .replace(/^-+|-+$/g, '') || 'chart'
-  );
-}
-
-// ---- specs ------------------------------------------------------------------------------------
 
 /**
  * Small multiples: one panel pair per model (loss above training accuracy), wrapping after four models. Each
@@ -313,147 +279,6 @@ export function temperatureSweepSpec(title: string, sweep: SweepPoint[], baselin
     height: 260,
     layer: layers,
   });
-}
-
-export function subsetsSpec(subsets: SubsetInput[]): TopLevelSpec {
-  const sorted = [...subsets].sort((a, b) => a.specialist - b.specialist);
-  const order = [...new Set(sorted.flatMap((s) => s.classes))];
-  const cells = sorted.flatMap((s) =>
-    s.classes.map((cls) => ({ specialist: `specialist ${s.specialist}`, class: cls, size: s.classes.length })),
-  );
-  const rows = sorted.map((s) => `specialist ${s.specialist}`);
-  return top({
-    title: {
-      text: "Specialists' class subsets",
-      subtitle: `${sorted.length} specialists covering ${order.length} classes`,
-    },
-    data: { values: cells },
-    width: Math.max(240, order.length * 22),
-    height: Math.max(80, sorted.length * 24),
-    mark: { type: 'rect', stroke: 'white', strokeWidth: 2 },
-    encoding: {
-      x: {
-        field: 'class',
-        type: 'ordinal',
-        sort: order,
-        title: null,
-        axis: { labelAngle: order.some((s) => s.length > 3) ? -40 : 0 },
-      },
-      y: { field: 'specialist', type: 'ordinal', sort: rows, title: null },
-      color: { field: 'specialist', type: 'nominal', sort: rows, legend: null, scale: { scheme: 'tableau20' } },
-    },
-  });
-}
-
-export function coverageSpec(rows: CoverageRow[]): TopLevelSpec {
-  const order = rows.map((r) => r.specialistsCovering);
-  const values = rows.map((r) => ({
-    ...r,
-    labelY: Math.max(0, r.relativeChange),
-    label: `${r.deltaCorrect > 0 ? '+' : ''}${r.deltaCorrect}`,
-  }));
-  const x = {
-    field: 'specialistsCovering',
-    type: 'ordinal',
-    sort: order,
-    title: 'specialists covering the correct class',
-    axis: { labelAngle: 0 },
-  };
-  return top({
-    title: {
-      text: 'Accuracy change by specialist coverage (Table 4)',
-      subtitle: 'left: test examples; right: relative accuracy change, labelled with Δ correct',
-    },
-    data: { values },
-    hconcat: [
-      {
-        width: Math.max(200, rows.length * 30),
-        height: 220,
-        mark: { type: 'bar', color: '#7f9fbf' },
-        encoding: { x, y: { field: 'examples', type: 'quantitative', title: 'test examples' } },
-      },
-      {
-        width: Math.max(200, rows.length * 30),
-        height: 220,
-        encoding: { x },
-        layer: [
-          {
-            mark: 'bar',
-            encoding: {
-              y: {
-                field: 'relativeChange',
-                type: 'quantitative',
-                title: 'relative accuracy change',
-                axis: { format: '+.1%' },
-              },
-              color: { condition: { test: 'datum.relativeChange < 0', value: '#c0504d' }, value: '#4f9f5f' },
-            },
-          },
-          {
-            mark: { type: 'text', baseline: 'bottom', dy: -3, fontSize: 10 },
-            encoding: { y: { field: 'labelY', type: 'quantitative' }, text: { field: 'label' } },
-          },
-        ],
-      },
-    ],
-  });
-}
-
-// ---- rendering --------------------------------------------------------------------------------
-
-type Vega = typeof VegaModule;
-type VegaLite = typeof VegaLiteModule;
-let libs: Promise<{ vega: Vega; vl: VegaLite }> | undefined;
-
-function load(): Promise<{ vega: Vega; vl: VegaLite }> {
-  libs ??= Promise.all([import('vega'), import('vega-lite')]).then(([vega, vl]) => ({ vega, vl }));
-  return libs;
-}
-
-/**
- * Loads vega and vega-lite and renders one small chart, so that a long-lived worker pays the module
- * loading and first-render costs at start rather than inside its first run's report.
- */
-export async function warmUpCharts(): Promise<void> {
-  svgToPng(
-    await specToSvg(
-      top({
-        data: {
-          values: [
-            { x: 0, y: 0 },
-            { x: 1, y: 1 },
-          ],
-        },
-        mark: 'line',
-        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
-      }),
-    ),
-  );
-}
-
-/** A vega-lite spec as SVG, via a headless vega View. */
-export async function specToSvg(spec: TopLevelSpec): Promise<string> {
-  const { vega, vl } = await load();
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
-
-/**
- * SVG to PNG. Uses the system fonts (DejaVu Sans preferred); where no font is installed the text is
- * simply not drawn, the marks still are.
- */
-export function svgToPng(svg: string, options: RenderOptions = {}): Uint8Array {
-  const scale = options.scale ?? 1;
-  const resvg = new Resvg(svg, {
-    background: 'white',
-    font: { loadSystemFonts: true, defaultFontFamily: FONT, sansSerifFamily: FONT },
-    ...(scale !== 1 ? { fitTo: { mode: 'zoom', value: scale } } : {}),
-  });
-  return resvg.render().asPng();
 }
 
 /** The specs for every chart kind present in `inputs` (empty arrays give no chart). */
