@@ -21,7 +21,7 @@ import { distillationChartInputs, renderDistillationReport, trainingCurves } fro
 import type { DistillationReport } from './report';
 import { storeReport } from './report-files';
 import type { StoredReport } from '../contracts/exchange';
-import type { ImportedTeacherRef } from './teacher-import';
+import type { ImportedTeacherRef } from '../contracts/exchange';
 import type { ModelRef, SoftTargetsRef, TrainRequest } from './types';
 import type { SoftTargetFormat } from '../common/soft-target-format';
 

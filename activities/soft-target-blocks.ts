@@ -15,7 +15,7 @@ import type { ViewSpec } from '../ml/views';
 import { blockKey, blockRanges, membersOf } from '../common/soft-target-blocks';
 import { topKProblem } from '../common/soft-target-format';
 import { keys, loadModelNet, loadPlan } from './artifacts';
-import { datasetFor, datasetWithRows } from './dataset-source';
+import { datasetFor, datasetWithRows } from '../data/sources';
 import type { ComputeDeps } from './compute-deps';
 import { activityContext } from './durable-training';
 import { HOLD_BLOCKS, holdUntilDrained } from './fault-injection';

@@ -10,7 +10,7 @@ import type { Dataset } from '../ml/datasets';
 import { classCovariance, clusterClasses } from '../ml/specialists';
 import { loadPlan } from './artifacts';
 import type { ComputeDeps } from './compute-deps';
-import { datasetFor } from './dataset-source';
+import { datasetFor } from '../data/sources';
 import { clustersKey } from './digests';
 import { invalidInput } from './failures';
 import { heartbeat, probabilitiesOf } from './model-outputs';

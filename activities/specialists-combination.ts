@@ -11,7 +11,7 @@ import type { Metrics } from '../ml/evaluate';
 import { combinationStatistics, combineInSlices } from '../ml/specialists';
 import { loadPlan } from './artifacts';
 import type { ComputeDeps } from './compute-deps';
-import { datasetFor } from './dataset-source';
+import { datasetFor } from '../data/sources';
 import { combinationDigest, combinedSoftTargetsKey } from './digests';
 import { combinationInputs, heartbeat } from './model-outputs';
 import { exportCombinationPackage } from './specialists-export';

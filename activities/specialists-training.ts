@@ -9,7 +9,7 @@ import { trainSpecialist as trainSpecialistNet } from '../ml/specialists';
 import type { SpecialistRun } from '../ml/specialists';
 import { loadModelNet, loadPlan, modelInputOf, publishModel, readManifest } from './artifacts';
 import type { ComputeDeps } from './compute-deps';
-import { datasetFor } from './dataset-source';
+import { datasetFor } from '../data/sources';
 import { specialistDigest } from './digests';
 import { runDurableTraining } from './durable-training';
 import type { DurableTraining } from './durable-training';

@@ -20,7 +20,8 @@ import { ArtifactNotFoundError } from '../storage/errors';
 import { digestOf, sha256Hex } from '../storage/hash';
 import { FailureType } from '../common/failure-types';
 import { keys } from '../common/store-keys';
-import type { TeacherImport, TeacherOutputs } from '../config/schemas';
+import type { TeacherImport } from '../config/schemas';
+import type { ImportedTeacherRef } from '../contracts/exchange';
 import {
   inputLayout,
   loadSavedModelTeacher,
@@ -34,32 +35,15 @@ import { inputSizeOf } from '../common/input-shape';
 import type { Dataset, Pixels } from '../ml/datasets';
 import { loadPlan } from './artifacts';
 import { readTar } from '../storage/tar';
-import { confinedPath } from './data-roots';
-import { datasetFor } from './dataset-source';
+import { confinedPath } from '../data/roots';
+import { datasetFor } from '../data/sources';
 import { activityContext } from './durable-training';
 import { failure, invalidInput } from './failures';
-import { parseUserFile, userFileFailure } from './user-files';
-import type { UserFile } from './user-files';
+import { parseUserFile, userFileFailure } from '../data/user-files';
+import type { UserFile } from '../data/user-files';
 import type { DataPlanRef } from './types';
 
-/** What travels through Temporal for one imported teacher. */
-export interface ImportedTeacherRef {
-  /** Names how this teacher's logits are made: content, kind, signature, output, output kind. The cache key. */
-  digest: string;
-  /** sha256 over the files' relative paths and bytes. */
-  sha256: string;
-  kind: TeacherImport['kind'];
-  outputs: TeacherOutputs;
-  /** SavedModel only: the signature and output used. */
-  signature?: string;
-  outputName?: string;
-  /** Files under `imports/<sha256>/files/`, relative. */
-  files: string[];
-  /** The config field, e.g. "teachers.import.0", for messages. */
-  field: string;
-  /** The import's path as the config gives it (local path, `minio:` key or URL), for messages. */
-  source?: string;
-}
+export type { ImportedTeacherRef } from '../contracts/exchange';
 
 export interface ImportDeps {
   store: ArtifactStore;

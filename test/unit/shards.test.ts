@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { createComputeActivities } from '../../activities/compute';
-import { datasetFromShards, readManifest, splitRows, writeShards } from '../../activities/data-shards';
+import { datasetFromShards, readManifest, splitRows, writeShards } from '../../data/shards';
 import { blockJob, membersOf } from '../../common/soft-target-blocks';
 import { keys } from '../../common/store-keys';
 import { createLogger } from '../../config';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { invalidInput, toFailure } from '../../activities/failures';
-import { isFileFault, isInfrastructureError, parseUserFile, readLocalUserFile } from '../../activities/user-files';
+import { isFileFault, isInfrastructureError, parseUserFile, readLocalUserFile } from '../../data/user-files';
 import { BackendUnavailableError } from '../../ml/backend';
 import { IdxFormatError } from '../../ml/idx';
 import { StoreUnavailableError } from '../../storage/errors';

@@ -10,7 +10,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { createComputeActivities } from '../../activities/compute';
 import { loadModelNet, loadPlan } from '../../activities/artifacts';
-import { datasetFor } from '../../activities/dataset-source';
+import { datasetFor } from '../../data/sources';
 import { blockJob, boundedAll, membersOf } from '../../common/soft-target-blocks';
 import { createLogger, formatIssues, resolveDistillationInput } from '../../config';
 import { trainSpecSchema } from '../../config/schemas';
