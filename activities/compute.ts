@@ -17,16 +17,24 @@ import type { Dataset } from '../ml/datasets';
 import { makePlan, planWarnings } from '../ml/splits';
 import { train } from '../ml/train';
 import type { SoftTargetReader } from '../ml/train';
-import { softTargetPartsReader, wholeSoftTargets } from './soft-target-parts';
+import { softTargetPartsReader, wholeSoftTargets } from '../artifacts/soft-target-parts';
 import { DEFAULT_VIEW_JITTER, quantizeKindSchema, tableModelIssues, transferClassIssues } from '../config/schemas';
 import { VIEW_RULE, rowShift, viewIndices } from '../ml/views';
 import type { DataSpec, TransferSpec } from '../config/schemas';
 import type { QuantizeKind } from '../contracts/vocabulary';
-import { keys, loadModelNet, loadPlan, modelInputOf, publishModel, savePlan, storeLayersModel } from './artifacts';
+import {
+  keys,
+  loadModelNet,
+  loadPlan,
+  modelInputOf,
+  publishModel,
+  savePlan,
+  storeLayersModel,
+} from '../artifacts/models';
 import { datasetFor, datasetWithRows, loadSource, trainingData } from '../data/sources';
 import { writeShards } from '../data/shards';
 import { activityContext, runDurableTraining } from './durable-training';
-import { modelDigest, partialEpoch } from './digests';
+import { modelDigest, partialEpoch } from '../artifacts/digests';
 import { modelCostActivities } from './model-cost';
 import { sizedNet, studentImportActivities } from './student-import';
 import { teacherImportActivities, withImportedTeacher } from './teacher-import';
@@ -35,8 +43,15 @@ import { memberLogits, softTargetBlockActivities, softTargetInputs, storeSoftTar
 import type { ComputeDeps } from './compute-deps';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
 import { parseUserFile } from '../data/user-files';
-import type { EnsembleRequest, EvaluateRequest, ScoredModel, SoftTargetsRequest } from './teacher-requests';
-import type { DataPlanRef, EvaluationSummary, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from './types';
+import type { EnsembleRequest, EvaluateRequest, ScoredModel, SoftTargetsRequest } from '../contracts/exchange';
+import type {
+  DataPlanRef,
+  EvaluationSummary,
+  ModelRef,
+  SoftTargetsRef,
+  TrainRequest,
+  TrainResult,
+} from '../contracts/exchange';
 
 /** The config field a training request's model spec came from, for error messages. */
 function specField(req: TrainRequest): string {

@@ -14,15 +14,15 @@ import type { SearchConfig } from '../config/search';
 import { renderSearchReport } from '../reports/search-markdown';
 import type { SearchReport } from '../reports/search-markdown';
 import { renderSearchCharts, searchChartInputs } from '../reports/search-charts';
-import { findModel, keys, modelAt } from './artifacts';
-import { modelDigest, softTargetsKey } from './digests';
+import { findModel, keys, modelAt } from '../artifacts/models';
+import { modelDigest, softTargetsKey } from '../artifacts/digests';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
-import { distillationChartInputs, renderDistillationReport, trainingCurves } from './report';
-import type { DistillationReport } from './report';
-import { storeReport } from './report-files';
+import { distillationChartInputs, renderDistillationReport, trainingCurves } from '../artifacts/report-inputs';
+import type { DistillationReport } from '../artifacts/report-inputs';
+import { storeReport } from '../artifacts/report-files';
 import type { StoredReport } from '../contracts/exchange';
 import type { ImportedTeacherRef } from '../contracts/exchange';
-import type { ModelRef, SoftTargetsRef, TrainRequest } from './types';
+import type { ModelRef, SoftTargetsRef, TrainRequest } from '../contracts/exchange';
 import type { SoftTargetFormat } from '../common/soft-target-format';
 
 export interface PipelineDeps {

@@ -14,16 +14,16 @@ import { VIEW_RULE, viewImages } from '../ml/views';
 import type { ViewSpec } from '../ml/views';
 import { blockKey, blockRanges, membersOf } from '../common/soft-target-blocks';
 import { topKProblem } from '../common/soft-target-format';
-import { keys, loadModelNet, loadPlan } from './artifacts';
+import { keys, loadModelNet, loadPlan } from '../artifacts/models';
 import { datasetFor, datasetWithRows } from '../data/sources';
 import type { ComputeDeps } from './compute-deps';
-import { activityContext } from './durable-training';
+import { activityContext, activityHeartbeat } from './durable-training';
 import { HOLD_BLOCKS, holdUntilDrained } from './fault-injection';
 import { invalidInput } from './failures';
 import { importedLogits } from './teacher-import';
-import { blockLogits, writeSoftTargetParts } from './soft-target-parts';
-import type { DataPlanRef, SoftTargetParts, SoftTargetsRef } from './types';
-import type { SoftTargetsRequest, TeacherMember } from './teacher-requests';
+import { blockLogits, writeSoftTargetParts } from '../artifacts/soft-target-parts';
+import type { DataPlanRef, SoftTargetParts, SoftTargetsRef } from '../contracts/exchange';
+import type { SoftTargetsRequest, TeacherMember } from '../contracts/exchange';
 
 type Data = Awaited<ReturnType<typeof datasetFor>>;
 
@@ -286,7 +286,7 @@ async function assembleSoftTargets(
   req: SoftTargetsRequest & { blockSize: number; inferenceSeconds: number },
 ): Promise<SoftTargetsRef> {
   if (req.data.shards) {
-    const parts = await writeSoftTargetParts(deps, req);
+    const parts = await writeSoftTargetParts(deps, req, activityHeartbeat);
     return storeSoftTargetsManifest(deps, req, { ...parts, inferenceSeconds: req.inferenceSeconds });
   }
   const n = req.data.counts.transfer;

@@ -13,14 +13,14 @@ import type { BuildOptions, Net } from '../ml/models';
 import { buildNet, paramCount } from '../ml/models';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { sha256Hex } from '../storage/hash';
-import { loadTopology } from './artifacts';
+import { loadTopology } from '../artifacts/models';
 import { datasetFor } from '../data/sources';
 import { invalidInput } from './failures';
 import { parseUserFile } from '../data/user-files';
 import type { UserFile } from '../data/user-files';
 import { fetchFiles, saveFiles } from './teacher-import';
 import type { ImportDeps } from './teacher-import';
-import type { DataPlanRef } from './types';
+import type { DataPlanRef } from '../contracts/exchange';
 
 export interface StudentImportDeps extends ImportDeps {
   /** @default DEFAULT_MODEL_LIMITS */

@@ -33,7 +33,7 @@ import type { LoadedTeacher } from '../ml/imported-teacher';
 import { decodeNpy, NpyError } from '../ml/npy';
 import { inputSizeOf } from '../common/input-shape';
 import type { Dataset, Pixels } from '../ml/datasets';
-import { loadPlan } from './artifacts';
+import { loadPlan } from '../artifacts/models';
 import { readTar } from '../storage/tar';
 import { confinedPath } from '../data/roots';
 import { datasetFor } from '../data/sources';
@@ -41,7 +41,7 @@ import { activityContext } from './durable-training';
 import { failure, invalidInput } from './failures';
 import { parseUserFile, userFileFailure } from '../data/user-files';
 import type { UserFile } from '../data/user-files';
-import type { DataPlanRef } from './types';
+import type { DataPlanRef } from '../contracts/exchange';
 
 export type { ImportedTeacherRef } from '../contracts/exchange';
 

@@ -6,7 +6,7 @@
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
-import type { EnsembleOutcome, ExportedModel, ModelOutcome, QuantizedExport } from '../activities/report';
+import type { EnsembleOutcome, ExportedModel, ModelOutcome, QuantizedExport } from '../reports/distillation-markdown';
 import type {
   EvaluationSummary,
   MeasureResult,

@@ -18,7 +18,7 @@ import type {
   SpecialistRequest,
   SpecialistResult,
 } from '../contracts/specialists';
-import type { DistillBackOutcome, SpecialistsReport, TrainingOutcome } from '../activities/specialists-report';
+import type { DistillBackOutcome, SpecialistsReport, TrainingOutcome } from '../reports/specialists-markdown';
 import type { StoredReport } from '../contracts/exchange';
 import type { DataPlanRef, MeasureResult, ModelRef, TrainRequest, TrainResult } from '../contracts/exchange';
 import type { ModelCost } from '../common/model-cost';

@@ -21,7 +21,7 @@ import type { InMemoryExamples, ShardStream, TrainConfig, TrainData, TrainSnapsh
 import type { BackendInfo } from '../../ml/backend';
 import type { Dataset } from '../../ml/datasets';
 import type { ImportedTeacherRef } from '../../activities/teacher-import';
-import type { ModelRef } from '../../activities/types';
+import type { ModelRef } from '../../contracts/exchange';
 import { epochWindows, shardStarts } from '../../ml/shards';
 import { LocalArtifactStore } from '../../storage';
 

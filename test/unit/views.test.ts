@@ -9,7 +9,7 @@ import path from 'node:path';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { createComputeActivities } from '../../activities/compute';
-import { loadModelNet, loadPlan } from '../../activities/artifacts';
+import { loadModelNet, loadPlan } from '../../artifacts/models';
 import { datasetFor } from '../../data/sources';
 import { blockJob, boundedAll, membersOf } from '../../common/soft-target-blocks';
 import { createLogger, formatIssues, resolveDistillationInput } from '../../config';
