@@ -5,7 +5,7 @@
  */
 import type { ModelLimits } from '../config/model-size';
 import type { TrainingDeps } from './durable-training';
-import type { ImportDeps } from './teacher-import';
+import type { ImportDeps } from '../artifacts/import-files';
 
 export interface ComputeDeps extends TrainingDeps, Pick<ImportDeps, 'downloadTimeoutSeconds'> {
   /** Local data files must lie under these (CHRYSALIS_DATA_ROOTS). @default none: every local path is refused */

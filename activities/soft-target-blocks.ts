@@ -20,7 +20,7 @@ import type { ComputeDeps } from './compute-deps';
 import { activityContext, activityHeartbeat } from './durable-training';
 import { HOLD_BLOCKS, holdUntilDrained } from './fault-injection';
 import { invalidInput } from './failures';
-import { importedLogits } from './teacher-import';
+import { importedLogits } from '../artifacts/imported-teachers';
 import { blockLogits, writeSoftTargetParts } from '../artifacts/soft-target-parts';
 import type { DataPlanRef, SoftTargetParts, SoftTargetsRef } from '../contracts/exchange';
 import type { SoftTargetsRequest, TeacherMember } from '../contracts/exchange';

@@ -18,8 +18,8 @@ import { datasetFor } from '../data/sources';
 import { invalidInput } from './failures';
 import { parseUserFile } from '../data/user-files';
 import type { UserFile } from '../data/user-files';
-import { fetchFiles, saveFiles } from './teacher-import';
-import type { ImportDeps } from './teacher-import';
+import { fetchFiles, saveFiles } from '../artifacts/import-files';
+import type { ImportDeps } from '../artifacts/import-files';
 import type { DataPlanRef } from '../contracts/exchange';
 
 export interface StudentImportDeps extends ImportDeps {
