@@ -275,6 +275,6 @@ test('activities: views 3 store n*3 soft-target rows, each the teacher on its vi
   assert.equal(trained.history.length, 1);
   await assert.rejects(
     compute.trainModel({ ...student, train: { ...student.train, jitter: 1 } }),
-    /invalid input: student\.train\.jitter: with transfer\.views > 1 each row is a fixed view: give jitter 0/,
+    /invalid input: student\.train\.jitter: with transfer\.views > 1 each row is the fixed view its soft targets were computed on/,
   );
 });
