@@ -68,7 +68,7 @@ async function teacherLogitsBlock(
 
 /**
  * Reads every member's blocks in order and stores the soft targets: of sharded data as one part per block
- * (activities/soft-target-parts.ts), so neither this step nor a streaming student ever holds them whole; else
+ * (artifacts/soft-target-parts.ts), so neither this step nor a streaming student ever holds them whole; else
  * exactly as computeSoftTargets does. The block objects are kept: a re-run of this step (or of the whole fan-out)
  * then computes nothing again.
  */

@@ -127,7 +127,7 @@ function ignoredNote(field: string, ignored: readonly string[]): string[] {
   ];
 }
 
-/** One image as `shape` uint8 pixels (ml/images.ts); a file that is not one is InvalidInput naming it. */
+/** One image as `shape` uint8 pixels (decodeImage above); a file that is not one is InvalidInput naming it. */
 function decode(field: string, file: string, bytes: Uint8Array, shape: ImageFolders['inputShape']): Uint8Array {
   return parseUserFile({ field, file, format: 'PNG or JPEG' }, () => decodeImage(bytes, shape));
 }
