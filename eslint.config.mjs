@@ -14,6 +14,26 @@ const layerRule = (files, folders, why) => ({
   rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ourFolders(...folders), message: why }] }] },
 });
 
+/** A layer under activities/: never the layers that call it (nor `folders`), and no Temporal runtime. */
+const belowActivities = (files, folders, why) => ({
+  files,
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          { group: ourFolders('activities', 'workflows', 'workers', 'cli', ...folders), message: why },
+          {
+            group: ['@temporalio/activity', '@temporalio/worker', '@temporalio/client', '@temporalio/workflow'],
+            message:
+              'Heartbeats, contexts and clients belong in activities/ and workers/; raise @temporalio/common failures.',
+          },
+        ],
+      },
+    ],
+  },
+});
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tools/**', '.data/**', '**/*.mjs', '**/*.js', 'bench/**/*.py'] },
   ...tseslint.configs.recommendedTypeChecked,
@@ -53,10 +73,17 @@ export default tseslint.config(
               message: 'Workflows import @temporalio/workflow only.',
             },
             {
-              group: ['activities', 'ml', 'storage', 'workers', 'config', 'cli', 'reports'].flatMap((f) => [
-                `../${f}`,
-                `../${f}/*`,
-              ]),
+              group: [
+                'activities',
+                'artifacts',
+                'data',
+                'ml',
+                'storage',
+                'workers',
+                'config',
+                'cli',
+                'reports',
+              ].flatMap((f) => [`../${f}`, `../${f}/*`]),
               allowTypeImports: true,
               message: 'Import activity types only (import type).',
             },
@@ -67,8 +94,8 @@ export default tseslint.config(
   },
   layerRule(
     ['ml/**/*.ts', 'ml/**/*.mts'],
-    ['storage', 'activities', 'workflows'],
-    'ml/ is pure TensorFlow.js: it takes and returns tensors and bytes; activities/ do the storing.',
+    ['storage', 'data', 'artifacts', 'activities', 'workflows'],
+    'ml/ is pure TensorFlow.js: it takes and returns tensors and bytes; data/ and artifacts/ do the reading and storing.',
   ),
   layerRule(
     ['storage/**/*.ts'],
@@ -80,6 +107,14 @@ export default tseslint.config(
     ['workflows'],
     'Activities are called by workflows, not the other way round; shared types live in common/.',
   ),
+  // data/ (dataset sources: reading and parsing a format) sits under artifacts/ (what the store holds), both under
+  // activities/. Neither knows Temporal beyond the failure values of @temporalio/common: no activity context.
+  belowActivities(
+    ['data/**/*.ts'],
+    ['artifacts'],
+    'data/ reads datasets; artifacts/ (above it) store what is made of them.',
+  ),
+  belowActivities(['artifacts/**/*.ts'], [], 'artifacts/ store and load what the activities make.'),
   layerRule(['config/**/*.ts'], ['ml'], 'config/ must load without tfjs; shared names live in common/.'),
   layerRule(
     ['reports/**/*.ts'],

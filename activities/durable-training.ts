@@ -10,11 +10,11 @@ import type { EpochStats, TrainHooks, TrainSnapshot } from '../ml/train';
 import type { Logger } from '../config/logger';
 import type { ModelProgressUpdate } from '../common/progress';
 import { keys } from '../common/store-keys';
-import { findModel, loadCheckpoint, saveCheckpoint } from './artifacts';
-import { partialEpoch } from './digests';
+import { findModel, loadCheckpoint, saveCheckpoint } from '../artifacts/models';
+import { partialEpoch } from '../artifacts/digests';
 import { HOLD_EPOCH, holdUntilDrained } from './fault-injection';
 import { FailureType, failure } from './failures';
-import type { ModelRef, TrainResult } from './types';
+import type { ModelRef, TrainResult } from '../contracts/exchange';
 
 /** What a training activity heartbeats: small, and enough to resume. */
 export interface TrainHeartbeat {
@@ -49,6 +49,9 @@ export function activityContext(): Context | undefined {
     return undefined; // called outside an activity (unit tests, benchmarks)
   }
 }
+
+/** Heartbeats when running as an activity (a no-op in tests that call the functions directly). */
+export const activityHeartbeat = (details: unknown): void => activityContext()?.heartbeat(details);
 
 export interface DurableTraining {
   /** The snapshot to resume from, if any. */

@@ -5,10 +5,8 @@
  * (infrastructure hiccups).
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { FailureType, invalidInputMessage, isRetryable } from '../common/failure-types';
-import type { FailureTypeName } from '../common/failure-types';
-import type { InputIssue } from '../config/resolve';
-import { formatIssues } from '../config/resolve';
+import { FailureType } from '../common/failure-types';
+import { failure, invalidInput } from '../data/input-failures';
 import { DatasetError } from '../ml/datasets';
 import { BackendUnavailableError } from '../ml/backend';
 import { SplitError } from '../ml/splits';
@@ -17,28 +15,7 @@ import { ArtifactCorruptError, ArtifactNotFoundError, StoreUnavailableError } fr
 import { TensorCodecError } from '../storage/tensor-codec';
 
 export { FailureType };
-
-export function failure(type: FailureTypeName, message: string, details?: unknown[]): ApplicationFailure {
-  return ApplicationFailure.create({
-    message,
-    type,
-    nonRetryable: !isRetryable(type),
-    ...(details ? { details } : {}),
-  });
-}
-
-/**
- * A request the workflow could not have known to be impossible until the data was seen: non-retryable. `what` is
- * `<field>: <why>`; the "invalid input: " prefix is added here (common/failure-types.ts), never by callers.
- */
-export function invalidInput(what: string): ApplicationFailure {
-  return failure(FailureType.InvalidInput, invalidInputMessage(what));
-}
-
-/** Input issues (each naming its field) as one non-retryable failure; the issues travel as details. */
-export function invalidInputIssues(issues: readonly InputIssue[]): ApplicationFailure {
-  return failure(FailureType.InvalidInput, formatIssues(issues), [issues]);
-}
+export { failure, invalidInput, invalidInputIssues } from '../data/input-failures';
 
 const DETERMINISTIC_MESSAGES = [
   /^Error in \w+:/, // tfjs op argument checks

@@ -15,10 +15,11 @@ import { measureSpeed } from '../ml/inference-speed';
 import type { Speed } from '../ml/inference-speed';
 import { machineInfo } from '../ml/machine';
 import type { ExportedModel } from '../ml/export';
-import { layersExport } from './artifacts';
+import { layersExport } from '../artifacts/models';
 import { activityContext } from './durable-training';
 import type { TrainingDeps } from './durable-training';
-import type { MeasureRequest, MeasureResult, ModelCost } from './types';
+import type { MeasureRequest, MeasureResult } from '../contracts/exchange';
+import type { ModelCost } from '../common/model-cost';
 
 const run = promisify(execFile);
 const PLAIN_SPEED = path.join(__dirname, '..', 'workers', 'plain-speed.js');

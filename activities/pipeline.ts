@@ -9,20 +9,21 @@ import type { ModelLimits } from '../config/model-size';
 import { resolveDistillationInput, resolveSearchInput, resolveSmokeInput } from '../config/resolve';
 import type { Resolved } from '../config/resolve';
 import type { ValidatedInput } from '../contracts/exchange';
-import type { DataSpec, DistillationConfig, ModelRefInput, SmokeConfig } from '../config/schemas';
+import type { DistillationConfig, ModelRefInput, SmokeConfig } from '../config/schemas';
 import type { SearchConfig } from '../config/search';
 import { renderSearchReport } from '../reports/search-markdown';
 import type { SearchReport } from '../reports/search-markdown';
 import { renderSearchCharts, searchChartInputs } from '../reports/search-charts';
-import { findModel, keys, modelAt } from './artifacts';
-import { modelDigest, softTargetsKey } from './digests';
+import { findModel, keys, modelAt } from '../artifacts/models';
+import { dataKeys, requireExisting, teacherKeys } from '../artifacts/input-keys';
+import { modelDigest, softTargetsKey } from '../artifacts/digests';
 import { bindActivities, invalidInput, invalidInputIssues } from './failures';
-import { distillationChartInputs, renderDistillationReport, trainingCurves } from './report';
-import type { DistillationReport } from './report';
-import { storeReport } from './report-files';
+import { distillationChartInputs, renderDistillationReport, trainingCurves } from '../artifacts/report-inputs';
+import type { DistillationReport } from '../artifacts/report-inputs';
+import { storeReport } from '../artifacts/report-files';
 import type { StoredReport } from '../contracts/exchange';
-import type { ImportedTeacherRef } from './teacher-import';
-import type { ModelRef, SoftTargetsRef, TrainRequest } from './types';
+import type { ImportedTeacherRef } from '../contracts/exchange';
+import type { ModelRef, SoftTargetsRef, TrainRequest } from '../contracts/exchange';
 import type { SoftTargetFormat } from '../common/soft-target-format';
 
 export interface PipelineDeps {
@@ -37,43 +38,6 @@ export function orFail<T>(r: Resolved<T>): ValidatedInput<T> {
   throw invalidInputIssues(r.issues);
 }
 
-/** Store objects an input names, with the field that names each. */
-export type NamedKey = { path: string; key: string };
-
-/** `minio:` references of a data spec: the IDX files that live in the store. */
-export function dataKeys(data: DataSpec): NamedKey[] {
-  return Object.entries(data.idx ?? {}).flatMap(([field, ref]) =>
-    typeof ref === 'string' && ref.startsWith('minio:')
-      ? [{ path: `data.idx.${field}`, key: ref.slice('minio:'.length) }]
-      : [],
-  );
-}
-
-/**
- * Every object the input names must exist before any work starts: a run with a mistyped manifest key
- * fails at validation ("not found", with the key) instead of after the data is prepared.
- */
-export async function requireExisting(store: ArtifactStore, named: NamedKey[]): Promise<void> {
-  const missing = (await Promise.all(named.map(async (n) => ((await store.stat(n.key)) ? [] : [n])))).flat();
-  if (missing.length > 0)
-    throw invalidInputIssues(
-      missing.map((m) => ({ path: m.path, message: `not found: no object "${m.key}" in the store` })),
-    );
-}
-
-/** Store objects a distilling config names: its data files and given teachers or soft targets. */
-function teacherKeys(cfg: Pick<DistillationConfig, 'data' | 'teachers'>): NamedKey[] {
-  const t = cfg.teachers;
-  return [
-    ...dataKeys(cfg.data),
-    ...('refs' in t ? t.refs.map((r, i) => ({ path: `teachers.refs.${i}.manifestKey`, key: r.manifestKey })) : []),
-    ...('softTargets' in t
-      ? [{ path: 'teachers.softTargets.key', key: `${keys.softTargets(t.softTargets.key)}/manifest.json` }]
-      : []),
-  ];
-}
-
-/** The whole workflow input, options included, exactly as the workflow was started with it. */
 async function validateDistillationInput(
   deps: PipelineDeps,
   raw: unknown,

@@ -8,12 +8,13 @@ import { encodeTensors } from '../storage/tensor-codec';
 import { keys } from '../common/store-keys';
 import type { Dataset } from '../ml/datasets';
 import { classCovariance, clusterClasses } from '../ml/specialists';
-import { loadPlan } from './artifacts';
+import { loadPlan } from '../artifacts/models';
 import type { ComputeDeps } from './compute-deps';
-import { datasetFor } from './dataset-source';
-import { clustersKey } from './digests';
+import { datasetFor } from '../data/sources';
+import { clustersKey } from '../artifacts/digests';
 import { invalidInput } from './failures';
-import { heartbeat, probabilitiesOf } from './model-outputs';
+import { probabilitiesOf } from '../artifacts/model-outputs';
+import { activityHeartbeat as heartbeat } from './durable-training';
 import type { ClusterRequest, ClusterResult } from '../contracts/specialists';
 
 /** Specialist targets are uint8 and the dustbin's label is |S|, so a subset holds at most 255 classes. */

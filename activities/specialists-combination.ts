@@ -9,12 +9,13 @@ import { keys } from '../common/store-keys';
 import { metrics } from '../ml/evaluate';
 import type { Metrics } from '../ml/evaluate';
 import { combinationStatistics, combineInSlices } from '../ml/specialists';
-import { loadPlan } from './artifacts';
+import { loadPlan } from '../artifacts/models';
 import type { ComputeDeps } from './compute-deps';
-import { datasetFor } from './dataset-source';
-import { combinationDigest, combinedSoftTargetsKey } from './digests';
-import { combinationInputs, heartbeat } from './model-outputs';
-import { exportCombinationPackage } from './specialists-export';
+import { datasetFor } from '../data/sources';
+import { combinationDigest, combinedSoftTargetsKey } from '../artifacts/digests';
+import { combinationInputs } from '../artifacts/model-outputs';
+import { activityHeartbeat as heartbeat } from './durable-training';
+import { exportCombinationPackage } from '../artifacts/combination-package';
 import type {
   CombinationEvaluation,
   CombinationRequest,
@@ -36,7 +37,7 @@ export async function evaluateCombination(deps: ComputeDeps, req: CombinationReq
   const C = ds.numClasses;
   const key = combinationDigest(req.generalist, req.specialists, req.combine);
   const everyTestImage = Int32Array.from({ length: n }, (_, i) => i);
-  const { pg, specs } = await combinationInputs(store, req, ds, ds.test.images, everyTestImage);
+  const { pg, specs } = await combinationInputs(store, req, ds, ds.test.images, everyTestImage, heartbeat);
   const t0 = performance.now();
   const { q, active, iterations } = await combineInSlices(pg, n, C, specs, req.combine, (done) =>
     heartbeat({ stage: 'combine', done }),
@@ -112,7 +113,7 @@ export async function computeCombinedSoftTargets(
   const n = plan.transfer.length;
   const C = ds.numClasses;
   const t0 = performance.now();
-  const { pg, specs } = await combinationInputs(store, req, ds, ds.train.images, plan.transfer);
+  const { pg, specs } = await combinationInputs(store, req, ds, ds.train.images, plan.transfer, heartbeat);
   const { q } = await combineInSlices(pg, n, C, specs, req.combine, (done) =>
     heartbeat({ stage: 'combine', done, of: n }),
   );

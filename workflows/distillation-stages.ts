@@ -2,7 +2,7 @@
  * The distillation pipeline's stages after training: every model evaluated (the teacher ensemble beside them),
  * the chosen student exported (and quantised), every model measured. Workflow code.
  */
-import type { ExportedModel, ModelOutcome, QuantizedExport } from '../activities/report';
+import type { ExportedModel, ModelOutcome, QuantizedExport } from '../reports/distillation-markdown';
 import type { ImportedTeacherRef } from '../activities/teacher-import';
 import type { EvaluationSummary, MeasureResult, ModelRef } from '../contracts/exchange';
 import { chooseExport } from '../common/export-choice';

@@ -5,7 +5,7 @@
  */
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/pipeline';
-import type { ExportedModel } from '../activities/report';
+import type { ExportedModel } from '../reports/distillation-markdown';
 import type { ModelRef, ScoredImportKind, SoftTargetsRef, TrainRequest, TrainResult } from '../contracts/exchange';
 import { trainingSeed } from '../common/seeds';
 import type { DistillationConfig } from '../config/schemas';

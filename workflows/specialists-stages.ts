@@ -15,7 +15,7 @@ import type {
   SpecialistRequest,
   SpecialistResult,
 } from '../contracts/specialists';
-import type { DistillBackOutcome, TrainingOutcome } from '../activities/specialists-report';
+import type { DistillBackOutcome, TrainingOutcome } from '../reports/specialists-markdown';
 import type { DataPlanRef, MeasureResult, ModelRef, TrainRequest, TrainResult } from '../contracts/exchange';
 import type { SpecialistsConfig } from '../config/specialists';
 import { distillationPipeline } from './distillation';

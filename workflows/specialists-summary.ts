@@ -9,7 +9,7 @@ import type {
   SpecialistRequest,
   SpecialistResult,
 } from '../contracts/specialists';
-import type { SpecialistsReport, TrainingOutcome } from '../activities/specialists-report';
+import type { SpecialistsReport, TrainingOutcome } from '../reports/specialists-markdown';
 import type { MeasureResult, ModelRef, StoredReport } from '../contracts/exchange';
 import type { ModelCost } from '../common/model-cost';
 import type { SpecialistsSummary } from './specialists';

@@ -7,7 +7,7 @@ import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { ActivityOptions, proxyActivities } from '@temporalio/workflow';
 import type { ComputeActivities } from '../activities/compute';
 import type { PipelineActivities } from '../activities/pipeline';
-import type { ModelOutcome } from '../activities/report';
+import type { ModelOutcome } from '../reports/distillation-markdown';
 import type { ImportedTeacherRef } from '../activities/teacher-import';
 import type { ScoredModel, SoftTargetsRequest } from '../activities/teacher-requests';
 import type { DataPlanRef, ModelRef, SoftTargetsRef, TrainRequest, TrainResult } from '../contracts/exchange';

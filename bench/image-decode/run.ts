@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-node';
 import { initBackend } from '../../ml';
-import { decodeImage } from '../../ml/images';
+import { decodeImage } from '../../data/images';
 import { describeMachine, machineInfo } from '../../ml/machine';
 
 async function main(): Promise<void> {

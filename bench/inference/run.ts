@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { publishModel } from '../../activities/artifacts';
+import { publishModel } from '../../artifacts/models';
 import { createComputeActivities } from '../../activities/compute';
 import type { ModelCost } from '../../common/model-cost';
 import { createLogger } from '../../config';

@@ -94,7 +94,7 @@ export const storeKeySchema = z.string().superRefine((key, ctx) => {
 
 /**
  * An absolute local path on the compute workers, under one of their data roots (checked there, before the
- * file is opened: activities/data-roots.ts), or `minio:<key>` for an object in the store.
+ * file is opened: data/roots.ts), or `minio:<key>` for an object in the store.
  */
 export const dataRefSchema = z
   .string()
@@ -131,7 +131,7 @@ function importRef(what: string) {
 function importRefProblem(ref: string): string | undefined {
   if (ref.startsWith('minio:')) return storeKeyProblem(ref.slice('minio:'.length));
   if (/^https?:\/\//.test(ref)) return URL.canParse(ref) ? undefined : 'not a URL';
-  // The worker confines local paths to its data roots (activities/data-roots.ts) before opening them.
+  // The worker confines local paths to its data roots (data/roots.ts) before opening them.
   if (!ref.startsWith('/')) return 'a local path must be absolute (and under a data root, CHRYSALIS_DATA_ROOTS)';
   return ref.split(/[\\/]/).includes('..') ? '".." segment in the path' : undefined;
 }

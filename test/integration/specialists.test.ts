@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { getJson } from '../../storage';
 import { decodeTensors } from '../../storage/tensor-codec';
-import type { ModelManifest } from '../../activities/artifacts';
+import type { ModelManifest } from '../../artifacts/models';
 import type { SpecialistsReport } from '../../reports/specialists-markdown';
 import type { SpecialistsSummary } from '../../workflows';
 import { assertChartsRendered, assertInvalidInputs } from '../helpers/assertions';

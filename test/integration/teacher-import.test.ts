@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
-import { loadPlan } from '../../activities/artifacts';
+import { loadPlan } from '../../artifacts/models';
 import { keys } from '../../common/store-keys';
 import { getJson } from '../../storage/artifact-store';
 import type { ArtifactRef, ArtifactStore } from '../../storage/artifact-store';

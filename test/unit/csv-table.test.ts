@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { loadCsvTable } from '../../activities/csv-table';
+import { loadCsvTable } from '../../data/csv';
 import { distillationConfigSchema } from '../../config/schemas';
-import { classNamesOf, parseCsvRows, readCsvTable } from '../../ml/csv';
+import { classNamesOf, parseCsvRows, readCsvTable } from '../../data/csv';
 import type { Dataset } from '../../ml/datasets';
 import { applyNormalization, describeInput, resolveNormalization } from '../../ml/normalize';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { confinedPath } from '../../activities/data-roots';
+import { confinedPath } from '../../data/roots';
 import { dataRoots, loadEnv } from '../../config/env';
 
 const base = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'roots-')));

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { createComputeActivities } from '../../activities/compute';
-import { loadImageFolders } from '../../activities/image-folder';
+import { loadImageFolders } from '../../data/images';
 import { createLogger } from '../../config';
 import { resolveDistillationInput } from '../../config/resolve';
 import { initBackend } from '../../ml';

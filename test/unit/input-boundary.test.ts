@@ -26,7 +26,7 @@ import { modelSize } from '../../config/model-size';
 import { BUILTIN_DATASETS } from '../../common/datasets';
 import { buildNet, paramCount } from '../../ml/models';
 import { loadIdxFiles } from '../../ml/datasets';
-import { userFileGuard } from '../../activities/user-files';
+import { userFileGuard } from '../../data/user-files';
 import { rejectsInvalid } from '../helpers/assertions';
 import { encodeIdx } from '../../ml/idx';
 import { SplitError, makePlan, planWarnings } from '../../ml/splits';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { before, test } from 'node:test';
 import { createComputeActivities } from '../../activities/compute';
-import { layersExport, publishModel } from '../../activities/artifacts';
+import { layersExport, publishModel } from '../../artifacts/models';
 import { architectureKey } from '../../activities/model-cost';
 import { sumCosts } from '../../common/model-cost';
 import type { ModelCost } from '../../common/model-cost';

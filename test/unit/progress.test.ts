@@ -9,7 +9,7 @@ import type { Info } from '@temporalio/activity';
 import { noopMetricMeter } from '@temporalio/common';
 import { createLogger } from '../../config';
 import { LocalArtifactStore } from '../../storage';
-import { saveCheckpoint } from '../../activities/artifacts';
+import { saveCheckpoint } from '../../artifacts/models';
 import { durableTraining } from '../../activities/durable-training';
 import type { ModelProgressUpdate } from '../../common/progress';
 import { ProgressTracker } from '../../workflows/progress';

@@ -19,7 +19,7 @@ import { exportLayersModel } from '../../ml/export';
 import type { ExportedModel } from '../../ml/export';
 import { float16Bits, quantizeExport, toUint8 } from '../../ml/quantize';
 import { createComputeActivities } from '../../activities/compute';
-import { publishModel } from '../../activities/artifacts';
+import { publishModel } from '../../artifacts/models';
 import { keys } from '../../common/store-keys';
 import { LocalArtifactStore } from '../../storage/local-store';
 import { runPlainTfjs } from '../helpers/plain-tfjs';

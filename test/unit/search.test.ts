@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { createPipelineActivities } from '../../activities/pipeline';
-import type { ModelCost } from '../../activities/types';
+import type { ModelCost } from '../../common/model-cost';
 import { createLogger } from '../../config';
 import { applySetters, resolveDistillationInput, resolveSearchInput } from '../../config/resolve';
 import { searchPresets } from '../../config/presets';

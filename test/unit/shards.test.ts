@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { createComputeActivities } from '../../activities/compute';
-import { datasetFromShards, readManifest, splitRows, writeShards } from '../../activities/data-shards';
+import { datasetFromShards, readManifest, splitRows, writeShards } from '../../data/shards';
 import { blockJob, membersOf } from '../../common/soft-target-blocks';
 import { keys } from '../../common/store-keys';
 import { createLogger } from '../../config';
@@ -21,7 +21,7 @@ import type { InMemoryExamples, ShardStream, TrainConfig, TrainData, TrainSnapsh
 import type { BackendInfo } from '../../ml/backend';
 import type { Dataset } from '../../ml/datasets';
 import type { ImportedTeacherRef } from '../../activities/teacher-import';
-import type { ModelRef } from '../../activities/types';
+import type { ModelRef } from '../../contracts/exchange';
 import { epochWindows, shardStarts } from '../../ml/shards';
 import { LocalArtifactStore } from '../../storage';
 

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { createComputeActivities } from '../../activities/compute';
-import { softTargetPartsReader, wholeSoftTargets } from '../../activities/soft-target-parts';
+import { softTargetPartsReader, wholeSoftTargets } from '../../artifacts/soft-target-parts';
 import { blockJob, blockKey, blockRanges, boundedAll, membersOf } from '../../common/soft-target-blocks';
 import { softTargetFormat } from '../../common/soft-target-format';
 import type { SoftTargetFormat } from '../../common/soft-target-format';

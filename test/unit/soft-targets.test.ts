@@ -10,7 +10,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { ApplicationFailure } from '@temporalio/common';
 import { createComputeActivities } from '../../activities/compute';
-import { softTargetsKey } from '../../activities/digests';
+import { softTargetsKey } from '../../artifacts/digests';
 import { softTargetFormat, topKProblem } from '../../common/soft-target-format';
 import type { SoftTargetFormat } from '../../common/soft-target-format';
 import { createLogger } from '../../config';

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type * as Loader from '../../ml/specialists/combination-loader.mjs' with { 'resolution-mode': 'import' };
-import { loaderSource } from '../../activities/specialists-export';
+import { loaderSource } from '../../artifacts/combination-package';
 import { repoRoot } from '../../config/env';
 import { Rng, buildNet, encodeIdx, initBackend, loadDataset, predictLogits, train } from '../../ml';
 import { exportLayersModel } from '../../ml/export';

@@ -1,5 +1,5 @@
 /**
- * The boundary around every reader of user files (activities/user-files.ts): what a parse throws becomes a
+ * The boundary around every reader of user files (data/user-files.ts): what a parse throws becomes a
  * non-retryable InvalidInput naming the field and the file, in the reader's words or, for an error that escaped a
  * library, named by its class; errors of the machinery around the parse pass through, so they are still retried.
  */
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { invalidInput, toFailure } from '../../activities/failures';
-import { isFileFault, isInfrastructureError, parseUserFile, readLocalUserFile } from '../../activities/user-files';
+import { isFileFault, isInfrastructureError, parseUserFile, readLocalUserFile } from '../../data/user-files';
 import { BackendUnavailableError } from '../../ml/backend';
 import { IdxFormatError } from '../../ml/idx';
 import { StoreUnavailableError } from '../../storage/errors';

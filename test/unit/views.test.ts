@@ -9,8 +9,8 @@ import path from 'node:path';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { createComputeActivities } from '../../activities/compute';
-import { loadModelNet, loadPlan } from '../../activities/artifacts';
-import { datasetFor } from '../../activities/dataset-source';
+import { loadModelNet, loadPlan } from '../../artifacts/models';
+import { datasetFor } from '../../data/sources';
 import { blockJob, boundedAll, membersOf } from '../../common/soft-target-blocks';
 import { createLogger, formatIssues, resolveDistillationInput } from '../../config';
 import { trainSpecSchema } from '../../config/schemas';
@@ -275,6 +275,6 @@ test('activities: views 3 store n*3 soft-target rows, each the teacher on its vi
   assert.equal(trained.history.length, 1);
   await assert.rejects(
     compute.trainModel({ ...student, train: { ...student.train, jitter: 1 } }),
-    /invalid input: student\.train\.jitter: with transfer\.views > 1 each row is a fixed view: give jitter 0/,
+    /invalid input: student\.train\.jitter: with transfer\.views > 1 each row is the fixed view its soft targets were computed on/,
   );
 });

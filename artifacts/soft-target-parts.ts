@@ -26,11 +26,9 @@ import {
 import type { StoredSoftTargets } from '../ml/soft-targets';
 import type { SoftTargetReader } from '../ml/train';
 import { blockKey, blockRanges, membersOf } from '../common/soft-target-blocks';
-import { keys } from './artifacts';
-import type { ComputeDeps } from './compute-deps';
-import { activityContext } from './durable-training';
-import type { SoftTargetsRequest } from './teacher-requests';
-import type { SoftTargetParts, SoftTargetsRef } from './types';
+import { keys } from './models';
+import type { SoftTargetsRequest } from '../contracts/exchange';
+import type { SoftTargetParts, SoftTargetsRef } from '../contracts/exchange';
 
 /** The index object: every part's reference, in row order. */
 interface PartsIndex {
@@ -63,8 +61,10 @@ export async function blockLogits(
  * one block of every member at a time.
  */
 export async function writeSoftTargetParts(
-  deps: ComputeDeps,
+  deps: { store: ArtifactStore },
   req: SoftTargetsRequest & { blockSize: number },
+  /** Called after each part is stored: the activity's heartbeat. */
+  beat: (details: unknown) => void = () => {},
 ): Promise<{ logits: ArtifactRef; stored: number; n: number; C: number; parts: SoftTargetParts }> {
   const { store } = deps;
   const n = req.data.counts.transfer;
@@ -80,7 +80,7 @@ export async function writeSoftTargetParts(
     const tensors = encodeSoftTargets(perMember, count, C, req.format);
     stored = storedMembers(tensors);
     refs.push(await store.put(key, encodeTensors(tensors)));
-    activityContext()?.heartbeat({ part: block });
+    beat({ part: block });
   }
   const index: PartsIndex = { kind: 'chrysalis-soft-target-parts', version: 1, rows: req.blockSize, n, parts: refs };
   const logits = await putJson(store, `${dir}/parts.json`, index);

@@ -8,10 +8,9 @@
 import { readFile } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { BackendUnavailableError } from '../ml/backend';
-import { CsvError } from '../ml/csv';
 import type { FileGuard } from '../ml/datasets';
 import { IdxFormatError } from '../ml/idx';
-import { ImageDecodeError } from '../ml/images';
+import { CsvError, ImageDecodeError } from './format-errors';
 import { TeacherLoadError } from '../ml/imported-teacher';
 import { TopologyError } from '../ml/layers-net';
 import { NormalizationError } from '../ml/normalize';
@@ -19,7 +18,7 @@ import { NpyError } from '../ml/npy';
 import { ArtifactCorruptError, StoreUnavailableError } from '../storage/errors';
 import { TarError } from '../storage/tar';
 import { TensorCodecError } from '../storage/tensor-codec';
-import { invalidInput } from './failures';
+import { invalidInput } from './input-failures';
 
 /** A file a user gave, as the config names it. */
 export interface UserFile {

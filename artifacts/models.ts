@@ -22,7 +22,7 @@ import type { Plan } from '../ml/splits';
 import type { TrainSnapshot } from '../ml/train';
 import type { LayersSpecInput, ModelSpecInput } from '../config/schemas';
 import type { QuantizeKind } from '../contracts/vocabulary';
-import type { ModelRef } from './types';
+import type { ModelRef } from '../contracts/exchange';
 import { keys } from '../common/store-keys';
 import { partialModelDigest } from './digests';
 

@@ -15,12 +15,12 @@ import type { CombinationManifest } from '../ml/specialists/combination-loader.m
   'resolution-mode': 'import',
 };
 import { keys } from '../common/store-keys';
-import { storeLayersModel } from './artifacts';
-import type { ModelInput } from './artifacts';
+import { storeLayersModel } from './models';
+import type { ModelInput } from './models';
 import { describeInput } from '../ml/normalize';
 import type { Normalization } from '../common/normalization';
 import type { ExportCombinationRequest, ExportedCombination } from '../contracts/specialists';
-import type { ModelRef } from './types';
+import type { ModelRef } from '../contracts/exchange';
 
 /** The package's manifest: the loader's fields plus provenance. */
 export interface CombinationPackageManifest extends CombinationManifest {

@@ -1,18 +1,22 @@
 /**
- * The distillation run report's inputs from the store: training curves and confusion matrices. The document and its
- * Markdown live in reports/distillation-markdown.ts; they are re-exported here for the workflow and the pipeline
- * activities that import them from this module.
+ * The run reports' inputs from the store: training curves, confusion matrices and the cost points of the distillation
+ * and the specialists reports. The documents and their Markdown live in reports/distillation-markdown.ts and
+ * reports/specialists-markdown.ts; the renderers are re-exported here for the pipeline activities.
  */
 import type { EpochStats } from '../ml/train';
 import type { ChartInputs } from '../reports/charts';
 import type { DistillationReport } from '../reports/distillation-markdown';
 import { costRows } from '../reports/distillation-markdown';
+import type { SpecialistsReport } from '../reports/specialists-markdown';
+import { combinationCostRows, table4Rows } from '../reports/specialists-markdown';
 import { tradeoffPoints } from '../reports/compression';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { getJson } from '../storage/artifact-store';
-import { readManifest } from './artifacts';
+import { readManifest } from './models';
 
 export { renderDistillationReport } from '../reports/distillation-markdown';
+export { renderSpecialistsReport } from '../reports/specialists-markdown';
+export type { DistillBackOutcome, SpecialistsReport, TrainingOutcome } from '../reports/specialists-markdown';
 export type {
   DistillationReport,
   EnsembleOutcome,
@@ -68,6 +72,42 @@ export async function distillationChartInputs(store: ArtifactStore, r: Distillat
         }
       : {}),
     ...(baseline ? { baselineErrors: baseline.evaluation.errors } : {}),
+    ...(tradeoff.length > 0 ? { tradeoff } : {}),
+  };
+}
+
+/**
+ * Training curves (generalist and specialists), both confusion matrices, the subsets, Table 4, and test error
+ * against latency for the generalist, the combination and the distilled-back students whose cost was measured.
+ */
+export async function specialistsChartInputs(store: ArtifactStore, r: SpecialistsReport): Promise<ChartInputs> {
+  const curves = await trainingCurves(store, [
+    { name: 'generalist', manifestKey: r.generalist.manifestKey },
+    ...r.specialists,
+  ]);
+  const details = await getJson<{ generalist: { confusion: number[][] }; combined: { confusion: number[][] } }>(
+    store,
+    r.evaluation.details,
+  );
+  const title = `specialists run ${r.workflowId}`;
+  const tradeoff = tradeoffPoints(combinationCostRows(r));
+  return {
+    title,
+    curves,
+    confusions: [
+      { model: 'generalist', classNames: r.classNames, matrix: details.generalist.confusion },
+      { model: 'generalist + specialists', classNames: r.classNames, matrix: details.combined.confusion },
+    ],
+    subsets: r.specialists.map((s, m) => ({
+      specialist: m + 1,
+      classes: s.subset.map((c) => r.classNames[c] ?? String(c)),
+    })),
+    coverage: table4Rows(r.evaluation.byCoverage).map((row) => ({
+      specialistsCovering: row.label,
+      examples: row.examples,
+      deltaCorrect: row.delta,
+      relativeChange: row.relativeChange,
+    })),
     ...(tradeoff.length > 0 ? { tradeoff } : {}),
   };
 }

@@ -4,14 +4,10 @@ import type { ArtifactStore } from '../storage/artifact-store';
 import type { Dataset } from '../ml/datasets';
 import { predictProbabilities } from '../ml/evaluate';
 import type { SpecialistProbs } from '../ml/specialists';
-import { loadModelNet } from './artifacts';
-import { activityContext } from './durable-training';
+import { loadModelNet } from './models';
 import type { CombinationRequest } from '../contracts/specialists';
-import type { ModelRef } from './types';
+import type { ModelRef } from '../contracts/exchange';
 import type { Pixels } from '../ml/datasets';
-
-/** Heartbeats when running as an activity (a no-op in tests that call the functions directly). */
-export const heartbeat = (details: unknown): void => activityContext()?.heartbeat(details);
 
 /** A stored model's class probabilities on the images at `indices`. */
 export async function probabilitiesOf(
@@ -36,13 +32,15 @@ export async function combinationInputs(
   ds: Dataset,
   images: Pixels,
   indices: Int32Array,
+  /** Called after each specialist's inference: the activity's heartbeat. */
+  beat: (details: unknown) => void = () => {},
 ): Promise<{ pg: Float32Array; specs: SpecialistProbs[] }> {
   const side = ds.shape;
   const pg = await probabilitiesOf(store, req.generalist, images, side, indices);
   const specs: SpecialistProbs[] = [];
   for (const s of req.specialists) {
     specs.push({ subset: s.subset, probs: await probabilitiesOf(store, s.model, images, side, indices) });
-    heartbeat({ stage: 'inference', specialist: s.name });
+    beat({ stage: 'inference', specialist: s.name });
   }
   return { pg, specs };
 }

@@ -6,7 +6,7 @@
 import { digestOf } from '../storage/hash';
 import type { SoftTargetFormat } from '../common/soft-target-format';
 import type { ClusterRequest, CombineSpec, SpecialistModel, SpecialistRequest } from '../contracts/specialists';
-import type { ModelRef, TrainRequest } from './types';
+import type { ModelRef, TrainRequest } from '../contracts/exchange';
 
 /** The recipe's digest; `stopAfterEpoch` and the name are not in it (every stop is a prefix of one run). */
 export function modelDigest(req: Pick<TrainRequest, 'data' | 'split' | 'spec' | 'train' | 'seed' | 'distill'>): string {

@@ -5,7 +5,7 @@
  */
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { invalidInput } from './failures';
+import { invalidInput } from './input-failures';
 
 /** True when `p` is `root` or below it (both absolute and normalised). */
 function within(p: string, root: string): boolean {

@@ -9,17 +9,17 @@ import { ArtifactNotFoundError } from '../storage/errors';
 import type { DatasetName } from '../common/datasets';
 import { DatasetError, loadDataset, loadIdxFiles } from '../ml/datasets';
 import type { Dataset, IdxFiles } from '../ml/datasets';
-import { confinedPath } from './data-roots';
+import { confinedPath } from './roots';
 import type { CsvTableSpec, ImageFolders, NormalizeInput } from '../config/schemas';
-import { loadImageFolders } from './image-folder';
-import { loadCsvTable } from './csv-table';
+import { loadImageFolders } from './images';
+import { loadCsvTable } from './csv';
 import { NormalizationError, normalizedDataset, resolveNormalization } from '../ml/normalize';
-import { invalidInput } from './failures';
+import { invalidInput } from './input-failures';
 import { isFileFault, userFileGuard } from './user-files';
-import type { DataPlanRef, ShardsRef } from './types';
+import type { DataPlanRef, ShardsRef } from '../contracts/exchange';
 import type { ExampleData } from '../ml/train';
-import { datasetFromShards, emptySplit, readManifest, shardStream, splitRows, wholeSplit } from './data-shards';
-import type { DatasetInfo, ShardsManifest } from './data-shards';
+import { datasetFromShards, emptySplit, readManifest, shardStream, splitRows, wholeSplit } from './shards';
+import type { DatasetInfo, ShardsManifest } from './shards';
 
 /** What reading a dataset needs: the store for `minio:` files, the data roots for local ones. */
 export interface DataAccess {
