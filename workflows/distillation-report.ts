@@ -2,7 +2,12 @@
  * What the distillation pipeline writes and returns: each model's outcome, the report the pipeline activity
  * renders, and the run's summary. Plain data: workflow code.
  */
-import type { DistillationReport, EnsembleOutcome, ExportedModel, ModelOutcome } from '../reports/distillation-markdown';
+import type {
+  DistillationReport,
+  EnsembleOutcome,
+  ExportedModel,
+  ModelOutcome,
+} from '../reports/distillation-markdown';
 import type { ImportedTeacherRef } from '../activities/teacher-import';
 import type { EvaluationSummary, DataPlanRef, MeasureResult } from '../contracts/exchange';
 import { keys } from '../common/store-keys';
