@@ -11,8 +11,8 @@ import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
-import { imageShape } from '../common/input-shape';
 import type { ImageFolders } from '../config/schemas';
+import { imageFields } from '../ml/datasets';
 import type { Dataset, Split } from '../ml/datasets';
 import { confinedPath } from './roots';
 import { invalidInput } from './input-failures';
@@ -188,12 +188,7 @@ export async function loadImageFolders(spec: ImageFolders, roots: readonly strin
   return {
     name: 'images',
     digest: hash.digest('hex'),
-    classNames,
-    numClasses: classNames.length,
-    rows,
-    cols,
-    channels,
-    shape: imageShape(rows, cols, channels),
+    ...imageFields(classNames, rows, cols, channels),
     train: trainSplit,
     test: testSplit,
     ...(notes.length > 0 ? { ignored: notes } : {}),

@@ -60,6 +60,16 @@ export interface Dataset<P extends Pixels = Pixels> {
   ignored?: string[];
 }
 
+/** An image dataset's class and shape fields, each derived once from its class names and [rows, cols, channels]. */
+export function imageFields(
+  classNames: string[],
+  rows: number,
+  cols: number,
+  channels: number,
+): Pick<Dataset, 'classNames' | 'numClasses' | 'rows' | 'cols' | 'channels' | 'shape'> {
+  return { classNames, numClasses: classNames.length, rows, cols, channels, shape: imageShape(rows, cols, channels) };
+}
+
 interface FileSpec {
   file: string;
   sha256: string;
@@ -207,12 +217,7 @@ export async function loadIdxFiles(
   return {
     name: 'idx',
     digest: sha256Hex([ti!, tl!, vi!, vl!].map((b) => sha256Hex(b)).join(':')),
-    classNames,
-    numClasses: classNames.length,
-    rows,
-    cols,
-    channels,
-    shape: imageShape(rows, cols, channels),
+    ...imageFields(classNames, rows, cols, channels),
     train: { images: trainImages.data, labels: trainLabels.data, n },
     test: { images: testImages.data, labels: testLabels.data, n: testImages.shape[0]! },
   };
