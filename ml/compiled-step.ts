@@ -41,7 +41,8 @@ export function compiledWanted(env: NodeJS.ProcessEnv): string | undefined {
 
 /**
  * Whether `net` trains as one call per step: built-in MLPs and CNNs, and layers nets whose layers all have a
- * graph (ml/graph/layer-stages.ts), with full or top-k soft targets or none, on the native backend, when `CHRYSALIS_STEP=compiled` asks for it ({@link COMPILED_OPT_IN}); else the eager step.
+ * graph (ml/graph/layer-stages.ts), with full or top-k soft targets or none, on the native backend, when
+ * `CHRYSALIS_STEP=compiled` asks for it ({@link COMPILED_OPT_IN}); else the eager step.
  */
 export function compiledStepPlan(net: Net, env: NodeJS.ProcessEnv = process.env): StepPlan {
   const unwanted = compiledWanted(env);

@@ -25,16 +25,18 @@ export class Stepper {
     private readonly hooks: TrainHooks,
   ) {}
 
-  /** Moves the momentum schedule to `epoch` (0-based), on whichever path steps. */
+  /** Moves the momentum schedule to `epoch` (0-based); the optimizer holds it for whichever path steps. */
   setEpoch(epoch: number): void {
     this.opt.setEpoch(epoch);
-    if (this.compiled) this.compiled.momentum = this.opt.momentum;
   }
 
   step(batch: TrainBatch, lr: number, rng: Rng): StepResult {
     this.plan ??= this.choose(batch);
     const { x, labels, softTargets, temperature = 1 } = batch;
-    if (this.compiled) return this.compiled.step({ x, labels, softTargets }, lr, temperature, this.cfg.alpha ?? 1, rng);
+    if (this.compiled) {
+      this.compiled.momentum = this.opt.momentum;
+      return this.compiled.step({ x, labels, softTargets }, lr, temperature, this.cfg.alpha ?? 1, rng);
+    }
     const result = trainStep(this.net, this.opt, batch, lr, rng);
     this.net.applyConstraints();
     return result;
@@ -51,7 +53,6 @@ export class Stepper {
         topK: softTargets !== undefined && 'mask' in softTargets,
       };
       this.compiled = CompiledStep.create(this.net, this.cfg.optimizer, terms, this.opt.state());
-      this.compiled.momentum = this.opt.momentum;
     }
     this.hooks.onStepPlan?.(plan);
     return plan;

@@ -11,7 +11,7 @@ import { softBatch } from './soft-targets';
 import type { SoftBatch, StoredSoftTargets } from './soft-targets';
 import type { Net } from './models';
 import { importWeights } from './models';
-import { Optimizer, learningRateAt, momentumAt } from './optimizers';
+import { Optimizer, learningRateAt } from './optimizers';
 import { Rng, deriveSeed } from './rng';
 import { Stepper } from './stepper';
 import { scoped } from './tidy-values';
@@ -219,9 +219,7 @@ export async function train(
         loss: totals.lossSum / n,
         trainAccuracy: totals.correct / n,
         learningRate: lr,
-        ...(cfg.optimizer.kind === 'sgd' && cfg.optimizer.momentumRamp
-          ? { momentum: momentumAt(cfg.optimizer, epoch) }
-          : {}),
+        ...(cfg.optimizer.kind === 'sgd' && cfg.optimizer.momentumRamp ? { momentum: opt.momentum } : {}),
         seconds,
       };
       history.push(stats);
