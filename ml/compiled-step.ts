@@ -9,7 +9,6 @@ import * as tf from '@tensorflow/tfjs';
 import type { RawTensor } from '../common/raw-tensor';
 import type { KeptClassTargets } from './losses';
 import { cnnGraphModel } from './graph/cnn-graph';
-import { layersGraphModel } from './graph/layers-train-graph';
 import { mlpGraphModel } from './graph/mlp-graph';
 import { buildStepGraph, HYPER, varNode } from './graph/step-graph';
 import type { GraphModel, Hyper, StepGraph, StepTerms } from './graph/step-graph';
@@ -40,37 +39,23 @@ export function compiledWanted(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 /**
- * Whether `net` trains as one call per step: built-in MLPs and CNNs, and layers nets whose layers all have a
- * graph (ml/graph/layer-stages.ts), with full or top-k soft targets or none, on the native backend, when
- * `CHRYSALIS_STEP=compiled` asks for it ({@link COMPILED_OPT_IN}); else the eager step.
+ * Whether `net` trains as one call per step: built-in MLPs and CNNs, with full or top-k soft targets or none, on the
+ * native backend, when `CHRYSALIS_STEP=compiled` asks for it ({@link COMPILED_OPT_IN}); else the eager step.
  */
 export function compiledStepPlan(net: Net, env: NodeJS.ProcessEnv = process.env): StepPlan {
   const unwanted = compiledWanted(env);
   if (unwanted) return { path: 'eager', reason: unwanted };
   if (!sessionsAvailable()) return { path: 'eager', reason: `the ${tf.getBackend()} backend runs no graphs` };
-  const model = graphModelOrWhy(net);
-  return typeof model === 'string' ? { path: 'eager', reason: model } : { path: 'compiled' };
+  if (!graphModel(net)) return { path: 'eager', reason: `${net.spec.kind} nets have no compiled step yet` };
+  return { path: 'compiled' };
 }
 
-/** The net as graph nodes, for the architectures and layers that have a compiled step. */
+/** The net as graph nodes, for the architectures that have a compiled step. */
 export function graphModel(net: Net): GraphModel | undefined {
-  const model = graphModelOrWhy(net);
-  return typeof model === 'string' ? undefined : model;
-}
-
-/**
- * The net's graph model, or why it has none. A layers net with Dropout layers draws its masks in the graph: the
- * same seed gives the same masks run after run and across a resume, but other masks than its eager path's.
- */
-function graphModelOrWhy(net: Net): GraphModel | string {
   const { spec } = net;
   if (spec.kind === 'mlp') return mlpGraphModel(spec, net.inputSize, net.numClasses);
   if (spec.kind === 'cnn') return cnnGraphModel(spec, net.inputShape, net.numClasses);
-  if (!net.exportModel) return 'a layers net without its layers model has no compiled step';
-  const model = layersGraphModel(net.exportModel, net.inputSize);
-  if (!('layer' in model)) return model;
-  const detail = model.detail ? ` with ${model.detail}` : '';
-  return `layers net: layer ${model.layer} (${model.kind})${detail} has no compiled step`;
+  return undefined;
 }
 
 /** One batch's tensors for a compiled step: soft targets as probability rows, or top-k buckets. */

@@ -13,9 +13,7 @@
  *   activation is read as logits. A softmax layer then ends the model again, so the export (`exportModel`) is the
  *   topology with a softmax output, as the built-in students' exports are.
  * - Dropout layers draw a fresh mask every batch from the training loop's seeded Rng (their seed is set before
- *   each training pass), so a run resumed from a checkpoint replays exactly. On the compiled step
- *   (ml/graph/layers-train-graph.ts) the same seeds draw the graph's own masks: reproducible too, but not the
- *   masks of this eager pass.
+ *   each training pass), so a run resumed from a checkpoint replays exactly.
  *
  * Refused, as {@link TopologyError}: a graph model or a file without a topology, a non-Sequential model, a layer
  * outside {@link SUPPORTED_LAYERS}, weights that are not trainable (BatchNormalization's moving statistics: a

@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { Optimizer, Rng, buildNet, exportWeights, initBackend } from '../../ml';
-import type { Net, OptimizerSpec, TrainConfig, TrainData } from '../../ml';
+import { Optimizer, Rng, buildNet, exportWeights, initBackend, train } from '../../ml';
+import type { Net, OptimizerSpec, TrainConfig, TrainSnapshot } from '../../ml';
+import type { RawTensor } from '../../common/raw-tensor';
 import { COMPILED_OPT_IN, CompiledStep, compiledStepPlan } from '../../ml/compiled-step';
+import type { StepPlan } from '../../ml/compiled-step';
 import type { InputShape } from '../../common/input-shape';
 import type { KeptClassTargets } from '../../ml/losses';
 import type { BuiltInSpec, MlpSpec } from '../../ml/models';
 import { mlpStep } from '../../ml/mlp-step';
 import { trainStep } from '../../ml/train-step';
-import { relativeGap, stepBoth } from '../helpers/gaps';
-import { trainRun } from '../helpers/train-runs';
-import type { TrainRun } from '../helpers/train-runs';
 
 before(async () => {
   await initBackend({ requested: 'auto' });
@@ -44,6 +43,22 @@ function batchOf(seed: number, features = FEATURES): Batch {
   const softTargets = tf.softmax(logits);
   logits.dispose();
   return { x, labels, softTargets };
+}
+
+/** Largest |a − b| over every named tensor, relative to the largest |b|. */
+function relativeGap(a: Record<string, RawTensor>, b: Record<string, RawTensor>): number {
+  let gap = 0;
+  let scale = 0;
+  for (const [k, tb] of Object.entries(b)) {
+    const ta = a[k];
+    assert.ok(ta, `${k} present on both sides`);
+    assert.deepEqual(ta.shape, tb.shape, `${k}: shape`);
+    for (let i = 0; i < tb.data.length; i++) {
+      gap = Math.max(gap, Math.abs(Number(ta.data[i]) - Number(tb.data[i])));
+      scale = Math.max(scale, Math.abs(Number(tb.data[i])));
+    }
+  }
+  return gap / Math.max(scale, 1e-30);
 }
 
 const sgd = (momentum: number, nesterov = false): OptimizerSpec => ({
@@ -114,9 +129,19 @@ for (const c of CASES) {
     const terms = { soft: c.soft !== undefined && c.soft.alpha > 0, hard: c.soft === undefined || c.soft.alpha < 1 };
     const compiled = CompiledStep.create(compiledNet, c.opt, terms);
     const [rngEager, rngCompiled] = [new Rng(11), new Rng(11)];
+    const T = c.soft?.temperature ?? 1;
     for (let step = 0; step < 6; step++) {
       const b = batchOf(100 + step, eager.inputSize);
-      stepBoth({ eager, opt, compiled }, b, c.opt.learningRate, c.soft, [rngEager, rngCompiled], step);
+      const soft = c.soft ? { softTargets: b.softTargets, temperature: T, alpha: c.soft.alpha } : {};
+      const want = trainStep(eager, opt, { x: b.x, labels: b.labels, ...soft }, c.opt.learningRate, rngEager);
+      eager.applyConstraints();
+      const batch = { x: b.x, labels: b.labels, ...(c.soft ? { softTargets: b.softTargets } : {}) };
+      const got = compiled.step(batch, c.opt.learningRate, T, c.soft?.alpha ?? 1, rngCompiled);
+      assert.ok(
+        Math.abs(got.loss - want.loss) <= 1e-5 * Math.abs(want.loss),
+        `step ${step}: ${got.loss} vs ${want.loss}`,
+      );
+      assert.equal(got.correct, want.correct, `step ${step}: correct rows`);
       tf.dispose([b.x, b.labels, b.softTargets]);
     }
     const gap = relativeGap(compiled.weights(), exportWeights(eager));
@@ -179,17 +204,14 @@ test('a compiled step starts from the optimizer state it is given, as the eager 
   for (const x of [opt, eager, compiledNet]) x.dispose();
 });
 
-test('compiledStepPlan: MLPs and CNNs on native compile when asked; a layers net without its model, the default and CHRYSALIS_STEP=eager stay eager, saying why', () => {
+test('compiledStepPlan: MLPs and CNNs on native compile when asked; layers nets, the default and CHRYSALIS_STEP=eager stay eager, saying why', () => {
   const mlp = build({ kind: 'mlp', hidden: [4] });
   const cnn = buildNet({ kind: 'cnn', filters: [2], dense: 4 }, { inputShape: [4, 4], numClasses: 3, seed: 1 });
   const on = { CHRYSALIS_STEP: 'compiled' };
   assert.deepEqual(compiledStepPlan(mlp, on), { path: 'compiled' });
   assert.deepEqual(compiledStepPlan(cnn, on), { path: 'compiled' });
   const layers = { ...mlp, spec: { kind: 'layers' as const, topology: '/x/model.json' } };
-  assert.deepEqual(compiledStepPlan(layers, on), {
-    path: 'eager',
-    reason: 'a layers net without its layers model has no compiled step',
-  });
+  assert.deepEqual(compiledStepPlan(layers, on), { path: 'eager', reason: 'layers nets have no compiled step yet' });
   assert.deepEqual(compiledStepPlan(mlp, {}), { path: 'eager', reason: COMPILED_OPT_IN }, 'opt-in for now');
   assert.deepEqual(compiledStepPlan(mlp, { CHRYSALIS_STEP: 'eager' }), {
     path: 'eager',
@@ -262,7 +284,7 @@ test('a compiled step refuses soft targets of another kind than it was built for
 });
 
 /** A small image task for train(): 64 examples of 4×5 pixels, labels from the pixels' sums. */
-function trainData(): TrainData {
+function trainData(): Parameters<typeof train>[1] {
   const rng = new Rng(4);
   const n = 64;
   const images = Uint8Array.from({ length: n * FEATURES }, () => rng.int(0, 255));
@@ -282,10 +304,41 @@ const CONFIG: TrainConfig = {
   jitter: 1,
 };
 
-/** train() of a dropout + max-norm MLP under `CHRYSALIS_STEP=env` (compiled by default). */
-function trained(env: string | undefined, resumeAfter?: number, config: TrainConfig = CONFIG): Promise<TrainRun> {
+async function trained(
+  env: string | undefined,
+  resumeAfter?: number,
+  config: TrainConfig = CONFIG,
+): Promise<{ weights: Record<string, RawTensor>; plans: StepPlan[] }> {
   const spec: MlpSpec = { kind: 'mlp', hidden: [12], hiddenDropout: 0.25, maxNorm: 2 };
-  return trainRun(() => build(spec), trainData, config, env ?? 'compiled', resumeAfter);
+  const saved = process.env['CHRYSALIS_STEP'];
+  process.env['CHRYSALIS_STEP'] = env ?? 'compiled';
+  try {
+    const plans: StepPlan[] = [];
+    const net = build(spec);
+    let snap: TrainSnapshot | undefined;
+    const hooks = {
+      onStepPlan: (p: StepPlan) => plans.push(p),
+      onEpochEnd: async (s: { epoch: number }, snapshot: () => TrainSnapshot) => {
+        if (s.epoch === resumeAfter) snap = snapshot();
+      },
+    };
+    await train(net, trainData(), resumeAfter ? { ...config, stopAfterEpoch: resumeAfter } : config, hooks);
+    if (resumeAfter) {
+      // A new net, as on another worker: everything it knows comes from the snapshot.
+      net.dispose();
+      const resumed = build(spec);
+      await train(resumed, trainData(), config, { onStepPlan: (p) => plans.push(p) }, snap);
+      const weights = exportWeights(resumed);
+      resumed.dispose();
+      return { weights, plans };
+    }
+    const weights = exportWeights(net);
+    net.dispose();
+    return { weights, plans };
+  } finally {
+    if (saved === undefined) delete process.env['CHRYSALIS_STEP'];
+    else process.env['CHRYSALIS_STEP'] = saved;
+  }
 }
 
 test('train() takes the compiled step, reports it once, and ends within float rounding of the eager path', async () => {
